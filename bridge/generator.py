@@ -1,0 +1,217 @@
+"""The generator contract: what a plugin registers and the host plays.
+
+A generator is a class with a ``name``, described :class:`Param` s and
+:class:`Action` s, the names of the model folders it needs, and a
+``next_phrase()`` that returns the next :class:`~bridge.events.Phrase` (in
+beats). The host validates the class at start-up (see :func:`validate`), builds
+one instance with its loaded models and a :class:`GeneratorContext`, and calls
+``next_phrase()`` on a worker thread ahead of the clock: never on the output
+thread, so inference can take its time within the lookahead.
+
+A seven-line generator::
+
+    class Drone(Generator):
+        name = "drone"
+        params = (Param("pitch", int, 48, 0, 127, doc="MIDI pitch"),)
+
+        def next_phrase(self):
+            return Phrase.of([Note(self["pitch"], 90, 0.0, 4.0)], 4.0, self.name)
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Sequence
+
+from .errors import ConfigError, PluginError
+from .events import InputNote, Phrase
+
+log = logging.getLogger(__name__)
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_OSC_TYPES = {int: "i", float: "f", bool: "i", str: "s"}
+# Addresses the host owns: a generator may not be called like them.
+RESERVED_NAMES = frozenset({"play", "stop", "panic", "tempo", "status", "error", "progress",
+                            "note", "beat", "learn", "cc", "reload", "ping"})
+
+
+@dataclass(frozen=True)
+class Param:
+    """A generator parameter: type, default, inclusive range, unit, one-line doc."""
+
+    name: str
+    type: type
+    default: Any
+    min: float | None = None
+    max: float | None = None
+    unit: str = ""
+    doc: str = ""
+    choices: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not NAME_RE.match(self.name):
+            raise PluginError(f"parameter name {self.name!r} must match {NAME_RE.pattern}")
+        if self.type not in _OSC_TYPES:
+            raise PluginError(f"parameter {self.name!r}: type must be int, float, bool or str")
+        self.coerce(self.default)
+
+    @property
+    def osc_type(self) -> str:
+        return _OSC_TYPES[self.type]
+
+    def coerce(self, value: Any) -> Any:
+        """Return ``value`` as this parameter's type, or raise ConfigError saying why not."""
+        t = self.type
+        try:
+            if t is bool:
+                if isinstance(value, str):
+                    low = value.strip().lower()
+                    if low not in ("0", "1", "true", "false", "on", "off"):
+                        raise ValueError
+                    value = low in ("1", "true", "on")
+                elif isinstance(value, (int, float)) and value in (0, 1):
+                    value = bool(value)
+                elif not isinstance(value, bool):
+                    raise ValueError
+            elif t is int:
+                if isinstance(value, bool):
+                    raise ValueError
+                if isinstance(value, float):
+                    if not value.is_integer():
+                        raise ValueError
+                value = int(value)
+            elif t is float:
+                if isinstance(value, bool):
+                    raise ValueError
+                value = float(value)
+                if value != value:  # NaN
+                    raise ValueError
+            else:
+                value = str(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{self.name} must be {t.__name__}, got {value!r}") from None
+        if t in (int, float):
+            if self.min is not None and value < self.min or self.max is not None and value > self.max:
+                raise ConfigError(f"{self.name} must be in range {self.min}..{self.max}, got {value}")
+        if self.choices and value not in self.choices:
+            raise ConfigError(f"{self.name} must be one of {', '.join(self.choices)}, got {value!r}")
+        return value
+
+    def describe(self) -> dict:
+        d = {"name": self.name, "type": self.type.__name__, "osc_type": self.osc_type,
+             "default": self.default, "min": self.min, "max": self.max, "unit": self.unit, "doc": self.doc}
+        if self.choices:
+            d["choices"] = list(self.choices)
+        return d
+
+
+@dataclass(frozen=True)
+class Action:
+    """Something a user triggers (``/cmt/<generator>/<action> args...``)."""
+
+    name: str
+    args: tuple[Param, ...] = ()
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        if not NAME_RE.match(self.name):
+            raise PluginError(f"action name {self.name!r} must match {NAME_RE.pattern}")
+
+    def bind(self, values: Sequence[Any]) -> list[Any]:
+        """Validate positional ``values``; missing trailing args take their defaults."""
+        if len(values) > len(self.args):
+            raise ConfigError(f"{self.name} takes at most {len(self.args)} argument(s), got {len(values)}")
+        out = [p.coerce(v) for p, v in zip(self.args, values)]
+        out += [p.default for p in self.args[len(values):]]
+        return out
+
+    def describe(self) -> dict:
+        return {"name": self.name, "doc": self.doc, "args": [a.describe() for a in self.args]}
+
+
+@dataclass
+class GeneratorContext:
+    """What the host offers a generator: tempo, the MIDI input history, progress and status reports."""
+
+    beats_per_bar: int = 4
+    tempo: Callable[[], float] = lambda: 120.0
+    recent_input: Callable[[float], list[InputNote]] = lambda beats: []
+    progress: Callable[[str, float], None] = lambda task, fraction: None
+    report: Callable[[str], None] = lambda text: None
+
+
+class Generator:
+    """Base class of every generator; subclass it and register the subclass from a plugin."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    params: ClassVar[tuple[Param, ...]] = ()
+    actions: ClassVar[tuple[Action, ...]] = ()
+    #: folders under onnx_models/ this generator needs, loaded by the host as ModelBundle s
+    models: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, models: dict | None = None, context: GeneratorContext | None = None) -> None:
+        self.bundles = dict(models or {})
+        self.context = context or GeneratorContext()
+        self.values: dict[str, Any] = {p.name: p.default for p in self.params}
+
+    # -- parameters -------------------------------------------------------
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise ConfigError(f"{self.name} has no parameter {name!r}")
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    def set(self, name: str, value: Any) -> Any:
+        """Validate and set a parameter; returns the stored value."""
+        v = self.param(name).coerce(value)
+        self.values[name] = v
+        self.on_param(name, v)
+        return v
+
+    def on_param(self, name: str, value: Any) -> None:
+        """Called after a parameter changed (override to react)."""
+
+    # -- playing ----------------------------------------------------------
+    def prepare(self) -> None:
+        """Warm up (first inference) before the first phrase is due; called once on a worker thread."""
+
+    def next_phrase(self) -> Phrase:
+        """The next phrase to play, starting on a bar line right after the previous one."""
+        raise NotImplementedError
+
+    def perform(self, action: str, args: list[Any]) -> list[Phrase] | None:
+        """Run an action. Returned phrases replace what is queued and play from the next bar."""
+        raise ConfigError(f"{self.name} has no action {action!r}")
+
+    def close(self) -> None:
+        """Release resources (the host calls it on unload and hot-swap)."""
+
+    @classmethod
+    def describe(cls) -> dict:
+        return {"name": cls.name, "description": cls.description,
+                "params": [p.describe() for p in cls.params],
+                "actions": [a.describe() for a in cls.actions], "models": list(cls.models)}
+
+
+def validate(cls: Any, plugin: str) -> None:
+    """Raise PluginError (naming ``plugin``) unless ``cls`` is a usable generator class."""
+    if not (isinstance(cls, type) and issubclass(cls, Generator)):
+        raise PluginError(f"plugin {plugin}: {cls!r} is not a Generator subclass")
+    if not isinstance(cls.name, str) or not NAME_RE.match(cls.name):
+        raise PluginError(f"plugin {plugin}: generator name {cls.name!r} must match {NAME_RE.pattern}")
+    if cls.name in RESERVED_NAMES:
+        raise PluginError(f"plugin {plugin}: generator name {cls.name!r} is reserved by the host")
+    if cls.next_phrase is Generator.next_phrase:
+        raise PluginError(f"plugin {plugin}: generator {cls.name} does not implement next_phrase()")
+    seen: set[str] = set()
+    for item in (*cls.params, *cls.actions):
+        if not isinstance(item, (Param, Action)):
+            raise PluginError(f"plugin {plugin}: generator {cls.name}: {item!r} is not a Param or Action")
+        if item.name in seen:
+            raise PluginError(f"plugin {plugin}: generator {cls.name} declares {item.name!r} twice")
+        seen.add(item.name)

@@ -1,0 +1,1 @@
+"""Built-in generator plugins of cmt-bridge (each an ordinary pluggy plugin)."""
