@@ -1,0 +1,50 @@
+"""bridge.pianoroll: a PNG whose pixels show the notes where they are, per track colour."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bridge.errors import ConfigError
+from bridge.events import Note
+from bridge.pianoroll import PALETTE, pitch_name, render
+
+
+def _where(img: np.ndarray, hex_colour: str) -> tuple[np.ndarray, np.ndarray]:
+    rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
+    ys, xs = np.nonzero(np.abs(img.astype(int) - rgb).sum(axis=2) < 6)
+    return ys, xs
+
+
+def test_notes_land_at_their_pitch_and_time(tmp_path):
+    high, low = Note(84, 127, 0.0, 1.0), Note(60, 127, 6.0, 2.0)
+    path = render({"hi": [high], "lo": [low]}, tmp_path / "roll.png", title="two notes")
+    img = np.asarray(Image.open(path).convert("RGB"))
+    hy, hx = _where(img, PALETTE[0])
+    ly, lx = _where(img, PALETTE[1])
+    hx, hy = hx[hy > 40], hy[hy > 40]  # drop the legend swatch
+    lx, ly = lx[ly > 40], ly[ly > 40]
+    assert hy.size and ly.size
+    assert hy.mean() < ly.mean()                  # higher pitch drawn higher
+    assert hx.mean() < lx.mean()                  # earlier note drawn further left
+    assert (lx.max() - lx.min()) > 1.5 * (hx.max() - hx.min())  # 2 beats wider than 1 beat
+
+
+def test_long_pieces_wrap_into_systems(tmp_path):
+    two = render([Note(60, 90, 0, 1), Note(62, 90, 7, 1)], tmp_path / "a.png", bars_per_line=8)
+    many = render([Note(60, 90, 0, 1), Note(62, 90, 63, 1)], tmp_path / "b.png", bars_per_line=8)
+    w2, h2 = Image.open(two).size
+    wm, hm = Image.open(many).size
+    assert hm > 1.8 * h2          # 16 bars at 8 a line: two systems
+    assert wm > w2                 # a full 8-bar line is wider than a 2-bar one
+
+
+def test_empty_and_bad_arguments(tmp_path):
+    path = render([], tmp_path / "empty.png", title="nothing")
+    assert Image.open(path).size[0] > 100
+    with pytest.raises(ConfigError):
+        render([], tmp_path / "x.png", beats_per_bar=0)
+
+
+def test_pitch_names():
+    assert [pitch_name(p) for p in (60, 48, 61, 96)] == ["C4", "C3", "C#4", "C7"]
