@@ -1,0 +1,118 @@
+"""The offline sub-commands: ``data prepare``, ``train``, ``export-onnx``.
+
+Importing this module needs no torch: the commands import it when they run, and
+say how to install the ``train`` extra when it is missing.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bridge.errors import BridgeError
+
+TRAIN_EXTRA = "this command needs the train extra: pip install 'torch==2.13.0' -e '.[train]' (see README)"
+
+
+def _need_torch() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise BridgeError(TRAIN_EXTRA) from None
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    d = sub.add_parser("data", help="build cached training sets from data we can ship",
+                       description="Build cached, split-by-piece training sets.",
+                       epilog="example: cmt-bridge data prepare folk   (music21's folk tunes -> data/folk/)")
+    dsub = d.add_subparsers(dest="data_cmd", required=True)
+    p = dsub.add_parser("prepare", help="parse, cache and split a dataset (resumable)")
+    p.add_argument("dataset", choices=["folk"], help="folk: monophonic 2-bar melodies from music21's ABC tunes")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default data/<dataset>)")
+    p.add_argument("--jobs", type=int, default=2, help="parallel parser processes (default 2)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N files (quick trials)")
+    p.set_defaults(func=_cmd_prepare)
+
+    t = sub.add_parser("train", help="train a named config from the registry (needs the train extra)",
+                       description="Train a frozen, named config. Checkpoints, loss.png and a log go to --run-dir.",
+                       epilog="examples:\n  cmt-bridge train musicvae-mel2bar --run-dir runs/musicvae-mel2bar\n"
+                              "  cmt-bridge train musicvae-mel2bar --run-dir runs/musicvae-mel2bar --resume\n"
+                              "  torchrun --nproc_per_node 2 -m export train musicvae-tiny --run-dir runs/ddp\n"
+                              "configs: see `cmt-bridge train --list`",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    t.add_argument("config", nargs="?", help="config name")
+    t.add_argument("--list", action="store_true", help="list the registered configs")
+    t.add_argument("--run-dir", type=Path, default=None, help="default runs/<config>")
+    t.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --run-dir")
+    t.add_argument("--steps", type=int, default=None, help="override the config's number of steps")
+    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    t.set_defaults(func=_cmd_train)
+
+    e = sub.add_parser("export-onnx", help="export a trained checkpoint to validated ONNX + manifest",
+                       description="Export, embed metadata, reload in onnxruntime, compare with torch on held-out "
+                                   "inputs (fails above the tolerance), time both, write manifest.json.",
+                       epilog="examples:\n  cmt-bridge export-onnx musicvae-mel2bar            "
+                              "(runs/musicvae-mel2bar -> onnx_models/musicvae-mel2bar)\n"
+                              "  cmt-bridge export-onnx runs/x/ckpt-001000.pt -o /tmp/m\n"
+                              "  cmt-bridge export-onnx --all                        (every shipped model)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    e.add_argument("source", nargs="?", help="config name (its run dir) or a checkpoint path")
+    e.add_argument("-o", "--out", type=Path, default=None, help="default onnx_models/<config's model name>")
+    e.add_argument("--run-dir", type=Path, default=None)
+    e.add_argument("--all", action="store_true", help="re-export every shipped model from its checkpoint")
+    e.add_argument("--tolerance", type=float, default=1e-4)
+    e.set_defaults(func=_cmd_export)
+
+
+def _cmd_prepare(args) -> int:
+    from . import folk_data
+
+    idx = folk_data.prepare(args.out or Path("data") / args.dataset, jobs=args.jobs, limit=args.limit)
+    print(f"{idx['dataset']}: {idx['tunes']} tunes, windows train {idx['train_windows']} / "
+          f"valid {idx['valid_windows']} / test {idx['test_windows']}, {len(idx['unparseable'])} files skipped")
+    return 0
+
+
+def _cmd_train(args) -> int:
+    _need_torch()
+    from . import configs, train
+
+    if args.list or not args.config:
+        for name, cfg in configs.REGISTRY.items():
+            print(f"{name:24s} {cfg.doc}")
+        return 0
+    cfg = configs.get(args.config)
+    train.train(cfg, args.run_dir or Path("runs") / cfg.name, resume=args.resume, steps=args.steps,
+                seed=args.seed, threads=args.threads)
+    return 0
+
+
+def _cmd_export(args) -> int:
+    _need_torch()
+    from . import onnx_export
+
+    if args.all:
+        for out in onnx_export.export_all(tolerance=args.tolerance):
+            print(f"exported {out}")
+        return 0
+    if not args.source:
+        raise BridgeError("export-onnx needs a config name or a checkpoint path (or --all)")
+    out = onnx_export.export(args.source, out=args.out, run_dir=args.run_dir, tolerance=args.tolerance)
+    print(f"exported {out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    import logging
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m export", description="cmt-bridge offline trainer")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    add_commands(sub)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        return args.func(args)
+    except BridgeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
