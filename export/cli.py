@@ -27,7 +27,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     dsub = d.add_subparsers(dest="data_cmd", required=True)
     p = dsub.add_parser("prepare", help="parse, cache and split a dataset (resumable)")
     p.add_argument("dataset", choices=["folk"], help="folk: monophonic 2-bar melodies from music21's ABC tunes")
-    p.add_argument("--out", type=Path, default=None, help="output folder (default data/<dataset>)")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default $CMT_BRIDGE_DATA/<dataset>, i.e. data/<dataset>)")
     p.add_argument("--jobs", type=int, default=2, help="parallel parser processes (default 2)")
     p.add_argument("--limit", type=int, default=None, help="only the first N files (quick trials)")
     p.set_defaults(func=_cmd_prepare)
@@ -67,7 +67,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def _cmd_prepare(args) -> int:
     from . import folk_data
 
-    idx = folk_data.prepare(args.out or Path("data") / args.dataset, jobs=args.jobs, limit=args.limit)
+    idx = folk_data.prepare(args.out, jobs=args.jobs, limit=args.limit)
     print(f"{idx['dataset']}: {idx['tunes']} tunes, windows train {idx['train_windows']} / "
           f"valid {idx['valid_windows']} / test {idx['test_windows']}, {len(idx['unparseable'])} files skipped")
     return 0
@@ -81,9 +81,16 @@ def _cmd_train(args) -> int:
         for name, cfg in configs.REGISTRY.items():
             print(f"{name:24s} {cfg.doc}")
         return 0
+    import os
+    import shlex
+    import sys
+
     cfg = configs.get(args.config)
+    prog = "torchrun ... -m export" if "WORLD_SIZE" in os.environ else "cmt-bridge"
+    command = " ".join([prog] + [shlex.quote(a) for a in sys.argv[sys.argv.index("train"):]]) \
+        if "train" in sys.argv else None
     train.train(cfg, args.run_dir or Path("runs") / cfg.name, resume=args.resume, steps=args.steps,
-                seed=args.seed, threads=args.threads)
+                seed=args.seed, threads=args.threads, command=command)
     return 0
 
 

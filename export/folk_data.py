@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import sys
 import time
 import zlib
@@ -117,12 +118,13 @@ def _work(args):
     return p, err, sum(len(w) for _, w in tunes)
 
 
-def prepare(out: Path = Path("data") / DATASET, jobs: int = 2, limit: int | None = None) -> dict:
+def prepare(out: Path | None = None, jobs: int = 2, limit: int | None = None) -> dict:
     """Build (or finish building) the folk dataset under ``out``; returns the index."""
     from multiprocessing import Pool
 
     from .progress import Progress
 
+    out = out or data_root() / DATASET
     out.mkdir(parents=True, exist_ok=True)
     parts = out / "parts"
     parts.mkdir(exist_ok=True)
@@ -176,8 +178,13 @@ def assemble(out: Path, files: list[Path]) -> dict:
     return index
 
 
-def load_split(split: str, root: Path = Path("data") / DATASET) -> tuple[np.ndarray, np.ndarray]:
-    path = root / f"{split}.npz"
+def data_root() -> Path:
+    """Where prepared datasets live: ``$CMT_BRIDGE_DATA`` or ``data/``."""
+    return Path(os.environ.get("CMT_BRIDGE_DATA", "data"))
+
+
+def load_split(split: str, root: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    path = (root or data_root() / DATASET) / f"{split}.npz"
     if not path.exists():
         from bridge.errors import BridgeError
 

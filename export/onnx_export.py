@@ -153,6 +153,7 @@ def export(source: str | Path, out: Path | None = None, run_dir: Path | None = N
                           f"(> tolerance {tolerance:g}): not written as valid")
     quality = evaluate(model, test_w)
     manifest["validation"] = report
+    manifest["golden"] = golden(model, x[:4])
     manifest["quality"] = {"split": "test (held-out tunes)", "windows": int(len(test_w)),
                            "free_running_acc": round(quality["acc"], 4),
                            "nonhold_acc": round(quality["nonhold_acc"], 4),
@@ -206,8 +207,18 @@ def validate(model: MusicVAE, bundle: ModelBundle, x: np.ndarray) -> dict:
             "decode_speedup_vs_torch": round(t_torch / t_ort, 2), "threads": 1}
 
 
+@torch.no_grad()
+def golden(model: MusicVAE, x: np.ndarray) -> dict:
+    """Torch's outputs on fixed held-out melodies, kept in the manifest so a test can check the shipped files."""
+    mu, sigma = model.encode(torch.from_numpy(x))
+    return {"melody": x.tolist(), "mu": mu.numpy().round(6).tolist(), "sigma": sigma.numpy().round(6).tolist(),
+            "greedy_tokens": model.decode_greedy(mu).numpy().tolist()}
+
+
 def _provenance(dataset: str) -> dict:
-    idx_path = Path("data") / dataset / "index.json"
+    from .folk_data import data_root
+
+    idx_path = data_root() / dataset / "index.json"
     idx = json.loads(idx_path.read_text()) if idx_path.exists() else {}
     return {"dataset": dataset, "source": idx.get("source", "music21 corpus"),
             "prepare": f"cmt-bridge data prepare {dataset}", "split": idx.get("split"),

@@ -12,7 +12,6 @@ import logging
 import math
 import os
 import shlex
-import sys
 import time
 from pathlib import Path
 
@@ -144,7 +143,8 @@ def plot_history(history: list, path: Path) -> None:
 
 
 def train(cfg: MusicVAEConfig, run_dir: Path, resume: bool = False, steps: int | None = None,
-          seed: int | None = None, threads: int | None = None) -> dict:
+          seed: int | None = None, threads: int | None = None, command: str | None = None) -> dict:
+    """Train ``cfg`` into ``run_dir``; ``command`` is the command line recorded for the manifest."""
     rank, world = _dist()
     if threads:
         torch.set_num_threads(threads)
@@ -155,7 +155,8 @@ def train(cfg: MusicVAEConfig, run_dir: Path, resume: bool = False, steps: int |
     if cfg.batch % world:
         raise ValueError(f"batch {cfg.batch} is not divisible by {world} ranks")
     run_dir.mkdir(parents=True, exist_ok=True)
-    command = " ".join(shlex.quote(a) for a in [os.path.basename(sys.argv[0])] + sys.argv[1:])
+    if command is None:
+        command = f"cmt-bridge train {cfg.name} --run-dir {shlex.quote(str(run_dir))}" + (f" --steps {steps}" if steps else "")
     train_w, _ = load_split("train")
     if cfg.limit_train:
         train_w = train_w[:cfg.limit_train]
