@@ -1,0 +1,441 @@
+"""The host: one slot per generator, a worker thread each, phrases made ahead of the clock.
+
+Each slot owns one :class:`~bridge.generator.Generator` instance, touched only
+by its worker thread (``prepare``, ``next_phrase``, ``perform``, ``set``,
+``close``), so generators need no locks of their own. The worker warms the
+generator up (``prepare()``) as soon as it is loaded, keeps one phrase cued
+while idle (so a launch needs no inference), and while playing asks for the
+next phrase when it starts within ``lookahead`` beats, handing the notes to
+:meth:`Transport.schedule` with the phrase's start beat. Inference therefore
+never runs on the output side (which is another process anyway).
+
+Launches, action results and hot-swaps take effect on the next launch
+quantum (one bar by default, ``quantize=0`` = at once): the transport's
+``cancel(generator, from_beat)`` drops what was queued from there on while
+notes already sounding end on time, so nothing hangs and the clock never stops.
+A generator that raises is reported (log + the ``on_error`` callback, which
+the app sends as ``/cmt/error``) and stopped; the other slots keep playing.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import BridgeError, ConfigError, ModelError, PluginError
+from .events import Phrase
+from .generator import Generator, GeneratorContext
+
+log = logging.getLogger(__name__)
+
+LATE_TOLERANCE = 0.02      # beats a phrase may start in the past before it is moved to the next quantum
+LAUNCH_MARGIN_S = 0.002    # seconds between "play now" and the first note, for the pipe to the transport
+MAX_WAIT_S = 0.25          # the worker re-checks the clock at least this often (tempo changes)
+
+ErrorSink = Callable[[str, str], None]
+
+
+@dataclass
+class Slot:
+    """A loaded generator and its playing state (guarded by ``lock``, except ``gen``: worker only)."""
+
+    name: str
+    cls: type[Generator]
+    plugin: str
+    gen: Generator
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    commands: "queue.Queue[tuple]" = field(default_factory=queue.Queue)
+    thread: threading.Thread | None = None
+    playing: bool = False
+    cursor: float = 0.0             # beat where the next phrase starts
+    grid: float = 0.0               # beat offset of this slot's bar grid (0 unless launched unquantized)
+    stop_at: float | None = None    # hand-over beat: nothing of this slot plays from here
+    epoch: int = 0                  # bumped by stop/swap: results computed before it are dropped
+    pending: deque = field(default_factory=deque)   # phrases from an action, played before new ones
+    cue: Phrase | None = None       # the next phrase, made while idle
+    prepared: threading.Event = field(default_factory=threading.Event)
+    error: str | None = None
+    phrases: int = 0
+
+
+class Host:
+    """Loads generators, runs their workers, and turns OSC/MIDI commands into transport calls."""
+
+    def __init__(self, generators: dict[str, type[Generator]], clock, transport, *,
+                 plugin_of: Callable[[str], str] = lambda name: "?", provider: str | None = None,
+                 models_dir: Path | None = None, lookahead: float | None = None, quantize: float | None = None,
+                 recent_input: Callable[[float], list] | None = None, on_error: ErrorSink | None = None,
+                 on_progress: Callable[[str, float], None] | None = None,
+                 defaults: dict[str, dict[str, Any]] | None = None):
+        self.classes = dict(generators)
+        self.clock = clock
+        self.transport = transport
+        self.plugin_of = plugin_of
+        self.provider = provider
+        self.models_dir = models_dir
+        self.lookahead = float(clock.beats_per_bar if lookahead is None else lookahead)
+        self.quantize = float(clock.beats_per_bar if quantize is None else quantize)
+        self.recent_input = recent_input or (lambda beats: [])
+        self.on_error = on_error or (lambda address, reason: None)
+        self.on_progress = on_progress or (lambda task, fraction: None)
+        self.defaults = defaults or {}
+        self.slots: dict[str, Slot] = {}
+        self._closing = threading.Event()
+
+    # -- loading -----------------------------------------------------------
+    def _models_root(self) -> Path:
+        if self.models_dir is not None:
+            return Path(self.models_dir)
+        from .runtime import default_models_dir
+
+        return default_models_dir()
+
+    def _build(self, name: str) -> Generator:
+        """A new instance of generator ``name`` with its models loaded (PluginError naming the plugin)."""
+        cls = self.classes[name]
+        plugin = self.plugin_of(name)
+        bundles = {}
+        expect = getattr(cls, "model_expect", {}) or {}
+        for folder in cls.models:
+            from .runtime import ModelBundle
+
+            try:
+                bundles[folder] = ModelBundle.load(self._models_root() / folder, self.provider,
+                                                   expect=expect.get(folder))
+            except ModelError as e:
+                raise PluginError(f"plugin {plugin}: generator {name}: {e}") from None
+        context = GeneratorContext(
+            beats_per_bar=self.clock.beats_per_bar, tempo=lambda: self.clock.bpm,
+            recent_input=self.recent_input,
+            progress=lambda task, fraction: self.on_progress(f"{name}/{task}", fraction),
+            report=lambda text: log.info("%s: %s", name, text))
+        try:
+            return cls(models=bundles, context=context)
+        except BridgeError as e:
+            raise PluginError(f"plugin {plugin}: generator {name}: {e}") from None
+        except Exception as e:
+            raise PluginError(f"plugin {plugin}: generator {name} failed to start ({type(e).__name__}: {e})") \
+                from None
+
+    def load(self) -> list[str]:
+        """Build every generator and start its worker; returns one error line per generator that failed."""
+        errors = []
+        for gen_name in self.defaults:
+            if gen_name not in self.classes:
+                log.warning("config has defaults for %s, which is not loaded", gen_name)
+        for name in sorted(self.classes):
+            try:
+                gen = self._build(name)
+                for p, v in self.defaults.get(name, {}).items():
+                    gen.set(p, v)
+            except ConfigError as e:
+                raise ConfigError(f"defaults for {name}: {e}") from None
+            except PluginError as e:
+                errors.append(str(e))
+                log.error("%s", e)
+                continue
+            slot = Slot(name, self.classes[name], self.plugin_of(name), gen)
+            slot.thread = threading.Thread(target=self._work, args=(slot,), name=f"cmt-gen-{name}", daemon=True)
+            self.slots[name] = slot
+            slot.thread.start()
+        return errors
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self.slots)
+
+    def slot(self, name: str) -> Slot:
+        try:
+            return self.slots[name]
+        except KeyError:
+            raise ConfigError(f"no generator {name!r} (have: {', '.join(self.names) or 'none'})") from None
+
+    def wait_prepared(self, timeout: float = 10.0) -> bool:
+        return all(s.prepared.wait(timeout) for s in self.slots.values())
+
+    # -- beats -------------------------------------------------------------
+    def launch_beat(self) -> float:
+        """The beat the next launch, action result or hot-swap takes effect on."""
+        now = self.clock.now()
+        if self.quantize <= 0:
+            return now + LAUNCH_MARGIN_S * self.clock.bpm / 60.0
+        q = self.quantize
+        return math.ceil((now + 1e-6) / q - 1e-9) * q
+
+    def _next_start(self, slot: Slot, beat: float) -> float:
+        """The first bar line of the slot's grid at or after ``beat``."""
+        bar = float(self.clock.beats_per_bar)
+        return slot.grid + math.ceil((beat - slot.grid) / bar - 1e-9) * bar
+
+    # -- commands (any thread) --------------------------------------------
+    def play(self, name: str, replace: str = "") -> float:
+        """Start ``name`` at the next launch beat (returned); ``replace`` hands over from others there."""
+        slot = self.slot(name)
+        if replace and replace != "*":
+            self.slot(replace)
+        beat = self.launch_beat()
+        with slot.lock:
+            if slot.playing and slot.stop_at is None:
+                return slot.cursor
+            slot.playing, slot.stop_at, slot.error = True, None, None
+            slot.cursor = beat
+            slot.grid = beat % self.clock.beats_per_bar if self.quantize <= 0 else 0.0
+            slot.epoch += 1
+        slot.commands.put(("wake",))
+        others = [s for s in self.slots.values() if s is not slot and (replace == "*" or s.name == replace)]
+        for other in others:
+            self._hand_over(other, beat)
+        log.info("play %s from beat %.2f%s", name, beat, f" replacing {replace}" if replace else "")
+        return beat
+
+    def _hand_over(self, slot: Slot, beat: float) -> None:
+        with slot.lock:
+            if not slot.playing:
+                return
+            slot.stop_at = beat
+            self.transport.cancel(slot.name, beat)
+            if slot.cursor >= beat:
+                slot.playing = False
+                slot.stop_at = None
+                slot.epoch += 1
+
+    def stop(self, name: str | None = None) -> None:
+        """Stop ``name`` (None: all) now: queued notes dropped, sounding notes get their note-off."""
+        for slot in [self.slot(name)] if name else list(self.slots.values()):
+            with slot.lock:
+                slot.playing, slot.stop_at = False, None
+                slot.pending.clear()
+                slot.epoch += 1
+                self.transport.stop(slot.name)
+        if not name:
+            self.transport.stop(None)
+
+    def panic(self) -> None:
+        for slot in self.slots.values():
+            with slot.lock:
+                slot.playing, slot.stop_at = False, None
+                slot.pending.clear()
+                slot.epoch += 1
+        self.transport.panic()
+
+    def set_tempo(self, bpm: float) -> None:
+        self.clock.set_tempo(bpm)
+
+    def set_param(self, name: str, param: str, value: Any) -> Any:
+        """Validate now (ConfigError), apply on the worker before its next phrase."""
+        slot = self.slot(name)
+        v = slot.gen.param(param).coerce(value)
+        slot.commands.put(("set", param, v))
+        return v
+
+    def perform(self, name: str, action: str, args: list[Any]) -> None:
+        slot = self.slot(name)
+        for a in slot.cls.actions:
+            if a.name == action:
+                slot.commands.put(("perform", action, a.bind(args)))
+                return
+        raise ConfigError(f"{name} has no action {action!r}")
+
+    def reload(self, name: str | None = None) -> None:
+        """Reload models and hot-swap at the next launch beat (in the background; errors reported)."""
+        names = [name] if name else [s.name for s in self.slots.values() if s.playing] or self.names
+        for n in names:
+            self.slot(n)
+        threading.Thread(target=self._reload, args=(names,), name="cmt-reload", daemon=True).start()
+
+    def _reload(self, names: list[str]) -> None:
+        for n in names:
+            slot = self.slots[n]
+            try:
+                fresh = self._build(n)
+                for p, v in dict(slot.gen.values).items():
+                    fresh.set(p, v)
+                fresh.prepare()
+            except Exception as e:
+                reason = str(e) if isinstance(e, BridgeError) else f"{type(e).__name__}: {e}"
+                log.error("reload %s failed: %s", n, reason)
+                self.on_error(f"/cmt/{n}", f"reload failed, still playing the old one: {reason}")
+                continue
+            slot.commands.put(("swap", fresh))
+
+    def status(self) -> dict:
+        gens = {}
+        for name, slot in sorted(self.slots.items()):
+            gens[name] = {"playing": slot.playing, "plugin": slot.plugin, "params": dict(slot.gen.values),
+                          "error": slot.error, "phrases": slot.phrases, "ready": slot.prepared.is_set()}
+        return {"tempo": round(self.clock.bpm, 3), "beat": round(self.clock.now(), 3),
+                "beats_per_bar": self.clock.beats_per_bar,
+                "playing": [n for n, s in sorted(self.slots.items()) if s.playing], "generators": gens}
+
+    def close(self) -> None:
+        """Stop every worker and generator; the transport is closed by its owner."""
+        self._closing.set()
+        for slot in self.slots.values():
+            with slot.lock:
+                slot.playing = False
+                slot.epoch += 1
+            slot.commands.put(("wake",))
+        for slot in self.slots.values():
+            if slot.thread:
+                slot.thread.join(2.0)
+            if slot.thread and slot.thread.is_alive():
+                log.warning("generator %s is still busy; leaving its thread", slot.name)
+                continue
+            try:
+                slot.gen.close()
+            except Exception:
+                log.exception("closing %s failed", slot.name)
+
+    # -- the worker ----------------------------------------------------------
+    def _fail(self, slot: Slot, exc: BaseException, address: str | None = None, stop: bool = True) -> None:
+        reason = str(exc) if isinstance(exc, BridgeError) else f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, BridgeError):
+            log.error("generator %s (plugin %s) raised", slot.name, slot.plugin, exc_info=exc)
+        if stop:
+            with slot.lock:
+                slot.playing, slot.stop_at = False, None
+                slot.pending.clear()
+                slot.cue = None
+                slot.epoch += 1
+                slot.error = reason
+                self.transport.cancel(slot.name, self.clock.now())
+            reason = f"{slot.name} stopped: {reason}"
+        self.on_error(address or f"/cmt/{slot.name}", reason)
+
+    def _wait_s(self, slot: Slot) -> float | None:
+        with slot.lock:
+            if slot.playing:
+                due = self.clock.time_at(slot.cursor - self.lookahead)
+                return min(MAX_WAIT_S, max(0.0, due - time.monotonic()))
+            if slot.cue is None and slot.error is None:
+                return 0.0
+        return None
+
+    def _work(self, slot: Slot) -> None:
+        try:
+            slot.gen.prepare()
+        except Exception as e:
+            self._fail(slot, e)
+        finally:
+            slot.prepared.set()
+        while not self._closing.is_set():
+            wait = self._wait_s(slot)
+            try:
+                cmd = slot.commands.get(timeout=wait) if wait != 0.0 else slot.commands.get_nowait()
+            except queue.Empty:
+                cmd = None
+            if self._closing.is_set():
+                return
+            if cmd is not None:
+                self._command(slot, cmd)
+                continue
+            with slot.lock:
+                playing = slot.playing
+            try:
+                if playing:
+                    self._produce(slot)
+                elif slot.cue is None and slot.error is None:
+                    with slot.lock:
+                        epoch = slot.epoch
+                    phrase = self._phrase(slot)
+                    with slot.lock:
+                        if slot.epoch == epoch and slot.cue is None:
+                            slot.cue = phrase
+            except Exception as e:
+                self._fail(slot, e)
+
+    def _phrase(self, slot: Slot) -> Phrase:
+        phrase = slot.gen.next_phrase()
+        if not isinstance(phrase, Phrase):
+            raise PluginError(f"plugin {slot.plugin}: {slot.name}.next_phrase() returned "
+                              f"{type(phrase).__name__}, not a Phrase")
+        return phrase
+
+    def _command(self, slot: Slot, cmd: tuple) -> None:
+        kind = cmd[0]
+        if kind == "set":
+            try:
+                slot.gen.set(cmd[1], cmd[2])
+            except Exception as e:
+                self._fail(slot, e, f"/cmt/{slot.name}/{cmd[1]}", stop=not isinstance(e, BridgeError))
+            with slot.lock:
+                slot.cue = None
+        elif kind == "perform":
+            try:
+                phrases = slot.gen.perform(cmd[1], cmd[2])
+            except Exception as e:
+                self._fail(slot, e, f"/cmt/{slot.name}/{cmd[1]}", stop=not isinstance(e, BridgeError))
+                return
+            if phrases:
+                bad = [p for p in phrases if not isinstance(p, Phrase)]
+                if bad:
+                    self._fail(slot, PluginError(f"{slot.name}.perform({cmd[1]}) returned a non-Phrase"))
+                    return
+                self._replace(slot, list(phrases))
+        elif kind == "swap":
+            old = slot.gen
+            with slot.lock:
+                slot.gen = cmd[1]
+                slot.cue = None
+                slot.pending.clear()
+                if slot.playing:
+                    beat = self._next_start(slot, self.launch_beat())
+                    self.transport.cancel(slot.name, beat)
+                    slot.cursor = beat
+                    slot.epoch += 1
+            try:
+                old.close()
+            except Exception:
+                log.exception("closing the old %s failed", slot.name)
+            log.info("%s hot-swapped", slot.name)
+
+    def _replace(self, slot: Slot, phrases: list[Phrase]) -> None:
+        beat = self.launch_beat()
+        with slot.lock:
+            if slot.playing:
+                beat = max(beat, self._next_start(slot, beat)) if self.quantize > 0 else beat
+                self.transport.cancel(slot.name, beat)
+            else:
+                slot.grid = beat % self.clock.beats_per_bar if self.quantize <= 0 else 0.0
+                slot.playing, slot.error = True, None
+            slot.stop_at = None
+            slot.cursor = beat
+            slot.pending = deque(phrases)
+            slot.epoch += 1
+
+    def _produce(self, slot: Slot) -> None:
+        """Schedule the next phrase if it starts within the lookahead."""
+        now = self.clock.now()
+        with slot.lock:
+            if not slot.playing or slot.cursor > now + self.lookahead:
+                return
+            epoch = slot.epoch
+            made = slot.pending.popleft() if slot.pending else slot.cue
+            if made is slot.cue:
+                slot.cue = None
+        phrase = made if made is not None else self._phrase(slot)
+        with slot.lock:
+            if slot.epoch != epoch or not slot.playing:
+                if made is None and slot.cue is None:
+                    slot.cue = phrase       # made for nothing: keep it for the next launch
+                return
+            now = self.clock.now()
+            if slot.cursor < now - LATE_TOLERANCE:
+                late = now - slot.cursor
+                slot.cursor = self._next_start(slot, self.launch_beat())
+                log.warning("%s: phrase ready %.2f beats late (inference slower than the lookahead); "
+                            "playing it from beat %.2f", slot.name, late, slot.cursor)
+            start = slot.cursor
+            notes = [n for n in phrase.notes if slot.stop_at is None or start + n.start < slot.stop_at]
+            if notes:
+                self.transport.schedule(slot.name, notes, start)
+            slot.phrases += 1
+            slot.cursor = self._next_start(slot, start + phrase.length)
+            if slot.stop_at is not None and slot.cursor >= slot.stop_at:
+                slot.playing, slot.stop_at = False, None
