@@ -1,0 +1,107 @@
+"""From MIDI files and live playing to 2-bar token windows, and from tokens back to phrases.
+
+Everything the CLI and the generator share about *what a melody is*: picking
+the melody line (bridge.midifile.melody_notes), cutting it into bar-aligned
+2-bar windows, checking there is enough to learn from, and turning tokens into
+:class:`~bridge.events.Phrase` s on a channel, with a light metric accent.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from bridge.errors import InputError
+from bridge.events import InputNote, Note, Phrase
+from bridge.midifile import melody_notes, read_tracks
+
+from . import melody
+
+MIN_WINDOWS = 2  # 2-bar windows with >= 2 notes each that learning needs
+MIN_NOTES = 2
+VELOCITY_DOWNBEAT, VELOCITY_BEAT, VELOCITY_OFFBEAT = 100, 90, 80
+
+
+def melody_windows(notes: Sequence[Note], hop: int = melody.STEPS_PER_BAR) -> np.ndarray:
+    """Bar-aligned 2-bar windows [N, 32] of a monophonic melody (beats from a bar line) with >= 2 notes each."""
+    if not notes:
+        return np.zeros((0, melody.STEPS), dtype=np.int64)
+    end = max(n.end for n in notes)
+    bars = max(melody.BARS, math.ceil(end / melody.BEATS_PER_BAR - 1e-9))
+    tokens = melody.tokens_from_notes(notes, steps=bars * melody.STEPS_PER_BAR)
+    found = melody.windows(tokens, hop=hop, min_notes=MIN_NOTES)
+    return np.stack(found) if found else np.zeros((0, melody.STEPS), dtype=np.int64)
+
+
+def file_melody(path: str | Path) -> list[Note]:
+    """The melody line of a MIDI file (InputError when unreadable, empty, drums only or polyphonic)."""
+    path = Path(path)
+    return melody_notes(read_tracks(path), source=path.name)
+
+
+def file_windows(path: str | Path) -> np.ndarray:
+    return melody_windows(file_melody(path))
+
+
+def first_window(path: str | Path) -> np.ndarray:
+    """The first 2-bar window of a file's melody that has >= 2 notes: an interpolation end point."""
+    found = file_windows(path)
+    if not len(found):
+        raise InputError(f"{Path(path).name} has no usable melody: no 2 bars with at least {MIN_NOTES} notes "
+                         f"(MidiMe needs a 2-bar melody of 4/4 with at least {MIN_NOTES} notes)")
+    return found[0]
+
+
+def input_notes(played: Sequence[InputNote], beats_per_bar: int = 4) -> list[Note]:
+    """Notes played into the MIDI input (host beats) -> notes in beats from the bar line before the first one.
+
+    Notes still held end at the latest moment seen in the history.
+    """
+    if not played:
+        return []
+    latest = max(max(p.start, p.end or p.start) for p in played)
+    origin = math.floor(min(p.start for p in played) / beats_per_bar) * beats_per_bar
+    out = []
+    for p in played:
+        end = p.end if p.end is not None else max(latest, p.start + 0.25)
+        out.append(Note(p.pitch, max(1, p.velocity), p.start - origin, max(end - p.start, 1e-3), p.channel))
+    return sorted(out, key=lambda n: (n.start, n.pitch))
+
+
+def need_enough(windows: np.ndarray, source: str, bars: float | None = None, notes: int | None = None) -> np.ndarray:
+    """InputError unless ``windows`` holds at least 2 learnable 2-bar windows; says what was found."""
+    if len(windows) >= MIN_WINDOWS:
+        return windows
+    seen = []
+    if bars is not None:
+        seen.append(f"{bars:g} bars")
+    if notes is not None:
+        seen.append(f"{notes} notes")
+    what = f" ({', '.join(seen)})" if seen else ""
+    raise InputError(f"too few bars to learn from in {source}{what}: found {len(windows)} two-bar window(s) "
+                     f"with >= {MIN_NOTES} notes, MidiMe needs at least {MIN_WINDOWS} "
+                     f"(3 or more bars of a melody)")
+
+
+def accent(notes: list[Note], beats_per_bar: int = 4) -> list[Note]:
+    """Downbeats a little louder than beats, beats than off-beats (MusicVAE melodies have no velocity)."""
+    out = []
+    for n in notes:
+        pos = n.start % beats_per_bar
+        vel = VELOCITY_DOWNBEAT if pos < 1e-6 else VELOCITY_BEAT if abs(pos - round(pos)) < 1e-6 \
+            else VELOCITY_OFFBEAT
+        out.append(Note(n.pitch, vel, n.start, n.duration, n.channel))
+    return out
+
+
+def tokens_phrase(tokens: np.ndarray, channel: int = 0, generator: str = "midime", **meta) -> Phrase:
+    """One 2-bar phrase (length 8 beats) of ``tokens`` on ``channel`` (0..15)."""
+    notes = accent(melody.notes_from_tokens(tokens, channel=channel))
+    return Phrase.of(notes, melody.PHRASE_BEATS, generator, tokens=[int(t) for t in tokens], **meta)
+
+
+def sequence(phrases: Sequence[Sequence[Note]], length: float = melody.PHRASE_BEATS) -> list[Note]:
+    """Lay 2-bar note lists end to end (phrase i starts at i * length beats)."""
+    return [n.shifted(i * length) for i, notes in enumerate(phrases) for n in notes]

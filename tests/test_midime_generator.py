@@ -1,0 +1,192 @@
+"""The "midime" generator through its contract (fake GeneratorContext), on the real ONNX MusicVAE."""
+from __future__ import annotations
+
+import numpy as np
+import pluggy
+import pytest
+
+from bridge import hookspecs
+from bridge.errors import ConfigError, InputError, ModelError
+from bridge.events import InputNote, Note, Phrase
+from bridge.generator import GeneratorContext, validate
+from bridge.midifile import write_notes
+from bridge.runtime import ModelBundle, default_models_dir
+from plugins.midime import melody, phrases, plugin
+from plugins.midime.generator import LEARN_TASK, MidiMeGenerator
+from plugins.midime.midime import MidiMe
+from plugins.midime.vae import EXPECT, MODEL_NAME
+
+MODEL_DIR = default_models_dir() / MODEL_NAME
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    if not (MODEL_DIR / "manifest.json").is_file():
+        pytest.skip(f"{MODEL_DIR} is absent: the MusicVAE model is exported by `cmt-bridge export-onnx "
+                    f"musicvae-mel2bar` (or point CMT_BRIDGE_MODELS at a folder holding {MODEL_NAME}/)")
+    return ModelBundle.load(MODEL_DIR, expect=EXPECT)
+
+
+class FakeContext(GeneratorContext):
+    def __init__(self, played: list[InputNote] | None = None):
+        super().__init__()
+        self.played = played or []
+        self.asked: list[float] = []
+        self.progressed: list[tuple[str, float]] = []
+        self.reports: list[str] = []
+        self.recent_input = self._recent
+        self.progress = lambda task, fraction: self.progressed.append((task, fraction))
+        self.report = self.reports.append
+
+    def _recent(self, beats: float) -> list[InputNote]:
+        self.asked.append(beats)
+        return list(self.played)
+
+
+def tune(bars: int, offset: float = 0.0, base: int = 60) -> list[InputNote]:
+    """A stepwise melody of ``bars`` bars, eighth notes, from host beat ``offset``."""
+    shape = (0, 2, 4, 5, 7, 5, 4, 2)
+    return [InputNote(base + shape[i % 8] + (i // 16) % 3, 90, offset + i * 0.5, offset + i * 0.5 + 0.45)
+            for i in range(bars * 8)]
+
+
+def make(bundle, played=None) -> tuple[MidiMeGenerator, FakeContext]:
+    ctx = FakeContext(played)
+    return MidiMeGenerator(models={MODEL_NAME: bundle}, context=ctx), ctx
+
+
+def test_registered_by_the_plugin_hooks_and_valid():
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    pm.register(plugin)
+    [classes] = pm.hook.cmtbridge_register_generators()
+    assert classes == [MidiMeGenerator]
+    validate(MidiMeGenerator, "plugins.midime.plugin")
+    d = MidiMeGenerator.describe()
+    assert {p["name"] for p in d["params"]} == {"temperature", "variations", "steps", "bars", "seed", "channel"}
+    assert {a["name"] for a in d["actions"]} == {"sample", "interpolate", "learn", "phrase_a", "phrase_b",
+                                                 "capture_a", "capture_b", "personal"}
+    assert d["models"] == ["musicvae-mel2bar"]
+
+
+def test_next_phrase_refills_two_bar_phrases_on_the_channel(bundle):
+    gen, _ = make(bundle)
+    gen.set("variations", 3)
+    gen.set("channel", 5)
+    gen.prepare()
+    first = [gen.next_phrase() for _ in range(3)]
+    assert not gen.queue
+    more = gen.next_phrase()
+    assert len(gen.queue) == 2  # refilled with `variations` new samples
+    for p in first + [more]:
+        assert isinstance(p, Phrase) and p.length == 8.0 and p.generator == "midime"
+        assert all(n.channel == 4 and 0 <= n.start < 8.0 and n.end <= 8.0 + 1e-9 for n in p.notes)
+        assert len(p.meta["tokens"]) == 32
+
+
+def test_sample_action_returns_n_phrases_and_seed_repeats(bundle):
+    gen, _ = make(bundle)
+    gen.set("seed", 1234)
+    gen.set("temperature", 1.0)
+    a = gen.perform("sample", [6])
+    b = gen.perform("sample", [6])
+    assert len(a) == 6 and [p.meta["tokens"] for p in a] == [p.meta["tokens"] for p in b]
+    assert len({tuple(p.meta["tokens"]) for p in a}) > 1
+    assert len(gen.perform("sample", [])) == gen["variations"]
+    gen.set("seed", -1)
+    c = gen.perform("sample", [6])
+    assert [p.meta["tokens"] for p in c] != [p.meta["tokens"] for p in a]
+
+
+def test_params_are_checked(bundle):
+    gen, _ = make(bundle)
+    with pytest.raises(ConfigError, match="even"):
+        gen.set("bars", 3)
+    with pytest.raises(ConfigError, match="range"):
+        gen.set("temperature", 2.5)
+    with pytest.raises(ConfigError, match="at most 1"):
+        gen.perform("sample", [1, 2])
+    with pytest.raises(ConfigError, match="no action"):
+        gen.perform("dance", [])
+
+
+def test_interpolate_between_files_and_captures(bundle, tmp_path):
+    gen, ctx = make(bundle, played=tune(2, offset=13.0))
+    with pytest.raises(InputError, match="needs phrases A and B"):
+        gen.perform("interpolate", [])
+    a = [Note(n.pitch, n.velocity, n.start, n.end - n.start) for n in phrases.input_notes(tune(2, base=67))]
+    write_notes(tmp_path / "a.mid", a)
+    assert gen.perform("phrase_a", [str(tmp_path / "a.mid")]) is None
+    assert gen.perform("capture_b", []) is None
+    assert ctx.asked == [8.0]
+    out = gen.perform("interpolate", [4])
+    assert len(out) == 4 and all(p.meta["kind"] == "interpolation" for p in out)
+    # the end points are the model's free-running reconstructions of A and B (argmax, deterministic)
+    vae = gen.vae
+    want_a = vae.reconstruct(melody.tokens_from_notes(a))[0]
+    assert out[0].meta["tokens"] == want_a.tolist()
+    assert out[-1].meta["tokens"] == vae.reconstruct(gen.ends["b"])[0].tolist()
+    assert len(gen.perform("interpolate", [])) == gen["steps"]
+
+
+def test_capture_needs_notes(bundle):
+    gen, _ = make(bundle, played=[])
+    with pytest.raises(InputError, match="nothing was played"):
+        gen.perform("capture_a", [])
+    gen2, _ = make(bundle, played=[InputNote(60, 90, 4.0, 5.0)])
+    with pytest.raises(InputError, match="at least 2"):
+        gen2.perform("capture_a", [])
+
+
+def test_learn_from_recent_input_reports_progress_and_personalises(bundle):
+    gen, ctx = make(bundle, played=tune(8, offset=32.0))
+    gen.set("seed", 7)
+    out = gen.perform("learn", [8])
+    assert ctx.asked == [32.0]
+    fractions = [f for task, f in ctx.progressed if task == LEARN_TASK]
+    assert fractions[0] == 0.0 and fractions[-1] == 1.0 and fractions == sorted(fractions) and len(fractions) > 10
+    assert gen.personal is not None and gen.personal.info["windows"] == 7
+    assert len(out) == gen["variations"] and all(p.meta["personal"] == "learned live" for p in out)
+    assert any("learned 7 two-bar windows" in r for r in ctx.reports)
+
+
+def test_learn_rejects_too_little_and_polyphonic_input(bundle):
+    gen, _ = make(bundle, played=tune(2, offset=4.0))
+    with pytest.raises(InputError, match=r"too few bars to learn from .* found 1 two-bar window.* at least 2"):
+        gen.perform("learn", [])
+    chords = [InputNote(p, 90, b * 4.0, b * 4.0 + 3.9) for b in range(8) for p in (60, 64, 67)]
+    gen2, _ = make(bundle, played=chords)
+    with pytest.raises(InputError, match="polyphonic: MidiMe needs a single melody line"):
+        gen2.perform("learn", [8])
+    gen3, _ = make(bundle, played=[])
+    with pytest.raises(InputError, match="nothing was played"):
+        gen3.perform("learn", [4])
+
+
+def test_personal_file_loads_checks_base_and_resets(bundle, tmp_path):
+    gen, _ = make(bundle)
+    vae = gen.vae
+    mu, _ = vae.encode(phrases.melody_windows(phrases.input_notes(tune(6))))
+    MidiMe.learn(mu, vae.name, vae.fingerprint, epochs=50).save(tmp_path / "mine.midime")
+    MidiMe.learn(mu, "other-model", "0" * 64, epochs=5).save(tmp_path / "other.midime")
+    out = gen.perform("personal", [str(tmp_path / "mine.midime")])
+    assert gen.personal_name == "mine" and all(p.meta["personal"] == "mine" for p in out)
+    with pytest.raises(ModelError, match="learned on other-model"):
+        gen.perform("personal", [str(tmp_path / "other.midime")])
+    gen.perform("personal", [""])
+    assert gen.personal is None
+    with pytest.raises(InputError, match="no such MidiMe file"):
+        gen.perform("personal", [str(tmp_path / "missing.midime")])
+
+
+def test_without_model_is_a_model_error():
+    gen = MidiMeGenerator(models={}, context=FakeContext())
+    with pytest.raises(ModelError, match="needs the model musicvae-mel2bar"):
+        gen.next_phrase()
+
+
+def test_input_notes_align_to_the_bar_and_close_held_notes():
+    played = [InputNote(60, 80, 9.0, 9.5), InputNote(62, 80, 9.5, None), InputNote(64, 80, 10.5, 11.0)]
+    notes = phrases.input_notes(played, beats_per_bar=4)
+    assert [(n.start, n.end) for n in notes] == [(1.0, 1.5), (1.5, 3.0), (2.5, 3.0)]
+    assert np.all(phrases.melody_windows([]) == np.zeros((0, 32)))
