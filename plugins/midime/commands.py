@@ -198,17 +198,20 @@ class ProgressBar:
 
     def update(self, done: int, total: int, loss: float) -> None:
         pct = int(100 * done / max(1, total))
-        if pct == self._shown and done != total:
+        step = 1 if self.stream.isatty() else 10  # redraw in place on a terminal, a line per 10% in a log
+        if pct // step == self._shown // step and done != total:
             return
         self._shown = pct
         filled = int(self.width * done / max(1, total))
-        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] "
-                          f"{pct:3d}% epoch {done}/{total} loss {loss:.3g}")
+        line = (f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {pct:3d}% "
+                f"epoch {done}/{total} loss {loss:.3g}")
+        self.stream.write(f"\r{line}" if step == 1 else f"{line}\n")
         self.stream.flush()
 
     def close(self) -> None:
-        self.stream.write("\n")
-        self.stream.flush()
+        if self.stream.isatty():
+            self.stream.write("\n")
+            self.stream.flush()
 
 
 def _report(paths: list[Path]) -> None:
