@@ -138,7 +138,7 @@ class Host:
                 raise ConfigError(f"defaults for {name}: {e}") from None
             except PluginError as e:
                 errors.append(str(e))
-                log.error("%s", e)
+                log.debug("%s", e)
                 continue
             slot = Slot(name, self.classes[name], self.plugin_of(name), gen)
             slot.thread = threading.Thread(target=self._work, args=(slot,), name=f"cmt-gen-{name}", daemon=True)

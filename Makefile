@@ -1,0 +1,23 @@
+# make test  -- set up everything (apt packages when root, .venv, extras) and run the tests
+# make demo  -- set up, then a scripted run of the shipped models: recordings/ + a piano-roll PNG
+# make bench -- the benchmarks (not part of the tests): bench/results/*.json
+PY := .venv/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: setup test demo bench clean
+
+setup:
+	bash scripts/setup.sh
+
+test: setup
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+demo: setup
+	bash scripts/demo.sh
+
+bench: setup
+	$(PY) bench/host_bench.py
+	@if [ -f bench/timing.py ]; then $(PY) bench/timing.py; fi
+
+clean:
+	rm -rf .pytest_cache build *.egg-info

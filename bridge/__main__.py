@@ -1,0 +1,6 @@
+"""``python -m bridge`` = ``cmt-bridge``."""
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,228 @@
+"""``cmt-bridge run``: wire plugins, clock, transport, host, OSC, MIDI in, CC and Link together.
+
+Start-up order: plugins -> clock -> transport (output process, ports) -> host
+(models, workers) -> OSC control -> MIDI input / Link -> ``--play`` launches ->
+the ready line on stderr. Shut-down (``--seconds`` elapsed, Ctrl-C, SIGTERM,
+or the output process died) runs the same list backwards; the transport sends
+every pending note-off and writes the final recording, so nothing hangs.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from .config import Settings
+from .errors import BridgeError, ConfigError
+
+log = logging.getLogger(__name__)
+
+READY = "cmt-bridge ready:"
+
+
+def recording_path(record: str | None, now: float | None = None) -> Path | None:
+    """``""`` -> ``recordings/cmt-bridge-<timestamp>.mid``; None -> no recording."""
+    if record is None:
+        return None
+    if record == "":
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+        record = f"recordings/cmt-bridge-{stamp}.mid"
+    path = Path(record).expanduser()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"cannot create the recording folder {path.parent} ({e.strerror})") from None
+    return path
+
+
+class Bridge:
+    """One running host; :meth:`run` blocks until stopped."""
+
+    def __init__(self, settings: Settings, out: TextIO | None = None):
+        self.settings = settings
+        self.out = out or sys.stderr
+        self.stopping = threading.Event()
+        self.exit_code = 0
+        self.control = None
+        self.midi_in = None
+        self.link = None
+        self.transport = None
+        self.host = None
+        self.ccmap = None
+
+    def say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    # -- wiring --------------------------------------------------------------
+    def _error(self, address: str, reason: str) -> None:
+        if self.control is not None:
+            self.control.error(address, reason)
+        else:
+            log.warning("%s: %s", address, reason)
+
+    def _progress(self, task: str, fraction: float) -> None:
+        if self.control is not None:
+            self.control.progress(task, fraction)
+
+    def _recent_input(self, beats: float) -> list:
+        return self.midi_in.history(beats) if self.midi_in is not None else []
+
+    def handle(self, entry, values: list[Any]) -> None:
+        """An OSC message that passed the schema: act on it."""
+        host = self.host
+        if entry.kind == "param":
+            host.set_param(entry.generator, entry.target, values[0])
+        elif entry.kind == "action":
+            host.perform(entry.generator, entry.target, values)
+        else:
+            verb = entry.path.rsplit("/", 1)[-1]
+            if verb == "play":
+                host.play(values[0], values[1])
+            elif verb == "stop":
+                host.stop(values[0] or None)
+            elif verb == "panic":
+                host.panic()
+            elif verb == "tempo":
+                host.set_tempo(values[0])
+            elif verb == "status":
+                self.control.send("/cmt/status", json.dumps(self.status(), default=str))
+            elif verb == "learn":
+                self.ccmap.learn(values[0], values[1])
+            elif verb == "reload":
+                host.reload(values[0] or None)
+
+    def status(self) -> dict:
+        s = self.host.status()
+        try:
+            s["sounding"] = self.transport.sounding()
+        except BridgeError:
+            s["sounding"] = None
+        s["cc"] = [b.describe() for b in self.ccmap.bindings]
+        s["learning"] = ".".join(self.ccmap.learning) if self.ccmap.learning else None
+        return s
+
+    def _on_learned(self, b) -> None:
+        if self.control is not None:
+            self.control.send("/cmt/learned", b.generator, b.param, (b.channel or 0) + 1, b.cc)
+
+    def start(self) -> None:
+        from .cc import CCMap, binding_from_config
+        from .clock import Clock
+        from .host import Host
+        from .osc import OscControl, OscSchema
+        from .plugins import collect_generators, make_plugin_manager, plugin_of
+        from .transport import Transport, TransportOptions
+
+        s = self.settings
+        pm = make_plugin_manager()
+        gens, errors = collect_generators(pm)
+        for e in errors:
+            self.say(f"cmt-bridge: warning: {e}")
+        for name in s.play:
+            if name not in gens:
+                raise ConfigError(f"--play {name}: no such generator (have: {', '.join(sorted(gens)) or 'none'})")
+        bindings = [binding_from_config(entry, gens) for entry in s.cc]
+
+        clock = Clock(s.tempo, s.beats_per_bar)
+        record = recording_path(s.record)
+        self.record = record
+        options = TransportOptions(midi_out=s.midi_out, virtual_name=s.virtual_name, api=s.api,
+                                   clock_out=s.clock_out, osc_out=(s.reply_host, s.reply_port), record=record)
+        self.transport = Transport(options, clock.anchor)
+        self.transport.start()
+        clock.add_listener(self.transport.set_anchor)
+        self.clock = clock
+
+        self.host = Host(gens, clock, self.transport, plugin_of=lambda n: plugin_of(pm, n), provider=s.provider,
+                         lookahead=s.lookahead, quantize=s.quantize, recent_input=self._recent_input,
+                         on_error=self._error, on_progress=self._progress, defaults=s.generators)
+        load_errors = self.host.load()
+        for e in load_errors:
+            self.say(f"cmt-bridge: warning: {e}")
+        loaded = {n: gens[n] for n in self.host.names}
+        for name in s.play:
+            if name not in loaded:
+                raise ConfigError(f"--play {name}: the generator failed to load (see the warning above)")
+        self.ccmap = CCMap(loaded, self.host.set_param, [b for b in bindings if b.generator in loaded],
+                           on_learned=self._on_learned)
+        self.control = OscControl(OscSchema(loaded), self.handle, s.osc_host, s.osc_port,
+                                  (s.reply_host, s.reply_port), s.osc_allow).start()
+        for e in errors + load_errors:
+            self.control.send("/cmt/error", "/cmt", e)
+
+        if s.midi_in is not None or s.virtual_in or s.follow_clock:
+            from .midi_in import MidiInput
+
+            self.midi_in = MidiInput(clock, name=s.midi_in, virtual_name="cmt-bridge-in", api=s.api,
+                                     on_cc=self._on_cc, follow_clock=s.follow_clock,
+                                     on_transport=self._on_midi_transport)
+        if s.link:
+            from .link import LinkSync
+
+            self.link = LinkSync(clock)
+            self.link.start()
+        if s.clock_out:
+            self.transport.start_clock()
+        for name in s.play:
+            self.host.play(name)
+        port = self.transport.port_name or s.midi_out or s.virtual_name
+        self.say(f"{READY} MIDI out {port!r} | OSC in {s.osc_host}:{self.control.port} -> "
+                 f"{s.reply_host}:{s.reply_port} | generators: {', '.join(self.host.names) or 'none'}"
+                 f"{' | playing: ' + ', '.join(s.play) if s.play else ''}"
+                 f"{' | recording ' + str(record) if record else ''}")
+
+    def _on_cc(self, channel: int, cc: int, value: int) -> None:
+        try:
+            self.ccmap.handle(channel, cc, value)
+        except BridgeError as e:
+            self._error("/cmt/cc", str(e))
+
+    def _on_midi_transport(self, what: str) -> None:
+        log.info("MIDI transport: %s", what)
+
+    # -- running -------------------------------------------------------------
+    def run(self) -> int:
+        """Start, wait for --seconds / a signal / a dead output process, stop cleanly."""
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, lambda signum, frame: self.stopping.set())
+        try:
+            self.start()
+            end = None if self.settings.seconds is None else time.monotonic() + self.settings.seconds
+            while not self.stopping.is_set():
+                left = None if end is None else end - time.monotonic()
+                if left is not None and left <= 0:
+                    break
+                self.stopping.wait(0.2 if left is None else min(0.2, left))
+                if not self.transport.is_alive():
+                    self.say("cmt-bridge: error: the MIDI output process stopped")
+                    self.exit_code = 1
+                    break
+        finally:
+            self.shutdown()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return self.exit_code
+
+    def shutdown(self) -> None:
+        for step, fn in (("osc", lambda: self.control and self.control.close()),
+                         ("host", lambda: self.host and (self.host.stop(), self.host.close())),
+                         ("midi in", lambda: self.midi_in and self.midi_in.close()),
+                         ("link", lambda: self.link and self.link.close()),
+                         ("clock out", lambda: self.transport and self.settings.clock_out
+                          and self.transport.is_alive() and self.transport.stop_clock()),
+                         ("transport", lambda: self.transport and self.transport.close())):
+            try:
+                fn()
+            except BridgeError as e:
+                log.warning("stopping %s: %s", step, e)
+            except Exception:
+                log.exception("stopping %s failed", step)
+        if getattr(self, "record", None):
+            self.say(f"cmt-bridge: recorded {self.record}")

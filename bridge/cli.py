@@ -1,0 +1,279 @@
+"""The ``cmt-bridge`` command line. Heavy imports wait inside the commands: ``--help`` is instant."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Callable, Sequence
+
+from .errors import BridgeError
+
+log = logging.getLogger(__name__)
+
+EPILOG = """\
+examples:
+  cmt-bridge run                           virtual MIDI port 'cmt-bridge', OSC on 127.0.0.1:9000
+  cmt-bridge run --play midime --tempo 96  start MidiMe at launch
+  cmt-bridge run --midi-out "loopMIDI Port" --clock-out     Windows: play into loopMIDI, Live follows
+  cmt-bridge run --config live.toml --seconds 20            a scripted run from a config file
+  cmt-bridge plugins                       generators, their parameters and actions
+  cmt-bridge osc-schema > osc.json         the whole OSC namespace (types, ranges, defaults)
+  cmt-bridge pianoroll take.mid -o take.png
+  oscsend localhost 9000 /cmt/play s midime       control a running host from a shell
+
+environment: CMT_BRIDGE_PLUGINS=mod.path,file.py (extra plugins), CMT_BRIDGE_DISABLE=name,...,
+  CMT_BRIDGE_MODELS=folder (model folders, default onnx_models/).
+"""
+
+RUN_EPILOG = """\
+examples:
+  cmt-bridge run --play midime --seconds 30 --record take.mid
+  cmt-bridge run --midi-out "IAC Driver Bus 1" --follow-clock --midi-in "IAC Driver Bus 2"
+  cmt-bridge run --set midime.temperature=0.8 --cc 21=midime.temperature
+  cmt-bridge run --osc-host 0.0.0.0 --osc-allow 192.168.1.0/24     accept a tablet on the LAN
+
+Flags override the --config file (TOML; see docs/host.md). While it runs:
+  oscsend localhost 9000 /cmt/tempo f 100     oscsend localhost 9000 /cmt/status
+  oscdump 9001                                 see /cmt/note, /cmt/beat, /cmt/error, /cmt/status
+"""
+
+
+def _add_run(sub) -> None:
+    from .config import APIS
+
+    r = sub.add_parser("run", help="start the host (MIDI out, OSC control, recording)",
+                       description="Run the host: load the generators, open the MIDI port, listen for OSC.",
+                       epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    a = r.add_argument
+    a("--config", metavar="FILE.toml", help="settings file; flags override it")
+    a("--play", action="append", metavar="GENERATOR", help="start this generator at launch (repeatable)")
+    a("--tempo", type=float, metavar="BPM", help="tempo 20..300 (default 120)")
+    a("--beats-per-bar", type=int, metavar="N", help="default 4")
+    a("--quantize", type=float, metavar="BEATS", help="launch quantum (default one bar; 0 = at once)")
+    a("--lookahead", type=float, metavar="BEATS", help="phrases made this far ahead (default one bar)")
+    a("--seconds", type=float, metavar="N", help="stop after N seconds (scripted runs)")
+    a("--provider", metavar="NAME", help="onnxruntime provider: cpu, cuda or a full name (default: CUDA if any)")
+    g = r.add_argument_group("MIDI")
+    g.add_argument("--midi-out", metavar="NAME", help="play into this existing port (default: a virtual port)")
+    g.add_argument("--virtual-name", metavar="NAME", help="name of the virtual output (default cmt-bridge)")
+    g.add_argument("--midi-in", metavar="NAME", help="take notes, CC and clock from this port")
+    g.add_argument("--virtual-in", action="store_true", default=None, help="open a virtual input 'cmt-bridge-in'")
+    g.add_argument("--api", choices=APIS, help="MIDI API (default auto: JACK if running, else the platform's)")
+    g.add_argument("--clock-out", action="store_true", default=None, help="send MIDI clock (Live follows us)")
+    g.add_argument("--follow-clock", action="store_true", default=None, help="follow incoming MIDI clock")
+    g.add_argument("--link", action="store_true", default=None, help="join an Ableton Link session")
+    g.add_argument("--cc", action="append", metavar="[CH:]CC=GEN.PARAM", help="bind a CC (repeatable)")
+    g.add_argument("--record", metavar="PATH", help="recording (default recordings/cmt-bridge-<time>.mid)")
+    g.add_argument("--no-record", action="store_true", help="do not record")
+    o = r.add_argument_group("OSC")
+    o.add_argument("--osc-host", metavar="ADDR", help="listen address (default 127.0.0.1)")
+    o.add_argument("--osc-port", type=int, metavar="PORT", help="listen port (default 9000)")
+    o.add_argument("--osc-allow", action="append", metavar="ADDR[/NN]", help="senders allowed beyond loopback")
+    o.add_argument("--reply-host", metavar="ADDR", help="where replies and notes go (default 127.0.0.1)")
+    o.add_argument("--reply-port", type=int, metavar="PORT", help="default 9001")
+    r.add_argument("--set", action="append", metavar="GEN.PARAM=VALUE", help="parameter default (repeatable)")
+    r.set_defaults(func=_cmd_run)
+
+
+def _cmd_run(args) -> int:
+    from .app import Bridge
+    from .cc import parse_cc_flag
+    from .config import build_settings, parse_set
+
+    allow = [x for item in args.osc_allow or [] for x in item.split(",") if x.strip()] or None
+    settings = build_settings(
+        args.config, play=args.play, tempo=args.tempo, beats_per_bar=args.beats_per_bar, quantize=args.quantize,
+        lookahead=args.lookahead, seconds=args.seconds, provider=args.provider, midi_out=args.midi_out,
+        virtual_name=args.virtual_name, midi_in=args.midi_in, virtual_in=args.virtual_in, api=args.api,
+        clock_out=args.clock_out, follow_clock=args.follow_clock, link=args.link,
+        cc=[parse_cc_flag(c) for c in args.cc] if args.cc else None,
+        record=args.record, osc_host=args.osc_host, osc_port=args.osc_port, osc_allow=allow,
+        reply_host=args.reply_host, reply_port=args.reply_port,
+        generators=parse_set(args.set) if args.set else None)
+    if args.no_record:
+        settings.record = None
+    return Bridge(settings).run()
+
+
+def _cmd_plugins(args) -> int:
+    import json
+
+    from .plugins import collect_generators, make_plugin_manager, plugin_of
+
+    pm = make_plugin_manager()
+    gens, errors = collect_generators(pm)
+    if args.json:
+        print(json.dumps({"generators": {n: {**c.describe(), "plugin": plugin_of(pm, n)} for n, c in sorted(gens.items())},
+                          "errors": errors}, indent=2, default=str))
+        return 0
+    if not gens:
+        print("no generators registered")
+    for name, cls in sorted(gens.items()):
+        print(f"{name}  ({plugin_of(pm, name)}){'  models: ' + ', '.join(cls.models) if cls.models else ''}")
+        if cls.description:
+            print(f"  {cls.description}")
+        for p in cls.params:
+            rng = f" {p.min}..{p.max}" if p.min is not None or p.max is not None else ""
+            choice = f" one of {', '.join(p.choices)}" if p.choices else ""
+            unit = f" {p.unit}" if p.unit else ""
+            print(f"  param  {p.name:<12} {p.type.__name__}{rng}{choice}{unit}, default {p.default!r}  {p.doc}")
+        for act in cls.actions:
+            argtxt = " ".join(f"[{x.name}:{x.osc_type}]" for x in act.args)
+            print(f"  action {act.name:<12} {argtxt}  {act.doc}")
+    for e in errors:
+        print(f"cmt-bridge: warning: {e}", file=sys.stderr)
+    return 0
+
+
+def _cmd_ports(args) -> int:
+    from .midi_ports import list_ports
+
+    ports = list_ports(args.api)
+    for kind in ("outputs", "inputs"):
+        print(f"MIDI {kind}:")
+        for name in ports.get(kind, []):
+            print(f"  {name}")
+        if not ports.get(kind):
+            print("  (none)")
+    return 0
+
+
+def _cmd_osc_schema(args) -> int:
+    import json
+
+    from .osc import OscSchema
+    from .plugins import collect_generators, make_plugin_manager
+
+    gens, errors = collect_generators(make_plugin_manager())
+    for e in errors:
+        print(f"cmt-bridge: warning: {e}", file=sys.stderr)
+    schema = OscSchema(gens).describe()
+    if args.markdown:
+        print(schema_markdown(schema))
+    else:
+        print(json.dumps(schema, indent=args.indent, default=str))
+    return 0
+
+
+def schema_markdown(schema: dict) -> str:
+    """The OSC table for the docs, from the same schema the host validates with."""
+    rows = ["| direction | address | arguments | what it does |", "| --- | --- | --- | --- |"]
+    for d in ("in", "out"):
+        for a in schema[d]:
+            args = []
+            for x in a["args"]:
+                rng = ""
+                if x.get("choices"):
+                    rng = " " + "\\|".join(x["choices"])
+                elif x["min"] is not None or x["max"] is not None:
+                    rng = f" {'' if x['min'] is None else x['min']}..{'' if x['max'] is None else x['max']}"
+                text = f"{x['name']}:{x['osc_type']}{rng}"
+                if x["optional"]:
+                    text = f"[{text}]"
+                if d == "in" and a["kind"] != "host" or x["optional"]:
+                    text += f" ={x['default']!r}" if x["default"] != "" else ""
+                args.append(text)
+            rows.append(f"| {d} | `{a['address']}` | {' '.join(args) or '—'} | {a['doc']} |")
+    return "\n".join(rows)
+
+
+def _cmd_pianoroll(args) -> int:
+    from .midifile import read_notes
+    from .pianoroll import render
+
+    notes = read_notes(args.file)
+    out = render(notes, args.output, title=args.title or str(args.file))
+    print(out)
+    return 0
+
+
+def _guard_missing(func: Callable, what: str) -> Callable:
+    """Turn a missing optional dependency inside a command into one clear line."""
+    def run(args) -> int:
+        try:
+            return func(args)
+        except ModuleNotFoundError as e:
+            if (e.name or "").split(".")[0] in ("torch", "onnx", "onnxscript", "music21", "matplotlib"):
+                raise BridgeError(f"{what} needs the train extra ({e.name} is missing): "
+                                  f"pip install 'cmt-bridge[train]' torch==2.13.0") from None
+            raise
+    return run
+
+
+def _add_export(sub) -> None:
+    before = set(sub.choices)
+    try:
+        from export import cli as export_cli
+    except ImportError as e:
+        reason = f"the training commands are not available ({e})"
+        for name in ("data", "train", "export-onnx"):
+            p = sub.add_parser(name, help="(unavailable: export/cli.py is missing)")
+            p.set_defaults(func=lambda args, r=reason: (_ for _ in ()).throw(BridgeError(r)))
+        return
+    export_cli.add_commands(sub)
+    for name in set(sub.choices) - before:
+        p = sub.choices[name]
+        func = p.get_default("func")
+        if func is not None:
+            p.set_defaults(func=_guard_missing(func, f"cmt-bridge {name}"))
+
+
+def _add_plugin_commands(sub) -> None:
+    from .plugins import make_plugin_manager
+
+    pm = make_plugin_manager()
+    for impl in pm.hook.cmtbridge_add_commands.get_hookimpls():
+        try:
+            impl.function(subparsers=sub)
+        except Exception as e:
+            log.warning("plugin %s could not add its commands (%s)", impl.plugin_name, e)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cmt-bridge", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        description="Play research music models live: ONNX generators streaming MIDI into your DAW "
+                    "and OSC into Max/Pd, controlled by OSC and MIDI.")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_run(sub)
+    p = sub.add_parser("plugins", help="list generators with their parameters and actions")
+    p.add_argument("--json", action="store_true", help="machine-readable")
+    p.set_defaults(func=_cmd_plugins)
+    p = sub.add_parser("ports", help="list MIDI ports")
+    p.add_argument("--api", default="auto", help="auto | jack | alsa | coremidi | winmm")
+    p.set_defaults(func=_cmd_ports)
+    p = sub.add_parser("osc-schema", help="print the OSC namespace as JSON (from the registered plugins)")
+    p.add_argument("--indent", type=int, default=2)
+    p.add_argument("--markdown", action="store_true", help="a Markdown table instead (for docs)")
+    p.set_defaults(func=_cmd_osc_schema)
+    p = sub.add_parser("pianoroll", help="draw a MIDI file as a piano-roll PNG",
+                       epilog="example: cmt-bridge pianoroll recordings/take.mid -o take.png")
+    p.add_argument("file", help="a .mid file")
+    p.add_argument("-o", "--output", required=True, help="the PNG to write")
+    p.add_argument("--title", help="default: the file name")
+    p.set_defaults(func=_cmd_pianoroll)
+    _add_export(sub)
+    _add_plugin_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="cmt-bridge: %(levelname)s: %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except BridgeError as e:
+        print(f"cmt-bridge: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
