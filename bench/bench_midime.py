@@ -1,0 +1,258 @@
+"""MusicVAE + MidiMe quality and speed figures (issue 4), measured on held-out folk tunes.
+
+    .venv/bin/python bench/bench_midime.py [--model onnx_models/musicvae-mel2bar] [--data data/folk/test.npz]
+
+- reconstruction: free-running argmax decoding from the posterior mean, per
+  16th step, overall and on the steps that are not HOLD, beside the all-HOLD
+  baseline;
+- interpolation: accuracy of the end points against the inputs, and how far
+  each step moves (token Hamming share and feature distance per step);
+- personalisation: MidiMe learns 8 two-bar melodies of one tune; distance
+  (pitch-class histogram + note density + interval histogram) of 100
+  personal samples vs 100 base samples to that set, over several tunes;
+- speed: MidiMe learning on 8 melodies (one core), one 2-bar greedy decode
+  through onnxruntime (1 thread) against torch eager on the same checkpoint.
+
+Writes bench/results/midime.json. Runs on one core: OMP/MKL threads are set
+to 1 before numpy loads.
+"""
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from plugins.midime import melody  # noqa: E402
+from plugins.midime.midime import MidiMe  # noqa: E402
+from plugins.midime.vae import MODEL_NAME, MusicVAE  # noqa: E402
+
+BATCH = 256
+
+
+# -- features and distances -----------------------------------------------------------
+def onsets(tokens: np.ndarray) -> list[int]:
+    return [melody.token_pitch(int(t)) for t in tokens if t >= 2]
+
+
+def features(windows: np.ndarray) -> dict[str, np.ndarray | float]:
+    """Pooled pitch-class histogram, interval histogram (-12..12) and mean notes per 2-bar window."""
+    pc, iv, notes = np.zeros(12), np.zeros(25), 0
+    for w in windows:
+        ps = onsets(w)
+        notes += len(ps)
+        for p in ps:
+            pc[p % 12] += 1
+        for a, b in zip(ps, ps[1:]):
+            iv[int(np.clip(b - a, -12, 12)) + 12] += 1
+    return {"pc": pc / max(pc.sum(), 1), "iv": iv / max(iv.sum(), 1), "density": notes / max(len(windows), 1)}
+
+
+def distance(a: np.ndarray, b: np.ndarray) -> float:
+    """L1(pitch classes) + L1(intervals) + relative density difference, between two sets of windows."""
+    fa, fb = features(a), features(b)
+    return float(np.abs(fa["pc"] - fb["pc"]).sum() + np.abs(fa["iv"] - fb["iv"]).sum()
+                 + abs(fa["density"] - fb["density"]) / max(fb["density"], 1.0))
+
+
+# -- measurements -----------------------------------------------------------------------
+def reconstruction(vae: MusicVAE, windows: np.ndarray) -> dict:
+    out = np.concatenate([vae.reconstruct(windows[i:i + BATCH]) for i in range(0, len(windows), BATCH)])
+    hit = out == windows
+    nonhold = windows != melody.HOLD
+    return {"reconstruction_acc": round(float(hit.mean()), 4),
+            "reconstruction_nonhold_acc": round(float(hit[nonhold].mean()), 4),
+            "all_hold_baseline_acc": round(float((windows == melody.HOLD).mean()), 4),
+            "all_hold_baseline_nonhold_acc": 0.0,
+            "windows": int(len(windows))}
+
+
+def interpolation(vae: MusicVAE, windows: np.ndarray, tune_ids: np.ndarray, rng, pairs: int, steps: int) -> dict:
+    ends, hamming, moves = [], [], []
+    for _ in range(pairs):
+        i, j = rng.choice(len(windows), 2, replace=False)
+        while tune_ids[i] == tune_ids[j]:
+            j = int(rng.integers(len(windows)))
+        seq = vae.interpolate(windows[i], windows[j], steps)
+        ends += [(seq[0] == windows[i]).mean(), (seq[-1] == windows[j]).mean()]
+        hamming.append([(seq[k] != seq[k + 1]).mean() for k in range(steps - 1)])
+        moves.append([distance(seq[k:k + 1], seq[k + 1:k + 2]) for k in range(steps - 1)])
+    hamming, moves = np.array(hamming), np.array(moves)
+    return {"interpolation_endpoint_acc": round(float(np.mean(ends)), 4), "interpolation_pairs": pairs,
+            "interpolation_steps": steps,
+            "interpolation_step_hamming": [round(float(x), 4) for x in hamming.mean(0)],
+            "interpolation_step_feature_distance": [round(float(x), 4) for x in moves.mean(0)],
+            "interpolation_max_step_hamming_mean": round(float(hamming.max(1).mean()), 4)}
+
+
+def tune_sets(windows: np.ndarray, tune_ids: np.ndarray, trials: int, size: int = 8) -> list[np.ndarray]:
+    """``size`` windows of each of ``trials`` tunes (every other bar when the tune is long enough)."""
+    out = []
+    for tid in np.unique(tune_ids):
+        w = windows[tune_ids == tid]
+        if len(w) >= 2 * size:
+            w = w[::2]
+        if len(w) >= size:
+            out.append(w[:size])
+        if len(out) == trials:
+            break
+    return out
+
+
+def personalisation(vae: MusicVAE, sets: list[np.ndarray], rng, n: int, temperature: float) -> dict:
+    rows = []
+    for k, s in enumerate(sets):
+        mu, _ = vae.encode(s)
+        model = MidiMe.learn(mu, vae.name, vae.fingerprint, seed=k)
+        personal = vae.decode(model.sample_latents(n, rng), temperature, rng)
+        base = vae.sample(n, temperature, rng)
+        dp, db = distance(personal, s), distance(base, s)
+        rows.append({"personal": round(dp, 4), "base": round(db, 4), "ratio": round(db / max(dp, 1e-9), 2)})
+    ratios = [r["ratio"] for r in rows]
+    return {"personalisation_ratio_median": round(float(np.median(ratios)), 2),
+            "personalisation_ratio_min": round(float(min(ratios)), 2),
+            "personalisation_trials": rows, "personalisation_samples": n,
+            "personalisation_temperature": temperature}
+
+
+def learning_time(vae: MusicVAE, s: np.ndarray, repeats: int = 3) -> dict:
+    mu, _ = vae.encode(s)
+    walls, cpus = [], []
+    for k in range(repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
+        MidiMe.learn(mu, vae.name, vae.fingerprint, seed=k)
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    return {"midime_learn_s": round(float(np.median(walls)), 3), "midime_learn_cpu_s": round(float(np.median(cpus)), 3),
+            "midime_learn_windows": int(len(s))}
+
+
+def _median_ms(fn, n: int) -> float:
+    fn()
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)) * 1e3
+
+
+def checkpoint_of(vae: MusicVAE, given: Path | None) -> Path | None:
+    if given:
+        return given
+    training = vae.bundle.manifest.get("training", {})
+    ckpt = training.get("checkpoint")
+    if not ckpt:
+        return None
+    m = re.search(r"--run-dir\s+(\S+)", training.get("command", ""))
+    run_dir = ROOT / (m.group(1) if m else Path("runs") / training.get("config", {}).get("name", MODEL_NAME))
+    return run_dir / ckpt
+
+
+def decode_speed(vae: MusicVAE, z: np.ndarray, checkpoint: Path | None, runs: int) -> dict:
+    z1 = z[:1]
+    res = {"decode_ms_onnxruntime": round(_median_ms(lambda: vae.decode(z1), runs), 3),
+           "decode_8_variations_ms_onnxruntime": round(_median_ms(lambda: vae.decode(np.repeat(z1, 8, 0), 0.5),
+                                                                  max(10, runs // 4)), 3),
+           "threads": 1}
+    try:
+        import torch
+
+        from export.onnx_export import load_checkpoint
+    except ImportError as e:
+        res["torch_skipped"] = f"torch or export/ unavailable ({e})"
+        print(f"torch ratio skipped: {res['torch_skipped']}")
+        return res
+    if checkpoint is None or not checkpoint.is_file():
+        res["torch_skipped"] = f"checkpoint {checkpoint} not found (pass --checkpoint)"
+        print(f"torch ratio skipped: {res['torch_skipped']}")
+        return res
+    torch.set_num_threads(1)
+    model, _, _ = load_checkpoint(checkpoint)
+    zt = torch.from_numpy(z1)
+    same = bool((model.decode_greedy(zt).numpy() == vae.decode(z1)).all())
+    res["decode_ms_torch"] = round(_median_ms(lambda: model.decode_greedy(zt), runs), 3)
+    res["decode_speedup_vs_torch"] = round(res["decode_ms_torch"] / res["decode_ms_onnxruntime"], 2)
+    res["torch_checkpoint"] = str(checkpoint.relative_to(ROOT) if checkpoint.is_relative_to(ROOT) else checkpoint)
+    res["torch_same_tokens"] = same
+    return res
+
+
+def load_test(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    if not path.is_file():
+        print(f"{path} missing: building it with `python -m export data prepare folk` (takes a while)")
+        subprocess.run([sys.executable, "-m", "export", "data", "prepare", "folk"], cwd=ROOT, check=True)
+    d = np.load(path)
+    return d["windows"].astype(np.int64), d["tune_ids"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, default=None, help="default $CMT_BRIDGE_MODELS or onnx_models/, "
+                                                              "musicvae-mel2bar")
+    ap.add_argument("--data", type=Path, default=ROOT / "data" / "folk" / "test.npz")
+    ap.add_argument("--checkpoint", type=Path, default=None, help="torch checkpoint (default: from the manifest)")
+    ap.add_argument("--limit", type=int, default=5000, help="held-out windows scored (default 5000)")
+    ap.add_argument("--trials", type=int, default=5, help="tunes for the personalisation figure")
+    ap.add_argument("--runs", type=int, default=200, help="timed decodes")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "midime.json")
+    args = ap.parse_args(argv)
+
+    rng = np.random.default_rng(args.seed)
+    vae = MusicVAE.load(args.model, threads=1)
+    windows, tune_ids = load_test(args.data)
+    if len(windows) > args.limit:
+        keep = np.sort(rng.choice(len(windows), args.limit, replace=False))
+        scored, scored_ids = windows[keep], tune_ids[keep]
+    else:
+        scored, scored_ids = windows, tune_ids
+    res: dict = {"model": vae.name, "version": vae.bundle.manifest.get("version"), "data": str(args.data),
+                 "split": "test (held-out tunes)"}
+    t0 = time.perf_counter()
+    res.update(reconstruction(vae, scored))
+    res.update(interpolation(vae, scored, scored_ids, rng, pairs=100, steps=5))
+    sets = tune_sets(windows, tune_ids, args.trials)
+    if not sets:
+        print("personalisation skipped: no held-out tune has 8 windows")
+    else:
+        res.update(personalisation(vae, sets, rng, n=100, temperature=vae.default_temperature))
+        res.update(learning_time(vae, sets[0]))
+    mu, _ = vae.encode(scored[:8])
+    res.update(decode_speed(vae, mu, checkpoint_of(vae, args.checkpoint), args.runs))
+    res["bench_seconds"] = round(time.perf_counter() - t0, 1)
+
+    print(f"model {res['model']} ({res['version']}), {res['windows']} held-out windows")
+    print(f"reconstruction acc {res['reconstruction_acc']:.3f} (all-hold baseline {res['all_hold_baseline_acc']:.3f}), "
+          f"non-hold acc {res['reconstruction_nonhold_acc']:.3f}   targets >= 0.90 / >= 0.70")
+    print(f"interpolation end points acc {res['interpolation_endpoint_acc']:.3f} (target >= 0.90); per-step "
+          f"Hamming {res['interpolation_step_hamming']}")
+    if "personalisation_ratio_median" in res:
+        print(f"personalisation: base/personal distance ratio median {res['personalisation_ratio_median']} "
+              f"(min {res['personalisation_ratio_min']}, target >= 2) over {len(sets)} tunes")
+        print(f"MidiMe learning on 8 melodies: {res['midime_learn_s']:.3f} s (target <= 3 s, one core)")
+    line = f"2-bar decode: onnxruntime {res['decode_ms_onnxruntime']:.2f} ms (target <= 5 ms, 1 thread)"
+    if "decode_ms_torch" in res:
+        line += f", torch eager {res['decode_ms_torch']:.2f} ms -> {res['decode_speedup_vs_torch']}x"
+    print(line)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(res, indent=1) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
