@@ -21,7 +21,7 @@ from bridge.midifile import melody_notes
 
 from . import phrases
 from .midime import MidiMe
-from .vae import MODEL_NAME, MusicVAE
+from .vae import EXPECT, MODEL_NAME, MusicVAE
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ class MidiMeGenerator(Generator):
     name = "midime"
     description = "MusicVAE 2-bar melodies: sample, interpolate, and personalise on your own playing (MidiMe)"
     models = (MODEL_NAME,)
+    model_expect = {MODEL_NAME: EXPECT}  # the host checks the graphs' semantic inputs/outputs on load
     params = (
         Param("temperature", float, 0.5, 0.0, 2.0, doc="sampling temperature (0 = the most likely notes)"),
         Param("variations", int, 4, 1, 16, unit="phrases", doc="phrases per sample action and queue refill"),
@@ -63,6 +64,8 @@ class MidiMeGenerator(Generator):
         self.personal: MidiMe | None = None
         self.personal_name = ""
         self._rng = np.random.default_rng()
+        if self.bundles:  # check the model's vocabulary now, so a mismatch is a start-up error
+            self._vae = self.vae
 
     # -- model and randomness -------------------------------------------------------
     @property
