@@ -24,7 +24,7 @@ class MusicVAEConfig:
     batch: int = 128
     lr: float = 1e-3
     lr_min: float = 1e-4
-    steps: int = 30000
+    steps: int = 12000
     warmup: int = 500
     beta_max: float = 0.2
     beta_steps: int = 5000
