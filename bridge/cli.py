@@ -45,6 +45,7 @@ def _add_run(sub) -> None:
                        description="Run the host: load the generators, open the MIDI port, listen for OSC.",
                        epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     a = r.add_argument
+    a("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more log output (-vv: debug)")
     a("--config", metavar="FILE.toml", help="settings file; flags override it")
     a("--play", action="append", metavar="GENERATOR", help="start this generator at launch (repeatable)")
     a("--tempo", type=float, metavar="BPM", help="tempo 20..300 (default 120)")

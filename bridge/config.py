@@ -154,7 +154,10 @@ def _check_type(key: str, name: str, value: Any) -> Any:
 
 def read_file(path: str | Path) -> dict[str, Any]:
     """Parse a TOML config file into Settings field values (ConfigError naming the bad key)."""
-    import tomllib
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
 
     path = Path(path)
     try:
