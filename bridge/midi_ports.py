@@ -79,9 +79,10 @@ def candidate_apis(api: str = "auto") -> list[str]:
 
 def _make(kind: str, api: str, client_name: str):
     rtmidi = _rtmidi()
-    cls = rtmidi.MidiOut if kind == "output" else rtmidi.MidiIn
     try:
-        return cls(_api_constant(api), client_name)
+        if kind == "output":
+            return rtmidi.MidiOut(_api_constant(api), client_name)
+        return rtmidi.MidiIn(_api_constant(api), client_name, queue_size_limit=4096)
     except (rtmidi.RtMidiError, RuntimeError) as err:
         raise PortError(f"cannot open the {api} MIDI system ({err})") from None
 
@@ -137,6 +138,10 @@ class MidiPort:
     def send(self, message) -> None:
         if not self.closed:
             self._handle.send_message(message)
+
+    def get_message(self):
+        """Input ports without a callback: ``(message, delta_s)`` or None (rtmidi's queue)."""
+        return None if self.closed else self._handle.get_message()
 
     def close(self) -> None:
         if self.closed:
@@ -214,5 +219,10 @@ def open_output(name: str | None, virtual_name: str = "cmt-bridge", api: str = "
 
 def open_input(name: str | None, virtual_name: str = "cmt-bridge-in", api: str = "auto",
                callback: InputCallback | None = None) -> MidiPort | NullPort:
-    """Open the input port ``name`` (None: virtual); ``callback(message, t_monotonic)`` runs on rtmidi's thread."""
+    """Open the input port ``name`` (None: virtual).
+
+    ``callback(message, t_monotonic)`` runs on rtmidi's thread (with JACK: the process
+    thread, waiting for the GIL — late callbacks were seen to corrupt messages);
+    without a callback, read with ``port.get_message()`` (what MidiInput does).
+    """
     return _open("input", name, virtual_name, api, callback)

@@ -357,3 +357,51 @@ class OscDump:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+
+
+def send_clock(port: str, segments: list[tuple[float, float]], start: bool = True, stop: bool = True,
+               client: str = "clocksend") -> list[float]:
+    """Send MIDI clock (24 per beat) into JACK port ``port``: ``segments`` of (bpm, seconds).
+
+    Run in its own process (``python tests/peers.py clock PORT 100:3 140:3``); returns
+    the monotonic send time of every tick (printed as JSON by the command line).
+    """
+    import rtmidi
+
+    out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, client)
+    end = time.monotonic() + 10
+    while port not in out.get_ports():
+        if time.monotonic() > end:
+            raise SystemExit(f"no port {port!r} in {out.get_ports()}")
+        time.sleep(0.05)
+    out.open_port(out.get_ports().index(port), "out")
+    time.sleep(0.3)
+    sent = []
+    t = time.monotonic() + 0.05
+    if start:
+        out.send_message([0xFA])
+    for bpm, seconds in segments:
+        interval = 60.0 / (bpm * 24)
+        for _ in range(int(round(seconds / interval))):
+            while True:
+                left = t - time.monotonic()
+                if left <= 0:
+                    break
+                time.sleep(left - 0.001) if left > 0.0015 else None
+            out.send_message([0xF8])
+            sent.append(time.monotonic())
+            t += interval
+    if stop:
+        out.send_message([0xFC])
+    time.sleep(0.2)
+    out.close_port()
+    return sent
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    if len(sys.argv) >= 4 and sys.argv[1] == "clock":
+        segs = [(float(b), float(s)) for b, s in (arg.split(":") for arg in sys.argv[3:])]
+        print(json.dumps(send_clock(sys.argv[2], segs)), flush=True)
