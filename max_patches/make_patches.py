@@ -1,0 +1,84 @@
+"""Write the Max patches and their Pd twins from the host's OSC schema, so they never drift from the code.
+
+    python max_patches/make_patches.py                  # the shipped generators -> max_patches/*.maxpat, *.pd
+    python max_patches/make_patches.py --installed      # also installed / CMT_BRIDGE_PLUGINS plugins
+    cmt-bridge osc-schema > s.json && python max_patches/make_patches.py --schema s.json -o /tmp/p
+
+Every control is laid out from ``cmt-bridge osc-schema``: a slider and a number box
+per parameter (the schema's range, default and unit), a button or message per
+action. tests/test_patches.py checks the committed files equal this script's
+output, and checks every OSC address, type and range in them against the schema.
+Edit this script (and max_patches/*_layout.py), never the generated patches.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from control_layout import max_control, pd_control  # noqa: E402
+from notes_layout import max_notes, pd_notes  # noqa: E402
+
+FILES = ("cmt-bridge-control.maxpat", "cmt-bridge-notes.maxpat", "cmt-bridge-control.pd", "cmt-bridge-notes.pd")
+
+
+def shipped_schema(installed: bool = False) -> dict:
+    """The schema of the built-in generators (``installed``: plus entry points and CMT_BRIDGE_PLUGINS)."""
+    sys.path.insert(0, str(HERE.parent))
+    from bridge.osc import OscSchema
+    from bridge.plugins import collect_generators, make_plugin_manager
+
+    if installed:
+        pm = make_plugin_manager()
+    else:
+        saved = {k: os.environ.pop(k) for k in ("CMT_BRIDGE_PLUGINS", "CMT_BRIDGE_DISABLE") if k in os.environ}
+        try:
+            pm = make_plugin_manager(entry_points=False)
+        finally:
+            os.environ.update(saved)
+    gens, errors = collect_generators(pm)
+    for e in errors:
+        print(f"make_patches: warning: {e}", file=sys.stderr)
+    # one JSON round trip: the patches are made from exactly what `cmt-bridge osc-schema` prints
+    return json.loads(json.dumps(OscSchema(gens).describe(), default=str))
+
+
+def render(schema: dict) -> dict[str, str]:
+    """File name -> text of all four patches."""
+    return {
+        "cmt-bridge-control.maxpat": max_control(schema).dumps(),
+        "cmt-bridge-notes.maxpat": max_notes(schema).dumps(),
+        "cmt-bridge-control.pd": pd_control(schema).dumps(),
+        "cmt-bridge-notes.pd": pd_notes(schema).dumps(),
+    }
+
+
+def write(schema: dict, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in render(schema).items():
+        path = out / name
+        path.write_text(text)
+        written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Generate the cmt-bridge Max/Pd patches from the OSC schema.")
+    p.add_argument("--schema", type=Path, help="a JSON file from `cmt-bridge osc-schema` (default: built-ins)")
+    p.add_argument("--installed", action="store_true", help="include installed / CMT_BRIDGE_PLUGINS plugins")
+    p.add_argument("-o", "--out", type=Path, default=HERE, help="output folder (default: max_patches/)")
+    args = p.parse_args(argv)
+    schema = json.loads(args.schema.read_text()) if args.schema else shipped_schema(args.installed)
+    for path in write(schema, args.out):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
