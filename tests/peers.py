@@ -398,9 +398,41 @@ def send_clock(port: str, segments: list[tuple[float, float]], start: bool = Tru
     return sent
 
 
+def link_peer(bpm: float, new_bpm: float, seconds: float) -> None:
+    """An Ableton Link peer (aalink): prints JSON lines {t, tempo, beat, peers} every 50 ms;
+    ``new_bpm`` is set 1 s after it first sees another peer. Run it as its own process:
+    ``python tests/peers.py link 100 137 20``."""
+    import asyncio
+    import json
+
+    from aalink import Link
+
+    async def main() -> None:
+        link = Link(bpm)
+        link.quantum = 4
+        link.enabled = True
+        seen_at, pending = None, new_bpm
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            now = time.monotonic()
+            if link.num_peers and seen_at is None:
+                seen_at = now
+            if pending and seen_at is not None and now - seen_at > 1.0:
+                link.tempo, pending = pending, 0.0
+            print(json.dumps({"t": time.monotonic(), "tempo": link.tempo, "beat": link.beat,
+                              "peers": link.num_peers}), flush=True)
+            await asyncio.sleep(0.05)
+        link.enabled = False
+
+    asyncio.run(main())
+
+
 if __name__ == "__main__":
     import json
     import sys
+
+    if len(sys.argv) == 5 and sys.argv[1] == "link":
+        link_peer(float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]))
 
     if len(sys.argv) >= 4 and sys.argv[1] == "clock":
         segs = [(float(b), float(s)) for b, s in (arg.split(":") for arg in sys.argv[3:])]
