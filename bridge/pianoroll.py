@@ -59,8 +59,12 @@ def _mix(a: tuple[int, int, int], b: tuple[int, int, int], t: float) -> tuple[in
 
 
 def render(notes: Sequence[Note] | Mapping[str, Sequence[Note]], path: str | Path, title: str = "",
-           beats_per_bar: int = 4, bars_per_line: int = 8) -> Path:
-    """Draw ``notes`` (a list, or ``{track name: notes}`` overlaid in colours) into the PNG ``path``."""
+           beats_per_bar: int = 4, bars_per_line: int = 8, marks: Sequence[tuple[float, str]] = ()) -> Path:
+    """Draw ``notes`` (a list, or ``{track name: notes}`` overlaid in colours) into the PNG ``path``.
+
+    ``marks`` are ``(beat, text)`` labels written above the roll at that beat
+    (in the track's colour when the text is a track name), e.g. phrase names.
+    """
     from PIL import Image, ImageDraw
 
     if beats_per_bar < 1 or bars_per_line < 1:
@@ -135,6 +139,12 @@ def render(notes: Sequence[Note] | Mapping[str, Sequence[Note]], path: str | Pat
         y = y0 + system_h + gap
 
     line_beats = per_line * beats_per_bar
+    for beat, text in marks:
+        line = min(int(beat // line_beats), len(systems) - 1)
+        x = left + (beat - line * line_beats) * beat_px + 3
+        if abs(beat / beats_per_bar - round(beat / beats_per_bar)) < 1e-9:  # after the bar number there
+            x += draw.textlength(f"{int(round(beat / beats_per_bar)) + 1}  ", font=small)
+        draw.text((x, systems[line][1] - bar_label_h), str(text), fill=colours.get(text, TEXT), font=small)
     for name, voice in tracks.items():
         colour = colours[name]
         for n in voice:

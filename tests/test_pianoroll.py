@@ -48,3 +48,12 @@ def test_empty_and_bad_arguments(tmp_path):
 
 def test_pitch_names():
     assert [pitch_name(p) for p in (60, 48, 61, 96)] == ["C4", "C3", "C#4", "C7"]
+
+
+def test_marks_are_drawn_in_the_track_colour(tmp_path):
+    notes = {"phrase a": [Note(60, 127, 0, 8)], "phrase b": [Note(62, 127, 8, 8)]}
+    plain = np.asarray(Image.open(render(notes, tmp_path / "p.png")).convert("RGB"))
+    marked = np.asarray(Image.open(render(notes, tmp_path / "m.png", marks=[(8.0, "phrase b")])).convert("RGB"))
+    assert plain.shape == marked.shape
+    ys, xs = np.nonzero(np.abs(marked.astype(int) - plain.astype(int)).sum(axis=2) > 30)
+    assert ys.size and xs.min() > marked.shape[1] // 3  # the label sits at beat 8, not at the start

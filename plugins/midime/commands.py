@@ -92,7 +92,8 @@ def _write_set(out: Path, stem: str, named_tokens: list[tuple[str, "object"]], t
         lines[label] = [n.shifted(i * melody.PHRASE_BEATS) for n in notes]
     all_notes = [n for v in lines.values() for n in v]
     written.append(write_notes(out / f"{stem}_all.mid", all_notes, bpm=bpm))
-    written.append(render(lines, out / f"{stem}.png", title=title))
+    marks = [(i * melody.PHRASE_BEATS, label) for i, label in enumerate(lines)]
+    written.append(render(lines, out / f"{stem}.png", title=title, marks=marks))
     return written
 
 
@@ -133,7 +134,8 @@ def cmd_interpolate(args) -> int:
 
     lines = {label: [n.shifted(i * melody.PHRASE_BEATS) for n in melody.notes_from_tokens(t)]
              for i, (label, t) in enumerate(named)}
-    written.append(render(lines, args.out / "interpolation.png",
+    marks = [(i * melody.PHRASE_BEATS, label) for i, label in enumerate(lines)]
+    written.append(render(lines, args.out / "interpolation.png", marks=marks,
                           title=f"MusicVAE interpolation {args.a.name} -> {args.b.name}, {args.steps} steps "
                                 f"(inputs first and last)"))
     _report(written)
@@ -181,7 +183,8 @@ def cmd_learn(args) -> int:
                          for n in melody.notes_from_tokens(t)],
              "personal samples": [n.shifted((len(shown) + i) * melody.PHRASE_BEATS) for i, t in enumerate(preview)
                                   for n in melody.notes_from_tokens(t)]}
-    written.append(render(lines, stem.with_name(stem.name + ".png"),
+    marks = [(0.0, "learned"), (len(shown) * melody.PHRASE_BEATS, "personal samples")]
+    written.append(render(lines, stem.with_name(stem.name + ".png"), marks=marks,
                           title=f"MidiMe {args.out.name}: {len(windows)} windows learned in "
                                 f"{model.info['seconds']:.2f} s, then {len(preview)} personal samples"))
     _report(written)
