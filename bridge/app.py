@@ -158,7 +158,7 @@ class Bridge:
         if s.midi_in is not None or s.virtual_in or s.follow_clock:
             from .midi_in import MidiInput
 
-            self.midi_in = MidiInput(clock, name=s.midi_in, virtual_name="cmt-bridge-in", api=s.api,
+            self.midi_in = MidiInput(clock, name=s.midi_in, virtual_name=f"{s.virtual_name}-in", api=s.api,
                                      on_cc=self._on_cc, follow_clock=s.follow_clock,
                                      on_transport=self._on_midi_transport)
         if s.link:

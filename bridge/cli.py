@@ -58,7 +58,7 @@ def _add_run(sub) -> None:
     g.add_argument("--midi-out", metavar="NAME", help="play into this existing port (default: a virtual port)")
     g.add_argument("--virtual-name", metavar="NAME", help="name of the virtual output (default cmt-bridge)")
     g.add_argument("--midi-in", metavar="NAME", help="take notes, CC and clock from this port")
-    g.add_argument("--virtual-in", action="store_true", default=None, help="open a virtual input 'cmt-bridge-in'")
+    g.add_argument("--virtual-in", action="store_true", default=None, help="open a virtual input (VIRTUAL_NAME-in, e.g. cmt-bridge-in)")
     g.add_argument("--api", choices=APIS, help="MIDI API (default auto: JACK if running, else the platform's)")
     g.add_argument("--clock-out", action="store_true", default=None, help="send MIDI clock (Live follows us)")
     g.add_argument("--follow-clock", action="store_true", default=None, help="follow incoming MIDI clock")
