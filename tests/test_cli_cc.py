@@ -1,0 +1,62 @@
+"""CC learn and config mappings end to end: a JACK MIDI sender in this process moves a knob."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import socket
+import time
+
+import pytest
+from pythonosc.osc_packet import OscPacket
+
+from fakeplugins import ARP
+from fakeplugins.running import BridgeRun
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("bridge.midi_in") is None,
+                                reason="bridge/midi_in.py (H1) has not landed yet")
+
+
+def replies(sock, address, timeout=10.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        sock.settimeout(max(0.05, end - time.monotonic()))
+        try:
+            m = OscPacket(sock.recv(65536)).messages[0].message
+        except socket.timeout:
+            break
+        if m.address == address:
+            return list(m.params)
+    raise AssertionError(f"no {address} reply")
+
+
+def test_learn_binds_the_next_cc_and_config_mappings_work(jack_server, tmp_path):
+    import rtmidi
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[[cc]]\ncc = 7\ngenerator = "arp"\nparam = "velocity"\n')
+    reply = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    reply.bind(("127.0.0.1", 0))
+    run = BridgeRun("--virtual-in", "--config", str(cfg), plugins=(ARP,), env=jack_server.env,
+                    reply_port=reply.getsockname()[1])
+    knob = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=f"knob{run.virtual}")
+    try:
+        run.wait_ready()
+        knob.open_virtual_port("out")
+        target = next(p for p in (jack_server.ports() + [""] * 0) if p.startswith(f"{run.virtual}-in"))
+        jack_server.connect(f"knob{run.virtual}:out", target)
+        knob.send_message([0xB0, 7, 0])                     # config: CC 7 -> velocity 1..127
+        run.send("/cmt/learn", "arp", "root")
+        time.sleep(0.3)
+        knob.send_message([0xB2, 74, 127])                  # channel 3, CC 74 -> root (24..96)
+        assert replies(reply, "/cmt/learned") == ["arp", "root", 3, 74]
+        knob.send_message([0xB2, 74, 0])
+        time.sleep(0.5)
+        run.send("/cmt/status")
+        status = json.loads(replies(reply, "/cmt/status")[0])
+        assert status["generators"]["arp"]["params"]["root"] == 24
+        assert status["generators"]["arp"]["params"]["velocity"] == 1
+        assert {"cc": 74, "channel": 3, "generator": "arp", "param": "root"} in status["cc"]
+    finally:
+        knob.close_port()
+        run.close()
+        reply.close()
