@@ -88,7 +88,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
         ("learn", str(chords), "-o", "x.midime"): "chords.mid is polyphonic: MidiMe needs a single melody line",
         ("learn", str(short), "-o", "x.midime"): "too few bars to learn from in short.mid (2 bars, 16 notes)",
         ("interpolate", str(tmp_path / "junk.mid"), str(short)): "junk.mid: not a readable MIDI file",
-        ("sample", "--model", str(tmp_path)): "no manifest.json",
+        ("sample", "--model", str(tmp_path)): f"no MusicVAE model in {tmp_path} (pass --model DIR",
         ("sample", "--temperature", "3"): "--temperature must be in range 0..2",
     }
     for args, message in cases.items():

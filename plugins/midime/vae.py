@@ -79,6 +79,9 @@ class MusicVAE:
     def load(cls, folder: str | Path | None = None, provider: str | None = None, threads: int = 1) -> "MusicVAE":
         """Load ``folder`` (default ``<models dir>/musicvae-mel2bar``)."""
         folder = Path(folder) if folder else default_models_dir() / MODEL_NAME
+        if not (folder / "manifest.json").is_file():
+            raise ModelError(f"no MusicVAE model in {folder} (pass --model DIR, set CMT_BRIDGE_MODELS, or export "
+                             f"one: cmt-bridge export-onnx {MODEL_NAME})")
         return cls(ModelBundle.load(folder, provider=provider, threads=threads, expect=EXPECT))
 
     # -- the model's four verbs --------------------------------------------------
