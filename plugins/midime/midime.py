@@ -67,7 +67,8 @@ def loss_and_grads(p: dict[str, np.ndarray], x: np.ndarray, eps: np.ndarray, bet
     # forward
     h = np.tanh(x @ p["W1"] + p["b1"])
     mu = h @ p["Wm"] + p["bm"]
-    lv = np.clip(h @ p["Wv"] + p["bv"], -12.0, 8.0)
+    lv_raw = h @ p["Wv"] + p["bv"]
+    lv = np.clip(lv_raw, -12.0, 8.0)  # keeps exp() finite; no gradient flows through the clipped ends
     std = np.exp(0.5 * lv)
     s = mu + std * eps
     g = np.tanh(s @ p["W2"] + p["b2"])
@@ -83,7 +84,7 @@ def loss_and_grads(p: dict[str, np.ndarray], x: np.ndarray, eps: np.ndarray, bet
     grads["W2"], grads["b2"] = s.T @ d_pre2, d_pre2.sum(0)
     d_s = d_pre2 @ p["W2"].T
     d_mu = d_s + beta * mu / n
-    d_lv = d_s * eps * 0.5 * std + beta * 0.5 * (np.exp(lv) - 1.0) / n
+    d_lv = (d_s * eps * 0.5 * std + beta * 0.5 * (np.exp(lv) - 1.0) / n) * ((lv_raw > -12.0) & (lv_raw < 8.0))
     grads["Wm"], grads["bm"] = h.T @ d_mu, d_mu.sum(0)
     grads["Wv"], grads["bv"] = h.T @ d_lv, d_lv.sum(0)
     d_pre1 = (d_mu @ p["Wm"].T + d_lv @ p["Wv"].T) * (1.0 - h * h)
