@@ -1,0 +1,60 @@
+"""The cmt-bridge CLI as a user meets it: help, listing, schema, one-line errors."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from fakeplugins import ARP
+from fakeplugins.running import cli
+
+
+def cmt(*args, env_extra=None, timeout=60):
+    env = dict(os.environ, CMT_BRIDGE_PLUGINS=ARP, CMT_BRIDGE_DISABLE="midime", **(env_extra or {}))
+    return subprocess.run([*cli(), *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_help_teaches_and_imports_nothing_heavy():
+    out = cmt("--help")
+    assert out.returncode == 0 and "examples:" in out.stdout and "osc-schema" in out.stdout
+    assert "examples:" in cmt("run", "--help").stdout
+    probe = subprocess.run([sys.executable, "-c", "import sys, bridge.cli as c; p = c.build_parser(); "
+                            "print(sorted(m for m in ('torch', 'onnxruntime', 'numpy', 'rtmidi', 'mido') "
+                            "if m in sys.modules))"], capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, CMT_BRIDGE_DISABLE="midime"))
+    assert probe.stdout.strip() == "[]", probe.stdout + probe.stderr
+
+
+def test_plugins_lists_params_and_actions():
+    out = cmt("plugins")
+    assert out.returncode == 0
+    assert "arp" in out.stdout and "param  root" in out.stdout and "action burst" in out.stdout
+    data = json.loads(cmt("plugins", "--json").stdout)
+    assert data["generators"]["arp"]["params"][0]["name"] == "root"
+
+
+def test_osc_schema_is_json_with_the_plugin_addresses():
+    schema = json.loads(cmt("osc-schema").stdout)
+    addresses = {a["address"] for a in schema["in"]}
+    assert {"/cmt/play", "/cmt/arp/root", "/cmt/arp/burst"} <= addresses
+    assert "| in | `/cmt/arp/root` |" in cmt("osc-schema", "--markdown").stdout
+
+
+def test_user_errors_are_one_line_exit_2():
+    for args, text in [(("run", "--tempo", "999", "--api", "none"), "tempo must be in range 20..300"),
+                       (("run", "--api", "none", "--play", "nobody"), "--play nobody: no such generator"),
+                       (("run", "--config", "/no/such.toml"), "does not exist"),
+                       (("run", "--osc-host", "0.0.0.0"), "needs an allow-list"),
+                       (("run", "--set", "arp=1"), "GENERATOR.PARAM=VALUE"),
+                       (("pianoroll", "/no/such.mid", "-o", "/tmp/x.png"), "")]:
+        out = cmt(*args)
+        assert out.returncode == 2, (args, out.stderr)
+        lines = [line for line in out.stderr.splitlines() if line.startswith("cmt-bridge: error:")]
+        assert len(lines) == 1 and text in lines[0], (args, out.stderr)
+        assert "Traceback" not in out.stderr
+
+
+def test_bad_defaults_for_a_loaded_generator_fail_at_start():
+    out = cmt("run", "--api", "none", "--no-record", "--set", "arp.root=500", "--osc-port", "0")
+    assert out.returncode == 2 and "defaults for arp: root must be in range 24..96" in out.stderr
