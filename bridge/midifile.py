@@ -153,18 +153,21 @@ def _track(name: str, channel: int, notes: Sequence[Note], program: int | None):
         track.append(mido.Message("program_change", channel=channel, program=int(program), time=0))
     # (tick, order, message): offs before ons at the same tick, so a repeated pitch re-strikes
     events: list[tuple[int, int, object]] = []
-    last_off: dict[int, int] = {}
+    last: dict[int, tuple[int, int]] = {}  # pitch -> (its latest on tick, index of its off event)
     for n in sorted(notes, key=lambda n: (n.start, n.pitch)):
         on = int(round(n.start * TICKS_PER_BEAT))
         off = max(on + 1, int(round(n.end * TICKS_PER_BEAT)))
-        if n.pitch in last_off:  # an overlapping repeat of the same pitch: end the earlier one first
-            prev_i = last_off[n.pitch]
-            prev_tick, _, prev_msg = events[prev_i]
-            if prev_tick > on:
-                events[prev_i] = (max(on, 0), 0, prev_msg)
+        if n.pitch in last:
+            prev_on, prev_i = last[n.pitch]
+            prev_off, _, prev_msg = events[prev_i]
+            if prev_on == on:  # the same pitch struck twice at once: one note, the longer
+                events[prev_i] = (max(prev_off, off), 0, prev_msg)
+                continue
+            if prev_off > on:  # an overlapping repeat: end the earlier one where the new one starts
+                events[prev_i] = (on, 0, prev_msg)
         events.append((on, 1, mido.Message("note_on", channel=channel, note=n.pitch, velocity=n.velocity)))
         events.append((off, 0, mido.Message("note_off", channel=channel, note=n.pitch, velocity=0)))
-        last_off[n.pitch] = len(events) - 1
+        last[n.pitch] = (on, len(events) - 1)
     events.sort(key=lambda e: (e[0], e[1]))
     now = 0
     for tick, _, msg in events:

@@ -46,6 +46,15 @@ def test_overlapping_repeat_of_a_pitch_stays_paired(tmp_path):
     assert [(n.start, n.duration) for n in back] == [(0.0, 1.0), (1.0, 1.0)]
 
 
+def test_same_pitch_struck_twice_at_once_is_one_note(tmp_path):
+    notes = [Note(60, 90, 1.0, 0.5), Note(60, 80, 1.0, 2.0), Note(64, 90, 1.0, 1.0)]
+    path = write_notes(tmp_path / "dup.mid", notes)
+    back = read_notes(path)
+    assert [(n.pitch, n.start, n.duration) for n in back] == [(60, 1.0, 2.0), (64, 1.0, 1.0)]
+    msgs = [m for m in mido.MidiFile(path).tracks[1] if m.type in ("note_on", "note_off")]
+    assert [m.type for m in msgs].count("note_on") == 2 == [m.type for m in msgs].count("note_off")
+
+
 def test_write_rejects_bad_program_and_tempo(tmp_path):
     with pytest.raises(ConfigError, match="program"):
         write_notes(tmp_path / "x.mid", {"a": SCALE}, programs={"a": 200})
