@@ -87,6 +87,8 @@ class MidiMeGenerator(Generator):
     def on_param(self, name: str, value: Any) -> None:
         if name == "seed":
             self._rng = np.random.default_rng(None if value < 0 else value)
+        if name in ("seed", "temperature", "channel", "variations"):
+            self.queue.clear()  # the next phrase already follows the new value
 
     def _action_rng(self) -> np.random.Generator:
         """A fixed seed makes every action repeat exactly; -1 keeps drawing new randomness."""
