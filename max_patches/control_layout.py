@@ -264,7 +264,7 @@ def _max_value(m: MaxPatch, p: dict, x: float, y: float, dest: str) -> None:
 # ---------------------------------------------------------------------------------------------- Pd
 def pd_control(schema: dict) -> PdPatch:
     gens = generators(schema)
-    pd = PdPatch(size=(GEN_X + COL * max(1, len(gens)), 760))
+    pd = PdPatch(size=(GEN_X + COL * max(1, len(gens)), 1100))
     pd.comment("cmt-bridge control (Pd twin of cmt-bridge-control.maxpat)", 20, 10)
     pd.comment(HEADER.replace("\n", " "), 20, 30)
     pd.comment("scripting: every control also listens on [r cmt-<address with - for />] "
@@ -318,9 +318,10 @@ def pd_control(schema: dict) -> PdPatch:
     for i, verb in enumerate(("stop", "panic", "status")):
         b = pd.obj(bng(f"{verb}{'_all' if verb == 'stop' else ''}"), x + i * 120, y + 150)
         pd.connect(b, 0, sender(f"/cmt/{verb}", x + i * 120, y + 230, hook=verb != "stop"))
-    sender("/cmt/stop", 20, y + 310, hook=True)          # scriptable stop [generator]
+    for i, verb in enumerate(("play", "stop", "learn")):    # scriptable: pd -send "cmt-play arp"
+        sender(f"/cmt/{verb}", 20 + i * 120, y + 310 + (i % 2) * 60)
     # replies
-    y = 680
+    y = 800
     pd.comment("3 replies (printed to the Pd window / stderr)", 20, y)
     recv = pd.obj("netreceive -u -b", 330, 90 + 182)
     pd.connect(listen, 0, recv), pd.connect(listen2, 0, recv)
@@ -336,7 +337,9 @@ def pd_control(schema: dict) -> PdPatch:
     rsub = pd.obj("route " + " ".join(REPLIES), 20, y + 128)
     pd.connect(rcmt, 0, rsub)
     for i, r in enumerate(REPLIES):
-        pd.connect(rsub, i, pd.obj(f"print cmt-{r}", 20 + i * 90, y + 160 + (i % 2) * 26))
+        shown = pd.atom("6 0 0 0 beat - - 0", 20 + i * 90, y + 160) if r == "beat" else \
+            pd.obj(f"print cmt-{r}", 20 + i * 90, y + 160 + (i % 2) * 26)
+        pd.connect(rsub, i, shown)
     prog = pd.obj("unpack s f", 200, y + 220)
     pd.connect(rsub, REPLIES.index("progress"), prog)
     pd.connect(prog, 1, pd.obj(hsl("progress", 0, 1, 200), 200, y + 260))

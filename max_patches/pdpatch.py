@@ -95,6 +95,10 @@ class PdPatch:
     def msg(self, text: str, x: float, y: float) -> int:
         return self._add("msg", x, y, text)
 
+    def atom(self, text: str, x: float, y: float) -> int:
+        """A number box (floatatom: width min max label-position label receive send ...)."""
+        return self._add("floatatom", x, y, text)
+
     def comment(self, text: str, x: float, y: float) -> int:
         return self._add("text", x, y, text)
 
