@@ -189,10 +189,12 @@ def test_hot_swap_and_reload_keep_time_without_hanging_notes(bridge, midi_receiv
     slow_ons = [x for x in msgs if x.is_note_on and x.channel == 2]
     assert arp_ons and len(slow_ons) >= n + 6
     assert arp_ons[-1].frames < slow_ons[0].frames        # handed over, not overlapping
-    # the clock never stopped: slow's notes are on a steady beat grid across the swap and the reload
+    # the clock never stopped: one slow note a beat across the swap and the reload, none missing or
+    # doubled (a dropped beat is a gap of 2, a double is ~0; the tolerance absorbs a loaded machine)
     beat = 48000 * 60 / 240
     gaps = [(b.frames - a.frames) / beat for a, b in zip(slow_ons, slow_ons[1:])]
-    assert all(abs(g - 1.0) < 0.1 for g in gaps), gaps
+    assert all(abs(g - 1.0) < 0.4 for g in gaps), gaps
+    assert abs(sum(gaps) / len(gaps) - 1.0) < 0.05, gaps
     # and the hand-over gap from arp to slow is at most one beat
     assert (slow_ons[0].frames - arp_ons[-1].frames) / beat <= 1.05
     assert not [m for m in osc.messages("/cmt/error")]
