@@ -1,19 +1,26 @@
 """The session recorder: every MIDI message the transport sent, written as a .mid file.
 
-Messages are kept with their host beat (the beat of their actual send time), so
-the file lines up with the host's bars; tempo changes become set_tempo meta
-events. The file starts at the bar line at or before the first message.
+Messages are kept with their host beat (the beat of their send time), so the
+file lines up with the host's bars; tempo changes become set_tempo meta events.
+The file starts at the bar line at or before the first message.
+
+The track is encoded incrementally as messages arrive (they arrive in time
+order; one that would go back in time is placed at the previous tick), so
+rewriting the file costs one ``write`` of bytes already made — it never holds
+up the output loop, however long the session. (mido's ``MidiFile.save`` takes
+tens of milliseconds per thousand messages; the tests read the files with mido.)
 
 The file is always valid: it is written to a temporary file and renamed over the
 target (atomic), and every snapshot closes notes still sounding at its end, so
 a crash between two writes leaves the previous complete file. The transport
-rewrites it every few seconds and on stop / close / SIGTERM.
+rewrites it every few seconds and on stop / panic / close / SIGTERM.
 """
 from __future__ import annotations
 
 import logging
 import math
 import os
+import struct
 import threading
 from pathlib import Path
 
@@ -21,6 +28,21 @@ log = logging.getLogger(__name__)
 
 TICKS_PER_BEAT = 480
 WRITE_INTERVAL_S = 3.0
+_DATA_BYTES = {0x80: 2, 0x90: 2, 0xA0: 2, 0xB0: 2, 0xC0: 1, 0xD0: 1, 0xE0: 2}
+
+
+def _varlen(value: int) -> bytes:
+    out = [value & 0x7F]
+    value >>= 7
+    while value:
+        out.append(0x80 | (value & 0x7F))
+        value >>= 7
+    return bytes(reversed(out))
+
+
+def _tempo_event(bpm: float) -> bytes:
+    micros = max(1, min(0xFFFFFF, int(round(60_000_000 / bpm))))
+    return b"\xff\x51\x03" + micros.to_bytes(3, "big")
 
 
 class Recorder:
@@ -31,35 +53,53 @@ class Recorder:
         self.path = Path(path)
         self.ticks_per_beat = ticks_per_beat
         self.beats_per_bar = beats_per_bar
-        self._events: list[tuple[float, int, tuple[int, ...]]] = []  # (beat, order, bytes)
-        self._tempi: list[tuple[float, float]] = []  # (beat, bpm)
         self._bpm = float(bpm)
+        self._origin: float | None = None      # host beat of tick 0
+        self._start_bpm = self._bpm
+        self._track = bytearray()
+        self._last_tick = 0
+        self._count = 0
+        self._sounding: dict[tuple[int, int], int] = {}
         self._lock = threading.Lock()
         self._dirty = False
         self._written_at = float("-inf")
 
     def __len__(self) -> int:
-        return len(self._events)
+        return self._count
 
     def add(self, beat: float, message) -> None:
-        """Record one channel message (note on/off, CC, ...) at host ``beat``."""
-        data = tuple(int(b) for b in message)
-        if not data or data[0] < 0x80 or data[0] >= 0xF0:
-            return  # realtime / system messages (clock) are not part of the music
+        """Record one channel message (note on/off, CC, ...) at host ``beat``; others are ignored."""
+        data = bytes(int(b) & 0xFF for b in message)
+        if not data or not 0x80 <= data[0] < 0xF0 or len(data) != 1 + _DATA_BYTES[data[0] & 0xF0]:
+            return  # clock / system messages are not part of the music; malformed ones are not written
         with self._lock:
-            self._events.append((float(beat), len(self._events), data))
+            if self._origin is None:
+                self._origin = math.floor(beat / self.beats_per_bar + 1e-9) * self.beats_per_bar
+                self._start_bpm = self._bpm  # the tempo in force at the first message starts the file
+            self._append(beat, data)
+            self._count += 1
+            key = (data[0] & 0x0F, data[1])
+            if data[0] & 0xF0 == 0x90 and data[2] > 0:
+                self._sounding[key] = self._sounding.get(key, 0) + 1
+            elif data[0] & 0xF0 in (0x80, 0x90) and self._sounding.get(key):
+                self._sounding[key] -= 1
             self._dirty = True
 
     def tempo(self, beat: float, bpm: float) -> None:
         """Record a tempo change at ``beat``."""
         with self._lock:
-            if self._tempi and abs(self._tempi[-1][1] - bpm) < 1e-6:
+            if abs(bpm - self._bpm) < 1e-6:
                 return
-            if not self._tempi and not self._events:
-                self._bpm = float(bpm)  # tempo before anything played: the file's starting tempo
-                return
-            self._tempi.append((float(beat), float(bpm)))
+            self._bpm = float(bpm)
+            if self._origin is None:
+                return  # nothing recorded yet: the file simply starts at this tempo
+            self._append(beat, _tempo_event(bpm))
             self._dirty = True
+
+    def _append(self, beat: float, event: bytes) -> None:
+        tick = max(self._last_tick, int(round((beat - self._origin) * self.ticks_per_beat)))
+        self._track += _varlen(tick - self._last_tick) + event
+        self._last_tick = tick
 
     def maybe_write(self, now: float) -> bool:
         """Write when something changed and WRITE_INTERVAL_S passed since the last write (``now`` monotonic s)."""
@@ -71,55 +111,21 @@ class Recorder:
 
     def write(self) -> Path:
         """Write the file now (atomically); returns its path."""
-        import mido  # heavy-ish import only when recording
-
         with self._lock:
-            events = sorted(self._events)
-            tempi = list(self._tempi)
+            first_tempo = self._start_bpm if self._origin is not None else self._bpm
+            closing = bytearray()
+            delta = 1
+            for (channel, note), count in sorted(self._sounding.items()):
+                for _ in range(count):  # close what still sounds in this snapshot
+                    closing += _varlen(delta) + bytes((0x80 | channel, note, 0))
+                    delta = 0
+            track = (b"\x00\xff\x03\x0acmt-bridge" + b"\x00" + _tempo_event(first_tempo)
+                     + bytes(self._track) + bytes(closing) + b"\x00\xff\x2f\x00")
             self._dirty = False
-        origin = 0.0
-        if events:
-            origin = math.floor(events[0][0] / self.beats_per_bar + 1e-9) * self.beats_per_bar
-        timed: list[tuple[int, int, object]] = []
-        timed.append((0, 0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(self._bpm))))
-        for beat, bpm in tempi:
-            timed.append((self._tick(beat, origin), 0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm))))
-        sounding: dict[tuple[int, int], int] = {}
-        last_tick = 0
-        for beat, order, data in events:
-            try:
-                msg = mido.Message.from_bytes(list(data))
-            except (ValueError, TypeError):
-                log.warning("recorder skipped invalid MIDI bytes %s", data)
-                continue
-            tick = self._tick(beat, origin)
-            last_tick = max(last_tick, tick)
-            timed.append((tick, 1 + order, msg))
-            if msg.type == "note_on" and msg.velocity > 0:
-                sounding[(msg.channel, msg.note)] = sounding.get((msg.channel, msg.note), 0) + 1
-            elif msg.type in ("note_off", "note_on") and sounding.get((msg.channel, msg.note)):
-                sounding[(msg.channel, msg.note)] -= 1
-        end = len(timed) + len(events) + 1
-        for (channel, note), count in sorted(sounding.items()):
-            for _ in range(count):  # close what still sounds in this snapshot
-                timed.append((last_tick + 1, end, mido.Message("note_off", channel=channel, note=note)))
-                end += 1
-        timed.sort(key=lambda item: (item[0], item[1]))
-        track = mido.MidiTrack()
-        track.append(mido.MetaMessage("track_name", name="cmt-bridge", time=0))
-        previous = 0
-        for tick, _, msg in timed:
-            track.append(msg.copy(time=tick - previous))
-            previous = tick
-        track.append(mido.MetaMessage("end_of_track", time=0))
-        mid = mido.MidiFile(type=0, ticks_per_beat=self.ticks_per_beat)
-        mid.tracks.append(track)
+        header = b"MThd" + struct.pack(">IHHH", 6, 0, 1, self.ticks_per_beat)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        mid.save(str(tmp))
+        with open(tmp, "wb") as fh:
+            fh.write(header + b"MTrk" + struct.pack(">I", len(track)) + track)
         os.replace(tmp, self.path)
-        log.debug("recorded %d messages to %s", len(events), self.path)
         return self.path
-
-    def _tick(self, beat: float, origin: float) -> int:
-        return max(0, int(round((beat - origin) * self.ticks_per_beat)))

@@ -156,6 +156,8 @@ class Transport:
         if process.is_alive():
             process.kill()
             process.join(1)
+        if self._reader is not None:
+            self._reader.join(2)  # ends at the pipe's EOF, now that the child is gone
         if self._conn is not None:
             self._conn.close()
         self._process = None
@@ -246,7 +248,7 @@ class Transport:
         while True:
             try:
                 kind, *payload = conn.recv()
-            except (EOFError, OSError):
+            except (EOFError, OSError, TypeError, ValueError):  # EOF, or closed under us
                 break
             if kind == "reply":
                 with self._reply_ready:
