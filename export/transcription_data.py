@@ -1,0 +1,204 @@
+"""Paired audio/label data for the cross-modal transcription model, rendered with FluidSynth.
+
+For each split of the folk melodies (``data/folk/{train,valid,test}.npz``,
+split by tune, so test tunes never reach training) and each of the paper's five
+instruments, 2-bar windows (one per tune, in a seeded order) become short
+clips: random tempo (80..150 BPM), per-clip dynamic level with per-note jitter
+(velocity 30..127), articulation (70..97 % of the written length) and register
+(a random transposition folded into the instrument's range). Clips are laid
+end to end with 0.6 s of silence between them, rendered as one MIDI file per
+chunk of :data:`CLIPS_PER_CHUNK` clips, and stored as one npz per chunk::
+
+    data/transcription/<split>/<instrument>_<chunk>.npz
+        spec     float16 [T, N_BINS]  log-frequency spectrum (plugins/transcription/features.py)
+        pitch    int16   [T]          sounding MIDI pitch per frame, -1 = silence
+        onset    uint8   [T]          1 on the frame nearest to each note-on
+        velocity uint8   [T]          velocity of the sounding note (0 in silence)
+        notes    float32 [n, 4]       start s, end s, pitch, velocity (the reference)
+    test chunks also keep their audio: <instrument>_<chunk>.wav (for the benchmark)
+
+Deterministic (seeded by split, instrument and chunk) and resumable: existing
+chunks are skipped. ``python -m export.transcription_data`` runs it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from bridge.errors import BridgeError
+from bridge.events import Note
+from plugins.midime.melody import PHRASE_BEATS, notes_from_tokens
+from plugins.transcription import features
+from plugins.transcription.audio import SAMPLE_RATE, read_wav
+from plugins.transcription.labels import INSTRUMENTS, Instrument
+
+log = logging.getLogger(__name__)
+
+SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+CLIPS_PER_CHUNK = 25
+CHUNKS = {"train": 16, "valid": 1, "test": 2}
+GAP_SECONDS = 0.6
+BPM_RANGE = (80.0, 150.0)
+VERSION = "transcription-v1"
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("CMT_BRIDGE_DATA", "data")) / "transcription"
+
+
+def _rng(*key: object) -> np.random.Generator:
+    return np.random.default_rng(zlib.crc32(":".join(map(str, (VERSION, *key))).encode()))
+
+
+def choose_windows(folk: Path, split: str, count: int, seed_key: str) -> np.ndarray:
+    """``count`` windows of ``split``, each from a different tune while tunes last, in a seeded order."""
+    d = np.load(folk / f"{split}.npz")
+    windows, tunes = d["windows"], d["tune_ids"]
+    rng = _rng("windows", split, seed_key)
+    order = rng.permutation(len(windows))
+    first: dict[int, int] = {}
+    for i in order:
+        first.setdefault(int(tunes[i]), int(i))
+    picked = list(first.values())
+    rng.shuffle(picked)
+    chosen = set(picked)
+    rest = [int(i) for i in order if int(i) not in chosen]
+    return windows[(picked + rest)[:count]]
+
+
+def fit_register(pitches: list[int], inst: Instrument, rng: np.random.Generator) -> int:
+    """A transposition (semitones) that puts the line inside the instrument's register."""
+    lo, hi = min(pitches), max(pitches)
+    shift = int(rng.integers(-6, 7))
+    while lo + shift < inst.low:
+        shift += 12
+    while hi + shift > inst.high and lo + shift - 12 >= inst.low:
+        shift -= 12
+    return shift
+
+
+def clip_notes(tokens: np.ndarray, inst: Instrument, rng: np.random.Generator, t0: float) -> tuple[list, float]:
+    """Notes of one clip in seconds from ``t0``: (start, end, pitch, velocity) and the clip's length in s."""
+    spb = 60.0 / rng.uniform(*BPM_RANGE)
+    base = int(rng.integers(40, 116))
+    legato = rng.uniform(0.70, 0.97)
+    line = notes_from_tokens(tokens)
+    shift = fit_register([n.pitch for n in line], inst, rng)
+    out = []
+    for n in line:
+        pitch = min(max(n.pitch + shift, inst.low), inst.high)
+        velocity = int(np.clip(base + rng.integers(-10, 11), 30, 127))
+        start = t0 + n.start * spb
+        out.append((start, start + max(0.05, n.duration * spb * legato), pitch, velocity))
+    return out, PHRASE_BEATS * spb
+
+
+def render(notes: list[tuple], program: int, wav: Path) -> np.ndarray:
+    """FluidSynth renders ``notes`` (seconds) with GM ``program``; mono samples at SAMPLE_RATE."""
+    from bridge.midifile import write_notes
+
+    if not SOUNDFONT.is_file():
+        raise BridgeError(f"soundfont {SOUNDFONT} is missing (apt-get install fluid-soundfont-gm)")
+    fluidsynth = shutil.which("fluidsynth")
+    if not fluidsynth:
+        raise BridgeError("fluidsynth is not installed (apt-get install fluidsynth)")
+    mid = wav.with_suffix(".mid")
+    # 120 BPM: one beat = 0.5 s, so beats = 2 * seconds
+    write_notes(mid, [Note(int(p), int(v), 2.0 * s, 2.0 * (e - s)) for s, e, p, v in notes], bpm=120.0,
+                programs={0: program})
+    subprocess.run([fluidsynth, "-ni", "-g", "1.0", "-r", str(SAMPLE_RATE), "-F", str(wav), str(SOUNDFONT),
+                    str(mid)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    mid.unlink()
+    return read_wav(wav)
+
+
+def frame_labels(notes: np.ndarray, frames: int) -> dict[str, np.ndarray]:
+    """Per-frame pitch (-1 silence), onset and velocity from reference notes in seconds."""
+    pitch = np.full(frames, -1, np.int16)
+    onset = np.zeros(frames, np.uint8)
+    velocity = np.zeros(frames, np.uint8)
+    times = np.arange(frames) / features.FRAME_RATE
+    for start, end, p, v in notes:
+        on = (times >= start) & (times < end)
+        pitch[on], velocity[on] = int(p), int(v)
+        i = int(round(start * features.FRAME_RATE))
+        if i < frames:
+            onset[i] = 1
+    return {"pitch": pitch, "onset": onset, "velocity": velocity}
+
+
+def render_chunk(folk: Path, split: str, inst: Instrument, chunk: int, out: Path, clips: int = CLIPS_PER_CHUNK,
+                 chunks: int | None = None) -> Path:
+    """Render chunk ``chunk`` of ``split`` for ``inst`` (``chunks`` in the split, ``clips`` clips each)."""
+    path = out / split / f"{inst.name}_{chunk:03d}.npz"
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    windows = choose_windows(folk, split, (chunks or CHUNKS[split]) * clips, inst.name)
+    rng = _rng("chunk", split, inst.name, chunk)
+    notes: list[tuple] = []
+    t = 0.3
+    for tokens in windows[chunk * clips:(chunk + 1) * clips]:
+        clip, length = clip_notes(tokens, inst, rng, t)
+        notes += clip
+        t += length + GAP_SECONDS
+    with tempfile.TemporaryDirectory(prefix="cmt-transcription-") as tmp:
+        wav = Path(tmp) / "chunk.wav"
+        samples = render(notes, inst.program, wav)
+        if split == "test":
+            shutil.copy(wav, path.with_suffix(".wav"))
+    spec = features.log_spectrum(samples)
+    ref = np.asarray(notes, np.float32)
+    labels = frame_labels(ref, len(spec))
+    tmp_path = path.with_name(path.stem + ".part.npz")
+    np.savez_compressed(tmp_path, spec=spec.astype(np.float16), notes=ref, **labels)
+    os.replace(tmp_path, path)
+    return path
+
+
+def prepare(folk: Path = Path("data/folk"), out: Path | None = None, splits=("train", "valid", "test"),
+            chunks: dict[str, int] | None = None, clips: int = CLIPS_PER_CHUNK) -> dict:
+    """Render every chunk (skipping finished ones) and write ``index.json``."""
+    from export.progress import Progress
+
+    out = out or data_dir()
+    chunks = {**CHUNKS, **(chunks or {})}
+    jobs = [(s, inst, c) for s in splits for inst in INSTRUMENTS for c in range(chunks[s])]
+    done = sum((out / s / f"{i.name}_{c:03d}.npz").is_file() for s, i, c in jobs)
+    bar = Progress(len(jobs), "render", done=done)
+    for split, inst, chunk in jobs:
+        if (out / split / f"{inst.name}_{chunk:03d}.npz").is_file():
+            continue
+        render_chunk(folk, split, inst, chunk, out, clips, chunks[split])
+        bar.update(1, f"{split} {inst.name} {chunk}")
+    bar.close()
+    index = {"version": VERSION, "source": "music21 folk windows (data/folk, split by tune) rendered with "
+             f"FluidSynth {SOUNDFONT.name}", "sample_rate": SAMPLE_RATE, "hop": features.HOP,
+             "clips_per_chunk": clips, "chunks": chunks,
+             "instruments": {i.name: {"program": i.program, "register": [i.low, i.high]} for i in INSTRUMENTS}}
+    (out / "index.json").write_text(json.dumps(index, indent=1))
+    return index
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m export.transcription_data", description=__doc__.split("\n")[0])
+    p.add_argument("--folk", type=Path, default=Path("data/folk"), help="the folk windows (cmt-bridge data prepare folk)")
+    p.add_argument("--out", type=Path, default=None, help="default data/transcription")
+    p.add_argument("--train-chunks", type=int, default=CHUNKS["train"])
+    args = p.parse_args(argv)
+    index = prepare(args.folk, args.out, chunks={"train": args.train_chunks})
+    print(json.dumps(index["chunks"]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

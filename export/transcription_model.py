@@ -1,0 +1,205 @@
+"""The cross-modal VAE of Chemla--Romeu-Santos et al. (IJCNN 2019), small and frame-wise, in torch.
+
+Two VAEs whose latent spaces are tied together:
+
+* the **audio VAE** encodes a context of :data:`~plugins.transcription.features.CONTEXT`
+  log-frequency frames into ``z_a`` (a temporal convolution over the context, so the
+  ONNX graph runs on a whole spectrogram at once) and decodes ``z`` into the spectrum
+  of the frame;
+* the **symbol VAE** encodes the frame's labels (pitch class, octave, dynamics,
+  instrument, one-hot) into ``z_s`` and decodes ``z`` into the same labels.
+
+Training adds the paper's cross-regularisation ``KL(q(z_a|x) || q(z_s|y))`` and
+the two transfer paths (audio encoder -> symbol decoder, symbol encoder -> audio
+decoder) so that a latent from either side decodes on both. Transcription is
+audio encoder -> symbol decoder plus a small onset head on the audio encoder's
+hidden layer (frame labels alone cannot split repeated notes); generation is
+symbol encoder -> audio decoder -> spectrum (then Griffin-Lim in numpy).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from bridge.errors import ConfigError
+from plugins.transcription import features, labels
+
+
+@dataclass(frozen=True)
+class TranscriptionConfig:
+    name: str
+    doc: str
+    model_name: str = "transcription"
+    audio_hidden: int = 256
+    symbol_hidden: int = 128
+    z_dim: int = 32
+    onset_hidden: int = 64
+    segment: int = 32  # labelled frames per training segment
+    batch: int = 64  # segments per step
+    steps: int = 6000
+    lr: float = 2e-3
+    lr_min: float = 1e-4
+    beta_audio: float = 0.05
+    beta_symbol: float = 0.05
+    cross: float = 0.1  # KL(q(z_a|x) || q(z_s|y))
+    transfer: float = 1.0  # audio -> symbol and symbol -> audio decoding losses
+    onset_weight: float = 2.0
+    onset_pos_weight: float = 8.0
+    gain_db: float = 4.0  # random level augmentation, +-dB per segment
+    valid_every: int = 500
+    seed: int = 1
+    limit_chunks: int | None = None  # tiny configs: first N train chunks only
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+CONFIGS = {c.name: c for c in (
+    TranscriptionConfig("transcription", "cross-modal VAE transcription, 5 instruments; shipped"),
+    TranscriptionConfig("transcription-tiny", "tiny config for tests and CI (seconds), never shipped",
+                        model_name="transcription-tiny", audio_hidden=16, symbol_hidden=16, z_dim=4, onset_hidden=8,
+                        segment=16, batch=8, steps=12, valid_every=6, limit_chunks=1),
+)}
+
+
+def get_config(name: str) -> TranscriptionConfig:
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise ConfigError(f"unknown transcription config {name!r} (have: {', '.join(CONFIGS)})") from None
+
+
+HEADS = (("pitch_class", labels.PITCH_CLASSES + 1), ("octave", labels.OCTAVES + 1),
+         ("dynamics", len(labels.DYNAMICS)), ("instrument", len(labels.INSTRUMENTS)))
+
+
+class AudioEncoder(nn.Module):
+    """[B, T + CONTEXT - 1, N_BINS] log spectrum -> hidden, mu, logvar [B, T, .]."""
+
+    def __init__(self, hidden: int, z_dim: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(features.N_BINS))
+        self.register_buffer("std", torch.ones(features.N_BINS))
+        self.context = nn.Conv1d(features.N_BINS, hidden, features.CONTEXT)
+        self.mix = nn.Conv1d(hidden, hidden, 1)
+        self.mu = nn.Conv1d(hidden, z_dim, 1)
+        self.logvar = nn.Conv1d(hidden, z_dim, 1)
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = ((frames - self.mean) / self.std).transpose(1, 2)
+        h = F.relu(self.mix(F.relu(self.context(x))))
+        return h, self.mu(h).transpose(1, 2), self.logvar(h).transpose(1, 2).clamp(-8.0, 4.0)
+
+
+class SymbolEncoder(nn.Module):
+    def __init__(self, hidden: int, z_dim: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(labels.SYMBOL_SIZE, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+        self.mu = nn.Linear(hidden, z_dim)
+        self.logvar = nn.Linear(hidden, z_dim)
+
+    def forward(self, symbols: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.net(symbols)
+        return self.mu(h), self.logvar(h).clamp(-8.0, 4.0)
+
+
+class SymbolDecoder(nn.Module):
+    def __init__(self, hidden: int, z_dim: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(z_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+        self.heads = nn.ModuleDict({name: nn.Linear(hidden, size) for name, size in HEADS})
+
+    def forward(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        h = self.net(z)
+        return {name: head(h) for name, head in self.heads.items()}
+
+
+class AudioDecoder(nn.Module):
+    """z -> normalised log spectrum of one frame."""
+
+    def __init__(self, hidden: int, z_dim: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(z_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, features.N_BINS))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+class CrossModalVAE(nn.Module):
+    def __init__(self, cfg: TranscriptionConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.audio_encoder = AudioEncoder(cfg.audio_hidden, cfg.z_dim)
+        self.audio_decoder = AudioDecoder(cfg.audio_hidden, cfg.z_dim)
+        self.symbol_encoder = SymbolEncoder(cfg.symbol_hidden, cfg.z_dim)
+        self.symbol_decoder = SymbolDecoder(cfg.symbol_hidden, cfg.z_dim)
+        self.onset = nn.Sequential(nn.Conv1d(cfg.audio_hidden, cfg.onset_hidden, 1), nn.ReLU(),
+                                   nn.Conv1d(cfg.onset_hidden, 1, 1))
+
+    def transcribe(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Audio encoder -> symbol decoder (means, no sampling) + onset head: what the runtime calls."""
+        h, mu, _ = self.audio_encoder(frames)
+        out = {k: F.log_softmax(v, dim=-1) for k, v in self.symbol_decoder(mu).items()}
+        out["onset"] = torch.sigmoid(self.onset(h)).squeeze(1)
+        out["z"] = mu
+        return out
+
+    def synthesize(self, symbols: torch.Tensor) -> torch.Tensor:
+        """Symbol encoder -> audio decoder: the log spectrum (un-normalised) of each symbol frame."""
+        mu, _ = self.symbol_encoder(symbols)
+        return self.audio_decoder(mu) * self.audio_encoder.std + self.audio_encoder.mean
+
+
+def gaussian_kl(mu_q: torch.Tensor, logvar_q: torch.Tensor, mu_p: torch.Tensor | None = None,
+                logvar_p: torch.Tensor | None = None) -> torch.Tensor:
+    """KL(q || p) of diagonal Gaussians summed over the latent, per frame (p = N(0, I) by default)."""
+    if mu_p is None:
+        return 0.5 * (mu_q.pow(2) + logvar_q.exp() - 1.0 - logvar_q).sum(-1)
+    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p).pow(2)) / logvar_p.exp() - 1.0).sum(-1)
+
+
+def sample(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    return mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+
+
+def symbol_loss(logits: dict[str, torch.Tensor], target: dict[str, torch.Tensor], pitched: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the four heads per frame; dynamics and instrument only where a note sounds."""
+    loss = F.cross_entropy(logits["pitch_class"].flatten(0, -2), target["pitch_class"].flatten(), reduction="none")
+    loss = loss + F.cross_entropy(logits["octave"].flatten(0, -2), target["octave"].flatten(), reduction="none")
+    mask = pitched.flatten().float()
+    for name in ("dynamics", "instrument"):
+        ce = F.cross_entropy(logits[name].flatten(0, -2), target[name].flatten(), reduction="none")
+        loss = loss + 0.5 * ce * mask
+    return loss.mean()
+
+
+def losses(model: CrossModalVAE, frames: torch.Tensor, symbols: torch.Tensor, target: dict[str, torch.Tensor],
+           onset: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Every term of the objective for a batch of segments ([B, T(+context), ...])."""
+    cfg = model.cfg
+    enc = model.audio_encoder
+    h, mu_a, lv_a = enc(frames)
+    centre = (frames[:, features.CONTEXT_BEFORE:frames.shape[1] - features.CONTEXT_AFTER] - enc.mean) / enc.std
+    mu_s, lv_s = model.symbol_encoder(symbols)
+    z_a, z_s = sample(mu_a, lv_a), sample(mu_s, lv_s)
+    pitched = target["pitch_class"] != labels.NONE_PC
+    out = {
+        "audio_rec": F.mse_loss(model.audio_decoder(z_a), centre),
+        "audio_kl": gaussian_kl(mu_a, lv_a).mean(),
+        "symbol_rec": symbol_loss(model.symbol_decoder(z_s), target, pitched),
+        "symbol_kl": gaussian_kl(mu_s, lv_s).mean(),
+        "cross_kl": gaussian_kl(mu_a, lv_a, mu_s, lv_s).mean(),
+        "transcribe": symbol_loss(model.symbol_decoder(z_a), target, pitched),
+        "generate": F.mse_loss(model.audio_decoder(z_s), centre),
+    }
+    logit = model.onset(h).squeeze(1)
+    weight = torch.full_like(logit, cfg.onset_pos_weight)
+    out["onset"] = F.binary_cross_entropy_with_logits(logit, onset, pos_weight=weight[0, 0:1])
+    out["total"] = (out["audio_rec"] + cfg.beta_audio * out["audio_kl"] + out["symbol_rec"]
+                    + cfg.beta_symbol * out["symbol_kl"] + cfg.cross * out["cross_kl"]
+                    + cfg.transfer * (out["transcribe"] + out["generate"]) + cfg.onset_weight * out["onset"])
+    return out

@@ -1,0 +1,225 @@
+"""Train the cross-modal transcription VAE on the rendered data and export it to ONNX.
+
+    python -m export.transcription_train data                 # render data/transcription (resumable)
+    python -m export.transcription_train train transcription  # -> runs/transcription/model.pt
+    python -m export.transcription_train export transcription # -> onnx_models/transcription/
+
+Checkpoints hold only state dicts and the config (loaded with weights_only).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bridge.errors import BridgeError
+from plugins.transcription import features, labels
+
+log = logging.getLogger(__name__)
+
+
+class FrameSet:
+    """Every chunk of a split, end to end with silence between them, with the frame labels the model learns."""
+
+    def __init__(self, folder: Path, limit: int | None = None) -> None:
+        files = sorted(folder.glob("*.npz"))
+        files = [f for f in files if not f.name.endswith(".part.npz")]
+        if limit:
+            by_inst: dict[str, list[Path]] = {}
+            for f in files:
+                by_inst.setdefault(f.stem.rsplit("_", 1)[0], []).append(f)
+            files = [f for fs in by_inst.values() for f in fs[:limit]]
+        if not files:
+            raise BridgeError(f"{folder}: no rendered chunks (run: python -m export.transcription_train data)")
+        pad = features.CONTEXT
+        specs, pitch, onset, velocity, inst = [], [], [], [], []
+        for f in files:
+            d = np.load(f)
+            name = f.stem.rsplit("_", 1)[0]
+            index = labels.INSTRUMENT_NAMES.index(name)
+            specs += [features.silence_frames(pad), d["spec"].astype(np.float32)]
+            n = len(d["pitch"])
+            pitch += [np.full(pad, -1, np.int16), d["pitch"]]
+            onset += [np.zeros(pad, np.uint8), d["onset"]]
+            velocity += [np.zeros(pad, np.uint8), d["velocity"]]
+            inst += [np.full(pad + n, index, np.int64)]
+        self.files = files
+        self.spec = np.concatenate(specs + [features.silence_frames(pad)])
+        self.pitch = np.concatenate(pitch + [np.full(pad, -1, np.int16)]).astype(np.int64)
+        on = np.concatenate(onset + [np.zeros(pad, np.uint8)]).astype(np.float32)
+        # soft onset targets: the labelled frame and half on its neighbours (rendering is sample-exact,
+        # the label is rounded to the nearest 16 ms frame)
+        self.onset = np.maximum(on, 0.5 * np.maximum(np.roll(on, 1), np.roll(on, -1)))
+        self.velocity = np.concatenate(velocity + [np.zeros(pad, np.uint8)])
+        self.instrument = np.concatenate(inst + [np.zeros(pad, np.int64)])
+        self.pitch_class, self.octave = labels.split_pitch(self.pitch)
+        self.dynamics = labels.dynamic_class(self.velocity).astype(np.int64)
+        self.symbols = labels.symbols_onehot(self.pitch, self.dynamics, self.instrument)
+
+    def __len__(self) -> int:
+        return len(self.spec)
+
+    def batch(self, rng: np.random.Generator, count: int, segment: int, gain_db: float = 0.0):
+        lo, hi = features.CONTEXT_BEFORE, len(self) - segment - features.CONTEXT_AFTER
+        starts = rng.integers(lo, hi, size=count)
+        return self.segments(starts, segment, rng, gain_db)
+
+    def segments(self, starts: np.ndarray, segment: int, rng: np.random.Generator | None = None,
+                 gain_db: float = 0.0):
+        import torch
+
+        ctx = np.arange(-features.CONTEXT_BEFORE, segment + features.CONTEXT_AFTER)
+        lab = np.arange(segment)
+        frames = self.spec[starts[:, None] + ctx[None, :]]
+        if gain_db and rng is not None:
+            gain = rng.uniform(-gain_db, gain_db, size=(len(starts), 1, 1)) * math.log(10) / 20
+            frames = np.maximum(frames + gain, math.log(features.FLOOR)).astype(np.float32)
+        idx = starts[:, None] + lab[None, :]
+        t = torch.from_numpy
+        target = {"pitch_class": t(self.pitch_class[idx]), "octave": t(self.octave[idx]),
+                  "dynamics": t(self.dynamics[idx]), "instrument": t(self.instrument[idx])}
+        return t(frames), t(self.symbols[idx]), target, t(self.onset[idx])
+
+
+def train(config: str, data: Path, run_dir: Path, threads: int = 1, steps: int | None = None,
+          resume: bool = False) -> Path:
+    import torch
+
+    from export.progress import Progress
+    from export.transcription_model import CrossModalVAE, get_config, losses
+
+    cfg = get_config(config)
+    torch.set_num_threads(threads)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    t0 = time.time()
+    train_set = FrameSet(data / "train", cfg.limit_chunks)
+    valid_set = FrameSet(data / "valid", cfg.limit_chunks)
+    log.info("train %d frames, valid %d frames (%.1fs to load)", len(train_set), len(valid_set), time.time() - t0)
+    model = CrossModalVAE(cfg)
+    pitched = train_set.pitch >= 0
+    model.audio_encoder.mean.copy_(torch.from_numpy(train_set.spec.mean(0)))
+    model.audio_encoder.std.copy_(torch.from_numpy(train_set.spec.std(0) + 1e-3))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    total = steps or cfg.steps
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = run_dir / "model.pt"
+    start, history = 0, []
+    if resume and ckpt.is_file():
+        state = torch.load(ckpt, weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start, history = int(state["step"]), json.loads(state["history"])
+        rng = np.random.default_rng([cfg.seed, start])
+    vrng = np.random.default_rng(12345)
+    vstarts = vrng.integers(features.CONTEXT_BEFORE, len(valid_set) - cfg.segment - 1, size=max(64, cfg.batch * 4))
+    bar = Progress(total, f"train {cfg.name}", done=start)
+
+    def save(step: int) -> None:
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                    "config": json.dumps(cfg.to_dict()), "history": json.dumps(history),
+                    "pitched_share": float(pitched.mean())}, run_dir / "model.pt.part")
+        (run_dir / "model.pt.part").replace(ckpt)
+
+    for step in range(start, total):
+        lr = cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * step / total))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        model.train()
+        parts = losses(model, *train_set.batch(rng, cfg.batch, cfg.segment, cfg.gain_db))
+        opt.zero_grad()
+        parts["total"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        if (step + 1) % cfg.valid_every == 0 or step + 1 == total:
+            model.eval()
+            with torch.no_grad():
+                frames, symbols, target, onset = valid_set.segments(vstarts, cfg.segment)
+                v = losses(model, frames, symbols, target, onset)
+                out = model.transcribe(frames)
+                acc = frame_accuracy(out, target)
+            row = {"step": step + 1, "lr": lr, **{f"valid_{k}": round(float(x), 4) for k, x in v.items()},
+                   "valid_frame_pitch_acc": round(acc, 4), "seconds": round(time.time() - t0, 1)}
+            history.append(row)
+            log.info("%s", row)
+            save(step + 1)
+        bar.update(1, f"loss {parts['total'].item():.3f}")
+    bar.close()
+    (run_dir / "history.json").write_text(json.dumps(history, indent=1))
+    return ckpt
+
+
+def frame_accuracy(out: dict, target: dict) -> float:
+    """Share of frames whose joint (pitch class, octave) argmax is right, silence included."""
+    pc, octv = out["pitch_class"].argmax(-1), out["octave"].argmax(-1)
+    silent_pred = pc == labels.NONE_PC
+    silent_true = target["pitch_class"] == labels.NONE_PC
+    right = (silent_pred & silent_true) | (~silent_pred & ~silent_true & (pc == target["pitch_class"])
+                                            & (octv == target["octave"]))
+    return float(right.float().mean())
+
+
+def load_model(ckpt: Path):
+    import torch
+
+    from export.transcription_model import CrossModalVAE, TranscriptionConfig
+
+    state = torch.load(ckpt, weights_only=True)
+    cfg = TranscriptionConfig(**json.loads(state["config"]))
+    model = CrossModalVAE(cfg)
+    model.load_state_dict(state["model"])
+    model.eval()
+    return model, state
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m export.transcription_train",
+                                description="cross-modal transcription: render data, train, export ONNX")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    d = sub.add_parser("data", help="render paired audio/labels with FluidSynth (resumable)")
+    d.add_argument("--folk", type=Path, default=Path("data/folk"))
+    d.add_argument("--out", type=Path, default=Path("data/transcription"))
+    d.add_argument("--train-chunks", type=int, default=None)
+    t = sub.add_parser("train", help="train a config (transcription | transcription-tiny)")
+    t.add_argument("config", nargs="?", default="transcription")
+    t.add_argument("--data", type=Path, default=Path("data/transcription"))
+    t.add_argument("--run-dir", type=Path, default=None, help="default runs/<config>")
+    t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--steps", type=int, default=None)
+    t.add_argument("--resume", action="store_true")
+    e = sub.add_parser("export", help="export a trained checkpoint to onnx_models/<model name>/")
+    e.add_argument("config", nargs="?", default="transcription")
+    e.add_argument("--run-dir", type=Path, default=None)
+    e.add_argument("--data", type=Path, default=Path("data/transcription"))
+    e.add_argument("-o", "--out", type=Path, default=None)
+    e.add_argument("--tolerance", type=float, default=1e-4)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        if args.cmd == "data":
+            from export.transcription_data import prepare
+
+            chunks = {"train": args.train_chunks} if args.train_chunks else None
+            print(json.dumps(prepare(args.folk, args.out, chunks=chunks)["chunks"]))
+        elif args.cmd == "train":
+            print(train(args.config, args.data, args.run_dir or Path("runs") / args.config, args.threads,
+                        args.steps, args.resume))
+        else:
+            from export.transcription_export import export
+
+            run_dir = args.run_dir or Path("runs") / args.config
+            print(export(run_dir / "model.pt", args.out, args.data, args.tolerance, command=" ".join(sys.argv)))
+    except BridgeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

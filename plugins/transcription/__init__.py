@@ -1,0 +1,1 @@
+"""Cross-modal transcription: audio -> notes and notes -> audio through linked latent spaces (ONNX + numpy)."""

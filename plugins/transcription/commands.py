@@ -1,0 +1,119 @@
+"""``cmt-bridge transcribe in.wav -o out.mid`` and ``cmt-bridge synthesize in.mid -o out.wav``.
+
+Heavy imports wait inside the commands so ``cmt-bridge --help`` stays instant.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bridge.errors import BridgeError, InputError
+
+TRANSCRIBE_EXAMPLES = """examples:
+  cmt-bridge transcribe solo.wav -o solo.mid                  (also writes solo.png, a piano roll)
+  cmt-bridge transcribe solo.wav -o solo.mid --instrument flute --png roll.png"""
+SYNTH_EXAMPLES = """examples:
+  cmt-bridge synthesize tune.mid -o tune.wav --instrument violin"""
+MIDI_BPM = 120.0  # transcriptions are written at 120 BPM: one beat = 0.5 s
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    from .labels import INSTRUMENT_NAMES
+
+    t = sub.add_parser("transcribe", help="audio (WAV) -> MIDI notes + piano roll, with the cross-modal VAE",
+                       description="Transcribe a monophonic recording (WAV, any sample rate) into MIDI notes.",
+                       epilog=TRANSCRIBE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    t.add_argument("audio", type=Path, help="a PCM WAV file (mono or stereo; resampled to 16 kHz)")
+    t.add_argument("-o", "--out", type=Path, required=True, help="the .mid file to write")
+    t.add_argument("--instrument", choices=INSTRUMENT_NAMES, default=None,
+                   help="GM program of the MIDI track (default: the instrument the model recognises)")
+    t.add_argument("--png", type=Path, default=None, help="piano-roll PNG (default: next to the .mid)")
+    t.add_argument("--onset-threshold", type=float, default=None, help="0..1, default 0.5 (lower: more notes)")
+    t.add_argument("--model", type=Path, default=None, help="model folder (default onnx_models/transcription)")
+    t.set_defaults(func=cmd_transcribe)
+
+    s = sub.add_parser("synthesize", help="MIDI -> audio (WAV) with the cross-modal VAE's audio decoder",
+                       description="Render the melody of a MIDI file through symbol encoder -> audio decoder -> "
+                                   "Griffin-Lim.", epilog=SYNTH_EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.add_argument("midi", type=Path, help="a MIDI file (its notes are played as one monophonic line)")
+    s.add_argument("-o", "--out", type=Path, required=True, help="the .wav file to write (16 kHz mono)")
+    s.add_argument("--instrument", choices=INSTRUMENT_NAMES, default="flute", help="default flute")
+    s.add_argument("--model", type=Path, default=None, help="model folder (default onnx_models/transcription)")
+    s.set_defaults(func=cmd_synthesize)
+
+
+def cmd_transcribe(args) -> int:
+    from bridge.events import Note
+    from bridge.midifile import write_notes
+    from bridge.pianoroll import render
+
+    from .audio import read_wav
+    from .labels import instrument
+    from .tracking import ONSET_THRESHOLD
+    from .transcriber import Transcriber
+
+    threshold = ONSET_THRESHOLD if args.onset_threshold is None else args.onset_threshold
+    if not 0.0 < threshold < 1.0:
+        raise InputError(f"--onset-threshold must be in range 0..1, got {threshold:g}")
+    samples = read_wav(args.audio)
+    model = Transcriber.load(args.model)
+    notes = model.transcribe(samples, onset_threshold=threshold)
+    beats = [Note(n.pitch, n.velocity, n.start * MIDI_BPM / 60, (n.end - n.start) * MIDI_BPM / 60) for n in notes]
+    name = args.instrument
+    if name is None and notes:
+        name = model.instrument_guess(samples)
+    program = instrument(name).program if name else 0
+    write_notes(args.out, beats, bpm=MIDI_BPM, programs={0: program})
+    png = args.png or args.out.with_suffix(".png")
+    title = f"{args.audio.name}: {len(notes)} notes" + (f" ({name})" if name else "")
+    render(beats, png, title=title)
+    print(args.out)
+    print(png)
+    if not notes:
+        print(f"{args.audio}: no notes found (silent or unpitched audio)", file=sys.stderr)
+    return 0
+
+
+def midi_tempo(path: Path) -> float:
+    """The first tempo of a MIDI file in BPM (120 when it sets none)."""
+    import mido
+
+    try:
+        for track in mido.MidiFile(str(path), clip=True).tracks:
+            for msg in track:
+                if msg.type == "set_tempo":
+                    return float(mido.tempo2bpm(msg.tempo))
+    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError):
+        pass  # read_notes below reports an unreadable file in one line
+    return 120.0
+
+
+def cmd_synthesize(args) -> int:
+    from bridge.midifile import read_notes
+
+    from .audio import write_wav
+    from .transcriber import Transcriber
+
+    notes = read_notes(args.midi)
+    spb = 60.0 / midi_tempo(args.midi)
+    secs = [(n.start * spb, n.end * spb, n.pitch, n.velocity) for n in notes]
+    model = Transcriber.load(args.model)
+    from .synth import synthesize_notes
+
+    write_wav(args.out, synthesize_notes(model, secs, args.instrument))
+    print(args.out)
+    return 0
+
+
+def run(argv: list[str] | None = None) -> int:
+    """These commands without the host's CLI (``python -m plugins.transcription``): one-line errors, exit 2."""
+    parser = argparse.ArgumentParser(prog="cmt-bridge")
+    add_commands(parser.add_subparsers(dest="cmd", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except BridgeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

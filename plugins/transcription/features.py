@@ -1,0 +1,111 @@
+"""The audio features shared by the trainer and the runtime: a log-frequency (constant-Q like) spectrum.
+
+A Hann-windowed STFT (2048 samples at 16 kHz, hop 256 = 16 ms) is mapped onto
+:data:`N_BINS` bins spaced :data:`BINS_PER_SEMITONE` per semitone from MIDI
+:data:`MIN_MIDI` to :data:`MAX_MIDI` by a fixed triangular filterbank (each
+filter at least one FFT bin wide), then log-compressed. This is the
+constant-Q spectrum of the paper computed as a filterbank on an STFT: numpy
+only, ~1 ms per second of audio.
+
+Frame ``i`` is centred on sample ``i * HOP``. The model looks at
+:data:`CONTEXT_BEFORE` frames before and :data:`CONTEXT_AFTER` after the frame
+it labels, so a live stream needs ``N_FFT / 2 + CONTEXT_AFTER * HOP`` samples
+of look-ahead (64 ms).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from .audio import SAMPLE_RATE
+
+N_FFT = 2048
+HOP = 256
+FRAME_RATE = SAMPLE_RATE / HOP  # 62.5 frames per second
+MIN_MIDI = 36
+MAX_MIDI = 118
+BINS_PER_SEMITONE = 2
+N_BINS = (MAX_MIDI - MIN_MIDI) * BINS_PER_SEMITONE + 1  # 165
+CONTEXT_BEFORE = 6
+CONTEXT_AFTER = 0
+CONTEXT = CONTEXT_BEFORE + 1 + CONTEXT_AFTER  # frames the model sees per labelled frame
+FLOOR = 1e-4  # magnitude floor of the log (silence)
+LOOKAHEAD_SECONDS = (N_FFT // 2 + CONTEXT_AFTER * HOP) / SAMPLE_RATE
+
+
+def midi_to_hz(midi: np.ndarray | float) -> np.ndarray | float:
+    return 440.0 * 2.0 ** ((np.asarray(midi, dtype=np.float64) - 69.0) / 12.0)
+
+
+def bin_midi() -> np.ndarray:
+    """The MIDI pitch at the centre of every log-frequency bin."""
+    return MIN_MIDI + np.arange(N_BINS) / BINS_PER_SEMITONE
+
+
+@lru_cache(maxsize=1)
+def filterbank() -> np.ndarray:
+    """[N_BINS, N_FFT//2+1] triangular filters on the log-frequency axis, rows summing to 1."""
+    fft_hz = np.arange(N_FFT // 2 + 1) * SAMPLE_RATE / N_FFT
+    fft_midi = np.full_like(fft_hz, -np.inf)
+    fft_midi[1:] = 69.0 + 12.0 * np.log2(fft_hz[1:] / 440.0)
+    centres = bin_midi()
+    hz = midi_to_hz(centres)
+    # half-width in semitones: one bin spacing, or one FFT bin where the STFT is coarser than that
+    one_fft_bin = 12.0 * np.log2((hz + SAMPLE_RATE / N_FFT) / hz)
+    width = np.maximum(1.0 / BINS_PER_SEMITONE, one_fft_bin)
+    fb = np.maximum(0.0, 1.0 - np.abs(fft_midi[None, :] - centres[:, None]) / width[:, None])
+    fb /= np.maximum(fb.sum(axis=1, keepdims=True), 1e-12)
+    return fb.astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def window() -> np.ndarray:
+    return np.hanning(N_FFT + 1)[:-1].astype(np.float32)
+
+
+def n_frames(n_samples: int) -> int:
+    return 1 + n_samples // HOP
+
+
+def stft_magnitude(samples: np.ndarray) -> np.ndarray:
+    """[frames, N_FFT//2+1] magnitudes, frame i centred on sample i*HOP (zero-padded ends), scaled so a
+    full-scale sine gives ~1."""
+    pad = N_FFT // 2
+    x = np.pad(np.asarray(samples, np.float32), (pad, pad + HOP))
+    return _magnitude(x, n_frames(len(samples)))
+
+
+def _magnitude(padded: np.ndarray, count: int) -> np.ndarray:
+    """Magnitudes of ``count`` frames starting every HOP samples of ``padded`` (frame i = padded[i*HOP:][:N_FFT])."""
+    x = np.ascontiguousarray(padded, np.float32)
+    frames = np.lib.stride_tricks.as_strided(x, (count, N_FFT), (x.strides[0] * HOP, x.strides[0]), writeable=False)
+    spec = np.fft.rfft(frames * window(), axis=1)
+    return (np.abs(spec) * (2.0 / window().sum())).astype(np.float32)
+
+
+def _log_bins(mag: np.ndarray) -> np.ndarray:
+    return np.log(np.maximum(mag @ filterbank().T, FLOOR)).astype(np.float32)
+
+
+def log_spectrum(samples: np.ndarray) -> np.ndarray:
+    """[frames, N_BINS] float32 log-magnitude log-frequency spectrum (natural log, floored)."""
+    if len(samples) == 0:
+        return np.zeros((0, N_BINS), np.float32)
+    return _log_bins(stft_magnitude(samples))
+
+
+def log_spectrum_frames(padded: np.ndarray, count: int) -> np.ndarray:
+    """The live path: ``count`` frames of a buffer already padded like :func:`log_spectrum` pads its input."""
+    if count <= 0:
+        return np.zeros((0, N_BINS), np.float32)
+    return _log_bins(_magnitude(padded, count))
+
+
+def silence_frames(count: int) -> np.ndarray:
+    return np.full((count, N_BINS), np.log(FLOOR), np.float32)
+
+
+def pad_context(spec: np.ndarray) -> np.ndarray:
+    """Frames padded with silence so every frame has its full context (what the model graph takes)."""
+    return np.concatenate([silence_frames(CONTEXT_BEFORE), spec, silence_frames(CONTEXT_AFTER)])

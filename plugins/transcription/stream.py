@@ -1,0 +1,67 @@
+"""Live transcription in blocks: samples in, note-ons and note-offs out as soon as they are decided.
+
+:class:`StreamTranscriber` keeps the samples a frame still needs, computes each
+new frame's spectrum when its window is complete, runs the ``transcribe`` graph
+on the new frames with their context, and feeds the incremental
+:class:`~plugins.transcription.tracking.NoteTracker`. A note-on is known
+``features.N_FFT / 2 + tracking.LAG * features.HOP`` samples after its onset
+(80 ms at 16 kHz), plus up to one block and the compute time: :data:`LATENCY_SECONDS`
+is the look-ahead part. The offline path (:meth:`Transcriber.transcribe`) gives the
+same frames; only pitch refinement over the whole note is offline-only.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import features
+from .audio import SAMPLE_RATE
+from .tracking import NoteTracker, ONSET_THRESHOLD, LAG, FrameLabels, TrackedNote
+from .transcriber import Transcriber
+
+LATENCY_SECONDS = (features.N_FFT // 2 + (LAG + features.CONTEXT_AFTER) * features.HOP) / SAMPLE_RATE
+
+
+class StreamTranscriber:
+    def __init__(self, model: Transcriber, onset_threshold: float = ONSET_THRESHOLD) -> None:
+        self.model = model
+        self.tracker = NoteTracker(onset_threshold)
+        self.buffer = np.zeros(features.N_FFT // 2, np.float32)  # the left padding the offline path adds
+        self.base = 0  # padded-sample index of buffer[0]
+        self.frames = 0  # spectrum frames computed so far
+        self.context = features.silence_frames(features.CONTEXT_BEFORE)
+        self.pending = np.zeros((0, features.N_BINS), np.float32)  # frames waiting for their after-context
+
+    @property
+    def seconds(self) -> float:
+        """Audio time pushed so far."""
+        return (self.base + len(self.buffer) - features.N_FFT // 2) / SAMPLE_RATE
+
+    def push(self, block: np.ndarray) -> tuple[list[TrackedNote], list[TrackedNote]]:
+        """Add mono float samples at SAMPLE_RATE; returns (notes started, notes ended) decided by now."""
+        self.buffer = np.concatenate([self.buffer, np.asarray(block, np.float32).reshape(-1)])
+        end = self.base + len(self.buffer)
+        count = max(0, (end - features.N_FFT - self.frames * features.HOP) // features.HOP + 1)
+        if count == 0:
+            return [], []
+        offset = self.frames * features.HOP - self.base
+        spec = features.log_spectrum_frames(self.buffer[offset:], count)
+        self.frames += count
+        drop = self.frames * features.HOP - self.base
+        self.buffer, self.base = self.buffer[drop:], self.base + drop
+        return self._frames(spec)
+
+    def _frames(self, spec: np.ndarray) -> tuple[list[TrackedNote], list[TrackedNote]]:
+        ready = np.concatenate([self.pending, spec])
+        usable = len(ready) - features.CONTEXT_AFTER
+        if usable <= 0:
+            self.pending = ready
+            return [], []
+        window = np.concatenate([self.context, ready])[None]
+        out = self.model.run_frames(window[:, : features.CONTEXT_BEFORE + usable + features.CONTEXT_AFTER])
+        self.context = np.concatenate([self.context, ready[:usable]])[-features.CONTEXT_BEFORE:]
+        self.pending = ready[usable:]
+        return self.tracker.push(FrameLabels.from_outputs(out))
+
+    def close(self) -> list[TrackedNote]:
+        """End of the input: the sounding note ends."""
+        return self.tracker.flush()

@@ -1,0 +1,177 @@
+"""Onset/offset tracking: per-frame label probabilities -> notes (seconds).
+
+The same :class:`NoteTracker` runs offline (over a whole file) and live (frame by
+frame, as blocks arrive). It decides frame ``i`` once frame ``i + LAG`` is known:
+a note starts on a local maximum of the onset probability above
+``onset_threshold`` (or when a pitch is held for ``MIN_FRAMES`` frames with no
+onset, or changes pitch legato), and ends when the frame turns silent for two
+frames or the next note starts. Its pitch is the most frequent frame pitch of
+its first ``LAG + 1`` frames at note-on; offline, :func:`track` re-estimates it
+over the whole note.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from .features import FRAME_RATE
+from .labels import DYNAMIC_VELOCITY, MIN_NOTE, joint_pitch_logprob
+
+LAG = 1  # frames of look-ahead the tracker waits for (peak confirmation)
+MIN_FRAMES = 3  # shortest note (48 ms); also the frames a pitch must hold to start a note without an onset
+REFRACTORY = 4  # frames after a note-on in which another onset peak is ignored (64 ms)
+SETTLE = 6  # frames after a note-on in which a pitch change re-pitches the note instead of splitting it
+REJOIN = 12  # frames after a note ends in which the same pitch cannot restart without an onset (128 ms)
+ONSET_THRESHOLD = 0.5
+FRAME_THRESHOLD = 0.5  # a frame sounds when P(silence) < this
+
+
+@dataclass
+class TrackedNote:
+    start: float  # seconds
+    end: float
+    pitch: int
+    velocity: int
+    start_frame: int = 0
+    end_frame: int = 0
+
+
+@dataclass
+class FrameLabels:
+    """What the model says about a run of frames (from the ``transcribe`` graph)."""
+
+    onset: np.ndarray  # [T] probability
+    pitch: np.ndarray  # [T] most likely MIDI pitch
+    silence: np.ndarray  # [T] P(silence)
+    dynamics: np.ndarray  # [T] most likely dynamics class
+
+    @classmethod
+    def from_outputs(cls, out: dict[str, np.ndarray]) -> "FrameLabels":
+        pitched, silence = joint_pitch_logprob(out["pitch_class"][0], out["octave"][0])
+        return cls(out["onset"][0].astype(np.float32), (pitched.argmax(-1) + MIN_NOTE).astype(np.int64),
+                   np.exp(silence).astype(np.float32), out["dynamics"][0].argmax(-1))
+
+    def __len__(self) -> int:
+        return len(self.onset)
+
+
+class NoteTracker:
+    """Incremental tracker: ``push(labels)`` returns notes started (``on``) and finished (``off``) so far."""
+
+    def __init__(self, onset_threshold: float = ONSET_THRESHOLD, frame_threshold: float = FRAME_THRESHOLD) -> None:
+        self.onset_threshold, self.frame_threshold = onset_threshold, frame_threshold
+        self.onset: list[float] = []
+        self.pitch: list[int] = []
+        self.active: list[bool] = []
+        self.dyn: list[int] = []
+        self.next = 0  # next frame to decide
+        self.current: TrackedNote | None = None
+        self.off_run = 0
+        self.finished: list[TrackedNote] = []
+
+    def push(self, labels: FrameLabels) -> tuple[list[TrackedNote], list[TrackedNote]]:
+        self.onset += labels.onset.tolist()
+        self.pitch += labels.pitch.tolist()
+        self.active += (labels.silence < self.frame_threshold).tolist()
+        self.dyn += labels.dynamics.tolist()
+        started, ended = [], []
+        while self.next + LAG < len(self.onset):
+            self._decide(self.next, started, ended)
+            self.next += 1
+        return started, ended
+
+    def flush(self) -> list[TrackedNote]:
+        """End of the stream: close the sounding note."""
+        ended: list[TrackedNote] = []
+        while self.next < len(self.onset):
+            self._decide(self.next, [], ended, final=True)
+            self.next += 1
+        if self.current is not None:
+            ended.append(self._close(len(self.onset)))
+        return ended
+
+    def _is_peak(self, i: int) -> bool:
+        o = self.onset
+        if o[i] < self.onset_threshold:
+            return False
+        before = o[i - 1] if i > 0 else 0.0
+        after = o[i + 1] if i + 1 < len(o) else 0.0
+        return o[i] >= before and o[i] > after
+
+    def _window_pitch(self, i: int) -> int | None:
+        window = [self.pitch[j] for j in range(i, min(len(self.pitch), i + LAG + 1)) if self.active[j]]
+        return Counter(window).most_common(1)[0][0] if window else None
+
+    def _decide(self, i: int, started: list, ended: list, final: bool = False) -> None:
+        cur = self.current
+        if self._is_peak(i):
+            pitch = self._window_pitch(i)
+            if pitch is not None and not (cur is not None and i - cur.start_frame < REFRACTORY):
+                if cur is not None:
+                    ended.append(self._close(i))
+                started.append(self._open(i, pitch))
+                return
+        if cur is not None:
+            if not self.active[i]:
+                self.off_run += 1
+                if self.off_run >= 2:
+                    ended.append(self._close(i - 1))
+                return
+            self.off_run = 0
+            held = self.pitch[max(0, i - MIN_FRAMES + 1):i + 1]
+            if len(held) == MIN_FRAMES and all(p == held[-1] for p in held) and held[-1] != cur.pitch \
+                    and all(self.active[max(0, i - MIN_FRAMES + 1):i + 1]):
+                split = i - MIN_FRAMES + 1
+                if split - cur.start_frame < SETTLE:
+                    cur.pitch = held[-1]  # the attack's pitch was unsettled: same note, now its real pitch
+                else:  # a legato change of note with no onset
+                    ended.append(self._close(split))
+                    started.append(self._open(split, held[-1]))
+            return
+        run = self.active[max(0, i - MIN_FRAMES + 1):i + 1]
+        held = self.pitch[max(0, i - MIN_FRAMES + 1):i + 1]
+        if len(run) == MIN_FRAMES and all(run) and all(p == held[-1] for p in held):
+            last = self.finished[-1] if self.finished else None
+            if last is not None and last.pitch == held[-1] and i - MIN_FRAMES + 1 - last.end_frame < REJOIN:
+                return  # the same note flickering back after a short dip: no new note without an onset
+            started.append(self._open(i - MIN_FRAMES + 1, held[-1]))
+
+    def _open(self, frame: int, pitch: int) -> TrackedNote:
+        self.off_run = 0
+        dyn = self.dyn[frame:frame + LAG + 1]
+        velocity = DYNAMIC_VELOCITY[Counter(dyn).most_common(1)[0][0]] if dyn else DYNAMIC_VELOCITY[2]
+        self.current = TrackedNote(frame / FRAME_RATE, frame / FRAME_RATE, int(pitch), int(velocity), frame, frame)
+        return self.current
+
+    def _close(self, frame: int) -> TrackedNote:
+        note = self.current
+        if note is None:
+            raise RuntimeError("NoteTracker._close without a sounding note")
+        note.end_frame = max(frame, note.start_frame + 1)
+        note.end = note.end_frame / FRAME_RATE
+        self.current = None
+        self.finished.append(note)
+        return note
+
+
+def track(labels: FrameLabels, onset_threshold: float = ONSET_THRESHOLD, frame_threshold: float = FRAME_THRESHOLD,
+          refine_pitch: bool = True) -> list[TrackedNote]:
+    """Offline: every note of ``labels``; short notes dropped, pitch re-estimated over the whole note."""
+    tracker = NoteTracker(onset_threshold, frame_threshold)
+    tracker.push(labels)
+    tracker.flush()
+    notes = []
+    for n in tracker.finished:
+        if n.end_frame - n.start_frame < 2:
+            continue
+        if refine_pitch:
+            span = range(n.start_frame, n.end_frame)
+            frames = [int(labels.pitch[j]) for j in span if labels.silence[j] < frame_threshold]
+            if frames:
+                n.pitch = Counter(frames).most_common(1)[0][0]
+            dyn = Counter(int(labels.dynamics[j]) for j in span).most_common(1)[0][0]
+            n.velocity = DYNAMIC_VELOCITY[dyn]
+        notes.append(n)
+    return notes

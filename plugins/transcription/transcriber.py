@@ -1,0 +1,97 @@
+"""The runtime model: audio -> notes (``transcribe`` graph) and notes -> audio (``synthesize`` graph).
+
+Plugins and commands use :class:`Transcriber`; raw tensor names stay in
+bridge.runtime. Long files run in windows of :data:`WINDOW_FRAMES` frames (with
+their context) so memory stays flat.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from bridge.errors import InputError, ModelError
+from bridge.runtime import ModelBundle, default_models_dir
+
+from . import features, labels, tracking
+from .audio import SAMPLE_RATE, read_wav
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "transcription"
+EXPECT = {"transcribe": ({"frames"}, {"pitch_class", "octave", "dynamics", "instrument", "onset"}),
+          "synthesize": ({"symbols"}, {"spectrum"})}
+WINDOW_FRAMES = 4096
+SILENCE_RMS = 1e-4  # below this the input counts as silent (-80 dBFS)
+
+
+class Transcriber:
+    def __init__(self, bundle: ModelBundle) -> None:
+        self.bundle = bundle
+        f = bundle.manifest.get("features", {})
+        mine = {"sample_rate": features.SAMPLE_RATE, "hop": features.HOP, "n_bins": features.N_BINS,
+                "context_before": features.CONTEXT_BEFORE, "context_after": features.CONTEXT_AFTER}
+        wrong = {k: (f.get(k), v) for k, v in mine.items() if f.get(k) != v}
+        if wrong:
+            raise ModelError(f"{bundle.name}: its features {wrong} (model, runtime) do not match this runtime")
+        self._transcribe = bundle.graph("transcribe")
+        self._synthesize = bundle.graph("synthesize")
+
+    @classmethod
+    def load(cls, folder: str | Path | None = None, threads: int = 1, provider: str | None = None) -> "Transcriber":
+        folder = Path(folder) if folder else default_models_dir() / MODEL_NAME
+        return cls(ModelBundle.load(folder, provider=provider, threads=threads, expect=EXPECT))
+
+    # -- audio -> labels -> notes ------------------------------------------------
+    def frame_labels(self, spec: np.ndarray) -> tracking.FrameLabels:
+        """Model outputs for a log spectrum [T, N_BINS] (padded here), windowed for long inputs."""
+        padded = features.pad_context(spec)
+        parts: list[dict[str, np.ndarray]] = []
+        for start in range(0, len(spec), WINDOW_FRAMES):
+            stop = min(len(spec), start + WINDOW_FRAMES)
+            window = padded[start:stop + features.CONTEXT - 1][None]
+            parts.append(self._transcribe.run(frames=window))
+        if not parts:
+            return tracking.FrameLabels(*(np.zeros(0, t) for t in (np.float32, np.int64, np.float32, np.int64)))
+        out = {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}
+        return tracking.FrameLabels.from_outputs(out)
+
+    def run_frames(self, frames: np.ndarray) -> dict[str, np.ndarray]:
+        """The raw graph on already padded frames [1, T + CONTEXT - 1, N_BINS] (the live path)."""
+        return self._transcribe.run(frames=frames)
+
+    def transcribe(self, samples: np.ndarray, onset_threshold: float = tracking.ONSET_THRESHOLD,
+                   frame_threshold: float = tracking.FRAME_THRESHOLD) -> list[tracking.TrackedNote]:
+        """Notes (seconds) of mono float samples at SAMPLE_RATE; silence -> []."""
+        samples = np.asarray(samples, np.float32)
+        if len(samples) == 0 or float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) < SILENCE_RMS:
+            return []
+        return tracking.track(self.frame_labels(features.log_spectrum(samples)), onset_threshold, frame_threshold)
+
+    def transcribe_file(self, path: str | Path, **kw) -> list[tracking.TrackedNote]:
+        return self.transcribe(read_wav(path, SAMPLE_RATE), **kw)
+
+    def instrument_guess(self, samples: np.ndarray) -> str:
+        """The instrument the symbol decoder hears most often on sounding frames."""
+        spec = features.log_spectrum(np.asarray(samples, np.float32))
+        out = self._transcribe.run(frames=features.pad_context(spec)[None])
+        sounding = np.exp(out["pitch_class"][0, :, labels.NONE_PC]) < 0.5
+        if not sounding.any():
+            raise InputError("no sounding frames to recognise an instrument from")
+        votes = out["instrument"][0][sounding].sum(axis=0)
+        return labels.INSTRUMENT_NAMES[int(votes.argmax())]
+
+    # -- notes -> spectrum ---------------------------------------------------------
+    def spectrum_of(self, pitch: np.ndarray, velocity: np.ndarray, instrument: str) -> np.ndarray:
+        """[T, N_BINS] log spectrum for per-frame MIDI pitch (-1 = silence) and velocity."""
+        inst = labels.INSTRUMENT_NAMES.index(labels.instrument(instrument).name)
+        dyn = labels.dynamic_class(velocity)
+        symbols = labels.symbols_onehot(pitch, dyn, np.full(len(pitch), inst))
+        # identical symbols give identical frames: run each distinct symbol once
+        uniq, inverse = np.unique(symbols, axis=0, return_inverse=True)
+        spec = self._synthesize.run(symbols=uniq)["spectrum"]
+        out = spec[inverse.reshape(-1)]
+        silent = np.asarray(pitch) < 0
+        out[silent] = np.log(features.FLOOR)
+        return out

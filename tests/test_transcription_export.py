@@ -1,0 +1,96 @@
+"""Render -> train (tiny config, a few steps) -> ONNX export round trip -> the runtime loads and runs it."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from bridge.events import Note  # noqa: E402
+from bridge.runtime import ModelBundle, sha256  # noqa: E402
+from plugins.midime.melody import tokens_from_notes  # noqa: E402
+
+pytestmark = pytest.mark.skipif(shutil.which("fluidsynth") is None, reason="needs the fluidsynth CLI")
+
+
+def fake_folk(root):
+    """A few real 2-bar windows (scales and arpeggios) in the folk npz format."""
+    rng = np.random.default_rng(0)
+    for split in ("train", "valid", "test"):
+        windows = []
+        for k in range(6):
+            base = 60 + int(rng.integers(-5, 6))
+            steps = [0, 2, 4, 5, 7, 9, 11, 12] if k % 2 else [0, 4, 7, 12, 7, 4, 0, 4]
+            notes = [Note(base + s, 90, i * 1.0, 0.9) for i, s in enumerate(steps)]
+            windows.append(tokens_from_notes(notes))
+        np.savez(root / f"{split}.npz", windows=np.stack(windows), tune_ids=np.arange(6))
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from export.transcription_data import prepare
+    from export.transcription_export import export
+    from export.transcription_train import train
+
+    root = tmp_path_factory.mktemp("transcription")
+    fake_folk(root)
+    data = root / "data"
+    index = prepare(root, data, splits=("train", "valid"), chunks={"train": 1, "valid": 1}, clips=2)
+    ckpt = train("transcription-tiny", data, root / "run", threads=1)
+    out = export(ckpt, root / "model", data)
+    return root, data, ckpt, out, index
+
+
+def test_prepare_is_deterministic_and_resumable(tiny_model, tmp_path):
+    from export import transcription_data
+    from export.transcription_data import prepare
+
+    root, data, *_ = tiny_model
+    first = np.load(data / "train" / "flute_000.npz")
+    assert first["spec"].shape[1] == 165 and first["onset"].sum() == len(first["notes"])
+    assert set(np.unique(first["pitch"])) - {-1} <= set(first["notes"][:, 2].astype(int))
+    again = prepare(root, tmp_path, splits=("train",), chunks={"train": 1}, clips=2)
+    np.testing.assert_array_equal(np.load(tmp_path / "train" / "flute_000.npz")["notes"], first["notes"])
+    calls = []
+    original = transcription_data.render
+    transcription_data.render = lambda *a: calls.append(a) or original(*a)
+    try:
+        prepare(root, tmp_path, splits=("train",), chunks={"train": 1}, clips=2)
+    finally:
+        transcription_data.render = original
+    assert calls == [] and again["clips_per_chunk"] == 2
+
+
+def test_export_round_trip_matches_torch(tiny_model):
+    root, data, ckpt, out, _ = tiny_model
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["diff"]["max_abs"] < 1e-4
+    assert set(manifest["graphs"]) == {"transcribe", "synthesize"}
+    for spec in manifest["graphs"].values():
+        assert spec["sha256"] == sha256(out / spec["file"])
+    assert manifest["training"]["config"]["name"] == "transcription-tiny"
+    bundle = ModelBundle.load(out)
+    frames = np.random.default_rng(1).normal(-5, 2, (1, 30, 165)).astype(np.float32)
+    got = bundle.graph("transcribe").run(frames=frames)
+    assert got["onset"].shape == (1, 30 - 6) and got["pitch_class"].shape == (1, 24, 13)
+    from export.transcription_train import load_model
+
+    model, _ = load_model(ckpt)
+    with torch.no_grad():
+        ref = model.transcribe(torch.from_numpy(frames))
+    np.testing.assert_allclose(got["onset"], ref["onset"].numpy(), atol=1e-5)
+
+
+def test_runtime_uses_the_exported_model(tiny_model):
+    from plugins.transcription.synth import synthesize_notes
+    from plugins.transcription.transcriber import Transcriber
+
+    *_, out, _ = tiny_model
+    model = Transcriber.load(out)
+    audio = synthesize_notes(model, [(0.1, 0.5, 60, 90), (0.5, 0.9, 64, 60)], "violin")
+    assert len(audio) == int(1.2 * 16000) and np.isfinite(audio).all()
+    assert isinstance(model.transcribe(audio), list)
+    assert model.transcribe(np.zeros(16000, np.float32)) == []

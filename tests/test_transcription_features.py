@@ -1,0 +1,75 @@
+"""Audio I/O, resampling and the log-frequency features (numpy only, no model)."""
+from __future__ import annotations
+
+import wave
+
+import numpy as np
+import pytest
+
+from bridge.errors import InputError
+from plugins.transcription import features
+from plugins.transcription.audio import SAMPLE_RATE, read_wav, resample, write_wav
+
+
+def sine(hz: float, seconds: float = 1.0, rate: int = SAMPLE_RATE, amp: float = 0.5) -> np.ndarray:
+    return (amp * np.sin(2 * np.pi * hz * np.arange(int(seconds * rate)) / rate)).astype(np.float32)
+
+
+@pytest.mark.parametrize("midi", [45, 57, 69, 81, 93])
+def test_a_sine_peaks_in_its_pitch_bin(midi):
+    spec = features.log_spectrum(sine(float(features.midi_to_hz(midi))))
+    assert spec.shape == (features.n_frames(SAMPLE_RATE), features.N_BINS)
+    peak = features.bin_midi()[spec[20:-20].argmax(axis=1)]
+    assert np.all(np.abs(peak - midi) <= 0.5)
+
+
+def test_silence_is_the_floor_and_empty_input_has_no_frames():
+    spec = features.log_spectrum(np.zeros(4000, np.float32))
+    assert np.allclose(spec, np.log(features.FLOOR))
+    assert features.log_spectrum(np.zeros(0, np.float32)).shape == (0, features.N_BINS)
+    padded = features.pad_context(spec)
+    assert len(padded) == len(spec) + features.CONTEXT - 1
+
+
+def test_live_frames_equal_offline_frames():
+    x = np.random.default_rng(0).normal(0, 0.1, 9000).astype(np.float32)
+    offline = features.log_spectrum(x)
+    padded = np.concatenate([np.zeros(features.N_FFT // 2, np.float32), x])
+    count = (len(padded) - features.N_FFT) // features.HOP + 1
+    live = features.log_spectrum_frames(padded, count)
+    np.testing.assert_allclose(live, offline[:count], atol=1e-5)
+
+
+def test_wav_round_trip_stereo_and_resampling(tmp_path):
+    x = sine(440.0, 0.5, 44100)
+    stereo = np.stack([x, x], axis=1)
+    path = tmp_path / "a.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(44100)
+        w.writeframes((stereo * 32767).astype("<i2").tobytes())
+    y = read_wav(path)
+    assert abs(len(y) - SAMPLE_RATE // 2) <= 1
+    spectrum = np.abs(np.fft.rfft(y))
+    assert abs(spectrum.argmax() * SAMPLE_RATE / len(y) - 440.0) < 3.0
+    out = write_wav(tmp_path / "b.wav", y)
+    np.testing.assert_allclose(read_wav(out), y, atol=1e-4)
+
+
+def test_resample_keeps_frequency_and_length():
+    y = resample(sine(1000.0, 1.0, 22050), 22050, SAMPLE_RATE)
+    assert len(y) == SAMPLE_RATE
+    assert abs(np.abs(np.fft.rfft(y)).argmax() - 1000) <= 1
+
+
+@pytest.mark.parametrize("content, match", [(b"", "not a readable WAV"), (b"RIFF\x00\x00garbage", "not a readable WAV"),
+                                            (b"OggS" + bytes(100), "not a readable WAV")])
+def test_unreadable_audio_is_one_line_input_error(tmp_path, content, match):
+    path = tmp_path / "bad.wav"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=match) as err:
+        read_wav(path)
+    assert "\n" not in str(err.value)
+    with pytest.raises(InputError, match="no such audio file"):
+        read_wav(tmp_path / "missing.wav")

@@ -1,0 +1,79 @@
+"""Onset/offset tracking on synthetic frame labels: offline and incremental agree."""
+from __future__ import annotations
+
+import numpy as np
+
+from plugins.transcription import tracking
+from plugins.transcription.features import FRAME_RATE
+from plugins.transcription.tracking import FrameLabels, NoteTracker, track
+
+
+def labels_of(spans: list[tuple[int, int, int, bool]], frames: int = 120) -> FrameLabels:
+    """(start frame, end frame, pitch, with onset peak) -> what a perfect model would say."""
+    onset = np.zeros(frames, np.float32)
+    pitch = np.full(frames, 60, np.int64)
+    silence = np.ones(frames, np.float32)
+    for start, end, p, peak in spans:
+        pitch[start:end] = p
+        silence[start:end] = 0.02
+        if peak:
+            onset[start] = 0.9
+            onset[start + 1] = 0.6
+            onset[max(0, start - 1)] = max(onset[max(0, start - 1)], 0.4)
+    return FrameLabels(onset, pitch, silence, np.full(frames, 2, np.int64))
+
+
+def summary(notes):
+    return [(n.start_frame, n.end_frame, n.pitch) for n in notes]
+
+
+def test_separate_and_repeated_notes():
+    lab = labels_of([(5, 20, 64, True), (20, 35, 64, True), (40, 60, 67, True)])
+    assert summary(track(lab)) == [(5, 20, 64), (20, 35, 64), (40, 60, 67)]
+    n = track(lab)[0]
+    assert abs(n.start - 5 / FRAME_RATE) < 1e-9 and n.velocity == 88
+
+
+def test_legato_change_without_onset_splits_and_silence_gives_nothing():
+    lab = labels_of([(5, 30, 64, True), (30, 50, 66, False)])
+    assert summary(track(lab)) == [(5, 30, 64), (30, 50, 66)]
+    assert track(labels_of([])) == []
+
+
+def test_unsettled_attack_pitch_is_one_note_with_the_held_pitch():
+    lab = labels_of([(10, 40, 69, True)])
+    lab.pitch[10:12] = 57  # two frames of the wrong octave at the attack
+    assert summary(track(lab)) == [(10, 40, 69)]
+
+
+def test_a_short_dip_does_not_restart_the_note_but_an_onset_does():
+    lab = labels_of([(5, 30, 62, True)])
+    lab.silence[18] = 0.9  # one frame dip: the note goes on
+    assert summary(track(lab)) == [(5, 30, 62)]
+    lab.silence[18:20] = 0.9  # two frames: it ends, and does not come back without an onset
+    assert summary(track(lab)) == [(5, 18, 62)]
+
+
+def test_weak_onsets_follow_the_threshold():
+    lab = labels_of([(5, 30, 62, True), (30, 60, 62, True)])
+    lab.onset[30] = 0.55
+    assert len(track(lab, onset_threshold=0.5)) == 2
+    assert len(track(lab, onset_threshold=0.7)) == 1
+
+
+def test_incremental_push_equals_one_push():
+    lab = labels_of([(3, 14, 60, True), (14, 30, 62, True), (33, 34, 70, True), (40, 70, 65, True),
+                     (70, 90, 67, False)])
+    whole = NoteTracker()
+    whole.push(lab)
+    whole.flush()
+    pieces = NoteTracker()
+    started = []
+    for i in range(0, len(lab), 7):
+        part = FrameLabels(lab.onset[i:i + 7], lab.pitch[i:i + 7], lab.silence[i:i + 7], lab.dynamics[i:i + 7])
+        on, _ = pieces.push(part)
+        started += on
+    pieces.flush()
+    assert summary(whole.finished) == summary(pieces.finished)
+    assert [n.start_frame for n in started] == [n.start_frame for n in pieces.finished]
+    assert tracking.LAG == 1  # the live latency stated in docs/transcription.md depends on it
