@@ -19,11 +19,15 @@ def test_help_teaches_and_imports_nothing_heavy():
     out = cmt("--help")
     assert out.returncode == 0 and "examples:" in out.stdout and "osc-schema" in out.stdout
     assert "examples:" in cmt("run", "--help").stdout
-    probe = subprocess.run([sys.executable, "-c", "import sys, bridge.cli as c; p = c.build_parser(); "
-                            "print(sorted(m for m in ('torch', 'onnxruntime', 'numpy', 'rtmidi', 'mido') "
-                            "if m in sys.modules))"], capture_output=True, text=True, timeout=60,
-                           env=dict(os.environ, CMT_BRIDGE_DISABLE="midime"))
-    assert probe.stdout.strip() == "[]", probe.stdout + probe.stderr
+    code = ("import sys, bridge.cli as c; p = c.build_parser(); print(sorted(m for m in "
+            "('torch', 'onnxruntime', 'numpy', 'rtmidi', 'mido', 'cv2', 'music21') if m in sys.modules))")
+    # the host's own CLI imports none of them; with every built-in plugin's commands, still no torch/ORT
+    alone = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, CMT_BRIDGE_DISABLE="midime,transcription"))
+    assert alone.stdout.strip() == "[]", alone.stdout + alone.stderr
+    full = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    heavy = {"torch", "onnxruntime", "cv2", "music21"} & set(eval(full.stdout.strip() or "[]"))
+    assert not heavy, full.stdout + full.stderr
 
 
 def test_plugins_lists_params_and_actions():
