@@ -130,12 +130,14 @@ def test_pd_twin_plays_sets_a_parameter_and_prints_the_error_for_a_bad_value(sta
     pd = started.pd(patch, f"cmt-connect {run.osc_port}", f"cmt-listen {run.reply_port}",
                     "cmt-arp-root 48", "cmt-play arp", "cmt-status bang", "cmt-arp-root 1000")
     # playback: notes of the arpeggio on root 48 (the parameter Pd set) reach the JACK receiver
-    msgs = dump.wait_for(lambda m: sum(x.is_note_on for x in m) >= 4, timeout=30)
+    msgs = dump.wait_for(lambda m: sum(x.is_note_on and x.data[1] in (48, 52) for x in m) >= 2, timeout=30)
     pitches = [x.data[1] for x in msgs if x.is_note_on]
-    assert len(pitches) >= 4 and set(pitches) <= {48, 52, 55, 60}, pitches
-    # the parameter change is visible in the /cmt/status reply Pd printed
-    status = _status(pd, lambda s: "arp" in s["playing"] and s["tempo"] == 240.0, run)
-    assert status["generators"]["arp"]["params"]["root"] == 48
+    assert {48, 52} <= set(pitches), (pitches, len(msgs), run.port_name, run.output[-1500:])
+    # the parameter change is visible in the /cmt/status reply Pd printed (asked again until the worker
+    # has applied it: parameters reach a generator between phrases)
+    status = _status(pd, lambda s: "arp" in s["playing"] and s["generators"]["arp"]["params"]["root"] == 48
+                     and s["tempo"] == 240.0, run)
+    assert status["generators"]["arp"]["params"]["velocity"] == 90
     # the bad value came back as /cmt/error and Pd printed it
     err = pd.wait_for("cmt-error", lambda e: e.startswith("/cmt/arp/root"))
     assert "root must be in range 24..96" in err[0], err
