@@ -12,8 +12,8 @@
 		"rect": [
 			40.0,
 			80.0,
-			930.0,
-			820.0
+			1496.0,
+			900.0
 		],
 		"bglocked": 0,
 		"openinpresentation": 0,
@@ -207,7 +207,7 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						200.0,
+						250.0,
 						134.0,
 						230.0,
 						21.0
@@ -225,7 +225,7 @@
 						"int"
 					],
 					"patching_rect": [
-						300.0,
+						250.0,
 						190.0,
 						54.0,
 						22.0
@@ -240,7 +240,7 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						360.0,
+						320.0,
 						190.0,
 						61.0,
 						22.0
@@ -359,7 +359,7 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						200.0,
+						250.0,
 						252.0,
 						68.5,
 						21.0
@@ -371,7 +371,9 @@
 				"box": {
 					"id": "obj-20",
 					"items": [
-						"midime"
+						"midime",
+						",",
+						"transcription"
 					],
 					"maxclass": "umenu",
 					"numinlets": 1,
@@ -383,9 +385,9 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						200.0,
+						250.0,
 						274.0,
-						110.0,
+						120.0,
 						22.0
 					]
 				}
@@ -400,7 +402,7 @@
 						""
 					],
 					"patching_rect": [
-						200.0,
+						250.0,
 						302.0,
 						89.0,
 						22.0
@@ -419,7 +421,7 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						200.0,
+						250.0,
 						330.0,
 						24.0,
 						24.0
@@ -437,7 +439,7 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						320.0,
+						380.0,
 						330.0,
 						24.0,
 						24.0
@@ -451,7 +453,7 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						226.0,
+						276.0,
 						332.0,
 						40.0,
 						21.0
@@ -466,7 +468,7 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						346.0,
+						406.0,
 						332.0,
 						40.0,
 						21.0
@@ -484,9 +486,9 @@
 						""
 					],
 					"patching_rect": [
-						200.0,
-						360.0,
-						100.0,
+						250.0,
+						358.0,
+						110.0,
 						22.0
 					],
 					"text": "midime"
@@ -502,9 +504,9 @@
 						""
 					],
 					"patching_rect": [
-						320.0,
-						360.0,
-						100.0,
+						380.0,
+						358.0,
+						110.0,
 						22.0
 					],
 					"text": "midime"
@@ -520,8 +522,8 @@
 						""
 					],
 					"patching_rect": [
-						200.0,
-						388.0,
+						250.0,
+						384.0,
 						131.0,
 						22.0
 					],
@@ -538,8 +540,8 @@
 						""
 					],
 					"patching_rect": [
-						320.0,
-						388.0,
+						370.0,
+						410.0,
 						131.0,
 						22.0
 					],
@@ -553,8 +555,8 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						200.0,
-						414.0,
+						250.0,
+						436.0,
 						103.0,
 						22.0
 					],
@@ -564,28 +566,13 @@
 			{
 				"box": {
 					"id": "obj-31",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						320.0,
-						414.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-32",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						20.0,
-						450.0,
-						420.0,
+						470.0,
+						440.0,
 						21.0
 					],
 					"text": "stop all, panic (all notes off), ask for status; toggle: status every second"
@@ -593,17 +580,35 @@
 			},
 			{
 				"box": {
-					"id": "obj-33",
+					"id": "obj-32",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						20.0,
-						506.0,
+						522.0,
 						103.0,
 						22.0
 					],
 					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-33",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						20.0,
+						494.0,
+						75.0,
+						22.0
+					],
+					"text": "/cmt/stop"
 				}
 			},
 			{
@@ -616,12 +621,12 @@
 						""
 					],
 					"patching_rect": [
-						20.0,
-						474.0,
-						75.0,
+						120.0,
+						494.0,
+						82.0,
 						22.0
 					],
-					"text": "/cmt/stop"
+					"text": "/cmt/panic"
 				}
 			},
 			{
@@ -634,26 +639,8 @@
 						""
 					],
 					"patching_rect": [
-						120.0,
-						474.0,
-						82.0,
-						22.0
-					],
-					"text": "/cmt/panic"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-36",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
 						220.0,
-						474.0,
+						494.0,
 						89.0,
 						22.0
 					],
@@ -662,7 +649,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-37",
+					"id": "obj-36",
 					"maxclass": "toggle",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -671,8 +658,8 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						320.0,
-						474.0,
+						330.0,
+						494.0,
 						24.0,
 						24.0
 					]
@@ -680,7 +667,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-38",
+					"id": "obj-37",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -688,8 +675,8 @@
 						"bang"
 					],
 					"patching_rect": [
-						350.0,
-						474.0,
+						360.0,
+						494.0,
 						82.0,
 						22.0
 					],
@@ -699,13 +686,13 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-39",
+					"id": "obj-38",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						20.0,
-						540.0,
+						570.0,
 						179.0,
 						21.0
 					],
@@ -714,13 +701,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-40",
+					"id": "obj-39",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						20.0,
-						562.0,
+						592.0,
 						315.5,
 						21.0
 					],
@@ -729,7 +716,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-41",
+					"id": "obj-40",
 					"maxclass": "number",
 					"maximum": 65535,
 					"minimum": 1,
@@ -742,10 +729,28 @@
 					"parameter_enable": 0,
 					"patching_rect": [
 						20.0,
-						584.0,
+						614.0,
 						60.0,
 						22.0
 					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-41",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						90.0,
+						614.0,
+						131.0,
+						22.0
+					],
+					"text": "loadmess set 9001"
 				}
 			},
 			{
@@ -758,12 +763,12 @@
 						""
 					],
 					"patching_rect": [
-						90.0,
-						584.0,
-						131.0,
+						20.0,
+						642.0,
+						96.0,
 						22.0
 					],
-					"text": "loadmess set 9001"
+					"text": "prepend port"
 				}
 			},
 			{
@@ -777,25 +782,7 @@
 					],
 					"patching_rect": [
 						20.0,
-						612.0,
-						96.0,
-						22.0
-					],
-					"text": "prepend port"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-44",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						20.0,
-						638.0,
+						668.0,
 						117.0,
 						22.0
 					],
@@ -804,7 +791,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-45",
+					"id": "obj-44",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -814,7 +801,7 @@
 					],
 					"patching_rect": [
 						20.0,
-						664.0,
+						694.0,
 						47.0,
 						22.0
 					],
@@ -823,13 +810,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-46",
+					"id": "obj-45",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						120.0,
-						664.0,
+						694.0,
 						117.0,
 						22.0
 					],
@@ -838,7 +825,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-47",
+					"id": "obj-46",
 					"maxclass": "newobj",
 					"numinlets": 6,
 					"numoutlets": 6,
@@ -852,7 +839,7 @@
 					],
 					"patching_rect": [
 						20.0,
-						690.0,
+						720.0,
 						400.0,
 						22.0
 					],
@@ -861,7 +848,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-48",
+					"id": "obj-47",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -870,7 +857,7 @@
 					],
 					"patching_rect": [
 						20.0,
-						720.0,
+						750.0,
 						89.0,
 						22.0
 					],
@@ -879,13 +866,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-49",
+					"id": "obj-48",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						20.0,
-						746.0,
+						776.0,
 						94.5,
 						21.0
 					],
@@ -894,7 +881,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-50",
+					"id": "obj-49",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -903,7 +890,7 @@
 					],
 					"patching_rect": [
 						20.0,
-						768.0,
+						798.0,
 						410.0,
 						60.0
 					],
@@ -912,7 +899,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-51",
+					"id": "obj-50",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -922,7 +909,7 @@
 					],
 					"patching_rect": [
 						20.0,
-						840.0,
+						870.0,
 						47.0,
 						22.0
 					],
@@ -931,7 +918,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-52",
+					"id": "obj-51",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -940,7 +927,7 @@
 					],
 					"patching_rect": [
 						20.0,
-						866.0,
+						896.0,
 						89.0,
 						22.0
 					],
@@ -949,13 +936,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-53",
+					"id": "obj-52",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						140.0,
-						866.0,
+						896.0,
 						166.0,
 						22.0
 					],
@@ -964,13 +951,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-54",
+					"id": "obj-53",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						20.0,
-						892.0,
+						922.0,
 						179.0,
 						21.0
 					],
@@ -979,7 +966,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-55",
+					"id": "obj-54",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -988,7 +975,7 @@
 					],
 					"patching_rect": [
 						20.0,
-						914.0,
+						944.0,
 						410.0,
 						22.0
 					],
@@ -997,7 +984,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-56",
+					"id": "obj-55",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -1007,7 +994,7 @@
 					],
 					"patching_rect": [
 						250.0,
-						720.0,
+						750.0,
 						82.0,
 						22.0
 					],
@@ -1016,13 +1003,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-57",
+					"id": "obj-56",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						250.0,
-						746.0,
+						776.0,
 						62.0,
 						21.0
 					],
@@ -1031,7 +1018,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-58",
+					"id": "obj-57",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1040,7 +1027,7 @@
 					],
 					"patching_rect": [
 						250.0,
-						944.0,
+						974.0,
 						89.0,
 						22.0
 					],
@@ -1049,7 +1036,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-59",
+					"id": "obj-58",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1058,7 +1045,7 @@
 					],
 					"patching_rect": [
 						250.0,
-						970.0,
+						1000.0,
 						180.0,
 						22.0
 					],
@@ -1068,7 +1055,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-60",
+					"id": "obj-59",
 					"ignoreclick": 1,
 					"maxclass": "slider",
 					"numinlets": 1,
@@ -1080,7 +1067,7 @@
 					"parameter_enable": 0,
 					"patching_rect": [
 						20.0,
-						970.0,
+						1000.0,
 						220.0,
 						20.0
 					],
@@ -1089,13 +1076,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-61",
+					"id": "obj-60",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						20.0,
-						944.0,
+						974.0,
 						220.0,
 						21.0
 					],
@@ -1104,7 +1091,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-62",
+					"id": "obj-61",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1113,7 +1100,7 @@
 					],
 					"patching_rect": [
 						20.0,
-						1000.0,
+						1030.0,
 						89.0,
 						22.0
 					],
@@ -1122,13 +1109,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-63",
+					"id": "obj-62",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						130.0,
-						1000.0,
+						1030.0,
 						75.0,
 						21.0
 					],
@@ -1137,7 +1124,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-64",
+					"id": "obj-63",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1146,7 +1133,7 @@
 					],
 					"patching_rect": [
 						20.0,
-						1026.0,
+						1056.0,
 						250.0,
 						22.0
 					],
@@ -1155,7 +1142,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-65",
+					"id": "obj-64",
 					"maxclass": "number",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -1166,7 +1153,7 @@
 					"parameter_enable": 0,
 					"patching_rect": [
 						300.0,
-						1026.0,
+						1056.0,
 						60.0,
 						22.0
 					]
@@ -1174,13 +1161,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-66",
+					"id": "obj-65",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						300.0,
-						1000.0,
+						1030.0,
 						40.0,
 						21.0
 					],
@@ -1191,12 +1178,12 @@
 				"box": {
 					"fontface": 1,
 					"fontsize": 16.0,
-					"id": "obj-67",
+					"id": "obj-66",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						470.0,
+						520.0,
 						90.0,
 						49.0,
 						26.0
@@ -1206,17 +1193,32 @@
 			},
 			{
 				"box": {
-					"id": "obj-68",
+					"id": "obj-67",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						470.0,
+						520.0,
 						114.0,
 						420.0,
 						21.0
 					],
 					"text": "MusicVAE 2-bar melodies: sample, interpolate, and personalise on your own playing (MidiMe)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-68",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						164.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
 				}
 			},
 			{
@@ -1229,7 +1231,7 @@
 						""
 					],
 					"patching_rect": [
-						470.0,
+						520.0,
 						138.0,
 						124.0,
 						22.0
@@ -1240,21 +1242,6 @@
 			{
 				"box": {
 					"id": "obj-70",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						750.0,
-						138.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-71",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1262,7 +1249,7 @@
 						""
 					],
 					"patching_rect": [
-						610.0,
+						720.0,
 						138.0,
 						124.0,
 						22.0
@@ -1272,44 +1259,29 @@
 			},
 			{
 				"box": {
-					"id": "obj-72",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						750.0,
-						138.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
 					"fontface": 1,
-					"id": "obj-73",
+					"id": "obj-71",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						470.0,
-						176.0,
-						75.0,
+						520.0,
+						200.0,
+						420.0,
 						21.0
 					],
-					"text": "parameters"
+					"text": "parameters (learn: the next MIDI CC you move controls it)"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-74",
+					"id": "obj-72",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						470.0,
-						200.0,
+						520.0,
+						224.0,
 						420.0,
 						21.0
 					],
@@ -1318,7 +1290,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-75",
+					"id": "obj-73",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1326,8 +1298,8 @@
 						""
 					],
 					"patching_rect": [
-						660.0,
-						224.0,
+						720.0,
+						248.0,
 						229.0,
 						22.0
 					],
@@ -1336,46 +1308,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-76",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						660.0,
-						248.0,
-						215.0,
-						22.0
-					],
-					"text": "/cmt/learn midime temperature"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-77",
+					"id": "obj-74",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						851.0,
-						224.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-78",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						893.0,
-						248.0,
+						720.0,
+						274.0,
 						103.0,
 						22.0
 					],
@@ -1385,7 +1324,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-79",
+					"id": "obj-75",
 					"maxclass": "flonum",
 					"maximum": 2.0,
 					"minimum": 0.0,
@@ -1397,8 +1336,8 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						570.0,
-						224.0,
+						620.0,
+						248.0,
 						80.0,
 						22.0
 					]
@@ -1406,7 +1345,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-80",
+					"id": "obj-76",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1414,8 +1353,8 @@
 						""
 					],
 					"patching_rect": [
-						470.0,
-						250.0,
+						520.0,
+						274.0,
 						124.0,
 						22.0
 					],
@@ -1425,7 +1364,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-81",
+					"id": "obj-77",
 					"maxclass": "slider",
 					"min": 0.0,
 					"numinlets": 1,
@@ -1436,8 +1375,8 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						470.0,
-						224.0,
+						520.0,
+						248.0,
 						90.0,
 						20.0
 					],
@@ -1446,13 +1385,46 @@
 			},
 			{
 				"box": {
-					"id": "obj-82",
+					"id": "obj-78",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						300.0,
+						215.0,
+						22.0
+					],
+					"text": "/cmt/learn midime temperature"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-79",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						745.0,
+						300.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-80",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						470.0,
-						278.0,
+						520.0,
+						330.0,
 						420.0,
 						21.0
 					],
@@ -1461,7 +1433,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-83",
+					"id": "obj-81",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1469,8 +1441,8 @@
 						""
 					],
 					"patching_rect": [
-						660.0,
-						302.0,
+						720.0,
+						354.0,
 						222.0,
 						22.0
 					],
@@ -1479,31 +1451,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-84",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						660.0,
-						326.0,
-						208.0,
-						22.0
-					],
-					"text": "/cmt/learn midime variations"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-85",
+					"id": "obj-82",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						844.0,
-						302.0,
+						720.0,
+						380.0,
 						103.0,
 						22.0
 					],
@@ -1512,22 +1466,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-86",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						886.0,
-						326.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-87",
+					"id": "obj-83",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 1,
@@ -1539,8 +1478,8 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						570.0,
-						302.0,
+						620.0,
+						354.0,
 						80.0,
 						22.0
 					]
@@ -1548,7 +1487,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-88",
+					"id": "obj-84",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1556,8 +1495,8 @@
 						""
 					],
 					"patching_rect": [
-						470.0,
-						328.0,
+						520.0,
+						380.0,
 						110.0,
 						22.0
 					],
@@ -1566,7 +1505,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-89",
+					"id": "obj-85",
 					"maxclass": "slider",
 					"min": 1,
 					"numinlets": 1,
@@ -1577,8 +1516,8 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						470.0,
-						302.0,
+						520.0,
+						354.0,
 						90.0,
 						20.0
 					],
@@ -1587,13 +1526,46 @@
 			},
 			{
 				"box": {
-					"id": "obj-90",
+					"id": "obj-86",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						406.0,
+						208.0,
+						22.0
+					],
+					"text": "/cmt/learn midime variations"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-87",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						738.0,
+						406.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-88",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						470.0,
-						356.0,
+						520.0,
+						436.0,
 						420.0,
 						21.0
 					],
@@ -1602,7 +1574,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-91",
+					"id": "obj-89",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1610,8 +1582,8 @@
 						""
 					],
 					"patching_rect": [
-						660.0,
-						380.0,
+						720.0,
+						460.0,
 						187.0,
 						22.0
 					],
@@ -1620,31 +1592,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-92",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						660.0,
-						404.0,
-						173.0,
-						22.0
-					],
-					"text": "/cmt/learn midime steps"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-93",
+					"id": "obj-90",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						809.0,
-						380.0,
+						720.0,
+						486.0,
 						103.0,
 						22.0
 					],
@@ -1653,22 +1607,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-94",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						851.0,
-						404.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-95",
+					"id": "obj-91",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 1,
@@ -1680,8 +1619,8 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						570.0,
-						380.0,
+						620.0,
+						460.0,
 						80.0,
 						22.0
 					]
@@ -1689,7 +1628,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-96",
+					"id": "obj-92",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1697,8 +1636,8 @@
 						""
 					],
 					"patching_rect": [
-						470.0,
-						406.0,
+						520.0,
+						486.0,
 						110.0,
 						22.0
 					],
@@ -1707,7 +1646,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-97",
+					"id": "obj-93",
 					"maxclass": "slider",
 					"min": 1,
 					"numinlets": 1,
@@ -1718,8 +1657,8 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						470.0,
-						380.0,
+						520.0,
+						460.0,
 						90.0,
 						20.0
 					],
@@ -1728,13 +1667,46 @@
 			},
 			{
 				"box": {
-					"id": "obj-98",
+					"id": "obj-94",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						512.0,
+						173.0,
+						22.0
+					],
+					"text": "/cmt/learn midime steps"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-95",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						703.0,
+						512.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-96",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						470.0,
-						434.0,
+						520.0,
+						542.0,
 						420.0,
 						21.0
 					],
@@ -1743,7 +1715,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-99",
+					"id": "obj-97",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1751,8 +1723,8 @@
 						""
 					],
 					"patching_rect": [
-						660.0,
-						458.0,
+						720.0,
+						566.0,
 						180.0,
 						22.0
 					],
@@ -1761,31 +1733,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-100",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						660.0,
-						482.0,
-						166.0,
-						22.0
-					],
-					"text": "/cmt/learn midime bars"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-101",
+					"id": "obj-98",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						802.0,
-						458.0,
+						720.0,
+						592.0,
 						103.0,
 						22.0
 					],
@@ -1794,22 +1748,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-102",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						844.0,
-						482.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-103",
+					"id": "obj-99",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 2,
@@ -1821,8 +1760,8 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						570.0,
-						458.0,
+						620.0,
+						566.0,
 						80.0,
 						22.0
 					]
@@ -1830,7 +1769,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-104",
+					"id": "obj-100",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1838,8 +1777,8 @@
 						""
 					],
 					"patching_rect": [
-						470.0,
-						484.0,
+						520.0,
+						592.0,
 						110.0,
 						22.0
 					],
@@ -1848,7 +1787,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-105",
+					"id": "obj-101",
 					"maxclass": "slider",
 					"min": 2,
 					"numinlets": 1,
@@ -1859,8 +1798,8 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						470.0,
-						458.0,
+						520.0,
+						566.0,
 						90.0,
 						20.0
 					],
@@ -1869,13 +1808,46 @@
 			},
 			{
 				"box": {
-					"id": "obj-106",
+					"id": "obj-102",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						618.0,
+						166.0,
+						22.0
+					],
+					"text": "/cmt/learn midime bars"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-103",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						696.0,
+						618.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-104",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						470.0,
-						512.0,
+						520.0,
+						648.0,
 						420.0,
 						21.0
 					],
@@ -1884,7 +1856,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-107",
+					"id": "obj-105",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1892,8 +1864,8 @@
 						""
 					],
 					"patching_rect": [
-						660.0,
-						536.0,
+						720.0,
+						672.0,
 						180.0,
 						22.0
 					],
@@ -1902,31 +1874,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-108",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						660.0,
-						560.0,
-						166.0,
-						22.0
-					],
-					"text": "/cmt/learn midime seed"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-109",
+					"id": "obj-106",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						802.0,
-						536.0,
+						720.0,
+						698.0,
 						103.0,
 						22.0
 					],
@@ -1935,22 +1889,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-110",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						844.0,
-						560.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-111",
+					"id": "obj-107",
 					"maxclass": "number",
 					"maximum": 2147483647,
 					"minimum": -1,
@@ -1962,11 +1901,77 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						470.0,
-						536.0,
+						520.0,
+						672.0,
 						80.0,
 						22.0
 					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-108",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						698.0,
+						117.0,
+						22.0
+					],
+					"text": "loadmess set -1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-109",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						724.0,
+						166.0,
+						22.0
+					],
+					"text": "/cmt/learn midime seed"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-110",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						696.0,
+						724.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-111",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						754.0,
+						420.0,
+						21.0
+					],
+					"text": "channel 1..16 (default 1)"
 				}
 			},
 			{
@@ -1979,41 +1984,8 @@
 						""
 					],
 					"patching_rect": [
-						470.0,
-						562.0,
-						117.0,
-						22.0
-					],
-					"text": "loadmess set -1"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-113",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						470.0,
-						590.0,
-						420.0,
-						21.0
-					],
-					"text": "channel 1..16 (default 1)"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-114",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						660.0,
-						614.0,
+						720.0,
+						778.0,
 						201.0,
 						22.0
 					],
@@ -2022,31 +1994,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-115",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						660.0,
-						638.0,
-						187.0,
-						22.0
-					],
-					"text": "/cmt/learn midime channel"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-116",
+					"id": "obj-113",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						823.0,
-						614.0,
+						720.0,
+						804.0,
 						103.0,
 						22.0
 					],
@@ -2055,22 +2009,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-117",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						865.0,
-						638.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-118",
+					"id": "obj-114",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 1,
@@ -2082,8 +2021,8 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						570.0,
-						614.0,
+						620.0,
+						778.0,
 						80.0,
 						22.0
 					]
@@ -2091,7 +2030,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-119",
+					"id": "obj-115",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2099,8 +2038,8 @@
 						""
 					],
 					"patching_rect": [
-						470.0,
-						640.0,
+						520.0,
+						804.0,
 						110.0,
 						22.0
 					],
@@ -2109,7 +2048,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-120",
+					"id": "obj-116",
 					"maxclass": "slider",
 					"min": 1,
 					"numinlets": 1,
@@ -2120,8 +2059,8 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						470.0,
-						614.0,
+						520.0,
+						778.0,
 						90.0,
 						20.0
 					],
@@ -2130,38 +2069,7 @@
 			},
 			{
 				"box": {
-					"fontface": 1,
-					"id": "obj-121",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						470.0,
-						668.0,
-						55.5,
-						21.0
-					],
-					"text": "actions"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-122",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						470.0,
-						692.0,
-						420.0,
-						21.0
-					],
-					"text": "sample: play n new 2-bar samples"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-123",
+					"id": "obj-117",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2169,23 +2077,23 @@
 						""
 					],
 					"patching_rect": [
-						470.0,
-						714.0,
-						138.0,
+						520.0,
+						830.0,
+						187.0,
 						22.0
 					],
-					"text": "/cmt/midime/sample"
+					"text": "/cmt/learn midime channel"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-124",
+					"id": "obj-118",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						750.0,
-						714.0,
+						717.0,
+						830.0,
 						103.0,
 						22.0
 					],
@@ -2194,7 +2102,71 @@
 			},
 			{
 				"box": {
-					"id": "obj-125",
+					"fontface": 1,
+					"id": "obj-119",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						860.0,
+						55.5,
+						21.0
+					],
+					"text": "actions"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-120",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						884.0,
+						420.0,
+						21.0
+					],
+					"text": "sample: play n new 2-bar samples (n 0..16 phrases (default 0))"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-121",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						908.0,
+						138.0,
+						22.0
+					],
+					"text": "/cmt/midime/sample"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-122",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						668.0,
+						908.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-123",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2202,8 +2174,8 @@
 						""
 					],
 					"patching_rect": [
-						560.0,
-						740.0,
+						610.0,
+						934.0,
 						194.0,
 						22.0
 					],
@@ -2212,7 +2184,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-126",
+					"id": "obj-124",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 0,
@@ -2224,8 +2196,8 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						470.0,
-						740.0,
+						520.0,
+						934.0,
 						80.0,
 						22.0
 					]
@@ -2233,17 +2205,50 @@
 			},
 			{
 				"box": {
-					"id": "obj-127",
+					"id": "obj-125",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						610.0,
+						960.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-126",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						696.0,
-						740.0,
-						200.0,
+						520.0,
+						994.0,
+						420.0,
 						21.0
 					],
-					"text": "n 0..16 phrases (default 0)"
+					"text": "interpolate: morph from phrase A to phrase B in `steps` phrases (steps 0..16 phrases (default 0))"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-127",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						1018.0,
+						173.0,
+						22.0
+					],
+					"text": "/cmt/midime/interpolate"
 				}
 			},
 			{
@@ -2253,8 +2258,8 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						750.0,
-						766.0,
+						703.0,
+						1018.0,
 						103.0,
 						22.0
 					],
@@ -2264,34 +2269,40 @@
 			{
 				"box": {
 					"id": "obj-129",
-					"maxclass": "comment",
+					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						470.0,
-						796.0,
-						420.0,
-						21.0
-					],
-					"text": "interpolate: morph from phrase A to phrase B in `steps` phrases"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-130",
-					"maxclass": "message",
-					"numinlets": 2,
 					"numoutlets": 1,
 					"outlettype": [
 						""
 					],
 					"patching_rect": [
-						470.0,
-						818.0,
-						173.0,
+						610.0,
+						1044.0,
+						229.0,
 						22.0
 					],
-					"text": "/cmt/midime/interpolate"
+					"text": "prepend /cmt/midime/interpolate"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-130",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						520.0,
+						1044.0,
+						80.0,
+						22.0
+					]
 				}
 			},
 			{
@@ -2301,8 +2312,8 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						750.0,
-						818.0,
+						610.0,
+						1070.0,
 						103.0,
 						22.0
 					],
@@ -2312,90 +2323,21 @@
 			{
 				"box": {
 					"id": "obj-132",
-					"maxclass": "newobj",
+					"maxclass": "comment",
 					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
+					"numoutlets": 0,
 					"patching_rect": [
-						560.0,
-						844.0,
-						229.0,
-						22.0
+						520.0,
+						1104.0,
+						420.0,
+						21.0
 					],
-					"text": "prepend /cmt/midime/interpolate"
+					"text": "learn: personalise (MidiMe) on the last bars played into the MIDI input (bars 0..16 bars (default 0))"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-133",
-					"maxclass": "number",
-					"maximum": 16,
-					"minimum": 0,
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						470.0,
-						844.0,
-						80.0,
-						22.0
-					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-134",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						731.0,
-						844.0,
-						200.0,
-						21.0
-					],
-					"text": "steps 0..16 phrases (default 0)"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-135",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						750.0,
-						870.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-136",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						470.0,
-						900.0,
-						420.0,
-						21.0
-					],
-					"text": "learn: personalise (MidiMe) on the last bars played into the MIDI input"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-137",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2403,8 +2345,8 @@
 						""
 					],
 					"patching_rect": [
-						470.0,
-						922.0,
+						520.0,
+						1128.0,
 						131.0,
 						22.0
 					],
@@ -2413,13 +2355,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-138",
+					"id": "obj-134",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						750.0,
-						922.0,
+						661.0,
+						1128.0,
 						103.0,
 						22.0
 					],
@@ -2428,7 +2370,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-139",
+					"id": "obj-135",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2436,8 +2378,8 @@
 						""
 					],
 					"patching_rect": [
-						560.0,
-						948.0,
+						610.0,
+						1154.0,
 						187.0,
 						22.0
 					],
@@ -2446,7 +2388,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-140",
+					"id": "obj-136",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 0,
@@ -2458,8 +2400,8 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						470.0,
-						948.0,
+						520.0,
+						1154.0,
 						80.0,
 						22.0
 					]
@@ -2467,28 +2409,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-141",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						689.0,
-						948.0,
-						200.0,
-						21.0
-					],
-					"text": "bars 0..16 bars (default 0)"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-142",
+					"id": "obj-137",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						750.0,
-						974.0,
+						610.0,
+						1180.0,
 						103.0,
 						22.0
 					],
@@ -2497,13 +2424,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-143",
+					"id": "obj-138",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						470.0,
-						1004.0,
+						520.0,
+						1214.0,
 						420.0,
 						21.0
 					],
@@ -2512,7 +2439,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-144",
+					"id": "obj-139",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2521,11 +2448,97 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						470.0,
-						1052.0,
+						520.0,
+						1264.0,
 						24.0,
 						24.0
 					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-140",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						548.0,
+						1266.0,
+						200.0,
+						21.0
+					],
+					"text": "choose a MIDI file"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-141",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						760.0,
+						1264.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-142",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						760.0,
+						1290.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-143",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						1316.0,
+						208.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime/phrase_a"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-144",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						1342.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
 				}
 			},
 			{
@@ -2535,94 +2548,8 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						498.0,
-						1054.0,
-						200.0,
-						21.0
-					],
-					"text": "choose a MIDI file"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-146",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"patching_rect": [
-						700.0,
-						1052.0,
-						82.0,
-						22.0
-					],
-					"text": "opendialog"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-147",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"int"
-					],
-					"patching_rect": [
-						700.0,
-						1078.0,
-						166.0,
-						22.0
-					],
-					"text": "conformpath slash boot"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-148",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						470.0,
-						1104.0,
-						208.0,
-						22.0
-					],
-					"text": "prepend /cmt/midime/phrase_a"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-149",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						700.0,
-						1104.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-150",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						470.0,
-						1134.0,
+						520.0,
+						1376.0,
 						420.0,
 						21.0
 					],
@@ -2631,7 +2558,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-151",
+					"id": "obj-146",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2640,11 +2567,97 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						470.0,
-						1182.0,
+						520.0,
+						1426.0,
 						24.0,
 						24.0
 					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-147",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						548.0,
+						1428.0,
+						200.0,
+						21.0
+					],
+					"text": "choose a MIDI file"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-148",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						760.0,
+						1426.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-149",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						760.0,
+						1452.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-150",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						1478.0,
+						208.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime/phrase_b"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-151",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						1504.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
 				}
 			},
 			{
@@ -2654,94 +2667,8 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						498.0,
-						1184.0,
-						200.0,
-						21.0
-					],
-					"text": "choose a MIDI file"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-153",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"patching_rect": [
-						700.0,
-						1182.0,
-						82.0,
-						22.0
-					],
-					"text": "opendialog"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-154",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"int"
-					],
-					"patching_rect": [
-						700.0,
-						1208.0,
-						166.0,
-						22.0
-					],
-					"text": "conformpath slash boot"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-155",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						470.0,
-						1234.0,
-						208.0,
-						22.0
-					],
-					"text": "prepend /cmt/midime/phrase_b"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-156",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						700.0,
-						1234.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-157",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						470.0,
-						1264.0,
+						520.0,
+						1538.0,
 						420.0,
 						21.0
 					],
@@ -2750,7 +2677,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-158",
+					"id": "obj-153",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2758,8 +2685,8 @@
 						""
 					],
 					"patching_rect": [
-						470.0,
-						1286.0,
+						520.0,
+						1562.0,
 						159.0,
 						22.0
 					],
@@ -2768,13 +2695,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-159",
+					"id": "obj-154",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						750.0,
-						1286.0,
+						689.0,
+						1562.0,
 						103.0,
 						22.0
 					],
@@ -2783,13 +2710,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-160",
+					"id": "obj-155",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						470.0,
-						1316.0,
+						520.0,
+						1596.0,
 						420.0,
 						21.0
 					],
@@ -2798,7 +2725,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-161",
+					"id": "obj-156",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2806,8 +2733,8 @@
 						""
 					],
 					"patching_rect": [
-						470.0,
-						1338.0,
+						520.0,
+						1620.0,
 						159.0,
 						22.0
 					],
@@ -2816,13 +2743,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-162",
+					"id": "obj-157",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						750.0,
-						1338.0,
+						689.0,
+						1620.0,
 						103.0,
 						22.0
 					],
@@ -2831,13 +2758,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-163",
+					"id": "obj-158",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						470.0,
-						1368.0,
+						520.0,
+						1654.0,
 						420.0,
 						21.0
 					],
@@ -2846,7 +2773,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-164",
+					"id": "obj-159",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2854,8 +2781,8 @@
 						""
 					],
 					"patching_rect": [
-						470.0,
-						1390.0,
+						520.0,
+						1678.0,
 						173.0,
 						22.0
 					],
@@ -2864,13 +2791,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-165",
+					"id": "obj-160",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						750.0,
-						1390.0,
+						703.0,
+						1678.0,
 						103.0,
 						22.0
 					],
@@ -2879,7 +2806,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-166",
+					"id": "obj-161",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2888,8 +2815,8 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						470.0,
-						1416.0,
+						520.0,
+						1704.0,
 						24.0,
 						24.0
 					]
@@ -2897,13 +2824,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-167",
+					"id": "obj-162",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						498.0,
-						1418.0,
+						548.0,
+						1706.0,
 						200.0,
 						21.0
 					],
@@ -2912,7 +2839,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-168",
+					"id": "obj-163",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -2921,8 +2848,8 @@
 						"bang"
 					],
 					"patching_rect": [
-						700.0,
-						1416.0,
+						760.0,
+						1704.0,
 						82.0,
 						22.0
 					],
@@ -2931,7 +2858,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-169",
+					"id": "obj-164",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -2940,8 +2867,8 @@
 						"int"
 					],
 					"patching_rect": [
-						700.0,
-						1442.0,
+						760.0,
+						1730.0,
 						166.0,
 						22.0
 					],
@@ -2950,7 +2877,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-170",
+					"id": "obj-165",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2958,8 +2885,8 @@
 						""
 					],
 					"patching_rect": [
-						470.0,
-						1468.0,
+						520.0,
+						1756.0,
 						208.0,
 						22.0
 					],
@@ -2968,13 +2895,648 @@
 			},
 			{
 				"box": {
-					"id": "obj-171",
+					"id": "obj-166",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						700.0,
-						1468.0,
+						520.0,
+						1782.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"fontsize": 16.0,
+					"id": "obj-167",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						90.0,
+						94.5,
+						26.0
+					],
+					"text": "transcription"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-168",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						114.0,
+						420.0,
+						21.0
+					],
+					"text": "audio -> notes with the cross-modal VAE: streams a recording's transcription in time"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-169",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						164.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-170",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						138.0,
+						173.0,
+						22.0
+					],
+					"text": "/cmt/play transcription"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-171",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1160.0,
+						138.0,
+						173.0,
+						22.0
+					],
+					"text": "/cmt/stop transcription"
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"id": "obj-172",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						200.0,
+						420.0,
+						21.0
+					],
+					"text": "parameters (learn: the next MIDI CC you move controls it)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-173",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						224.0,
+						420.0,
+						21.0
+					],
+					"text": "onset_threshold 0.05..0.95 (default 0.5)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-174",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1160.0,
+						248.0,
+						306.0,
+						22.0
+					],
+					"text": "prepend /cmt/transcription/onset_threshold"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-175",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1160.0,
+						274.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"format": 6,
+					"id": "obj-176",
+					"maxclass": "flonum",
+					"maximum": 0.95,
+					"minimum": 0.05,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1060.0,
+						248.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-177",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						274.0,
+						124.0,
+						22.0
+					],
+					"text": "loadmess set 0.5"
+				}
+			},
+			{
+				"box": {
+					"floatoutput": 1,
+					"id": "obj-178",
+					"maxclass": "slider",
+					"min": 0.05,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						248.0,
+						90.0,
+						20.0
+					],
+					"size": 0.8999999999999999
+				}
+			},
+			{
+				"box": {
+					"id": "obj-179",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						300.0,
+						292.0,
+						22.0
+					],
+					"text": "/cmt/learn transcription onset_threshold"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-180",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1262.0,
+						300.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-181",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						330.0,
+						420.0,
+						21.0
+					],
+					"text": "loop (default False)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-182",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1160.0,
+						354.0,
+						229.0,
+						22.0
+					],
+					"text": "prepend /cmt/transcription/loop"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-183",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1160.0,
+						380.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-184",
+					"maxclass": "toggle",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"int"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						354.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-185",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						990.0,
+						354.0,
+						110.0,
+						22.0
+					],
+					"text": "loadmess set 0"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-186",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						406.0,
+						215.0,
+						22.0
+					],
+					"text": "/cmt/learn transcription loop"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-187",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1185.0,
+						406.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-188",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						436.0,
+						420.0,
+						21.0
+					],
+					"text": "channel 1..16 (default 1)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-189",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1160.0,
+						460.0,
+						250.0,
+						22.0
+					],
+					"text": "prepend /cmt/transcription/channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-190",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1160.0,
+						486.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-191",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 1,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1060.0,
+						460.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-192",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						486.0,
+						110.0,
+						22.0
+					],
+					"text": "loadmess set 1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-193",
+					"maxclass": "slider",
+					"min": 1,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						460.0,
+						90.0,
+						20.0
+					],
+					"size": 16
+				}
+			},
+			{
+				"box": {
+					"id": "obj-194",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						512.0,
+						236.0,
+						22.0
+					],
+					"text": "/cmt/learn transcription channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-195",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1206.0,
+						512.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"id": "obj-196",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						542.0,
+						55.5,
+						21.0
+					],
+					"text": "actions"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-197",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						566.0,
+						420.0,
+						21.0
+					],
+					"text": "file: transcribe a recording and play its notes from the next bar"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-198",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						616.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-199",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						988.0,
+						618.0,
+						200.0,
+						21.0
+					],
+					"text": "choose a WAV file (any sample rate, mono or stereo)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-200",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						1200.0,
+						616.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-201",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						1200.0,
+						642.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-202",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						668.0,
+						229.0,
+						22.0
+					],
+					"text": "prepend /cmt/transcription/file"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-203",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						694.0,
 						103.0,
 						22.0
 					],
@@ -3178,7 +3740,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-31",
+						"obj-30",
 						0
 					],
 					"source": [
@@ -3190,7 +3752,19 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-32",
+						0
+					],
+					"source": [
 						"obj-33",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-32",
 						0
 					],
 					"source": [
@@ -3202,7 +3776,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-33",
+						"obj-32",
 						0
 					],
 					"source": [
@@ -3214,7 +3788,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-33",
+						"obj-37",
 						0
 					],
 					"source": [
@@ -3226,7 +3800,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-38",
+						"obj-35",
 						0
 					],
 					"source": [
@@ -3238,11 +3812,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-36",
+						"obj-40",
 						0
 					],
 					"source": [
-						"obj-38",
+						"obj-41",
 						0
 					]
 				}
@@ -3250,7 +3824,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-41",
+						"obj-42",
+						0
+					],
+					"source": [
+						"obj-40",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-43",
 						0
 					],
 					"source": [
@@ -3262,18 +3848,6 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-43",
-						0
-					],
-					"source": [
-						"obj-41",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-44",
 						0
 					],
@@ -3291,7 +3865,7 @@
 					],
 					"source": [
 						"obj-44",
-						0
+						1
 					]
 				}
 			},
@@ -3302,8 +3876,8 @@
 						0
 					],
 					"source": [
-						"obj-45",
-						1
+						"obj-44",
+						0
 					]
 				}
 			},
@@ -3314,7 +3888,7 @@
 						0
 					],
 					"source": [
-						"obj-45",
+						"obj-46",
 						0
 					]
 				}
@@ -3322,7 +3896,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-48",
+						"obj-49",
 						0
 					],
 					"source": [
@@ -3338,8 +3912,8 @@
 						0
 					],
 					"source": [
-						"obj-48",
-						0
+						"obj-46",
+						1
 					]
 				}
 			},
@@ -3350,8 +3924,8 @@
 						0
 					],
 					"source": [
-						"obj-47",
-						1
+						"obj-50",
+						0
 					]
 				}
 			},
@@ -3362,20 +3936,20 @@
 						0
 					],
 					"source": [
-						"obj-51",
-						0
+						"obj-50",
+						1
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-53",
+						"obj-54",
 						0
 					],
 					"source": [
 						"obj-51",
-						1
+						0
 					]
 				}
 			},
@@ -3386,20 +3960,20 @@
 						0
 					],
 					"source": [
-						"obj-52",
-						0
+						"obj-46",
+						2
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-56",
+						"obj-57",
 						0
 					],
 					"source": [
-						"obj-47",
-						2
+						"obj-55",
+						0
 					]
 				}
 			},
@@ -3410,7 +3984,7 @@
 						0
 					],
 					"source": [
-						"obj-56",
+						"obj-57",
 						0
 					]
 				}
@@ -3422,19 +3996,7 @@
 						0
 					],
 					"source": [
-						"obj-58",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-60",
-						0
-					],
-					"source": [
-						"obj-56",
+						"obj-55",
 						1
 					]
 				}
@@ -3442,12 +4004,24 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-62",
+						"obj-61",
 						0
 					],
 					"source": [
-						"obj-47",
+						"obj-46",
 						3
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-63",
+						0
+					],
+					"source": [
+						"obj-61",
+						0
 					]
 				}
 			},
@@ -3458,19 +4032,7 @@
 						0
 					],
 					"source": [
-						"obj-62",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-65",
-						0
-					],
-					"source": [
-						"obj-47",
+						"obj-46",
 						4
 					]
 				}
@@ -3478,7 +4040,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-70",
+						"obj-68",
 						0
 					],
 					"source": [
@@ -3490,11 +4052,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-72",
+						"obj-68",
 						0
 					],
 					"source": [
-						"obj-71",
+						"obj-70",
 						0
 					]
 				}
@@ -3502,7 +4064,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-77",
+						"obj-74",
+						0
+					],
+					"source": [
+						"obj-73",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-73",
 						0
 					],
 					"source": [
@@ -3514,7 +4088,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-78",
+						"obj-75",
 						0
 					],
 					"source": [
@@ -3530,7 +4104,19 @@
 						0
 					],
 					"source": [
-						"obj-79",
+						"obj-77",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-77",
+						0
+					],
+					"source": [
+						"obj-76",
 						0
 					]
 				}
@@ -3542,7 +4128,7 @@
 						0
 					],
 					"source": [
-						"obj-80",
+						"obj-78",
 						0
 					]
 				}
@@ -3550,7 +4136,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-79",
+						"obj-82",
 						0
 					],
 					"source": [
@@ -3563,18 +4149,6 @@
 				"patchline": {
 					"destination": [
 						"obj-81",
-						0
-					],
-					"source": [
-						"obj-80",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-85",
 						0
 					],
 					"source": [
@@ -3586,7 +4160,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-86",
+						"obj-83",
 						0
 					],
 					"source": [
@@ -3602,7 +4176,19 @@
 						0
 					],
 					"source": [
-						"obj-87",
+						"obj-85",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-85",
+						0
+					],
+					"source": [
+						"obj-84",
 						0
 					]
 				}
@@ -3614,7 +4200,7 @@
 						0
 					],
 					"source": [
-						"obj-88",
+						"obj-86",
 						0
 					]
 				}
@@ -3622,7 +4208,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-87",
+						"obj-90",
 						0
 					],
 					"source": [
@@ -3635,18 +4221,6 @@
 				"patchline": {
 					"destination": [
 						"obj-89",
-						0
-					],
-					"source": [
-						"obj-88",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-93",
 						0
 					],
 					"source": [
@@ -3658,7 +4232,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-94",
+						"obj-91",
 						0
 					],
 					"source": [
@@ -3674,7 +4248,19 @@
 						0
 					],
 					"source": [
-						"obj-95",
+						"obj-93",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-93",
+						0
+					],
+					"source": [
+						"obj-92",
 						0
 					]
 				}
@@ -3686,7 +4272,7 @@
 						0
 					],
 					"source": [
-						"obj-96",
+						"obj-94",
 						0
 					]
 				}
@@ -3694,7 +4280,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-95",
+						"obj-98",
 						0
 					],
 					"source": [
@@ -3707,18 +4293,6 @@
 				"patchline": {
 					"destination": [
 						"obj-97",
-						0
-					],
-					"source": [
-						"obj-96",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-101",
 						0
 					],
 					"source": [
@@ -3730,7 +4304,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-102",
+						"obj-99",
 						0
 					],
 					"source": [
@@ -3746,7 +4320,19 @@
 						0
 					],
 					"source": [
-						"obj-103",
+						"obj-101",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-101",
+						0
+					],
+					"source": [
+						"obj-100",
 						0
 					]
 				}
@@ -3758,7 +4344,7 @@
 						0
 					],
 					"source": [
-						"obj-104",
+						"obj-102",
 						0
 					]
 				}
@@ -3766,7 +4352,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-103",
+						"obj-106",
 						0
 					],
 					"source": [
@@ -3779,18 +4365,6 @@
 				"patchline": {
 					"destination": [
 						"obj-105",
-						0
-					],
-					"source": [
-						"obj-104",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-109",
 						0
 					],
 					"source": [
@@ -3802,7 +4376,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-110",
+						"obj-107",
 						0
 					],
 					"source": [
@@ -3814,11 +4388,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-107",
+						"obj-110",
 						0
 					],
 					"source": [
-						"obj-111",
+						"obj-109",
 						0
 					]
 				}
@@ -3826,7 +4400,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-111",
+						"obj-113",
 						0
 					],
 					"source": [
@@ -3838,7 +4412,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-116",
+						"obj-112",
 						0
 					],
 					"source": [
@@ -3850,7 +4424,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-117",
+						"obj-114",
 						0
 					],
 					"source": [
@@ -3866,7 +4440,19 @@
 						0
 					],
 					"source": [
-						"obj-118",
+						"obj-116",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-116",
+						0
+					],
+					"source": [
+						"obj-115",
 						0
 					]
 				}
@@ -3878,7 +4464,7 @@
 						0
 					],
 					"source": [
-						"obj-119",
+						"obj-117",
 						0
 					]
 				}
@@ -3886,11 +4472,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-118",
+						"obj-122",
 						0
 					],
 					"source": [
-						"obj-120",
+						"obj-121",
 						0
 					]
 				}
@@ -3898,19 +4484,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-120",
+						"obj-123",
 						0
 					],
 					"source": [
-						"obj-119",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-124",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-125",
 						0
 					],
 					"source": [
@@ -3922,23 +4508,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-125",
-						0
-					],
-					"source": [
-						"obj-126",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-128",
 						0
 					],
 					"source": [
-						"obj-125",
+						"obj-127",
 						0
 					]
 				}
@@ -3946,7 +4520,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-131",
+						"obj-129",
 						0
 					],
 					"source": [
@@ -3958,7 +4532,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-132",
+						"obj-131",
+						0
+					],
+					"source": [
+						"obj-129",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-134",
 						0
 					],
 					"source": [
@@ -3974,7 +4560,7 @@
 						0
 					],
 					"source": [
-						"obj-132",
+						"obj-136",
 						0
 					]
 				}
@@ -3982,23 +4568,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-138",
-						0
-					],
-					"source": [
 						"obj-137",
 						0
+					],
+					"source": [
+						"obj-135",
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-139",
+						"obj-141",
 						0
 					],
 					"source": [
-						"obj-140",
+						"obj-139",
 						0
 					]
 				}
@@ -4010,7 +4596,7 @@
 						0
 					],
 					"source": [
-						"obj-139",
+						"obj-141",
 						0
 					]
 				}
@@ -4018,23 +4604,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-146",
+						"obj-143",
 						0
 					],
 					"source": [
+						"obj-142",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-144",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-147",
-						0
 					],
 					"source": [
-						"obj-146",
+						"obj-143",
 						0
 					]
 				}
@@ -4046,7 +4632,7 @@
 						0
 					],
 					"source": [
-						"obj-147",
+						"obj-146",
 						0
 					]
 				}
@@ -4066,12 +4652,24 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-153",
+						"obj-150",
 						0
 					],
 					"source": [
+						"obj-149",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-151",
 						0
+					],
+					"source": [
+						"obj-150",
+						0
 					]
 				}
 			},
@@ -4090,47 +4688,47 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-155",
+						"obj-157",
 						0
 					],
 					"source": [
-						"obj-154",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-156",
 						0
-					],
-					"source": [
-						"obj-155",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
+						"obj-160",
+						0
+					],
+					"source": [
 						"obj-159",
 						0
-					],
-					"source": [
-						"obj-158",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-162",
+						"obj-163",
 						0
 					],
 					"source": [
 						"obj-161",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-164",
+						0
+					],
+					"source": [
+						"obj-163",
 						0
 					]
 				}
@@ -4150,12 +4748,12 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-168",
-						0
-					],
-					"source": [
 						"obj-166",
 						0
+					],
+					"source": [
+						"obj-165",
+						0
 					]
 				}
 			},
@@ -4166,31 +4764,259 @@
 						0
 					],
 					"source": [
-						"obj-168",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-170",
 						0
-					],
-					"source": [
-						"obj-169",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
+						"obj-169",
+						0
+					],
+					"source": [
 						"obj-171",
 						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-175",
+						0
 					],
 					"source": [
-						"obj-170",
+						"obj-174",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-174",
+						0
+					],
+					"source": [
+						"obj-176",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-176",
+						0
+					],
+					"source": [
+						"obj-177",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-176",
+						0
+					],
+					"source": [
+						"obj-178",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-178",
+						0
+					],
+					"source": [
+						"obj-177",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-180",
+						0
+					],
+					"source": [
+						"obj-179",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-183",
+						0
+					],
+					"source": [
+						"obj-182",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-182",
+						0
+					],
+					"source": [
+						"obj-184",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-184",
+						0
+					],
+					"source": [
+						"obj-185",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-187",
+						0
+					],
+					"source": [
+						"obj-186",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-190",
+						0
+					],
+					"source": [
+						"obj-189",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-189",
+						0
+					],
+					"source": [
+						"obj-191",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-191",
+						0
+					],
+					"source": [
+						"obj-192",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-191",
+						0
+					],
+					"source": [
+						"obj-193",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-193",
+						0
+					],
+					"source": [
+						"obj-192",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-195",
+						0
+					],
+					"source": [
+						"obj-194",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-200",
+						0
+					],
+					"source": [
+						"obj-198",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-201",
+						0
+					],
+					"source": [
+						"obj-200",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-202",
+						0
+					],
+					"source": [
+						"obj-201",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-203",
+						0
+					],
+					"source": [
+						"obj-202",
 						0
 					]
 				}

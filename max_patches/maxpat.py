@@ -88,6 +88,11 @@ def io_of(maxclass: str, text: str = "") -> tuple[int, int, list[str]]:
     raise KeyError(head)
 
 
+def width(text: str) -> float:
+    """The width Max gives a box of this text at 12 pt (about 7 px a character)."""
+    return max(30.0, 7.0 * len(text) + 12.0)
+
+
 def _is_float(word: str) -> bool:
     try:
         float(word)
@@ -110,7 +115,7 @@ class MaxPatch:
         box_id = f"obj-{len(self.boxes) + 1}"
         inlets, outlets, types = io_of(maxclass, text or "")
         if not w:
-            w = max(30.0, 7.0 * len(text or "") + 12.0)
+            w = width(text or "")
         box: dict[str, Any] = {"id": box_id, "maxclass": maxclass, "numinlets": inlets, "numoutlets": outlets,
                                "patching_rect": [float(x), float(y), float(w), float(h)]}
         if types:

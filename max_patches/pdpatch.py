@@ -120,6 +120,10 @@ def nbx(label: str, lo: float, hi: float, digits: int = 6) -> str:
     return f"nbx {digits} 16 {lo:g} {hi:g} 0 0 empty empty {label} 0 -9 0 10 #fcfcfc #000000 #000000 0 256"
 
 
+def tgl(label: str) -> str:
+    return f"tgl 18 0 empty empty {label} 22 9 0 10 #fcfcfc #000000 #000000 0 1"
+
+
 def bng(label: str) -> str:
     return f"bng 18 250 50 0 empty empty {label} 22 9 0 10 #fcfcfc #000000 #000000"
 
