@@ -224,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     mu, _ = vae.encode(scored[:8])
     res.update(decode_speed(vae, mu, checkpoint_of(vae, args.checkpoint), args.runs))
     res["bench_seconds"] = round(time.perf_counter() - t0, 1)
+    res["load_average_1min"] = round(os.getloadavg()[0], 2)  # timings on a busy machine are upper bounds
+    res["cpus"] = os.cpu_count()
 
     print(f"model {res['model']} ({res['version']}), {res['windows']} held-out windows")
     print(f"reconstruction acc {res['reconstruction_acc']:.3f} (all-hold baseline {res['all_hold_baseline_acc']:.3f}), "
@@ -240,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         line += (f"; torch eager {res['decode_ms_torch']:.2f} ms median -> onnxruntime "
                  f"{res['decode_speedup_vs_torch']}x faster")
     print(line)
+    print(f"load average {res['load_average_1min']} on {res['cpus']} CPUs (timings under load are upper bounds)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=1) + "\n")
     print(f"wrote {args.out}")
