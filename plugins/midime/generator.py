@@ -25,7 +25,7 @@ from .vae import EXPECT, MODEL_NAME, MusicVAE
 
 log = logging.getLogger(__name__)
 
-LEARN_TASK = "midime.learn"
+LEARN_TASK = "learn"  # the host prefixes the generator: /cmt/progress midime/learn <fraction>
 
 
 class MidiMeGenerator(Generator):
