@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 DROP_LATE_S = 0.25        # note-ons later than this are skipped, not played late
 MAX_WAIT_S = 0.05         # the loop checks signals / parent at least this often
+POLL_ROUNDING_S = 0.0011  # conn.poll() sleeps whole milliseconds (rounded up)
 PENDING, SOUNDING, DONE = 0, 1, 2
 OFF, ON = 0, 1            # heap order within one beat: note-offs first
 
@@ -291,8 +292,9 @@ class Playout:
                 break
             now = time.monotonic()
             wait = self._next_due() - now
-            if wait > self.spin_s:
-                wait = min(wait - self.spin_s, MAX_WAIT_S)
+            if wait > self.spin_s + POLL_ROUNDING_S:
+                # poll() counts whole milliseconds, rounded up: stop short by one
+                wait = min(wait - self.spin_s - POLL_ROUNDING_S, MAX_WAIT_S)
                 if self.recorder is not None and wait > 0.02 and self.recorder.maybe_write(now):
                     continue
                 try:
@@ -303,10 +305,11 @@ class Playout:
                     self.exit_reason = "parent pipe closed"
                     break
                 continue
-            if wait > 0:
-                due = now + wait
-                while time.monotonic() < due:  # spin the last fraction of a millisecond
-                    pass
+            if wait > self.spin_s:
+                time.sleep(wait - self.spin_s)  # nanosleep: precise, unlike poll()
+            due = now + wait
+            while time.monotonic() < due:  # spin the last fraction of a millisecond
+                pass
             self._dispatch(time.monotonic())
 
     def shutdown(self) -> None:
@@ -342,8 +345,9 @@ def _realtime_priority(wanted: bool) -> bool:
         return False
     try:
         for tid in os.listdir("/proc/self/task"):
-            try:
-                os.sched_setscheduler(int(tid), os.SCHED_FIFO, param)
+            try:  # threads that are realtime already (a realtime JACK server's) keep their priority
+                if os.sched_getscheduler(int(tid)) == os.SCHED_OTHER:
+                    os.sched_setscheduler(int(tid), os.SCHED_FIFO, param)
             except OSError:
                 pass
     except OSError:
@@ -353,9 +357,9 @@ def _realtime_priority(wanted: bool) -> bool:
 
 def _write_timing(path, rows: list) -> None:
     with open(path, "w") as fh:
-        fh.write("intended_s,actual_s,status\n")
-        for intended, actual, status in rows:
-            fh.write(f"{intended:.6f},{actual:.6f},{status}\n")
+        fh.write("intended_s,actual_s,status,data1\n")
+        for intended, actual, status, data1 in rows:
+            fh.write(f"{intended:.6f},{actual:.6f},{status},{data1}\n")
 
 
 def child_main(conn, options, anchor: Anchor, parent_pid: int) -> None:

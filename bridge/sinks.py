@@ -17,7 +17,8 @@ Two ways to put a message on the wire at its time:
   callback has no such risk, so rtmidi stays the default.
 
 Both keep message order: a message is never placed before one sent earlier.
-``timing`` (when a list) receives ``(intended_s, actual_s, status_byte)`` per message.
+``timing`` (when a list) receives ``(intended_s, actual_s, status_byte, data1)`` per message
+(JACK-native: ``actual_s`` is the time of the frame it was written at).
 """
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ class RtmidiSink:
 
     def send(self, data: list[int], t: float) -> None:
         if self.timing is not None:
-            self.timing.append((t, time.monotonic(), data[0]))
+            self.timing.append((t, time.monotonic(), data[0], data[1] if len(data) > 1 else -1))
         self.port.send(data)
 
     def drain(self, timeout: float = 0.0) -> None:
@@ -156,7 +157,7 @@ class JackSink:
                 break
             last_offset = offset
             if self.timing is not None:
-                self.timing.append((t, self._clock.time_of(start + offset), data[0]))
+                self.timing.append((t, self._clock.time_of(start + offset), data[0], data[1] if len(data) > 1 else -1))
 
     def drain(self, timeout: float = 1.0) -> None:
         end = time.monotonic() + timeout

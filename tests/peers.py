@@ -107,7 +107,8 @@ def realtime_threads(pid: int, priority: int = 10) -> bool:
         return False
     for tid in tids:
         try:
-            os.sched_setscheduler(int(tid), os.SCHED_FIFO, os.sched_param(priority))
+            if os.sched_getscheduler(int(tid)) == os.SCHED_OTHER:  # keep what JACK made realtime already
+                os.sched_setscheduler(int(tid), os.SCHED_FIFO, os.sched_param(priority))
             ok = True
         except OSError:
             pass
