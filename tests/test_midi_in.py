@@ -137,3 +137,24 @@ def test_follows_an_external_clock_at_two_tempos(jack_server):
     offsets = [(clock.beat_at(t) - k / 24) % 4 for k, t in enumerate(ticks[-24:], start=len(ticks) - 24)]
     for off in offsets:
         assert min(off, 4 - off) < 0.1, offsets
+
+
+def test_clock_follower_continue_and_song_position_keep_the_masters_place():
+    clock = Clock(bpm=120)
+    follower = ClockFollower(clock)
+    follower.start()
+    t, interval = time.monotonic(), 60.0 / (120 * 24)
+    for _ in range(48):                      # two beats
+        follower.tick(t)
+        t += interval
+    origin = follower.origin
+    follower.stop()
+    t += 1.0                                 # the master pauses a second
+    follower.resume()                        # Continue: counting goes on from beat 2
+    for _ in range(48):
+        follower.tick(t)
+        t += interval
+    assert follower.origin == origin and follower.position == 96
+    assert clock.beat_at(t - interval) - origin == pytest.approx(95 / 24, abs=0.02)
+    follower.song_position(16)               # SPP: 16 sixteenths = beat 4 of the song
+    assert follower.position == 96
