@@ -112,7 +112,9 @@ def export(ckpt: Path, out: Path | None, data: Path, tolerance: float = 1e-4, co
         "labels": {"pitch_classes": labels.PITCH_CLASSES, "octave_min": labels.OCTAVE_MIN, "octaves": labels.OCTAVES,
                    "dynamics": list(labels.DYNAMICS), "dynamic_velocity": list(labels.DYNAMIC_VELOCITY),
                    "instruments": list(labels.INSTRUMENT_NAMES), "symbol_size": labels.SYMBOL_SIZE},
-        "training": {"config": cfg.to_dict(), "step": int(state["step"]), "command": command,
+        "training": {"config": cfg.to_dict(), "step": int(state["step"]),
+                     "command": state.get("command") or f"python -m export.transcription_train train {cfg.name}",
+                     "export_command": command,
                      "reproduce": "python -m export.transcription_train data && python -m export.transcription_train "
                                   f"train {cfg.name} --threads 2 && python -m export.transcription_train export {cfg.name}"
                                   " && python bench/bench_transcription.py --write-manifest",

@@ -88,7 +88,7 @@ class FrameSet:
 
 
 def train(config: str, data: Path, run_dir: Path, threads: int = 1, steps: int | None = None,
-          resume: bool = False) -> Path:
+          resume: bool = False, command: str = "") -> Path:
     import torch
 
     from export.progress import Progress
@@ -123,7 +123,7 @@ def train(config: str, data: Path, run_dir: Path, threads: int = 1, steps: int |
 
     def save(step: int) -> None:
         torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                    "config": json.dumps(cfg.to_dict()), "history": json.dumps(history),
+                    "config": json.dumps(cfg.to_dict()), "history": json.dumps(history), "command": command,
                     "pitched_share": float(pitched.mean())}, run_dir / "model.pt.part")
         (run_dir / "model.pt.part").replace(ckpt)
 
@@ -178,6 +178,10 @@ def load_model(ckpt: Path):
     return model, state
 
 
+def _command(argv: list[str] | None) -> str:
+    return " ".join(["python -m export.transcription_train", *(sys.argv[1:] if argv is None else argv)])
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m export.transcription_train",
                                 description="cross-modal transcription: render data, train, export ONNX")
@@ -209,12 +213,12 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(prepare(args.folk, args.out, chunks=chunks)["chunks"]))
         elif args.cmd == "train":
             print(train(args.config, args.data, args.run_dir or Path("runs") / args.config, args.threads,
-                        args.steps, args.resume))
+                        args.steps, args.resume, command=_command(argv)))
         else:
             from export.transcription_export import export
 
             run_dir = args.run_dir or Path("runs") / args.config
-            print(export(run_dir / "model.pt", args.out, args.data, args.tolerance, command=" ".join(sys.argv)))
+            print(export(run_dir / "model.pt", args.out, args.data, args.tolerance, command=_command(argv)))
     except BridgeError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

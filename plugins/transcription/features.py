@@ -68,38 +68,48 @@ def n_frames(n_samples: int) -> int:
     return 1 + n_samples // HOP
 
 
+BLOCK_FRAMES = 256  # frames per FFT batch: keeps the work in cache (3-8x faster than one huge batch)
+
+
 def stft_magnitude(samples: np.ndarray) -> np.ndarray:
     """[frames, N_FFT//2+1] magnitudes, frame i centred on sample i*HOP (zero-padded ends), scaled so a
     full-scale sine gives ~1."""
     pad = N_FFT // 2
     x = np.pad(np.asarray(samples, np.float32), (pad, pad + HOP))
-    return _magnitude(x, n_frames(len(samples)))
+    count = n_frames(len(samples))
+    return np.concatenate([_magnitude(x, a, min(BLOCK_FRAMES, count - a)) for a in range(0, count, BLOCK_FRAMES)])
 
 
-def _magnitude(padded: np.ndarray, count: int) -> np.ndarray:
-    """Magnitudes of ``count`` frames starting every HOP samples of ``padded`` (frame i = padded[i*HOP:][:N_FFT])."""
-    x = np.ascontiguousarray(padded, np.float32)
+def _magnitude(padded: np.ndarray, first: int, count: int) -> np.ndarray:
+    """Magnitudes of frames first..first+count-1 of ``padded`` (frame i = padded[i*HOP:][:N_FFT])."""
+    x = np.ascontiguousarray(padded[first * HOP:first * HOP + (count - 1) * HOP + N_FFT], np.float32)
     frames = np.lib.stride_tricks.as_strided(x, (count, N_FFT), (x.strides[0] * HOP, x.strides[0]), writeable=False)
     spec = np.fft.rfft(frames * window(), axis=1)
-    return (np.abs(spec) * (2.0 / window().sum())).astype(np.float32)
+    return np.abs(spec) * np.float32(2.0 / window().sum())
 
 
-def _log_bins(mag: np.ndarray) -> np.ndarray:
-    return np.log(np.maximum(mag @ filterbank().T, FLOOR)).astype(np.float32)
+def _log_frames(padded: np.ndarray, count: int) -> np.ndarray:
+    out = np.empty((count, N_BINS), np.float32)
+    fb_t = filterbank().T
+    for a in range(0, count, BLOCK_FRAMES):
+        c = min(BLOCK_FRAMES, count - a)
+        out[a:a + c] = _magnitude(padded, a, c) @ fb_t
+    return np.log(np.maximum(out, FLOOR))
 
 
 def log_spectrum(samples: np.ndarray) -> np.ndarray:
     """[frames, N_BINS] float32 log-magnitude log-frequency spectrum (natural log, floored)."""
     if len(samples) == 0:
         return np.zeros((0, N_BINS), np.float32)
-    return _log_bins(stft_magnitude(samples))
+    pad = N_FFT // 2
+    return _log_frames(np.pad(np.asarray(samples, np.float32), (pad, pad + HOP)), n_frames(len(samples)))
 
 
 def log_spectrum_frames(padded: np.ndarray, count: int) -> np.ndarray:
     """The live path: ``count`` frames of a buffer already padded like :func:`log_spectrum` pads its input."""
     if count <= 0:
         return np.zeros((0, N_BINS), np.float32)
-    return _log_bins(_magnitude(padded, count))
+    return _log_frames(padded, count)
 
 
 def silence_frames(count: int) -> np.ndarray:

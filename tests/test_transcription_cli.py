@@ -1,0 +1,148 @@
+"""The shipped model end to end: FluidSynth renders a melody no training set has seen, the CLI and the
+generator transcribe it; synthesize writes audio; bad input gives one-line errors or empty results."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bridge.errors import InputError
+from bridge.events import Note
+from bridge.midifile import read_notes, write_notes
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / "onnx_models" / "transcription"
+SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+pytestmark = [pytest.mark.skipif(shutil.which("fluidsynth") is None or not SOUNDFONT.is_file(),
+                                 reason="needs fluidsynth and fluid-soundfont-gm"),
+              pytest.mark.skipif(not (MODEL / "manifest.json").is_file(), reason="no shipped transcription model")]
+ENV = {**os.environ, "CMT_BRIDGE_PLUGINS": "plugins.transcription.plugin", "PYTHONPATH": str(ROOT)}
+# a hand-written tune (not from the corpus): steps, a leap, repeated notes, a held note; beats at 100 BPM
+TUNE = [(67, 0.0, 0.5), (69, 0.5, 0.5), (71, 1.0, 1.0), (74, 2.0, 0.5), (74, 2.5, 0.5), (72, 3.0, 0.5),
+        (71, 3.5, 0.5), (69, 4.0, 1.0), (66, 5.0, 0.5), (67, 5.5, 0.5), (62, 6.0, 0.5), (62, 6.5, 0.5),
+        (67, 7.0, 2.0)]
+BPM = 100.0
+PROGRAMS = {"flute": 73, "trumpet": 56, "violin": 40}
+
+
+def reference() -> list[tuple[float, int]]:
+    return [(0.5 + start * 60 / BPM, pitch) for pitch, start, _ in TUNE]
+
+
+def render(tmp: Path, instrument: str, rate: int = 16000) -> Path:
+    notes = [Note(p, 80, 0.5 * BPM / 60 + s, d * 0.9) for p, s, d in TUNE]
+    mid = write_notes(tmp / f"{instrument}.mid", notes, bpm=BPM, programs={0: PROGRAMS[instrument]})
+    wav = tmp / f"{instrument}_{rate}.wav"
+    subprocess.run(["fluidsynth", "-ni", "-g", "1.0", "-r", str(rate), "-F", str(wav), str(SOUNDFONT), str(mid)],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return wav
+
+
+def onset_f1(found: list[tuple[float, int]], ref: list[tuple[float, int]], tolerance: float = 0.05) -> float:
+    used: set[int] = set()
+    hits = 0
+    for t, p in found:
+        for j, (rt, rp) in enumerate(ref):
+            if j not in used and rp == p and abs(rt - t) <= tolerance:
+                used.add(j)
+                hits += 1
+                break
+    return 2 * hits / max(len(found) + len(ref), 1)
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bridge", *args], env=ENV, capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("instrument, rate", [("flute", 16000), ("violin", 44100), ("trumpet", 22050)])
+def test_transcribe_cli_finds_the_tune(tmp_path, instrument, rate):
+    wav = render(tmp_path, instrument, rate)
+    out = tmp_path / "out.mid"
+    r = cli("transcribe", str(wav), "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert out.is_file() and out.with_suffix(".png").is_file()
+    found = [(n.start * 60 / 120.0, n.pitch) for n in read_notes(out)]  # written at 120 BPM
+    assert onset_f1(found, reference()) >= 0.8, found
+
+
+def test_synthesize_cli_writes_audio_of_the_notes(tmp_path):
+    mid = write_notes(tmp_path / "tune.mid", [Note(p, 90, s, d) for p, s, d in TUNE], bpm=BPM)
+    out = tmp_path / "tune.wav"
+    r = cli("synthesize", str(mid), "-o", str(out), "--instrument", "violin")
+    assert r.returncode == 0, r.stderr
+    with wave.open(str(out)) as w:
+        seconds = w.getnframes() / w.getframerate()
+        x = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768
+    assert abs(seconds - (9.0 * 60 / BPM + 0.3)) < 0.05
+    loud = np.sqrt(np.mean(x[int(1.0 * 16000):int(1.5 * 16000)] ** 2))
+    assert loud > 0.01
+
+
+def test_bad_and_silent_input(tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"this is not audio")
+    r = cli("transcribe", str(bad), "-o", str(tmp_path / "x.mid"))
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "not a readable WAV" in r.stderr
+    silent = tmp_path / "silent.wav"
+    with wave.open(str(silent), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(48000)
+        w.writeframes(bytes(2 * 48000))
+    r = cli("transcribe", str(silent), "-o", str(tmp_path / "s.mid"))
+    assert r.returncode == 0 and "no notes found" in r.stderr
+    r = cli("synthesize", str(bad), "-o", str(tmp_path / "y.wav"))
+    assert r.returncode == 2 and "not a readable MIDI file" in r.stderr
+
+
+def test_generator_streams_the_transcription_in_beats(tmp_path):
+    from bridge.generator import GeneratorContext, validate
+    from bridge.runtime import ModelBundle
+    from plugins.transcription.generator import TranscriptionGenerator
+    from plugins.transcription.transcriber import EXPECT
+
+    validate(TranscriptionGenerator, "plugins.transcription.plugin")
+    wav = render(tmp_path, "flute")
+    bundle = ModelBundle.load(MODEL, expect=EXPECT)
+    reports: list[str] = []
+    gen = TranscriptionGenerator({"transcription": bundle}, GeneratorContext(tempo=lambda: 90.0, report=reports.append))
+    assert gen.next_phrase().notes == ()
+    gen.set("channel", 3)
+    phrases = gen.perform("file", [str(wav)])
+    assert all(p.length == 4.0 for p in phrases) and reports
+    found = [(4.0 * i + n.start, n.pitch) for i, p in enumerate(phrases) for n in p.notes]
+    assert all(n.channel == 2 for p in phrases for n in p.notes)
+    expected = [(t * 90.0 / 60, p) for t, p in reference()]  # seconds -> beats at 90 BPM
+    assert onset_f1(found, expected, tolerance=0.05 * 1.5) >= 0.8
+    gen.set("loop", True)
+    assert gen.next_phrase() is phrases[0]
+    with pytest.raises(InputError, match="no such audio file"):
+        gen.perform("file", [str(tmp_path / "missing.wav")])
+
+
+def test_streaming_note_ons_equal_the_offline_tracker(tmp_path):
+    from plugins.transcription import features
+    from plugins.transcription.audio import read_wav
+    from plugins.transcription.stream import StreamTranscriber
+    from plugins.transcription.tracking import NoteTracker
+    from plugins.transcription.transcriber import Transcriber
+
+    model = Transcriber.load(MODEL)
+    samples = read_wav(render(tmp_path, "trumpet"))
+    offline = NoteTracker()
+    offline.push(model.frame_labels(features.log_spectrum(samples)))
+    offline.flush()
+    stream = StreamTranscriber(model)
+    ons = []
+    for i in range(0, len(samples), 256):
+        ons += [n.start_frame for n in stream.push(samples[i:i + 256])[0]]
+    stream.close()
+    assert ons and ons == [n.start_frame for n in offline.finished][:len(ons)]
+    assert len(ons) >= len(offline.finished) - 1
