@@ -279,6 +279,7 @@ def main(argv=None) -> int:
     results: dict = {"jack": {"rate": args.rate, "period_frames": args.period, "period_ms": period_ms,
                               "realtime": realtime}, "notes": len(notes), "seconds": args.seconds,
                      "cpus": os.cpu_count(), "loads": {}}
+    run_transport(server, make_stream(3.0), 3.0, False, f"warmup{os.getpid()}")  # the server settles first
     xruns_seen = server.log.read_text().count("XRun = ")
     try:
         for load in args.loads.split(","):

@@ -94,9 +94,15 @@ class Playout:
 
     # ----- time grid -----
     def _rephase(self) -> None:
+        """Next clock tick and /cmt/beat after an anchor change; a small step back (a phase
+        correction) never repeats a tick or beat already sent, a big one (a restart) does."""
         beat = self.anchor.beat_at(time.monotonic())
-        self.next_tick = math.ceil(beat * 24 - 1e-6)   # MIDI clock tick index (24 per beat)
-        self.next_beat = math.ceil(beat - 1e-9)        # /cmt/beat number
+        tick = math.ceil(beat * 24 - 1e-6)   # MIDI clock tick index (24 per beat)
+        whole = math.ceil(beat - 1e-9)       # /cmt/beat number
+        previous = getattr(self, "next_tick", None)
+        if previous is not None and 0 < previous - tick <= 24:
+            tick, whole = previous, max(whole, self.next_beat)
+        self.next_tick, self.next_beat = tick, whole
 
     # ----- sending -----
     def _send(self, data: list[int], t: float) -> None:

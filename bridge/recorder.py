@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 TICKS_PER_BEAT = 480
 WRITE_INTERVAL_S = 3.0
+TEMPO_RESOLUTION_BPM = 0.05  # smaller tempo changes are not written
 _DATA_BYTES = {0x80: 2, 0x90: 2, 0xA0: 2, 0xB0: 2, 0xC0: 1, 0xD0: 1, 0xE0: 2}
 
 
@@ -88,8 +89,8 @@ class Recorder:
     def tempo(self, beat: float, bpm: float) -> None:
         """Record a tempo change at ``beat``."""
         with self._lock:
-            if abs(bpm - self._bpm) < 1e-6:
-                return
+            if abs(bpm - self._bpm) < TEMPO_RESOLUTION_BPM:
+                return  # a followed clock wobbles; positions are in beats anyway
             self._bpm = float(bpm)
             if self._origin is None:
                 return  # nothing recorded yet: the file simply starts at this tempo

@@ -231,6 +231,8 @@ class Transport:
     def _send(self, msg: tuple) -> None:
         if self._process is None or self._conn is None:
             raise PortError("the transport is not started")
+        if self._closed_info is not None and msg[0] != "close":
+            raise PortError(f"the MIDI output process has stopped ({self._exit_reason()})")
         with self._lock:
             try:
                 self._conn.send(msg)

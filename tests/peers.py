@@ -161,11 +161,16 @@ class JackServer:
         end = time.monotonic() + timeout
         while True:
             done = subprocess.run(["jack_connect", source, destination], env=self.env, capture_output=True, text=True)
-            if done.returncode == 0 or "already" in (done.stderr + done.stdout):
+            # jack_connect can exit 0 without connecting ("ports owned by inactive clients"): check
+            if self.connected(source, destination):
                 return
             if time.monotonic() > end:
                 raise RuntimeError(f"jack_connect {source} {destination}: {done.stderr.strip()} (ports: {self.ports()})")
             time.sleep(0.1)
+
+    def connected(self, source: str, destination: str) -> bool:
+        out = subprocess.run(["jack_lsp", "-c", source], env=self.env, capture_output=True, text=True).stdout
+        return any(line.strip() == destination for line in out.splitlines()[1:] if line.startswith((" ", "\t")))
 
     def stop(self) -> None:
         """SIGTERM and wait: jackd can take ~6 s to close dead clients; a kill would leak its registry slot."""
