@@ -39,6 +39,8 @@ FIT_TICKS = 48           # ticks in the tempo fit (2 beats)
 MIN_FIT_TICKS = 12       # ticks before the first estimate (half a beat)
 JUMP = 0.08              # a tick interval this far (relative) from the fit restarts the fit
 RETEMPO = 0.005          # follow at once when the tempo moved this much (relative)
+MIN_TICK_S = 60.0 / (MAX_BPM * TICKS_PER_BEAT)
+MAX_TICK_S = 60.0 / (MIN_BPM * TICKS_PER_BEAT)
 
 _LENGTHS = {0x80: 3, 0x90: 3, 0xA0: 3, 0xB0: 3, 0xC0: 2, 0xD0: 2, 0xE0: 3}
 _SYSTEM_LENGTHS = {0xF1: 2, 0xF2: 3, 0xF3: 2, 0xF6: 1, 0xF8: 1, 0xFA: 1, 0xFB: 1, 0xFC: 1, 0xFE: 1, 0xFF: 1}
@@ -106,8 +108,11 @@ class ClockFollower:
             interval = t - ticks[-1][1]
             if abs(interval - expected) > JUMP * expected and len(ticks) >= 4:
                 recent = [interval] + [ticks[-i][1] - ticks[-i - 1][1] for i in (1, 2)]
-                if all(abs(x - expected) > JUMP * expected for x in recent):
-                    # three intervals in a row off the fit: a tempo change, restart the fit from them
+                mean = sum(recent) / 3
+                if (all(abs(x - expected) > JUMP * expected for x in recent) and MIN_TICK_S <= mean <= MAX_TICK_S
+                        and all(abs(x - mean) < JUMP * mean for x in recent)):
+                    # three like intervals in a row off the fit, at a possible tempo: a tempo change
+                    # (a late burst of ticks is not one), restart the fit from them
                     keep = list(ticks)[-3:]
                     ticks.clear()
                     ticks.extend(keep)

@@ -381,6 +381,7 @@ def send_clock(port: str, segments: list[tuple[float, float]], start: bool = Tru
             raise SystemExit(f"no port {port!r} in {out.get_ports()}")
         time.sleep(0.05)
     out.open_port(out.get_ports().index(port), "out")
+    realtime_threads(os.getpid())  # a sender that stalls would test our luck, not the follower
     time.sleep(0.3)
     sent = []
     t = time.monotonic() + 0.05
