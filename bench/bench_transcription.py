@@ -39,6 +39,7 @@ from plugins.transcription.stream import LATENCY_SECONDS, StreamTranscriber  # n
 from plugins.transcription.transcriber import Transcriber  # noqa: E402
 
 BLOCK = 256  # live block, samples (16 ms)
+FONTS = ("fluidr3", "timgm6mb", "musescore")  # see export/transcription_data.py
 
 
 def counts(ref: np.ndarray, est: list[tuple[float, float, int]]) -> tuple[int, int, int]:
@@ -119,54 +120,69 @@ def main() -> int:
         from basic_pitch.inference import predict
 
         bp = basic_pitch_model()
-    results: dict = {"instruments": {}, "setup": {
-        "data": "data/transcription/test: test-split folk tunes rendered with FluidSynth (FluidR3_GM), "
-                "2 chunks x 25 two-bar clips per instrument", "metric": "mir_eval note onset F1, 50 ms, 50 cents, "
-                "no offsets", "threads": 1, "block_samples": BLOCK, "sample_rate": SAMPLE_RATE,
+    results: dict = {"instruments": {}, "by_soundfont": {}, "setup": {
+        "data": "data/transcription/test: test-split folk tunes (never trained on) rendered with FluidSynth, "
+                "2 chunks x 25 two-bar clips per instrument and soundfont; fluidr3 and timgm6mb are the training "
+                "soundfonts, musescore (MuseScore_General_Lite) is never heard in training",
+        "metric": "mir_eval note onset F1, 50 ms, 50 cents, no offsets", "threads": 1, "block_samples": BLOCK,
+        "sample_rate": SAMPLE_RATE,
         "basic_pitch": "default thresholds (onset 0.5, frame 0.3, min length 127.7 ms), nmp.onnx, 1 thread"}}
     tot = {"ours_s": 0.0, "bp_s": 0.0, "audio_s": 0.0}
     all_lat, all_block = [], []
-    for inst in INSTRUMENT_NAMES:
-        wavs = sorted(args.data.glob(f"{inst}_*.wav"))[: 1 if args.quick else None]
-        if not wavs:
-            print(f"no test audio for {inst} in {args.data} (python -m export.transcription_train data)")
-            return 2
-        c_ours, c_bp, c_live = [0, 0, 0], [0, 0, 0], [0, 0, 0]
-        gen, sine = [], []
-        lat = []
-        for wav in wavs:
-            ref = np.load(wav.with_suffix(".npz"))["notes"].astype(np.float64)
-            samples = read_wav(wav)
-            seconds = len(samples) / SAMPLE_RATE
-            tot["audio_s"] += seconds
-            ours.transcribe_file(wav)  # warm-up
-            t0 = time.perf_counter()
-            notes = ours.transcribe_file(wav)
-            tot["ours_s"] += time.perf_counter() - t0
-            c_ours = [a + b for a, b in zip(c_ours, counts(ref, [(n.start, n.end, n.pitch) for n in notes]))]
-            if bp is not None:
+    for font in FONTS:
+        suffix = "" if font == "fluidr3" else f"_{font}"
+        primary = font == "fluidr3"
+        if not sorted(args.data.glob(f"*_[0-9][0-9][0-9]{suffix}.wav")):
+            print(f"no {font} test audio in {args.data}: skipped")
+            continue
+        rows = results["by_soundfont"].setdefault(font, {})
+        for inst in INSTRUMENT_NAMES:
+            wavs = sorted(args.data.glob(f"{inst}_[0-9][0-9][0-9]{suffix}.wav"))[: 1 if args.quick else None]
+            if not wavs:
+                print(f"no test audio for {inst} in {args.data} (python -m export.transcription_train data)")
+                return 2
+            c_ours, c_bp, c_live = [0, 0, 0], [0, 0, 0], [0, 0, 0]
+            gen, sine = [], []
+            lat = []
+            for wav in wavs:
+                ref = np.load(wav.with_suffix(".npz"))["notes"].astype(np.float64)
+                samples = read_wav(wav)
+                tot["audio_s"] += len(samples) / SAMPLE_RATE
+                ours.transcribe_file(wav)  # warm-up
                 t0 = time.perf_counter()
-                _, _, events = predict(wav, bp)
-                tot["bp_s"] += time.perf_counter() - t0
-                c_bp = [a + b for a, b in zip(c_bp, counts(ref, [(e[0], e[1], int(e[2])) for e in events]))]
-            lv = live(ours, samples, ref)
-            c_live = [a + b for a, b in zip(c_live, lv["counts"])]
-            lat += lv["latency"]
-            all_block += lv["block_ms"]
-            clip = samples[: 30 * SAMPLE_RATE]
-            notes30 = [tuple(n) for n in ref if n[1] <= 30.0]
-            gen.append(synth.spectral_distance(synth.synthesize_notes(ours, notes30, inst)[: len(clip)], clip))
-            sine.append(synth.spectral_distance(synth.sine_baseline(notes30, len(clip)), clip))
-        all_lat += lat
-        row = {"ours": f1(c_ours), "live": f1(c_live),
-               "generation_log_spectral_distance": {"ours": round(float(np.mean(gen)), 3),
-                                                    "sine_baseline": round(float(np.mean(sine)), 3)}}
-        if bp is not None:
-            row["basic_pitch"] = f1(c_bp)
-        row["live_latency_ms_median"] = round(1000 * float(np.median(lat)), 1) if lat else None
-        results["instruments"][inst] = row
-        print(f"{inst:9s} F1 ours {row['ours']['f1']:.3f}" + (f"  basic-pitch {row['basic_pitch']['f1']:.3f}"
-              if bp is not None else "") + f"  live {row['live']['f1']:.3f}  gen {row['generation_log_spectral_distance']}")
+                notes = ours.transcribe_file(wav)
+                tot["ours_s"] += time.perf_counter() - t0
+                c_ours = [a + b for a, b in zip(c_ours, counts(ref, [(n.start, n.end, n.pitch) for n in notes]))]
+                if bp is not None:
+                    t0 = time.perf_counter()
+                    _, _, events = predict(wav, bp)
+                    tot["bp_s"] += time.perf_counter() - t0
+                    c_bp = [a + b for a, b in zip(c_bp, counts(ref, [(e[0], e[1], int(e[2])) for e in events]))]
+                if not primary:
+                    continue
+                lv = live(ours, samples, ref)
+                c_live = [a + b for a, b in zip(c_live, lv["counts"])]
+                lat += lv["latency"]
+                all_block += lv["block_ms"]
+                clip = samples[: 30 * SAMPLE_RATE]
+                notes30 = [tuple(n) for n in ref if n[1] <= 30.0]
+                gen.append(synth.spectral_distance(synth.synthesize_notes(ours, notes30, inst)[: len(clip)], clip))
+                sine.append(synth.spectral_distance(synth.sine_baseline(notes30, len(clip)), clip))
+            row = {"ours": f1(c_ours)}
+            if bp is not None:
+                row["basic_pitch"] = f1(c_bp)
+            if primary:
+                all_lat += lat
+                row["live"] = f1(c_live)
+                row["live_latency_ms_median"] = round(1000 * float(np.median(lat)), 1) if lat else None
+                row["generation_log_spectral_distance"] = {"ours": round(float(np.mean(gen)), 3),
+                                                           "sine_baseline": round(float(np.mean(sine)), 3)}
+                results["instruments"][inst] = row
+            rows[inst] = row
+            print(f"{font:9s} {inst:9s} F1 ours {row['ours']['f1']:.3f}"
+                  + (f"  basic-pitch {row['basic_pitch']['f1']:.3f}" if bp is not None else "")
+                  + (f"  live {row['live']['f1']:.3f}  gen {row['generation_log_spectral_distance']}" if primary else ""),
+                  flush=True)
     results["rtf_one_thread"] = {"ours": round(tot["ours_s"] / tot["audio_s"], 5)}
     if bp is not None:
         results["rtf_one_thread"]["basic_pitch"] = round(tot["bp_s"] / tot["audio_s"], 5)
@@ -186,9 +202,13 @@ def main() -> int:
     if args.write_manifest and not args.quick:
         mpath = args.model / "manifest.json"
         manifest = json.loads(mpath.read_text())
+        by_font = results["by_soundfont"]
         manifest["quality"] = {"onset_f1_per_instrument": {k: v["ours"]["f1"] for k, v in results["instruments"].items()},
                                "basic_pitch_onset_f1": {k: v.get("basic_pitch", {}).get("f1")
                                                         for k, v in results["instruments"].items()},
+                               "onset_f1_by_soundfont": {f: {k: {"ours": v["ours"]["f1"],
+                                                                 "basic_pitch": v.get("basic_pitch", {}).get("f1")}
+                                                             for k, v in rows.items()} for f, rows in by_font.items()},
                                "rtf_one_thread": results["rtf_one_thread"], "live": results["live"],
                                "generation": {k: v["generation_log_spectral_distance"]
                                               for k, v in results["instruments"].items()},

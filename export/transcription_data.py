@@ -7,9 +7,12 @@ clips: random tempo (80..150 BPM), per-clip dynamic level with per-note jitter
 (velocity 30..127), articulation (70..97 % of the written length) and register
 (a random transposition folded into the instrument's range). Clips are laid
 end to end with 0.6 s of silence between them, rendered as one MIDI file per
-chunk of :data:`CLIPS_PER_CHUNK` clips, and stored as one npz per chunk::
+chunk of :data:`CLIPS_PER_CHUNK` clips with each soundfont of :data:`FONTS`
+(FluidR3 and TimGM6mb for every split, MuseScore General Lite for test only, so
+the benchmark also measures a timbre never heard in training; each soundfont
+gets its own tunes and performances), and stored as one npz per chunk::
 
-    data/transcription/<split>/<instrument>_<chunk>.npz
+    data/transcription/<split>/<instrument>_<chunk>[_<soundfont>].npz   (no suffix: FluidR3)
         spec     float16 [T, N_BINS]  log-frequency spectrum (plugins/transcription/features.py)
         pitch    int16   [T]          sounding MIDI pitch per frame, -1 = silence
         onset    uint8   [T]          1 on the frame nearest to each note-on
@@ -17,7 +20,7 @@ chunk of :data:`CLIPS_PER_CHUNK` clips, and stored as one npz per chunk::
         notes    float32 [n, 4]       start s, end s, pitch, velocity (the reference)
     test chunks also keep their audio: <instrument>_<chunk>.wav (for the benchmark)
 
-Deterministic (seeded by split, instrument and chunk) and resumable: existing
+Deterministic (seeded by split, instrument, soundfont and chunk) and resumable: existing
 chunks are skipped. ``python -m export.transcription_data`` runs it.
 """
 from __future__ import annotations
@@ -44,6 +47,14 @@ from plugins.transcription.labels import INSTRUMENTS, Instrument
 log = logging.getLogger(__name__)
 
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+#: soundfonts by short name: the first two are rendered for every split, "musescore" only for test
+#: (a timbre the model never hears in training); missing ones are skipped with a warning
+SOUNDFONTS = {"fluidr3": (SOUNDFONT, "fluid-soundfont-gm"),
+              "timgm6mb": (Path("/usr/share/sounds/sf2/TimGM6mb.sf2"), "timgm6mb-soundfont"),
+              "musescore": (Path("/usr/share/sounds/sf3/MuseScore_General_Lite.sf3"),
+                            "musescore-general-soundfont-small")}
+FONTS = {"train": ("fluidr3", "timgm6mb"), "valid": ("fluidr3", "timgm6mb"),
+         "test": ("fluidr3", "timgm6mb", "musescore")}
 CLIPS_PER_CHUNK = 25
 CHUNKS = {"train": 16, "valid": 1, "test": 2}
 GAP_SECONDS = 0.6
@@ -102,12 +113,30 @@ def clip_notes(tokens: np.ndarray, inst: Instrument, rng: np.random.Generator, t
     return out, PHRASE_BEATS * spb
 
 
-def render(notes: list[tuple], program: int, wav: Path) -> np.ndarray:
+def chunk_name(inst: Instrument, chunk: int, font: str = "fluidr3") -> str:
+    return f"{inst.name}_{chunk:03d}" + ("" if font == "fluidr3" else f"_{font}")
+
+
+def instrument_of(stem: str) -> str:
+    """The instrument a chunk file belongs to (``alto_sax_003_timgm6mb`` -> ``alto_sax``)."""
+    for name in sorted((i.name for i in INSTRUMENTS), key=len, reverse=True):
+        if stem.startswith(name + "_"):
+            return name
+    raise BridgeError(f"{stem}: not a chunk of a known instrument")
+
+
+def font_of(stem: str) -> str:
+    tail = stem[len(instrument_of(stem)) + 1:].split("_", 1)
+    return tail[1] if len(tail) > 1 else "fluidr3"
+
+
+def render(notes: list[tuple], program: int, wav: Path, font: str = "fluidr3") -> np.ndarray:
     """FluidSynth renders ``notes`` (seconds) with GM ``program``; mono samples at SAMPLE_RATE."""
     from bridge.midifile import write_notes
 
-    if not SOUNDFONT.is_file():
-        raise BridgeError(f"soundfont {SOUNDFONT} is missing (apt-get install fluid-soundfont-gm)")
+    soundfont, package = SOUNDFONTS[font]
+    if not soundfont.is_file():
+        raise BridgeError(f"soundfont {soundfont} is missing (apt-get install {package})")
     fluidsynth = shutil.which("fluidsynth")
     if not fluidsynth:
         raise BridgeError("fluidsynth is not installed (apt-get install fluidsynth)")
@@ -115,7 +144,7 @@ def render(notes: list[tuple], program: int, wav: Path) -> np.ndarray:
     # 120 BPM: one beat = 0.5 s, so beats = 2 * seconds
     write_notes(mid, [Note(int(p), int(v), 2.0 * s, 2.0 * (e - s)) for s, e, p, v in notes], bpm=120.0,
                 programs={0: program})
-    subprocess.run([fluidsynth, "-ni", "-g", "1.0", "-r", str(SAMPLE_RATE), "-F", str(wav), str(SOUNDFONT),
+    subprocess.run([fluidsynth, "-ni", "-g", "1.0", "-r", str(SAMPLE_RATE), "-F", str(wav), str(soundfont),
                     str(mid)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     mid.unlink()
     return read_wav(wav)
@@ -137,14 +166,16 @@ def frame_labels(notes: np.ndarray, frames: int) -> dict[str, np.ndarray]:
 
 
 def render_chunk(folk: Path, split: str, inst: Instrument, chunk: int, out: Path, clips: int = CLIPS_PER_CHUNK,
-                 chunks: int | None = None) -> Path:
-    """Render chunk ``chunk`` of ``split`` for ``inst`` (``chunks`` in the split, ``clips`` clips each)."""
-    path = out / split / f"{inst.name}_{chunk:03d}.npz"
+                 chunks: int | None = None, font: str = "fluidr3") -> Path:
+    """Render chunk ``chunk`` of ``split`` for ``inst`` (``chunks`` in the split, ``clips`` clips each)
+    with soundfont ``font`` (each font gets its own tunes and its own random performance)."""
+    path = out / split / f"{chunk_name(inst, chunk, font)}.npz"
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    windows = choose_windows(folk, split, (chunks or CHUNKS[split]) * clips, inst.name)
-    rng = _rng("chunk", split, inst.name, chunk)
+    key = inst.name if font == "fluidr3" else f"{inst.name}:{font}"
+    windows = choose_windows(folk, split, (chunks or CHUNKS[split]) * clips, key)
+    rng = _rng("chunk", split, key, chunk)
     notes: list[tuple] = []
     t = 0.3
     for tokens in windows[chunk * clips:(chunk + 1) * clips]:
@@ -153,7 +184,7 @@ def render_chunk(folk: Path, split: str, inst: Instrument, chunk: int, out: Path
         t += length + GAP_SECONDS
     with tempfile.TemporaryDirectory(prefix="cmt-transcription-") as tmp:
         wav = Path(tmp) / "chunk.wav"
-        samples = render(notes, inst.program, wav)
+        samples = render(notes, inst.program, wav, font)
         if split == "test":
             shutil.copy(wav, path.with_suffix(".wav"))
     spec = features.log_spectrum(samples)
@@ -166,24 +197,38 @@ def render_chunk(folk: Path, split: str, inst: Instrument, chunk: int, out: Path
 
 
 def prepare(folk: Path = Path("data/folk"), out: Path | None = None, splits=("train", "valid", "test"),
-            chunks: dict[str, int] | None = None, clips: int = CLIPS_PER_CHUNK) -> dict:
-    """Render every chunk (skipping finished ones) and write ``index.json``."""
+            chunks: dict[str, int] | None = None, clips: int = CLIPS_PER_CHUNK,
+            fonts: tuple[str, ...] | None = None) -> dict:
+    """Render every chunk (skipping finished ones) and write ``index.json``.
+
+    ``fonts`` restricts the soundfonts (default :data:`FONTS` per split; missing soundfonts are skipped).
+    """
     from export.progress import Progress
 
     out = out or data_dir()
     chunks = {**CHUNKS, **(chunks or {})}
-    jobs = [(s, inst, c) for s in splits for inst in INSTRUMENTS for c in range(chunks[s])]
-    done = sum((out / s / f"{i.name}_{c:03d}.npz").is_file() for s, i, c in jobs)
+    used: dict[str, list[str]] = {}
+    for s in splits:
+        for font in FONTS[s]:
+            if fonts is not None and font not in fonts:
+                continue
+            if not SOUNDFONTS[font][0].is_file():
+                log.warning("soundfont %s missing (apt-get install %s): not rendered", font, SOUNDFONTS[font][1])
+                continue
+            used.setdefault(s, []).append(font)
+    jobs = [(s, f, inst, c) for s in splits for f in used.get(s, []) for inst in INSTRUMENTS for c in range(chunks[s])]
+    done = sum((out / s / f"{chunk_name(i, c, f)}.npz").is_file() for s, f, i, c in jobs)
     bar = Progress(len(jobs), "render", done=done)
-    for split, inst, chunk in jobs:
-        if (out / split / f"{inst.name}_{chunk:03d}.npz").is_file():
+    for split, font, inst, chunk in jobs:
+        if (out / split / f"{chunk_name(inst, chunk, font)}.npz").is_file():
             continue
-        render_chunk(folk, split, inst, chunk, out, clips, chunks[split])
-        bar.update(1, f"{split} {inst.name} {chunk}")
+        render_chunk(folk, split, inst, chunk, out, clips, chunks[split], font)
+        bar.update(1, f"{split} {font} {inst.name} {chunk}")
     bar.close()
     index = {"version": VERSION, "source": "music21 folk windows (data/folk, split by tune) rendered with "
-             f"FluidSynth {SOUNDFONT.name}", "sample_rate": SAMPLE_RATE, "hop": features.HOP,
-             "clips_per_chunk": clips, "chunks": chunks,
+             "FluidSynth", "soundfonts": {s: f for s, f in used.items()},
+             "soundfont_files": {k: str(v[0]) for k, v in SOUNDFONTS.items()},
+             "sample_rate": SAMPLE_RATE, "hop": features.HOP, "clips_per_chunk": clips, "chunks": chunks,
              "instruments": {i.name: {"program": i.program, "register": [i.low, i.high]} for i in INSTRUMENTS}}
     (out / "index.json").write_text(json.dumps(index, indent=1))
     return index

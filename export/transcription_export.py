@@ -156,7 +156,8 @@ def _provenance(data: Path) -> dict:
     info = json.loads(index.read_text()) if index.is_file() else {}
     return {"source": "music21 corpus folk tunes (public domain), windows of data/folk split by tune; test tunes "
                       "never rendered into train/valid",
-            "rendering": "FluidSynth 2 with FluidR3_GM.sf2, GM programs flute 73, piano 0, alto sax 65, trumpet 56, "
-                         "violin 40; random tempo 80-150 BPM, velocity 30-127, articulation 70-97%, transposed into "
-                         "each instrument's register",
+            "rendering": "FluidSynth 2 with FluidR3_GM.sf2 and TimGM6mb.sf2 (train/valid/test) and "
+                         "MuseScore_General_Lite.sf3 (test only: a timbre never heard in training); GM programs "
+                         "flute 73, piano 0, alto sax 65, trumpet 56, violin 40; random tempo 80-150 BPM, velocity "
+                         "30-127, articulation 70-97%, transposed into each instrument's register",
             "index": info}

@@ -39,7 +39,7 @@ class TranscriptionConfig:
     onset_hidden: int = 64
     segment: int = 32  # labelled frames per training segment
     batch: int = 64  # segments per step
-    steps: int = 6000
+    steps: int = 8000
     lr: float = 2e-3
     lr_min: float = 1e-4
     beta_audio: float = 0.05
@@ -58,7 +58,7 @@ class TranscriptionConfig:
 
 
 CONFIGS = {c.name: c for c in (
-    TranscriptionConfig("transcription", "cross-modal VAE transcription, 5 instruments; shipped"),
+    TranscriptionConfig("transcription", "cross-modal VAE transcription, 5 instruments, 2 soundfonts; shipped"),
     TranscriptionConfig("transcription-tiny", "tiny config for tests and CI (seconds), never shipped",
                         model_name="transcription-tiny", audio_hidden=16, symbol_hidden=16, z_dim=4, onset_hidden=8,
                         segment=16, batch=8, steps=12, valid_every=6, limit_chunks=1),

@@ -27,13 +27,17 @@ log = logging.getLogger(__name__)
 class FrameSet:
     """Every chunk of a split, end to end with silence between them, with the frame labels the model learns."""
 
-    def __init__(self, folder: Path, limit: int | None = None) -> None:
+    def __init__(self, folder: Path, limit: int | None = None, fonts: tuple[str, ...] | None = None) -> None:
+        from export.transcription_data import font_of, instrument_of
+
         files = sorted(folder.glob("*.npz"))
         files = [f for f in files if not f.name.endswith(".part.npz")]
+        if fonts is not None:
+            files = [f for f in files if font_of(f.stem) in fonts]
         if limit:
             by_inst: dict[str, list[Path]] = {}
             for f in files:
-                by_inst.setdefault(f.stem.rsplit("_", 1)[0], []).append(f)
+                by_inst.setdefault(instrument_of(f.stem), []).append(f)
             files = [f for fs in by_inst.values() for f in fs[:limit]]
         if not files:
             raise BridgeError(f"{folder}: no rendered chunks (run: python -m export.transcription_train data)")
@@ -41,8 +45,7 @@ class FrameSet:
         specs, pitch, onset, velocity, inst = [], [], [], [], []
         for f in files:
             d = np.load(f)
-            name = f.stem.rsplit("_", 1)[0]
-            index = labels.INSTRUMENT_NAMES.index(name)
+            index = labels.INSTRUMENT_NAMES.index(instrument_of(f.stem))
             specs += [features.silence_frames(pad), d["spec"].astype(np.float32)]
             n = len(d["pitch"])
             pitch += [np.full(pad, -1, np.int16), d["pitch"]]

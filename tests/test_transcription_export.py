@@ -38,7 +38,7 @@ def tiny_model(tmp_path_factory):
     root = tmp_path_factory.mktemp("transcription")
     fake_folk(root)
     data = root / "data"
-    index = prepare(root, data, splits=("train", "valid"), chunks={"train": 1, "valid": 1}, clips=2)
+    index = prepare(root, data, splits=("train", "valid"), chunks={"train": 1, "valid": 1}, clips=2, fonts=("fluidr3",))
     ckpt = train("transcription-tiny", data, root / "run", threads=1)
     out = export(ckpt, root / "model", data)
     return root, data, ckpt, out, index
@@ -52,13 +52,13 @@ def test_prepare_is_deterministic_and_resumable(tiny_model, tmp_path):
     first = np.load(data / "train" / "flute_000.npz")
     assert first["spec"].shape[1] == 165 and first["onset"].sum() == len(first["notes"])
     assert set(np.unique(first["pitch"])) - {-1} <= set(first["notes"][:, 2].astype(int))
-    again = prepare(root, tmp_path, splits=("train",), chunks={"train": 1}, clips=2)
+    again = prepare(root, tmp_path, splits=("train",), chunks={"train": 1}, clips=2, fonts=("fluidr3",))
     np.testing.assert_array_equal(np.load(tmp_path / "train" / "flute_000.npz")["notes"], first["notes"])
     calls = []
     original = transcription_data.render
     transcription_data.render = lambda *a: calls.append(a) or original(*a)
     try:
-        prepare(root, tmp_path, splits=("train",), chunks={"train": 1}, clips=2)
+        prepare(root, tmp_path, splits=("train",), chunks={"train": 1}, clips=2, fonts=("fluidr3",))
     finally:
         transcription_data.render = original
     assert calls == [] and again["clips_per_chunk"] == 2
