@@ -26,7 +26,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                        epilog="example: cmt-bridge data prepare folk   (music21's folk tunes -> data/folk/)")
     dsub = d.add_subparsers(dest="data_cmd", required=True)
     p = dsub.add_parser("prepare", help="parse, cache and split a dataset (resumable)")
-    p.add_argument("dataset", choices=["folk"], help="folk: monophonic 2-bar melodies from music21's ABC tunes")
+    p.add_argument("dataset", choices=["folk", "transcription"],
+                   help="folk: monophonic 2-bar melodies from music21's ABC tunes; transcription: those melodies "
+                        "rendered with FluidSynth for 5 instruments, paired with frame labels (needs folk first)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default $CMT_BRIDGE_DATA/<dataset>, i.e. data/<dataset>)")
     p.add_argument("--jobs", type=int, default=2, help="parallel parser processes (default 2)")
     p.add_argument("--limit", type=int, default=None, help="only the first N files (quick trials)")
@@ -64,8 +66,24 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     e.set_defaults(func=_cmd_export)
 
 
+TRANSCRIPTION_DATA = Path("data/transcription")
+
+
+def _transcription_configs() -> dict:
+    from .transcription_model import CONFIGS  # imports torch: only called after _need_torch()
+
+    return CONFIGS
+
+
 def _cmd_prepare(args) -> int:
     from . import folk_data
+
+    if args.dataset == "transcription":
+        from .transcription_data import prepare
+
+        idx = prepare(folk_data.data_root() / "folk", args.out or TRANSCRIPTION_DATA)
+        print(f"transcription: {len(idx['chunks'])} chunks rendered")
+        return 0
 
     idx = folk_data.prepare(args.out, jobs=args.jobs, limit=args.limit)
     print(f"{idx['dataset']}: {idx['tunes']} tunes, windows train {idx['train_windows']} / "
@@ -80,6 +98,15 @@ def _cmd_train(args) -> int:
     if args.list or not args.config:
         for name, cfg in configs.REGISTRY.items():
             print(f"{name:24s} {cfg.doc}")
+        for name in _transcription_configs():
+            print(f"{name:24s} cross-modal audio <-> symbol VAE (see docs/transcription.md)")
+        return 0
+    if args.config in _transcription_configs():
+        from .transcription_train import train as train_transcription
+
+        run_dir = args.run_dir or Path("runs") / args.config
+        train_transcription(args.config, TRANSCRIPTION_DATA, run_dir, args.threads or 1, args.steps, args.resume,
+                            command=f"cmt-bridge train {args.config} --run-dir {run_dir}")
         return 0
     import os
     import shlex
@@ -101,9 +128,22 @@ def _cmd_export(args) -> int:
     if args.all:
         for out in onnx_export.export_all(tolerance=args.tolerance):
             print(f"exported {out}")
+        from .transcription_export import export as export_transcription
+
+        out = export_transcription(Path("runs") / "transcription" / "model.pt", None, TRANSCRIPTION_DATA,
+                                   args.tolerance, command="cmt-bridge export-onnx --all")
+        print(f"exported {out}")
         return 0
     if not args.source:
         raise BridgeError("export-onnx needs a config name or a checkpoint path (or --all)")
+    if args.source in _transcription_configs():
+        from .transcription_export import export as export_transcription
+
+        run_dir = args.run_dir or Path("runs") / args.source
+        out = export_transcription(run_dir / "model.pt", args.out, TRANSCRIPTION_DATA, args.tolerance,
+                                   command=f"cmt-bridge export-onnx {args.source}")
+        print(f"exported {out}")
+        return 0
     out = onnx_export.export(args.source, out=args.out, run_dir=args.run_dir, tolerance=args.tolerance)
     print(f"exported {out}")
     return 0
