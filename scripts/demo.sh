@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make demo: the shipped default models, scripted. Writes recordings/demo-*.mid and recordings/demo-run.png.
-# Tolerant: a missing piece (no shipped model yet, no JACK) is reported and skipped, not fatal.
+# Without JACK the live run uses --api none (OSC + recording only); a failing step fails the demo.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 CLI=.venv/bin/cmt-bridge
@@ -16,7 +16,7 @@ trap cleanup EXIT INT TERM
 if "$CLI" midime sample -n 4 -o "$OUT/demo-samples" --seed 1; then
   say "samples in $OUT/demo-samples/"
 else
-  say "skipped 'midime sample' (is the shipped model onnx_models/musicvae-mel2bar there?)"
+  say "'midime sample' failed (is the shipped model onnx_models/musicvae-mel2bar there?)"; exit 1
 fi
 
 # 2. live: 20 s of the host on a JACK dummy server (no sound card needed), recorded
@@ -32,7 +32,6 @@ if "$CLI" run --api "$api" --seconds "${DEMO_SECONDS:-20}" --play midime --recor
   "$CLI" pianoroll "$OUT/demo-run.mid" -o "$OUT/demo-run.png" --title "cmt-bridge demo: midime, 20 s" \
     && say "piano roll: $OUT/demo-run.png"
 else
-  say "skipped the live run (see the message above)"
+  say "the live run failed (see the message above)"; exit 1
 fi
 ls -l "$OUT" >&2
-exit 0
