@@ -69,9 +69,18 @@ def midime(d: dict) -> list[str]:
 def transcription(d: dict) -> list[str]:
     out = [f"**Transcription** (`python bench/bench_transcription.py`: {d['setup']['data']}; "
            f"{d['setup']['metric']}; basic-pitch in the same run):", "",
-           "| instrument | onset F1 ours (offline) | ours (live, streaming) | basic-pitch |", "| --- | --- | --- | --- |"]
+           ]
+    fonts = list(d.get("by_soundfont", {"fluidr3": d["instruments"]}))
+    out.append("| instrument | " + " | ".join(f"{f}: ours / basic-pitch" for f in fonts) + " | fluidr3 live (streaming) |")
+    out.append("| --- " * (len(fonts) + 2) + "|")
     for name, r in d["instruments"].items():
-        out.append(f"| {name} | {r['ours']['f1']:.3f} | {r['live']['f1']:.3f} | {r['basic_pitch']['f1']:.3f} |")
+        cells = []
+        for f in fonts:
+            rf = d.get("by_soundfont", {}).get(f, d["instruments"]).get(name, {})
+            cells.append(f"{rf['ours']['f1']:.3f} / {rf['basic_pitch']['f1']:.3f}" if rf else "")
+        out.append(f"| {name} | " + " | ".join(cells) + f" | {r['live']['f1']:.3f} |")
+    out += ["", "fluidr3 and timgm6mb are the training soundfonts (the test tunes are new); musescore is a "
+                "soundfont the model never heard."]
     rtf, live = d["rtf_one_thread"], d["live"]
     out += ["", f"Real-time factor on one thread: ours {rtf['ours']:.4f}, basic-pitch {rtf['basic_pitch']:.4f} "
                 f"({rtf['speedup']:.1f}x faster; target <= 0.01). Live: audio block -> note-on latency median "
