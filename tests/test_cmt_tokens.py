@@ -108,3 +108,13 @@ def test_decode_is_lenient_with_sampled_garbage():
     tok[3, T.F["type"]] = T.NOTE                           # after the end: ignored
     tok[3, [T.F["pitch"], T.F["duration"], T.F["instrument"]]] = [61, 4, 1]
     assert T.decode(tok) == {"lead": [Note(60, T.DEFAULT_VELOCITY, 0.0, 1.0, 0)]}
+
+
+def test_plugin_side_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, plugins.cmt.tokens, plugins.cmt.parts, plugins.cmt.video; "
+            "print(sorted(m for m in ('torch', 'music21', 'cv2') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
