@@ -1,0 +1,143 @@
+"""Bar-by-bar sampling of CMT tokens from the exported recurrent step (numpy only).
+
+The model is two graphs (see export/cmt_model.py): ``step`` (token [B, F], s, z
+-> type_logits, hidden, s, z) and ``fields`` (hidden, token_type -> logits of
+the other fields, concatenated; ``offsets`` says where each field lies). Both
+are passed as callables returning dicts keyed by those semantic names, which is
+what ``ModelBundle.graph(name).run`` returns.
+
+:class:`BarSampler` keeps the recurrent state between bars, so every bar costs
+the same however long the music has run. Each :meth:`BarSampler.bar` forces a
+bar token carrying the bar's density and strength: CMT's control parameter
+``control`` (C, 0..1) is the probability that the requested class replaces
+the one the model would have sampled. Inside a bar the grammar of
+:mod:`plugins.cmt.tokens` is enforced by masking (positions only move forward,
+notes only after a position, no end token while streaming); the model's next
+bar token ends the bar (it is not fed: the next call feeds its own).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from bridge.events import Note
+from plugins.cmt import tokens as T
+
+log = logging.getLogger(__name__)
+
+Graph = Callable[..., dict]
+MAX_TOKENS_PER_BAR = 160
+
+
+@dataclass
+class Sampling:
+    """Temperature and top-p per field (missing fields: the defaults)."""
+
+    temperature: float = 1.0
+    top_p: float = 0.95
+    per_field: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def of(self, name: str) -> tuple[float, float]:
+        return self.per_field.get(name, (self.temperature, self.top_p))
+
+
+def sample(logits: np.ndarray, rng: np.random.Generator, temperature: float = 1.0, top_p: float = 1.0,
+           allowed: np.ndarray | None = None) -> int:
+    """One index from 1-D logits: masked to ``allowed``, then temperature, then nucleus (top-p)."""
+    x = np.asarray(logits, dtype=np.float64).copy()
+    if allowed is not None:
+        x[~allowed] = -np.inf
+    if temperature <= 0:
+        return int(np.argmax(x))
+    x = (x - x.max()) / temperature
+    p = np.exp(x)
+    p /= p.sum()
+    order = np.argsort(-p, kind="stable")
+    keep = np.cumsum(p[order]) - p[order] < top_p
+    q = np.zeros_like(p)
+    q[order[keep]] = p[order[keep]]
+    return int(rng.choice(len(q), p=q / q.sum()))
+
+
+class BarSampler:
+    """Streams bars of multi-track notes from the CMT step graphs."""
+
+    def __init__(self, step: Graph, fields: Graph, offsets: dict[str, list[int]],
+                 state_shapes: tuple[tuple[int, ...], tuple[int, ...]], beats_per_bar: float = 4.0,
+                 total_bars: int = T.MAX_BARS, control: float = 1.0, sampling: Sampling | None = None,
+                 seed: int | None = None) -> None:
+        self.step_graph, self.fields_graph, self.offsets = step, fields, offsets
+        self.beats_per_bar, self.spb = beats_per_bar, T.steps_per_bar(beats_per_bar)
+        self.total_bars, self.control = total_bars, control
+        self.sampling = sampling or Sampling()
+        self.rng = np.random.default_rng(seed)
+        self.s = np.zeros(state_shapes[0], np.float32)
+        self.z = np.zeros(state_shapes[1], np.float32)
+        self.bar_index = 0
+        self.hidden: np.ndarray | None = None
+        self.tokens: list[np.ndarray] = []      # every token fed so far
+
+    # -- graph calls -------------------------------------------------------------------------
+    def _feed(self, row: np.ndarray) -> np.ndarray:
+        out = self.step_graph(token=row[None].astype(np.int64), s=self.s, z=self.z)
+        self.s, self.z, self.hidden = out["s"], out["z"], out["hidden"]
+        self.tokens.append(row)
+        return out["type_logits"][0]
+
+    def _field_logits(self, token_type: int) -> dict[str, np.ndarray]:
+        lg = self.fields_graph(hidden=self.hidden, token_type=np.array([token_type], np.int64))["logits"][0]
+        return {name: lg[a:b] for name, (a, b) in self.offsets.items()}
+
+    def _pick(self, name: str, logits: np.ndarray, allowed: np.ndarray | None = None) -> int:
+        t, p = self.sampling.of(name)
+        return sample(logits, self.rng, t, p, allowed)
+
+    def _time(self, row: np.ndarray) -> np.ndarray:
+        row[T.F["bar"]] = 1 + min(self.bar_index, T.MAX_BARS - 1)
+        row[T.F["progress"]] = 1 + T.progress_class(self.bar_index, self.total_bars)
+        return row
+
+    def _control(self, name: str, requested: int | None, logits: dict[str, np.ndarray] | None, n: int) -> int:
+        if requested is not None and (logits is None or self.rng.random() < self.control):
+            return 1 + int(np.clip(requested, 0, n - 1))
+        if logits is None:
+            return 1 + n // 2
+        return self._pick(name, logits[name], np.arange(n + 1) > 0)
+
+    # -- one bar -----------------------------------------------------------------------------
+    def bar(self, density: int | None = None, strength: int | None = None) -> tuple[dict[str, list[Note]], np.ndarray]:
+        """(notes per instrument in beats from this bar's line, the bar's tokens) for the next bar."""
+        logits = self._field_logits(T.METRICAL) if self.hidden is not None else None
+        row = self._time(np.zeros(len(T.FIELDS), np.int64))
+        row[T.F["type"]], row[T.F["beat"]] = T.METRICAL, T.BAR_LINE
+        row[T.F["density"]] = self._control("density", density, logits, T.DENSITY_CLASSES)
+        row[T.F["strength"]] = self._control("strength", strength, logits, T.STRENGTH_CLASSES)
+        first = len(self.tokens)
+        type_logits = self._feed(row)
+        pos = -1
+        for _ in range(MAX_TOKENS_PER_BAR):
+            allowed = np.array([False, True, pos >= 0, False])      # pad, metrical, note (after a position), end
+            kind = self._pick("type", type_logits, allowed)
+            fl = self._field_logits(kind)
+            row = self._time(np.zeros(len(T.FIELDS), np.int64))
+            row[T.F["type"]] = kind
+            if kind == T.METRICAL:
+                ok = np.zeros(T.VOCAB["beat"], bool)
+                ok[T.BAR_LINE] = True
+                ok[2 + pos + 1:2 + self.spb] = True
+                beat = self._pick("beat", fl["beat"], ok)
+                if beat == T.BAR_LINE:
+                    break
+                pos = beat - 2
+                row[T.F["beat"]] = beat
+                row[T.F["strength"]] = self._pick("strength", fl["strength"], np.arange(T.VOCAB["strength"]) > 0)
+            else:
+                for name in ("pitch", "duration", "instrument"):
+                    row[T.F[name]] = self._pick(name, fl[name], np.arange(T.VOCAB[name]) > 0)
+            type_logits = self._feed(row)
+        self.bar_index += 1
+        bar_tokens = np.stack(self.tokens[first:])
+        return T.decode(bar_tokens, self.beats_per_bar), bar_tokens
