@@ -198,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=200, help="timed decodes")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "midime.json")
+    ap.add_argument("--write-manifest", action="store_true",
+                    help="also store the figures in the model's manifest.json under quality.bench")
     args = ap.parse_args(argv)
 
     rng = np.random.default_rng(args.seed)
@@ -246,6 +248,14 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=1) + "\n")
     print(f"wrote {args.out}")
+    if args.write_manifest:
+        path = vae.bundle.folder / "manifest.json"
+        manifest = json.loads(path.read_text())
+        manifest.setdefault("quality", {})["bench"] = {
+            k: v for k, v in res.items() if not isinstance(v, (list, dict)) or k == "interpolation_step_hamming"}
+        manifest["quality"]["bench"]["measured_by"] = "python bench/bench_midime.py --write-manifest"
+        path.write_text(json.dumps(manifest, indent=1))
+        print(f"wrote the figures into {path}")
     return 0
 
 
