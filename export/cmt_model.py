@@ -200,7 +200,9 @@ def export_step(model: CMTModel, path, opset: int = 17) -> None:
     model.eval()
     s, z = model.initial_state(1)
     token = torch.zeros(1, len(FIELDS), dtype=torch.long)
-    torch.onnx.export(StepGraph(model), (token, s, z), str(path), dynamo=False, opset_version=opset,
+    # an eval() wrapper: the exporter restores the wrapper's mode afterwards, and a fresh module
+    # is in training mode, which would leave the model's dropout on
+    torch.onnx.export(StepGraph(model).eval(), (token, s, z), str(path), dynamo=False, opset_version=opset,
                       input_names=["token", "s", "z"], output_names=["type_logits", "hidden", "s_out", "z_out"],
                       dynamic_axes={"token": {0: "B"}, "s": {1: "B"}, "z": {1: "B"}, "type_logits": {0: "B"},
                                     "hidden": {0: "B"}, "s_out": {1: "B"}, "z_out": {1: "B"}})
@@ -210,7 +212,7 @@ def export_fields(model: CMTModel, path, opset: int = 17) -> None:
     model.eval()
     hidden = torch.zeros(1, model.cfg.d_model)
     ttype = torch.zeros(1, dtype=torch.long)
-    torch.onnx.export(FieldsGraph(model), (hidden, ttype), str(path), dynamo=False, opset_version=opset,
+    torch.onnx.export(FieldsGraph(model).eval(), (hidden, ttype), str(path), dynamo=False, opset_version=opset,
                       input_names=["hidden", "token_type"], output_names=["logits"],
                       dynamic_axes={"hidden": {0: "B"}, "token_type": {0: "B"}, "logits": {0: "B"}})
 

@@ -80,6 +80,7 @@ def test_onnx_step_matches_torch_after_500_steps(tmp_path):
     model = _model(CMTConfig(d_model=128, n_layers=2, n_heads=4, d_ff=256, dropout=0.0), seed=5)
     export_step(model, tmp_path / "step.onnx")
     export_fields(model, tmp_path / "fields.onnx")
+    assert not model.training                       # exporting leaves the model as it was (dropout off)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     step = ort.InferenceSession(str(tmp_path / "step.onnx"), opts, providers=["CPUExecutionProvider"])

@@ -80,6 +80,21 @@ class BarSampler:
         self.hidden: np.ndarray | None = None
         self.tokens: list[np.ndarray] = []      # every token fed so far
 
+    @classmethod
+    def from_bundle(cls, bundle, **kw) -> "BarSampler":
+        """A sampler over a loaded CMT model folder (``ModelBundle``; manifest of export/cmt_export.py)."""
+        from bridge.errors import ModelError
+
+        m = bundle.manifest
+        if list(m.get("fields", [])) != list(T.FIELDS) or m.get("vocab") != T.VOCAB:
+            raise ModelError(f"model {bundle.name} was made for other CMT tokens than plugins/cmt/tokens.py")
+        (sl, *s), (zl, *z) = m["state_shapes"]["s"], m["state_shapes"]["z"]
+        shapes = (tuple([sl, 1] + s), tuple([zl, 1] + z))
+        samp = m.get("sampling", {})
+        kw.setdefault("control", samp.get("control", 1.0))
+        kw.setdefault("sampling", Sampling(samp.get("temperature", 1.0), samp.get("top_p", 0.95)))
+        return cls(bundle.graph("step").run, bundle.graph("fields").run, m["field_offsets"], shapes, **kw)
+
     # -- graph calls -------------------------------------------------------------------------
     def _feed(self, row: np.ndarray) -> np.ndarray:
         out = self.step_graph(token=row[None].astype(np.int64), s=self.s, z=self.z)

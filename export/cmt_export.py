@@ -1,0 +1,124 @@
+"""Export a trained CMT checkpoint to a validated model folder (``step.onnx``, ``fields.onnx``, manifest.json).
+
+export -> reload through the host's own :class:`bridge.runtime.ModelBundle` ->
+run ``VALIDATION_STEPS`` tokens of held-out music (random tokens when no data
+is prepared) through the recurrent ONNX step and compare with torch's parallel
+form (max abs diff into the manifest; above the tolerance the export fails) ->
+time the step -> write the manifest. The folder is what
+:meth:`plugins.cmt.sampling.BarSampler.from_bundle` reads.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bridge.errors import BridgeError
+from bridge.runtime import MANIFEST, ModelBundle, default_models_dir, sha256
+from plugins.cmt import tokens as T
+
+from .cmt_model import export_fields, export_step, field_offsets
+from .cmt_train import load_model
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "cmt"
+VALIDATION_STEPS = 500
+EXPECT = {"step": ({"token", "s", "z"}, {"type_logits", "hidden", "s", "z"}),
+          "fields": ({"hidden", "token_type"}, {"logits"})}
+
+
+def _validation_tokens(data: Path | None, n: int) -> np.ndarray:
+    from .cmt_data import load_split
+
+    try:
+        pieces, _ = load_split("test", data)
+    except BridgeError:
+        pieces = []
+    if pieces:
+        tok = np.concatenate(pieces)[:n]
+        if len(tok) == n:
+            return tok
+    rng = np.random.default_rng(0)
+    return np.stack([rng.integers(0, v, n) for v in T.VOCAB_SIZES], axis=1)
+
+
+def export(checkpoint: Path, out: Path | None = None, data: Path | None = None, tolerance: float = 1e-4) -> Path:
+    model, cfg = load_model(Path(checkpoint))
+    mcfg = model.cfg
+    out = Path(out) if out else default_models_dir() / MODEL_NAME
+    out.mkdir(parents=True, exist_ok=True)
+    export_step(model, out / "step.onnx")
+    export_fields(model, out / "fields.onnx")
+    L, H, dk = mcfg.n_layers, mcfg.n_heads, mcfg.d_head
+
+    def spec(tensor: str, dtype: str, shape: list) -> dict:
+        return {"tensor": tensor, "dtype": dtype, "shape": shape}
+
+    s_shape, z_shape = [L, "batch", H, dk, dk], [L, "batch", H, dk]
+    graphs = {
+        "step": {"file": "step.onnx", "sha256": sha256(out / "step.onnx"),
+                 "inputs": {"token": spec("token", "int64", ["batch", len(T.FIELDS)]),
+                            "s": spec("s", "float32", s_shape), "z": spec("z", "float32", z_shape)},
+                 "outputs": {"type_logits": spec("type_logits", "float32", ["batch", T.VOCAB["type"]]),
+                             "hidden": spec("hidden", "float32", ["batch", mcfg.d_model]),
+                             "s": spec("s_out", "float32", s_shape), "z": spec("z_out", "float32", z_shape)}},
+        "fields": {"file": "fields.onnx", "sha256": sha256(out / "fields.onnx"),
+                   "inputs": {"hidden": spec("hidden", "float32", ["batch", mcfg.d_model]),
+                              "token_type": spec("token_type", "int64", ["batch"])},
+                   "outputs": {"logits": spec("logits", "float32", ["batch", sum(mcfg.vocab_sizes[1:])])}},
+    }
+    state = torch.load(Path(checkpoint), weights_only=False)
+    manifest = {
+        "name": MODEL_NAME, "version": f"{cfg.name}@{state['step']}",
+        "description": "CMT (controllable music transformer): compound-word tokens, causal linear attention "
+                       "(elu+1), exported as a recurrent step with a fixed-size state",
+        "graphs": graphs, "opset": 17,
+        "state_shapes": {"s": [L, H, dk, dk], "z": [L, H, dk]},
+        "fields": list(T.FIELDS), "vocab": dict(T.VOCAB), "field_offsets": field_offsets(mcfg),
+        "steps_per_beat": T.STEPS_PER_BEAT,
+        "instruments": [{"name": i.name, "program": i.program, "channel": i.channel} for i in T.INSTRUMENTS],
+        "sampling": {"temperature": 1.0, "top_p": 0.95, "control": 1.0},
+        "training": {"config": cfg.to_dict(), "step": state["step"], "checkpoint": Path(checkpoint).name,
+                     "torch": torch.__version__, "machine": platform.machine()},
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    bundle = ModelBundle.load(out, threads=1, expect=EXPECT)
+    report = validate(model, bundle, _validation_tokens(data, VALIDATION_STEPS))
+    if report["max_abs_diff"] > tolerance:
+        raise BridgeError(f"export of {cfg.name} differs from torch by {report['max_abs_diff']:.2e} "
+                          f"(> tolerance {tolerance:g}): not written as valid")
+    manifest["validation"] = report
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    log.info("%s: max |torch - onnxruntime| %.2e over %d steps, %.2f ms per step", MODEL_NAME,
+             report["max_abs_diff"], report["steps"], report["step_ms_onnxruntime"])
+    return out
+
+
+@torch.no_grad()
+def validate(model, bundle: ModelBundle, tokens: np.ndarray) -> dict:
+    """ONNX recurrent step vs torch parallel form over ``tokens`` [T, F]: max abs diff of hidden and logits."""
+    model.eval()
+    step, fields = bundle.graph("step"), bundle.graph("fields")
+    (sl, *sshape), (zl, *zshape) = bundle["state_shapes"]["s"], bundle["state_shapes"]["z"]
+    s = np.zeros([sl, 1] + sshape, np.float32)
+    z = np.zeros([zl, 1] + zshape, np.float32)
+    ref = model.hidden(torch.from_numpy(tokens[None]))[0]
+    worst, times = 0.0, []
+    for t in range(len(tokens)):
+        t0 = time.perf_counter()
+        o = step.run(token=tokens[None, t], s=s, z=z)
+        times.append(time.perf_counter() - t0)
+        s, z = o["s"], o["z"]
+        worst = max(worst, float(np.abs(o["hidden"][0] - ref[t].numpy()).max()),
+                    float(np.abs(o["type_logits"][0] - model.type_head(ref[t]).numpy()).max()))
+    ttype = np.array([T.NOTE], np.int64)
+    lg = fields.run(hidden=o["hidden"], token_type=ttype)["logits"]
+    want = torch.cat(model.fields(torch.from_numpy(o["hidden"]), torch.from_numpy(ttype)), dim=-1).numpy()
+    worst = max(worst, float(np.abs(lg - want).max()))
+    return {"steps": len(tokens), "max_abs_diff": worst, "step_ms_onnxruntime": round(float(np.median(times)) * 1e3, 3)}
