@@ -120,6 +120,30 @@ def main(argv: list[str] | None = None) -> int:
         r["speedup_vs_softmax"] = r["torch_softmax_recompute_ms"] / r["ort_step_ms"]
         results["positions"][str(pos)] = {k: round(v, 3) for k, v in r.items()}
         print(pos, results["positions"][str(pos)], flush=True)
+    # one bar at a time through the numpy sampler (untrained model: token counts per bar are arbitrary)
+    from plugins.cmt.sampling import BarSampler
+
+    def run_step(**f):
+        tl, h, s_, z_ = step.run(None, f)
+        return {"type_logits": tl, "hidden": h, "s": s_, "z": z_}
+
+    def run_fields(**f):
+        return {"logits": fields.run(None, f)[0]}
+
+    from export.cmt_model import field_offsets
+
+    bs = BarSampler(run_step, run_fields, field_offsets(cfg), model.state_shapes(1), seed=0)
+    per_bar, toks = [], []
+    for b in range(8):
+        t = time.perf_counter()
+        _, bar_tokens = bs.bar(density=b % 7, strength=3)
+        per_bar.append((time.perf_counter() - t) * 1e3)
+        toks.append(len(bar_tokens))
+    ms = statistics.median(per_bar)
+    results["bar"] = {"ms_median": round(ms, 2), "tokens_median": statistics.median(toks),
+                      "ms_per_token": round(sum(per_bar) / sum(toks), 3),
+                      "share_of_bar_at_120bpm": round(ms / 2000.0, 4),
+                      "note": "untrained model; one 4/4 bar = 2000 ms at 120 BPM"}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     print(json.dumps(results, indent=1))
