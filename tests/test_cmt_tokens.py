@@ -114,7 +114,8 @@ def test_plugin_side_imports_no_torch():
     import subprocess
     import sys
 
-    code = ("import sys, plugins.cmt.tokens, plugins.cmt.parts, plugins.cmt.video; "
+    code = ("import sys, plugins.cmt.tokens, plugins.cmt.parts, plugins.cmt.video, plugins.cmt.sampling, "
+            "plugins.cmt.video2midi; "
             "print(sorted(m for m in ('torch', 'music21', 'cv2') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

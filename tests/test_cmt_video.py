@@ -75,3 +75,33 @@ def test_bad_videos_are_one_line_input_errors(tmp_path):
     with pytest.raises(InputError) as info:
         video_controls(text)
     assert "\n" not in str(info.value) and str(text) in str(info.value)
+
+
+def test_live_motion_matches_the_file_analysis(tmp_path):
+    import cv2
+
+    from plugins.cmt.video import LiveMotion
+
+    clip = _write(tmp_path / "live.avi", "MJPG", [0] * 80 + [4] * 80)
+    live = LiveMotion(beats_per_bar=4)
+    cap = cv2.VideoCapture(str(clip))
+    i = 0
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        live.add(frame, i / FPS, i / FPS * 2.0)            # 120 BPM: 2 beats per second
+        i += 1
+    cap.release()
+    offline = video_controls(clip, bars=4)
+    got = [live.bar_controls(b) for b in range(4)]
+    assert [d for d, _ in got] == offline.density.tolist()
+    assert got[2][1] >= 5 and got[0][1] == got[1][1] == 1
+    assert live.bar_controls(9) == (1, 1)
+
+
+def test_a_missing_camera_is_an_input_error():
+    from plugins.cmt.video import open_camera
+
+    with pytest.raises(InputError, match="no camera 7"):
+        open_camera(7)

@@ -189,3 +189,56 @@ def video_controls(path: str | Path, beats_per_bar: float = 4.0, bars: int | Non
     c = controls_from_speed(times, speed, duration, fps, beats_per_bar, bars)
     log.info("video %s: %.1f s, %d bars at %.1f BPM, %d visual beats", path, duration, c.bars, c.bpm, len(c.beat_times))
     return c
+
+
+class LiveMotion:
+    """Per-bar controls from frames that arrive live (a camera, or a video played in time).
+
+    ``add(frame, seconds, beat)`` feeds one frame; ``bar_controls(bar)`` gives the
+    (density, strength) classes of a bar from the frames seen in it, with the same
+    mapping as :func:`controls_from_speed` (a bar with no frames: (1, 1)).
+    """
+
+    def __init__(self, beats_per_bar: float = 4.0, method: str = "dis") -> None:
+        self.beats_per_bar = beats_per_bar
+        self.meter = FlowMeter(method)
+        self._samples: list[tuple[float, float, float]] = []     # (seconds, beat, speed)
+
+    def add(self, frame: np.ndarray, seconds: float, beat: float) -> float | None:
+        s = self.meter.feed(frame, seconds)
+        if s is not None:
+            self._samples.append((seconds, beat, s))
+            if len(self._samples) > 20000:
+                del self._samples[:10000]
+        return s
+
+    def bar_controls(self, bar: int) -> tuple[int, int]:
+        lo, hi = bar * self.beats_per_bar, (bar + 1) * self.beats_per_bar
+        if not self._samples:
+            return 1, 1
+        arr = np.asarray(self._samples)
+        t, beat, speed = arr[:, 0], arr[:, 1], arr[:, 2]
+        inside = (beat >= lo) & (beat < hi)
+        if not inside.any():
+            return 1, 1
+        bt, bh = visual_beats(t, speed)
+        in_bar = np.interp(bt, t, beat) if len(bt) else bt
+        strongest = bh[(in_bar >= lo) & (in_bar < hi)].max() if ((in_bar >= lo) & (in_bar < hi)).any() else 0.0
+        d = classes(np.array([speed[inside].mean()]), DENSITY_EDGES, DENSITY_CLASSES)[0]
+        s = classes(np.array([strongest]), STRENGTH_EDGES, STRENGTH_CLASSES)[0]
+        return int(d), int(s)
+
+
+def open_camera(index: int):
+    """An opened cv2.VideoCapture on camera ``index``; InputError when there is none."""
+    import cv2
+
+    cap = cv2.VideoCapture(int(index))
+    if not cap.isOpened():
+        cap.release()
+        raise InputError(f"no camera {index} (none found, or it is in use)")
+    ok, _ = cap.read()
+    if not ok:
+        cap.release()
+        raise InputError(f"camera {index} opened but gives no frames")
+    return cap
