@@ -1,0 +1,184 @@
+"""Live transcription from an input device (sounddevice / PortAudio), in blocks.
+
+:class:`AudioInput` opens a ``sounddevice.InputStream``; its PortAudio callback
+only copies each block into a queue. A worker thread mono-mixes the blocks,
+resamples them to the model's 16 kHz and pushes them into a
+:class:`~plugins.transcription.stream.StreamTranscriber`; every note started or
+ended goes to ``on_note(kind, note, decided_at)`` with ``kind`` "on" or "off",
+the note's times in seconds since the stream opened and ``decided_at`` the
+audio time at which it was known. The added latency is one block plus the
+model's look-ahead (:data:`~plugins.transcription.stream.LATENCY_SECONDS`,
+80 ms): :meth:`AudioInput.latency_seconds`.
+
+sounddevice is imported only when a stream opens (``pip install sounddevice``;
+Debian also needs ``libportaudio2``).
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from typing import Any, Callable
+
+import numpy as np
+
+from bridge.errors import InputError
+
+from .audio import SAMPLE_RATE
+from .stream import LATENCY_SECONDS, StreamTranscriber
+from .tracking import ONSET_THRESHOLD, TrackedNote
+from .transcriber import Transcriber
+
+log = logging.getLogger(__name__)
+
+BLOCK = 256  # frames per PortAudio block at the device rate
+OnNote = Callable[[str, TrackedNote, float], None]
+
+
+def load_sounddevice() -> Any:
+    """The sounddevice module, or an InputError saying what to install."""
+    try:
+        import sounddevice
+    except ImportError:
+        raise InputError("live audio input needs sounddevice: pip install sounddevice "
+                         "(Debian: apt install libportaudio2)") from None
+    except OSError as e:  # sounddevice raises OSError when the PortAudio library is missing
+        raise InputError(f"live audio input needs PortAudio ({str(e).splitlines()[0] if str(e) else 'not found'}): "
+                         "apt install libportaudio2") from None
+    return sounddevice
+
+
+def input_devices(sd: Any) -> list[str]:
+    """'index: name' of every device with input channels."""
+    try:
+        devices = list(sd.query_devices())
+    except Exception:  # noqa: BLE001 - PortAudio errors are not BridgeErrors; an empty list is the answer
+        return []
+    return [f"{i}: {d['name']}" for i, d in enumerate(devices) if d.get("max_input_channels", 0) > 0]
+
+
+def find_device(sd: Any, device: str | int | None) -> tuple[Any, dict]:
+    """(device for InputStream, its info); InputError listing the input devices when it does not exist."""
+    key: Any = None if device in (None, "") else (int(device) if str(device).strip().isdigit() else str(device))
+    try:
+        info = dict(sd.query_devices(key, "input"))
+    except Exception as e:  # noqa: BLE001 - ValueError / PortAudioError for an unknown device
+        found = input_devices(sd)
+        which = "no default input device" if key is None else f"no input device {device!r}"
+        listing = "; ".join(found) if found else "none (no sound card?)"
+        raise InputError(f"{which} ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+                         f"input devices: {listing}") from None
+    if info.get("max_input_channels", 0) < 1:
+        raise InputError(f"device {device!r} has no input channels; input devices: {'; '.join(input_devices(sd))}")
+    return key, info
+
+
+class StreamResampler:
+    """Block-wise resampling to SAMPLE_RATE: a windowed-sinc low-pass (history carried), then linear interpolation."""
+
+    def __init__(self, rate: float, taps: int = 63) -> None:
+        self.rate = float(rate)
+        self.step = self.rate / SAMPLE_RATE  # input samples per output sample
+        if self.step > 1.0:
+            n = np.arange(taps) - (taps - 1) / 2
+            cutoff = 0.45 / self.step  # cycles per input sample, a little under the new Nyquist
+            h = 2 * cutoff * np.sinc(2 * cutoff * n) * np.hamming(taps)
+            self.fir = (h / h.sum()).astype(np.float64)
+        else:
+            self.fir = np.ones(1)
+        self.history = np.zeros(len(self.fir) - 1)
+        self.filtered = np.zeros(1)  # last filtered sample of the previous block: index -1 of the next
+        self.position = 1.0  # next output position, in filtered-sample units from self.filtered[0]
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        if self.rate == SAMPLE_RATE:
+            return block.astype(np.float32)
+        x = np.concatenate([self.history, block.astype(np.float64)])
+        y = np.convolve(x, self.fir, mode="valid")
+        self.history = x[len(x) - (len(self.fir) - 1):] if len(self.fir) > 1 else self.history
+        seq = np.concatenate([self.filtered, y])
+        stop = len(seq) - 1
+        positions = np.arange(self.position, stop, self.step) if self.position < stop else np.zeros(0)
+        out = np.interp(positions, np.arange(len(seq)), seq)
+        nxt = positions[-1] + self.step if len(positions) else self.position
+        self.position = nxt - stop
+        self.filtered = seq[-1:]
+        return out.astype(np.float32)
+
+
+class AudioInput:
+    """An input device transcribed live: ``start()``, notes arrive through ``on_note``, ``stop()``."""
+
+    def __init__(self, model: Transcriber, on_note: OnNote, device: str | int | None = None, block: int = BLOCK,
+                 onset_threshold: float = ONSET_THRESHOLD, sd: Any = None) -> None:
+        self.sd = sd or load_sounddevice()
+        self.key, info = find_device(self.sd, device)
+        self.device_name = str(info.get("name", device))
+        self.rate = float(info.get("default_samplerate") or SAMPLE_RATE)
+        self.channels = int(min(2, info.get("max_input_channels", 1)))
+        self.block = int(block)
+        self.on_note = on_note
+        self.stream = StreamTranscriber(model, onset_threshold)
+        self.resampler = StreamResampler(self.rate)
+        self.blocks: queue.Queue[np.ndarray | None] = queue.Queue()
+        self.overflows = 0
+        self._pa: Any = None
+        self._worker: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    @property
+    def latency_seconds(self) -> float:
+        """Added latency from a sound to its note-on: one block plus the model's look-ahead (compute not included)."""
+        return self.block / self.rate + LATENCY_SECONDS
+
+    def _callback(self, indata, frames, time, status) -> None:  # PortAudio's thread: copy and return
+        if status:
+            self.overflows += 1
+        self.blocks.put(np.array(indata, np.float32, copy=True))
+
+    def start(self) -> "AudioInput":
+        try:
+            self._pa = self.sd.InputStream(device=self.key, samplerate=self.rate, blocksize=self.block,
+                                           channels=self.channels, dtype="float32", callback=self._callback)
+            self._pa.start()
+        except Exception as e:  # noqa: BLE001 - PortAudioError is not a BridgeError
+            raise InputError(f"cannot open input device {self.device_name!r}: "
+                             f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        self._worker = threading.Thread(target=self._run, name="transcription-audio-in", daemon=True)
+        self._worker.start()
+        log.info("listening on %s at %g Hz, %d-frame blocks (+%.0f ms)", self.device_name, self.rate, self.block,
+                 1000 * self.latency_seconds)
+        return self
+
+    def _run(self) -> None:
+        try:
+            while True:
+                block = self.blocks.get()
+                if block is None:
+                    break
+                mono = block.reshape(len(block), -1).mean(axis=1)
+                started, ended = self.stream.push(self.resampler.push(mono))
+                now = self.stream.seconds
+                for n in ended:
+                    self.on_note("off", n, now)
+                for n in started:
+                    self.on_note("on", n, now)
+            for n in self.stream.close():
+                self.on_note("off", n, self.stream.seconds)
+        except Exception as e:  # noqa: BLE001 - kept for stop() to report; the worker must not die silently
+            self.error = e
+            log.error("live transcription stopped: %s", e)
+
+    def stop(self) -> None:
+        """Close the device, transcribe what is queued, end the sounding note."""
+        if self._pa is not None:
+            try:
+                self._pa.stop()
+                self._pa.close()
+            except Exception as e:  # noqa: BLE001
+                log.warning("closing %s: %s", self.device_name, e)
+            self._pa = None
+        if self._worker is not None:
+            self.blocks.put(None)
+            self._worker.join(timeout=30)
+            self._worker = None
