@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 import types
 import wave
 
@@ -86,6 +87,14 @@ def fake_sounddevice(rate: float = 44100.0, inputs: int = 2) -> types.ModuleType
     return sd
 
 
+def wait_for(live, timeout: float = 20.0) -> None:
+    """Until the worker has transcribed every queued block."""
+    deadline = time.monotonic() + timeout
+    while (live.blocks.unfinished_tasks or not live.blocks.empty()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+
+
 @pytest.fixture(scope="module")
 def model():
     from plugins.transcription.transcriber import Transcriber
@@ -104,7 +113,13 @@ def test_device_blocks_give_the_tune_within_the_stated_latency(tmp_path, monkeyp
     monkeypatch.setitem(sys.modules, "sounddevice", sd)
     audio = render_raw(tmp_path, instrument, rate)
     events: list[tuple[str, float, int, float]] = []
-    live = AudioInput(model, lambda kind, n, at: events.append((kind, n.start, n.pitch, at)), device="")
+    threads: set[str] = set()
+
+    def on_note(kind, n, at) -> None:
+        threads.add(threading.current_thread().name)
+        events.append((kind, n.start, n.pitch, at))
+
+    live = AudioInput(model, on_note, device="")
     assert live.latency_seconds == pytest.approx(256 / rate + LATENCY_SECONDS)
     assert abs(LATENCY_SECONDS - 0.080) < 1e-9
     live.start()
@@ -113,6 +128,7 @@ def test_device_blocks_give_the_tune_within_the_stated_latency(tmp_path, monkeyp
     stream.play(audio)
     live.stop()
     assert stream.closed and live.error is None
+    assert threads == {"transcription-audio-in"}  # transcribed on the worker, never in the PortAudio callback
     ons = [(t, p) for kind, t, p, _ in events if kind == "on"]
     f1 = onset_f1(ons, reference())
     print(f"{instrument} {rate} Hz: onset F1 {f1:.2f}, decided {[round(at - s, 3) for k, s, _, at in events if k == 'on']}")
@@ -181,3 +197,42 @@ def test_resampler_keeps_a_tone_across_blocks():
     alias = StreamResampler(rate)  # 12 kHz is above the new Nyquist: filtered out, not folded to 4 kHz
     high = np.concatenate([alias.push(np.sin(2 * np.pi * 12000 * t)[i:i + 256]) for i in range(0, rate, 256)])
     assert np.sqrt(np.mean(high[1000:] ** 2)) < 0.05
+
+
+def test_listen_action_replays_the_heard_notes_in_bars(tmp_path, monkeypatch):
+    from bridge.generator import GeneratorContext, validate
+    from bridge.runtime import ModelBundle
+    from plugins.transcription.generator import TranscriptionGenerator
+    from plugins.transcription.transcriber import EXPECT
+
+    validate(TranscriptionGenerator, "plugins.transcription.plugin")
+    sd = fake_sounddevice(16000, inputs=1)
+    monkeypatch.setitem(sys.modules, "sounddevice", sd)
+    audio = render_raw(tmp_path, "trumpet", 16000)
+    reports: list[str] = []
+    gen = TranscriptionGenerator({"transcription": ModelBundle.load(MODEL, expect=EXPECT)},
+                                 GeneratorContext(tempo=lambda: 60.0, report=reports.append))  # 1 beat = 1 s
+    with pytest.raises(InputError, match="no input device 'nope'"):
+        gen.perform("listen", ["nope"])
+    assert gen.live is None
+    assert gen.perform("listen", [""]) is None and "listening to Fake Mic (+96 ms" in reports[-1]
+    assert gen.next_phrase().notes == ()  # nothing heard yet: a silent bar
+    stream = sd.streams[-1]
+    assert stream.kw["channels"] == 1
+    bar = 4 * 16000  # one bar at 60 BPM
+    stream.play(audio[:bar])
+    wait_for(gen.live)
+    first = gen.next_phrase()
+    assert first.length == 4.0 and all(n.channel == 0 for n in first.notes)
+    played = [(n.start, n.pitch) for n in first.notes]
+    expected = [(t, p) for t, p in reference() if t < 3.6]  # the notes that ended within the first 4 s
+    assert onset_f1(played, expected) >= 0.8, (played, expected)  # measured 1.0
+    stream.play(audio[bar:])
+    wait_for(gen.live)
+    played = [(n.start, n.pitch) for n in gen.next_phrase().notes]
+    expected = [(t % 4.0, p) for t, p in reference() if t >= 3.6][:-1]  # the last note is still sounding
+    assert onset_f1(played, expected) >= 0.8, (played, expected)
+    gen.perform("unlisten", [])
+    assert gen.live is None and stream.closed and "stopped listening" in reports[-1]
+    rest = gen.next_phrase()  # not listening any more: the silent bar of a generator with no file
+    assert rest.notes == ()

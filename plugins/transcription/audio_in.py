@@ -155,19 +155,26 @@ class AudioInput:
             while True:
                 block = self.blocks.get()
                 if block is None:
+                    self.blocks.task_done()
                     break
-                mono = block.reshape(len(block), -1).mean(axis=1)
-                started, ended = self.stream.push(self.resampler.push(mono))
-                now = self.stream.seconds
-                for n in ended:
-                    self.on_note("off", n, now)
-                for n in started:
-                    self.on_note("on", n, now)
+                try:
+                    self._block(block)
+                finally:
+                    self.blocks.task_done()
             for n in self.stream.close():
                 self.on_note("off", n, self.stream.seconds)
         except Exception as e:  # noqa: BLE001 - kept for stop() to report; the worker must not die silently
             self.error = e
             log.error("live transcription stopped: %s", e)
+
+    def _block(self, block: np.ndarray) -> None:
+        mono = block.reshape(len(block), -1).mean(axis=1)
+        started, ended = self.stream.push(self.resampler.push(mono))
+        now = self.stream.seconds
+        for n in ended:
+            self.on_note("off", n, now)
+        for n in started:
+            self.on_note("on", n, now)
 
     def stop(self) -> None:
         """Close the device, transcribe what is queued, end the sounding note."""

@@ -4,10 +4,18 @@ The file is transcribed when the action arrives (about 100x faster than real
 time), its notes are turned from seconds into beats at the current tempo and
 cut into one-bar phrases, which the host plays from the next bar. Between
 files (or with ``loop`` off, after one) the generator plays silent bars.
+
+``/cmt/transcription/listen [device]`` transcribes an input device live
+(:mod:`plugins.transcription.audio_in`; "" = the default input): each finished
+note is kept in seconds since listening began and the next bar the host asks
+for carries the notes that ended since the previous one, at their place in the
+bar (the same seconds -> beats mapping as ``file``), so live notes replay one
+bar later in the rhythm they were played. ``unlisten`` closes the device.
 """
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +56,9 @@ class TranscriptionGenerator(Generator):
     actions = (
         Action("file", (Param("path", str, "", doc="a WAV file (any sample rate, mono or stereo)"),),
                doc="transcribe a recording and play its notes from the next bar"),
+        Action("listen", (Param("device", str, "", doc="input device index or name (empty: the default input)"),),
+               doc="transcribe an audio input device live (needs sounddevice); its notes replay a bar later"),
+        Action("unlisten", doc="stop transcribing the audio input device"),
     )
 
     def __init__(self, models: dict | None = None, context=None) -> None:
@@ -55,6 +66,9 @@ class TranscriptionGenerator(Generator):
         self._model: Transcriber | None = None
         self.last: list[Phrase] = []
         self._loop_at = 0
+        self.live = None  # AudioInput while listening
+        self._heard: list[TrackedNote] = []
+        self._heard_lock = threading.Lock()
         if self.bundles:
             self._model = self.model
 
@@ -69,13 +83,53 @@ class TranscriptionGenerator(Generator):
 
     def next_phrase(self) -> Phrase:
         bar = float(self.context.beats_per_bar)
+        if self.live is not None:
+            return self.heard_phrase()
         if self["loop"] and self.last:
             phrase = self.last[self._loop_at % len(self.last)]
             self._loop_at += 1
             return phrase
         return Phrase.of([], bar, self.name)
 
+    def heard_phrase(self) -> Phrase:
+        """One bar of the live notes that ended since the last call (seconds -> beats, at their place in the bar)."""
+        with self._heard_lock:
+            heard, self._heard = self._heard, []
+        bpb = self.context.beats_per_bar
+        notes = [n for p in phrases_of(heard, float(self.context.tempo()), bpb, self["channel"] - 1, self.name)
+                 for n in p.notes]
+        return Phrase.of(notes, float(bpb), self.name)
+
+    def _on_live_note(self, kind: str, note: TrackedNote, decided_at: float) -> None:  # the AudioInput's worker
+        if kind == "off":
+            with self._heard_lock:
+                self._heard.append(note)
+
+    def listen(self, device: str) -> None:
+        from .audio_in import AudioInput
+
+        self.unlisten()
+        live = AudioInput(self.model, self._on_live_note, device=device, onset_threshold=self["onset_threshold"])
+        self.live = live.start()
+        self.context.report(f"transcription: listening to {live.device_name} "
+                            f"(+{1000 * live.latency_seconds:.0f} ms to a note-on, notes replay a bar later)")
+
+    def unlisten(self) -> None:
+        live, self.live = self.live, None
+        if live is not None:
+            live.stop()
+            self.context.report(f"transcription: stopped listening to {live.device_name}")
+
+    def close(self) -> None:
+        self.unlisten()
+
     def perform(self, action: str, args: list[Any]) -> list[Phrase] | None:
+        if action == "listen":
+            self.listen(args[0])
+            return None
+        if action == "unlisten":
+            self.unlisten()
+            return None
         if action != "file":
             return super().perform(action, args)
         path = Path(args[0]).expanduser()
