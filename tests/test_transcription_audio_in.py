@@ -236,3 +236,35 @@ def test_listen_action_replays_the_heard_notes_in_bars(tmp_path, monkeypatch):
     assert gen.live is None and stream.closed and "stopped listening" in reports[-1]
     rest = gen.next_phrase()  # not listening any more: the silent bar of a generator with no file
     assert rest.notes == ()
+
+
+def test_transcribe_live_cli_writes_the_heard_notes(tmp_path, monkeypatch, capsys):
+    from bridge.midifile import read_notes
+    from plugins.transcription.commands import MIDI_BPM, run
+
+    sd = fake_sounddevice(44100)
+    audio = render_raw(tmp_path, "violin", 44100)
+    sd.InputStream = lambda **kw: AutoPlay(sd, audio, **kw)
+    monkeypatch.setitem(sys.modules, "sounddevice", sd)
+    out = tmp_path / "take.mid"
+    assert run(["transcribe", "--live", "--device", "1", "--seconds", "0.5", "-o", str(out), "--model", str(MODEL)]) == 0
+    err = capsys.readouterr().err
+    assert "listening to Fake Mic for 0.5 s (+86 ms to a note-on)" in err
+    found = [(n.start * 60 / MIDI_BPM, n.pitch) for n in read_notes(out)]
+    assert onset_f1(found, reference()) >= 0.7, found
+    assert out.with_suffix(".png").is_file()
+    assert run(["transcribe", "-o", str(out)]) == 2 and "either an audio file or --live" in capsys.readouterr().err
+    assert run(["transcribe", "--live", "--device", "9", "-o", str(out), "--model", str(MODEL)]) == 2
+    assert "no input device '9'" in capsys.readouterr().err
+
+
+class AutoPlay(FakeStream):
+    """A device that delivers a whole recording (as fast as the callback takes it) once started."""
+
+    def __init__(self, sd, audio, **kw) -> None:
+        super().__init__(sd, **kw)
+        self.audio = audio
+
+    def start(self) -> None:
+        super().start()
+        self.play(self.audio)

@@ -12,7 +12,8 @@ from bridge.errors import BridgeError, InputError
 
 TRANSCRIBE_EXAMPLES = """examples:
   cmt-bridge transcribe solo.wav -o solo.mid                  (also writes solo.png, a piano roll)
-  cmt-bridge transcribe solo.wav -o solo.mid --instrument flute --png roll.png"""
+  cmt-bridge transcribe solo.wav -o solo.mid --instrument flute --png roll.png
+  cmt-bridge transcribe --live --device 2 --seconds 30 -o take.mid    (an input device; needs sounddevice)"""
 SYNTH_EXAMPLES = """examples:
   cmt-bridge synthesize tune.mid -o tune.wav --instrument violin"""
 MIDI_BPM = 120.0  # transcriptions are written at 120 BPM: one beat = 0.5 s
@@ -24,7 +25,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("transcribe", help="audio (WAV) -> MIDI notes + piano roll, with the cross-modal VAE",
                        description="Transcribe a monophonic recording (WAV, any sample rate) into MIDI notes.",
                        epilog=TRANSCRIBE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    t.add_argument("audio", type=Path, help="a PCM WAV file (mono or stereo; resampled to 16 kHz)")
+    t.add_argument("audio", type=Path, nargs="?", help="a PCM WAV file (mono or stereo; resampled to 16 kHz)")
+    t.add_argument("--live", action="store_true", help="transcribe an audio input device instead of a file")
+    t.add_argument("--device", default="", help="with --live: input device index or name (default: the default input)")
+    t.add_argument("--seconds", type=float, default=10.0, help="with --live: how long to listen (default 10)")
     t.add_argument("-o", "--out", type=Path, required=True, help="the .mid file to write")
     t.add_argument("--instrument", choices=INSTRUMENT_NAMES, default=None,
                    help="GM program of the MIDI track (default: the instrument the model recognises)")
@@ -57,8 +61,12 @@ def cmd_transcribe(args) -> int:
     threshold = ONSET_THRESHOLD if args.onset_threshold is None else args.onset_threshold
     if not 0.0 < threshold < 1.0:
         raise InputError(f"--onset-threshold must be in range 0..1, got {threshold:g}")
-    samples = read_wav(args.audio)
+    if args.live == (args.audio is not None):
+        raise InputError("transcribe needs either an audio file or --live")
     model = Transcriber.load(args.model)
+    if args.live:
+        return transcribe_live(args, model, threshold)
+    samples = read_wav(args.audio)
     notes = model.transcribe(samples, onset_threshold=threshold)
     beats = [Note(n.pitch, n.velocity, n.start * MIDI_BPM / 60, (n.end - n.start) * MIDI_BPM / 60) for n in notes]
     name = args.instrument
@@ -73,6 +81,44 @@ def cmd_transcribe(args) -> int:
     print(png)
     if not notes:
         print(f"{args.audio}: no notes found (silent or unpitched audio)", file=sys.stderr)
+    return 0
+
+
+def transcribe_live(args, model, threshold: float) -> int:
+    """Listen to an input device for ``--seconds``, then write the notes like a file's transcription."""
+    import time
+
+    from bridge.events import Note
+    from bridge.midifile import write_notes
+    from bridge.pianoroll import render
+
+    from .audio_in import AudioInput
+    from .labels import instrument
+
+    if not args.seconds > 0:
+        raise InputError(f"--seconds must be > 0, got {args.seconds:g}")
+    notes = []
+    live = AudioInput(model, lambda kind, n, at: notes.append(n) if kind == "off" else None, device=args.device,
+                      onset_threshold=threshold)
+    print(f"listening to {live.device_name} for {args.seconds:g} s "
+          f"(+{1000 * live.latency_seconds:.0f} ms to a note-on)", file=sys.stderr)
+    live.start()
+    try:
+        time.sleep(args.seconds)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        live.stop()
+    notes.sort(key=lambda n: n.start)
+    beats = [Note(n.pitch, n.velocity, n.start * MIDI_BPM / 60, (n.end - n.start) * MIDI_BPM / 60) for n in notes]
+    program = instrument(args.instrument).program if args.instrument else 0
+    write_notes(args.out, beats, bpm=MIDI_BPM, programs={0: program})
+    png = args.png or args.out.with_suffix(".png")
+    render(beats, png, title=f"{live.device_name}: {len(notes)} notes")
+    print(args.out)
+    print(png)
+    if not notes:
+        print(f"{live.device_name}: no notes heard", file=sys.stderr)
     return 0
 
 
