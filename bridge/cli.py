@@ -276,5 +276,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def run_commands(add_commands: Callable[[argparse._SubParsersAction], None],
+                 argv: Sequence[str] | None = None) -> int:
+    """Run one plugin's sub-commands without the rest of the CLI (``python -m plugins.<name>``):
+    one-line errors, exit 2."""
+    parser = argparse.ArgumentParser(prog="cmt-bridge")
+    add_commands(parser.add_subparsers(dest="cmd", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except BridgeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

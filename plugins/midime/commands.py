@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bridge.errors import BridgeError, InputError
+from bridge.errors import InputError
 
 EXAMPLES = """examples:
   cmt-bridge midime sample -n 8 --temperature 0.5 -o out/
@@ -223,12 +223,7 @@ def _report(paths: list[Path]) -> None:
 
 
 def run(argv: list[str] | None = None) -> int:
-    """``midime`` commands without the host's CLI (``python -m plugins.midime``): one-line errors, exit 2."""
-    parser = argparse.ArgumentParser(prog="cmt-bridge")
-    add_commands(parser.add_subparsers(dest="cmd", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except BridgeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    """``midime`` commands without the host's CLI (``python -m plugins...``): one-line errors, exit 2."""
+    from bridge.cli import run_commands
+
+    return run_commands(add_commands, argv)

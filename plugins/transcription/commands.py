@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bridge.errors import BridgeError, InputError
+from bridge.errors import InputError
 
 TRANSCRIBE_EXAMPLES = """examples:
   cmt-bridge transcribe solo.wav -o solo.mid                  (also writes solo.png, a piano roll)
@@ -154,12 +154,7 @@ def cmd_synthesize(args) -> int:
 
 
 def run(argv: list[str] | None = None) -> int:
-    """These commands without the host's CLI (``python -m plugins.transcription``): one-line errors, exit 2."""
-    parser = argparse.ArgumentParser(prog="cmt-bridge")
-    add_commands(parser.add_subparsers(dest="cmd", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except BridgeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    """These commands without the host's CLI (``python -m plugins...``): one-line errors, exit 2."""
+    from bridge.cli import run_commands
+
+    return run_commands(add_commands, argv)
