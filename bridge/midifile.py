@@ -92,13 +92,16 @@ def read_notes(path: str | Path) -> list[Note]:
 
 
 def write_notes(path: str | Path, notes: Sequence[Note] | Mapping[str, Sequence[Note]], bpm: float = 120.0,
-                programs: Mapping[str | int, int] | None = None) -> Path:
+                programs: Mapping[str | int, int] | None = None, names: Mapping[int, str] | None = None,
+                time_signature: tuple[int, int] = (4, 4)) -> Path:
     """Write a type-1 MIDI file: a tempo track, then one track per instrument.
 
     ``notes`` is a list (one track per channel used, keeping the notes'
-    channels) or ``{track name: notes}`` (each track gets its own channel,
+    channels, so drums stay on channel 10; ``names`` maps channels 0..15 to
+    track names) or ``{track name: notes}`` (each track gets its own channel,
     1, 2, ... skipping the drum channel 10). ``programs`` maps track names (or
     channels 0..15 for a list) to General MIDI programs 0..127.
+    ``time_signature`` is (numerator, denominator), e.g. (3, 4).
     """
     import mido
 
@@ -117,12 +120,15 @@ def write_notes(path: str | Path, notes: Sequence[Note] | Mapping[str, Sequence[
         for n in notes:
             by_channel[n.channel].append(n)
         for channel, voice in sorted(by_channel.items()):
-            tracks.append((f"channel {channel + 1}", channel, voice))
+            tracks.append(((names or {}).get(channel, f"channel {channel + 1}"), channel, voice))
 
     mid = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
     meta = mido.MidiTrack()
     meta.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(float(bpm)), time=0))
-    meta.append(mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0))
+    num, den = (int(x) for x in time_signature)
+    if not (1 <= num <= 32 and den in (1, 2, 4, 8, 16, 32)):
+        raise ConfigError(f"time signature must be n/d with n 1..32 and d a power of 2, got {num}/{den}")
+    meta.append(mido.MetaMessage("time_signature", numerator=num, denominator=den, time=0))
     meta.append(mido.MetaMessage("end_of_track", time=0))
     mid.tracks.append(meta)
     for name, channel, voice in tracks:

@@ -122,3 +122,20 @@ def test_few_overlaps_are_tolerated():
 def test_only_drums_is_no_melody():
     with pytest.raises(InputError, match="no usable melody"):
         melody_notes([Note(36, 100, 0, 0.5, 9)], source="beat.mid")
+
+
+def test_list_form_keeps_drum_channel_names_tracks_and_writes_meter(tmp_path):
+    notes = [Note(72, 90, 0, 1, channel=0), Note(36, 100, 0, 0.25, channel=9)]
+    path = write_notes(tmp_path / "kit.mid", notes, programs={0: 73}, names={0: "lead", 9: "drums"},
+                       time_signature=(3, 4))
+    mid = mido.MidiFile(path)
+    sig = [m for m in mid.tracks[0] if m.type == "time_signature"][0]
+    assert (sig.numerator, sig.denominator) == (3, 4)
+    tracks = read_tracks(path)
+    assert set(tracks) == {"lead", "drums"} and tracks["drums"][0].channel == 9
+    assert not [m for t in mid.tracks for m in t if m.type == "program_change" and m.channel == 9]
+
+
+def test_bad_time_signature_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="time signature"):
+        write_notes(tmp_path / "x.mid", [Note(60, 90, 0, 1)], time_signature=(4, 3))
