@@ -26,9 +26,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                        epilog="example: cmt-bridge data prepare folk   (music21's folk tunes -> data/folk/)")
     dsub = d.add_subparsers(dest="data_cmd", required=True)
     p = dsub.add_parser("prepare", help="parse, cache and split a dataset (resumable)")
-    p.add_argument("dataset", choices=["folk", "transcription"],
+    p.add_argument("dataset", choices=["folk", "transcription", "cmt"],
                    help="folk: monophonic 2-bar melodies from music21's ABC tunes; transcription: those melodies "
-                        "rendered with FluidSynth for 5 instruments, paired with frame labels (needs folk first)")
+                        "rendered with FluidSynth for 5 instruments, paired with frame labels (needs folk first); "
+                        "cmt: music21's multi-part scores as compound-word tokens (data/cmt/)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default $CMT_BRIDGE_DATA/<dataset>, i.e. data/<dataset>)")
     p.add_argument("--jobs", type=int, default=2, help="parallel parser processes (default 2)")
     p.add_argument("--limit", type=int, default=None, help="only the first N files (quick trials)")
@@ -75,8 +76,22 @@ def _transcription_configs() -> dict:
     return CONFIGS
 
 
+def _cmt_configs() -> dict:
+    from .cmt_train import CONFIGS  # imports torch: only called after _need_torch()
+
+    return CONFIGS
+
+
 def _cmd_prepare(args) -> int:
     from . import folk_data
+
+    if args.dataset == "cmt":
+        from .cmt_data import prepare as prepare_cmt
+
+        idx = prepare_cmt(args.out, jobs=args.jobs, limit=args.limit)
+        print(f"cmt: {idx['pieces']} pieces, tokens train {idx['train_tokens']} / valid {idx['valid_tokens']} / "
+              f"test {idx['test_tokens']}, {len(idx['skipped'])} skipped (reasons in index.json)")
+        return 0
 
     if args.dataset == "transcription":
         from .transcription_data import prepare
@@ -100,6 +115,19 @@ def _cmd_train(args) -> int:
             print(f"{name:24s} {cfg.doc}")
         for name in _transcription_configs():
             print(f"{name:24s} cross-modal audio <-> symbol VAE (see docs/transcription.md)")
+        for name, cfg in _cmt_configs().items():
+            print(f"{name:24s} {cfg.doc}")
+        return 0
+    if args.config in _cmt_configs():
+        from .cmt_train import train as train_cmt
+
+        cfg = _cmt_configs()[args.config]
+        if args.seed is not None:
+            from dataclasses import replace
+
+            cfg = replace(cfg, seed=args.seed)
+        train_cmt(cfg, args.run_dir or Path("runs") / args.config, resume=args.resume, steps=args.steps,
+                  threads=args.threads)
         return 0
     if args.config in _transcription_configs():
         from .transcription_train import train as train_transcription
@@ -144,9 +172,34 @@ def _cmd_export(args) -> int:
                                    command=f"cmt-bridge export-onnx {args.source}")
         print(f"exported {out}")
         return 0
+    if args.source in _cmt_configs() or _is_cmt_checkpoint(args.source):
+        from .cmt_export import export as export_cmt
+        from .cmt_train import latest_checkpoint
+
+        ckpt = Path(args.source)
+        if args.source in _cmt_configs():
+            run_dir = args.run_dir or Path("runs") / args.source
+            ckpt = latest_checkpoint(run_dir)
+            if ckpt is None:
+                raise BridgeError(f"no checkpoint in {run_dir}: train it first (cmt-bridge train {args.source})")
+        out = export_cmt(ckpt, args.out, tolerance=args.tolerance,
+                         command=f"cmt-bridge export-onnx {args.source}")
+        print(f"exported {out}")
+        return 0
     out = onnx_export.export(args.source, out=args.out, run_dir=args.run_dir, tolerance=args.tolerance)
     print(f"exported {out}")
     return 0
+
+
+def _is_cmt_checkpoint(source: str) -> bool:
+    """A checkpoint path written by the CMT trainer (its config has CMT's fields)."""
+    p = Path(source)
+    if not p.is_file():
+        return False
+    import torch
+
+    state = torch.load(p, weights_only=False, map_location="cpu")
+    return "n_heads" in state.get("config", {})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,16 +21,14 @@ import torch
 from bridge.errors import BridgeError
 from bridge.runtime import MANIFEST, ModelBundle, default_models_dir, sha256
 from plugins.cmt import tokens as T
+from plugins.cmt.sampling import EXPECT, MODEL_NAME
 
 from .cmt_model import export_fields, export_step, field_offsets
 from .cmt_train import load_model
 
 log = logging.getLogger(__name__)
 
-MODEL_NAME = "cmt"
 VALIDATION_STEPS = 500
-EXPECT = {"step": ({"token", "s", "z"}, {"type_logits", "hidden", "s", "z"}),
-          "fields": ({"hidden", "token_type"}, {"logits"})}
 
 
 def _validation_tokens(data: Path | None, n: int) -> np.ndarray:
@@ -48,7 +46,8 @@ def _validation_tokens(data: Path | None, n: int) -> np.ndarray:
     return np.stack([rng.integers(0, v, n) for v in T.VOCAB_SIZES], axis=1)
 
 
-def export(checkpoint: Path, out: Path | None = None, data: Path | None = None, tolerance: float = 1e-4) -> Path:
+def export(checkpoint: Path, out: Path | None = None, data: Path | None = None, tolerance: float = 1e-4,
+           command: str | None = None) -> Path:
     model, cfg = load_model(Path(checkpoint))
     mcfg = model.cfg
     out = Path(out) if out else default_models_dir() / MODEL_NAME
@@ -85,7 +84,12 @@ def export(checkpoint: Path, out: Path | None = None, data: Path | None = None, 
         "instruments": [{"name": i.name, "program": i.program, "channel": i.channel} for i in T.INSTRUMENTS],
         "sampling": {"temperature": 1.0, "top_p": 0.95, "control": 1.0},
         "training": {"config": cfg.to_dict(), "step": state["step"], "checkpoint": Path(checkpoint).name,
-                     "torch": torch.__version__, "machine": platform.machine()},
+                     "command": f"cmt-bridge train {cfg.name} --run-dir runs/{cfg.name} --threads 2",
+                     "export_command": command or f"cmt-bridge export-onnx {cfg.name}",
+                     "torch": torch.__version__, "machine": platform.machine(),
+                     "history": _history_summary(state.get("history", []))},
+        "data": _provenance(data),
+        "quality": _held_out(model, cfg, data),
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
     bundle = ModelBundle.load(out, threads=1, expect=EXPECT)
@@ -98,6 +102,41 @@ def export(checkpoint: Path, out: Path | None = None, data: Path | None = None, 
     log.info("%s: max |torch - onnxruntime| %.2e over %d steps, %.2f ms per step", MODEL_NAME,
              report["max_abs_diff"], report["steps"], report["step_ms_onnxruntime"])
     return out
+
+
+def _history_summary(history: list) -> list:
+    """The validation points of the run (step, mean loss): the loss curve in a few lines."""
+    return [{"step": h["step"], "loss": round(h["loss"], 4)} for h in history if h.get("kind") == "valid"]
+
+
+def _provenance(data: Path | None) -> dict:
+    from .cmt_data import DATASET, SLOW
+    from .folk_data import data_root
+
+    index = (Path(data) if data else data_root() / DATASET) / "index.json"
+    if not index.exists():
+        return {"dataset": DATASET, "index": "missing"}
+    idx = json.loads(index.read_text())
+    keep = ("dataset", "source", "files", "pieces", "split", "train_pieces", "valid_pieces", "test_pieces",
+            "train_tokens", "valid_tokens", "test_tokens", "train_crc", "valid_crc", "test_crc")
+    return {**{k: idx[k] for k in keep if k in idx}, "skipped_pieces": len(idx.get("skipped", {})),
+            "left_out_folders": list(SLOW), "prepare_command": "cmt-bridge data prepare cmt"}
+
+
+def _held_out(model, cfg, data: Path | None, n: int = 64) -> dict:
+    """Per-field next-token cross-entropy (nats) on windows of the *test* pieces (never trained on)."""
+    from .cmt_data import load_split
+    from .cmt_train import evaluate, windows
+
+    try:
+        pieces, _ = load_split("test", data)
+    except BridgeError:
+        return {}
+    if not pieces:
+        return {}
+    v = evaluate(model, windows(pieces, n, cfg.window + 1, np.random.default_rng(4321)))
+    return {"test_windows": n, "test_window_tokens": cfg.window, "test_loss": round(v["loss"], 4),
+            **{f"test_{k}": v[k] for k in v if k.startswith("loss_")}}
 
 
 @torch.no_grad()

@@ -9,24 +9,11 @@ import pytest
 from bridge.errors import ConfigError, InputError
 from plugins.cmt.video import bar_grid, video_controls
 
-FPS, W, H = 20, 320, 240
+from clips import FPS, H, W, moving_texture  # noqa: F401
 
 
 def _write(path: Path, fourcc: str, shifts: list[int]) -> Path:
-    """A blurred-noise texture moved left by shifts[i] pixels before frame i."""
-    import cv2
-
-    rng = np.random.default_rng(0)
-    tex = cv2.GaussianBlur((rng.random((H, W * 6)) * 255).astype(np.uint8), (0, 0), 3)
-    tex = cv2.normalize(tex, None, 0, 255, cv2.NORM_MINMAX)
-    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), FPS, (W, H))
-    assert vw.isOpened()
-    x = 0
-    for s in shifts:
-        x += s
-        vw.write(cv2.cvtColor(np.ascontiguousarray(np.roll(tex, -x, axis=1)[:, :W]), cv2.COLOR_GRAY2BGR))
-    vw.release()
-    return path
+    return moving_texture(path, shifts, fourcc)
 
 
 @pytest.mark.parametrize("fourcc,ext,method", [("mp4v", "mp4", "dis"), ("MJPG", "avi", "farneback")])

@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 
 Graph = Callable[..., dict]
 MAX_TOKENS_PER_BAR = 160
+MODEL_NAME = "cmt"  # the model folder under onnx_models/
+# the graphs' semantic inputs and outputs (checked by the host on load; written by export/cmt_export.py)
+EXPECT = {"step": ({"token", "s", "z"}, {"type_logits", "hidden", "s", "z"}),
+          "fields": ({"hidden", "token_type"}, {"logits"})}
 
 
 @dataclass

@@ -1,0 +1,111 @@
+"""``cmt-bridge cmt video2midi clip.mp4 -o out.mid``: music for a video with the Controllable Music Transformer.
+
+Heavy imports (OpenCV, onnxruntime) wait inside the command so ``cmt-bridge --help`` stays instant.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bridge.errors import InputError
+
+EXAMPLES = """examples:
+  cmt-bridge cmt video2midi clip.mp4 -o clip.mid                 (also writes clip.png, a piano roll)
+  cmt-bridge cmt video2midi clip.mp4 -o clip.mid --bars 16 --render clip_music.mp4
+  cmt-bridge cmt video2midi clip.mp4 -o clip.mid --control 0.5 --temperature 0.9 --seed 7
+
+The video's length sets the bar grid: --bars N whole bars fill it (default: the count nearest
+110 BPM), which sets the tempo. Motion speed per bar sets the rhythmic density, visual beats
+(sudden changes of motion) the rhythmic strength. Each instrument gets its own track and
+channel (lead 1, strings 2, piano 3, bass 4, guitar 5, drums 10) with a General MIDI program,
+so it lands on its own track in a DAW."""
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("cmt", help="Controllable Music Transformer: music for a video",
+                       description="Multi-track music from the CMT model, steered by a video's motion.",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    csub = p.add_subparsers(dest="cmt_cmd", required=True)
+    v = csub.add_parser("video2midi", help="a video -> a multi-track .mid as long as the video (+ piano roll)",
+                        description="Write a multi-track MIDI file aligned to a video.", epilog=EXAMPLES,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    v.add_argument("video", type=Path, help="a video file (anything OpenCV reads: mp4, mov, avi, mkv...)")
+    v.add_argument("-o", "--out", type=Path, required=True, help="the .mid file to write")
+    v.add_argument("--bars", type=int, default=None, help="whole bars that fill the video (sets the tempo)")
+    v.add_argument("--beats-per-bar", type=int, default=4, help="beats per bar (default 4, 4/4)")
+    v.add_argument("--control", type=float, default=1.0,
+                   help="CMT's C, 0..1: how often the video's controls override the model (default 1)")
+    v.add_argument("--temperature", type=float, default=1.0, help="sampling temperature, 0..2 (default 1)")
+    v.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass, 0..1 (default 0.95)")
+    v.add_argument("--seed", type=int, default=None, help="random seed (default: new music every run)")
+    v.add_argument("--png", type=Path, default=None, help="piano-roll PNG (default: next to the .mid)")
+    v.add_argument("--render", type=Path, default=None, metavar="OUT.mp4",
+                   help="also render the music with FluidSynth and mux it with the video (needs fluidsynth, ffmpeg)")
+    v.add_argument("--soundfont", type=Path, default=None, help="GM soundfont for --render (default: FluidR3)")
+    v.add_argument("--model", type=Path, default=None, help="model folder (default onnx_models/cmt)")
+    v.set_defaults(func=cmd_video2midi)
+
+
+def _check(args) -> None:
+    if not 0.0 <= args.control <= 1.0:
+        raise InputError(f"--control must be in range 0..1, got {args.control:g}")
+    if not 0.0 <= args.temperature <= 2.0:
+        raise InputError(f"--temperature must be in range 0..2, got {args.temperature:g}")
+    if not 0.0 < args.top_p <= 1.0:
+        raise InputError(f"--top-p must be in range 0..1, got {args.top_p:g}")
+    if args.bars is not None and not 1 <= args.bars <= 255:
+        raise InputError(f"--bars must be in range 1..255, got {args.bars}")
+    if not 1 <= args.beats_per_bar <= 8:
+        raise InputError(f"--beats-per-bar must be in range 1..8, got {args.beats_per_bar}")
+    if args.out.suffix.lower() not in (".mid", ".midi"):
+        raise InputError(f"-o must name a .mid file, got {args.out}")
+
+
+def cmd_video2midi(args) -> int:
+    from bridge.errors import ModelError
+    from bridge.pianoroll import render
+    from bridge.runtime import ModelBundle, default_models_dir
+
+    from .sampling import EXPECT, MODEL_NAME, Sampling
+    from .video2midi import render_video, video_to_midi
+
+    _check(args)
+    folder = args.model or default_models_dir() / MODEL_NAME
+    if not (Path(folder) / "manifest.json").is_file():
+        raise ModelError(f"no CMT model in {folder} (pass --model DIR, or export one: cmt-bridge export-onnx cmt)")
+    bundle = ModelBundle.load(folder, threads=1, expect=EXPECT)
+    from .video import video_controls
+
+    bpb = float(args.beats_per_bar)
+    print(f"analysing motion in {args.video.name} ...", file=sys.stderr)
+    controls = video_controls(args.video, bpb, args.bars)
+    shown = [-1]
+
+    def progress(done: int) -> None:
+        pct = int(100 * done / controls.bars)
+        if pct // 10 != shown[0] // 10 or done == controls.bars:
+            shown[0] = pct
+            print(f"generating bar {done}/{controls.bars} ({pct}%)", file=sys.stderr)
+
+    path, c, notes = video_to_midi(bundle, args.video, args.out, controls.bars, bpb, args.seed, args.control,
+                                   progress=progress, sampling=Sampling(args.temperature, args.top_p),
+                                   controls=controls)
+    png = args.png or args.out.with_suffix(".png")
+    n = sum(len(v) for v in notes.values())
+    marks = [(b * bpb, f"d{d}s{s}") for b, (d, s) in enumerate(zip(c.density, c.strength))]
+    render(notes, png, title=f"{args.video.name}: {c.bars} bars at {c.bpm:.1f} BPM, {n} notes",
+           beats_per_bar=args.beats_per_bar, marks=marks)
+    print(path)
+    print(png)
+    if args.render:
+        print(f"rendering {args.render.name} with FluidSynth + ffmpeg ...", file=sys.stderr)
+        print(render_video(path, args.video, args.render, args.soundfont))
+    return 0
+
+
+def run(argv: list[str] | None = None) -> int:
+    """``cmt`` commands without the host's CLI (``python -m plugins.cmt``): one-line errors, exit 2."""
+    from bridge.cli import run_commands
+
+    return run_commands(add_commands, argv)

@@ -1,0 +1,248 @@
+"""The live "cmt" generator: multi-track music one bar ahead of the clock, steered by density and strength.
+
+Each ``next_phrase()`` is one bar from a :class:`plugins.cmt.sampling.BarSampler`
+that keeps its recurrent state, so bar 500 costs what bar 1 cost. The bar's
+controls come from one of three sources:
+
+- ``manual`` (the default): the ``density`` and ``strength`` parameters
+  (``/cmt/cmt/density 5``, a Max slider, a MIDI CC);
+- ``video <path>``: the per-bar controls of a video file laid on the host's
+  bar grid at the current tempo, bar 1 of the video from the next bar line;
+  after its last bar the source goes back to manual (reported);
+- ``camera <index>``: motion of a live camera, measured on a background thread;
+  each bar gets the controls of the bar that was just seen.
+
+``control`` is CMT's C: how often the requested class overrides the one the
+model would sample (0 = the model ignores the controls, the uncontrolled
+baseline; 1 = always). Instruments play on their own channels (lead 1,
+strings 2, piano 3, bass 4, guitar 5, drums 10).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from bridge.errors import InputError, ModelError
+from bridge.events import Note, Phrase
+from bridge.generator import Action, Generator, Param
+
+from . import tokens as T
+from .sampling import EXPECT, MODEL_NAME, BarSampler, Sampling
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("manual", "video", "camera")
+
+
+class CameraMotion:
+    """Reads a camera on a thread and keeps per-bar controls of what it saw (bars of the wall clock at ``tempo()``)."""
+
+    def __init__(self, capture, beats_per_bar: float, tempo: Callable[[], float], method: str = "dis") -> None:
+        from .video import LiveMotion
+
+        self.capture, self.tempo = capture, tempo
+        self.motion = LiveMotion(beats_per_bar, method)
+        self.beats_per_bar = beats_per_bar
+        self.t0 = time.monotonic()
+        self._beat, self._last = 0.0, self.t0
+        self.frames = 0
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="cmt-camera", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                ok, frame = self.capture.read()
+                if not ok:
+                    self.error = "the camera stopped giving frames"
+                    return
+                now = time.monotonic()
+                with self._lock:
+                    self._beat += (now - self._last) * self.tempo() / 60.0
+                    self._last = now
+                    self.motion.add(frame, now - self.t0, self._beat)
+                    self.frames += 1
+        except Exception as e:  # a broken camera must not take the generator down
+            self.error = f"camera failed: {e}"
+
+    def controls(self) -> tuple[int, int]:
+        """(density, strength) of the last whole bar seen (the current one while the first is still running)."""
+        with self._lock:
+            bar = int(self._beat // self.beats_per_bar)
+            return self.motion.bar_controls(max(0, bar - 1))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+        try:
+            self.capture.release()
+        except Exception:
+            pass
+
+
+class CMTGenerator(Generator):
+    name = "cmt"
+    description = "Controllable Music Transformer: multi-track bars steered by density/strength, a video or a camera"
+    models = (MODEL_NAME,)
+    model_expect = {MODEL_NAME: EXPECT}
+    params = (
+        Param("density", int, 3, 0, T.DENSITY_CLASSES - 1,
+              doc="rhythmic density class of the next bars (0 sparse .. 7 busy; onsets per beat in steps of 0.5)"),
+        Param("strength", int, 2, 0, T.STRENGTH_CLASSES - 1,
+              doc="rhythmic strength class (how many notes start together: 0 single lines .. 7 thick chords)"),
+        Param("control", float, 1.0, 0.0, 1.0,
+              doc="CMT's C: how often the requested density/strength override the model's own (0 = ignore them)"),
+        Param("temperature", float, 1.0, 0.0, 2.0, doc="temperature of rhythm and structure (type, position)"),
+        Param("top_p", float, 0.95, 0.05, 1.0, doc="nucleus sampling: keep the most likely classes up to this mass"),
+        Param("pitch_temperature", float, 1.0, 0.0, 2.0, doc="temperature of pitches (0 = the most likely)"),
+        Param("duration_temperature", float, 1.0, 0.0, 2.0, doc="temperature of note lengths"),
+        Param("instrument_temperature", float, 1.0, 0.0, 2.0, doc="temperature of which instrument plays"),
+        Param("seed", int, -1, -1, 2 ** 31 - 1, doc="random seed (-1 = new randomness every time)"),
+    )
+    actions = (
+        Action("video", (Param("path", str, "", doc="a video file (mp4, mov, avi...)"),),
+               doc="play in time with a video: its motion sets density and strength bar by bar"),
+        Action("camera", (Param("index", int, 0, 0, 16, doc="camera number (0 = the first)"),),
+               doc="let a live camera's motion set density and strength"),
+        Action("manual", doc="back to the density/strength parameters (stops video and camera)"),
+        Action("restart", doc="forget the music so far and start a new piece from the next bar"),
+    )
+
+    def __init__(self, models: dict | None = None, context=None, camera_factory=None) -> None:
+        super().__init__(models, context)
+        self.source = "manual"
+        self.video_controls: list[tuple[int, int]] = []
+        self.video_bar = 0
+        self.camera: CameraMotion | None = None
+        self.camera_factory = camera_factory  # tests pass a fake capture; default video.open_camera
+        self.bars = 0
+        self._sampler: BarSampler | None = None
+        if self.bundles:
+            self._new_sampler()
+
+    # -- model ---------------------------------------------------------------------------------
+    @property
+    def bundle(self):
+        b = self.bundles.get(MODEL_NAME) or next(iter(self.bundles.values()), None)
+        if b is None:
+            raise ModelError(f"cmt needs the model {MODEL_NAME} (not loaded)")
+        return b
+
+    def _sampling(self) -> Sampling:
+        t, p = self["temperature"], self["top_p"]
+        return Sampling(t, p, {"pitch": (self["pitch_temperature"], p),
+                               "duration": (self["duration_temperature"], p),
+                               "instrument": (self["instrument_temperature"], p)})
+
+    def _new_sampler(self) -> BarSampler:
+        seed = self["seed"]
+        self._sampler = BarSampler.from_bundle(self.bundle, beats_per_bar=float(self.context.beats_per_bar),
+                                               control=self["control"], sampling=self._sampling(),
+                                               seed=None if seed < 0 else seed)
+        return self._sampler
+
+    @property
+    def sampler(self) -> BarSampler:
+        return self._sampler if self._sampler is not None else self._new_sampler()
+
+    def on_param(self, name: str, value: Any) -> None:
+        if self._sampler is None:
+            return
+        if name == "control":
+            self._sampler.control = value
+        elif name in ("temperature", "top_p") or name.endswith("_temperature"):
+            self._sampler.sampling = self._sampling()
+        elif name == "seed":
+            self._sampler.rng = np.random.default_rng(None if value < 0 else value)
+
+    def prepare(self) -> None:
+        # warm the graphs on a throw-away sampler so the first real bar is as fast as the rest
+        BarSampler.from_bundle(self.bundle, beats_per_bar=float(self.context.beats_per_bar), seed=0).bar(3, 2)
+
+    # -- controls -------------------------------------------------------------------------------
+    def controls(self) -> tuple[int, int]:
+        """(density, strength) for the bar about to be generated, from the current source."""
+        if self.source == "video":
+            if self.video_bar < len(self.video_controls):
+                c = self.video_controls[self.video_bar]
+                self.video_bar += 1
+                return c
+            self.source = "manual"
+            self.context.report(f"cmt: the video's {len(self.video_controls)} bars are over; back to manual controls")
+        if self.source == "camera" and self.camera is not None:
+            if self.camera.error:
+                err = self.camera.error
+                self._close_camera()
+                self.source = "manual"
+                self.context.report(f"cmt: {err}; back to manual controls")
+            else:
+                return self.camera.controls()
+        return self["density"], self["strength"]
+
+    # -- playing -------------------------------------------------------------------------------
+    def next_phrase(self) -> Phrase:
+        density, strength = self.controls()
+        notes, tokens = self.sampler.bar(density, strength)
+        flat = [n for part in notes.values() for n in part]
+        length = float(self.context.beats_per_bar)
+        flat = [Note(n.pitch, n.velocity, n.start, min(n.duration, 4 * length), n.channel) for n in flat]
+        self.bars += 1
+        return Phrase.of(flat, length, self.name, bar=self.bars, density=int(density), strength=int(strength),
+                         source=self.source, tokens=int(len(tokens)))
+
+    def perform(self, action: str, args: list[Any]) -> list[Phrase] | None:
+        spec = next((a for a in self.actions if a.name == action), None)
+        if spec is None:
+            return super().perform(action, args)
+        return getattr(self, f"_do_{action}")(*spec.bind(args))
+
+    def _do_video(self, path: str) -> list[Phrase]:
+        from .video import video_controls
+
+        if not path:
+            raise InputError("video needs the path of a video file")
+        p = Path(path).expanduser()
+        bpb = float(self.context.beats_per_bar)
+        probe = video_controls(p, bpb)            # InputError for unreadable / empty videos
+        seconds = probe.bars * probe.bar_seconds
+        bars = max(1, round(seconds * self.context.tempo() / 60.0 / bpb))
+        c = probe if bars == probe.bars else video_controls(p, bpb, bars)
+        self._close_camera()
+        self.video_controls = list(zip((int(d) for d in c.density), (int(s) for s in c.strength)))
+        self.video_bar, self.source = 0, "video"
+        self.context.report(f"cmt: video {p.name}: {c.bars} bars at the host's tempo, from the next bar")
+        return [self.next_phrase()]
+
+    def _do_camera(self, index: int) -> None:
+        from .video import open_camera
+
+        capture = (self.camera_factory or open_camera)(index)   # InputError when there is none
+        self._close_camera()
+        self.camera = CameraMotion(capture, float(self.context.beats_per_bar), self.context.tempo)
+        self.source = "camera"
+        self.context.report(f"cmt: camera {index} drives density and strength")
+
+    def _do_manual(self) -> None:
+        self._close_camera()
+        self.source = "manual"
+
+    def _do_restart(self) -> list[Phrase]:
+        self._new_sampler()
+        self.bars = 0
+        return [self.next_phrase()]
+
+    def _close_camera(self) -> None:
+        if self.camera is not None:
+            self.camera.close()
+            self.camera = None
+
+    def close(self) -> None:
+        self._close_camera()
