@@ -51,19 +51,22 @@ class Sampling:
 def sample(logits: np.ndarray, rng: np.random.Generator, temperature: float = 1.0, top_p: float = 1.0,
            allowed: np.ndarray | None = None) -> int:
     """One index from 1-D logits: masked to ``allowed``, then temperature, then nucleus (top-p)."""
-    x = np.asarray(logits, dtype=np.float64).copy()
+    x = np.asarray(logits, dtype=np.float64)
     if allowed is not None:
-        x[~allowed] = -np.inf
+        x = np.where(allowed, x, -np.inf)
     if temperature <= 0:
         return int(np.argmax(x))
-    x = (x - x.max()) / temperature
-    p = np.exp(x)
-    p /= p.sum()
-    order = np.argsort(-p, kind="stable")
-    keep = np.cumsum(p[order]) - p[order] < top_p
-    q = np.zeros_like(p)
-    q[order[keep]] = p[order[keep]]
-    return int(rng.choice(len(q), p=q / q.sum()))
+    p = np.exp((x - x.max()) / temperature)
+    if top_p < 1.0:
+        order = np.argsort(-p, kind="stable")
+        ps = p[order]
+        cum = np.cumsum(ps)
+        keep = int(np.searchsorted(cum, top_p * cum[-1], side="left")) + 1   # smallest prefix with mass >= top_p
+        idx, cum = order[:keep], cum[:keep]
+    else:
+        idx, cum = None, np.cumsum(p)
+    k = min(int(np.searchsorted(cum, rng.random() * cum[-1], side="right")), len(cum) - 1)
+    return int(idx[k]) if idx is not None else k
 
 
 class BarSampler:
