@@ -10,7 +10,11 @@ what ``ModelBundle.graph(name).run`` returns.
 the same however long the music has run. Each :meth:`BarSampler.bar` forces a
 bar token carrying the bar's density and strength: CMT's control parameter
 ``control`` (C, 0..1) is the probability that the requested class replaces
-the one the model would have sampled. Inside a bar the grammar of
+the one the model would have sampled. The model was trained on windows of
+``context`` tokens; an endless live stream would run its recurrent state far
+past that, so when the tokens since the last reset come near ``context`` the
+sampler starts a fresh state primed with the last ``prime_bars`` bars (a few
+dozen steps, once every ten-odd bars). Inside a bar the grammar of
 :mod:`plugins.cmt.tokens` is enforced by masking (positions only move forward,
 notes only after a position, no end token while streaming); the model's next
 bar token ends the bar (it is not fed: the next call feeds its own).
@@ -75,7 +79,7 @@ class BarSampler:
     def __init__(self, step: Graph, fields: Graph, offsets: dict[str, list[int]],
                  state_shapes: tuple[tuple[int, ...], tuple[int, ...]], beats_per_bar: float = 4.0,
                  total_bars: int = T.MAX_BARS, control: float = 1.0, sampling: Sampling | None = None,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, context: int = 512, prime_bars: int = 1) -> None:
         self.step_graph, self.fields_graph, self.offsets = step, fields, offsets
         self.beats_per_bar, self.spb = beats_per_bar, T.steps_per_bar(beats_per_bar)
         self.total_bars, self.control = total_bars, control
@@ -85,7 +89,10 @@ class BarSampler:
         self.z = np.zeros(state_shapes[1], np.float32)
         self.bar_index = 0
         self.hidden: np.ndarray | None = None
-        self.tokens: list[np.ndarray] = []      # every token fed so far
+        self.tokens: list[np.ndarray] = []      # the tokens the current state has seen
+        self.bar_starts: list[int] = []         # where each bar begins in self.tokens
+        self.context, self.prime_bars = int(context), int(prime_bars)
+        self.reprimes = 0
 
     @classmethod
     def from_bundle(cls, bundle, **kw) -> "BarSampler":
@@ -100,6 +107,7 @@ class BarSampler:
         samp = m.get("sampling", {})
         kw.setdefault("control", samp.get("control", 1.0))
         kw.setdefault("sampling", Sampling(samp.get("temperature", 1.0), samp.get("top_p", 0.95)))
+        kw.setdefault("context", int(m.get("training", {}).get("config", {}).get("window", 512)))
         return cls(bundle.graph("step").run, bundle.graph("fields").run, m["field_offsets"], shapes, **kw)
 
     # -- graph calls -------------------------------------------------------------------------
@@ -118,9 +126,22 @@ class BarSampler:
         return sample(logits, self.rng, t, p, allowed)
 
     def _time(self, row: np.ndarray) -> np.ndarray:
-        row[T.F["bar"]] = 1 + min(self.bar_index, T.MAX_BARS - 1)
-        row[T.F["progress"]] = 1 + T.progress_class(self.bar_index, self.total_bars)
+        b = self.bar_index % T.MAX_BARS        # an endless stream counts bars around, like pieces starting again
+        row[T.F["bar"]] = 1 + b
+        row[T.F["progress"]] = 1 + T.progress_class(b % max(1, self.total_bars), self.total_bars)
         return row
+
+    def _reprime(self) -> None:
+        """A fresh state that has heard only the last ``prime_bars`` bars (same tokens, same bar numbers)."""
+        keep = self.tokens[self.bar_starts[-self.prime_bars]:] if self.prime_bars > 0 else []
+        self.s, self.z = np.zeros_like(self.s), np.zeros_like(self.z)
+        self.hidden = None
+        self.tokens, self.bar_starts = [], []
+        for i, row in enumerate(keep):
+            if row[T.F["type"]] == T.METRICAL and row[T.F["beat"]] == T.BAR_LINE:
+                self.bar_starts.append(len(self.tokens))
+            self._feed(row)
+        self.reprimes += 1
 
     def _control(self, name: str, requested: int | None, logits: dict[str, np.ndarray] | None, n: int) -> int:
         if requested is not None and (logits is None or self.rng.random() < self.control):
@@ -132,12 +153,15 @@ class BarSampler:
     # -- one bar -----------------------------------------------------------------------------
     def bar(self, density: int | None = None, strength: int | None = None) -> tuple[dict[str, list[Note]], np.ndarray]:
         """(notes per instrument in beats from this bar's line, the bar's tokens) for the next bar."""
+        if len(self.tokens) > self.context - 64 and len(self.bar_starts) > self.prime_bars:
+            self._reprime()
         logits = self._field_logits(T.METRICAL) if self.hidden is not None else None
         row = self._time(np.zeros(len(T.FIELDS), np.int64))
         row[T.F["type"]], row[T.F["beat"]] = T.METRICAL, T.BAR_LINE
         row[T.F["density"]] = self._control("density", density, logits, T.DENSITY_CLASSES)
         row[T.F["strength"]] = self._control("strength", strength, logits, T.STRENGTH_CLASSES)
         first = len(self.tokens)
+        self.bar_starts.append(first)
         type_logits = self._feed(row)
         pos = -1
         for _ in range(MAX_TOKENS_PER_BAR):
