@@ -2,7 +2,10 @@
 
     nice -n 10 .venv/bin/python bench/bench_cmt_step.py [--positions 256 1024] [--repeats 5]
 
-Same (untrained, seeded) model, one thread everywhere:
+Same model, one thread everywhere: the shipped config's architecture (from
+onnx_models/cmt/manifest.json) with the trained weights when ``--checkpoint``
+(or runs/cmt) has them, else seeded weights (the cost of a step does not depend
+on the weights):
 
 - ``ort_step_ms``: one token of the exported recurrent step (``step`` + the
   second-stage ``fields`` graph) with the state of ``position`` tokens;
@@ -51,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--positions", type=int, nargs="+", default=[256, 1024])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/cmt_step.json")
+    ap.add_argument("--checkpoint", type=Path, default=None, help="a CMT checkpoint (default: newest in runs/cmt)")
+    ap.add_argument("--manifest", type=Path, default=ROOT / "onnx_models/cmt/manifest.json")
     args = ap.parse_args(argv)
 
     import onnxruntime as ort
@@ -61,8 +66,20 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    cfg = CMTConfig(dropout=0.0)
-    model = CMTModel(cfg).eval()
+    from export.cmt_train import latest_checkpoint, load_model
+
+    ckpt = args.checkpoint or latest_checkpoint(ROOT / "runs/cmt")
+    weights = "seeded (untrained)"
+    if ckpt is not None and Path(ckpt).is_file():
+        model, _ = load_model(Path(ckpt))
+        cfg, weights = model.cfg, f"trained ({Path(ckpt).name})"
+    else:
+        cfg = CMTConfig(dropout=0.0)
+        if args.manifest.is_file():
+            c = json.loads(args.manifest.read_text())["training"]["config"]
+            cfg = CMTConfig(c["d_model"], c["n_layers"], c["n_heads"], c["d_ff"], 0.0)
+        model = CMTModel(cfg)
+    model = model.eval()
     n = max(args.positions)
     g = torch.Generator().manual_seed(1)
     tokens = torch.stack([torch.randint(0, v, (1, n + 1), generator=g) for v in VOCAB_SIZES], dim=-1)
@@ -88,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             states[t + 1] = (s.copy(), z.copy())
     with torch.no_grad():
         ref = model.hidden(tokens[:, :n])[:, -1].numpy()
-    results: dict = {"model": {"d_model": cfg.d_model, "n_layers": cfg.n_layers, "n_heads": cfg.n_heads,
+    results: dict = {"weights": weights, "model": {"d_model": cfg.d_model, "n_layers": cfg.n_layers, "n_heads": cfg.n_heads,
                                "params": model.n_params(), "onnx_mb": round(size_mb, 2)},
                      "threads": 1, "repeats": args.repeats,
                      "max_diff_parallel_vs_step": float(np.abs(ref - hidden).max()), "positions": {}}
@@ -143,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     results["bar"] = {"ms_median": round(ms, 2), "tokens_median": statistics.median(toks),
                       "ms_per_token": round(sum(per_bar) / sum(toks), 3),
                       "share_of_bar_at_120bpm": round(ms / 2000.0, 4),
-                      "note": "untrained model; one 4/4 bar = 2000 ms at 120 BPM"}
+                      "note": f"{weights} weights; one 4/4 bar = 2000 ms at 120 BPM (bench_cmt.py times bars "
+                              f"of the shipped model)"}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     print(json.dumps(results, indent=1))

@@ -89,8 +89,51 @@ def transcription(d: dict) -> list[str]:
     return out
 
 
+def cmt(d: dict) -> list[str]:
+    s, h, hu, r = d["summary"], d["held_out_controlled"], d["held_out_uncontrolled"], d["random_controlled"]
+    share = s["bar_4_tracks_share_of_bar_at_120bpm"]
+    return [f"**CMT** (`python bench/bench_cmt.py`, model {d['model']}, {h['bars']} bars of "
+            f"{h['bars'] // d['curve_bars']} held-out control curves (16-bar stretches of test pieces) and as many "
+            f"bars of random curves, {d['threads']} thread; measured = the generated notes re-encoded):", "",
+            "| what | controlled (C = 1) | uncontrolled (C = 0) | target |", "| --- | --- | --- | --- |",
+            f"| density: Spearman requested vs measured, held-out curves | {h['density_spearman']:.3f} | "
+            f"{hu['density_spearman']:.3f} | >= 0.7 |",
+            f"| strength: Spearman, held-out curves | {h['strength_spearman']:.3f} | {hu['strength_spearman']:.3f} "
+            "| >= 0.7 |",
+            f"| density / strength Spearman, random curves over all classes | {r['density_spearman']:.3f} / "
+            f"{r['strength_spearman']:.3f} | {d['random_uncontrolled']['density_spearman']:.3f} / "
+            f"{d['random_uncontrolled']['strength_spearman']:.3f} | |",
+            f"| density class exact / within 1 (held-out) | {h['density_exact']:.2f} / {h['density_within_1']:.2f} "
+            f"| {hu['density_exact']:.2f} / {hu['density_within_1']:.2f} | |",
+            f"| notes in their instrument's range | {h['notes_in_instrument_range']:.3f} | "
+            f"{hu['notes_in_instrument_range']:.3f} | |",
+            f"| durations off the 16th grid | {h['durations_off_grid']} | {hu['durations_off_grid']} | 0 |",
+            f"| empty bars where density >= 3 was asked | {h['empty_bars_at_density_3_plus']:.3f} | "
+            f"{hu['empty_bars_at_density_3_plus']:.3f} | |",
+            f"| one bar with >= 4 instruments, 1 thread (median) | {s['bar_4_tracks_ms']:.0f} ms = "
+            f"{100 * share:.1f}% of a 4/4 bar at 120 BPM | | <= 5% |" if share is not None else
+            "| one bar with >= 4 instruments | (no such bar) | | <= 5% |"]
+
+
+def cmt_step(d: dict) -> list[str]:
+    out = [f"**CMT token step** (`python bench/bench_cmt_step.py`: {d.get('weights', 'seeded')} weights, d="
+           f"{d['model']['d_model']} x {d['model']['n_layers']} layers, {d['model']['params'] / 1e6:.2f} M "
+           f"parameters, {d['model']['onnx_mb']:.1f} MB; {d['threads']} thread; the original approach recomputes the "
+           "whole sequence for every new token):", "",
+           "| position | onnxruntime recurrent step | torch recompute (linear attention) | speed-up | "
+           "torch softmax TransformerEncoder recompute | target |", "| --- | --- | --- | --- | --- | --- |"]
+    for pos, r in d["positions"].items():
+        out.append(f"| {pos} | {r['ort_step_ms']:.2f} ms | {r['torch_recompute_ms']:.0f} ms | "
+                   f"{r['speedup_vs_recompute']:.0f}x | {r['torch_softmax_recompute_ms']:.0f} ms | "
+                   f"step <= 2 ms{', >= 200x' if pos == '1024' else ''} |")
+    out += ["", f"Parallel (training) form vs the exported recurrent step after {max(map(int, d['positions']))} "
+                f"tokens: max abs difference {d['max_diff_parallel_vs_step']:.1e}."]
+    return out
+
+
 def main() -> None:
-    parts = [("timing", timing), ("host", host), ("midime", midime), ("transcription", transcription)]
+    parts = [("timing", timing), ("host", host), ("midime", midime), ("transcription", transcription),
+             ("cmt", cmt), ("cmt_step", cmt_step)]
     for name, fn in parts:
         d = _load(name)
         if d is None:
