@@ -3,7 +3,9 @@
 Export -> embed metadata -> reload from disk in onnxruntime -> compare with
 torch on held-out melodies (max abs diff into the manifest; above the tolerance
 the export fails) -> time torch against onnxruntime -> write the manifest with
-sha256, opset, config, training command, data provenance and quality figures.
+sha256, opset, config, training command, data provenance and quality figures
+-> build ``decoder_sample`` (the whole decode in one call) from the step graphs
+and check it token for token against them (export/musicvae_sample.py).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from plugins.midime.melody import HOLD, MAX_PITCH, MIN_PITCH, NUM_CLASSES, REST,
 from . import configs
 from .folk_data import load_split
 from .musicvae import MusicVAE
+from .musicvae_sample import add_to_folder as add_sample_graph
 from .train import evaluate, latest_checkpoint
 
 log = logging.getLogger(__name__)
@@ -131,7 +134,8 @@ def export(source: str | Path, out: Path | None = None, run_dir: Path | None = N
     manifest = {
         "name": cfg.model_name, "version": f"{cfg.name}@{state['step']}",
         "description": "MusicVAE for 2-bar monophonic melodies on a 16th grid (MusicVAE melody classes): "
-                       "bidirectional GRU encoder -> z -> autoregressive GRU decoder, exported as step graphs",
+                       "bidirectional GRU encoder -> z -> autoregressive GRU decoder, exported as step graphs "
+                       "(+ decoder_sample: the 32 steps unrolled into one graph)",
         "graphs": graphs, "opset": OPSET, "z_dim": Z, "state_shape": [L, H],
         "vocab": {"rest": REST, "hold": HOLD, "min_pitch": MIN_PITCH, "max_pitch": MAX_PITCH, "start": START,
                   "steps": STEPS, "num_classes": NUM_CLASSES, "steps_per_beat": 4},
@@ -163,6 +167,10 @@ def export(source: str | Path, out: Path | None = None, run_dir: Path | None = N
     log.info("%s: max |torch - onnxruntime| %.2e; decode %.2f ms ort vs %.2f ms torch; test acc %.4f (non-hold %.4f)",
              cfg.model_name, report["max_abs_diff"], report["decode_ms_onnxruntime"], report["decode_ms_torch"],
              quality["acc"], quality["nonhold_acc"])
+    # the 32 decoder steps as one graph, made from the step graphs just written and checked token for token
+    pick = np.sort(np.random.default_rng(0).permutation(len(test_w))[:256])
+    add_sample_graph(out, windows=test_w[pick], windows_from=f"{len(pick)} held-out test windows (seed 0)",
+                     built_by="cmt-bridge export-onnx (export/musicvae_sample.py)")
     return out
 
 

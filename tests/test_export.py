@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 from bridge.errors import BridgeError  # noqa: E402
 from bridge.runtime import ModelBundle  # noqa: E402
 from export import configs, folk_data, onnx_export, train  # noqa: E402
-from plugins.midime.melody import START, STEPS  # noqa: E402
+from plugins.midime.melody import NUM_CLASSES, START, STEPS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,6 +72,9 @@ def test_export_roundtrip_matches_torch(tiny_run, tmp_path):
     man = json.loads((out / "manifest.json").read_text())
     assert man["validation"]["max_abs_diff"] <= 1e-4
     assert all(len(g["sha256"]) == 64 for g in man["graphs"].values())
+    # the one-call decoder (tiny: one GRU layer) is built from the step graphs and checked token for token
+    assert man["graphs"]["decoder_sample"]["built_from"]["decoder_step"] == man["graphs"]["decoder_step"]["sha256"]
+    assert man["validation"]["decoder_sample"]["identical"] and man["validation"]["decoder_sample"]["rows"] > 0
     assert man["training"]["command"].startswith("cmt-bridge train musicvae-tiny")
     assert 0 <= man["quality"]["free_running_acc"] <= 1 and "all_hold_baseline_acc" in man["quality"]
     model, _, _ = onnx_export.load_checkpoint(str(train.latest_checkpoint(tiny_run)))
@@ -93,6 +96,9 @@ def test_export_roundtrip_matches_torch(tiny_run, tmp_path):
             state, prev = r["state"], r["logits"].argmax(-1)
             got.append(prev)
         np.testing.assert_array_equal(np.stack(got, 1), want)
+        sample = bundle.graph("decoder_sample").run(z=enc["mu"], noise=np.zeros((b, STEPS, NUM_CLASSES), np.float32),
+                                                    temperature=np.zeros(1, np.float32))["tokens"]
+        np.testing.assert_array_equal(sample, want)
 
 
 def test_export_refuses_a_graph_that_differs(tiny_run, tmp_path, monkeypatch):

@@ -1,9 +1,12 @@
 """MusicVAE at run time: encode, decode, sample and interpolate 2-bar melodies through ONNX.
 
 The model folder (``onnx_models/musicvae-mel2bar``) holds three graphs
-(``encoder``, ``decoder_init``, ``decoder_step``; see API.md). Decoding runs
-the step graph 32 times for a whole batch at once, so every variation of one
-request costs the same 32 calls. Torch-free: onnxruntime + numpy.
+(``encoder``, ``decoder_init``, ``decoder_step``) and, when it was built
+(``python -m export.musicvae_sample DIR``, part of ``cmt-bridge export-onnx``),
+``decoder_sample``: the whole 32-step decode unrolled into one graph, made from
+the other two. Decoding is then one onnxruntime call for a whole batch;
+without it, the step graph is called 32 times. Both give the same tokens.
+Torch-free: onnxruntime + numpy.
 """
 from __future__ import annotations
 
@@ -26,14 +29,39 @@ EXPECT = {
     "decoder_init": ({"z"}, {"state"}),
     "decoder_step": ({"z", "prev_token", "state"}, {"logits", "state"}),
 }
+SAMPLE_GRAPH = "decoder_sample"
+# optional: older model folders do not have it (decode falls back to the step loop)
+OPTIONAL = {SAMPLE_GRAPH: ({"z", "noise", "temperature"}, {"tokens"})}
+# graphs derived from the others (same weights): not part of the fingerprint, so adding one keeps .midime files valid
+DERIVED = frozenset({SAMPLE_GRAPH})
 _VOCAB = {"rest": melody.REST, "hold": melody.HOLD, "min_pitch": melody.MIN_PITCH, "max_pitch": melody.MAX_PITCH,
           "start": melody.START, "steps": melody.STEPS, "num_classes": melody.NUM_CLASSES}
 
 
 def fingerprint(bundle: ModelBundle) -> str:
-    """sha256 over the sha256 of every graph file: what a personal ``.midime`` model is tied to."""
-    parts = sorted(f"{name}:{spec.get('sha256', '')}" for name, spec in bundle.manifest["graphs"].items())
+    """sha256 over the sha256 of every graph file but the derived ones: what a personal ``.midime`` model is tied to."""
+    parts = sorted(f"{name}:{spec.get('sha256', '')}" for name, spec in bundle.manifest["graphs"].items()
+                   if name not in DERIVED)
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _sample_graph(bundle: ModelBundle):
+    """The bundle's ``decoder_sample`` graph, or None (absent, or built from other step graphs than these)."""
+    graph = bundle.graphs.get(SAMPLE_GRAPH)
+    if graph is None:
+        return None
+    ins, outs = OPTIONAL[SAMPLE_GRAPH]
+    if not ins <= set(graph.inputs) or not outs <= set(graph.outputs):
+        raise ModelError(f"{bundle.name}/{SAMPLE_GRAPH}: expected inputs {sorted(ins)} outputs {sorted(outs)}, "
+                         f"has {sorted(graph.inputs)} / {sorted(graph.outputs)}")
+    graphs = bundle.manifest["graphs"]
+    for name, sha in graphs[SAMPLE_GRAPH].get("built_from", {}).items():
+        if graphs.get(name, {}).get("sha256") != sha:
+            log.warning("%s: %s was built from another %s than this folder's: decoding step by step "
+                        "(rebuild it: python -m export.musicvae_sample %s)", bundle.name, SAMPLE_GRAPH, name,
+                        bundle.folder)
+            return None
+    return graph
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
@@ -69,6 +97,7 @@ class MusicVAE:
         self._encoder = bundle.graph("encoder")
         self._init = bundle.graph("decoder_init")
         self._step = bundle.graph("decoder_step")
+        self._sample = _sample_graph(bundle)
         self.fingerprint = fingerprint(bundle)
 
     @property
@@ -99,27 +128,66 @@ class MusicVAE:
 
     def decode(self, z: np.ndarray, temperature: float = 0.0, rng: np.random.Generator | None = None) -> np.ndarray:
         """Latents [B, Z] -> tokens int64 [B, 32]; temperature 0 = argmax, else sample softmax(logits / T)."""
+        z = self._latents(z)
+        if temperature < 0:
+            raise InputError(f"temperature must be >= 0, got {temperature}")
+        if temperature <= 0:
+            return self.decode_noise(z, 0.0, None)
+        rng = rng if rng is not None else np.random.default_rng()
+        return self.decode_noise(z, temperature, self.gumbel(len(z), rng))
+
+    def gumbel(self, batch: int, rng: np.random.Generator) -> np.ndarray:
+        """Gumbel noise float32 [batch, 32, C], drawn step after step (the stream the step-by-step decode drew)."""
+        g = rng.gumbel(size=(self.steps, batch, melody.NUM_CLASSES))
+        return np.ascontiguousarray(g.transpose(1, 0, 2), dtype=np.float32)
+
+    def decode_noise(self, z: np.ndarray, temperature: float, noise: np.ndarray | None,
+                     graph: bool = True) -> np.ndarray:
+        """The deterministic core of :meth:`decode`: token t = argmax(logits_t + temperature * noise[:, t]).
+
+        Gumbel-max: with Gumbel noise this samples softmax(logits / temperature) (argmax(logits / T + g) =
+        argmax(logits + T g)); temperature 0 or noise None is argmax. One ``decoder_sample`` call when the
+        folder has it (and ``graph``), else the step graph 32 times; the two give the same tokens.
+        """
+        z = self._latents(z)
+        batch = z.shape[0]
+        if noise is not None:
+            noise = np.ascontiguousarray(noise, dtype=np.float32)
+            if noise.shape != (batch, self.steps, melody.NUM_CLASSES):
+                raise InputError(f"noise must be [{batch}, {self.steps}, {melody.NUM_CLASSES}], "
+                                 f"got {list(noise.shape)}")
+        if batch == 0:
+            return np.empty((0, self.steps), dtype=np.int64)
+        if graph and self._sample is not None:
+            if noise is None:
+                noise = np.zeros((batch, self.steps, melody.NUM_CLASSES), dtype=np.float32)
+            temp = np.array([temperature], dtype=np.float32)
+            return self._sample.run(z=z, noise=noise, temperature=temp)["tokens"].astype(np.int64)
+        state = self._init.run(z=z)["state"]
+        prev = np.full(batch, melody.START, dtype=np.int64)
+        out = np.empty((batch, self.steps), dtype=np.int64)
+        temp = np.float32(temperature)
+        for t in range(self.steps):
+            res = self._step.run(z=z, prev_token=prev, state=state)
+            logits, state = res["logits"], res["state"]
+            if noise is not None and temp != 0:
+                logits = logits + temp * noise[:, t]
+            prev = logits.argmax(axis=1).astype(np.int64)
+            out[:, t] = prev
+        return out
+
+    @property
+    def has_sample_graph(self) -> bool:
+        """True when :meth:`decode` runs the one-call ``decoder_sample`` graph."""
+        return self._sample is not None
+
+    def _latents(self, z: np.ndarray) -> np.ndarray:
         z = np.ascontiguousarray(np.asarray(z, dtype=np.float32))
         if z.ndim == 1:
             z = z[None]
         if z.ndim != 2 or z.shape[1] != self.z_dim:
             raise InputError(f"latents must be [batch, {self.z_dim}], got shape {list(z.shape)}")
-        if temperature < 0:
-            raise InputError(f"temperature must be >= 0, got {temperature}")
-        rng = rng if rng is not None else np.random.default_rng()
-        batch = z.shape[0]
-        state = self._init.run(z=z)["state"]
-        prev = np.full(batch, melody.START, dtype=np.int64)
-        out = np.empty((batch, self.steps), dtype=np.int64)
-        for t in range(self.steps):
-            res = self._step.run(z=z, prev_token=prev, state=state)
-            logits, state = res["logits"], res["state"]
-            if temperature <= 0:
-                prev = logits.argmax(axis=1).astype(np.int64)
-            else:  # Gumbel-max: one draw per row == sampling softmax(logits / T)
-                prev = (logits / temperature + rng.gumbel(size=logits.shape)).argmax(axis=1).astype(np.int64)
-            out[:, t] = prev
-        return out
+        return z
 
     def sample(self, n: int, temperature: float = 0.5, rng: np.random.Generator | None = None) -> np.ndarray:
         """``n`` new melodies from the prior z ~ N(0, I) -> tokens [n, 32]."""
