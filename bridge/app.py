@@ -43,8 +43,10 @@ def recording_path(record: str | None, now: float | None = None) -> Path | None:
 class Bridge:
     """One running host; :meth:`run` blocks until stopped."""
 
-    def __init__(self, settings: Settings, out: TextIO | None = None):
+    def __init__(self, settings: Settings, out: TextIO | None = None,
+                 actions: list[tuple[str, str, list]] | None = None):
         self.settings = settings
+        self.actions = list(actions or [])   # (generator, action, args) run once at launch (--do)
         self.out = out or sys.stderr
         self.stopping = threading.Event()
         self.exit_code = 0
@@ -68,6 +70,11 @@ class Bridge:
     def _progress(self, task: str, fraction: float) -> None:
         if self.control is not None:
             self.control.progress(task, fraction)
+
+    def _info(self, generator: str, text: str) -> None:
+        self.say(f"{generator}: {text}")
+        if self.control is not None:
+            self.control.info(generator, text)
 
     def _recent_input(self, beats: float) -> list:
         return self.midi_in.history(beats) if self.midi_in is not None else []
@@ -140,7 +147,8 @@ class Bridge:
 
         self.host = Host(gens, clock, self.transport, plugin_of=lambda n: plugin_of(pm, n), provider=s.provider,
                          lookahead=s.lookahead, quantize=s.quantize, recent_input=self._recent_input,
-                         on_error=self._error, on_progress=self._progress, defaults=s.generators)
+                         on_error=self._error, on_progress=self._progress, on_info=self._info,
+                         defaults=s.generators)
         load_errors = self.host.load()
         for e in load_errors:
             self.say(f"cmt-bridge: warning: {e}")
@@ -168,8 +176,14 @@ class Bridge:
             self.link.start()
         if s.clock_out:
             self.transport.start_clock()
+        for gen, action, _ in self.actions:
+            if gen not in self.host.names:
+                raise ConfigError(f"--do {gen}.{action}: no such generator loaded (have: "
+                                  f"{', '.join(self.host.names) or 'none'})")
         for name in s.play:
             self.host.play(name)
+        for gen, action, args in self.actions:
+            self.host.perform(gen, action, args)   # its errors come back like an OSC action's
         port = self.transport.port_name or s.midi_out or s.virtual_name
         self.say(f"{READY} MIDI out {port!r} | OSC in {s.osc_host}:{self.control.port} -> "
                  f"{s.reply_host}:{s.reply_port} | generators: {', '.join(self.host.names) or 'none'}"

@@ -6,7 +6,7 @@ import logging
 import sys
 from typing import Callable, Sequence
 
-from .errors import BridgeError
+from .errors import BridgeError, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,8 @@ examples:
   cmt-bridge run --midi-out "IAC Driver Bus 1" --follow-clock --midi-in "IAC Driver Bus 2"
   cmt-bridge run --set midime.temperature=0.8 --cc 21=midime.temperature
   cmt-bridge run --osc-host 0.0.0.0 --osc-allow 192.168.1.0/24     accept a tablet on the LAN
+  cmt-bridge run --play cmt --do cmt.camera=0                        a camera's motion drives CMT
+  cmt-bridge run --play cmt --do cmt.video=clip.mp4                  music in time with a video
 
 Flags override the --config file (TOML; see docs/host.md). While it runs:
   oscsend localhost 9000 /cmt/tempo f 100     oscsend localhost 9000 /cmt/status
@@ -73,6 +75,9 @@ def _add_run(sub) -> None:
     o.add_argument("--reply-host", metavar="ADDR", help="where replies and notes go (default 127.0.0.1)")
     o.add_argument("--reply-port", type=int, metavar="PORT", help="default 9001")
     r.add_argument("--set", action="append", metavar="GEN.PARAM=VALUE", help="parameter default (repeatable)")
+    r.add_argument("--do", action="append", metavar="GEN.ACTION[=ARG,...]",
+                   help="run a generator action at launch, as its OSC address would (repeatable), "
+                        "e.g. cmt.camera=0 or midime.sample=4")
     r.set_defaults(func=_cmd_run)
 
 
@@ -93,7 +98,16 @@ def _cmd_run(args) -> int:
         generators=parse_set(args.set) if args.set else None)
     if args.no_record:
         settings.record = None
-    return Bridge(settings).run()
+    return Bridge(settings, actions=[parse_do(d) for d in args.do or []]).run()
+
+
+def parse_do(item: str) -> tuple[str, str, list[str]]:
+    """``"cmt.camera=0"`` -> ``("cmt", "camera", ["0"])`` (values are coerced by the action's params)."""
+    key, sep, value = item.partition("=")
+    gen, dot, action = key.partition(".")
+    if not dot or not gen.strip() or not action.strip():
+        raise ConfigError(f"--do {item!r}: expected GENERATOR.ACTION or GENERATOR.ACTION=ARG[,ARG...]")
+    return gen.strip(), action.strip(), [v.strip() for v in value.split(",")] if sep and value else []
 
 
 def _cmd_plugins(args) -> int:

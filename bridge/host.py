@@ -72,6 +72,7 @@ class Host:
                  models_dir: Path | None = None, lookahead: float | None = None, quantize: float | None = None,
                  recent_input: Callable[[float], list] | None = None, on_error: ErrorSink | None = None,
                  on_progress: Callable[[str, float], None] | None = None,
+                 on_info: Callable[[str, str], None] | None = None,
                  defaults: dict[str, dict[str, Any]] | None = None):
         self.classes = dict(generators)
         self.clock = clock
@@ -84,6 +85,7 @@ class Host:
         self.recent_input = recent_input or (lambda beats: [])
         self.on_error = on_error or (lambda address, reason: None)
         self.on_progress = on_progress or (lambda task, fraction: None)
+        self.on_info = on_info or (lambda generator, text: log.info("%s: %s", generator, text))
         self.defaults = defaults or {}
         self.slots: dict[str, Slot] = {}
         self._closing = threading.Event()
@@ -114,7 +116,7 @@ class Host:
             beats_per_bar=self.clock.beats_per_bar, tempo=lambda: self.clock.bpm,
             recent_input=self.recent_input,
             progress=lambda task, fraction: self.on_progress(f"{name}/{task}", fraction),
-            report=lambda text: log.info("%s: %s", name, text))
+            report=lambda text: self.on_info(name, text))
         try:
             return cls(models=bundles, context=context)
         except BridgeError as e:

@@ -86,6 +86,8 @@ _OUT = [
             "out"),
     Address(f"{PREFIX}/progress", (_arg("task", str, "", doc="generator/task"),
                                    _arg("fraction", float, 0.0, 0.0, 1.0)), 2, "long work in progress", "out"),
+    Address(f"{PREFIX}/info", (_arg("generator", str, ""), _arg("text", str, "", doc="one line")), 2,
+            "what a generator wants the player to know (a video started or ended, a camera took over)", "out"),
     Address(f"{PREFIX}/status", (_arg("json", str, "{}", doc="tempo, beat, generators, params, cc"),), 1,
             "reply to /cmt/status", "out"),
     Address(f"{PREFIX}/note", (_arg("generator", str, ""), _arg("pitch", int, 60, 0, 127),
@@ -259,6 +261,9 @@ class OscControl:
 
     def progress(self, task: str, fraction: float) -> None:
         self.send(f"{PREFIX}/progress", task, float(min(1.0, max(0.0, fraction))))
+
+    def info(self, generator: str, text: str) -> None:
+        self.send(f"{PREFIX}/info", generator, " ".join(str(text).split()))
 
     # -- receiving ---------------------------------------------------------
     def _allowed(self, ip: str) -> bool:

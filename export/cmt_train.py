@@ -62,7 +62,7 @@ class CMTTrainConfig:
 
 CONFIGS = {
     "cmt": CMTTrainConfig(
-        name="cmt", d_model=192, n_layers=3, n_heads=6, d_ff=768, window=256, batch=16, steps=8000, lr=1e-3,
+        name="cmt", d_model=192, n_layers=3, n_heads=6, d_ff=768, window=256, batch=16, steps=5500, lr=1e-3,
         warmup=300, valid_every=500, ckpt_every=250,
         doc="CMT, linear attention d=192 x 3 layers (1.6 M parameters), 16 x 256-token windows; shipped"),
     "cmt-large": CMTTrainConfig(

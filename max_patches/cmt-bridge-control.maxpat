@@ -827,9 +827,10 @@
 				"box": {
 					"id": "obj-46",
 					"maxclass": "newobj",
-					"numinlets": 6,
-					"numoutlets": 6,
+					"numinlets": 7,
+					"numoutlets": 7,
 					"outlettype": [
+						"",
 						"",
 						"",
 						"",
@@ -843,7 +844,7 @@
 						400.0,
 						22.0
 					],
-					"text": "route /cmt/status /cmt/error /cmt/progress /cmt/learned /cmt/beat"
+					"text": "route /cmt/status /cmt/error /cmt/progress /cmt/learned /cmt/beat /cmt/info"
 				}
 			},
 			{
@@ -1176,9 +1177,60 @@
 			},
 			{
 				"box": {
+					"id": "obj-66",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						20.0,
+						1082.0,
+						89.0,
+						22.0
+					],
+					"text": "prepend set"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-67",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						110.0,
+						1082.0,
+						320.0,
+						21.0
+					],
+					"text": "news from a generator (a video started / ended, a camera took over)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-68",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						20.0,
+						1108.0,
+						410.0,
+						22.0
+					],
+					"text": ""
+				}
+			},
+			{
+				"box": {
 					"fontface": 1,
 					"fontsize": 16.0,
-					"id": "obj-66",
+					"id": "obj-69",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1193,7 +1245,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-67",
+					"id": "obj-70",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1208,7 +1260,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-68",
+					"id": "obj-71",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1223,7 +1275,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-69",
+					"id": "obj-72",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1241,7 +1293,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-70",
+					"id": "obj-73",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1260,7 +1312,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-71",
+					"id": "obj-74",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1275,7 +1327,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-72",
+					"id": "obj-75",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1290,7 +1342,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-73",
+					"id": "obj-76",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1308,7 +1360,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-74",
+					"id": "obj-77",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1324,7 +1376,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-75",
+					"id": "obj-78",
 					"maxclass": "flonum",
 					"maximum": 2.0,
 					"minimum": 0.0,
@@ -1345,7 +1397,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-76",
+					"id": "obj-79",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1364,7 +1416,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-77",
+					"id": "obj-80",
 					"maxclass": "slider",
 					"min": 0.0,
 					"numinlets": 1,
@@ -1385,7 +1437,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-78",
+					"id": "obj-81",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1403,7 +1455,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-79",
+					"id": "obj-82",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1418,7 +1470,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-80",
+					"id": "obj-83",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1433,7 +1485,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-81",
+					"id": "obj-84",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1451,7 +1503,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-82",
+					"id": "obj-85",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1466,7 +1518,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-83",
+					"id": "obj-86",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 1,
@@ -1487,7 +1539,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-84",
+					"id": "obj-87",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1505,7 +1557,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-85",
+					"id": "obj-88",
 					"maxclass": "slider",
 					"min": 1,
 					"numinlets": 1,
@@ -1526,7 +1578,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-86",
+					"id": "obj-89",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1544,7 +1596,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-87",
+					"id": "obj-90",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1559,7 +1611,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-88",
+					"id": "obj-91",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1574,7 +1626,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-89",
+					"id": "obj-92",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1592,7 +1644,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-90",
+					"id": "obj-93",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1607,7 +1659,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-91",
+					"id": "obj-94",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 1,
@@ -1628,7 +1680,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-92",
+					"id": "obj-95",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1646,7 +1698,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-93",
+					"id": "obj-96",
 					"maxclass": "slider",
 					"min": 1,
 					"numinlets": 1,
@@ -1667,7 +1719,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-94",
+					"id": "obj-97",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1685,7 +1737,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-95",
+					"id": "obj-98",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1700,7 +1752,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-96",
+					"id": "obj-99",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1715,7 +1767,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-97",
+					"id": "obj-100",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1733,7 +1785,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-98",
+					"id": "obj-101",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1748,7 +1800,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-99",
+					"id": "obj-102",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 2,
@@ -1769,7 +1821,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-100",
+					"id": "obj-103",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1787,7 +1839,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-101",
+					"id": "obj-104",
 					"maxclass": "slider",
 					"min": 2,
 					"numinlets": 1,
@@ -1808,7 +1860,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-102",
+					"id": "obj-105",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1826,7 +1878,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-103",
+					"id": "obj-106",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1841,7 +1893,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-104",
+					"id": "obj-107",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1856,7 +1908,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-105",
+					"id": "obj-108",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1874,7 +1926,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-106",
+					"id": "obj-109",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1889,7 +1941,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-107",
+					"id": "obj-110",
 					"maxclass": "number",
 					"maximum": 2147483647,
 					"minimum": -1,
@@ -1910,7 +1962,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-108",
+					"id": "obj-111",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1928,7 +1980,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-109",
+					"id": "obj-112",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1946,7 +1998,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-110",
+					"id": "obj-113",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1961,7 +2013,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-111",
+					"id": "obj-114",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1976,7 +2028,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-112",
+					"id": "obj-115",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1994,7 +2046,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-113",
+					"id": "obj-116",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2009,7 +2061,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-114",
+					"id": "obj-117",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 1,
@@ -2030,7 +2082,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-115",
+					"id": "obj-118",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2048,7 +2100,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-116",
+					"id": "obj-119",
 					"maxclass": "slider",
 					"min": 1,
 					"numinlets": 1,
@@ -2069,7 +2121,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-117",
+					"id": "obj-120",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2087,7 +2139,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-118",
+					"id": "obj-121",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2103,7 +2155,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-119",
+					"id": "obj-122",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2118,7 +2170,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-120",
+					"id": "obj-123",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2133,7 +2185,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-121",
+					"id": "obj-124",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2151,7 +2203,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-122",
+					"id": "obj-125",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2166,7 +2218,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-123",
+					"id": "obj-126",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2184,7 +2236,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-124",
+					"id": "obj-127",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 0,
@@ -2205,7 +2257,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-125",
+					"id": "obj-128",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2220,7 +2272,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-126",
+					"id": "obj-129",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2235,7 +2287,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-127",
+					"id": "obj-130",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2253,7 +2305,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-128",
+					"id": "obj-131",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2268,7 +2320,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-129",
+					"id": "obj-132",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2286,7 +2338,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-130",
+					"id": "obj-133",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 0,
@@ -2307,7 +2359,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-131",
+					"id": "obj-134",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2322,7 +2374,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-132",
+					"id": "obj-135",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2337,7 +2389,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-133",
+					"id": "obj-136",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2355,7 +2407,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-134",
+					"id": "obj-137",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2370,7 +2422,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-135",
+					"id": "obj-138",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2388,7 +2440,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-136",
+					"id": "obj-139",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 0,
@@ -2409,7 +2461,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-137",
+					"id": "obj-140",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2424,7 +2476,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-138",
+					"id": "obj-141",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2439,7 +2491,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-139",
+					"id": "obj-142",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2457,7 +2509,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-140",
+					"id": "obj-143",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2472,7 +2524,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-141",
+					"id": "obj-144",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -2491,7 +2543,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-142",
+					"id": "obj-145",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -2510,7 +2562,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-143",
+					"id": "obj-146",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2528,7 +2580,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-144",
+					"id": "obj-147",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2543,7 +2595,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-145",
+					"id": "obj-148",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2558,7 +2610,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-146",
+					"id": "obj-149",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2576,7 +2628,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-147",
+					"id": "obj-150",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2591,7 +2643,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-148",
+					"id": "obj-151",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -2610,7 +2662,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-149",
+					"id": "obj-152",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -2629,7 +2681,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-150",
+					"id": "obj-153",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2647,7 +2699,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-151",
+					"id": "obj-154",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2662,7 +2714,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-152",
+					"id": "obj-155",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2677,7 +2729,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-153",
+					"id": "obj-156",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2695,7 +2747,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-154",
+					"id": "obj-157",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2710,7 +2762,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-155",
+					"id": "obj-158",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2725,7 +2777,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-156",
+					"id": "obj-159",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2743,7 +2795,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-157",
+					"id": "obj-160",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2758,7 +2810,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-158",
+					"id": "obj-161",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2773,7 +2825,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-159",
+					"id": "obj-162",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2791,7 +2843,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-160",
+					"id": "obj-163",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2806,7 +2858,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-161",
+					"id": "obj-164",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2824,7 +2876,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-162",
+					"id": "obj-165",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2839,7 +2891,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-163",
+					"id": "obj-166",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -2858,7 +2910,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-164",
+					"id": "obj-167",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -2877,7 +2929,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-165",
+					"id": "obj-168",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2895,7 +2947,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-166",
+					"id": "obj-169",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2912,7 +2964,7 @@
 				"box": {
 					"fontface": 1,
 					"fontsize": 16.0,
-					"id": "obj-167",
+					"id": "obj-170",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2927,7 +2979,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-168",
+					"id": "obj-171",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2942,7 +2994,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-169",
+					"id": "obj-172",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2957,7 +3009,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-170",
+					"id": "obj-173",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2975,7 +3027,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-171",
+					"id": "obj-174",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2994,7 +3046,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-172",
+					"id": "obj-175",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3009,7 +3061,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-173",
+					"id": "obj-176",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3024,7 +3076,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-174",
+					"id": "obj-177",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3042,7 +3094,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-175",
+					"id": "obj-178",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3058,7 +3110,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-176",
+					"id": "obj-179",
 					"maxclass": "flonum",
 					"maximum": 0.95,
 					"minimum": 0.05,
@@ -3079,7 +3131,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-177",
+					"id": "obj-180",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3098,7 +3150,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-178",
+					"id": "obj-181",
 					"maxclass": "slider",
 					"min": 0.05,
 					"numinlets": 1,
@@ -3119,7 +3171,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-179",
+					"id": "obj-182",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3137,7 +3189,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-180",
+					"id": "obj-183",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3152,7 +3204,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-181",
+					"id": "obj-184",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3167,7 +3219,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-182",
+					"id": "obj-185",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3185,7 +3237,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-183",
+					"id": "obj-186",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3200,7 +3252,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-184",
+					"id": "obj-187",
 					"maxclass": "toggle",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3218,7 +3270,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-185",
+					"id": "obj-188",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3236,7 +3288,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-186",
+					"id": "obj-189",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3254,7 +3306,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-187",
+					"id": "obj-190",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3269,7 +3321,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-188",
+					"id": "obj-191",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3284,7 +3336,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-189",
+					"id": "obj-192",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3302,7 +3354,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-190",
+					"id": "obj-193",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3317,7 +3369,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-191",
+					"id": "obj-194",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 1,
@@ -3338,7 +3390,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-192",
+					"id": "obj-195",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3356,7 +3408,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-193",
+					"id": "obj-196",
 					"maxclass": "slider",
 					"min": 1,
 					"numinlets": 1,
@@ -3377,7 +3429,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-194",
+					"id": "obj-197",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3395,7 +3447,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-195",
+					"id": "obj-198",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3411,7 +3463,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-196",
+					"id": "obj-199",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3426,7 +3478,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-197",
+					"id": "obj-200",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3441,7 +3493,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-198",
+					"id": "obj-201",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3459,7 +3511,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-199",
+					"id": "obj-202",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3474,7 +3526,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-200",
+					"id": "obj-203",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -3493,7 +3545,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-201",
+					"id": "obj-204",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -3512,7 +3564,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-202",
+					"id": "obj-205",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3530,7 +3582,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-203",
+					"id": "obj-206",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3545,7 +3597,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-204",
+					"id": "obj-207",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3560,7 +3612,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-205",
+					"id": "obj-208",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3578,7 +3630,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-206",
+					"id": "obj-209",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3593,7 +3645,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-207",
+					"id": "obj-210",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -3612,7 +3664,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-208",
+					"id": "obj-211",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -3631,7 +3683,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-209",
+					"id": "obj-212",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3649,7 +3701,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-210",
+					"id": "obj-213",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3664,7 +3716,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-211",
+					"id": "obj-214",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3679,7 +3731,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-212",
+					"id": "obj-215",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3697,7 +3749,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-213",
+					"id": "obj-216",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4207,12 +4259,12 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-68",
+						"obj-66",
 						0
 					],
 					"source": [
-						"obj-69",
-						0
+						"obj-46",
+						5
 					]
 				}
 			},
@@ -4223,7 +4275,7 @@
 						0
 					],
 					"source": [
-						"obj-70",
+						"obj-66",
 						0
 					]
 				}
@@ -4231,47 +4283,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-74",
+						"obj-71",
+						0
+					],
+					"source": [
+						"obj-72",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-71",
 						0
 					],
 					"source": [
 						"obj-73",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-73",
-						0
-					],
-					"source": [
-						"obj-75",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-75",
-						0
-					],
-					"source": [
-						"obj-76",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-75",
-						0
-					],
-					"source": [
-						"obj-77",
 						0
 					]
 				}
@@ -4291,11 +4319,47 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-79",
+						"obj-76",
 						0
 					],
 					"source": [
 						"obj-78",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-78",
+						0
+					],
+					"source": [
+						"obj-79",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-78",
+						0
+					],
+					"source": [
+						"obj-80",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-80",
+						0
+					],
+					"source": [
+						"obj-79",
 						0
 					]
 				}
@@ -4315,42 +4379,6 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-81",
-						0
-					],
-					"source": [
-						"obj-83",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-83",
-						0
-					],
-					"source": [
-						"obj-84",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-83",
-						0
-					],
-					"source": [
-						"obj-85",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-85",
 						0
 					],
@@ -4363,11 +4391,47 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-87",
+						"obj-84",
 						0
 					],
 					"source": [
 						"obj-86",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-86",
+						0
+					],
+					"source": [
+						"obj-87",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-86",
+						0
+					],
+					"source": [
+						"obj-88",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-88",
+						0
+					],
+					"source": [
+						"obj-87",
 						0
 					]
 				}
@@ -4387,42 +4451,6 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-89",
-						0
-					],
-					"source": [
-						"obj-91",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-91",
-						0
-					],
-					"source": [
-						"obj-92",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-91",
-						0
-					],
-					"source": [
-						"obj-93",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-93",
 						0
 					],
@@ -4435,11 +4463,47 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-95",
+						"obj-92",
 						0
 					],
 					"source": [
 						"obj-94",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-94",
+						0
+					],
+					"source": [
+						"obj-95",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-94",
+						0
+					],
+					"source": [
+						"obj-96",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-96",
+						0
+					],
+					"source": [
+						"obj-95",
 						0
 					]
 				}
@@ -4459,42 +4523,6 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-97",
-						0
-					],
-					"source": [
-						"obj-99",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-99",
-						0
-					],
-					"source": [
-						"obj-100",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-99",
-						0
-					],
-					"source": [
-						"obj-101",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-101",
 						0
 					],
@@ -4507,11 +4535,47 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-103",
+						"obj-100",
 						0
 					],
 					"source": [
 						"obj-102",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-102",
+						0
+					],
+					"source": [
+						"obj-103",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-102",
+						0
+					],
+					"source": [
+						"obj-104",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-104",
+						0
+					],
+					"source": [
+						"obj-103",
 						0
 					]
 				}
@@ -4531,19 +4595,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-105",
-						0
-					],
-					"source": [
-						"obj-107",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-107",
+						"obj-109",
 						0
 					],
 					"source": [
@@ -4555,11 +4607,23 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-108",
+						0
+					],
+					"source": [
+						"obj-110",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-110",
 						0
 					],
 					"source": [
-						"obj-109",
+						"obj-111",
 						0
 					]
 				}
@@ -4579,42 +4643,6 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-112",
-						0
-					],
-					"source": [
-						"obj-114",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-114",
-						0
-					],
-					"source": [
-						"obj-115",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-114",
-						0
-					],
-					"source": [
-						"obj-116",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-116",
 						0
 					],
@@ -4627,7 +4655,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-118",
+						"obj-115",
 						0
 					],
 					"source": [
@@ -4639,11 +4667,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-122",
+						"obj-117",
 						0
 					],
 					"source": [
-						"obj-121",
+						"obj-118",
 						0
 					]
 				}
@@ -4651,11 +4679,35 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-123",
+						"obj-117",
 						0
 					],
 					"source": [
-						"obj-124",
+						"obj-119",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-119",
+						0
+					],
+					"source": [
+						"obj-118",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-121",
+						0
+					],
+					"source": [
+						"obj-120",
 						0
 					]
 				}
@@ -4667,7 +4719,7 @@
 						0
 					],
 					"source": [
-						"obj-123",
+						"obj-124",
 						0
 					]
 				}
@@ -4675,7 +4727,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-128",
+						"obj-126",
 						0
 					],
 					"source": [
@@ -4687,11 +4739,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-129",
+						"obj-128",
 						0
 					],
 					"source": [
-						"obj-130",
+						"obj-126",
 						0
 					]
 				}
@@ -4703,7 +4755,7 @@
 						0
 					],
 					"source": [
-						"obj-129",
+						"obj-130",
 						0
 					]
 				}
@@ -4711,7 +4763,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-134",
+						"obj-132",
 						0
 					],
 					"source": [
@@ -4723,11 +4775,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-135",
+						"obj-134",
 						0
 					],
 					"source": [
-						"obj-136",
+						"obj-132",
 						0
 					]
 				}
@@ -4739,7 +4791,7 @@
 						0
 					],
 					"source": [
-						"obj-135",
+						"obj-136",
 						0
 					]
 				}
@@ -4747,7 +4799,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-141",
+						"obj-138",
 						0
 					],
 					"source": [
@@ -4759,23 +4811,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-142",
+						"obj-140",
 						0
 					],
 					"source": [
-						"obj-141",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-143",
-						0
-					],
-					"source": [
-						"obj-142",
+						"obj-138",
 						0
 					]
 				}
@@ -4787,7 +4827,7 @@
 						0
 					],
 					"source": [
-						"obj-143",
+						"obj-142",
 						0
 					]
 				}
@@ -4795,7 +4835,31 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-148",
+						"obj-145",
+						0
+					],
+					"source": [
+						"obj-144",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-146",
+						0
+					],
+					"source": [
+						"obj-145",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-147",
 						0
 					],
 					"source": [
@@ -4807,35 +4871,35 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-149",
-						0
-					],
-					"source": [
-						"obj-148",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-150",
-						0
-					],
-					"source": [
-						"obj-149",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-151",
 						0
 					],
 					"source": [
-						"obj-150",
+						"obj-149",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-152",
+						0
+					],
+					"source": [
+						"obj-151",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-153",
+						0
+					],
+					"source": [
+						"obj-152",
 						0
 					]
 				}
@@ -4883,31 +4947,7 @@
 						0
 					],
 					"source": [
-						"obj-161",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-164",
-						0
-					],
-					"source": [
-						"obj-163",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-165",
-						0
-					],
-					"source": [
-						"obj-164",
+						"obj-162",
 						0
 					]
 				}
@@ -4919,7 +4959,31 @@
 						0
 					],
 					"source": [
-						"obj-165",
+						"obj-164",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-167",
+						0
+					],
+					"source": [
+						"obj-166",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-168",
+						0
+					],
+					"source": [
+						"obj-167",
 						0
 					]
 				}
@@ -4931,7 +4995,7 @@
 						0
 					],
 					"source": [
-						"obj-170",
+						"obj-168",
 						0
 					]
 				}
@@ -4939,11 +5003,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-169",
+						"obj-172",
 						0
 					],
 					"source": [
-						"obj-171",
+						"obj-173",
 						0
 					]
 				}
@@ -4951,47 +5015,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-175",
+						"obj-172",
 						0
 					],
 					"source": [
 						"obj-174",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-174",
-						0
-					],
-					"source": [
-						"obj-176",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-176",
-						0
-					],
-					"source": [
-						"obj-177",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-176",
-						0
-					],
-					"source": [
-						"obj-178",
 						0
 					]
 				}
@@ -5011,11 +5039,47 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-180",
+						"obj-177",
 						0
 					],
 					"source": [
 						"obj-179",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-179",
+						0
+					],
+					"source": [
+						"obj-180",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-179",
+						0
+					],
+					"source": [
+						"obj-181",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-181",
+						0
+					],
+					"source": [
+						"obj-180",
 						0
 					]
 				}
@@ -5035,19 +5099,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-182",
-						0
-					],
-					"source": [
-						"obj-184",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-184",
+						"obj-186",
 						0
 					],
 					"source": [
@@ -5059,11 +5111,23 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-185",
+						0
+					],
+					"source": [
+						"obj-187",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-187",
 						0
 					],
 					"source": [
-						"obj-186",
+						"obj-188",
 						0
 					]
 				}
@@ -5083,42 +5147,6 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-189",
-						0
-					],
-					"source": [
-						"obj-191",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-191",
-						0
-					],
-					"source": [
-						"obj-192",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-191",
-						0
-					],
-					"source": [
-						"obj-193",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-193",
 						0
 					],
@@ -5131,7 +5159,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-195",
+						"obj-192",
 						0
 					],
 					"source": [
@@ -5143,35 +5171,47 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-200",
+						"obj-194",
 						0
 					],
 					"source": [
+						"obj-195",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-194",
+						0
+					],
+					"source": [
+						"obj-196",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-196",
+						0
+					],
+					"source": [
+						"obj-195",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-198",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-201",
-						0
 					],
 					"source": [
-						"obj-200",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-202",
-						0
-					],
-					"source": [
-						"obj-201",
+						"obj-197",
 						0
 					]
 				}
@@ -5183,7 +5223,7 @@
 						0
 					],
 					"source": [
-						"obj-202",
+						"obj-201",
 						0
 					]
 				}
@@ -5191,7 +5231,31 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-207",
+						"obj-204",
+						0
+					],
+					"source": [
+						"obj-203",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-205",
+						0
+					],
+					"source": [
+						"obj-204",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-206",
 						0
 					],
 					"source": [
@@ -5203,35 +5267,35 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-208",
-						0
-					],
-					"source": [
-						"obj-207",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-209",
-						0
-					],
-					"source": [
-						"obj-208",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-210",
 						0
 					],
 					"source": [
-						"obj-209",
+						"obj-208",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-211",
+						0
+					],
+					"source": [
+						"obj-210",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-212",
+						0
+					],
+					"source": [
+						"obj-211",
 						0
 					]
 				}
@@ -5244,6 +5308,18 @@
 					],
 					"source": [
 						"obj-212",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-216",
+						0
+					],
+					"source": [
+						"obj-215",
 						0
 					]
 				}

@@ -62,3 +62,17 @@ def test_user_errors_are_one_line_exit_2():
 def test_bad_defaults_for_a_loaded_generator_fail_at_start():
     out = cmt("run", "--api", "none", "--no-record", "--set", "arp.root=500", "--osc-port", "0")
     assert out.returncode == 2 and "defaults for arp: root must be in range 24..96" in out.stderr
+
+
+def test_do_flag_parses_and_rejects_bad_forms():
+    import pytest
+
+    from bridge.cli import parse_do
+    from bridge.errors import ConfigError
+
+    assert parse_do("cmt.camera=0") == ("cmt", "camera", ["0"])
+    assert parse_do("midime.sample") == ("midime", "sample", [])
+    assert parse_do("x.y=a, b") == ("x", "y", ["a", "b"])
+    for bad in ("cmt", ".camera=1", "cmt.=1"):
+        with pytest.raises(ConfigError, match="--do"):
+            parse_do(bad)

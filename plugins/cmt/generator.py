@@ -176,13 +176,13 @@ class CMTGenerator(Generator):
                 self.video_bar += 1
                 return c
             self.source = "manual"
-            self.context.report(f"cmt: the video's {len(self.video_controls)} bars are over; back to manual controls")
+            self.context.report(f"the video's {len(self.video_controls)} bars are over; back to manual controls")
         if self.source == "camera" and self.camera is not None:
             if self.camera.error:
                 err = self.camera.error
                 self._close_camera()
                 self.source = "manual"
-                self.context.report(f"cmt: {err}; back to manual controls")
+                self.context.report(f"{err}; back to manual controls")
             else:
                 return self.camera.controls()
         return self["density"], self["strength"]
@@ -218,7 +218,7 @@ class CMTGenerator(Generator):
         self._close_camera()
         self.video_controls = list(zip((int(d) for d in c.density), (int(s) for s in c.strength)))
         self.video_bar, self.source = 0, "video"
-        self.context.report(f"cmt: video {p.name}: {c.bars} bars at the host's tempo, from the next bar")
+        self.context.report(f"video {p.name}: {c.bars} bars at the host's tempo, from the next bar")
         return [self.next_phrase()]
 
     def _do_camera(self, index: int) -> None:
@@ -228,7 +228,7 @@ class CMTGenerator(Generator):
         self._close_camera()
         self.camera = CameraMotion(capture, float(self.context.beats_per_bar), self.context.tempo)
         self.source = "camera"
-        self.context.report(f"cmt: camera {index} drives density and strength")
+        self.context.report(f"camera {index} drives density and strength")
 
     def _do_manual(self) -> None:
         self._close_camera()

@@ -148,7 +148,7 @@ class MidiMeGenerator(Generator):
         if not path:
             raise InputError(f"phrase_{which} needs the path of a MIDI file")
         self.ends[which] = phrases.first_window(Path(path).expanduser())
-        self.context.report(f"midime: phrase {which.upper()} set from {Path(path).name}")
+        self.context.report(f"phrase {which.upper()} set from {Path(path).name}")
 
     def _do_capture_a(self) -> None:
         self._capture("a")
@@ -167,7 +167,7 @@ class MidiMeGenerator(Generator):
             raise InputError(f"capture_{which}: the last 2 bars played hold {len(line)} note(s); "
                              f"a phrase needs at least {phrases.MIN_NOTES}")
         self.ends[which] = found[0]
-        self.context.report(f"midime: phrase {which.upper()} captured ({len(line)} notes)")
+        self.context.report(f"phrase {which.upper()} captured ({len(line)} notes)")
 
     def _do_learn(self, bars: int) -> list[Phrase]:
         bars = bars or self["bars"]
@@ -189,7 +189,7 @@ class MidiMeGenerator(Generator):
         seed = self["seed"] if self["seed"] >= 0 else int(self._rng.integers(2 ** 31))
         self.personal = MidiMe.learn(mu, self.vae.name, self.vae.fingerprint, seed=seed, progress=progress)
         self.personal_name = "learned live"
-        self.context.report(f"midime: learned {len(windows)} two-bar windows in "
+        self.context.report(f"learned {len(windows)} two-bar windows in "
                             f"{self.personal.info['seconds']:.2f} s")
         return self._samples(self["variations"], self._action_rng())
 
@@ -201,5 +201,5 @@ class MidiMeGenerator(Generator):
             model = MidiMe.load(Path(path).expanduser())
             model.check_base(self.vae.name, self.vae.fingerprint, source=Path(path).name)
             self.personal, self.personal_name = model, Path(path).stem
-            self.context.report(f"midime: personal model {Path(path).name}")
+            self.context.report(f"personal model {Path(path).name}")
         return self._samples(self["variations"], self._action_rng())
