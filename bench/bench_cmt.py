@@ -5,7 +5,9 @@
 - control curves: per-bar (density, strength) classes of 16-bar stretches of
   the *test* pieces of data/cmt (never trained on), plus random curves drawn
   uniformly over the classes (the range a video or a Max slider can ask for);
-- adherence: each curve is generated with control C = 1 and the music that
+- adherence: each curve is generated with control C = 1 (the model alone, and
+  with the sampler's rhythm guide, which keeps a bar's onset positions inside its
+  density class) and the music that
   comes out is measured again (the notes re-encoded with plugins/cmt/tokens.py,
   exactly how the training data got its classes); Spearman correlation of
   requested vs measured density (and strength) over all bars. The baseline is
@@ -13,7 +15,8 @@
 - sanity: notes inside their instrument's usual range, durations on the 16th
   grid, empty bars where density >= 3 was requested, tokens per bar;
 - speed: one bar through the numpy sampler + onnxruntime on one thread, against
-  the bar's duration at 120 BPM, and on bars where >= 4 instruments play.
+  the bar's duration at 120 BPM, over all bars and over bars of four-part texture
+  (>= 4 notes sounding at once: the corpus' lead, two string parts and bass).
 
 Writes bench/results/cmt.json (and with --write-manifest the figures into the
 model's manifest under quality.bench).
@@ -94,13 +97,19 @@ def measured(bar_tokens: np.ndarray, bpb: float) -> tuple[int, int, dict[str, li
     return int(c[0]), int(c[1]), notes
 
 
-def run_curves(bundle, curves, control: float, seed: int) -> dict:
+def _voices(notes: dict[str, list]) -> int:
+    """Most notes sounding at once in the bar (4 = a four-part texture)."""
+    every = [n for part in notes.values() for n in part]
+    return max((sum(1 for m in every if m.start <= n.start < m.start + m.duration) for n in every), default=0)
+
+
+def run_curves(bundle, curves, control: float, seed: int, guide: bool = False) -> dict:
     req_d, req_s, got_d, got_s = [], [], [], []
     in_range = total = off_grid = empty_busy = busy = tokens = 0
     bar_ms, bar4_ms = [], []
     for k, (_, bpb, curve) in enumerate(curves):
         sampler = BarSampler.from_bundle(bundle, beats_per_bar=bpb, total_bars=CURVE_BARS, seed=seed + k,
-                                         control=control)
+                                         control=control, guide=guide)
         for d, s in curve:
             t0 = time.perf_counter()
             _, bar_tokens = sampler.bar(int(d), int(s))
@@ -108,7 +117,7 @@ def run_curves(bundle, curves, control: float, seed: int) -> dict:
             md, ms_, notes = measured(bar_tokens, bpb)
             req_d.append(int(d)), req_s.append(int(s)), got_d.append(md), got_s.append(ms_)
             bar_ms.append(ms)
-            if len(notes) >= 4:
+            if _voices(notes) >= 4:          # four-part texture (the corpus' SATB: lead, 2 strings, bass)
                 bar4_ms.append(ms)
             tokens += len(bar_tokens)
             for name, part in notes.items():
@@ -130,6 +139,7 @@ def run_curves(bundle, curves, control: float, seed: int) -> dict:
             "empty_bars_at_density_3_plus": round(empty_busy / max(1, busy), 4),
             "tokens_per_bar": round(tokens / max(1, len(req_d)), 1),
             "bar_ms_median": round(float(np.median(bar_ms)), 2),
+            "bar_ms_p95": round(float(np.percentile(bar_ms, 95)), 2),
             "bar_4_tracks_ms_median": round(float(np.median(bar4_ms)), 2) if bar4_ms else None,
             "bars_with_4_tracks": len(bar4_ms),
             "requested_density_mean": round(float(np.mean(req_d)), 3),
@@ -155,10 +165,11 @@ def main(argv: list[str] | None = None) -> int:
         if not curves:
             print(f"{name}: no curves (is data/cmt prepared? cmt-bridge data prepare cmt)")
             continue
-        for label, control in (("controlled", 1.0), ("uncontrolled", 0.0)):
-            r = run_curves(bundle, curves, control, args.seed)
+        for label, control, guide in (("controlled", 1.0, False), ("uncontrolled", 0.0, False),
+                                      ("guided", 1.0, True)):
+            r = run_curves(bundle, curves, control, args.seed, guide)
             res[f"{name}_{label}"] = r
-            print(f"{name:8s} C={control:g}: density rho {r['density_spearman']:.3f}, strength rho "
+            print(f"{name:8s} {label:12s} C={control:g}: density rho {r['density_spearman']:.3f}, strength rho "
                   f"{r['strength_spearman']:.3f}, {r['bars']} bars, in range {r['notes_in_instrument_range']:.3f}, "
                   f"empty at d>=3 {r['empty_bars_at_density_3_plus']:.3f}, {r['tokens_per_bar']} tokens/bar, "
                   f"{r['bar_ms_median']:.1f} ms/bar", flush=True)
@@ -173,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         "strength_spearman_held_out": c["strength_spearman"],
         "density_spearman_uncontrolled": res["held_out_uncontrolled"]["density_spearman"],
         "strength_spearman_uncontrolled": res["held_out_uncontrolled"]["strength_spearman"],
+        "density_spearman_guided_held_out": res["held_out_guided"]["density_spearman"],
+        "strength_spearman_guided_held_out": res["held_out_guided"]["strength_spearman"],
         "density_spearman_random_curves": res["random_controlled"]["density_spearman"],
         "strength_spearman_random_curves": res["random_controlled"]["strength_spearman"],
         "bar_4_tracks_ms": four,

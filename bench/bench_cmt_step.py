@@ -7,8 +7,8 @@ onnx_models/cmt/manifest.json) with the trained weights when ``--checkpoint``
 (or runs/cmt) has them, else seeded weights (the cost of a step does not depend
 on the weights):
 
-- ``ort_step_ms``: one token of the exported recurrent step (``step`` + the
-  second-stage ``fields`` graph) with the state of ``position`` tokens;
+- ``ort_step_ms``: one token of the exported recurrent step (one call: type
+  logits, both second stages and the new state) with the state of ``position`` tokens;
 - ``torch_recompute_ms``: the original approach, the whole sequence of
   ``position`` tokens through the parallel form in torch for one new token;
 - ``torch_softmax_recompute_ms``: the same with an nn.TransformerEncoder of the
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     tok_np = tokens.numpy()
     states, hidden = {}, None
     for t in range(n):
-        _, hidden, s, z = step.run(None, {"token": tok_np[:, t], "s": s, "z": z})
+        _, hidden, s, z, _ = step.run(None, {"token": tok_np[:, t], "s": s, "z": z})
         if t + 1 in args.positions:
             states[t + 1] = (s.copy(), z.copy())
     with torch.no_grad():
@@ -113,9 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     for pos in args.positions:
         s0, z0 = states[pos]
 
-        def ort_step():
-            _, h, _, _ = step.run(None, {"token": tok_np[:, pos], "s": s0, "z": z0})
-            fields.run(None, {"hidden": h, "token_type": ttype})
+        def ort_step():   # one call: type logits + both second stages (metrical, note) + the new state
+            step.run(None, {"token": tok_np[:, pos], "s": s0, "z": z0})
 
         def torch_recompute():
             with torch.no_grad():
@@ -141,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     from plugins.cmt.sampling import BarSampler
 
     def run_step(**f):
-        tl, h, s_, z_ = step.run(None, f)
-        return {"type_logits": tl, "hidden": h, "s": s_, "z": z_}
+        tl, h, s_, z_, fl = step.run(None, f)
+        return {"type_logits": tl, "hidden": h, "s": s_, "z": z_, "field_logits": fl}
 
     def run_fields(**f):
         return {"logits": fields.run(None, f)[0]}

@@ -111,6 +111,7 @@ def transcription(d: dict) -> list[str]:
 
 def cmt(d: dict) -> list[str]:
     s, h, hu, r = d["summary"], d["held_out_controlled"], d["held_out_uncontrolled"], d["random_controlled"]
+    hg, rg = d.get("held_out_guided"), d.get("random_guided")
     share = s["bar_4_tracks_share_of_bar_at_120bpm"]
     return [f"**CMT** (`python bench/bench_cmt.py`, model {d['model']}, {h['bars']} bars of "
             f"{h['bars'] // d['curve_bars']} held-out control curves (16-bar stretches of test pieces) and as many "
@@ -123,6 +124,10 @@ def cmt(d: dict) -> list[str]:
             f"| density / strength Spearman, random curves over all classes | {r['density_spearman']:.3f} / "
             f"{r['strength_spearman']:.3f} | {d['random_uncontrolled']['density_spearman']:.3f} / "
             f"{d['random_uncontrolled']['strength_spearman']:.3f} | |",
+            *([f"| with the rhythm guide (live default): density / strength Spearman, held-out | "
+               f"{hg['density_spearman']:.3f} / {hg['strength_spearman']:.3f} | | >= 0.7 |",
+               f"| with the guide: density / strength Spearman, random curves | {rg['density_spearman']:.3f} / "
+               f"{rg['strength_spearman']:.3f} | | |"] if hg else []),
             f"| density class exact / within 1 (held-out) | {h['density_exact']:.2f} / {h['density_within_1']:.2f} "
             f"| {hu['density_exact']:.2f} / {hu['density_within_1']:.2f} | |",
             f"| notes in their instrument's range | {h['notes_in_instrument_range']:.3f} | "
@@ -130,9 +135,11 @@ def cmt(d: dict) -> list[str]:
             f"| durations off the 16th grid | {h['durations_off_grid']} | {hu['durations_off_grid']} | 0 |",
             f"| empty bars where density >= 3 was asked | {h['empty_bars_at_density_3_plus']:.3f} | "
             f"{hu['empty_bars_at_density_3_plus']:.3f} | |",
-            f"| one bar with >= 4 instruments, 1 thread (median) | {s['bar_4_tracks_ms']:.0f} ms = "
+            f"| one bar of four-part music (>= 4 notes at once), 1 thread, median | {s['bar_4_tracks_ms']:.0f} ms = "
             f"{100 * share:.1f}% of a 4/4 bar at 120 BPM | | <= 5% |" if share is not None else
-            "| one bar with >= 4 instruments | (no such bar) | | <= 5% |"]
+            "| one bar of four-part music | (no such bar) | | <= 5% |",
+            f"| any bar, median / p95 (held-out curves) | {h['bar_ms_median']:.0f} / {h['bar_ms_p95']:.0f} ms, "
+            f"{h['tokens_per_bar']:.0f} tokens per bar | | |"]
 
 
 def cmt_step(d: dict) -> list[str]:

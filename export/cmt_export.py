@@ -66,7 +66,9 @@ def export(checkpoint: Path, out: Path | None = None, data: Path | None = None, 
                             "s": spec("s", "float32", s_shape), "z": spec("z", "float32", z_shape)},
                  "outputs": {"type_logits": spec("type_logits", "float32", ["batch", T.VOCAB["type"]]),
                              "hidden": spec("hidden", "float32", ["batch", mcfg.d_model]),
-                             "s": spec("s_out", "float32", s_shape), "z": spec("z_out", "float32", z_shape)}},
+                             "s": spec("s_out", "float32", s_shape), "z": spec("z_out", "float32", z_shape),
+                             "field_logits": spec("field_logits", "float32",
+                                                  ["batch", 2, sum(mcfg.vocab_sizes[1:])])}},
         "fields": {"file": "fields.onnx", "sha256": sha256(out / "fields.onnx"),
                    "inputs": {"hidden": spec("hidden", "float32", ["batch", mcfg.d_model]),
                               "token_type": spec("token_type", "int64", ["batch"])},
@@ -160,4 +162,8 @@ def validate(model, bundle: ModelBundle, tokens: np.ndarray) -> dict:
     lg = fields.run(hidden=o["hidden"], token_type=ttype)["logits"]
     want = torch.cat(model.fields(torch.from_numpy(o["hidden"]), torch.from_numpy(ttype)), dim=-1).numpy()
     worst = max(worst, float(np.abs(lg - want).max()))
+    if "field_logits" in o:   # the step's own second stage (metrical, note) against torch
+        for k, kind in enumerate((T.METRICAL, T.NOTE)):
+            w = torch.cat(model.fields(torch.from_numpy(o["hidden"]), torch.tensor([kind])), dim=-1).numpy()
+            worst = max(worst, float(np.abs(o["field_logits"][:, k] - w).max()))
     return {"steps": len(tokens), "max_abs_diff": worst, "step_ms_onnxruntime": round(float(np.median(times)) * 1e3, 3)}

@@ -174,14 +174,22 @@ class CMTModel(nn.Module):
 
 
 class StepGraph(nn.Module):
-    """The ONNX ``step`` graph: (token [B, F], s, z) -> (type_logits, hidden, s, z)."""
+    """The ONNX ``step`` graph: (token [B, F], s, z) -> (type_logits, hidden, s, z, field_logits).
+
+    ``field_logits`` [B, 2, K] are the second-stage logits for both types a
+    sampler can pick next (metrical, note), so one call per token is enough.
+    """
 
     def __init__(self, model: CMTModel) -> None:
         super().__init__()
         self.model = model
 
     def forward(self, token, s, z):
-        return self.model.step(token, s, z)
+        type_logits, h, s, z = self.model.step(token, s, z)
+        b = h.shape[0]
+        both = torch.tensor([1, 2], dtype=torch.long).repeat(b)                 # METRICAL, NOTE per row
+        fl = torch.cat(self.model.fields(h.repeat_interleave(2, dim=0), both), dim=-1)
+        return type_logits, h, s, z, fl.reshape(b, 2, -1)
 
 
 class FieldsGraph(nn.Module):
@@ -203,9 +211,11 @@ def export_step(model: CMTModel, path, opset: int = 17) -> None:
     # an eval() wrapper: the exporter restores the wrapper's mode afterwards, and a fresh module
     # is in training mode, which would leave the model's dropout on
     torch.onnx.export(StepGraph(model).eval(), (token, s, z), str(path), dynamo=False, opset_version=opset,
-                      input_names=["token", "s", "z"], output_names=["type_logits", "hidden", "s_out", "z_out"],
+                      input_names=["token", "s", "z"],
+                      output_names=["type_logits", "hidden", "s_out", "z_out", "field_logits"],
                       dynamic_axes={"token": {0: "B"}, "s": {1: "B"}, "z": {1: "B"}, "type_logits": {0: "B"},
-                                    "hidden": {0: "B"}, "s_out": {1: "B"}, "z_out": {1: "B"}})
+                                    "hidden": {0: "B"}, "s_out": {1: "B"}, "z_out": {1: "B"},
+                                    "field_logits": {0: "B"}})
 
 
 def export_fields(model: CMTModel, path, opset: int = 17) -> None:

@@ -91,7 +91,7 @@ def test_onnx_step_matches_torch_after_500_steps(tmp_path):
     with torch.no_grad():
         for t in range(500):
             tl, h, s, z = model.step(tokens[:, t], s, z)
-            otl, oh, s_np, z_np = step.run(None, {"token": tokens[:, t].numpy(), "s": s_np, "z": z_np})
+            otl, oh, s_np, z_np, both = step.run(None, {"token": tokens[:, t].numpy(), "s": s_np, "z": z_np})
         np.testing.assert_allclose(otl, tl.numpy(), atol=1e-4)
         np.testing.assert_allclose(oh, h.numpy(), atol=1e-4)
         np.testing.assert_allclose(s_np, s.numpy(), rtol=1e-4, atol=1e-3)
@@ -99,6 +99,10 @@ def test_onnx_step_matches_torch_after_500_steps(tmp_path):
         ref = torch.cat(model.fields(h, ttype), dim=-1).numpy()
     (logits,) = fields.run(None, {"hidden": oh, "token_type": ttype.numpy()})
     np.testing.assert_allclose(logits, ref, atol=1e-4)
+    np.testing.assert_allclose(both[:, 1], ref, atol=1e-4)          # the step's own note-type second stage
+    with torch.no_grad():
+        ref_metrical = torch.cat(model.fields(h, torch.tensor([1])), dim=-1).numpy()
+    np.testing.assert_allclose(both[:, 0], ref_metrical, atol=1e-4)
     offsets = field_offsets(model.cfg)
     assert list(offsets) == list(FIELDS[1:]) and offsets["progress"][1] == logits.shape[1]
 

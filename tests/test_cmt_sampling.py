@@ -29,8 +29,8 @@ def graphs(tmp_path_factory):
                 for n in ("step", "fields")}
 
     def step(**feeds):
-        tl, h, s, z = sessions["step"].run(None, feeds)
-        return {"type_logits": tl, "hidden": h, "s": s, "z": z}
+        tl, h, s, z, both = sessions["step"].run(None, feeds)
+        return {"type_logits": tl, "hidden": h, "s": s, "z": z, "field_logits": both}
 
     def fields(**feeds):
         return {"logits": sessions["fields"].run(None, feeds)[0]}
@@ -81,3 +81,20 @@ def test_sample_masks_temperature_and_top_p():
     assert {sample(logits, rng, 1.0, 0.5) for _ in range(50)} == {0}
     assert len({sample(logits, rng, 5.0, 1.0) for _ in range(200)}) == 4
     assert Sampling(per_field={"pitch": (0.5, 0.9)}).of("pitch") == (0.5, 0.9)
+
+
+@pytest.mark.parametrize("bpb", [2.0, 3.0, 4.0, 6.0, 8.0])
+def test_rhythm_guide_bounds_invert_the_density_classes(bpb):
+    from plugins.cmt import tokens as T
+    from plugins.cmt.sampling import BarSampler
+
+    s = BarSampler(None, None, {}, ((1, 1, 1, 1, 1), (1, 1, 1, 1)), beats_per_bar=bpb)
+    seen = set()
+    for d in range(T.DENSITY_CLASSES):
+        lo, hi = s.positions_for(d)
+        if lo > hi or T.density_class(lo, bpb) != d:
+            continue                      # a class this meter cannot express (e.g. 7 in 2/4 needs > 6 positions)
+        assert T.density_class(hi, bpb) == d
+        assert lo == 0 or T.density_class(lo - 1, bpb) < d
+        seen.add(d)
+    assert {0, 1, 2, 3} <= seen

@@ -39,6 +39,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--temperature", type=float, default=1.0, help="sampling temperature, 0..2 (default 1)")
     v.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass, 0..1 (default 0.95)")
     v.add_argument("--seed", type=int, default=None, help="random seed (default: new music every run)")
+    v.add_argument("--no-guide", action="store_true",
+                   help="let the model alone decide each bar's busyness (default: onsets kept inside the density class)")
     v.add_argument("--png", type=Path, default=None, help="piano-roll PNG (default: next to the .mid)")
     v.add_argument("--render", type=Path, default=None, metavar="OUT.mp4",
                    help="also render the music with FluidSynth and mux it with the video (needs fluidsynth, ffmpeg)")
@@ -90,7 +92,7 @@ def cmd_video2midi(args) -> int:
 
     path, c, notes = video_to_midi(bundle, args.video, args.out, controls.bars, bpb, args.seed, args.control,
                                    progress=progress, sampling=Sampling(args.temperature, args.top_p),
-                                   controls=controls)
+                                   controls=controls, guide=not args.no_guide)
     png = args.png or args.out.with_suffix(".png")
     n = sum(len(v) for v in notes.values())
     marks = [(b * bpb, f"d{d}s{s}") for b, (d, s) in enumerate(zip(c.density, c.strength))]

@@ -14,7 +14,9 @@ controls come from one of three sources:
 
 ``control`` is CMT's C: how often the requested class overrides the one the
 model would sample (0 = the model ignores the controls, the uncontrolled
-baseline; 1 = always). Instruments play on their own channels (lead 1,
+baseline; 1 = always). ``guide`` (on by default) keeps each bar's number of
+onset positions inside the class its bar token declares, by masking the
+sampler's choices; off, the model alone decides (bench/bench_cmt.py measures both). Instruments play on their own channels (lead 1,
 strings 2, piano 3, bass 4, guitar 5, drums 10).
 """
 from __future__ import annotations
@@ -100,6 +102,8 @@ class CMTGenerator(Generator):
               doc="rhythmic strength class (how many notes start together: 0 single lines .. 7 thick chords)"),
         Param("control", float, 1.0, 0.0, 1.0,
               doc="CMT's C: how often the requested density/strength override the model's own (0 = ignore them)"),
+        Param("guide", bool, True,
+              doc="keep each bar's onsets inside its density class (off: the model alone decides how busy it is)"),
         Param("temperature", float, 1.0, 0.0, 2.0, doc="temperature of rhythm and structure (type, position)"),
         Param("top_p", float, 0.95, 0.05, 1.0, doc="nucleus sampling: keep the most likely classes up to this mass"),
         Param("pitch_temperature", float, 1.0, 0.0, 2.0, doc="temperature of pitches (0 = the most likely)"),
@@ -146,7 +150,7 @@ class CMTGenerator(Generator):
         seed = self["seed"]
         self._sampler = BarSampler.from_bundle(self.bundle, beats_per_bar=float(self.context.beats_per_bar),
                                                control=self["control"], sampling=self._sampling(),
-                                               seed=None if seed < 0 else seed)
+                                               seed=None if seed < 0 else seed, guide=self["guide"])
         return self._sampler
 
     @property
@@ -158,6 +162,8 @@ class CMTGenerator(Generator):
             return
         if name == "control":
             self._sampler.control = value
+        elif name == "guide":
+            self._sampler.guide = bool(value)
         elif name in ("temperature", "top_p") or name.endswith("_temperature"):
             self._sampler.sampling = self._sampling()
         elif name == "seed":

@@ -79,7 +79,7 @@ class BarSampler:
     def __init__(self, step: Graph, fields: Graph, offsets: dict[str, list[int]],
                  state_shapes: tuple[tuple[int, ...], tuple[int, ...]], beats_per_bar: float = 4.0,
                  total_bars: int = T.MAX_BARS, control: float = 1.0, sampling: Sampling | None = None,
-                 seed: int | None = None, context: int = 512, prime_bars: int = 1) -> None:
+                 seed: int | None = None, context: int = 512, prime_bars: int = 1, guide: bool = False) -> None:
         self.step_graph, self.fields_graph, self.offsets = step, fields, offsets
         self.beats_per_bar, self.spb = beats_per_bar, T.steps_per_bar(beats_per_bar)
         self.total_bars, self.control = total_bars, control
@@ -89,9 +89,11 @@ class BarSampler:
         self.z = np.zeros(state_shapes[1], np.float32)
         self.bar_index = 0
         self.hidden: np.ndarray | None = None
+        self._both: np.ndarray | None = None
         self.tokens: list[np.ndarray] = []      # the tokens the current state has seen
         self.bar_starts: list[int] = []         # where each bar begins in self.tokens
         self.context, self.prime_bars = int(context), int(prime_bars)
+        self.guide = bool(guide)
         self.reprimes = 0
 
     @classmethod
@@ -114,11 +116,15 @@ class BarSampler:
     def _feed(self, row: np.ndarray) -> np.ndarray:
         out = self.step_graph(token=row[None].astype(np.int64), s=self.s, z=self.z)
         self.s, self.z, self.hidden = out["s"], out["z"], out["hidden"]
+        self._both = out.get("field_logits")   # newer models: both second stages in the same call
         self.tokens.append(row)
         return out["type_logits"][0]
 
     def _field_logits(self, token_type: int) -> dict[str, np.ndarray]:
-        lg = self.fields_graph(hidden=self.hidden, token_type=np.array([token_type], np.int64))["logits"][0]
+        if self._both is not None and token_type in (T.METRICAL, T.NOTE):
+            lg = self._both[0, 0 if token_type == T.METRICAL else 1]
+        else:
+            lg = self.fields_graph(hidden=self.hidden, token_type=np.array([token_type], np.int64))["logits"][0]
         return {name: lg[a:b] for name, (a, b) in self.offsets.items()}
 
     def _pick(self, name: str, logits: np.ndarray, allowed: np.ndarray | None = None) -> int:
@@ -135,7 +141,7 @@ class BarSampler:
         """A fresh state that has heard only the last ``prime_bars`` bars (same tokens, same bar numbers)."""
         keep = self.tokens[self.bar_starts[-self.prime_bars]:] if self.prime_bars > 0 else []
         self.s, self.z = np.zeros_like(self.s), np.zeros_like(self.z)
-        self.hidden = None
+        self.hidden, self._both = None, None
         self.tokens, self.bar_starts = [], []
         for i, row in enumerate(keep):
             if row[T.F["type"]] == T.METRICAL and row[T.F["beat"]] == T.BAR_LINE:
@@ -150,6 +156,15 @@ class BarSampler:
             return 1 + n // 2
         return self._pick(name, logits[name], np.arange(n + 1) > 0)
 
+    def positions_for(self, density: int) -> tuple[int, int]:
+        """(fewest, most) onset positions a bar of ``density`` class has (tokens.density_class inverted)."""
+        if density <= 0:
+            return 0, 0
+        half = self.beats_per_bar / 2.0
+        lo = int(np.floor((density - 1) * half + 1e-9)) + 1
+        hi = self.spb if density >= T.DENSITY_CLASSES - 1 else int(np.floor(density * half + 1e-9))
+        return min(lo, self.spb), min(max(hi, lo), self.spb)
+
     # -- one bar -----------------------------------------------------------------------------
     def bar(self, density: int | None = None, strength: int | None = None) -> tuple[dict[str, list[Note]], np.ndarray]:
         """(notes per instrument in beats from this bar's line, the bar's tokens) for the next bar."""
@@ -163,26 +178,37 @@ class BarSampler:
         first = len(self.tokens)
         self.bar_starts.append(first)
         type_logits = self._feed(row)
-        pos = -1
+        # the rhythm guide keeps the bar's onset positions inside its declared density class
+        lo, hi = self.positions_for(int(row[T.F["density"]]) - 1) if self.guide else (0, self.spb)
+        pos, count, notes_here = -1, 0, 0
         for _ in range(MAX_TOKENS_PER_BAR):
-            allowed = np.array([False, True, pos >= 0, False])      # pad, metrical, note (after a position), end
+            # grammar: pad/end never; a note only after a position; a new position (or the bar line)
+            # only once the current position has a note
+            allowed = np.array([False, pos < 0 or notes_here > 0, pos >= 0, False])
+            if not allowed.any():
+                break
             kind = self._pick("type", type_logits, allowed)
             fl = self._field_logits(kind)
             row = self._time(np.zeros(len(T.FIELDS), np.int64))
             row[T.F["type"]] = kind
             if kind == T.METRICAL:
                 ok = np.zeros(T.VOCAB["beat"], bool)
-                ok[T.BAR_LINE] = True
-                ok[2 + pos + 1:2 + self.spb] = True
+                ok[T.BAR_LINE] = count >= lo
+                if count < hi:
+                    last = self.spb - 1 - max(0, lo - count - 1)   # leave room for the positions still needed
+                    ok[2 + pos + 1:2 + last + 1] = True
+                if not ok.any():
+                    break
                 beat = self._pick("beat", fl["beat"], ok)
                 if beat == T.BAR_LINE:
                     break
-                pos = beat - 2
+                pos, count, notes_here = beat - 2, count + 1, 0
                 row[T.F["beat"]] = beat
                 row[T.F["strength"]] = self._pick("strength", fl["strength"], np.arange(T.VOCAB["strength"]) > 0)
             else:
                 for name in ("pitch", "duration", "instrument"):
                     row[T.F[name]] = self._pick(name, fl[name], np.arange(T.VOCAB[name]) > 0)
+                notes_here += 1
             type_logits = self._feed(row)
         self.bar_index += 1
         bar_tokens = np.stack(self.tokens[first:])
