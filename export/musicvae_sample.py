@@ -248,6 +248,7 @@ def add_to_folder(folder: str | Path, windows: np.ndarray | None = None, windows
     model = build(w, steps, start, meta)
     # keep any previous graph out while checking: the step loop is the reference
     manifest["graphs"].pop(SAMPLE_GRAPH, None)
+    manifest.get("validation", {}).pop(SAMPLE_GRAPH, None)
     mpath.write_text(json.dumps(manifest, indent=1))
     path = folder / FILE
     path.write_bytes(model.SerializeToString())
