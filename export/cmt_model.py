@@ -49,7 +49,14 @@ class CMTConfig:
 
 
 def phi(x: torch.Tensor) -> torch.Tensor:
-    return F.elu(x) + 1.0
+    """elu(x) + 1, computed as exp(x) below 0 rather than (exp(x) - 1) + 1.
+
+    The same function, but without the cancellation: a trained model drives some
+    keys and queries to x << 0, where (exp(x) - 1) + 1 keeps only a few bits of
+    exp(x) and torch and onnxruntime round it differently (0.05 apart in the
+    hidden state after one token); exp(x) is exact to float precision in both.
+    """
+    return torch.where(x > 0, x + 1.0, torch.exp(torch.clamp(x, max=0.0)))
 
 
 class LinearAttention(nn.Module):
