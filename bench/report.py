@@ -139,7 +139,10 @@ def cmt(d: dict) -> list[str]:
             f"{100 * share:.1f}% of a 4/4 bar at 120 BPM | | <= 5% |" if share is not None else
             "| one bar of four-part music | (no such bar) | | <= 5% |",
             f"| any bar, median / p95 (held-out curves) | {h['bar_ms_median']:.0f} / {h['bar_ms_p95']:.0f} ms, "
-            f"{h['tokens_per_bar']:.0f} tokens per bar | | |"]
+            f"{h['tokens_per_bar']:.0f} tokens per bar | | |",
+            *([f"| video features ({d['video']['clip']}), DIS / Farneback optical flow | "
+               f"{d['video']['dis_x_real_time']:.0f}x / {d['video']['farneback_x_real_time']:.0f}x real time | | >= 4x |"]
+              if "video" in d else [])]
 
 
 def cmt_step(d: dict) -> list[str]:

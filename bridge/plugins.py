@@ -35,7 +35,7 @@ from .generator import Generator, validate
 
 log = logging.getLogger(__name__)
 
-BUILTIN_PLUGINS: tuple[str, ...] = ("plugins.midime.plugin", "plugins.transcription.plugin")
+BUILTIN_PLUGINS: tuple[str, ...] = ("plugins.midime.plugin", "plugins.transcription.plugin", "plugins.cmt.plugin")
 ENTRY_POINT_GROUP = "cmt_bridge.plugins"
 ENV_PLUGINS = "CMT_BRIDGE_PLUGINS"
 ENV_DISABLE = "CMT_BRIDGE_DISABLE"

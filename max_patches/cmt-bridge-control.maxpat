@@ -12,7 +12,7 @@
 		"rect": [
 			40.0,
 			80.0,
-			1496.0,
+			1936.0,
 			900.0
 		],
 		"bglocked": 0,
@@ -371,6 +371,8 @@
 				"box": {
 					"id": "obj-20",
 					"items": [
+						"cmt",
+						",",
 						"midime",
 						",",
 						"transcription"
@@ -491,7 +493,7 @@
 						110.0,
 						22.0
 					],
-					"text": "midime"
+					"text": "cmt"
 				}
 			},
 			{
@@ -509,7 +511,7 @@
 						110.0,
 						22.0
 					],
-					"text": "midime"
+					"text": "cmt"
 				}
 			},
 			{
@@ -1237,10 +1239,10 @@
 					"patching_rect": [
 						520.0,
 						90.0,
-						49.0,
+						40.0,
 						26.0
 					],
-					"text": "midime"
+					"text": "cmt"
 				}
 			},
 			{
@@ -1255,7 +1257,7 @@
 						420.0,
 						21.0
 					],
-					"text": "MusicVAE 2-bar melodies: sample, interpolate, and personalise on your own playing (MidiMe)"
+					"text": "Controllable Music Transformer: multi-track bars steered by density/strength, a video or a camera"
 				}
 			},
 			{
@@ -1285,10 +1287,10 @@
 					"patching_rect": [
 						520.0,
 						138.0,
-						124.0,
+						103.0,
 						22.0
 					],
-					"text": "/cmt/play midime"
+					"text": "/cmt/play cmt"
 				}
 			},
 			{
@@ -1303,10 +1305,10 @@
 					"patching_rect": [
 						720.0,
 						138.0,
-						124.0,
+						103.0,
 						22.0
 					],
-					"text": "/cmt/stop midime"
+					"text": "/cmt/stop cmt"
 				}
 			},
 			{
@@ -1337,7 +1339,7 @@
 						420.0,
 						21.0
 					],
-					"text": "temperature 0..2 (default 0.5)"
+					"text": "density 0..7 (default 3)"
 				}
 			},
 			{
@@ -1352,10 +1354,10 @@
 					"patching_rect": [
 						720.0,
 						248.0,
-						229.0,
+						180.0,
 						22.0
 					],
-					"text": "prepend /cmt/midime/temperature"
+					"text": "prepend /cmt/cmt/density"
 				}
 			},
 			{
@@ -1375,11 +1377,10 @@
 			},
 			{
 				"box": {
-					"format": 6,
 					"id": "obj-78",
-					"maxclass": "flonum",
-					"maximum": 2.0,
-					"minimum": 0.0,
+					"maxclass": "number",
+					"maximum": 7,
+					"minimum": 0,
 					"numinlets": 1,
 					"numoutlets": 2,
 					"outlettype": [
@@ -1407,18 +1408,17 @@
 					"patching_rect": [
 						520.0,
 						274.0,
-						124.0,
+						110.0,
 						22.0
 					],
-					"text": "loadmess set 0.5"
+					"text": "loadmess set 3"
 				}
 			},
 			{
 				"box": {
-					"floatoutput": 1,
 					"id": "obj-80",
 					"maxclass": "slider",
-					"min": 0.0,
+					"min": 0,
 					"numinlets": 1,
 					"numoutlets": 1,
 					"orientation": 1,
@@ -1432,7 +1432,7 @@
 						90.0,
 						20.0
 					],
-					"size": 2.0
+					"size": 8
 				}
 			},
 			{
@@ -1447,10 +1447,10 @@
 					"patching_rect": [
 						520.0,
 						300.0,
-						215.0,
+						166.0,
 						22.0
 					],
-					"text": "/cmt/learn midime temperature"
+					"text": "/cmt/learn cmt density"
 				}
 			},
 			{
@@ -1460,7 +1460,7 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						745.0,
+						696.0,
 						300.0,
 						103.0,
 						22.0
@@ -1480,7 +1480,7 @@
 						420.0,
 						21.0
 					],
-					"text": "variations 1..16 phrases (default 4)"
+					"text": "strength 0..7 (default 2)"
 				}
 			},
 			{
@@ -1495,10 +1495,10 @@
 					"patching_rect": [
 						720.0,
 						354.0,
-						222.0,
+						187.0,
 						22.0
 					],
-					"text": "prepend /cmt/midime/variations"
+					"text": "prepend /cmt/cmt/strength"
 				}
 			},
 			{
@@ -1520,8 +1520,8 @@
 				"box": {
 					"id": "obj-86",
 					"maxclass": "number",
-					"maximum": 16,
-					"minimum": 1,
+					"maximum": 7,
+					"minimum": 0,
 					"numinlets": 1,
 					"numoutlets": 2,
 					"outlettype": [
@@ -1552,14 +1552,14 @@
 						110.0,
 						22.0
 					],
-					"text": "loadmess set 4"
+					"text": "loadmess set 2"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-88",
 					"maxclass": "slider",
-					"min": 1,
+					"min": 0,
 					"numinlets": 1,
 					"numoutlets": 1,
 					"orientation": 1,
@@ -1573,7 +1573,7 @@
 						90.0,
 						20.0
 					],
-					"size": 16
+					"size": 8
 				}
 			},
 			{
@@ -1588,10 +1588,10 @@
 					"patching_rect": [
 						520.0,
 						406.0,
-						208.0,
+						173.0,
 						22.0
 					],
-					"text": "/cmt/learn midime variations"
+					"text": "/cmt/learn cmt strength"
 				}
 			},
 			{
@@ -1601,7 +1601,7 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						738.0,
+						703.0,
 						406.0,
 						103.0,
 						22.0
@@ -1621,7 +1621,7 @@
 						420.0,
 						21.0
 					],
-					"text": "steps 1..16 phrases (default 5)"
+					"text": "control 0..1 (default 1)"
 				}
 			},
 			{
@@ -1636,10 +1636,10 @@
 					"patching_rect": [
 						720.0,
 						460.0,
-						187.0,
+						180.0,
 						22.0
 					],
-					"text": "prepend /cmt/midime/steps"
+					"text": "prepend /cmt/cmt/control"
 				}
 			},
 			{
@@ -1659,10 +1659,11 @@
 			},
 			{
 				"box": {
+					"format": 6,
 					"id": "obj-94",
-					"maxclass": "number",
-					"maximum": 16,
-					"minimum": 1,
+					"maxclass": "flonum",
+					"maximum": 1.0,
+					"minimum": 0.0,
 					"numinlets": 1,
 					"numoutlets": 2,
 					"outlettype": [
@@ -1690,17 +1691,18 @@
 					"patching_rect": [
 						520.0,
 						486.0,
-						110.0,
+						117.0,
 						22.0
 					],
-					"text": "loadmess set 5"
+					"text": "loadmess set 1."
 				}
 			},
 			{
 				"box": {
+					"floatoutput": 1,
 					"id": "obj-96",
 					"maxclass": "slider",
-					"min": 1,
+					"min": 0.0,
 					"numinlets": 1,
 					"numoutlets": 1,
 					"orientation": 1,
@@ -1714,7 +1716,7 @@
 						90.0,
 						20.0
 					],
-					"size": 16
+					"size": 1.0
 				}
 			},
 			{
@@ -1729,10 +1731,10 @@
 					"patching_rect": [
 						520.0,
 						512.0,
-						173.0,
+						166.0,
 						22.0
 					],
-					"text": "/cmt/learn midime steps"
+					"text": "/cmt/learn cmt control"
 				}
 			},
 			{
@@ -1742,7 +1744,7 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						703.0,
+						696.0,
 						512.0,
 						103.0,
 						22.0
@@ -1762,7 +1764,7 @@
 						420.0,
 						21.0
 					],
-					"text": "bars 2..16 bars (default 8)"
+					"text": "guide (default True)"
 				}
 			},
 			{
@@ -1777,10 +1779,10 @@
 					"patching_rect": [
 						720.0,
 						566.0,
-						180.0,
+						166.0,
 						22.0
 					],
-					"text": "prepend /cmt/midime/bars"
+					"text": "prepend /cmt/cmt/guide"
 				}
 			},
 			{
@@ -1801,21 +1803,18 @@
 			{
 				"box": {
 					"id": "obj-102",
-					"maxclass": "number",
-					"maximum": 16,
-					"minimum": 2,
+					"maxclass": "toggle",
 					"numinlets": 1,
-					"numoutlets": 2,
+					"numoutlets": 1,
 					"outlettype": [
-						"",
-						"bang"
+						"int"
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						620.0,
+						520.0,
 						566.0,
-						80.0,
-						22.0
+						24.0,
+						24.0
 					]
 				}
 			},
@@ -1829,38 +1828,17 @@
 						""
 					],
 					"patching_rect": [
-						520.0,
-						592.0,
+						550.0,
+						566.0,
 						110.0,
 						22.0
 					],
-					"text": "loadmess set 8"
+					"text": "loadmess set 1"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-104",
-					"maxclass": "slider",
-					"min": 2,
-					"numinlets": 1,
-					"numoutlets": 1,
-					"orientation": 1,
-					"outlettype": [
-						""
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						520.0,
-						566.0,
-						90.0,
-						20.0
-					],
-					"size": 15
-				}
-			},
-			{
-				"box": {
-					"id": "obj-105",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1870,20 +1848,20 @@
 					"patching_rect": [
 						520.0,
 						618.0,
-						166.0,
+						152.0,
 						22.0
 					],
-					"text": "/cmt/learn midime bars"
+					"text": "/cmt/learn cmt guide"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-106",
+					"id": "obj-105",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						696.0,
+						682.0,
 						618.0,
 						103.0,
 						22.0
@@ -1893,7 +1871,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-107",
+					"id": "obj-106",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1903,12 +1881,12 @@
 						420.0,
 						21.0
 					],
-					"text": "seed -1..2147483647 (default -1)"
+					"text": "temperature 0..2 (default 1)"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-108",
+					"id": "obj-107",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1918,15 +1896,15 @@
 					"patching_rect": [
 						720.0,
 						672.0,
-						180.0,
+						208.0,
 						22.0
 					],
-					"text": "prepend /cmt/midime/seed"
+					"text": "prepend /cmt/cmt/temperature"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-109",
+					"id": "obj-108",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1941,10 +1919,11 @@
 			},
 			{
 				"box": {
-					"id": "obj-110",
-					"maxclass": "number",
-					"maximum": 2147483647,
-					"minimum": -1,
+					"format": 6,
+					"id": "obj-109",
+					"maxclass": "flonum",
+					"maximum": 2.0,
+					"minimum": 0.0,
 					"numinlets": 1,
 					"numoutlets": 2,
 					"outlettype": [
@@ -1953,7 +1932,7 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						520.0,
+						620.0,
 						672.0,
 						80.0,
 						22.0
@@ -1962,7 +1941,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-111",
+					"id": "obj-110",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1975,7 +1954,29 @@
 						117.0,
 						22.0
 					],
-					"text": "loadmess set -1"
+					"text": "loadmess set 1."
+				}
+			},
+			{
+				"box": {
+					"floatoutput": 1,
+					"id": "obj-111",
+					"maxclass": "slider",
+					"min": 0.0,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						520.0,
+						672.0,
+						90.0,
+						20.0
+					],
+					"size": 2.0
 				}
 			},
 			{
@@ -1990,10 +1991,10 @@
 					"patching_rect": [
 						520.0,
 						724.0,
-						166.0,
+						194.0,
 						22.0
 					],
-					"text": "/cmt/learn midime seed"
+					"text": "/cmt/learn cmt temperature"
 				}
 			},
 			{
@@ -2003,7 +2004,7 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						696.0,
+						724.0,
 						724.0,
 						103.0,
 						22.0
@@ -2023,7 +2024,7 @@
 						420.0,
 						21.0
 					],
-					"text": "channel 1..16 (default 1)"
+					"text": "top_p 0.05..1 (default 0.95)"
 				}
 			},
 			{
@@ -2038,10 +2039,10 @@
 					"patching_rect": [
 						720.0,
 						778.0,
-						201.0,
+						166.0,
 						22.0
 					],
-					"text": "prepend /cmt/midime/channel"
+					"text": "prepend /cmt/cmt/top_p"
 				}
 			},
 			{
@@ -2061,10 +2062,11 @@
 			},
 			{
 				"box": {
+					"format": 6,
 					"id": "obj-117",
-					"maxclass": "number",
-					"maximum": 16,
-					"minimum": 1,
+					"maxclass": "flonum",
+					"maximum": 1.0,
+					"minimum": 0.05,
 					"numinlets": 1,
 					"numoutlets": 2,
 					"outlettype": [
@@ -2092,17 +2094,18 @@
 					"patching_rect": [
 						520.0,
 						804.0,
-						110.0,
+						131.0,
 						22.0
 					],
-					"text": "loadmess set 1"
+					"text": "loadmess set 0.95"
 				}
 			},
 			{
 				"box": {
+					"floatoutput": 1,
 					"id": "obj-119",
 					"maxclass": "slider",
-					"min": 1,
+					"min": 0.05,
 					"numinlets": 1,
 					"numoutlets": 1,
 					"orientation": 1,
@@ -2116,7 +2119,7 @@
 						90.0,
 						20.0
 					],
-					"size": 16
+					"size": 0.95
 				}
 			},
 			{
@@ -2131,10 +2134,10 @@
 					"patching_rect": [
 						520.0,
 						830.0,
-						187.0,
+						152.0,
 						22.0
 					],
-					"text": "/cmt/learn midime channel"
+					"text": "/cmt/learn cmt top_p"
 				}
 			},
 			{
@@ -2144,7 +2147,7 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						717.0,
+						682.0,
 						830.0,
 						103.0,
 						22.0
@@ -2154,7 +2157,6 @@
 			},
 			{
 				"box": {
-					"fontface": 1,
 					"id": "obj-122",
 					"maxclass": "comment",
 					"numinlets": 1,
@@ -2162,58 +2164,65 @@
 					"patching_rect": [
 						520.0,
 						860.0,
-						55.5,
+						420.0,
 						21.0
 					],
-					"text": "actions"
+					"text": "pitch_temperature 0..2 (default 1)"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-123",
-					"maxclass": "comment",
+					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						520.0,
-						884.0,
-						420.0,
-						21.0
-					],
-					"text": "sample: play n new 2-bar samples (n 0..16 phrases (default 0))"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-124",
-					"maxclass": "message",
-					"numinlets": 2,
 					"numoutlets": 1,
 					"outlettype": [
 						""
 					],
 					"patching_rect": [
-						520.0,
-						908.0,
-						138.0,
+						720.0,
+						884.0,
+						250.0,
 						22.0
 					],
-					"text": "/cmt/midime/sample"
+					"text": "prepend /cmt/cmt/pitch_temperature"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-125",
+					"id": "obj-124",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						668.0,
-						908.0,
+						720.0,
+						910.0,
 						103.0,
 						22.0
 					],
 					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"format": 6,
+					"id": "obj-125",
+					"maxclass": "flonum",
+					"maximum": 2.0,
+					"minimum": 0.0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						620.0,
+						884.0,
+						80.0,
+						22.0
+					]
 				}
 			},
 			{
@@ -2226,68 +2235,39 @@
 						""
 					],
 					"patching_rect": [
-						610.0,
-						934.0,
-						194.0,
+						520.0,
+						910.0,
+						117.0,
 						22.0
 					],
-					"text": "prepend /cmt/midime/sample"
+					"text": "loadmess set 1."
 				}
 			},
 			{
 				"box": {
+					"floatoutput": 1,
 					"id": "obj-127",
-					"maxclass": "number",
-					"maximum": 16,
-					"minimum": 0,
+					"maxclass": "slider",
+					"min": 0.0,
 					"numinlets": 1,
-					"numoutlets": 2,
+					"numoutlets": 1,
+					"orientation": 1,
 					"outlettype": [
-						"",
-						"bang"
+						""
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
 						520.0,
-						934.0,
-						80.0,
-						22.0
-					]
+						884.0,
+						90.0,
+						20.0
+					],
+					"size": 2.0
 				}
 			},
 			{
 				"box": {
 					"id": "obj-128",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						610.0,
-						960.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-129",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						520.0,
-						994.0,
-						420.0,
-						21.0
-					],
-					"text": "interpolate: morph from phrase A to phrase B in `steps` phrases (steps 0..16 phrases (default 0))"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-130",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2296,22 +2276,22 @@
 					],
 					"patching_rect": [
 						520.0,
-						1018.0,
-						173.0,
+						936.0,
+						236.0,
 						22.0
 					],
-					"text": "/cmt/midime/interpolate"
+					"text": "/cmt/learn cmt pitch_temperature"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-131",
+					"id": "obj-129",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						703.0,
-						1018.0,
+						766.0,
+						936.0,
 						103.0,
 						22.0
 					],
@@ -2320,7 +2300,22 @@
 			},
 			{
 				"box": {
-					"id": "obj-132",
+					"id": "obj-130",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						966.0,
+						420.0,
+						21.0
+					],
+					"text": "duration_temperature 0..2 (default 1)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-131",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2328,20 +2323,36 @@
 						""
 					],
 					"patching_rect": [
-						610.0,
-						1044.0,
-						229.0,
+						720.0,
+						990.0,
+						271.0,
 						22.0
 					],
-					"text": "prepend /cmt/midime/interpolate"
+					"text": "prepend /cmt/cmt/duration_temperature"
 				}
 			},
 			{
 				"box": {
+					"id": "obj-132",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						720.0,
+						1016.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"format": 6,
 					"id": "obj-133",
-					"maxclass": "number",
-					"maximum": 16,
-					"minimum": 0,
+					"maxclass": "flonum",
+					"maximum": 2.0,
+					"minimum": 0.0,
 					"numinlets": 1,
 					"numoutlets": 2,
 					"outlettype": [
@@ -2350,8 +2361,8 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						520.0,
-						1044.0,
+						620.0,
+						990.0,
 						80.0,
 						22.0
 					]
@@ -2362,29 +2373,39 @@
 					"id": "obj-134",
 					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 0,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
 					"patching_rect": [
-						610.0,
-						1070.0,
-						103.0,
+						520.0,
+						1016.0,
+						117.0,
 						22.0
 					],
-					"text": "s ---cmtb-out"
+					"text": "loadmess set 1."
 				}
 			},
 			{
 				"box": {
+					"floatoutput": 1,
 					"id": "obj-135",
-					"maxclass": "comment",
+					"maxclass": "slider",
+					"min": 0.0,
 					"numinlets": 1,
-					"numoutlets": 0,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
 					"patching_rect": [
 						520.0,
-						1104.0,
-						420.0,
-						21.0
+						990.0,
+						90.0,
+						20.0
 					],
-					"text": "learn: personalise (MidiMe) on the last bars played into the MIDI input (bars 0..16 bars (default 0))"
+					"size": 2.0
 				}
 			},
 			{
@@ -2398,11 +2419,11 @@
 					],
 					"patching_rect": [
 						520.0,
-						1128.0,
-						131.0,
+						1042.0,
+						257.0,
 						22.0
 					],
-					"text": "/cmt/midime/learn"
+					"text": "/cmt/learn cmt duration_temperature"
 				}
 			},
 			{
@@ -2412,8 +2433,8 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						661.0,
-						1128.0,
+						787.0,
+						1042.0,
 						103.0,
 						22.0
 					],
@@ -2423,6 +2444,21 @@
 			{
 				"box": {
 					"id": "obj-138",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						1072.0,
+						420.0,
+						21.0
+					],
+					"text": "instrument_temperature 0..2 (default 1)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-139",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2430,33 +2466,12 @@
 						""
 					],
 					"patching_rect": [
-						610.0,
-						1154.0,
-						187.0,
+						720.0,
+						1096.0,
+						285.0,
 						22.0
 					],
-					"text": "prepend /cmt/midime/learn"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-139",
-					"maxclass": "number",
-					"maximum": 16,
-					"minimum": 0,
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						520.0,
-						1154.0,
-						80.0,
-						22.0
-					]
+					"text": "prepend /cmt/cmt/instrument_temperature"
 				}
 			},
 			{
@@ -2466,8 +2481,8 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						610.0,
-						1180.0,
+						720.0,
+						1122.0,
 						103.0,
 						22.0
 					],
@@ -2476,69 +2491,82 @@
 			},
 			{
 				"box": {
+					"format": 6,
 					"id": "obj-141",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						520.0,
-						1214.0,
-						420.0,
-						21.0
-					],
-					"text": "phrase_a: set interpolation start from a file"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-142",
-					"maxclass": "button",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						"bang"
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						520.0,
-						1264.0,
-						24.0,
-						24.0
-					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-143",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						548.0,
-						1266.0,
-						200.0,
-						21.0
-					],
-					"text": "choose a MIDI file"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-144",
-					"maxclass": "newobj",
+					"maxclass": "flonum",
+					"maximum": 2.0,
+					"minimum": 0.0,
 					"numinlets": 1,
 					"numoutlets": 2,
 					"outlettype": [
 						"",
 						"bang"
 					],
+					"parameter_enable": 0,
 					"patching_rect": [
-						760.0,
-						1264.0,
-						82.0,
+						620.0,
+						1096.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-142",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						1122.0,
+						117.0,
 						22.0
 					],
-					"text": "opendialog"
+					"text": "loadmess set 1."
+				}
+			},
+			{
+				"box": {
+					"floatoutput": 1,
+					"id": "obj-143",
+					"maxclass": "slider",
+					"min": 0.0,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						520.0,
+						1096.0,
+						90.0,
+						20.0
+					],
+					"size": 2.0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-144",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						1148.0,
+						271.0,
+						22.0
+					],
+					"text": "/cmt/learn cmt instrument_temperature"
 				}
 			},
 			{
@@ -2546,47 +2574,10 @@
 					"id": "obj-145",
 					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"int"
-					],
-					"patching_rect": [
-						760.0,
-						1290.0,
-						166.0,
-						22.0
-					],
-					"text": "conformpath slash boot"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-146",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						520.0,
-						1316.0,
-						208.0,
-						22.0
-					],
-					"text": "prepend /cmt/midime/phrase_a"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-147",
-					"maxclass": "newobj",
-					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						520.0,
-						1342.0,
+						801.0,
+						1148.0,
 						103.0,
 						22.0
 					],
@@ -2595,22 +2586,158 @@
 			},
 			{
 				"box": {
-					"id": "obj-148",
+					"id": "obj-146",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						520.0,
-						1376.0,
+						1178.0,
 						420.0,
 						21.0
 					],
-					"text": "phrase_b: set interpolation end from a file"
+					"text": "seed -1..2147483647 (default -1)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-147",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						720.0,
+						1202.0,
+						159.0,
+						22.0
+					],
+					"text": "prepend /cmt/cmt/seed"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-148",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						720.0,
+						1228.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-149",
+					"maxclass": "number",
+					"maximum": 2147483647,
+					"minimum": -1,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						520.0,
+						1202.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-150",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						1228.0,
+						117.0,
+						22.0
+					],
+					"text": "loadmess set -1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-151",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						1254.0,
+						145.0,
+						22.0
+					],
+					"text": "/cmt/learn cmt seed"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-152",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						675.0,
+						1254.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"id": "obj-153",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						1284.0,
+						55.5,
+						21.0
+					],
+					"text": "actions"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-154",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						1308.0,
+						420.0,
+						21.0
+					],
+					"text": "video: play in time with a video: its motion sets density and strength bar by bar"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-155",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2620,7 +2747,7 @@
 					"parameter_enable": 0,
 					"patching_rect": [
 						520.0,
-						1426.0,
+						1358.0,
 						24.0,
 						24.0
 					]
@@ -2628,22 +2755,22 @@
 			},
 			{
 				"box": {
-					"id": "obj-150",
+					"id": "obj-156",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						548.0,
-						1428.0,
+						1360.0,
 						200.0,
 						21.0
 					],
-					"text": "choose a MIDI file"
+					"text": "choose a video file (mp4, mov, avi...)"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-151",
+					"id": "obj-157",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -2653,7 +2780,7 @@
 					],
 					"patching_rect": [
 						760.0,
-						1426.0,
+						1358.0,
 						82.0,
 						22.0
 					],
@@ -2662,7 +2789,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-152",
+					"id": "obj-158",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -2672,7 +2799,7 @@
 					],
 					"patching_rect": [
 						760.0,
-						1452.0,
+						1384.0,
 						166.0,
 						22.0
 					],
@@ -2681,116 +2808,20 @@
 			},
 			{
 				"box": {
-					"id": "obj-153",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						520.0,
-						1478.0,
-						208.0,
-						22.0
-					],
-					"text": "prepend /cmt/midime/phrase_b"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-154",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						520.0,
-						1504.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-155",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						520.0,
-						1538.0,
-						420.0,
-						21.0
-					],
-					"text": "capture_a: set interpolation start from the last 2 bars played"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-156",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						520.0,
-						1562.0,
-						159.0,
-						22.0
-					],
-					"text": "/cmt/midime/capture_a"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-157",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						689.0,
-						1562.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-158",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						520.0,
-						1596.0,
-						420.0,
-						21.0
-					],
-					"text": "capture_b: set interpolation end from the last 2 bars played"
-				}
-			},
-			{
-				"box": {
 					"id": "obj-159",
-					"maxclass": "message",
-					"numinlets": 2,
+					"maxclass": "newobj",
+					"numinlets": 1,
 					"numoutlets": 1,
 					"outlettype": [
 						""
 					],
 					"patching_rect": [
 						520.0,
-						1620.0,
-						159.0,
+						1410.0,
+						166.0,
 						22.0
 					],
-					"text": "/cmt/midime/capture_b"
+					"text": "prepend /cmt/cmt/video"
 				}
 			},
 			{
@@ -2800,8 +2831,8 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						689.0,
-						1620.0,
+						520.0,
+						1436.0,
 						103.0,
 						22.0
 					],
@@ -2816,11 +2847,11 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						520.0,
-						1654.0,
+						1470.0,
 						420.0,
 						21.0
 					],
-					"text": "personal: sample from a personal MidiMe model"
+					"text": "camera: let a live camera's motion set density and strength (index 0..16 (default 0))"
 				}
 			},
 			{
@@ -2834,11 +2865,11 @@
 					],
 					"patching_rect": [
 						520.0,
-						1678.0,
-						173.0,
+						1494.0,
+						117.0,
 						22.0
 					],
-					"text": "/cmt/midime/personal \"\""
+					"text": "/cmt/cmt/camera"
 				}
 			},
 			{
@@ -2848,8 +2879,8 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						703.0,
-						1678.0,
+						647.0,
+						1494.0,
 						103.0,
 						22.0
 					],
@@ -2859,77 +2890,6 @@
 			{
 				"box": {
 					"id": "obj-164",
-					"maxclass": "button",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						"bang"
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						520.0,
-						1704.0,
-						24.0,
-						24.0
-					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-165",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						548.0,
-						1706.0,
-						200.0,
-						21.0
-					],
-					"text": "choose a .midime file (\"\" = back to plain MusicVAE)"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-166",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"patching_rect": [
-						760.0,
-						1704.0,
-						82.0,
-						22.0
-					],
-					"text": "opendialog"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-167",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"int"
-					],
-					"patching_rect": [
-						760.0,
-						1730.0,
-						166.0,
-						22.0
-					],
-					"text": "conformpath slash boot"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-168",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2937,12 +2897,81 @@
 						""
 					],
 					"patching_rect": [
-						520.0,
-						1756.0,
-						208.0,
+						610.0,
+						1520.0,
+						173.0,
 						22.0
 					],
-					"text": "prepend /cmt/midime/personal"
+					"text": "prepend /cmt/cmt/camera"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-165",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						520.0,
+						1520.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-166",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						610.0,
+						1546.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-167",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						1580.0,
+						420.0,
+						21.0
+					],
+					"text": "manual: back to the density/strength parameters (stops video and camera)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-168",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						1604.0,
+						117.0,
+						22.0
+					],
+					"text": "/cmt/cmt/manual"
 				}
 			},
 			{
@@ -2952,8 +2981,56 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
+						647.0,
+						1604.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-170",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
 						520.0,
-						1782.0,
+						1638.0,
+						420.0,
+						21.0
+					],
+					"text": "restart: forget the music so far and start a new piece from the next bar"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-171",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						1662.0,
+						124.0,
+						22.0
+					],
+					"text": "/cmt/cmt/restart"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-172",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						654.0,
+						1662.0,
 						103.0,
 						22.0
 					],
@@ -2964,22 +3041,22 @@
 				"box": {
 					"fontface": 1,
 					"fontsize": 16.0,
-					"id": "obj-170",
+					"id": "obj-173",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						960.0,
 						90.0,
-						94.5,
+						49.0,
 						26.0
 					],
-					"text": "transcription"
+					"text": "midime"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-171",
+					"id": "obj-174",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2989,12 +3066,12 @@
 						420.0,
 						21.0
 					],
-					"text": "audio -> notes with the cross-modal VAE: streams a recording's transcription in time"
+					"text": "MusicVAE 2-bar melodies: sample, interpolate, and personalise on your own playing (MidiMe)"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-172",
+					"id": "obj-175",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3009,7 +3086,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-173",
+					"id": "obj-176",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3019,15 +3096,15 @@
 					"patching_rect": [
 						960.0,
 						138.0,
-						173.0,
+						124.0,
 						22.0
 					],
-					"text": "/cmt/play transcription"
+					"text": "/cmt/play midime"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-174",
+					"id": "obj-177",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3037,16 +3114,16 @@
 					"patching_rect": [
 						1160.0,
 						138.0,
-						173.0,
+						124.0,
 						22.0
 					],
-					"text": "/cmt/stop transcription"
+					"text": "/cmt/stop midime"
 				}
 			},
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-175",
+					"id": "obj-178",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3061,7 +3138,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-176",
+					"id": "obj-179",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3071,12 +3148,12 @@
 						420.0,
 						21.0
 					],
-					"text": "onset_threshold 0.05..0.95 (default 0.5)"
+					"text": "temperature 0..2 (default 0.5)"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-177",
+					"id": "obj-180",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3086,15 +3163,15 @@
 					"patching_rect": [
 						1160.0,
 						248.0,
-						306.0,
+						229.0,
 						22.0
 					],
-					"text": "prepend /cmt/transcription/onset_threshold"
+					"text": "prepend /cmt/midime/temperature"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-178",
+					"id": "obj-181",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3110,10 +3187,10 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-179",
+					"id": "obj-182",
 					"maxclass": "flonum",
-					"maximum": 0.95,
-					"minimum": 0.05,
+					"maximum": 2.0,
+					"minimum": 0.0,
 					"numinlets": 1,
 					"numoutlets": 2,
 					"outlettype": [
@@ -3131,7 +3208,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-180",
+					"id": "obj-183",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3150,9 +3227,9 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-181",
+					"id": "obj-184",
 					"maxclass": "slider",
-					"min": 0.05,
+					"min": 0.0,
 					"numinlets": 1,
 					"numoutlets": 1,
 					"orientation": 1,
@@ -3166,12 +3243,12 @@
 						90.0,
 						20.0
 					],
-					"size": 0.8999999999999999
+					"size": 2.0
 				}
 			},
 			{
 				"box": {
-					"id": "obj-182",
+					"id": "obj-185",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3181,20 +3258,20 @@
 					"patching_rect": [
 						960.0,
 						300.0,
-						292.0,
+						215.0,
 						22.0
 					],
-					"text": "/cmt/learn transcription onset_threshold"
+					"text": "/cmt/learn midime temperature"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-183",
+					"id": "obj-186",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1262.0,
+						1185.0,
 						300.0,
 						103.0,
 						22.0
@@ -3204,7 +3281,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-184",
+					"id": "obj-187",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3214,12 +3291,12 @@
 						420.0,
 						21.0
 					],
-					"text": "loop (default False)"
+					"text": "variations 1..16 phrases (default 4)"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-185",
+					"id": "obj-188",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3229,15 +3306,15 @@
 					"patching_rect": [
 						1160.0,
 						354.0,
-						229.0,
+						222.0,
 						22.0
 					],
-					"text": "prepend /cmt/transcription/loop"
+					"text": "prepend /cmt/midime/variations"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-186",
+					"id": "obj-189",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3252,25 +3329,28 @@
 			},
 			{
 				"box": {
-					"id": "obj-187",
-					"maxclass": "toggle",
+					"id": "obj-190",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 1,
 					"numinlets": 1,
-					"numoutlets": 1,
+					"numoutlets": 2,
 					"outlettype": [
-						"int"
+						"",
+						"bang"
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						960.0,
+						1060.0,
 						354.0,
-						24.0,
-						24.0
+						80.0,
+						22.0
 					]
 				}
 			},
 			{
 				"box": {
-					"id": "obj-188",
+					"id": "obj-191",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3278,17 +3358,38 @@
 						""
 					],
 					"patching_rect": [
-						990.0,
-						354.0,
+						960.0,
+						380.0,
 						110.0,
 						22.0
 					],
-					"text": "loadmess set 0"
+					"text": "loadmess set 4"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-189",
+					"id": "obj-192",
+					"maxclass": "slider",
+					"min": 1,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						354.0,
+						90.0,
+						20.0
+					],
+					"size": 16
+				}
+			},
+			{
+				"box": {
+					"id": "obj-193",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3298,20 +3399,20 @@
 					"patching_rect": [
 						960.0,
 						406.0,
-						215.0,
+						208.0,
 						22.0
 					],
-					"text": "/cmt/learn transcription loop"
+					"text": "/cmt/learn midime variations"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-190",
+					"id": "obj-194",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1185.0,
+						1178.0,
 						406.0,
 						103.0,
 						22.0
@@ -3321,7 +3422,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-191",
+					"id": "obj-195",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3331,12 +3432,12 @@
 						420.0,
 						21.0
 					],
-					"text": "channel 1..16 (default 1)"
+					"text": "steps 1..16 phrases (default 5)"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-192",
+					"id": "obj-196",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3346,15 +3447,15 @@
 					"patching_rect": [
 						1160.0,
 						460.0,
-						250.0,
+						187.0,
 						22.0
 					],
-					"text": "prepend /cmt/transcription/channel"
+					"text": "prepend /cmt/midime/steps"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-193",
+					"id": "obj-197",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3369,7 +3470,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-194",
+					"id": "obj-198",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 1,
@@ -3390,7 +3491,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-195",
+					"id": "obj-199",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3403,12 +3504,12 @@
 						110.0,
 						22.0
 					],
-					"text": "loadmess set 1"
+					"text": "loadmess set 5"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-196",
+					"id": "obj-200",
 					"maxclass": "slider",
 					"min": 1,
 					"numinlets": 1,
@@ -3429,7 +3530,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-197",
+					"id": "obj-201",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3439,20 +3540,20 @@
 					"patching_rect": [
 						960.0,
 						512.0,
-						236.0,
+						173.0,
 						22.0
 					],
-					"text": "/cmt/learn transcription channel"
+					"text": "/cmt/learn midime steps"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-198",
+					"id": "obj-202",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1206.0,
+						1143.0,
 						512.0,
 						103.0,
 						22.0
@@ -3462,85 +3563,17 @@
 			},
 			{
 				"box": {
-					"fontface": 1,
-					"id": "obj-199",
+					"id": "obj-203",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						960.0,
 						542.0,
-						55.5,
-						21.0
-					],
-					"text": "actions"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-200",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						960.0,
-						566.0,
 						420.0,
 						21.0
 					],
-					"text": "file: transcribe a recording and play its notes from the next bar"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-201",
-					"maxclass": "button",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						"bang"
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						960.0,
-						616.0,
-						24.0,
-						24.0
-					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-202",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						988.0,
-						618.0,
-						200.0,
-						21.0
-					],
-					"text": "choose a WAV file (any sample rate, mono or stereo)"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-203",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"patching_rect": [
-						1200.0,
-						616.0,
-						82.0,
-						22.0
-					],
-					"text": "opendialog"
+					"text": "bars 2..16 bars (default 8)"
 				}
 			},
 			{
@@ -3548,18 +3581,17 @@
 					"id": "obj-204",
 					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 2,
+					"numoutlets": 1,
 					"outlettype": [
-						"",
-						"int"
+						""
 					],
 					"patching_rect": [
-						1200.0,
-						642.0,
-						166.0,
+						1160.0,
+						566.0,
+						180.0,
 						22.0
 					],
-					"text": "conformpath slash boot"
+					"text": "prepend /cmt/midime/bars"
 				}
 			},
 			{
@@ -3567,28 +3599,10 @@
 					"id": "obj-205",
 					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						960.0,
-						668.0,
-						229.0,
-						22.0
-					],
-					"text": "prepend /cmt/transcription/file"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-206",
-					"maxclass": "newobj",
-					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						960.0,
-						694.0,
+						1160.0,
+						592.0,
 						103.0,
 						22.0
 					],
@@ -3597,50 +3611,80 @@
 			},
 			{
 				"box": {
-					"id": "obj-207",
-					"maxclass": "comment",
+					"id": "obj-206",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 2,
 					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						960.0,
-						728.0,
-						420.0,
-						21.0
-					],
-					"text": "listen: transcribe an audio input device live (needs sounddevice); its notes replay a bar later"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-208",
-					"maxclass": "button",
-					"numinlets": 1,
-					"numoutlets": 1,
+					"numoutlets": 2,
 					"outlettype": [
+						"",
 						"bang"
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						960.0,
-						778.0,
-						24.0,
-						24.0
+						1060.0,
+						566.0,
+						80.0,
+						22.0
 					]
 				}
 			},
 			{
 				"box": {
-					"id": "obj-209",
-					"maxclass": "comment",
+					"id": "obj-207",
+					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						988.0,
-						780.0,
-						200.0,
-						21.0
+					"numoutlets": 1,
+					"outlettype": [
+						""
 					],
-					"text": "choose input device index or name (empty: the default input)"
+					"patching_rect": [
+						960.0,
+						592.0,
+						110.0,
+						22.0
+					],
+					"text": "loadmess set 8"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-208",
+					"maxclass": "slider",
+					"min": 2,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						566.0,
+						90.0,
+						20.0
+					],
+					"size": 15
+				}
+			},
+			{
+				"box": {
+					"id": "obj-209",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						618.0,
+						166.0,
+						22.0
+					],
+					"text": "/cmt/learn midime bars"
 				}
 			},
 			{
@@ -3648,37 +3692,29 @@
 					"id": "obj-210",
 					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
+					"numoutlets": 0,
 					"patching_rect": [
-						1200.0,
-						778.0,
-						82.0,
+						1136.0,
+						618.0,
+						103.0,
 						22.0
 					],
-					"text": "opendialog"
+					"text": "s ---cmtb-out"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-211",
-					"maxclass": "newobj",
+					"maxclass": "comment",
 					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"int"
-					],
+					"numoutlets": 0,
 					"patching_rect": [
-						1200.0,
-						804.0,
-						166.0,
-						22.0
+						960.0,
+						648.0,
+						420.0,
+						21.0
 					],
-					"text": "conformpath slash boot"
+					"text": "seed -1..2147483647 (default -1)"
 				}
 			},
 			{
@@ -3691,12 +3727,12 @@
 						""
 					],
 					"patching_rect": [
-						960.0,
-						830.0,
-						243.0,
+						1160.0,
+						672.0,
+						180.0,
 						22.0
 					],
-					"text": "prepend /cmt/transcription/listen"
+					"text": "prepend /cmt/midime/seed"
 				}
 			},
 			{
@@ -3706,8 +3742,8 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						960.0,
-						856.0,
+						1160.0,
+						698.0,
 						103.0,
 						22.0
 					],
@@ -3717,11 +3753,1786 @@
 			{
 				"box": {
 					"id": "obj-214",
+					"maxclass": "number",
+					"maximum": 2147483647,
+					"minimum": -1,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						672.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-215",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						698.0,
+						117.0,
+						22.0
+					],
+					"text": "loadmess set -1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-216",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						724.0,
+						166.0,
+						22.0
+					],
+					"text": "/cmt/learn midime seed"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-217",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1136.0,
+						724.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-218",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						960.0,
+						754.0,
+						420.0,
+						21.0
+					],
+					"text": "channel 1..16 (default 1)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-219",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1160.0,
+						778.0,
+						201.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime/channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-220",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1160.0,
+						804.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-221",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 1,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1060.0,
+						778.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-222",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						804.0,
+						110.0,
+						22.0
+					],
+					"text": "loadmess set 1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-223",
+					"maxclass": "slider",
+					"min": 1,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						778.0,
+						90.0,
+						20.0
+					],
+					"size": 16
+				}
+			},
+			{
+				"box": {
+					"id": "obj-224",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						830.0,
+						187.0,
+						22.0
+					],
+					"text": "/cmt/learn midime channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-225",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1157.0,
+						830.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"id": "obj-226",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						860.0,
+						55.5,
+						21.0
+					],
+					"text": "actions"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-227",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						884.0,
+						420.0,
+						21.0
+					],
+					"text": "sample: play n new 2-bar samples (n 0..16 phrases (default 0))"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-228",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						908.0,
+						138.0,
+						22.0
+					],
+					"text": "/cmt/midime/sample"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-229",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1108.0,
+						908.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-230",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1050.0,
+						934.0,
+						194.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime/sample"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-231",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						934.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-232",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1050.0,
+						960.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-233",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						994.0,
+						420.0,
+						21.0
+					],
+					"text": "interpolate: morph from phrase A to phrase B in `steps` phrases (steps 0..16 phrases (default 0))"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-234",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						1018.0,
+						173.0,
+						22.0
+					],
+					"text": "/cmt/midime/interpolate"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-235",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1143.0,
+						1018.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-236",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1050.0,
+						1044.0,
+						229.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime/interpolate"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-237",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						1044.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-238",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1050.0,
+						1070.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-239",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						1104.0,
+						420.0,
+						21.0
+					],
+					"text": "learn: personalise (MidiMe) on the last bars played into the MIDI input (bars 0..16 bars (default 0))"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-240",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						1128.0,
+						131.0,
+						22.0
+					],
+					"text": "/cmt/midime/learn"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-241",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1101.0,
+						1128.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-242",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1050.0,
+						1154.0,
+						187.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime/learn"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-243",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						1154.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-244",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1050.0,
+						1180.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-245",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						1214.0,
+						420.0,
+						21.0
+					],
+					"text": "phrase_a: set interpolation start from a file"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-246",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						1264.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-247",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						988.0,
+						1266.0,
+						200.0,
+						21.0
+					],
+					"text": "choose a MIDI file"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-248",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						1200.0,
+						1264.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-249",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						1200.0,
+						1290.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-250",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						1316.0,
+						208.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime/phrase_a"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-251",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						1342.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-252",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						1376.0,
+						420.0,
+						21.0
+					],
+					"text": "phrase_b: set interpolation end from a file"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-253",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						1426.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-254",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						988.0,
+						1428.0,
+						200.0,
+						21.0
+					],
+					"text": "choose a MIDI file"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-255",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						1200.0,
+						1426.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-256",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						1200.0,
+						1452.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-257",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						1478.0,
+						208.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime/phrase_b"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-258",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						1504.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-259",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						1538.0,
+						420.0,
+						21.0
+					],
+					"text": "capture_a: set interpolation start from the last 2 bars played"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-260",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						1562.0,
+						159.0,
+						22.0
+					],
+					"text": "/cmt/midime/capture_a"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-261",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1129.0,
+						1562.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-262",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						1596.0,
+						420.0,
+						21.0
+					],
+					"text": "capture_b: set interpolation end from the last 2 bars played"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-263",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						1620.0,
+						159.0,
+						22.0
+					],
+					"text": "/cmt/midime/capture_b"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-264",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1129.0,
+						1620.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-265",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						1654.0,
+						420.0,
+						21.0
+					],
+					"text": "personal: sample from a personal MidiMe model"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-266",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						1678.0,
+						173.0,
+						22.0
+					],
+					"text": "/cmt/midime/personal \"\""
+				}
+			},
+			{
+				"box": {
+					"id": "obj-267",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1143.0,
+						1678.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-268",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						1704.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-269",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						988.0,
+						1706.0,
+						200.0,
+						21.0
+					],
+					"text": "choose a .midime file (\"\" = back to plain MusicVAE)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-270",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						1200.0,
+						1704.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-271",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						1200.0,
+						1730.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-272",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						1756.0,
+						208.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime/personal"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-273",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						1782.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"fontsize": 16.0,
+					"id": "obj-274",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						90.0,
+						94.5,
+						26.0
+					],
+					"text": "transcription"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-275",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						114.0,
+						420.0,
+						21.0
+					],
+					"text": "audio -> notes with the cross-modal VAE: streams a recording's transcription in time"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-276",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						164.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-277",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						138.0,
+						173.0,
+						22.0
+					],
+					"text": "/cmt/play transcription"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-278",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1600.0,
+						138.0,
+						173.0,
+						22.0
+					],
+					"text": "/cmt/stop transcription"
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"id": "obj-279",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						200.0,
+						420.0,
+						21.0
+					],
+					"text": "parameters (learn: the next MIDI CC you move controls it)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-280",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						224.0,
+						420.0,
+						21.0
+					],
+					"text": "onset_threshold 0.05..0.95 (default 0.5)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-281",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1600.0,
+						248.0,
+						306.0,
+						22.0
+					],
+					"text": "prepend /cmt/transcription/onset_threshold"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-282",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1600.0,
+						274.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"format": 6,
+					"id": "obj-283",
+					"maxclass": "flonum",
+					"maximum": 0.95,
+					"minimum": 0.05,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1500.0,
+						248.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-284",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						274.0,
+						124.0,
+						22.0
+					],
+					"text": "loadmess set 0.5"
+				}
+			},
+			{
+				"box": {
+					"floatoutput": 1,
+					"id": "obj-285",
+					"maxclass": "slider",
+					"min": 0.05,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						248.0,
+						90.0,
+						20.0
+					],
+					"size": 0.8999999999999999
+				}
+			},
+			{
+				"box": {
+					"id": "obj-286",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						300.0,
+						292.0,
+						22.0
+					],
+					"text": "/cmt/learn transcription onset_threshold"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-287",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1702.0,
+						300.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-288",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						330.0,
+						420.0,
+						21.0
+					],
+					"text": "loop (default False)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-289",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1600.0,
+						354.0,
+						229.0,
+						22.0
+					],
+					"text": "prepend /cmt/transcription/loop"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-290",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1600.0,
+						380.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-291",
+					"maxclass": "toggle",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"int"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						354.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-292",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1430.0,
+						354.0,
+						110.0,
+						22.0
+					],
+					"text": "loadmess set 0"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-293",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						406.0,
+						215.0,
+						22.0
+					],
+					"text": "/cmt/learn transcription loop"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-294",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1625.0,
+						406.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-295",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						436.0,
+						420.0,
+						21.0
+					],
+					"text": "channel 1..16 (default 1)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-296",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1600.0,
+						460.0,
+						250.0,
+						22.0
+					],
+					"text": "prepend /cmt/transcription/channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-297",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1600.0,
+						486.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-298",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 1,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1500.0,
+						460.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-299",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						486.0,
+						110.0,
+						22.0
+					],
+					"text": "loadmess set 1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-300",
+					"maxclass": "slider",
+					"min": 1,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						460.0,
+						90.0,
+						20.0
+					],
+					"size": 16
+				}
+			},
+			{
+				"box": {
+					"id": "obj-301",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						512.0,
+						236.0,
+						22.0
+					],
+					"text": "/cmt/learn transcription channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-302",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1646.0,
+						512.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"id": "obj-303",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						542.0,
+						55.5,
+						21.0
+					],
+					"text": "actions"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-304",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						566.0,
+						420.0,
+						21.0
+					],
+					"text": "file: transcribe a recording and play its notes from the next bar"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-305",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						616.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-306",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1428.0,
+						618.0,
+						200.0,
+						21.0
+					],
+					"text": "choose a WAV file (any sample rate, mono or stereo)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-307",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						1640.0,
+						616.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-308",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						1640.0,
+						642.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-309",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						668.0,
+						229.0,
+						22.0
+					],
+					"text": "prepend /cmt/transcription/file"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-310",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						694.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-311",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						728.0,
+						420.0,
+						21.0
+					],
+					"text": "listen: transcribe an audio input device live (needs sounddevice); its notes replay a bar later"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-312",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						778.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-313",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1428.0,
+						780.0,
+						200.0,
+						21.0
+					],
+					"text": "choose input device index or name (empty: the default input)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-314",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						1640.0,
+						778.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-315",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						1640.0,
+						804.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-316",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						830.0,
+						243.0,
+						22.0
+					],
+					"text": "prepend /cmt/transcription/listen"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-317",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						856.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-318",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
 						890.0,
 						420.0,
 						21.0
@@ -3731,7 +5542,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-215",
+					"id": "obj-319",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3739,7 +5550,7 @@
 						""
 					],
 					"patching_rect": [
-						960.0,
+						1400.0,
 						914.0,
 						201.0,
 						22.0
@@ -3749,12 +5560,12 @@
 			},
 			{
 				"box": {
-					"id": "obj-216",
+					"id": "obj-320",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1171.0,
+						1611.0,
 						914.0,
 						103.0,
 						22.0
@@ -4559,35 +6370,35 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-102",
-						0
-					],
-					"source": [
-						"obj-104",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-104",
-						0
-					],
-					"source": [
-						"obj-103",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-106",
-						0
-					],
-					"source": [
 						"obj-105",
+						0
+					],
+					"source": [
+						"obj-104",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-108",
+						0
+					],
+					"source": [
+						"obj-107",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-107",
+						0
+					],
+					"source": [
+						"obj-109",
 						0
 					]
 				}
@@ -4599,18 +6410,6 @@
 						0
 					],
 					"source": [
-						"obj-108",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-108",
-						0
-					],
-					"source": [
 						"obj-110",
 						0
 					]
@@ -4619,11 +6418,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-110",
+						"obj-109",
 						0
 					],
 					"source": [
 						"obj-111",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-111",
+						0
+					],
+					"source": [
+						"obj-110",
 						0
 					]
 				}
@@ -4715,11 +6526,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-125",
+						"obj-124",
 						0
 					],
 					"source": [
-						"obj-124",
+						"obj-123",
 						0
 					]
 				}
@@ -4727,7 +6538,31 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-123",
+						0
+					],
+					"source": [
+						"obj-125",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-125",
+						0
+					],
+					"source": [
 						"obj-126",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-125",
 						0
 					],
 					"source": [
@@ -4739,7 +6574,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-128",
+						"obj-127",
 						0
 					],
 					"source": [
@@ -4751,11 +6586,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-131",
+						"obj-129",
 						0
 					],
 					"source": [
-						"obj-130",
+						"obj-128",
 						0
 					]
 				}
@@ -4764,6 +6599,18 @@
 				"patchline": {
 					"destination": [
 						"obj-132",
+						0
+					],
+					"source": [
+						"obj-131",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-131",
 						0
 					],
 					"source": [
@@ -4775,11 +6622,35 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-134",
+						"obj-133",
 						0
 					],
 					"source": [
-						"obj-132",
+						"obj-134",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-133",
+						0
+					],
+					"source": [
+						"obj-135",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-135",
+						0
+					],
+					"source": [
+						"obj-134",
 						0
 					]
 				}
@@ -4799,7 +6670,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-138",
+						"obj-140",
 						0
 					],
 					"source": [
@@ -4811,11 +6682,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-140",
+						"obj-139",
 						0
 					],
 					"source": [
-						"obj-138",
+						"obj-141",
 						0
 					]
 				}
@@ -4823,7 +6694,31 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-144",
+						"obj-141",
+						0
+					],
+					"source": [
+						"obj-142",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-141",
+						0
+					],
+					"source": [
+						"obj-143",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-143",
 						0
 					],
 					"source": [
@@ -4847,11 +6742,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-146",
+						"obj-148",
 						0
 					],
 					"source": [
-						"obj-145",
+						"obj-147",
 						0
 					]
 				}
@@ -4863,18 +6758,6 @@
 						0
 					],
 					"source": [
-						"obj-146",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-151",
-						0
-					],
-					"source": [
 						"obj-149",
 						0
 					]
@@ -4883,35 +6766,23 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-149",
+						0
+					],
+					"source": [
+						"obj-150",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-152",
 						0
 					],
 					"source": [
 						"obj-151",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-153",
-						0
-					],
-					"source": [
-						"obj-152",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-154",
-						0
-					],
-					"source": [
-						"obj-153",
 						0
 					]
 				}
@@ -4923,7 +6794,31 @@
 						0
 					],
 					"source": [
-						"obj-156",
+						"obj-155",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-158",
+						0
+					],
+					"source": [
+						"obj-157",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-159",
+						0
+					],
+					"source": [
+						"obj-158",
 						0
 					]
 				}
@@ -4955,35 +6850,23 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-164",
+						0
+					],
+					"source": [
+						"obj-165",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-166",
 						0
 					],
 					"source": [
 						"obj-164",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-167",
-						0
-					],
-					"source": [
-						"obj-166",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-168",
-						0
-					],
-					"source": [
-						"obj-167",
 						0
 					]
 				}
@@ -5007,7 +6890,7 @@
 						0
 					],
 					"source": [
-						"obj-173",
+						"obj-171",
 						0
 					]
 				}
@@ -5015,11 +6898,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-172",
+						"obj-175",
 						0
 					],
 					"source": [
-						"obj-174",
+						"obj-176",
 						0
 					]
 				}
@@ -5027,47 +6910,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-178",
+						"obj-175",
 						0
 					],
 					"source": [
 						"obj-177",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-177",
-						0
-					],
-					"source": [
-						"obj-179",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-179",
-						0
-					],
-					"source": [
-						"obj-180",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-179",
-						0
-					],
-					"source": [
-						"obj-181",
 						0
 					]
 				}
@@ -5087,11 +6934,47 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-183",
+						"obj-180",
 						0
 					],
 					"source": [
 						"obj-182",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-182",
+						0
+					],
+					"source": [
+						"obj-183",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-182",
+						0
+					],
+					"source": [
+						"obj-184",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-184",
+						0
+					],
+					"source": [
+						"obj-183",
 						0
 					]
 				}
@@ -5111,19 +6994,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-185",
-						0
-					],
-					"source": [
-						"obj-187",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-187",
+						"obj-189",
 						0
 					],
 					"source": [
@@ -5135,11 +7006,23 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-188",
+						0
+					],
+					"source": [
+						"obj-190",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-190",
 						0
 					],
 					"source": [
-						"obj-189",
+						"obj-191",
 						0
 					]
 				}
@@ -5147,43 +7030,43 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-190",
+						0
+					],
+					"source": [
+						"obj-192",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-192",
+						0
+					],
+					"source": [
+						"obj-191",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-194",
+						0
+					],
+					"source": [
 						"obj-193",
 						0
-					],
-					"source": [
-						"obj-192",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-192",
-						0
-					],
-					"source": [
-						"obj-194",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-194",
-						0
-					],
-					"source": [
-						"obj-195",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-194",
+						"obj-197",
 						0
 					],
 					"source": [
@@ -5199,7 +7082,7 @@
 						0
 					],
 					"source": [
-						"obj-195",
+						"obj-198",
 						0
 					]
 				}
@@ -5211,7 +7094,7 @@
 						0
 					],
 					"source": [
-						"obj-197",
+						"obj-199",
 						0
 					]
 				}
@@ -5219,7 +7102,31 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-203",
+						"obj-198",
+						0
+					],
+					"source": [
+						"obj-200",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-200",
+						0
+					],
+					"source": [
+						"obj-199",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-202",
 						0
 					],
 					"source": [
@@ -5231,11 +7138,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-204",
+						"obj-205",
 						0
 					],
 					"source": [
-						"obj-203",
+						"obj-204",
 						0
 					]
 				}
@@ -5243,11 +7150,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-205",
+						"obj-204",
 						0
 					],
 					"source": [
-						"obj-204",
+						"obj-206",
 						0
 					]
 				}
@@ -5259,7 +7166,7 @@
 						0
 					],
 					"source": [
-						"obj-205",
+						"obj-207",
 						0
 					]
 				}
@@ -5267,7 +7174,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-210",
+						"obj-206",
 						0
 					],
 					"source": [
@@ -5279,11 +7186,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-211",
+						"obj-208",
 						0
 					],
 					"source": [
-						"obj-210",
+						"obj-207",
 						0
 					]
 				}
@@ -5291,11 +7198,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-212",
+						"obj-210",
 						0
 					],
 					"source": [
-						"obj-211",
+						"obj-209",
 						0
 					]
 				}
@@ -5315,11 +7222,719 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-216",
+						"obj-212",
+						0
+					],
+					"source": [
+						"obj-214",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-214",
 						0
 					],
 					"source": [
 						"obj-215",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-217",
+						0
+					],
+					"source": [
+						"obj-216",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-220",
+						0
+					],
+					"source": [
+						"obj-219",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-219",
+						0
+					],
+					"source": [
+						"obj-221",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-221",
+						0
+					],
+					"source": [
+						"obj-222",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-221",
+						0
+					],
+					"source": [
+						"obj-223",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-223",
+						0
+					],
+					"source": [
+						"obj-222",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-225",
+						0
+					],
+					"source": [
+						"obj-224",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-229",
+						0
+					],
+					"source": [
+						"obj-228",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-230",
+						0
+					],
+					"source": [
+						"obj-231",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-232",
+						0
+					],
+					"source": [
+						"obj-230",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-235",
+						0
+					],
+					"source": [
+						"obj-234",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-236",
+						0
+					],
+					"source": [
+						"obj-237",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-238",
+						0
+					],
+					"source": [
+						"obj-236",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-241",
+						0
+					],
+					"source": [
+						"obj-240",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-242",
+						0
+					],
+					"source": [
+						"obj-243",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-244",
+						0
+					],
+					"source": [
+						"obj-242",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-248",
+						0
+					],
+					"source": [
+						"obj-246",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-249",
+						0
+					],
+					"source": [
+						"obj-248",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-250",
+						0
+					],
+					"source": [
+						"obj-249",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-251",
+						0
+					],
+					"source": [
+						"obj-250",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-255",
+						0
+					],
+					"source": [
+						"obj-253",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-256",
+						0
+					],
+					"source": [
+						"obj-255",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-257",
+						0
+					],
+					"source": [
+						"obj-256",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-258",
+						0
+					],
+					"source": [
+						"obj-257",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-261",
+						0
+					],
+					"source": [
+						"obj-260",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-264",
+						0
+					],
+					"source": [
+						"obj-263",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-267",
+						0
+					],
+					"source": [
+						"obj-266",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-270",
+						0
+					],
+					"source": [
+						"obj-268",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-271",
+						0
+					],
+					"source": [
+						"obj-270",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-272",
+						0
+					],
+					"source": [
+						"obj-271",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-273",
+						0
+					],
+					"source": [
+						"obj-272",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-276",
+						0
+					],
+					"source": [
+						"obj-277",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-276",
+						0
+					],
+					"source": [
+						"obj-278",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-282",
+						0
+					],
+					"source": [
+						"obj-281",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-281",
+						0
+					],
+					"source": [
+						"obj-283",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-283",
+						0
+					],
+					"source": [
+						"obj-284",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-283",
+						0
+					],
+					"source": [
+						"obj-285",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-285",
+						0
+					],
+					"source": [
+						"obj-284",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-287",
+						0
+					],
+					"source": [
+						"obj-286",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-290",
+						0
+					],
+					"source": [
+						"obj-289",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-289",
+						0
+					],
+					"source": [
+						"obj-291",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-291",
+						0
+					],
+					"source": [
+						"obj-292",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-294",
+						0
+					],
+					"source": [
+						"obj-293",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-297",
+						0
+					],
+					"source": [
+						"obj-296",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-296",
+						0
+					],
+					"source": [
+						"obj-298",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-298",
+						0
+					],
+					"source": [
+						"obj-299",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-298",
+						0
+					],
+					"source": [
+						"obj-300",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-300",
+						0
+					],
+					"source": [
+						"obj-299",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-302",
+						0
+					],
+					"source": [
+						"obj-301",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-307",
+						0
+					],
+					"source": [
+						"obj-305",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-308",
+						0
+					],
+					"source": [
+						"obj-307",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-309",
+						0
+					],
+					"source": [
+						"obj-308",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-310",
+						0
+					],
+					"source": [
+						"obj-309",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-314",
+						0
+					],
+					"source": [
+						"obj-312",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-315",
+						0
+					],
+					"source": [
+						"obj-314",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-316",
+						0
+					],
+					"source": [
+						"obj-315",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-317",
+						0
+					],
+					"source": [
+						"obj-316",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-320",
+						0
+					],
+					"source": [
+						"obj-319",
 						0
 					]
 				}

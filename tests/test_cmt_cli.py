@@ -1,0 +1,109 @@
+"""``cmt-bridge cmt video2midi`` end to end on the shipped model: a multi-track .mid as long as the
+video, one named track + channel + GM program per instrument, a piano roll, a FluidSynth+ffmpeg render."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import mido
+import pytest
+
+from bridge.midifile import read_tracks
+from bridge.runtime import default_models_dir
+from clips import moving_texture, still_then_moving
+from plugins.cmt import tokens as T
+
+MODEL = default_models_dir() / "cmt"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bridge", "cmt", *args], capture_output=True, text=True,
+                          cwd=ROOT, env={**os.environ, **(env or {})}, timeout=300)
+
+
+def test_video2midi_writes_aligned_tracks_and_a_piano_roll(tmp_path):
+    clip = still_then_moving(tmp_path / "clip.mp4", seconds=8.0)
+    out = tmp_path / "clip.mid"
+    r = cli("video2midi", str(clip), "-o", str(out), "--bars", "4", "--seed", "3")
+    assert r.returncode == 0, r.stderr
+    assert out.is_file() and out.with_suffix(".png").is_file()
+    assert "generating bar 4/4" in r.stderr
+    mid = mido.MidiFile(out)
+    tempo = next(m.tempo for m in mid.tracks[0] if m.type == "set_tempo")
+    bpm = mido.tempo2bpm(tempo)
+    assert abs(bpm - 120.0) < 0.01                 # 4 bars of 4/4 in 8 s
+    tracks = read_tracks(out)
+    assert tracks and set(tracks) <= {i.name for i in T.INSTRUMENTS}
+    by_name = {i.name: i for i in T.INSTRUMENTS}
+    for name, notes in tracks.items():
+        assert {n.channel for n in notes} == {by_name[name].channel}
+        assert max(n.end for n in notes) <= 16.0 + 1e-6       # nothing after the video's end
+    programs = {m.channel: m.program for t in mid.tracks for m in t if m.type == "program_change"}
+    for name in tracks:
+        if name != "drums":
+            assert programs[by_name[name].channel] == by_name[name].program
+    assert mido.MidiFile(out).length == pytest.approx(8.0, abs=0.6) or mid.length <= 8.0 + 1e-6
+
+
+def test_same_seed_same_file(tmp_path):
+    clip = moving_texture(tmp_path / "c.mp4", [4] * 80)
+    a, b = tmp_path / "a.mid", tmp_path / "b.mid"
+    for o in (a, b):
+        assert cli("video2midi", str(clip), "-o", str(o), "--seed", "9").returncode == 0
+    assert read_tracks(a) == read_tracks(b)
+
+
+@pytest.mark.skipif(shutil.which("fluidsynth") is None or shutil.which("ffmpeg") is None,
+                    reason="needs fluidsynth and ffmpeg")
+def test_render_muxes_audio_with_the_video(tmp_path):
+    clip = still_then_moving(tmp_path / "clip.mp4", seconds=4.0)
+    out = tmp_path / "music.mp4"
+    r = cli("video2midi", str(clip), "-o", str(tmp_path / "m.mid"), "--bars", "2", "--seed", "1", "--render", str(out))
+    assert r.returncode == 0, r.stderr
+    probe = subprocess.run(["ffprobe", "-v", "error", "-show_streams", "-of", "json", str(out)],
+                           capture_output=True, text=True, check=True)
+    kinds = sorted(s["codec_type"] for s in json.loads(probe.stdout)["streams"])
+    assert kinds == ["audio", "video"]
+
+
+def test_render_without_fluidsynth_says_what_to_install(tmp_path):
+    clip = still_then_moving(tmp_path / "clip.mp4", seconds=4.0)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "ffmpeg").symlink_to(shutil.which("ffmpeg") or "/bin/true")
+    r = cli("video2midi", str(clip), "-o", str(tmp_path / "m.mid"), "--bars", "2", "--render",
+            str(tmp_path / "x.mp4"), env={"PATH": str(bindir)})
+    assert r.returncode == 2
+    assert "fluidsynth" in r.stderr and "apt install" in r.stderr
+    assert (tmp_path / "m.mid").is_file()          # the MIDI file is kept
+
+
+@pytest.mark.parametrize("setup,args,match", [
+    ("missing", [], "no video file"),
+    ("text", [], "video"),
+    ("ok", ["--control", "3"], "--control"),
+    ("ok", ["--bars", "0"], "--bars"),
+])
+def test_bad_input_is_one_line(tmp_path, setup, args, match):
+    clip = tmp_path / "clip.mp4"
+    if setup == "text":
+        clip.write_text("not a video")
+    elif setup == "ok":
+        moving_texture(clip, [2] * 40)
+    r = cli("video2midi", str(clip), "-o", str(tmp_path / "o.mid"), *args)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len([ln for ln in lines if "error:" in ln]) == 1
+    import re
+
+    assert re.search(match, lines[-1], re.I), lines
+
+
+def test_help_teaches():
+    r = cli("video2midi", "--help")
+    assert r.returncode == 0 and "examples:" in r.stdout and "--render" in r.stdout and "channel" in r.stdout
