@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make demo: the shipped default models, scripted. Writes recordings/demo-*.mid and recordings/demo-run.png.
+# make demo: the shipped default models, scripted. Writes recordings/demo-*.mid, a CMT video score and recordings/demo-run.png.
 # Without JACK the live run uses --api none (OSC + recording only); a failing step fails the demo.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +19,17 @@ else
   say "'midime sample' failed (is the shipped model onnx_models/musicvae-mel2bar there?)"; exit 1
 fi
 
-# 2. live: 20 s of the host on a JACK dummy server (no sound card needed), recorded
+# 2. offline: CMT scores a video (still, slow, then fast motion): multi-track .mid + piano roll (+ audio muxed in)
+.venv/bin/python scripts/demo_clip.py "$OUT/demo-clip.mp4" || { say "could not write the demo video"; exit 1; }
+render=()
+if command -v fluidsynth >/dev/null 2>&1 && command -v ffmpeg >/dev/null 2>&1; then render=(--render "$OUT/demo-clip-music.mp4"); fi
+if "$CLI" cmt video2midi "$OUT/demo-clip.mp4" -o "$OUT/demo-video.mid" --bars 6 --seed 1 "${render[@]}"; then
+  say "video score: $OUT/demo-video.mid, $OUT/demo-video.png${render:+, $OUT/demo-clip-music.mp4}"
+else
+  say "'cmt video2midi' failed (is the shipped model onnx_models/cmt there?)"; exit 1
+fi
+
+# 3. live: 20 s of the host on a JACK dummy server (no sound card needed), recorded
 api=none
 if command -v jackd >/dev/null 2>&1; then
   export JACK_DEFAULT_SERVER="cmtbdemo$$"
@@ -28,8 +38,9 @@ if command -v jackd >/dev/null 2>&1; then
   for _ in $(seq 50); do jack_lsp >/dev/null 2>&1 && { api=jack; break; }; sleep 0.1; done
 fi
 [ "$api" = jack ] || say "no JACK server: running with --api none (OSC + recording only)"
-if "$CLI" run --api "$api" --seconds "${DEMO_SECONDS:-20}" --play midime --record "$OUT/demo-run.mid"; then
-  "$CLI" pianoroll "$OUT/demo-run.mid" -o "$OUT/demo-run.png" --title "cmt-bridge demo: midime, 20 s" \
+if "$CLI" run --api "$api" --seconds "${DEMO_SECONDS:-20}" --play midime --play cmt \
+    --set midime.channel=6 --record "$OUT/demo-run.mid"; then
+  "$CLI" pianoroll "$OUT/demo-run.mid" -o "$OUT/demo-run.png" --title "cmt-bridge demo: midime + cmt, 20 s" \
     && say "piano roll: $OUT/demo-run.png"
 else
   say "the live run failed (see the message above)"; exit 1
