@@ -41,11 +41,17 @@ Flags override the --config file (TOML; see docs/host.md). While it runs:
 
 
 def _add_run(sub) -> None:
-    from .config import APIS
-
     r = sub.add_parser("run", help="start the host (MIDI out, OSC control, recording)",
                        description="Run the host: load the generators, open the MIDI port, listen for OSC.",
                        epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_arguments(r)
+    r.set_defaults(func=_cmd_run)
+
+
+def add_run_arguments(r: argparse.ArgumentParser) -> None:
+    """The options of ``cmt-bridge run``, for a plugin command that starts the host preset (``cmt live``)."""
+    from .config import APIS
+
     a = r.add_argument
     a("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more log output (-vv: debug)")
     a("--config", metavar="FILE.toml", help="settings file; flags override it")
@@ -78,7 +84,11 @@ def _add_run(sub) -> None:
     r.add_argument("--do", action="append", metavar="GEN.ACTION[=ARG,...]",
                    help="run a generator action at launch, as its OSC address would (repeatable), "
                         "e.g. cmt.camera=0 or midime.sample=4")
-    r.set_defaults(func=_cmd_run)
+
+
+def run_host(args) -> int:
+    """Run the host from parsed ``run`` options (what ``cmt-bridge run`` does)."""
+    return _cmd_run(args)
 
 
 def _cmd_run(args) -> int:

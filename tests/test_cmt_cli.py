@@ -107,3 +107,15 @@ def test_bad_input_is_one_line(tmp_path, setup, args, match):
 def test_help_teaches():
     r = cli("video2midi", "--help")
     assert r.returncode == 0 and "examples:" in r.stdout and "--render" in r.stdout and "channel" in r.stdout
+
+
+def test_live_with_a_missing_camera_says_so_and_keeps_playing(tmp_path):
+    r = cli("live", "--camera", "9", "--api", "none", "--seconds", "3", "--no-record", "--osc-port", "0",
+            env={"CMT_BRIDGE_DISABLE": "midime,transcription"})
+    assert r.returncode == 0, r.stderr
+    assert "no camera 9" in r.stderr and "playing: cmt" in r.stderr
+
+
+def test_live_with_a_missing_video_is_one_line():
+    r = cli("live", "--video", "/nope/clip.mp4")
+    assert r.returncode == 2 and "no video file" in r.stderr

@@ -22,6 +22,12 @@ channel (lead 1, strings 2, piano 3, bass 4, guitar 5, drums 10) with a General 
 so it lands on its own track in a DAW."""
 
 
+LIVE_EXAMPLES = """examples:
+  cmt-bridge cmt live --camera 0                       (the same as: cmt-bridge run --play cmt --do cmt.camera=0)
+  cmt-bridge cmt live --video clip.mp4 --tempo 100
+  cmt-bridge cmt live --camera 0 --midi-out "IAC Driver Bus 1" --clock-out"""
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("cmt", help="Controllable Music Transformer: music for a video",
                        description="Multi-track music from the CMT model, steered by a video's motion.",
@@ -47,6 +53,18 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--soundfont", type=Path, default=None, help="GM soundfont for --render (default: FluidR3)")
     v.add_argument("--model", type=Path, default=None, help="model folder (default onnx_models/cmt)")
     v.set_defaults(func=cmd_video2midi)
+
+    from bridge.cli import add_run_arguments
+
+    lv = csub.add_parser("live", help="play CMT live, steered by a camera or a video (the host's run, preset)",
+                         description="Start the host with the cmt generator playing, its density and strength "
+                                     "driven by a camera or a video. Every option of `cmt-bridge run` works here.",
+                         epilog=LIVE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = lv.add_mutually_exclusive_group()
+    src.add_argument("--camera", type=int, metavar="N", help="camera number (0 = the first)")
+    src.add_argument("--video", type=Path, metavar="PATH", help="a video file, played in time from the next bar")
+    add_run_arguments(lv)
+    lv.set_defaults(func=cmd_live)
 
 
 def _check(args) -> None:
@@ -104,6 +122,20 @@ def cmd_video2midi(args) -> int:
         print(f"rendering {args.render.name} with FluidSynth + ffmpeg ...", file=sys.stderr)
         print(render_video(path, args.video, args.render, args.soundfont))
     return 0
+
+
+def cmd_live(args) -> int:
+    from bridge.cli import run_host
+
+    args.play = list(dict.fromkeys([*(args.play or []), "cmt"]))
+    args.do = list(args.do or [])
+    if args.camera is not None:
+        args.do.append(f"cmt.camera={args.camera}")
+    elif args.video is not None:
+        if not args.video.is_file():
+            raise InputError(f"no video file {args.video}")
+        args.do.append(f"cmt.video={args.video.resolve()}")
+    return run_host(args)
 
 
 def run(argv: list[str] | None = None) -> int:
