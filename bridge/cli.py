@@ -87,7 +87,8 @@ def add_run_arguments(r: argparse.ArgumentParser) -> None:
 
 
 def run_host(args) -> int:
-    """Run the host from parsed ``run`` options (what ``cmt-bridge run`` does)."""
+    """Run the host from parsed ``run`` options (what ``cmt-bridge run`` does); ``args.actions`` may add
+    (generator, action, [args]) to perform at launch without going through ``--do``'s text form."""
     return _cmd_run(args)
 
 
@@ -108,7 +109,8 @@ def _cmd_run(args) -> int:
         generators=parse_set(args.set) if args.set else None)
     if args.no_record:
         settings.record = None
-    return Bridge(settings, actions=[parse_do(d) for d in args.do or []]).run()
+    actions = [parse_do(d) for d in args.do or []] + list(getattr(args, "actions", []))
+    return Bridge(settings, actions=actions).run()
 
 
 def parse_do(item: str) -> tuple[str, str, list[str]]:

@@ -119,3 +119,11 @@ def test_live_with_a_missing_camera_says_so_and_keeps_playing(tmp_path):
 def test_live_with_a_missing_video_is_one_line():
     r = cli("live", "--video", "/nope/clip.mp4")
     assert r.returncode == 2 and "no video file" in r.stderr
+
+
+def test_live_plays_a_video_whose_path_has_a_comma(tmp_path):
+    clip = moving_texture(tmp_path / "take 1, final.mp4", [6] * 60)
+    r = cli("live", "--video", str(clip), "--api", "none", "--seconds", "3", "--no-record", "--osc-port", "0",
+            env={"CMT_BRIDGE_DISABLE": "midime,transcription"})
+    assert r.returncode == 0, r.stderr
+    assert "video take 1, final.mp4" in r.stderr

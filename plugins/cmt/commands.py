@@ -128,13 +128,13 @@ def cmd_live(args) -> int:
     from bridge.cli import run_host
 
     args.play = list(dict.fromkeys([*(args.play or []), "cmt"]))
-    args.do = list(args.do or [])
+    args.actions = []             # performed at launch like --do, any path as it is (commas included)
     if args.camera is not None:
-        args.do.append(f"cmt.camera={args.camera}")
+        args.actions.append(("cmt", "camera", [args.camera]))
     elif args.video is not None:
         if not args.video.is_file():
             raise InputError(f"no video file {args.video}")
-        args.do.append(f"cmt.video={args.video.resolve()}")
+        args.actions.append(("cmt", "video", [str(args.video.resolve())]))
     return run_host(args)
 
 
