@@ -16,8 +16,9 @@ controls come from one of three sources:
 model would sample (0 = the model ignores the controls, the uncontrolled
 baseline; 1 = always). ``guide`` (on by default) keeps each bar's number of
 onset positions inside the class its bar token declares, by masking the
-sampler's choices; off, the model alone decides (bench/bench_cmt.py measures both). Instruments play on their own channels (lead 1,
-strings 2, piano 3, bass 4, guitar 5, drums 10).
+sampler's choices; off, the model alone decides (bench/bench_cmt.py measures
+both). Instruments play on their own channels (lead 1, strings 2, piano 3,
+bass 4, guitar 5, drums 10).
 """
 from __future__ import annotations
 
@@ -37,9 +38,6 @@ from . import tokens as T
 from .sampling import EXPECT, MODEL_NAME, BarSampler, Sampling
 
 log = logging.getLogger(__name__)
-
-SOURCES = ("manual", "video", "camera")
-
 
 class CameraMotion:
     """Reads a camera on a thread and keeps per-bar controls of what it saw (bars of the wall clock at ``tempo()``)."""
@@ -211,16 +209,15 @@ class CMTGenerator(Generator):
         return getattr(self, f"_do_{action}")(*spec.bind(args))
 
     def _do_video(self, path: str) -> list[Phrase]:
-        from .video import video_controls
+        from .video import controls_from_speed, motion_curve
 
         if not path:
             raise InputError("video needs the path of a video file")
         p = Path(path).expanduser()
         bpb = float(self.context.beats_per_bar)
-        probe = video_controls(p, bpb)            # InputError for unreadable / empty videos
-        seconds = probe.bars * probe.bar_seconds
-        bars = max(1, round(seconds * self.context.tempo() / 60.0 / bpb))
-        c = probe if bars == probe.bars else video_controls(p, bpb, bars)
+        times, speed, seconds, fps = motion_curve(p)   # InputError for unreadable / empty videos
+        bars = max(1, round(seconds * self.context.tempo() / 60.0 / bpb))   # the video on the host's bar grid
+        c = controls_from_speed(times, speed, seconds, fps, bpb, bars)
         self._close_camera()
         self.video_controls = list(zip((int(d) for d in c.density), (int(s) for s in c.strength)))
         self.video_bar, self.source = 0, "video"
