@@ -161,6 +161,7 @@ def _cmd_export(args) -> int:
         out = export_transcription(Path("runs") / "transcription" / "model.pt", None, TRANSCRIPTION_DATA,
                                    args.tolerance, command="cmt-bridge export-onnx --all")
         print(f"exported {out}")
+        print(f"exported {_export_cmt('cmt', None, None, args.tolerance, 'cmt-bridge export-onnx --all')}")
         return 0
     if not args.source:
         raise BridgeError("export-onnx needs a config name or a checkpoint path (or --all)")
@@ -173,22 +174,26 @@ def _cmd_export(args) -> int:
         print(f"exported {out}")
         return 0
     if args.source in _cmt_configs() or _is_cmt_checkpoint(args.source):
-        from .cmt_export import export as export_cmt
-        from .cmt_train import latest_checkpoint
-
-        ckpt = Path(args.source)
-        if args.source in _cmt_configs():
-            run_dir = args.run_dir or Path("runs") / args.source
-            ckpt = latest_checkpoint(run_dir)
-            if ckpt is None:
-                raise BridgeError(f"no checkpoint in {run_dir}: train it first (cmt-bridge train {args.source})")
-        out = export_cmt(ckpt, args.out, tolerance=args.tolerance,
-                         command=f"cmt-bridge export-onnx {args.source}")
+        out = _export_cmt(args.source, args.run_dir, args.out, args.tolerance, f"cmt-bridge export-onnx {args.source}")
         print(f"exported {out}")
         return 0
     out = onnx_export.export(args.source, out=args.out, run_dir=args.run_dir, tolerance=args.tolerance)
     print(f"exported {out}")
     return 0
+
+
+def _export_cmt(source: str, run_dir: Path | None, out: Path | None, tolerance: float, command: str) -> Path:
+    """Export a CMT config's newest checkpoint (or a checkpoint path) to a model folder."""
+    from .cmt_export import export as export_cmt
+    from .cmt_train import latest_checkpoint
+
+    ckpt = Path(source)
+    if source in _cmt_configs():
+        run_dir = run_dir or Path("runs") / source
+        ckpt = latest_checkpoint(run_dir)
+        if ckpt is None:
+            raise BridgeError(f"no checkpoint in {run_dir}: train it first (cmt-bridge train {source})")
+    return export_cmt(ckpt, out, tolerance=tolerance, command=command)
 
 
 def _is_cmt_checkpoint(source: str) -> bool:
