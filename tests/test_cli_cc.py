@@ -29,6 +29,18 @@ def replies(sock, address, timeout=10.0):
     raise AssertionError(f"no {address} reply")
 
 
+def status_until(run, sock, check, timeout=10.0):
+    """Ask /cmt/status until ``check(status)`` holds: MIDI and OSC reach the host by different
+    paths, so a test must see one take effect before it relies on the order of the next."""
+    end = time.monotonic() + timeout
+    while True:
+        run.send("/cmt/status")
+        status = json.loads(replies(sock, "/cmt/status")[0])
+        if check(status) or time.monotonic() > end:
+            return status
+        time.sleep(0.05)
+
+
 def test_learn_binds_the_next_cc_and_config_mappings_work(jack_server, tmp_path):
     import rtmidi
 
@@ -45,14 +57,14 @@ def test_learn_binds_the_next_cc_and_config_mappings_work(jack_server, tmp_path)
         target = next(p for p in (jack_server.ports() + [""] * 0) if p.startswith(f"{run.virtual}-in"))
         jack_server.connect(f"knob{run.virtual}:out", target)
         knob.send_message([0xB0, 7, 0])                     # config: CC 7 -> velocity 1..127
+        status = status_until(run, reply, lambda s: s["generators"]["arp"]["params"]["velocity"] == 1)
+        assert status["generators"]["arp"]["params"]["velocity"] == 1
         run.send("/cmt/learn", "arp", "root")
-        time.sleep(0.3)
+        assert status_until(run, reply, lambda s: s["learning"] == "arp.root")["learning"] == "arp.root"
         knob.send_message([0xB2, 74, 127])                  # channel 3, CC 74 -> root (24..96)
         assert replies(reply, "/cmt/learned") == ["arp", "root", 3, 74]
         knob.send_message([0xB2, 74, 0])
-        time.sleep(0.5)
-        run.send("/cmt/status")
-        status = json.loads(replies(reply, "/cmt/status")[0])
+        status = status_until(run, reply, lambda s: s["generators"]["arp"]["params"]["root"] == 24)
         assert status["generators"]["arp"]["params"]["root"] == 24
         assert status["generators"]["arp"]["params"]["velocity"] == 1
         assert {"cc": 74, "channel": 3, "generator": "arp", "param": "root"} in status["cc"]
