@@ -178,6 +178,9 @@ class Playout:
         if kind == "schedule":
             _, generator, rows = msg
             notes = self.by_generator.setdefault(generator, set())
+            if self.recorder is not None:
+                for channel in {row[4] for row in rows}:
+                    self.recorder.player(channel, generator)
             for pitch, velocity, start, duration, channel in rows:
                 note = PlayedNote(generator, pitch, velocity, start, start + duration, channel)
                 notes.add(note)

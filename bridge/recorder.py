@@ -4,7 +4,13 @@ Messages are kept with their host beat (the beat of their send time), so the
 file lines up with the host's bars; tempo changes become set_tempo meta events.
 The file starts at the bar line at or before the first message.
 
-The track is encoded incrementally as messages arrive (they arrive in time
+The file is type 1: a conductor track (name, tempo changes), then one track per
+MIDI channel used, named after the generators that played on it ("cmt ch 3",
+"midime ch 6"; "channel N" when nobody said, "drums" on channel 10), so a DAW that
+imports it (Live, Logic, Reaper) puts each instrument -- CMT's strings, bass,
+lead; MidiMe's melody -- on its own track.
+
+The tracks are encoded incrementally as messages arrive (they arrive in time
 order; one that would go back in time is placed at the previous tick), so
 rewriting the file costs one ``write`` of bytes already made — it never holds
 up the output loop, however long the session. (mido's ``MidiFile.save`` takes
@@ -41,13 +47,19 @@ def _varlen(value: int) -> bytes:
     return bytes(reversed(out))
 
 
+def _name_event(name: str) -> bytes:
+    """Delta 0 + a track-name meta event."""
+    text = name.encode("ascii", "replace")
+    return b"\x00\xff\x03" + _varlen(len(text)) + text
+
+
 def _tempo_event(bpm: float) -> bytes:
     micros = max(1, min(0xFFFFFF, int(round(60_000_000 / bpm))))
     return b"\xff\x51\x03" + micros.to_bytes(3, "big")
 
 
 class Recorder:
-    """Collect ``(beat, message)`` pairs and write them to ``path`` as a type-0 MIDI file."""
+    """Collect ``(beat, message)`` pairs and write them to ``path`` as a type-1 MIDI file, a track per channel."""
 
     def __init__(self, path: Path | str, bpm: float = 120.0, beats_per_bar: int = 4,
                  ticks_per_beat: int = TICKS_PER_BEAT) -> None:
@@ -57,13 +69,16 @@ class Recorder:
         self._bpm = float(bpm)
         self._origin: float | None = None      # host beat of tick 0
         self._start_bpm = self._bpm
-        self._track = bytearray()
-        self._last_tick = 0
+        self._conductor = bytearray()                  # tempo changes
+        self._tracks: dict[int, bytearray] = {}          # channel 0..15 -> its events
+        self._track_tick: dict[int | None, int] = {None: 0}  # last tick per track (None: conductor)
+        self._last_tick = 0                              # last tick of the whole file
         self._count = 0
         self._sounding: dict[tuple[int, int], int] = {}
         self._lock = threading.Lock()
         self._dirty = False
         self._written_at = float("-inf")
+        self._players: dict[int, list[str]] = {}         # channel -> generators heard on it, in order
 
     def __len__(self) -> int:
         return self._count
@@ -77,7 +92,7 @@ class Recorder:
             if self._origin is None:
                 self._origin = math.floor(beat / self.beats_per_bar + 1e-9) * self.beats_per_bar
                 self._start_bpm = self._bpm  # the tempo in force at the first message starts the file
-            self._append(beat, data)
+            self._append(beat, data, data[0] & 0x0F)
             self._count += 1
             key = (data[0] & 0x0F, data[1])
             if data[0] & 0xF0 == 0x90 and data[2] > 0:
@@ -85,6 +100,19 @@ class Recorder:
             elif data[0] & 0xF0 in (0x80, 0x90) and self._sounding.get(key):
                 self._sounding[key] -= 1
             self._dirty = True
+
+    def player(self, channel: int, generator: str) -> None:
+        """Say that ``generator`` plays on ``channel`` (0..15): the channel's track is named after it."""
+        with self._lock:
+            names = self._players.setdefault(int(channel) & 0x0F, [])
+            if generator not in names:
+                names.append(str(generator))
+
+    def _track_name(self, channel: int) -> str:
+        who = "+".join(self._players.get(channel, ()))
+        if channel == 9:
+            return f"{who} drums" if who else "drums"
+        return f"{who} ch {channel + 1}" if who else f"channel {channel + 1}"
 
     def tempo(self, beat: float, bpm: float) -> None:
         """Record a tempo change at ``beat``."""
@@ -94,12 +122,20 @@ class Recorder:
             self._bpm = float(bpm)
             if self._origin is None:
                 return  # nothing recorded yet: the file simply starts at this tempo
-            self._append(beat, _tempo_event(bpm))
+            self._append(beat, _tempo_event(bpm), None)
             self._dirty = True
 
-    def _append(self, beat: float, event: bytes) -> None:
+    def _append(self, beat: float, event: bytes, channel: int | None) -> None:
         tick = max(self._last_tick, int(round((beat - self._origin) * self.ticks_per_beat)))
-        self._track += _varlen(tick - self._last_tick) + event
+        if channel is None:
+            track = self._conductor
+        elif channel not in self._tracks:
+            track = self._tracks[channel] = bytearray()
+            self._track_tick[channel] = 0
+        else:
+            track = self._tracks[channel]
+        track += _varlen(tick - self._track_tick[channel]) + event
+        self._track_tick[channel] = tick
         self._last_tick = tick
 
     def maybe_write(self, now: float) -> bool:
@@ -114,19 +150,23 @@ class Recorder:
         """Write the file now (atomically); returns its path."""
         with self._lock:
             first_tempo = self._start_bpm if self._origin is not None else self._bpm
-            closing = bytearray()
-            delta = 1
-            for (channel, note), count in sorted(self._sounding.items()):
-                for _ in range(count):  # close what still sounds in this snapshot
-                    closing += _varlen(delta) + bytes((0x80 | channel, note, 0))
+            end = self._last_tick + 1                    # every track ends one tick after the last event
+            chunks = [_name_event("cmt-bridge") + b"\x00" + _tempo_event(first_tempo) + bytes(self._conductor)
+                      + _varlen(end - self._track_tick[None]) + b"\xff\x2f\x00"]
+            for channel in sorted(self._tracks):
+                closing = bytearray()
+                delta = end - self._track_tick[channel]
+                for note in sorted(n for (c, n), count in self._sounding.items() if c == channel
+                                   for _ in range(count)):
+                    closing += _varlen(delta) + bytes((0x80 | channel, note, 0))  # still sounding: closed
                     delta = 0
-            track = (b"\x00\xff\x03\x0acmt-bridge" + b"\x00" + _tempo_event(first_tempo)
-                     + bytes(self._track) + bytes(closing) + b"\x00\xff\x2f\x00")
+                chunks.append(_name_event(self._track_name(channel)) + bytes(self._tracks[channel]) + bytes(closing)
+                              + _varlen(delta) + b"\xff\x2f\x00")
             self._dirty = False
-        header = b"MThd" + struct.pack(">IHHH", 6, 0, 1, self.ticks_per_beat)
+        header = b"MThd" + struct.pack(">IHHH", 6, 1, len(chunks), self.ticks_per_beat)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         with open(tmp, "wb") as fh:
-            fh.write(header + b"MTrk" + struct.pack(">I", len(track)) + track)
+            fh.write(header + b"".join(b"MTrk" + struct.pack(">I", len(c)) + c for c in chunks))
         os.replace(tmp, self.path)
         return self.path

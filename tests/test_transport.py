@@ -170,6 +170,8 @@ def test_stop_while_notes_sound_ends_them_and_keeps_other_generators(play):
     assert all(m.data[1] != 70 for m in dump.messages() if m.is_note_on)
     assert transport.sounding() == 0
     assert sorted(recorded_notes(transport.options.record)) == [(0, 60), (1, 61), (2, 62), (3, 63), (5, 40)]
+    tracks = [next(m.name for m in t if m.type == "track_name") for t in mido.MidiFile(transport.options.record).tracks]
+    assert tracks == ["cmt-bridge", "a ch 1", "a ch 2", "a ch 3", "a ch 4", "b ch 6"]  # a track per channel
 
 
 def test_panic_sends_note_offs_and_all_notes_off_on_every_channel(play):

@@ -94,18 +94,26 @@ def test_recorder_writes_a_valid_file_with_tempo_changes_and_closes_held_notes(t
     rec.write()
     assert not list(tmp_path.glob(".*.tmp"))
     mid = mido.MidiFile(str(path))
-    assert mid.type == 0 and mid.ticks_per_beat == 480
-    msgs = list(mid.tracks[0])
-    tempi = [m.tempo for m in msgs if m.type == "set_tempo"]
+    assert mid.type == 1 and mid.ticks_per_beat == 480
+    names = [next(m.name for m in t if m.type == "track_name") for t in mid.tracks]
+    assert names == ["cmt-bridge", "channel 1", "channel 2"]      # conductor, then a track per channel
+    tempi = [m.tempo for m in mid.tracks[0] if m.type == "set_tempo"]
     assert tempi == [mido.bpm2tempo(100), mido.bpm2tempo(150)]
-    ticks, events = 0, []
-    for m in msgs:
-        ticks += m.time
-        if not m.is_meta:
-            events.append((ticks, m.type, m.channel, getattr(m, "note", None)))
+    events = []
+    for track in mid.tracks:
+        ticks = 0
+        for m in track:
+            ticks += m.time
+            if not m.is_meta:
+                events.append((ticks, m.type, m.channel, getattr(m, "note", None)))
+    events.sort(key=lambda e: e[0])
     assert events[:4] == [(480, "note_on", 0, 60), (720, "note_on", 1, 64), (960, "note_off", 0, 60),
                           (1080, "control_change", 1, None)]
     assert events[4][1:] == ("note_off", 1, 64)   # still held at the snapshot: closed in the file
+    for index, track in enumerate(mid.tracks[1:], start=1):   # each track holds its own channel only
+        assert {m.channel for m in track if not m.is_meta} == {index - 1}
+    ends = {sum(m.time for m in t) for t in mid.tracks}
+    assert len(ends) == 1                          # all tracks end together
     rec.add(11.0, [0x81, 64, 0])
     rec.add(10.0, [0x90, 62, 100])  # back in time (an anchor jump): placed at the previous tick
     rec.add(12.0, [0x80, 62, 0])
@@ -122,3 +130,35 @@ def test_recorder_maybe_write_only_when_changed_and_due(tmp_path):
     assert not rec.maybe_write(101.0)    # within the interval
     assert rec.maybe_write(104.0)
     assert not rec.maybe_write(110.0)    # nothing new
+
+
+def test_recorder_puts_drums_on_a_drums_track_and_closes_notes_per_channel(tmp_path):
+    rec = Recorder(tmp_path / "d.mid")
+    rec.add(0.0, [0x99, 36, 110])        # drums, channel 10, held
+    rec.add(0.0, [0x92, 48, 80])         # channel 3, held
+    rec.add(1.0, [0x90, 72, 90])
+    rec.add(2.0, [0x80, 72, 0])
+    rec.write()
+    mid = mido.MidiFile(str(tmp_path / "d.mid"))
+    tracks = {next(m.name for m in t if m.type == "track_name"): t for t in mid.tracks[1:]}
+    assert list(tracks) == ["channel 1", "channel 3", "drums"]
+    for name, channel, note in (("drums", 9, 36), ("channel 3", 2, 48)):
+        offs = [m for m in tracks[name] if m.type == "note_off"]
+        assert [(m.channel, m.note) for m in offs] == [(channel, note)]
+        assert sum(m.time for m in tracks[name]) == 2 * 480 + 1   # closed at the end of the take
+
+
+def test_recorder_names_each_channel_track_after_its_generators(tmp_path):
+    rec = Recorder(tmp_path / "n.mid")
+    rec.player(2, "cmt")
+    rec.player(5, "midime")
+    rec.player(5, "arp")
+    rec.player(9, "cmt")
+    rec.player(7, "silent")               # named but never played: no track
+    for channel in (2, 5, 9, 0):
+        rec.add(0.0, [0x90 | channel, 60, 90])
+        rec.add(1.0, [0x80 | channel, 60, 0])
+    rec.write()
+    mid = mido.MidiFile(str(tmp_path / "n.mid"))
+    names = [next(m.name for m in t if m.type == "track_name") for t in mid.tracks]
+    assert names == ["cmt-bridge", "channel 1", "cmt ch 3", "midime+arp ch 6", "cmt drums"]
