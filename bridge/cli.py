@@ -83,7 +83,8 @@ def add_run_arguments(r: argparse.ArgumentParser) -> None:
     r.add_argument("--set", action="append", metavar="GEN.PARAM=VALUE", help="parameter default (repeatable)")
     r.add_argument("--do", action="append", metavar="GEN.ACTION[=ARG,...]",
                    help="run a generator action at launch, as its OSC address would (repeatable), "
-                        "e.g. cmt.camera=0 or midime.sample=4")
+                        "e.g. cmt.camera=0 or midime.sample=4; a comma inside an argument is written \\, "
+                        "(cmt.video='take 1\\, final.mp4')")
 
 
 def run_host(args) -> int:
@@ -114,12 +115,18 @@ def _cmd_run(args) -> int:
 
 
 def parse_do(item: str) -> tuple[str, str, list[str]]:
-    """``"cmt.camera=0"`` -> ``("cmt", "camera", ["0"])`` (values are coerced by the action's params)."""
+    """``"cmt.camera=0"`` -> ``("cmt", "camera", ["0"])`` (values are coerced by the action's params).
+
+    Arguments are separated by commas; ``\\,`` is a comma inside an argument (a file name).
+    """
+    import re
+
     key, sep, value = item.partition("=")
     gen, dot, action = key.partition(".")
     if not dot or not gen.strip() or not action.strip():
         raise ConfigError(f"--do {item!r}: expected GENERATOR.ACTION or GENERATOR.ACTION=ARG[,ARG...]")
-    return gen.strip(), action.strip(), [v.strip() for v in value.split(",")] if sep and value else []
+    parts = [v.replace("\\,", ",").strip() for v in re.split(r"(?<!\\),", value)] if sep and value else []
+    return gen.strip(), action.strip(), parts
 
 
 def _cmd_plugins(args) -> int:

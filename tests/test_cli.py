@@ -73,6 +73,7 @@ def test_do_flag_parses_and_rejects_bad_forms():
     assert parse_do("cmt.camera=0") == ("cmt", "camera", ["0"])
     assert parse_do("midime.sample") == ("midime", "sample", [])
     assert parse_do("x.y=a, b") == ("x", "y", ["a", "b"])
+    assert parse_do(r"cmt.video=take 1\, final.mp4") == ("cmt", "video", ["take 1, final.mp4"])
     for bad in ("cmt", ".camera=1", "cmt.=1"):
         with pytest.raises(ConfigError, match="--do"):
             parse_do(bad)
