@@ -212,11 +212,11 @@ def schema_markdown(schema: dict) -> str:
 
 
 def _cmd_pianoroll(args) -> int:
-    from .midifile import read_notes
+    from .midifile import read_tracks
     from .pianoroll import render
 
-    notes = read_notes(args.file)
-    out = render(notes, args.output, title=args.title or str(args.file))
+    tracks = read_tracks(args.file)  # a colour and a legend entry per track (per channel in a recording)
+    out = render(tracks, args.output, title=args.title or str(args.file))
     print(out)
     return 0
 

@@ -57,3 +57,24 @@ def test_marks_are_drawn_in_the_track_colour(tmp_path):
     assert plain.shape == marked.shape
     ys, xs = np.nonzero(np.abs(marked.astype(int) - plain.astype(int)).sum(axis=2) > 30)
     assert ys.size and xs.min() > marked.shape[1] // 3  # the label sits at beat 8, not at the start
+
+
+def test_pianoroll_command_colours_each_track_of_a_file(tmp_path):
+    from bridge.cli import main
+    from bridge.recorder import Recorder
+
+    rec = Recorder(tmp_path / "take.mid")        # what `run` records: a track per channel
+    rec.player(0, "cmt")
+    rec.player(5, "midime")
+    rec.add(0.0, [0x90, 48, 127])               # in time order, as the transport sends them
+    rec.add(0.0, [0x95, 72, 127])
+    rec.add(4.0, [0x80, 48, 0])
+    rec.add(4.0, [0x85, 72, 0])
+    rec.write()
+    assert main(["pianoroll", str(tmp_path / "take.mid"), "-o", str(tmp_path / "take.png")]) == 0
+    img = np.asarray(Image.open(tmp_path / "take.png").convert("RGB"))
+    (fy, fx), (sy, sx) = _where(img, PALETTE[0]), _where(img, PALETTE[1])
+    fx, fy, sx, sy = fx[fy > 70], fy[fy > 70], sx[sy > 70], sy[sy > 70]   # below the title and legend
+    assert fy.size and sy.size
+    assert sy.mean() < fy.mean()                                # midime's C5 drawn above cmt's C3
+    assert abs((sx.max() - sx.min()) - (fx.max() - fx.min())) <= 2   # both last the same bar
