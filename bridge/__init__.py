@@ -58,6 +58,10 @@ What the host does with your class
   generator stops (its sounding notes still end), the others keep playing.
 - ``self.context`` offers tempo, the MIDI input's recent notes,
   ``progress(task, fraction)`` (sent as ``/cmt/progress``) and ``report(text)``.
+- ``voices = {channel: ("strings", 48)}`` (channels 0..15, General MIDI
+  programs 0..127 or None) names the instruments you play on fixed channels:
+  the session recording gives each channel its own track, named after you and
+  the instrument ("cmt strings ch 2"), starting with that program.
 
 Plugins may also add CLI sub-commands with ``cmtbridge_add_commands``.
 ``CMT_BRIDGE_DISABLE=name,...`` disables plugins or generators by name.

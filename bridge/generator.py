@@ -150,6 +150,9 @@ class Generator:
     actions: ClassVar[tuple[Action, ...]] = ()
     #: folders under onnx_models/ this generator needs, loaded by the host as ModelBundle s
     models: ClassVar[tuple[str, ...]] = ()
+    #: fixed channels (0..15) -> (instrument name, General MIDI program 0..127 or None), for the
+    #: recording: each channel's track is named after its instrument and starts with its program
+    voices: ClassVar[dict[int, tuple[str, int | None]]] = {}
 
     def __init__(self, models: dict | None = None, context: GeneratorContext | None = None) -> None:
         self.bundles = dict(models or {})
@@ -215,3 +218,11 @@ def validate(cls: Any, plugin: str) -> None:
         if item.name in seen:
             raise PluginError(f"plugin {plugin}: generator {cls.name} declares {item.name!r} twice")
         seen.add(item.name)
+    if not isinstance(cls.voices, dict):
+        raise PluginError(f"plugin {plugin}: generator {cls.name}: voices must be a dict, got {cls.voices!r}")
+    for channel, voice in cls.voices.items():
+        ok = (isinstance(channel, int) and 0 <= channel <= 15 and isinstance(voice, tuple) and len(voice) == 2
+              and isinstance(voice[0], str) and (voice[1] is None or (isinstance(voice[1], int) and 0 <= voice[1] <= 127)))
+        if not ok:
+            raise PluginError(f"plugin {plugin}: generator {cls.name}: voices must map channel 0..15 to "
+                              f"(name, GM program 0..127 or None), got {channel!r}: {voice!r}")

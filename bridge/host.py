@@ -62,6 +62,7 @@ class Slot:
     prepared: threading.Event = field(default_factory=threading.Event)
     error: str | None = None
     phrases: int = 0
+    voiced: bool = False            # the transport knows this generator's voices (see Generator.voices)
 
 
 class Host:
@@ -384,6 +385,7 @@ class Host:
             old = slot.gen
             with slot.lock:
                 slot.gen = cmd[1]
+                slot.voiced = False
                 slot.cue = None
                 slot.pending.clear()
                 if slot.playing:
@@ -436,6 +438,10 @@ class Host:
             start = slot.cursor
             notes = [n for n in phrase.notes if slot.stop_at is None or start + n.start < slot.stop_at]
             if notes:
+                if not slot.voiced:   # once per generator instance: its instruments, for the recording
+                    slot.voiced = True
+                    if type(slot.gen).voices:
+                        self.transport.voices(slot.name, dict(type(slot.gen).voices))
                 self.transport.schedule(slot.name, notes, start)
             slot.phrases += 1
             slot.cursor = self._next_start(slot, start + phrase.length)

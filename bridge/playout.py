@@ -187,6 +187,11 @@ class Playout:
                 self.pending += 1
                 heapq.heappush(self.heap, (note.start, ON, next(self.seq), note))
                 heapq.heappush(self.heap, (note.end, OFF, next(self.seq), note))
+        elif kind == "voices":
+            _, generator, rows = msg
+            if self.recorder is not None:
+                for channel, (name, program) in rows.items():
+                    self.recorder.voice(channel, generator, name, program)
         elif kind == "cancel":
             _, generator, from_beat = msg
             for note in list(self.by_generator.get(generator, ())):

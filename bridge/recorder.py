@@ -5,8 +5,11 @@ file lines up with the host's bars; tempo changes become set_tempo meta events.
 The file starts at the bar line at or before the first message.
 
 The file is type 1: a conductor track (name, tempo changes), then one track per
-MIDI channel used, named after the generators that played on it ("cmt ch 3",
-"midime ch 6"; "channel N" when nobody said, "drums" on channel 10), so a DAW that
+MIDI channel used, named after the generators that played on it and their
+instrument ("cmt strings ch 2", "midime ch 6"; "channel N" when nobody said,
+"drums" on channel 10) and starting with the instrument's General MIDI program
+where the generator declares one (``Generator.voices``), so a GM synth plays it
+back with the right sounds and a DAW that
 imports it (Live, Logic, Reaper) puts each instrument -- CMT's strings, bass,
 lead; MidiMe's melody -- on its own track.
 
@@ -79,6 +82,7 @@ class Recorder:
         self._dirty = False
         self._written_at = float("-inf")
         self._players: dict[int, list[str]] = {}         # channel -> generators heard on it, in order
+        self._voices: dict[tuple[str, int], tuple[str, int | None]] = {}  # (generator, channel) -> instrument
 
     def __len__(self) -> int:
         return self._count
@@ -108,10 +112,23 @@ class Recorder:
             if generator not in names:
                 names.append(str(generator))
 
+    def voice(self, channel: int, generator: str, name: str, program: int | None = None) -> None:
+        """``generator`` plays instrument ``name`` (GM ``program``, 0..127) on ``channel`` when it plays there."""
+        with self._lock:
+            self._voices[(str(generator), int(channel) & 0x0F)] = (str(name), program)
+
+    def _program(self, channel: int) -> int | None:
+        for gen in self._players.get(channel, ()):
+            program = self._voices.get((gen, channel), ("", None))[1]
+            if program is not None:
+                return int(program) & 0x7F
+        return None
+
     def _track_name(self, channel: int) -> str:
-        who = "+".join(self._players.get(channel, ()))
+        who = "+".join(f"{gen} {self._voices[(gen, channel)][0]}" if (gen, channel) in self._voices else gen
+                       for gen in self._players.get(channel, ()))
         if channel == 9:
-            return f"{who} drums" if who else "drums"
+            return who if who.endswith("drums") else f"{who} drums".strip()
         return f"{who} ch {channel + 1}" if who else f"channel {channel + 1}"
 
     def tempo(self, beat: float, bpm: float) -> None:
@@ -160,8 +177,10 @@ class Recorder:
                                    for _ in range(count)):
                     closing += _varlen(delta) + bytes((0x80 | channel, note, 0))  # still sounding: closed
                     delta = 0
-                chunks.append(_name_event(self._track_name(channel)) + bytes(self._tracks[channel]) + bytes(closing)
-                              + _varlen(delta) + b"\xff\x2f\x00")
+                program = self._program(channel)
+                patch = b"" if program is None or channel == 9 else b"\x00" + bytes((0xC0 | channel, program))
+                chunks.append(_name_event(self._track_name(channel)) + patch + bytes(self._tracks[channel])
+                              + bytes(closing) + _varlen(delta) + b"\xff\x2f\x00")
             self._dirty = False
         header = b"MThd" + struct.pack(">IHHH", 6, 1, len(chunks), self.ticks_per_beat)
         self.path.parent.mkdir(parents=True, exist_ok=True)

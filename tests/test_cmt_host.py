@@ -47,6 +47,18 @@ def test_cmt_plays_into_jack_and_obeys_osc(jack_server, midi_receiver, osc_recei
         assert "cmt: video clip.mp4" in run.output, run.output
         infos = osc.messages("/cmt/info")
         assert any(m.args[0] == "cmt" and "clip.mp4" in m.args[1] for m in infos), infos
+        import mido
+
+        by_name = {i.channel: i for i in T.INSTRUMENTS}
+        tracks = mido.MidiFile(str(run.record)).tracks[1:]   # the recording: a track per instrument
+        assert tracks
+        for track in tracks:
+            channels = {m.channel for m in track if not m.is_meta}
+            assert len(channels) == 1
+            ins = by_name[channels.pop()]
+            assert track.name == (f"cmt {ins.name} ch {ins.channel + 1}" if ins.channel != 9 else "cmt drums")
+            programs = [m.program for m in track if m.type == "program_change"]
+            assert programs == ([] if ins.channel == 9 else [ins.program])
     finally:
         run.close()
 

@@ -203,3 +203,63 @@ def test_bad_defaults_are_a_config_error():
     with pytest.raises(ConfigError, match="defaults for arp: root must be in range"):
         host.load()
     host.close()
+
+
+VOICED = """
+import importlib.util
+from bridge import hookimpl
+
+spec = importlib.util.spec_from_file_location("arp_for_voices", {arp!r})
+arp = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(arp)
+
+
+class Voiced(arp.Arp):
+    name = "voiced"
+    voices = {voices}
+
+
+@hookimpl
+def cmtbridge_register_generators():
+    return [Voiced]
+"""
+
+
+def voiced_plugin(tmp_path, voices) -> str:
+    path = tmp_path / "voiced.py"
+    path.write_text(VOICED.format(arp=ARP, voices=voices))
+    return str(path)
+
+
+def test_voices_reach_the_transport_once_before_the_first_notes_and_again_after_a_swap(tmp_path):
+    host, clock, transport = make_host(voiced_plugin(tmp_path, {0: ("lead", 73), 9: ("drums", None)}))
+    try:
+        host.play("voiced")
+        assert wait_for(lambda: len(transport.schedules("voiced")) >= 3)
+        mine = [c for c in transport.calls if c[1] == "voiced" and c[0] in ("voices", "schedule")]
+        assert mine[0] == ("voices", "voiced", {0: ("lead", 73), 9: ("drums", None)})
+        assert [c[0] for c in mine].count("voices") == 1            # once, not per phrase
+        old = host.slots["voiced"].gen
+        host.reload("voiced")
+        assert wait_for(lambda: host.slots["voiced"].gen is not old)
+        n = len(transport.schedules("voiced"))
+        assert wait_for(lambda: len(transport.schedules("voiced")) >= n + 2)
+        assert [c[0] for c in transport.calls if c[1] == "voiced"].count("voices") == 2  # the new instance's
+    finally:
+        host.close()
+    quiet, clock, transport = make_host(ARP)         # no voices declared: nothing sent
+    try:
+        quiet.play("arp")
+        assert wait_for(lambda: len(transport.schedules("arp")) >= 2)
+        assert not [c for c in transport.calls if c[0] == "voices"]
+    finally:
+        quiet.close()
+
+
+@pytest.mark.parametrize("voices", ['{16: ("x", 1)}', '{0: ("x", 128)}', '{0: "lead"}', '{"0": ("x", None)}',
+                                    '[(0, ("x", 1))]'])
+def test_a_generator_with_bad_voices_is_refused_with_a_reason(tmp_path, voices):
+    pm = make_plugin_manager(extra=(voiced_plugin(tmp_path, voices),), builtins=(), entry_points=False)
+    gens, errors = collect_generators(pm)
+    assert "voiced" not in gens
+    assert len(errors) == 1 and "voices" in str(errors[0]), errors

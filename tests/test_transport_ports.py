@@ -162,3 +162,25 @@ def test_recorder_names_each_channel_track_after_its_generators(tmp_path):
     mid = mido.MidiFile(str(tmp_path / "n.mid"))
     names = [next(m.name for m in t if m.type == "track_name") for t in mid.tracks]
     assert names == ["cmt-bridge", "channel 1", "cmt ch 3", "midime+arp ch 6", "cmt drums"]
+    assert not [m for t in mid.tracks for m in t if m.type == "program_change"]   # nobody declared one
+
+
+def test_recorder_names_tracks_after_instruments_and_sets_their_programs(tmp_path):
+    rec = Recorder(tmp_path / "v.mid")
+    for channel, name, program in ((1, "strings", 48), (3, "bass", 32), (9, "drums", 0), (4, "guitar", 24)):
+        rec.voice(channel, "cmt", name, program)
+    rec.voice(5, "keys", "organ", None)
+    for channel, gen in ((1, "cmt"), (3, "cmt"), (9, "cmt"), (5, "keys"), (3, "other")):
+        rec.player(channel, gen)
+    for channel in (1, 3, 9, 5):
+        rec.add(0.0, [0x90 | channel, 50, 90])
+    for channel in (1, 3, 9, 5):
+        rec.add(2.0, [0x80 | channel, 50, 0])
+    rec.write()
+    mid = mido.MidiFile(str(tmp_path / "v.mid"))
+    assert [t.name for t in mid.tracks] == ["cmt-bridge", "cmt strings ch 2", "cmt bass+other ch 4",
+                                           "keys organ ch 6", "cmt drums"]
+    programs = {t.name: [(m.channel, m.program, m.time) for m in t if m.type == "program_change"]
+                for t in mid.tracks[1:]}
+    assert programs == {"cmt strings ch 2": [(1, 48, 0)], "cmt bass+other ch 4": [(3, 32, 0)],
+                        "keys organ ch 6": [], "cmt drums": []}     # no program on channel 10 or when unknown

@@ -93,6 +93,7 @@ class CMTGenerator(Generator):
     description = "Controllable Music Transformer: multi-track bars steered by density/strength, a video or a camera"
     models = (MODEL_NAME,)
     model_expect = {MODEL_NAME: EXPECT}
+    voices = {i.channel: (i.name, i.program) for i in T.INSTRUMENTS}
     params = (
         Param("density", int, 3, 0, T.DENSITY_CLASSES - 1,
               doc="rhythmic density class of the next bars (0 sparse .. 7 busy; onsets per beat in steps of 0.5)"),

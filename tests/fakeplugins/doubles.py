@@ -18,6 +18,10 @@ class RecordingTransport:
             self.calls.append(("schedule", generator, at_beat, len(notes)))
             self.notes += [(generator, at_beat + n.start, n) for n in notes]
 
+    def voices(self, generator, voices):
+        with self.lock:
+            self.calls.append(("voices", generator, dict(voices)))
+
     def cancel(self, generator, from_beat):
         with self.lock:
             self.calls.append(("cancel", generator, from_beat))
