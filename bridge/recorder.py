@@ -8,10 +8,9 @@ The file is type 1: a conductor track (name, tempo changes), then one track per
 MIDI channel used, named after the generators that played on it and their
 instrument ("cmt strings ch 2", "midime ch 6"; "channel N" when nobody said,
 "drums" on channel 10) and starting with the instrument's General MIDI program
-where the generator declares one (``Generator.voices``), so a GM synth plays it
-back with the right sounds and a DAW that
-imports it (Live, Logic, Reaper) puts each instrument -- CMT's strings, bass,
-lead; MidiMe's melody -- on its own track.
+where the generator declares one (``Generator.voices``). A GM synth plays it
+back with the right sounds; a DAW that imports it (Live, Logic, Reaper) puts each
+instrument -- CMT's strings, bass, lead; MidiMe's melody -- on its own track.
 
 The tracks are encoded incrementally as messages arrive (they arrive in time
 order; one that would go back in time is placed at the previous tick), so
