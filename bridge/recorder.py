@@ -120,7 +120,7 @@ class Recorder:
         for gen in self._players.get(channel, ()):
             program = self._voices.get((gen, channel), ("", None))[1]
             if program is not None:
-                return int(program) & 0x7F
+                return program
         return None
 
     def _track_name(self, channel: int) -> str:

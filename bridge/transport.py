@@ -182,9 +182,7 @@ class Transport:
 
     def voices(self, generator: str, voices: dict[int, tuple[str, int | None]]) -> None:
         """Name ``generator``'s channels (``{channel: (instrument, GM program or None)}``) for the recording."""
-        rows = {int(c) & 0x0F: (str(name), None if program is None else int(program) & 0x7F)
-                for c, (name, program) in voices.items()}
-        self._send(("voices", str(generator), rows))
+        self._send(("voices", str(generator), dict(voices)))   # ranges checked by generator.validate
 
     def cancel(self, generator: str, from_beat: float) -> None:
         """Drop the generator's notes starting at or after ``from_beat``; sounding notes end on time."""
