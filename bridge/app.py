@@ -76,6 +76,10 @@ class Bridge:
         if self.control is not None:
             self.control.info(generator, text)
 
+    def _send(self, address: str, args: tuple) -> None:
+        if self.control is not None:
+            self.control.send(address, *args)
+
     def _recent_input(self, beats: float) -> list:
         return self.midi_in.history(beats) if self.midi_in is not None else []
 
@@ -148,6 +152,7 @@ class Bridge:
         self.host = Host(gens, clock, self.transport, plugin_of=lambda n: plugin_of(pm, n), provider=s.provider,
                          lookahead=s.lookahead, quantize=s.quantize, recent_input=self._recent_input,
                          on_error=self._error, on_progress=self._progress, on_info=self._info,
+                         on_send=self._send,
                          defaults=s.generators)
         load_errors = self.host.load()
         for e in load_errors:

@@ -132,13 +132,20 @@ class Action:
 
 @dataclass
 class GeneratorContext:
-    """What the host offers a generator: tempo, the MIDI input history, progress and status reports."""
+    """What the host offers a generator: tempo, the MIDI input history, progress and status reports.
+
+    ``send(message, *args)`` sends ``/cmt/<generator>/<message> args...`` to the
+    OSC reply address; ``message`` must be one of the generator's declared
+    :attr:`Generator.messages` (so the schema, docs and patches know it).
+    Arguments: int, float, bool or str.
+    """
 
     beats_per_bar: int = 4
     tempo: Callable[[], float] = lambda: 120.0
     recent_input: Callable[[float], list[InputNote]] = lambda beats: []
     progress: Callable[[str, float], None] = lambda task, fraction: None
     report: Callable[[str], None] = lambda text: None
+    send: Callable[..., None] = lambda message, *args: None
 
 
 class Generator:
@@ -153,6 +160,9 @@ class Generator:
     #: fixed channels (0..15) -> (instrument name, General MIDI program 0..127 or None), for the
     #: recording: each channel's track is named after its instrument and starts with its program
     voices: ClassVar[dict[int, tuple[str, int | None]]] = {}
+    #: what the generator sends (``/cmt/<name>/<message> args...`` through ``context.send``),
+    #: described like actions so the OSC schema, the docs and the patches list them
+    messages: ClassVar[tuple[Action, ...]] = ()
 
     def __init__(self, models: dict | None = None, context: GeneratorContext | None = None) -> None:
         self.bundles = dict(models or {})
@@ -198,7 +208,8 @@ class Generator:
     def describe(cls) -> dict:
         return {"name": cls.name, "description": cls.description,
                 "params": [p.describe() for p in cls.params],
-                "actions": [a.describe() for a in cls.actions], "models": list(cls.models)}
+                "actions": [a.describe() for a in cls.actions], "models": list(cls.models),
+                **({"messages": [m.describe() for m in cls.messages]} if cls.messages else {})}
 
 
 def validate(cls: Any, plugin: str) -> None:
@@ -212,7 +223,9 @@ def validate(cls: Any, plugin: str) -> None:
     if cls.next_phrase is Generator.next_phrase:
         raise PluginError(f"plugin {plugin}: generator {cls.name} does not implement next_phrase()")
     seen: set[str] = set()
-    for item in (*cls.params, *cls.actions):
+    if not isinstance(cls.messages, tuple) or not all(isinstance(m, Action) for m in cls.messages):
+        raise PluginError(f"plugin {plugin}: generator {cls.name}: messages must be a tuple of Action")
+    for item in (*cls.params, *cls.actions, *cls.messages):
         if not isinstance(item, (Param, Action)):
             raise PluginError(f"plugin {plugin}: generator {cls.name}: {item!r} is not a Param or Action")
         if item.name in seen:

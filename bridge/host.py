@@ -74,6 +74,7 @@ class Host:
                  recent_input: Callable[[float], list] | None = None, on_error: ErrorSink | None = None,
                  on_progress: Callable[[str, float], None] | None = None,
                  on_info: Callable[[str, str], None] | None = None,
+                 on_send: Callable[[str, tuple], None] | None = None,
                  defaults: dict[str, dict[str, Any]] | None = None):
         self.classes = dict(generators)
         self.clock = clock
@@ -87,6 +88,7 @@ class Host:
         self.on_error = on_error or (lambda address, reason: None)
         self.on_progress = on_progress or (lambda task, fraction: None)
         self.on_info = on_info or (lambda generator, text: log.info("%s: %s", generator, text))
+        self.on_send = on_send or (lambda address, args: None)
         self.defaults = defaults or {}
         self.slots: dict[str, Slot] = {}
         self._closing = threading.Event()
@@ -117,7 +119,8 @@ class Host:
             beats_per_bar=self.clock.beats_per_bar, tempo=lambda: self.clock.bpm,
             recent_input=self.recent_input,
             progress=lambda task, fraction: self.on_progress(f"{name}/{task}", fraction),
-            report=lambda text: self.on_info(name, text))
+            report=lambda text: self.on_info(name, text),
+            send=lambda message, *args: self._send(cls, message, args))
         try:
             return cls(models=bundles, context=context)
         except BridgeError as e:
@@ -125,6 +128,12 @@ class Host:
         except Exception as e:
             raise PluginError(f"plugin {plugin}: generator {name} failed to start ({type(e).__name__}: {e})") \
                 from None
+
+    def _send(self, cls: type[Generator], message: str, args: tuple) -> None:
+        """``context.send``: a declared message of ``cls`` -> ``on_send('/cmt/<gen>/<message>', args)``."""
+        if message not in {m.name for m in cls.messages}:
+            raise PluginError(f"{cls.name} sends {message!r}, which it does not declare in messages")
+        self.on_send(f"/cmt/{cls.name}/{message}", args)
 
     def load(self) -> list[str]:
         """Build every generator and start its worker; returns one error line per generator that failed."""

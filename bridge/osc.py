@@ -116,6 +116,11 @@ class OscSchema:
                     f"{PREFIX}/{name}/{a.name}", tuple(a.args), 0, a.doc or f"{name} {a.name}",
                     "action", name, a.name)
         self.outbound = {a.path: a for a in _OUT}
+        for name, cls in sorted(generators.items()):
+            for m in cls.messages:
+                path = f"{PREFIX}/{name}/{m.name}"
+                self.outbound[path] = Address(path, tuple(m.args), len(m.args), m.doc or f"{name} {m.name}",
+                                              "out", name, m.name)
 
     def describe(self) -> dict:
         return {"listen": f"{LOOPBACK}:{DEFAULT_OSC_PORT}", "reply": f"{LOOPBACK}:{DEFAULT_REPLY_PORT}",

@@ -35,7 +35,8 @@ from .generator import Generator, validate
 
 log = logging.getLogger(__name__)
 
-BUILTIN_PLUGINS: tuple[str, ...] = ("plugins.midime.plugin", "plugins.transcription.plugin", "plugins.cmt.plugin")
+BUILTIN_PLUGINS: tuple[str, ...] = ("plugins.midime.plugin", "plugins.transcription.plugin", "plugins.cmt.plugin",
+                                    "plugins.tagger.plugin")
 ENTRY_POINT_GROUP = "cmt_bridge.plugins"
 ENV_PLUGINS = "CMT_BRIDGE_PLUGINS"
 ENV_DISABLE = "CMT_BRIDGE_DISABLE"

@@ -194,12 +194,12 @@ def cmd_learn(args) -> int:
 class ProgressBar:
     """A one-line progress bar on stderr, redrawn when the shown percentage changes."""
 
-    def __init__(self, label: str, total: int, width: int = 30, stream=None) -> None:
-        self.label, self.total, self.width = label, total, width
+    def __init__(self, label: str, total: int, width: int = 30, stream=None, unit: str = "epoch") -> None:
+        self.label, self.total, self.width, self.unit = label, total, width, unit
         self.stream = stream or sys.stderr
         self._shown = -1
 
-    def update(self, done: int, total: int, loss: float) -> None:
+    def update(self, done: int, total: int, loss: float | None = None) -> None:
         pct = int(100 * done / max(1, total))
         step = 1 if self.stream.isatty() else 10  # redraw in place on a terminal, a line per 10% in a log
         if pct // step == self._shown // step and done != total:
@@ -207,7 +207,7 @@ class ProgressBar:
         self._shown = pct
         filled = int(self.width * done / max(1, total))
         line = (f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {pct:3d}% "
-                f"epoch {done}/{total} loss {loss:.3g}")
+                f"{self.unit} {done}/{total}" + ("" if loss is None else f" loss {loss:.3g}"))
         self.stream.write(f"\r{line}" if step == 1 else f"{line}\n")
         self.stream.flush()
 

@@ -74,11 +74,13 @@ def find_device(sd: Any, device: str | int | None) -> tuple[Any, dict]:
 
 
 class StreamResampler:
-    """Block-wise resampling to SAMPLE_RATE: a windowed-sinc low-pass (history carried), then linear interpolation."""
+    """Block-wise resampling to ``target`` Hz (SAMPLE_RATE by default): a windowed-sinc low-pass (history
+    carried), then linear interpolation."""
 
-    def __init__(self, rate: float, taps: int = 63) -> None:
+    def __init__(self, rate: float, taps: int = 63, target: int = SAMPLE_RATE) -> None:
         self.rate = float(rate)
-        self.step = self.rate / SAMPLE_RATE  # input samples per output sample
+        self.target = int(target)
+        self.step = self.rate / self.target  # input samples per output sample
         if self.step > 1.0:
             n = np.arange(taps) - (taps - 1) / 2
             cutoff = 0.45 / self.step  # cycles per input sample, a little under the new Nyquist
@@ -91,7 +93,7 @@ class StreamResampler:
         self.position = 1.0  # next output position, in filtered-sample units from self.filtered[0]
 
     def push(self, block: np.ndarray) -> np.ndarray:
-        if self.rate == SAMPLE_RATE:
+        if self.rate == self.target:
             return block.astype(np.float32)
         x = np.concatenate([self.history, block.astype(np.float64)])
         y = np.convolve(x, self.fir, mode="valid")
