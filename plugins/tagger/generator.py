@@ -16,7 +16,7 @@ messages go out::
     /cmt/tagger/tags <json>        {"bar", "seconds", "source", "silent", "tags": {group: [tag...]},
                                     "probabilities": {tag: p}, "compute_ms"}
     /cmt/tagger/caption <text>     the sentence (``style`` plain or prompt); "silence" when silent
-    /cmt/tagger/embedding <f...>   the encoder's vector, D floats (``embedding`` param)
+    /cmt/tagger/embedding <f...>   the encoder's vector, D floats (``send_embedding`` param)
 
 So what was heard up to that moment is reported within one bar. The host's
 own notes cannot be heard yet: a generator sees the MIDI input
@@ -52,7 +52,7 @@ class TaggerGenerator(Generator):
     params = (
         Param("style", str, "plain", doc="the sentence: plain, or an image prompt", choices=STYLES),
         Param("threshold", float, 0.0, 0.0, 1.0, doc="one threshold for every tag (0: the model's per-tag ones)"),
-        Param("embedding", bool, True, doc="send /cmt/tagger/embedding every bar"),
+        Param("send_embedding", bool, True, doc="send /cmt/tagger/embedding every bar"),
         Param("loop", bool, False, doc="loop the file given to 'file'"),
     )
     actions = (
@@ -69,7 +69,7 @@ class TaggerGenerator(Generator):
         Action("caption", (Param("text", str, "", doc="the sentence, or 'silence'"),),
                doc="every bar while listening: the tags as a sentence (style plain or prompt)"),
         Action("embedding", (Param("value", float, 0.0, doc="one float per dimension of the encoder's vector"),),
-               doc="every bar while listening (param embedding): the encoder's embedding of the last window"),
+               doc="every bar while listening (param send_embedding): the encoder's embedding of the last window"),
     )
 
     def __init__(self, models: dict | None = None, context=None) -> None:
@@ -123,7 +123,7 @@ class TaggerGenerator(Generator):
                 "compute_ms": round(1000 * (time.perf_counter() - began), 2)}
         self.context.send("tags", json.dumps(tags, separators=(",", ":")))
         self.context.send("caption", caption)
-        if self["embedding"]:
+        if self["send_embedding"]:
             self.context.send("embedding", *(float(v) for v in embedding))
         self.last = dict(tags, caption=caption)
         if source.ended:

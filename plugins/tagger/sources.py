@@ -59,14 +59,14 @@ class FileSource:
     """A decoded file heard in real time from ``start()``."""
 
     def __init__(self, path: str | Path, rate: int, loop: bool = False,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] | None = None) -> None:
         self.path = Path(path).expanduser()
         self.rate = int(rate)
         self.samples = read_audio(self.path, self.rate)
         if len(self.samples) == 0:
             raise InputError(f"{self.path}: no audio samples")
         self.loop = loop
-        self.clock = clock
+        self.clock = clock or time.monotonic
         self.t0: float | None = None
 
     @property
