@@ -12,7 +12,7 @@
 		"rect": [
 			40.0,
 			80.0,
-			1936.0,
+			2376.0,
 			900.0
 		],
 		"bglocked": 0,
@@ -374,6 +374,8 @@
 						"cmt",
 						",",
 						"midime",
+						",",
+						"tagger",
 						",",
 						"transcription"
 					],
@@ -854,6 +856,21 @@
 					"id": "obj-47",
 					"maxclass": "newobj",
 					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						330.0,
+						750.0,
+						124.0,
+						22.0
+					],
+					"text": "s ---cmtb-gen-in"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-48",
+					"maxclass": "newobj",
+					"numinlets": 1,
 					"numoutlets": 1,
 					"outlettype": [
 						""
@@ -869,7 +886,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-48",
+					"id": "obj-49",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -884,7 +901,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-49",
+					"id": "obj-50",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -902,7 +919,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-50",
+					"id": "obj-51",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -921,7 +938,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-51",
+					"id": "obj-52",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -939,7 +956,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-52",
+					"id": "obj-53",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -954,7 +971,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-53",
+					"id": "obj-54",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -969,7 +986,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-54",
+					"id": "obj-55",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -987,7 +1004,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-55",
+					"id": "obj-56",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -1006,7 +1023,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-56",
+					"id": "obj-57",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1021,7 +1038,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-57",
+					"id": "obj-58",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1039,7 +1056,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-58",
+					"id": "obj-59",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1058,7 +1075,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-59",
+					"id": "obj-60",
 					"ignoreclick": 1,
 					"maxclass": "slider",
 					"numinlets": 1,
@@ -1079,7 +1096,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-60",
+					"id": "obj-61",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1094,7 +1111,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-61",
+					"id": "obj-62",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1112,7 +1129,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-62",
+					"id": "obj-63",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1127,7 +1144,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-63",
+					"id": "obj-64",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1145,7 +1162,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-64",
+					"id": "obj-65",
 					"maxclass": "number",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -1164,7 +1181,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-65",
+					"id": "obj-66",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1179,7 +1196,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-66",
+					"id": "obj-67",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1197,7 +1214,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-67",
+					"id": "obj-68",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1212,7 +1229,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-68",
+					"id": "obj-69",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1232,7 +1249,7 @@
 				"box": {
 					"fontface": 1,
 					"fontsize": 16.0,
-					"id": "obj-69",
+					"id": "obj-70",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1247,7 +1264,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-70",
+					"id": "obj-71",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1262,7 +1279,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-71",
+					"id": "obj-72",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1277,7 +1294,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-72",
+					"id": "obj-73",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1295,7 +1312,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-73",
+					"id": "obj-74",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1314,7 +1331,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-74",
+					"id": "obj-75",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1329,7 +1346,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-75",
+					"id": "obj-76",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1344,7 +1361,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-76",
+					"id": "obj-77",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1362,7 +1379,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-77",
+					"id": "obj-78",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1377,7 +1394,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-78",
+					"id": "obj-79",
 					"maxclass": "number",
 					"maximum": 7,
 					"minimum": 0,
@@ -1398,7 +1415,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-79",
+					"id": "obj-80",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1416,7 +1433,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-80",
+					"id": "obj-81",
 					"maxclass": "slider",
 					"min": 0,
 					"numinlets": 1,
@@ -1437,7 +1454,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-81",
+					"id": "obj-82",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1455,7 +1472,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-82",
+					"id": "obj-83",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1470,7 +1487,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-83",
+					"id": "obj-84",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1485,7 +1502,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-84",
+					"id": "obj-85",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1503,7 +1520,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-85",
+					"id": "obj-86",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1518,7 +1535,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-86",
+					"id": "obj-87",
 					"maxclass": "number",
 					"maximum": 7,
 					"minimum": 0,
@@ -1539,7 +1556,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-87",
+					"id": "obj-88",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1557,7 +1574,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-88",
+					"id": "obj-89",
 					"maxclass": "slider",
 					"min": 0,
 					"numinlets": 1,
@@ -1578,7 +1595,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-89",
+					"id": "obj-90",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1596,7 +1613,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-90",
+					"id": "obj-91",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1611,7 +1628,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-91",
+					"id": "obj-92",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1626,7 +1643,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-92",
+					"id": "obj-93",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1644,7 +1661,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-93",
+					"id": "obj-94",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1660,7 +1677,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-94",
+					"id": "obj-95",
 					"maxclass": "flonum",
 					"maximum": 1.0,
 					"minimum": 0.0,
@@ -1681,7 +1698,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-95",
+					"id": "obj-96",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1700,7 +1717,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-96",
+					"id": "obj-97",
 					"maxclass": "slider",
 					"min": 0.0,
 					"numinlets": 1,
@@ -1721,7 +1738,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-97",
+					"id": "obj-98",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1739,7 +1756,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-98",
+					"id": "obj-99",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1754,7 +1771,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-99",
+					"id": "obj-100",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1769,7 +1786,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-100",
+					"id": "obj-101",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1787,7 +1804,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-101",
+					"id": "obj-102",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1802,7 +1819,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-102",
+					"id": "obj-103",
 					"maxclass": "toggle",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1820,7 +1837,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-103",
+					"id": "obj-104",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1838,7 +1855,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-104",
+					"id": "obj-105",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1856,7 +1873,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-105",
+					"id": "obj-106",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1871,7 +1888,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-106",
+					"id": "obj-107",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1886,7 +1903,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-107",
+					"id": "obj-108",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1904,7 +1921,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-108",
+					"id": "obj-109",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -1920,7 +1937,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-109",
+					"id": "obj-110",
 					"maxclass": "flonum",
 					"maximum": 2.0,
 					"minimum": 0.0,
@@ -1941,7 +1958,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-110",
+					"id": "obj-111",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -1960,7 +1977,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-111",
+					"id": "obj-112",
 					"maxclass": "slider",
 					"min": 0.0,
 					"numinlets": 1,
@@ -1981,7 +1998,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-112",
+					"id": "obj-113",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -1999,7 +2016,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-113",
+					"id": "obj-114",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2014,7 +2031,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-114",
+					"id": "obj-115",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2029,7 +2046,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-115",
+					"id": "obj-116",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2047,7 +2064,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-116",
+					"id": "obj-117",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2063,7 +2080,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-117",
+					"id": "obj-118",
 					"maxclass": "flonum",
 					"maximum": 1.0,
 					"minimum": 0.05,
@@ -2084,7 +2101,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-118",
+					"id": "obj-119",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2103,7 +2120,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-119",
+					"id": "obj-120",
 					"maxclass": "slider",
 					"min": 0.05,
 					"numinlets": 1,
@@ -2124,7 +2141,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-120",
+					"id": "obj-121",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2142,7 +2159,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-121",
+					"id": "obj-122",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2157,7 +2174,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-122",
+					"id": "obj-123",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2172,7 +2189,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-123",
+					"id": "obj-124",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2190,7 +2207,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-124",
+					"id": "obj-125",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2206,7 +2223,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-125",
+					"id": "obj-126",
 					"maxclass": "flonum",
 					"maximum": 2.0,
 					"minimum": 0.0,
@@ -2227,7 +2244,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-126",
+					"id": "obj-127",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2246,7 +2263,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-127",
+					"id": "obj-128",
 					"maxclass": "slider",
 					"min": 0.0,
 					"numinlets": 1,
@@ -2267,7 +2284,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-128",
+					"id": "obj-129",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2285,7 +2302,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-129",
+					"id": "obj-130",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2300,7 +2317,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-130",
+					"id": "obj-131",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2315,7 +2332,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-131",
+					"id": "obj-132",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2333,7 +2350,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-132",
+					"id": "obj-133",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2349,7 +2366,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-133",
+					"id": "obj-134",
 					"maxclass": "flonum",
 					"maximum": 2.0,
 					"minimum": 0.0,
@@ -2370,7 +2387,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-134",
+					"id": "obj-135",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2389,7 +2406,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-135",
+					"id": "obj-136",
 					"maxclass": "slider",
 					"min": 0.0,
 					"numinlets": 1,
@@ -2410,7 +2427,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-136",
+					"id": "obj-137",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2428,7 +2445,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-137",
+					"id": "obj-138",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2443,7 +2460,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-138",
+					"id": "obj-139",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2458,7 +2475,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-139",
+					"id": "obj-140",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2476,7 +2493,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-140",
+					"id": "obj-141",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2492,7 +2509,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-141",
+					"id": "obj-142",
 					"maxclass": "flonum",
 					"maximum": 2.0,
 					"minimum": 0.0,
@@ -2513,7 +2530,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-142",
+					"id": "obj-143",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2532,7 +2549,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-143",
+					"id": "obj-144",
 					"maxclass": "slider",
 					"min": 0.0,
 					"numinlets": 1,
@@ -2553,7 +2570,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-144",
+					"id": "obj-145",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2571,7 +2588,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-145",
+					"id": "obj-146",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2586,7 +2603,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-146",
+					"id": "obj-147",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2601,7 +2618,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-147",
+					"id": "obj-148",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2619,7 +2636,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-148",
+					"id": "obj-149",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2634,7 +2651,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-149",
+					"id": "obj-150",
 					"maxclass": "number",
 					"maximum": 2147483647,
 					"minimum": -1,
@@ -2655,7 +2672,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-150",
+					"id": "obj-151",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2673,7 +2690,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-151",
+					"id": "obj-152",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2691,7 +2708,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-152",
+					"id": "obj-153",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2707,7 +2724,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-153",
+					"id": "obj-154",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2722,7 +2739,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-154",
+					"id": "obj-155",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2737,7 +2754,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-155",
+					"id": "obj-156",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2755,7 +2772,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-156",
+					"id": "obj-157",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2770,7 +2787,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-157",
+					"id": "obj-158",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -2789,7 +2806,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-158",
+					"id": "obj-159",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -2808,7 +2825,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-159",
+					"id": "obj-160",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2826,7 +2843,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-160",
+					"id": "obj-161",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2841,7 +2858,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-161",
+					"id": "obj-162",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2856,7 +2873,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-162",
+					"id": "obj-163",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2874,7 +2891,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-163",
+					"id": "obj-164",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2889,7 +2906,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-164",
+					"id": "obj-165",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2907,7 +2924,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-165",
+					"id": "obj-166",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 0,
@@ -2928,7 +2945,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-166",
+					"id": "obj-167",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2943,7 +2960,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-167",
+					"id": "obj-168",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2958,7 +2975,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-168",
+					"id": "obj-169",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2976,7 +2993,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-169",
+					"id": "obj-170",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -2991,7 +3008,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-170",
+					"id": "obj-171",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3006,7 +3023,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-171",
+					"id": "obj-172",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3024,7 +3041,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-172",
+					"id": "obj-173",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3041,7 +3058,7 @@
 				"box": {
 					"fontface": 1,
 					"fontsize": 16.0,
-					"id": "obj-173",
+					"id": "obj-174",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3056,7 +3073,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-174",
+					"id": "obj-175",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3071,7 +3088,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-175",
+					"id": "obj-176",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3086,7 +3103,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-176",
+					"id": "obj-177",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3104,7 +3121,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-177",
+					"id": "obj-178",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3123,7 +3140,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-178",
+					"id": "obj-179",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3138,7 +3155,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-179",
+					"id": "obj-180",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3153,7 +3170,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-180",
+					"id": "obj-181",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3171,7 +3188,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-181",
+					"id": "obj-182",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3187,7 +3204,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-182",
+					"id": "obj-183",
 					"maxclass": "flonum",
 					"maximum": 2.0,
 					"minimum": 0.0,
@@ -3208,7 +3225,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-183",
+					"id": "obj-184",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3227,7 +3244,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-184",
+					"id": "obj-185",
 					"maxclass": "slider",
 					"min": 0.0,
 					"numinlets": 1,
@@ -3248,7 +3265,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-185",
+					"id": "obj-186",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3266,7 +3283,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-186",
+					"id": "obj-187",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3281,7 +3298,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-187",
+					"id": "obj-188",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3296,7 +3313,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-188",
+					"id": "obj-189",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3314,7 +3331,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-189",
+					"id": "obj-190",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3329,7 +3346,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-190",
+					"id": "obj-191",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 1,
@@ -3350,7 +3367,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-191",
+					"id": "obj-192",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3368,7 +3385,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-192",
+					"id": "obj-193",
 					"maxclass": "slider",
 					"min": 1,
 					"numinlets": 1,
@@ -3389,7 +3406,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-193",
+					"id": "obj-194",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3407,7 +3424,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-194",
+					"id": "obj-195",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3422,7 +3439,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-195",
+					"id": "obj-196",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3437,7 +3454,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-196",
+					"id": "obj-197",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3455,7 +3472,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-197",
+					"id": "obj-198",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3470,7 +3487,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-198",
+					"id": "obj-199",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 1,
@@ -3491,7 +3508,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-199",
+					"id": "obj-200",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3509,7 +3526,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-200",
+					"id": "obj-201",
 					"maxclass": "slider",
 					"min": 1,
 					"numinlets": 1,
@@ -3530,7 +3547,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-201",
+					"id": "obj-202",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3548,7 +3565,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-202",
+					"id": "obj-203",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3563,7 +3580,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-203",
+					"id": "obj-204",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3578,7 +3595,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-204",
+					"id": "obj-205",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3596,7 +3613,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-205",
+					"id": "obj-206",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3611,7 +3628,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-206",
+					"id": "obj-207",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 2,
@@ -3632,7 +3649,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-207",
+					"id": "obj-208",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3650,7 +3667,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-208",
+					"id": "obj-209",
 					"maxclass": "slider",
 					"min": 2,
 					"numinlets": 1,
@@ -3671,7 +3688,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-209",
+					"id": "obj-210",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3689,7 +3706,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-210",
+					"id": "obj-211",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3704,7 +3721,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-211",
+					"id": "obj-212",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3719,7 +3736,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-212",
+					"id": "obj-213",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3737,7 +3754,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-213",
+					"id": "obj-214",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3752,7 +3769,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-214",
+					"id": "obj-215",
 					"maxclass": "number",
 					"maximum": 2147483647,
 					"minimum": -1,
@@ -3773,7 +3790,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-215",
+					"id": "obj-216",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3791,7 +3808,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-216",
+					"id": "obj-217",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3809,7 +3826,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-217",
+					"id": "obj-218",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3824,7 +3841,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-218",
+					"id": "obj-219",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3839,7 +3856,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-219",
+					"id": "obj-220",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3857,7 +3874,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-220",
+					"id": "obj-221",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3872,7 +3889,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-221",
+					"id": "obj-222",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 1,
@@ -3893,7 +3910,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-222",
+					"id": "obj-223",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3911,7 +3928,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-223",
+					"id": "obj-224",
 					"maxclass": "slider",
 					"min": 1,
 					"numinlets": 1,
@@ -3932,7 +3949,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-224",
+					"id": "obj-225",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3950,7 +3967,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-225",
+					"id": "obj-226",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3966,7 +3983,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-226",
+					"id": "obj-227",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3981,7 +3998,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-227",
+					"id": "obj-228",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3996,7 +4013,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-228",
+					"id": "obj-229",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4014,7 +4031,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-229",
+					"id": "obj-230",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4029,7 +4046,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-230",
+					"id": "obj-231",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4047,7 +4064,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-231",
+					"id": "obj-232",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 0,
@@ -4068,7 +4085,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-232",
+					"id": "obj-233",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4083,7 +4100,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-233",
+					"id": "obj-234",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4098,7 +4115,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-234",
+					"id": "obj-235",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4116,7 +4133,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-235",
+					"id": "obj-236",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4131,7 +4148,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-236",
+					"id": "obj-237",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4149,7 +4166,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-237",
+					"id": "obj-238",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 0,
@@ -4170,7 +4187,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-238",
+					"id": "obj-239",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4185,7 +4202,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-239",
+					"id": "obj-240",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4200,7 +4217,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-240",
+					"id": "obj-241",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4218,7 +4235,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-241",
+					"id": "obj-242",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4233,7 +4250,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-242",
+					"id": "obj-243",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4251,7 +4268,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-243",
+					"id": "obj-244",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 0,
@@ -4272,7 +4289,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-244",
+					"id": "obj-245",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4287,7 +4304,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-245",
+					"id": "obj-246",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4302,7 +4319,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-246",
+					"id": "obj-247",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4320,7 +4337,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-247",
+					"id": "obj-248",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4335,7 +4352,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-248",
+					"id": "obj-249",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -4354,7 +4371,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-249",
+					"id": "obj-250",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -4373,7 +4390,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-250",
+					"id": "obj-251",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4391,7 +4408,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-251",
+					"id": "obj-252",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4406,7 +4423,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-252",
+					"id": "obj-253",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4421,7 +4438,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-253",
+					"id": "obj-254",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4439,7 +4456,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-254",
+					"id": "obj-255",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4454,7 +4471,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-255",
+					"id": "obj-256",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -4473,7 +4490,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-256",
+					"id": "obj-257",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -4492,7 +4509,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-257",
+					"id": "obj-258",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4510,7 +4527,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-258",
+					"id": "obj-259",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4525,7 +4542,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-259",
+					"id": "obj-260",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4540,7 +4557,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-260",
+					"id": "obj-261",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4558,7 +4575,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-261",
+					"id": "obj-262",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4573,7 +4590,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-262",
+					"id": "obj-263",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4588,7 +4605,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-263",
+					"id": "obj-264",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4606,7 +4623,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-264",
+					"id": "obj-265",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4621,7 +4638,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-265",
+					"id": "obj-266",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4636,7 +4653,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-266",
+					"id": "obj-267",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4654,7 +4671,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-267",
+					"id": "obj-268",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4669,7 +4686,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-268",
+					"id": "obj-269",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4687,7 +4704,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-269",
+					"id": "obj-270",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4702,7 +4719,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-270",
+					"id": "obj-271",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -4721,7 +4738,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-271",
+					"id": "obj-272",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -4740,7 +4757,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-272",
+					"id": "obj-273",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4758,7 +4775,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-273",
+					"id": "obj-274",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4775,22 +4792,22 @@
 				"box": {
 					"fontface": 1,
 					"fontsize": 16.0,
-					"id": "obj-274",
+					"id": "obj-275",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						1400.0,
 						90.0,
-						94.5,
+						49.0,
 						26.0
 					],
-					"text": "transcription"
+					"text": "tagger"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-275",
+					"id": "obj-276",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4800,12 +4817,12 @@
 						420.0,
 						21.0
 					],
-					"text": "audio -> notes with the cross-modal VAE: streams a recording's transcription in time"
+					"text": "listens (an input device, or a file heard in time) and says what it hears every bar: tags, a sentence and the encoder's embedding on OSC; plays no notes"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-276",
+					"id": "obj-277",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4820,7 +4837,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-277",
+					"id": "obj-278",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4830,15 +4847,15 @@
 					"patching_rect": [
 						1400.0,
 						138.0,
-						173.0,
+						124.0,
 						22.0
 					],
-					"text": "/cmt/play transcription"
+					"text": "/cmt/play tagger"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-278",
+					"id": "obj-279",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4848,16 +4865,16 @@
 					"patching_rect": [
 						1600.0,
 						138.0,
-						173.0,
+						124.0,
 						22.0
 					],
-					"text": "/cmt/stop transcription"
+					"text": "/cmt/stop tagger"
 				}
 			},
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-279",
+					"id": "obj-280",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4872,7 +4889,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-280",
+					"id": "obj-281",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4882,12 +4899,12 @@
 						420.0,
 						21.0
 					],
-					"text": "onset_threshold 0.05..0.95 (default 0.5)"
+					"text": "style one of plain, prompt (default plain)"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-281",
+					"id": "obj-282",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4897,15 +4914,15 @@
 					"patching_rect": [
 						1600.0,
 						248.0,
-						306.0,
+						187.0,
 						22.0
 					],
-					"text": "prepend /cmt/transcription/onset_threshold"
+					"text": "prepend /cmt/tagger/style"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-282",
+					"id": "obj-283",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4920,69 +4937,32 @@
 			},
 			{
 				"box": {
-					"format": 6,
-					"id": "obj-283",
-					"maxclass": "flonum",
-					"maximum": 0.95,
-					"minimum": 0.05,
+					"id": "obj-284",
+					"items": [
+						"plain",
+						",",
+						"prompt"
+					],
+					"maxclass": "umenu",
 					"numinlets": 1,
-					"numoutlets": 2,
+					"numoutlets": 3,
 					"outlettype": [
+						"int",
 						"",
-						"bang"
+						""
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						1500.0,
+						1400.0,
 						248.0,
-						80.0,
+						120.0,
 						22.0
 					]
 				}
 			},
 			{
 				"box": {
-					"id": "obj-284",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						1400.0,
-						274.0,
-						124.0,
-						22.0
-					],
-					"text": "loadmess set 0.5"
-				}
-			},
-			{
-				"box": {
-					"floatoutput": 1,
 					"id": "obj-285",
-					"maxclass": "slider",
-					"min": 0.05,
-					"numinlets": 1,
-					"numoutlets": 1,
-					"orientation": 1,
-					"outlettype": [
-						""
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						1400.0,
-						248.0,
-						90.0,
-						20.0
-					],
-					"size": 0.8999999999999999
-				}
-			},
-			{
-				"box": {
-					"id": "obj-286",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4992,20 +4972,20 @@
 					"patching_rect": [
 						1400.0,
 						300.0,
-						292.0,
+						173.0,
 						22.0
 					],
-					"text": "/cmt/learn transcription onset_threshold"
+					"text": "/cmt/learn tagger style"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-287",
+					"id": "obj-286",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1702.0,
+						1583.0,
 						300.0,
 						103.0,
 						22.0
@@ -5015,7 +4995,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-288",
+					"id": "obj-287",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5025,12 +5005,12 @@
 						420.0,
 						21.0
 					],
-					"text": "loop (default False)"
+					"text": "threshold 0..1 (default 0)"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-289",
+					"id": "obj-288",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5040,15 +5020,15 @@
 					"patching_rect": [
 						1600.0,
 						354.0,
-						229.0,
+						215.0,
 						22.0
 					],
-					"text": "prepend /cmt/transcription/loop"
+					"text": "prepend /cmt/tagger/threshold"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-290",
+					"id": "obj-289",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5063,25 +5043,29 @@
 			},
 			{
 				"box": {
-					"id": "obj-291",
-					"maxclass": "toggle",
+					"format": 6,
+					"id": "obj-290",
+					"maxclass": "flonum",
+					"maximum": 1.0,
+					"minimum": 0.0,
 					"numinlets": 1,
-					"numoutlets": 1,
+					"numoutlets": 2,
 					"outlettype": [
-						"int"
+						"",
+						"bang"
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						1400.0,
+						1500.0,
 						354.0,
-						24.0,
-						24.0
+						80.0,
+						22.0
 					]
 				}
 			},
 			{
 				"box": {
-					"id": "obj-292",
+					"id": "obj-291",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5089,12 +5073,34 @@
 						""
 					],
 					"patching_rect": [
-						1430.0,
-						354.0,
-						110.0,
+						1400.0,
+						380.0,
+						117.0,
 						22.0
 					],
-					"text": "loadmess set 0"
+					"text": "loadmess set 0."
+				}
+			},
+			{
+				"box": {
+					"floatoutput": 1,
+					"id": "obj-292",
+					"maxclass": "slider",
+					"min": 0.0,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						354.0,
+						90.0,
+						20.0
+					],
+					"size": 1.0
 				}
 			},
 			{
@@ -5109,10 +5115,10 @@
 					"patching_rect": [
 						1400.0,
 						406.0,
-						215.0,
+						201.0,
 						22.0
 					],
-					"text": "/cmt/learn transcription loop"
+					"text": "/cmt/learn tagger threshold"
 				}
 			},
 			{
@@ -5122,7 +5128,7 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1625.0,
+						1611.0,
 						406.0,
 						103.0,
 						22.0
@@ -5142,7 +5148,7 @@
 						420.0,
 						21.0
 					],
-					"text": "channel 1..16 (default 1)"
+					"text": "send_embedding (default True)"
 				}
 			},
 			{
@@ -5160,7 +5166,7 @@
 						250.0,
 						22.0
 					],
-					"text": "prepend /cmt/transcription/channel"
+					"text": "prepend /cmt/tagger/send_embedding"
 				}
 			},
 			{
@@ -5181,21 +5187,18 @@
 			{
 				"box": {
 					"id": "obj-298",
-					"maxclass": "number",
-					"maximum": 16,
-					"minimum": 1,
+					"maxclass": "toggle",
 					"numinlets": 1,
-					"numoutlets": 2,
+					"numoutlets": 1,
 					"outlettype": [
-						"",
-						"bang"
+						"int"
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						1500.0,
+						1400.0,
 						460.0,
-						80.0,
-						22.0
+						24.0,
+						24.0
 					]
 				}
 			},
@@ -5209,8 +5212,8 @@
 						""
 					],
 					"patching_rect": [
-						1400.0,
-						486.0,
+						1430.0,
+						460.0,
 						110.0,
 						22.0
 					],
@@ -5220,27 +5223,6 @@
 			{
 				"box": {
 					"id": "obj-300",
-					"maxclass": "slider",
-					"min": 1,
-					"numinlets": 1,
-					"numoutlets": 1,
-					"orientation": 1,
-					"outlettype": [
-						""
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						1400.0,
-						460.0,
-						90.0,
-						20.0
-					],
-					"size": 16
-				}
-			},
-			{
-				"box": {
-					"id": "obj-301",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5253,12 +5235,12 @@
 						236.0,
 						22.0
 					],
-					"text": "/cmt/learn transcription channel"
+					"text": "/cmt/learn tagger send_embedding"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-302",
+					"id": "obj-301",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5273,109 +5255,22 @@
 			},
 			{
 				"box": {
-					"fontface": 1,
-					"id": "obj-303",
+					"id": "obj-302",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						1400.0,
 						542.0,
-						55.5,
-						21.0
-					],
-					"text": "actions"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-304",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1400.0,
-						566.0,
 						420.0,
 						21.0
 					],
-					"text": "file: transcribe a recording and play its notes from the next bar"
+					"text": "loop (default False)"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-305",
-					"maxclass": "button",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						"bang"
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						1400.0,
-						616.0,
-						24.0,
-						24.0
-					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-306",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1428.0,
-						618.0,
-						200.0,
-						21.0
-					],
-					"text": "choose a WAV file (any sample rate, mono or stereo)"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-307",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"patching_rect": [
-						1640.0,
-						616.0,
-						82.0,
-						22.0
-					],
-					"text": "opendialog"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-308",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"int"
-					],
-					"patching_rect": [
-						1640.0,
-						642.0,
-						166.0,
-						22.0
-					],
-					"text": "conformpath slash boot"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-309",
+					"id": "obj-303",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5383,23 +5278,23 @@
 						""
 					],
 					"patching_rect": [
-						1400.0,
-						668.0,
-						229.0,
+						1600.0,
+						566.0,
+						180.0,
 						22.0
 					],
-					"text": "prepend /cmt/transcription/file"
+					"text": "prepend /cmt/tagger/loop"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-310",
+					"id": "obj-304",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1400.0,
-						694.0,
+						1600.0,
+						592.0,
 						103.0,
 						22.0
 					],
@@ -5408,22 +5303,107 @@
 			},
 			{
 				"box": {
-					"id": "obj-311",
+					"id": "obj-305",
+					"maxclass": "toggle",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"int"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						566.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-306",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1430.0,
+						566.0,
+						110.0,
+						22.0
+					],
+					"text": "loadmess set 0"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-307",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						618.0,
+						166.0,
+						22.0
+					],
+					"text": "/cmt/learn tagger loop"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-308",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1576.0,
+						618.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"id": "obj-309",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						1400.0,
-						728.0,
-						420.0,
+						648.0,
+						55.5,
 						21.0
 					],
-					"text": "listen: transcribe an audio input device live (needs sounddevice); its notes replay a bar later"
+					"text": "actions"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-312",
+					"id": "obj-310",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						672.0,
+						420.0,
+						21.0
+					],
+					"text": "file: hear a file in real time (silently) from now and tag it every bar"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-311",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5433,7 +5413,7 @@
 					"parameter_enable": 0,
 					"patching_rect": [
 						1400.0,
-						778.0,
+						722.0,
 						24.0,
 						24.0
 					]
@@ -5441,17 +5421,36 @@
 			},
 			{
 				"box": {
-					"id": "obj-313",
+					"id": "obj-312",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						1428.0,
-						780.0,
+						724.0,
 						200.0,
 						21.0
 					],
-					"text": "choose input device index or name (empty: the default input)"
+					"text": "choose an audio file: WAV, FLAC, OGG, MP3 or what FFmpeg decodes"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-313",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						1640.0,
+						722.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
 				}
 			},
 			{
@@ -5462,11 +5461,111 @@
 					"numoutlets": 2,
 					"outlettype": [
 						"",
+						"int"
+					],
+					"patching_rect": [
+						1640.0,
+						748.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-315",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						774.0,
+						180.0,
+						22.0
+					],
+					"text": "prepend /cmt/tagger/file"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-316",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						800.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-317",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						834.0,
+						420.0,
+						21.0
+					],
+					"text": "listen: tag an audio input device every bar (needs sounddevice)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-318",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						884.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-319",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1428.0,
+						886.0,
+						200.0,
+						21.0
+					],
+					"text": "choose input device index or name (empty: the default input)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-320",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
 						"bang"
 					],
 					"patching_rect": [
 						1640.0,
-						778.0,
+						884.0,
 						82.0,
 						22.0
 					],
@@ -5475,7 +5574,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-315",
+					"id": "obj-321",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5485,6 +5584,1016 @@
 					],
 					"patching_rect": [
 						1640.0,
+						910.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-322",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						936.0,
+						194.0,
+						22.0
+					],
+					"text": "prepend /cmt/tagger/listen"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-323",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						962.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-324",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						996.0,
+						420.0,
+						21.0
+					],
+					"text": "unlisten: stop listening to the file or the device"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-325",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1020.0,
+						152.0,
+						22.0
+					],
+					"text": "/cmt/tagger/unlisten"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-326",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1562.0,
+						1020.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"id": "obj-327",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						1054.0,
+						420.0,
+						21.0
+					],
+					"text": "messages from tagger (the last of each)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-328",
+					"maxclass": "newobj",
+					"numinlets": 4,
+					"numoutlets": 4,
+					"outlettype": [
+						"",
+						"",
+						"",
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1104.0,
+						400.0,
+						22.0
+					],
+					"text": "route /cmt/tagger/tags /cmt/tagger/caption /cmt/tagger/embedding"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-329",
+					"maxclass": "newobj",
+					"numinlets": 0,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1078.0,
+						124.0,
+						22.0
+					],
+					"text": "r ---cmtb-gen-in"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-330",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						1134.0,
+						420.0,
+						21.0
+					],
+					"text": "tags: every bar while listening: the tags of the last window heard"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-331",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1158.0,
+						89.0,
+						22.0
+					],
+					"text": "prepend set"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-332",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1184.0,
+						400.0,
+						22.0
+					],
+					"text": ""
+				}
+			},
+			{
+				"box": {
+					"id": "obj-333",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						1218.0,
+						420.0,
+						21.0
+					],
+					"text": "caption: every bar while listening: the tags as a sentence (style plain or prompt)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-334",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1242.0,
+						89.0,
+						22.0
+					],
+					"text": "prepend set"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-335",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1268.0,
+						400.0,
+						22.0
+					],
+					"text": ""
+				}
+			},
+			{
+				"box": {
+					"id": "obj-336",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						1302.0,
+						420.0,
+						21.0
+					],
+					"text": "embedding: every bar while listening (param send_embedding): the encoder's embedding of the last window"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-337",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1326.0,
+						89.0,
+						22.0
+					],
+					"text": "prepend set"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-338",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1352.0,
+						400.0,
+						22.0
+					],
+					"text": ""
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"fontsize": 16.0,
+					"id": "obj-339",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1840.0,
+						90.0,
+						94.5,
+						26.0
+					],
+					"text": "transcription"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-340",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1840.0,
+						114.0,
+						420.0,
+						21.0
+					],
+					"text": "audio -> notes with the cross-modal VAE: streams a recording's transcription in time"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-341",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1840.0,
+						164.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-342",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1840.0,
+						138.0,
+						173.0,
+						22.0
+					],
+					"text": "/cmt/play transcription"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-343",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2040.0,
+						138.0,
+						173.0,
+						22.0
+					],
+					"text": "/cmt/stop transcription"
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"id": "obj-344",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1840.0,
+						200.0,
+						420.0,
+						21.0
+					],
+					"text": "parameters (learn: the next MIDI CC you move controls it)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-345",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1840.0,
+						224.0,
+						420.0,
+						21.0
+					],
+					"text": "onset_threshold 0.05..0.95 (default 0.5)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-346",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2040.0,
+						248.0,
+						306.0,
+						22.0
+					],
+					"text": "prepend /cmt/transcription/onset_threshold"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-347",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2040.0,
+						274.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"format": 6,
+					"id": "obj-348",
+					"maxclass": "flonum",
+					"maximum": 0.95,
+					"minimum": 0.05,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1940.0,
+						248.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-349",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1840.0,
+						274.0,
+						124.0,
+						22.0
+					],
+					"text": "loadmess set 0.5"
+				}
+			},
+			{
+				"box": {
+					"floatoutput": 1,
+					"id": "obj-350",
+					"maxclass": "slider",
+					"min": 0.05,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1840.0,
+						248.0,
+						90.0,
+						20.0
+					],
+					"size": 0.8999999999999999
+				}
+			},
+			{
+				"box": {
+					"id": "obj-351",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1840.0,
+						300.0,
+						292.0,
+						22.0
+					],
+					"text": "/cmt/learn transcription onset_threshold"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-352",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2142.0,
+						300.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-353",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1840.0,
+						330.0,
+						420.0,
+						21.0
+					],
+					"text": "loop (default False)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-354",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2040.0,
+						354.0,
+						229.0,
+						22.0
+					],
+					"text": "prepend /cmt/transcription/loop"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-355",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2040.0,
+						380.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-356",
+					"maxclass": "toggle",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"int"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1840.0,
+						354.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-357",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1870.0,
+						354.0,
+						110.0,
+						22.0
+					],
+					"text": "loadmess set 0"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-358",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1840.0,
+						406.0,
+						215.0,
+						22.0
+					],
+					"text": "/cmt/learn transcription loop"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-359",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2065.0,
+						406.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-360",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1840.0,
+						436.0,
+						420.0,
+						21.0
+					],
+					"text": "channel 1..16 (default 1)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-361",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2040.0,
+						460.0,
+						250.0,
+						22.0
+					],
+					"text": "prepend /cmt/transcription/channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-362",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2040.0,
+						486.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-363",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 1,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1940.0,
+						460.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-364",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1840.0,
+						486.0,
+						110.0,
+						22.0
+					],
+					"text": "loadmess set 1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-365",
+					"maxclass": "slider",
+					"min": 1,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1840.0,
+						460.0,
+						90.0,
+						20.0
+					],
+					"size": 16
+				}
+			},
+			{
+				"box": {
+					"id": "obj-366",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1840.0,
+						512.0,
+						236.0,
+						22.0
+					],
+					"text": "/cmt/learn transcription channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-367",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2086.0,
+						512.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"id": "obj-368",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1840.0,
+						542.0,
+						55.5,
+						21.0
+					],
+					"text": "actions"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-369",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1840.0,
+						566.0,
+						420.0,
+						21.0
+					],
+					"text": "file: transcribe a recording and play its notes from the next bar"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-370",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1840.0,
+						616.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-371",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1868.0,
+						618.0,
+						200.0,
+						21.0
+					],
+					"text": "choose a WAV file (any sample rate, mono or stereo)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-372",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						2080.0,
+						616.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-373",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						2080.0,
+						642.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-374",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1840.0,
+						668.0,
+						229.0,
+						22.0
+					],
+					"text": "prepend /cmt/transcription/file"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-375",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1840.0,
+						694.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-376",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1840.0,
+						728.0,
+						420.0,
+						21.0
+					],
+					"text": "listen: transcribe an audio input device live (needs sounddevice); its notes replay a bar later"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-377",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1840.0,
+						778.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-378",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1868.0,
+						780.0,
+						200.0,
+						21.0
+					],
+					"text": "choose input device index or name (empty: the default input)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-379",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						2080.0,
+						778.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-380",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						2080.0,
 						804.0,
 						166.0,
 						22.0
@@ -5494,7 +6603,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-316",
+					"id": "obj-381",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5502,7 +6611,7 @@
 						""
 					],
 					"patching_rect": [
-						1400.0,
+						1840.0,
 						830.0,
 						243.0,
 						22.0
@@ -5512,12 +6621,12 @@
 			},
 			{
 				"box": {
-					"id": "obj-317",
+					"id": "obj-382",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1400.0,
+						1840.0,
 						856.0,
 						103.0,
 						22.0
@@ -5527,12 +6636,12 @@
 			},
 			{
 				"box": {
-					"id": "obj-318",
+					"id": "obj-383",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1400.0,
+						1840.0,
 						890.0,
 						420.0,
 						21.0
@@ -5542,7 +6651,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-319",
+					"id": "obj-384",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5550,7 +6659,7 @@
 						""
 					],
 					"patching_rect": [
-						1400.0,
+						1840.0,
 						914.0,
 						201.0,
 						22.0
@@ -5560,12 +6669,12 @@
 			},
 			{
 				"box": {
-					"id": "obj-320",
+					"id": "obj-385",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1611.0,
+						2051.0,
 						914.0,
 						103.0,
 						22.0
@@ -5919,18 +7028,18 @@
 					],
 					"source": [
 						"obj-46",
-						0
+						6
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-49",
+						"obj-48",
 						0
 					],
 					"source": [
-						"obj-47",
+						"obj-46",
 						0
 					]
 				}
@@ -5939,6 +7048,18 @@
 				"patchline": {
 					"destination": [
 						"obj-50",
+						0
+					],
+					"source": [
+						"obj-48",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-51",
 						0
 					],
 					"source": [
@@ -5950,11 +7071,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-51",
+						"obj-52",
 						0
 					],
 					"source": [
-						"obj-50",
+						"obj-51",
 						0
 					]
 				}
@@ -5962,11 +7083,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-52",
+						"obj-53",
 						0
 					],
 					"source": [
-						"obj-50",
+						"obj-51",
 						1
 					]
 				}
@@ -5974,11 +7095,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-54",
+						"obj-55",
 						0
 					],
 					"source": [
-						"obj-51",
+						"obj-52",
 						0
 					]
 				}
@@ -5986,7 +7107,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-55",
+						"obj-56",
 						0
 					],
 					"source": [
@@ -5998,23 +7119,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-57",
-						0
-					],
-					"source": [
-						"obj-55",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-58",
 						0
 					],
 					"source": [
-						"obj-57",
+						"obj-56",
 						0
 					]
 				}
@@ -6026,7 +7135,19 @@
 						0
 					],
 					"source": [
-						"obj-55",
+						"obj-58",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-60",
+						0
+					],
+					"source": [
+						"obj-56",
 						1
 					]
 				}
@@ -6034,7 +7155,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-61",
+						"obj-62",
 						0
 					],
 					"source": [
@@ -6046,11 +7167,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-63",
+						"obj-64",
 						0
 					],
 					"source": [
-						"obj-61",
+						"obj-62",
 						0
 					]
 				}
@@ -6058,7 +7179,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-64",
+						"obj-65",
 						0
 					],
 					"source": [
@@ -6070,7 +7191,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-66",
+						"obj-67",
 						0
 					],
 					"source": [
@@ -6082,11 +7203,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-68",
+						"obj-69",
 						0
 					],
 					"source": [
-						"obj-66",
+						"obj-67",
 						0
 					]
 				}
@@ -6094,19 +7215,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-71",
-						0
-					],
-					"source": [
 						"obj-72",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-71",
 						0
 					],
 					"source": [
@@ -6118,34 +7227,34 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-72",
+						0
+					],
+					"source": [
+						"obj-74",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-78",
+						0
+					],
+					"source": [
+						"obj-77",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-77",
 						0
 					],
 					"source": [
-						"obj-76",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-76",
-						0
-					],
-					"source": [
-						"obj-78",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-78",
-						0
-					],
-					"source": [
 						"obj-79",
 						0
 					]
@@ -6154,7 +7263,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-78",
+						"obj-79",
 						0
 					],
 					"source": [
@@ -6166,19 +7275,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-80",
-						0
-					],
-					"source": [
 						"obj-79",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-82",
 						0
 					],
 					"source": [
@@ -6190,34 +7287,46 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-81",
+						0
+					],
+					"source": [
+						"obj-80",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-83",
+						0
+					],
+					"source": [
+						"obj-82",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-86",
+						0
+					],
+					"source": [
+						"obj-85",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-85",
 						0
 					],
 					"source": [
-						"obj-84",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-84",
-						0
-					],
-					"source": [
-						"obj-86",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-86",
-						0
-					],
-					"source": [
 						"obj-87",
 						0
 					]
@@ -6226,7 +7335,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-86",
+						"obj-87",
 						0
 					],
 					"source": [
@@ -6238,19 +7347,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-88",
-						0
-					],
-					"source": [
 						"obj-87",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-90",
 						0
 					],
 					"source": [
@@ -6262,34 +7359,46 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-89",
+						0
+					],
+					"source": [
+						"obj-88",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-91",
+						0
+					],
+					"source": [
+						"obj-90",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-94",
+						0
+					],
+					"source": [
+						"obj-93",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-93",
 						0
 					],
 					"source": [
-						"obj-92",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-92",
-						0
-					],
-					"source": [
-						"obj-94",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-94",
-						0
-					],
-					"source": [
 						"obj-95",
 						0
 					]
@@ -6298,7 +7407,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-94",
+						"obj-95",
 						0
 					],
 					"source": [
@@ -6310,19 +7419,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-96",
-						0
-					],
-					"source": [
 						"obj-95",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-98",
 						0
 					],
 					"source": [
@@ -6334,31 +7431,43 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-97",
+						0
+					],
+					"source": [
+						"obj-96",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-99",
+						0
+					],
+					"source": [
+						"obj-98",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-102",
+						0
+					],
+					"source": [
 						"obj-101",
 						0
-					],
-					"source": [
-						"obj-100",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-100",
-						0
-					],
-					"source": [
-						"obj-102",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-102",
+						"obj-101",
 						0
 					],
 					"source": [
@@ -6370,7 +7479,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-105",
+						"obj-103",
 						0
 					],
 					"source": [
@@ -6382,34 +7491,34 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-106",
+						0
+					],
+					"source": [
+						"obj-105",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-109",
+						0
+					],
+					"source": [
+						"obj-108",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-108",
 						0
 					],
 					"source": [
-						"obj-107",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-107",
-						0
-					],
-					"source": [
-						"obj-109",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-109",
-						0
-					],
-					"source": [
 						"obj-110",
 						0
 					]
@@ -6418,7 +7527,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-109",
+						"obj-110",
 						0
 					],
 					"source": [
@@ -6430,19 +7539,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-111",
-						0
-					],
-					"source": [
 						"obj-110",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-113",
 						0
 					],
 					"source": [
@@ -6454,34 +7551,46 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-112",
+						0
+					],
+					"source": [
+						"obj-111",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-114",
+						0
+					],
+					"source": [
+						"obj-113",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-117",
+						0
+					],
+					"source": [
+						"obj-116",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-116",
 						0
 					],
 					"source": [
-						"obj-115",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-115",
-						0
-					],
-					"source": [
-						"obj-117",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-117",
-						0
-					],
-					"source": [
 						"obj-118",
 						0
 					]
@@ -6490,7 +7599,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-117",
+						"obj-118",
 						0
 					],
 					"source": [
@@ -6502,19 +7611,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-119",
-						0
-					],
-					"source": [
 						"obj-118",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-121",
 						0
 					],
 					"source": [
@@ -6526,34 +7623,46 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-120",
+						0
+					],
+					"source": [
+						"obj-119",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-122",
+						0
+					],
+					"source": [
+						"obj-121",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-125",
+						0
+					],
+					"source": [
+						"obj-124",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-124",
 						0
 					],
 					"source": [
-						"obj-123",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-123",
-						0
-					],
-					"source": [
-						"obj-125",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-125",
-						0
-					],
-					"source": [
 						"obj-126",
 						0
 					]
@@ -6562,7 +7671,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-125",
+						"obj-126",
 						0
 					],
 					"source": [
@@ -6574,19 +7683,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-127",
-						0
-					],
-					"source": [
 						"obj-126",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-129",
 						0
 					],
 					"source": [
@@ -6598,34 +7695,46 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-128",
+						0
+					],
+					"source": [
+						"obj-127",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-130",
+						0
+					],
+					"source": [
+						"obj-129",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-133",
+						0
+					],
+					"source": [
+						"obj-132",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-132",
 						0
 					],
 					"source": [
-						"obj-131",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-131",
-						0
-					],
-					"source": [
-						"obj-133",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-133",
-						0
-					],
-					"source": [
 						"obj-134",
 						0
 					]
@@ -6634,7 +7743,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-133",
+						"obj-134",
 						0
 					],
 					"source": [
@@ -6646,19 +7755,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-135",
-						0
-					],
-					"source": [
 						"obj-134",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-137",
 						0
 					],
 					"source": [
@@ -6670,34 +7767,46 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-136",
+						0
+					],
+					"source": [
+						"obj-135",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-138",
+						0
+					],
+					"source": [
+						"obj-137",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-141",
+						0
+					],
+					"source": [
+						"obj-140",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-140",
 						0
 					],
 					"source": [
-						"obj-139",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-139",
-						0
-					],
-					"source": [
-						"obj-141",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-141",
-						0
-					],
-					"source": [
 						"obj-142",
 						0
 					]
@@ -6706,7 +7815,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-141",
+						"obj-142",
 						0
 					],
 					"source": [
@@ -6718,19 +7827,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-143",
-						0
-					],
-					"source": [
 						"obj-142",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-145",
 						0
 					],
 					"source": [
@@ -6742,31 +7839,43 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-144",
+						0
+					],
+					"source": [
+						"obj-143",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-146",
+						0
+					],
+					"source": [
+						"obj-145",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-149",
+						0
+					],
+					"source": [
 						"obj-148",
 						0
-					],
-					"source": [
-						"obj-147",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-147",
-						0
-					],
-					"source": [
-						"obj-149",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-149",
+						"obj-148",
 						0
 					],
 					"source": [
@@ -6778,7 +7887,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-152",
+						"obj-150",
 						0
 					],
 					"source": [
@@ -6790,11 +7899,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-157",
+						"obj-153",
 						0
 					],
 					"source": [
-						"obj-155",
+						"obj-152",
 						0
 					]
 				}
@@ -6806,7 +7915,7 @@
 						0
 					],
 					"source": [
-						"obj-157",
+						"obj-156",
 						0
 					]
 				}
@@ -6838,11 +7947,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-163",
+						"obj-161",
 						0
 					],
 					"source": [
-						"obj-162",
+						"obj-160",
 						0
 					]
 				}
@@ -6851,6 +7960,30 @@
 				"patchline": {
 					"destination": [
 						"obj-164",
+						0
+					],
+					"source": [
+						"obj-163",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-165",
+						0
+					],
+					"source": [
+						"obj-166",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-167",
 						0
 					],
 					"source": [
@@ -6862,55 +7995,31 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-166",
+						"obj-170",
 						0
 					],
 					"source": [
-						"obj-164",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-169",
 						0
-					],
-					"source": [
-						"obj-168",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
+						"obj-173",
+						0
+					],
+					"source": [
 						"obj-172",
 						0
-					],
-					"source": [
-						"obj-171",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-175",
-						0
-					],
-					"source": [
 						"obj-176",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-175",
 						0
 					],
 					"source": [
@@ -6922,34 +8031,34 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-176",
+						0
+					],
+					"source": [
+						"obj-178",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-182",
+						0
+					],
+					"source": [
+						"obj-181",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-181",
 						0
 					],
 					"source": [
-						"obj-180",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-180",
-						0
-					],
-					"source": [
-						"obj-182",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-182",
-						0
-					],
-					"source": [
 						"obj-183",
 						0
 					]
@@ -6958,7 +8067,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-182",
+						"obj-183",
 						0
 					],
 					"source": [
@@ -6970,19 +8079,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-184",
-						0
-					],
-					"source": [
 						"obj-183",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-186",
 						0
 					],
 					"source": [
@@ -6994,34 +8091,46 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-185",
+						0
+					],
+					"source": [
+						"obj-184",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-187",
+						0
+					],
+					"source": [
+						"obj-186",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-190",
+						0
+					],
+					"source": [
+						"obj-189",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-189",
 						0
 					],
 					"source": [
-						"obj-188",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-188",
-						0
-					],
-					"source": [
-						"obj-190",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-190",
-						0
-					],
-					"source": [
 						"obj-191",
 						0
 					]
@@ -7030,7 +8139,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-190",
+						"obj-191",
 						0
 					],
 					"source": [
@@ -7042,19 +8151,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-192",
-						0
-					],
-					"source": [
 						"obj-191",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-194",
 						0
 					],
 					"source": [
@@ -7066,34 +8163,46 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-193",
+						0
+					],
+					"source": [
+						"obj-192",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-195",
+						0
+					],
+					"source": [
+						"obj-194",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-198",
+						0
+					],
+					"source": [
+						"obj-197",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-197",
 						0
 					],
 					"source": [
-						"obj-196",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-196",
-						0
-					],
-					"source": [
-						"obj-198",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-198",
-						0
-					],
-					"source": [
 						"obj-199",
 						0
 					]
@@ -7102,7 +8211,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-198",
+						"obj-199",
 						0
 					],
 					"source": [
@@ -7114,19 +8223,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-200",
-						0
-					],
-					"source": [
 						"obj-199",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-202",
 						0
 					],
 					"source": [
@@ -7138,34 +8235,46 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-201",
+						0
+					],
+					"source": [
+						"obj-200",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-203",
+						0
+					],
+					"source": [
+						"obj-202",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-206",
+						0
+					],
+					"source": [
+						"obj-205",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-205",
 						0
 					],
 					"source": [
-						"obj-204",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-204",
-						0
-					],
-					"source": [
-						"obj-206",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-206",
-						0
-					],
-					"source": [
 						"obj-207",
 						0
 					]
@@ -7174,7 +8283,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-206",
+						"obj-207",
 						0
 					],
 					"source": [
@@ -7186,19 +8295,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-208",
-						0
-					],
-					"source": [
 						"obj-207",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-210",
 						0
 					],
 					"source": [
@@ -7210,31 +8307,43 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-209",
+						0
+					],
+					"source": [
+						"obj-208",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-211",
+						0
+					],
+					"source": [
+						"obj-210",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-214",
+						0
+					],
+					"source": [
 						"obj-213",
 						0
-					],
-					"source": [
-						"obj-212",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-212",
-						0
-					],
-					"source": [
-						"obj-214",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-214",
+						"obj-213",
 						0
 					],
 					"source": [
@@ -7246,7 +8355,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-217",
+						"obj-215",
 						0
 					],
 					"source": [
@@ -7258,34 +8367,34 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-218",
+						0
+					],
+					"source": [
+						"obj-217",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-221",
+						0
+					],
+					"source": [
+						"obj-220",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-220",
 						0
 					],
 					"source": [
-						"obj-219",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-219",
-						0
-					],
-					"source": [
-						"obj-221",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-221",
-						0
-					],
-					"source": [
 						"obj-222",
 						0
 					]
@@ -7294,7 +8403,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-221",
+						"obj-222",
 						0
 					],
 					"source": [
@@ -7306,19 +8415,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-223",
-						0
-					],
-					"source": [
 						"obj-222",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-225",
 						0
 					],
 					"source": [
@@ -7330,11 +8427,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-229",
+						"obj-224",
 						0
 					],
 					"source": [
-						"obj-228",
+						"obj-223",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-226",
+						0
+					],
+					"source": [
+						"obj-225",
 						0
 					]
 				}
@@ -7343,6 +8452,30 @@
 				"patchline": {
 					"destination": [
 						"obj-230",
+						0
+					],
+					"source": [
+						"obj-229",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-231",
+						0
+					],
+					"source": [
+						"obj-232",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-233",
 						0
 					],
 					"source": [
@@ -7354,23 +8487,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-232",
+						"obj-236",
 						0
 					],
 					"source": [
-						"obj-230",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-235",
 						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-237",
+						0
 					],
 					"source": [
-						"obj-234",
+						"obj-238",
 						0
 					]
 				}
@@ -7378,7 +8511,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-236",
+						"obj-239",
 						0
 					],
 					"source": [
@@ -7390,23 +8523,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-238",
+						"obj-242",
 						0
 					],
 					"source": [
-						"obj-236",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-241",
 						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-243",
+						0
 					],
 					"source": [
-						"obj-240",
+						"obj-244",
 						0
 					]
 				}
@@ -7414,7 +8547,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-242",
+						"obj-245",
 						0
 					],
 					"source": [
@@ -7426,35 +8559,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-244",
-						0
-					],
-					"source": [
-						"obj-242",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-248",
-						0
-					],
-					"source": [
-						"obj-246",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-249",
 						0
 					],
 					"source": [
-						"obj-248",
+						"obj-247",
 						0
 					]
 				}
@@ -7486,11 +8595,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-255",
+						"obj-252",
 						0
 					],
 					"source": [
-						"obj-253",
+						"obj-251",
 						0
 					]
 				}
@@ -7502,7 +8611,7 @@
 						0
 					],
 					"source": [
-						"obj-255",
+						"obj-254",
 						0
 					]
 				}
@@ -7534,47 +8643,47 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-259",
+						0
+					],
+					"source": [
+						"obj-258",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-262",
+						0
+					],
+					"source": [
 						"obj-261",
 						0
-					],
-					"source": [
-						"obj-260",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
+						"obj-265",
+						0
+					],
+					"source": [
 						"obj-264",
 						0
-					],
-					"source": [
-						"obj-263",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-267",
-						0
-					],
-					"source": [
-						"obj-266",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-270",
-						0
-					],
-					"source": [
 						"obj-268",
+						0
+					],
+					"source": [
+						"obj-267",
 						0
 					]
 				}
@@ -7586,7 +8695,7 @@
 						0
 					],
 					"source": [
-						"obj-270",
+						"obj-269",
 						0
 					]
 				}
@@ -7618,11 +8727,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-276",
+						"obj-274",
 						0
 					],
 					"source": [
-						"obj-277",
+						"obj-273",
 						0
 					]
 				}
@@ -7630,7 +8739,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-276",
+						"obj-277",
 						0
 					],
 					"source": [
@@ -7642,71 +8751,71 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-277",
+						0
+					],
+					"source": [
+						"obj-279",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-283",
+						0
+					],
+					"source": [
+						"obj-282",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-282",
 						0
 					],
 					"source": [
-						"obj-281",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-281",
-						0
-					],
-					"source": [
-						"obj-283",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-283",
-						0
-					],
-					"source": [
 						"obj-284",
-						0
+						1
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-283",
-						0
-					],
-					"source": [
-						"obj-285",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-285",
-						0
-					],
-					"source": [
-						"obj-284",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-287",
-						0
-					],
-					"source": [
 						"obj-286",
+						0
+					],
+					"source": [
+						"obj-285",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-289",
+						0
+					],
+					"source": [
+						"obj-288",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-288",
+						0
+					],
+					"source": [
+						"obj-290",
 						0
 					]
 				}
@@ -7718,18 +8827,6 @@
 						0
 					],
 					"source": [
-						"obj-289",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-289",
-						0
-					],
-					"source": [
 						"obj-291",
 						0
 					]
@@ -7738,11 +8835,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-291",
+						"obj-290",
 						0
 					],
 					"source": [
 						"obj-292",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-292",
+						0
+					],
+					"source": [
+						"obj-291",
 						0
 					]
 				}
@@ -7798,43 +8907,31 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-298",
-						0
-					],
-					"source": [
-						"obj-300",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-300",
-						0
-					],
-					"source": [
-						"obj-299",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-302",
-						0
-					],
-					"source": [
 						"obj-301",
 						0
+					],
+					"source": [
+						"obj-300",
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-307",
+						"obj-304",
+						0
+					],
+					"source": [
+						"obj-303",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-303",
 						0
 					],
 					"source": [
@@ -7846,6 +8943,18 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-305",
+						0
+					],
+					"source": [
+						"obj-306",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-308",
 						0
 					],
@@ -7858,23 +8967,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-309",
+						"obj-313",
 						0
 					],
 					"source": [
-						"obj-308",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-310",
-						0
-					],
-					"source": [
-						"obj-309",
+						"obj-311",
 						0
 					]
 				}
@@ -7886,7 +8983,7 @@
 						0
 					],
 					"source": [
-						"obj-312",
+						"obj-313",
 						0
 					]
 				}
@@ -7911,18 +9008,6 @@
 					],
 					"source": [
 						"obj-315",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-317",
-						0
-					],
-					"source": [
-						"obj-316",
 						0
 					]
 				}
@@ -7934,7 +9019,463 @@
 						0
 					],
 					"source": [
-						"obj-319",
+						"obj-318",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-321",
+						0
+					],
+					"source": [
+						"obj-320",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-322",
+						0
+					],
+					"source": [
+						"obj-321",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-323",
+						0
+					],
+					"source": [
+						"obj-322",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-326",
+						0
+					],
+					"source": [
+						"obj-325",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-328",
+						0
+					],
+					"source": [
+						"obj-329",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-331",
+						0
+					],
+					"source": [
+						"obj-328",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-332",
+						0
+					],
+					"source": [
+						"obj-331",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-334",
+						0
+					],
+					"source": [
+						"obj-328",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-335",
+						0
+					],
+					"source": [
+						"obj-334",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-337",
+						0
+					],
+					"source": [
+						"obj-328",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-338",
+						0
+					],
+					"source": [
+						"obj-337",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-341",
+						0
+					],
+					"source": [
+						"obj-342",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-341",
+						0
+					],
+					"source": [
+						"obj-343",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-347",
+						0
+					],
+					"source": [
+						"obj-346",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-346",
+						0
+					],
+					"source": [
+						"obj-348",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-348",
+						0
+					],
+					"source": [
+						"obj-349",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-348",
+						0
+					],
+					"source": [
+						"obj-350",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-350",
+						0
+					],
+					"source": [
+						"obj-349",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-352",
+						0
+					],
+					"source": [
+						"obj-351",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-355",
+						0
+					],
+					"source": [
+						"obj-354",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-354",
+						0
+					],
+					"source": [
+						"obj-356",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-356",
+						0
+					],
+					"source": [
+						"obj-357",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-359",
+						0
+					],
+					"source": [
+						"obj-358",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-362",
+						0
+					],
+					"source": [
+						"obj-361",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-361",
+						0
+					],
+					"source": [
+						"obj-363",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-363",
+						0
+					],
+					"source": [
+						"obj-364",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-363",
+						0
+					],
+					"source": [
+						"obj-365",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-365",
+						0
+					],
+					"source": [
+						"obj-364",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-367",
+						0
+					],
+					"source": [
+						"obj-366",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-372",
+						0
+					],
+					"source": [
+						"obj-370",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-373",
+						0
+					],
+					"source": [
+						"obj-372",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-374",
+						0
+					],
+					"source": [
+						"obj-373",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-375",
+						0
+					],
+					"source": [
+						"obj-374",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-379",
+						0
+					],
+					"source": [
+						"obj-377",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-380",
+						0
+					],
+					"source": [
+						"obj-379",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-381",
+						0
+					],
+					"source": [
+						"obj-380",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-382",
+						0
+					],
+					"source": [
+						"obj-381",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-385",
+						0
+					],
+					"source": [
+						"obj-384",
 						0
 					]
 				}

@@ -145,3 +145,33 @@ def test_a_missing_tagger_model_is_one_line_and_the_others_play(tmp_path, osc_re
     assert len(warnings) == 1 and "warning" in warnings[0] and "no manifest.json" in warnings[0], out
     assert len(dump.messages("/cmt/note")) >= 4
     assert any(m.args[0] == "/cmt" and "tagger" in m.args[1] for m in dump.messages("/cmt/error"))
+
+
+@pytest.mark.skipif(shutil.which("pd") is None, reason="Pure Data not installed (Debian package puredata-core)")
+def test_the_pd_twin_prints_the_taggers_messages(tmp_path):
+    """The committed Pd control twin, headless, listening where the host replies: it prints caption and tags."""
+    import soundfile
+
+    from test_patches_pd_bridge import PdRun
+
+    models = tmp_path / "models"
+    make_tagger_folder(models / "tagger")
+    audio = tmp_path / "loud.wav"
+    soundfile.write(str(audio), tone(6.0, 44100, 0.5), 44100)
+    osc_in, reply = free_udp_port(), free_udp_port()
+    pd = PdRun(ROOT / "max_patches" / "cmt-bridge-control.pd", f"cmt-listen {reply}")
+    host = None
+    try:
+        time.sleep(1.0)
+        host, ready = start_host({"CMT_BRIDGE_MODELS": str(models), "CMT_BRIDGE_DISABLE": "midime,cmt,transcription"},
+                                 osc_in, reply, "--seconds", "30")
+        assert "ready" in ready, ready
+        subprocess.run(["oscsend", "localhost", str(osc_in), "/cmt/tagger/file", "s", str(audio)], check=True)
+        captions = pd.wait_for("cmt-tagger-caption", lambda text: text == LOUD_SENTENCE, timeout=20)
+        tags = pd.wait_for("cmt-tagger-tags", lambda text: '"dynamics":["loud"]' in text, timeout=5)
+        embedding = pd.wait_for("cmt-tagger-embedding", lambda text: len(text.split()) == 8, timeout=5)
+    finally:
+        if host is not None:
+            stop(host)
+        pd.close()
+    assert captions and tags and embedding
