@@ -58,6 +58,11 @@ What the host does with your class
   generator stops (its sounding notes still end), the others keep playing.
 - ``self.context`` offers tempo, the MIDI input's recent notes,
   ``progress(task, fraction)`` (sent as ``/cmt/progress``) and ``report(text)``.
+- ``messages = (Action("caption", (Param("text", str, ""),), doc=...),)``
+  declares what you send yourself: ``self.context.send("caption", text)``
+  goes out as ``/cmt/<generator>/caption <text>`` (int, float, bool or str
+  arguments, any number). Declared messages are in the OSC schema's out table,
+  the docs and the patches; sending an undeclared one raises PluginError.
 - ``voices = {channel: ("strings", 48)}`` (channels 0..15, General MIDI
   programs 0..127 or None) names the instruments you play on fixed channels:
   the session recording gives each channel its own track, named after you and
