@@ -134,7 +134,9 @@ class Action:
 class GeneratorContext:
     """What the host offers a generator: tempo, the MIDI input history, progress and status reports.
 
-    ``send(message, *args)`` sends ``/cmt/<generator>/<message> args...`` to the
+    ``now()`` is the clock's beat; ``played(from_beat, to_beat)`` lists what the host plays
+    (every generator's notes, :class:`bridge.played.PlayedNote`, absolute beats) sounding in
+    that span, for generators that listen to the host. ``send(message, *args)`` sends ``/cmt/<generator>/<message> args...`` to the
     OSC reply address; ``message`` must be one of the generator's declared
     :attr:`Generator.messages` (so the schema, docs and patches know it).
     Arguments: int, float, bool or str.
@@ -143,6 +145,8 @@ class GeneratorContext:
     beats_per_bar: int = 4
     tempo: Callable[[], float] = lambda: 120.0
     recent_input: Callable[[float], list[InputNote]] = lambda beats: []
+    now: Callable[[], float] = lambda: 0.0
+    played: Callable[[float, float], list] = lambda from_beat, to_beat: []
     progress: Callable[[str, float], None] = lambda task, fraction: None
     report: Callable[[str], None] = lambda text: None
     send: Callable[..., None] = lambda message, *args: None

@@ -31,6 +31,7 @@ from typing import Any, Callable
 from .errors import BridgeError, ConfigError, ModelError, PluginError
 from .events import Phrase
 from .generator import Generator, GeneratorContext
+from .played import PlayedNotes
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,8 @@ class Host:
                  defaults: dict[str, dict[str, Any]] | None = None):
         self.classes = dict(generators)
         self.clock = clock
-        self.transport = transport
+        self.played = PlayedNotes(clock.now)
+        self.transport = self.played.tap(transport)   # remembers what is played, for generators that listen
         self.plugin_of = plugin_of
         self.provider = provider
         self.models_dir = models_dir
@@ -117,7 +119,7 @@ class Host:
                 raise PluginError(f"plugin {plugin}: generator {name}: {e}") from None
         context = GeneratorContext(
             beats_per_bar=self.clock.beats_per_bar, tempo=lambda: self.clock.bpm,
-            recent_input=self.recent_input,
+            recent_input=self.recent_input, now=self.clock.now, played=self.played.between,
             progress=lambda task, fraction: self.on_progress(f"{name}/{task}", fraction),
             report=lambda text: self.on_info(name, text),
             send=lambda message, *args: self._send(cls, message, args))

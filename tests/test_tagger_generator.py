@@ -182,6 +182,9 @@ def test_the_host_refuses_an_undeclared_message():
     class FakeClock:
         beats_per_bar, bpm = 4, 120.0
 
+        def now(self) -> float:
+            return 0.0
+
     got = []
     host = Host({"tagger": TaggerGenerator}, FakeClock(), None, on_send=lambda address, args: got.append((address, args)))
     host._send(TaggerGenerator, "caption", ("a piece",))

@@ -1,26 +1,26 @@
 """The live "tagger" generator: listens, and every bar says what it hears on OSC. It plays no notes.
 
-Sources (one at a time):
+Sources (one at a time; each action starts the generator):
 
 - ``/cmt/tagger/listen [device]`` -- an audio input device (sounddevice;
   "" = the default input), see :class:`~plugins.tagger.sources.DeviceSource`;
 - ``/cmt/tagger/file <path>`` -- a file (WAV, FLAC, OGG, MP3, ...) heard in
-  real time from the next bar, silently (:class:`~plugins.tagger.sources.FileSource`);
+  real time from now, silently (:class:`~plugins.tagger.sources.FileSource`);
+- ``/cmt/tagger/host`` -- what the host itself plays: every generator's notes
+  (``context.played``) up to the clock's beat, rendered in-process with
+  FluidSynth (:mod:`plugins.tagger.render`; sines without it);
 - ``/cmt/tagger/unlisten`` -- stop.
 
-Both actions start the generator. Each time the host asks for the next bar
-(``next_phrase``, on this generator's worker thread, about one bar ahead of
-the clock) the newest ``window_seconds`` of audio are tagged and three
-messages go out::
+Each time the host asks for the next bar (``next_phrase``, on this generator's
+worker thread, about one bar ahead of the clock) the newest ``window_seconds``
+of audio are tagged and three messages go out::
 
     /cmt/tagger/tags <json>        {"bar", "seconds", "source", "silent", "tags": {group: [tag...]},
                                     "probabilities": {tag: p}, "compute_ms"}
     /cmt/tagger/caption <text>     the sentence (``style`` plain or prompt); "silence" when silent
     /cmt/tagger/embedding <f...>   the encoder's vector, D floats (``send_embedding`` param)
 
-So what was heard up to that moment is reported within one bar. The host's
-own notes cannot be heard yet: a generator sees the MIDI input
-(``context.recent_input``) but not what the other generators play.
+So what was heard up to that moment is reported within one bar.
 """
 from __future__ import annotations
 
@@ -54,13 +54,16 @@ class TaggerGenerator(Generator):
         Param("threshold", float, 0.0, 0.0, 1.0, doc="one threshold for every tag (0: the model's per-tag ones)"),
         Param("send_embedding", bool, True, doc="send /cmt/tagger/embedding every bar"),
         Param("loop", bool, False, doc="loop the file given to 'file'"),
+        Param("soundfont", str, "", doc="soundfont for 'host' (empty: the first General MIDI soundfont found)"),
     )
     actions = (
         Action("file", (Param("path", str, "", doc="an audio file: WAV, FLAC, OGG, MP3 or what FFmpeg decodes"),),
                doc="hear a file in real time (silently) from now and tag it every bar"),
         Action("listen", (Param("device", str, "", doc="input device index or name (empty: the default input)"),),
                doc="tag an audio input device every bar (needs sounddevice)"),
-        Action("unlisten", doc="stop listening to the file or the device"),
+        Action("host", doc="hear what the host itself plays (every generator's notes, rendered in-process "
+                           "with FluidSynth, or sines without it)"),
+        Action("unlisten", doc="stop listening to the file, the device or the host"),
     )
     messages = (
         Action("tags", (Param("json", str, "{}", doc="bar, seconds, source, silent, tags by group, "
@@ -148,6 +151,11 @@ class TaggerGenerator(Generator):
             from .sources import DeviceSource
 
             source = DeviceSource(args[0], self.tagger.rate, max(KEEP_SECONDS, 2 * self.tagger.window_seconds))
+        elif action == "host":
+            from .render import make_renderer
+            from .sources import HostSource
+
+            source = HostSource(self.context, self.tagger.rate, make_renderer(self.tagger.rate, self["soundfont"]))
         else:
             return super().perform(action, args)
         self._stop_source()

@@ -164,3 +164,44 @@ class DeviceSource:
             except Exception as e:  # noqa: BLE001
                 log.warning("closing %s: %s", self.device_name, e)
             self._pa = None
+
+
+class HostSource:
+    """What the host itself plays (every generator's notes, ``context.played``), rendered in-process."""
+
+    ended = False
+
+    def __init__(self, context: Any, rate: int, renderer: Any, clock: Callable[[], float] | None = None) -> None:
+        self.context = context
+        self.rate = int(rate)
+        self.renderer = renderer
+        self.clock = clock or time.monotonic
+        self.t0 = self.clock()
+
+    @property
+    def describe(self) -> str:
+        return f"the host's own notes ({self.renderer.name})"
+
+    def start(self) -> "HostSource":
+        self.t0 = self.clock()
+        return self
+
+    @property
+    def seconds(self) -> float:
+        return self.clock() - self.t0
+
+    def latest(self, n: int) -> np.ndarray:
+        """The last ``n`` samples of what the host played up to the clock's beat now, rendered."""
+        from .render import RenderNote
+
+        seconds_per_beat = 60.0 / float(self.context.tempo())
+        seconds = n / self.rate
+        now = float(self.context.now())
+        begin = now - seconds / seconds_per_beat
+        notes = [RenderNote((p.start - begin) * seconds_per_beat, (p.end - begin) * seconds_per_beat, p.pitch,
+                            p.velocity, p.channel, p.program)
+                 for p in self.context.played(begin, now) if p.start < now]
+        return self.renderer.render(notes, seconds)
+
+    def stop(self) -> None:
+        self.renderer.close()
