@@ -175,3 +175,35 @@ def test_the_pd_twin_prints_the_taggers_messages(tmp_path):
             stop(host)
         pd.close()
     assert captions and tags and embedding
+
+
+def test_the_tagger_hears_what_the_host_plays(tmp_path, osc_receiver):
+    """midime plays (the shipped model), the tagger renders the host's notes in-process and tags them; after
+    /cmt/stop midime the window empties and it says 'silence'."""
+    models = tmp_path / "models"
+    models.mkdir()
+    make_tagger_folder(models / "tagger")
+    shipped = ROOT / "onnx_models" / "musicvae-mel2bar"
+    if not (shipped / "manifest.json").is_file():
+        pytest.skip("no shipped MusicVAE model")
+    (models / "musicvae-mel2bar").symlink_to(shipped)
+    dump = osc_receiver()
+    osc_in = free_udp_port()
+    host, ready = start_host({"CMT_BRIDGE_MODELS": str(models), "CMT_BRIDGE_DISABLE": "cmt,transcription"},
+                             osc_in, dump.port, "--seconds", "60", "--play", "midime", "--do", "tagger.host")
+    try:
+        assert "ready" in ready and "playing: midime" in ready, ready
+        heard = lambda msgs: [m for m in msgs if m.address == "/cmt/tagger/caption" and m.args != ("silence",)]  # noqa: E731
+        dump.wait_for(lambda msgs: len(heard(msgs)) >= 3, timeout=30)
+        subprocess.run(["oscsend", "localhost", str(osc_in), "/cmt/stop", "s", "midime"], check=True)
+        stopped = time.monotonic()
+        dump.wait_for(lambda msgs: [m.args for m in msgs if m.address == "/cmt/tagger/caption"][-1:] == [("silence",)]
+                      and time.monotonic() > stopped, timeout=15)
+    finally:
+        out = ready + stop(host)
+    assert "listening to the host's own notes" in out, out
+    tags = [json.loads(text[1:-1]) for _, text in tagger_lines(dump.path, "/cmt/tagger/tags")]
+    sounding = [t for t in tags if not t["silent"]]
+    assert len(sounding) >= 3 and all(t["source"].startswith("the host's own notes") for t in tags)
+    assert dump.messages("/cmt/note"), "midime played nothing"
+    assert tags[-1]["silent"] and dump.messages("/cmt/tagger/caption")[-1].args == ("silence",)
