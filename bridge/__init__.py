@@ -58,6 +58,9 @@ What the host does with your class
   generator stops (its sounding notes still end), the others keep playing.
 - ``self.context`` offers tempo, the MIDI input's recent notes,
   ``progress(task, fraction)`` (sent as ``/cmt/progress``) and ``report(text)``.
+- ``self.context.now()`` is the clock's beat and ``self.context.played(from_beat,
+  to_beat)`` lists what the host plays (every generator's notes, absolute beats;
+  :class:`bridge.played.PlayedNote`), for a generator that listens to the host.
 - ``messages = (Action("caption", (Param("text", str, ""),), doc=...),)``
   declares what you send yourself: ``self.context.send("caption", text)``
   goes out as ``/cmt/<generator>/caption <text>`` (int, float, bool or str

@@ -5636,7 +5636,7 @@
 						420.0,
 						21.0
 					],
-					"text": "unlisten: stop listening to the file or the device"
+					"text": "host: hear what the host itself plays (every generator's notes, rendered in-process with FluidSynth, or sines without it)"
 				}
 			},
 			{
@@ -5651,10 +5651,10 @@
 					"patching_rect": [
 						1400.0,
 						1020.0,
-						152.0,
+						145.0,
 						22.0
 					],
-					"text": "/cmt/tagger/unlisten"
+					"text": "/cmt/tagger/host \"\""
 				}
 			},
 			{
@@ -5664,7 +5664,7 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1562.0,
+						1555.0,
 						1020.0,
 						103.0,
 						22.0
@@ -5674,72 +5674,73 @@
 			},
 			{
 				"box": {
-					"fontface": 1,
 					"id": "obj-327",
-					"maxclass": "comment",
+					"maxclass": "button",
 					"numinlets": 1,
-					"numoutlets": 0,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
 					"patching_rect": [
 						1400.0,
-						1054.0,
-						420.0,
-						21.0
-					],
-					"text": "messages from tagger (the last of each)"
+						1046.0,
+						24.0,
+						24.0
+					]
 				}
 			},
 			{
 				"box": {
 					"id": "obj-328",
-					"maxclass": "newobj",
-					"numinlets": 4,
-					"numoutlets": 4,
-					"outlettype": [
-						"",
-						"",
-						"",
-						""
-					],
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
 					"patching_rect": [
-						1400.0,
-						1104.0,
-						400.0,
-						22.0
+						1428.0,
+						1048.0,
+						200.0,
+						21.0
 					],
-					"text": "route /cmt/tagger/tags /cmt/tagger/caption /cmt/tagger/embedding"
+					"text": "choose a GM soundfont (\"\" = the first one found)"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-329",
 					"maxclass": "newobj",
-					"numinlets": 0,
-					"numoutlets": 1,
+					"numinlets": 1,
+					"numoutlets": 2,
 					"outlettype": [
-						""
+						"",
+						"bang"
 					],
 					"patching_rect": [
-						1400.0,
-						1078.0,
-						124.0,
+						1640.0,
+						1046.0,
+						82.0,
 						22.0
 					],
-					"text": "r ---cmtb-gen-in"
+					"text": "opendialog"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-330",
-					"maxclass": "comment",
+					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1400.0,
-						1134.0,
-						420.0,
-						21.0
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
 					],
-					"text": "tags: every bar while listening: the tags of the last window heard"
+					"patching_rect": [
+						1640.0,
+						1072.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
 				}
 			},
 			{
@@ -5753,29 +5754,26 @@
 					],
 					"patching_rect": [
 						1400.0,
-						1158.0,
-						89.0,
+						1098.0,
+						180.0,
 						22.0
 					],
-					"text": "prepend set"
+					"text": "prepend /cmt/tagger/host"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-332",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
 					"patching_rect": [
 						1400.0,
-						1184.0,
-						400.0,
+						1124.0,
+						103.0,
 						22.0
 					],
-					"text": ""
+					"text": "s ---cmtb-out"
 				}
 			},
 			{
@@ -5786,34 +5784,16 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						1400.0,
-						1218.0,
+						1158.0,
 						420.0,
 						21.0
 					],
-					"text": "caption: every bar while listening: the tags as a sentence (style plain or prompt)"
+					"text": "unlisten: stop listening to the file, the device or the host"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-334",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						1400.0,
-						1242.0,
-						89.0,
-						22.0
-					],
-					"text": "prepend set"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-335",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5822,7 +5802,128 @@
 					],
 					"patching_rect": [
 						1400.0,
-						1268.0,
+						1182.0,
+						152.0,
+						22.0
+					],
+					"text": "/cmt/tagger/unlisten"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-335",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1562.0,
+						1182.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"id": "obj-336",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						1216.0,
+						420.0,
+						21.0
+					],
+					"text": "messages from tagger (the last of each)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-337",
+					"maxclass": "newobj",
+					"numinlets": 4,
+					"numoutlets": 4,
+					"outlettype": [
+						"",
+						"",
+						"",
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1266.0,
+						400.0,
+						22.0
+					],
+					"text": "route /cmt/tagger/tags /cmt/tagger/caption /cmt/tagger/embedding"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-338",
+					"maxclass": "newobj",
+					"numinlets": 0,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1240.0,
+						124.0,
+						22.0
+					],
+					"text": "r ---cmtb-gen-in"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-339",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						1296.0,
+						420.0,
+						21.0
+					],
+					"text": "tags: every bar while listening: the tags of the last window heard"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-340",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1320.0,
+						89.0,
+						22.0
+					],
+					"text": "prepend set"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-341",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1346.0,
 						400.0,
 						22.0
 					],
@@ -5831,22 +5932,22 @@
 			},
 			{
 				"box": {
-					"id": "obj-336",
+					"id": "obj-342",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						1400.0,
-						1302.0,
+						1380.0,
 						420.0,
 						21.0
 					],
-					"text": "embedding: every bar while listening (param send_embedding): the encoder's embedding of the last window"
+					"text": "caption: every bar while listening: the tags as a sentence (style plain or prompt)"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-337",
+					"id": "obj-343",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5855,7 +5956,7 @@
 					],
 					"patching_rect": [
 						1400.0,
-						1326.0,
+						1404.0,
 						89.0,
 						22.0
 					],
@@ -5864,7 +5965,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-338",
+					"id": "obj-344",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5873,7 +5974,58 @@
 					],
 					"patching_rect": [
 						1400.0,
-						1352.0,
+						1430.0,
+						400.0,
+						22.0
+					],
+					"text": ""
+				}
+			},
+			{
+				"box": {
+					"id": "obj-345",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						1464.0,
+						420.0,
+						21.0
+					],
+					"text": "embedding: every bar while listening (param send_embedding): the encoder's embedding of the last window"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-346",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1488.0,
+						89.0,
+						22.0
+					],
+					"text": "prepend set"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-347",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1514.0,
 						400.0,
 						22.0
 					],
@@ -5884,7 +6036,7 @@
 				"box": {
 					"fontface": 1,
 					"fontsize": 16.0,
-					"id": "obj-339",
+					"id": "obj-348",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5899,7 +6051,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-340",
+					"id": "obj-349",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5914,7 +6066,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-341",
+					"id": "obj-350",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5929,7 +6081,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-342",
+					"id": "obj-351",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5947,7 +6099,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-343",
+					"id": "obj-352",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5966,7 +6118,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-344",
+					"id": "obj-353",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5981,7 +6133,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-345",
+					"id": "obj-354",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5996,7 +6148,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-346",
+					"id": "obj-355",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6014,7 +6166,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-347",
+					"id": "obj-356",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6030,7 +6182,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-348",
+					"id": "obj-357",
 					"maxclass": "flonum",
 					"maximum": 0.95,
 					"minimum": 0.05,
@@ -6051,7 +6203,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-349",
+					"id": "obj-358",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6070,7 +6222,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-350",
+					"id": "obj-359",
 					"maxclass": "slider",
 					"min": 0.05,
 					"numinlets": 1,
@@ -6091,7 +6243,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-351",
+					"id": "obj-360",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6109,7 +6261,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-352",
+					"id": "obj-361",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6124,7 +6276,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-353",
+					"id": "obj-362",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6139,7 +6291,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-354",
+					"id": "obj-363",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6157,7 +6309,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-355",
+					"id": "obj-364",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6172,7 +6324,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-356",
+					"id": "obj-365",
 					"maxclass": "toggle",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6190,7 +6342,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-357",
+					"id": "obj-366",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6208,7 +6360,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-358",
+					"id": "obj-367",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6226,7 +6378,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-359",
+					"id": "obj-368",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6241,7 +6393,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-360",
+					"id": "obj-369",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6256,7 +6408,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-361",
+					"id": "obj-370",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6274,7 +6426,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-362",
+					"id": "obj-371",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6289,7 +6441,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-363",
+					"id": "obj-372",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 1,
@@ -6310,7 +6462,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-364",
+					"id": "obj-373",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6328,7 +6480,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-365",
+					"id": "obj-374",
 					"maxclass": "slider",
 					"min": 1,
 					"numinlets": 1,
@@ -6349,7 +6501,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-366",
+					"id": "obj-375",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6367,7 +6519,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-367",
+					"id": "obj-376",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6383,7 +6535,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-368",
+					"id": "obj-377",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6398,7 +6550,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-369",
+					"id": "obj-378",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6413,7 +6565,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-370",
+					"id": "obj-379",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6431,7 +6583,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-371",
+					"id": "obj-380",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6446,7 +6598,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-372",
+					"id": "obj-381",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6465,7 +6617,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-373",
+					"id": "obj-382",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6484,7 +6636,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-374",
+					"id": "obj-383",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6502,7 +6654,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-375",
+					"id": "obj-384",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6517,7 +6669,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-376",
+					"id": "obj-385",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6532,7 +6684,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-377",
+					"id": "obj-386",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6550,7 +6702,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-378",
+					"id": "obj-387",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6565,7 +6717,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-379",
+					"id": "obj-388",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6584,7 +6736,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-380",
+					"id": "obj-389",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6603,7 +6755,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-381",
+					"id": "obj-390",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6621,7 +6773,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-382",
+					"id": "obj-391",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6636,7 +6788,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-383",
+					"id": "obj-392",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6651,7 +6803,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-384",
+					"id": "obj-393",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6669,7 +6821,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-385",
+					"id": "obj-394",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -9075,7 +9227,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-328",
+						"obj-329",
+						0
+					],
+					"source": [
+						"obj-327",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-330",
 						0
 					],
 					"source": [
@@ -9091,7 +9255,7 @@
 						0
 					],
 					"source": [
-						"obj-328",
+						"obj-330",
 						0
 					]
 				}
@@ -9105,18 +9269,6 @@
 					"source": [
 						"obj-331",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-334",
-						0
-					],
-					"source": [
-						"obj-328",
-						1
 					]
 				}
 			},
@@ -9139,15 +9291,15 @@
 						0
 					],
 					"source": [
-						"obj-328",
-						2
+						"obj-338",
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-338",
+						"obj-340",
 						0
 					],
 					"source": [
@@ -9163,7 +9315,7 @@
 						0
 					],
 					"source": [
-						"obj-342",
+						"obj-340",
 						0
 					]
 				}
@@ -9171,12 +9323,36 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-341",
+						"obj-343",
+						0
+					],
+					"source": [
+						"obj-337",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-344",
 						0
 					],
 					"source": [
 						"obj-343",
 						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-346",
+						0
+					],
+					"source": [
+						"obj-337",
+						2
 					]
 				}
 			},
@@ -9195,55 +9371,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-346",
-						0
-					],
-					"source": [
-						"obj-348",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-348",
-						0
-					],
-					"source": [
-						"obj-349",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-348",
-						0
-					],
-					"source": [
 						"obj-350",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-350",
-						0
-					],
-					"source": [
-						"obj-349",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-352",
 						0
 					],
 					"source": [
@@ -9255,35 +9383,59 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-350",
+						0
+					],
+					"source": [
+						"obj-352",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-356",
+						0
+					],
+					"source": [
+						"obj-355",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-355",
 						0
 					],
 					"source": [
-						"obj-354",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-354",
-						0
-					],
-					"source": [
-						"obj-356",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-356",
-						0
-					],
-					"source": [
 						"obj-357",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-357",
+						0
+					],
+					"source": [
+						"obj-358",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-357",
+						0
+					],
+					"source": [
+						"obj-359",
 						0
 					]
 				}
@@ -9303,11 +9455,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-362",
+						"obj-361",
 						0
 					],
 					"source": [
-						"obj-361",
+						"obj-360",
 						0
 					]
 				}
@@ -9315,23 +9467,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-361",
-						0
-					],
-					"source": [
-						"obj-363",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-363",
-						0
-					],
-					"source": [
 						"obj-364",
+						0
+					],
+					"source": [
+						"obj-363",
 						0
 					]
 				}
@@ -9352,18 +9492,6 @@
 				"patchline": {
 					"destination": [
 						"obj-365",
-						0
-					],
-					"source": [
-						"obj-364",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-367",
 						0
 					],
 					"source": [
@@ -9375,7 +9503,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-372",
+						"obj-368",
+						0
+					],
+					"source": [
+						"obj-367",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-371",
 						0
 					],
 					"source": [
@@ -9387,7 +9527,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-373",
+						"obj-370",
 						0
 					],
 					"source": [
@@ -9399,6 +9539,30 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-372",
+						0
+					],
+					"source": [
+						"obj-373",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-372",
+						0
+					],
+					"source": [
+						"obj-374",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-374",
 						0
 					],
@@ -9411,35 +9575,11 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-376",
+						0
+					],
+					"source": [
 						"obj-375",
-						0
-					],
-					"source": [
-						"obj-374",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-379",
-						0
-					],
-					"source": [
-						"obj-377",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-380",
-						0
-					],
-					"source": [
-						"obj-379",
 						0
 					]
 				}
@@ -9451,7 +9591,7 @@
 						0
 					],
 					"source": [
-						"obj-380",
+						"obj-379",
 						0
 					]
 				}
@@ -9471,11 +9611,83 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-385",
+						"obj-383",
 						0
 					],
 					"source": [
+						"obj-382",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-384",
+						0
+					],
+					"source": [
+						"obj-383",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-388",
+						0
+					],
+					"source": [
+						"obj-386",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-389",
+						0
+					],
+					"source": [
+						"obj-388",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-390",
+						0
+					],
+					"source": [
+						"obj-389",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-391",
+						0
+					],
+					"source": [
+						"obj-390",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-394",
+						0
+					],
+					"source": [
+						"obj-393",
 						0
 					]
 				}

@@ -98,8 +98,7 @@ def test_the_generator_hears_the_host(tmp_path):
     ctx = GeneratorContext(tempo=lambda: 120.0, now=lambda: now[0], send=lambda m, *a: sent.append((m, a)),
                            played=lambda a, b: [n for n in notes if n.start < b and n.end > a])
     gen = TaggerGenerator({"tagger": ModelBundle.load(make_tagger_folder(tmp_path / "m"))}, ctx)
-    gen.set("soundfont", "")
-    gen.perform("host", [])
+    gen.perform("host", [""])
     gen.next_phrase()
     assert [a[0] for m, a in sent if m == "caption"] == ["silence"]      # the host has played nothing yet
     notes += [PlayedNote("cmt", b, b + 0.5, 60 + b % 12, 110, 0, 0) for b in range(0, 8)]

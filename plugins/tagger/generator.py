@@ -6,7 +6,7 @@ Sources (one at a time; each action starts the generator):
   "" = the default input), see :class:`~plugins.tagger.sources.DeviceSource`;
 - ``/cmt/tagger/file <path>`` -- a file (WAV, FLAC, OGG, MP3, ...) heard in
   real time from now, silently (:class:`~plugins.tagger.sources.FileSource`);
-- ``/cmt/tagger/host`` -- what the host itself plays: every generator's notes
+- ``/cmt/tagger/host [soundfont]`` -- what the host itself plays: every generator's notes
   (``context.played``) up to the clock's beat, rendered in-process with
   FluidSynth (:mod:`plugins.tagger.render`; sines without it);
 - ``/cmt/tagger/unlisten`` -- stop.
@@ -54,15 +54,15 @@ class TaggerGenerator(Generator):
         Param("threshold", float, 0.0, 0.0, 1.0, doc="one threshold for every tag (0: the model's per-tag ones)"),
         Param("send_embedding", bool, True, doc="send /cmt/tagger/embedding every bar"),
         Param("loop", bool, False, doc="loop the file given to 'file'"),
-        Param("soundfont", str, "", doc="soundfont for 'host' (empty: the first General MIDI soundfont found)"),
     )
     actions = (
         Action("file", (Param("path", str, "", doc="an audio file: WAV, FLAC, OGG, MP3 or what FFmpeg decodes"),),
                doc="hear a file in real time (silently) from now and tag it every bar"),
         Action("listen", (Param("device", str, "", doc="input device index or name (empty: the default input)"),),
                doc="tag an audio input device every bar (needs sounddevice)"),
-        Action("host", doc="hear what the host itself plays (every generator's notes, rendered in-process "
-                           "with FluidSynth, or sines without it)"),
+        Action("host", (Param("soundfont", str, "", doc='a GM soundfont ("" = the first one found)'),),
+               doc="hear what the host itself plays (every generator's notes, rendered in-process with FluidSynth, "
+                   "or sines without it)"),
         Action("unlisten", doc="stop listening to the file, the device or the host"),
     )
     messages = (
@@ -155,7 +155,7 @@ class TaggerGenerator(Generator):
             from .render import make_renderer
             from .sources import HostSource
 
-            source = HostSource(self.context, self.tagger.rate, make_renderer(self.tagger.rate, self["soundfont"]))
+            source = HostSource(self.context, self.tagger.rate, make_renderer(self.tagger.rate, args[0]))
         else:
             return super().perform(action, args)
         self._stop_source()
