@@ -45,8 +45,8 @@ LOUD_SENTENCE = "a fast, loud ensemble piece for strings and piano in a minor ke
 QUIET_SENTENCE = "a fast, soft ensemble piece for strings and piano in a minor key"
 
 
-def build_graph(window: int):
-    """The ONNX model (opset 17) with raw tensor names wave_in / tag_logits / enc_vec."""
+def build_graph(window: int, batch: int | str = "batch"):
+    """The ONNX model (opset 17) with raw tensor names wave_in / tag_logits / enc_vec (``batch``: a fixed one)."""
     from onnx import TensorProto, helper, numpy_helper
 
     w = np.zeros((CHUNKS, len(TAGS)), np.float32)
@@ -62,16 +62,17 @@ def build_graph(window: int):
              helper.make_node("Add", ["mw", "b"], ["tag_logits"])]
     graph = helper.make_graph(
         nodes, "tagger_fixture",
-        [helper.make_tensor_value_info("wave_in", TensorProto.FLOAT, ["batch", window])],
-        [helper.make_tensor_value_info("tag_logits", TensorProto.FLOAT, ["batch", len(TAGS)]),
-         helper.make_tensor_value_info("enc_vec", TensorProto.FLOAT, ["batch", CHUNKS])],
+        [helper.make_tensor_value_info("wave_in", TensorProto.FLOAT, [batch, window])],
+        [helper.make_tensor_value_info("tag_logits", TensorProto.FLOAT, [batch, len(TAGS)]),
+         helper.make_tensor_value_info("enc_vec", TensorProto.FLOAT, [batch, CHUNKS])],
         inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return model
 
 
-def make_tagger_folder(folder: Path, rate: int = RATE, window_seconds: float = WINDOW_SECONDS) -> Path:
+def make_tagger_folder(folder: Path, rate: int = RATE, window_seconds: float = WINDOW_SECONDS,
+                       batch: int | str = "batch") -> Path:
     """Write ``folder/tagger.onnx`` and ``folder/manifest.json``; returns the folder."""
     import onnx
 
@@ -81,7 +82,7 @@ def make_tagger_folder(folder: Path, rate: int = RATE, window_seconds: float = W
     if window % CHUNKS:
         raise ValueError(f"window {window} must be a multiple of {CHUNKS}")
     path = folder / "tagger.onnx"
-    onnx.save(build_graph(window), str(path))
+    onnx.save(build_graph(window, batch), str(path))
     manifest = {
         "name": "tagger", "version": "test-fixture",
         "description": "test fixture with hand-set weights (not trained): plumbing only",

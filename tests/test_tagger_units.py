@@ -152,6 +152,17 @@ def test_batches_give_the_same_rows_as_single_windows(tagger):
     assert rms_dbfs(np.zeros(10)) == float("-inf") and abs(rms_dbfs(np.ones(10)) - 0.0) < 1e-9
 
 
+def test_a_graph_with_a_fixed_batch_gives_the_same_rows(tmp_path, tagger):
+    fixed = Tagger.load(make_tagger_folder(tmp_path / "b3", batch=3))
+    assert fixed.fixed_batch and fixed.batch == 3 and not tagger.fixed_batch
+    x = np.random.default_rng(2).normal(0, 0.2, 5 * RATE).astype(np.float32)   # 9 windows: 3 calls of 3
+    a, b = fixed.timeline(x, 0.5), tagger.timeline(x, 0.5)
+    np.testing.assert_allclose(a.probabilities, b.probabilities, rtol=1e-5)
+    np.testing.assert_allclose(fixed.tag_window(x[:RATE])[0], tagger.tag_window(x[:RATE])[0], rtol=1e-5)
+    x = x[:int(4.6 * RATE)]                                                     # 9 windows again, the last flush
+    assert len(fixed.timeline(x, 0.5).starts_seconds) == 9
+
+
 def test_the_runtime_refuses_a_manifest_it_cannot_use(tmp_path):
     folder = make_tagger_folder(tmp_path / "m")
     m = json.loads((folder / "manifest.json").read_text())
@@ -165,6 +176,11 @@ def test_the_runtime_refuses_a_manifest_it_cannot_use(tmp_path):
         Tagger.load(folder)
     with pytest.raises(ModelError, match="no tagger model in"):
         Tagger.load(tmp_path / "nowhere")
+    other = make_tagger_folder(tmp_path / "w", rate=8000, window_seconds=1.0)
+    m = json.loads((other / "manifest.json").read_text()) | {"window_seconds": 2.0}
+    (other / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ModelError, match="the graph takes 8000 samples, the manifest says 2 s at 8000 Hz = 16000"):
+        Tagger.load(other)
 
 
 # -- decoding --------------------------------------------------------------------------------------

@@ -131,6 +131,13 @@ class Tagger:
         if self.rate < 1000 or self.window < 1:
             raise ModelError(f"{bundle.name}: sample_rate {self.rate} / window_seconds {self.window_seconds} "
                              f"are not usable")
+        tensor = self.graph.inputs["audio"]["tensor"]
+        shape = next((i.shape for i in self.graph.session.get_inputs() if i.name == tensor), [None, None])
+        if isinstance(shape[-1], int) and shape[-1] != self.window:
+            raise ModelError(f"{bundle.name}: the graph takes {shape[-1]} samples, the manifest says "
+                             f"{self.window_seconds:g} s at {self.rate} Hz = {self.window}")
+        self.fixed_batch = isinstance(shape[0], int) and shape[0] > 0    # a graph exported with batch 1, say
+        self.batch = int(shape[0]) if self.fixed_batch else BATCH
 
     @staticmethod
     def _find_graph(bundle: ModelBundle):
@@ -181,12 +188,16 @@ class Tagger:
         silent = np.array([rms_dbfs(samples[s:s + self.window]) < SILENCE_DBFS for s in starts])
         probs = np.zeros((len(starts), len(self.tags)), np.float32)
         embeds: list[np.ndarray] = []
-        for b in range(0, len(starts), BATCH):
-            p, e = self.run(windows[b:b + BATCH])
-            probs[b:b + BATCH] = p
-            embeds.append(e)
+        for b in range(0, len(starts), self.batch):
+            chunk = windows[b:b + self.batch]
+            if self.fixed_batch and len(chunk) < self.batch:     # pad the last call
+                chunk = np.concatenate([chunk, np.zeros((self.batch - len(chunk), self.window), np.float32)])
+            p, e = self.run(chunk)
+            n = min(self.batch, len(starts) - b)
+            probs[b:b + n] = p[:n]
+            embeds.append(e[:n])
             if progress is not None:
-                progress(min(b + BATCH, len(starts)), len(starts))
+                progress(b + n, len(starts))
         probs[silent] = 0.0
         return TagTimeline(self.tags, self.rate, self.window_seconds, hop / self.rate, len(samples) / self.rate,
                            np.array(starts, np.float64) / self.rate, probs, np.concatenate(embeds), silent,
@@ -202,6 +213,7 @@ class Tagger:
         window = np.zeros(self.window, np.float32)
         if len(samples):
             window[-len(samples):] = samples
-        p, e = self.run(window[None])
+        batch = np.repeat(window[None], self.batch, axis=0) if self.fixed_batch else window[None]
+        p, e = self.run(batch)
         silent = rms_dbfs(samples) < SILENCE_DBFS
         return (np.zeros_like(p[0]) if silent else p[0]), e[0], silent
