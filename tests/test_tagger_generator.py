@@ -155,6 +155,9 @@ def test_the_device_resampler_keeps_time_at_the_models_rate():
     got = src.latest(RATE)
     assert abs(src.seconds - 47 * 1024 / 48000) < 2e-3 and len(got) == RATE
     assert np.allclose(got[100:], 0.25, atol=1e-3)
+    for _ in range(1000):                                   # nobody asks (the tagger is paused): memory is bounded
+        src._callback(np.zeros((1024, 2), np.float32), 1024, None, None)
+    assert len(src.blocks) == src.blocks.maxlen == int(10.0 * 48000 / 1024) + 1
     src.stop()
 
 

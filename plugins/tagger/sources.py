@@ -19,8 +19,8 @@ audio time heard so far and ``describe`` names the source in one line.
 from __future__ import annotations
 
 import logging
-import queue
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any, Callable
 
@@ -115,7 +115,8 @@ class DeviceSource:
         self.rate = int(rate)
         self.resampler = StreamResampler(self.device_rate, target=self.rate)
         self.ring = RingBuffer(int(keep_seconds * self.rate))
-        self.blocks: queue.Queue[np.ndarray] = queue.Queue()
+        # PortAudio blocks not yet heard; bounded, so a paused tagger (no bar asked for) holds keep_seconds at most
+        self.blocks: deque[np.ndarray] = deque(maxlen=int(keep_seconds * self.device_rate / BLOCK) + 1)
         self.heard = 0
         self.overflows = 0
         self._pa: Any = None
@@ -131,7 +132,7 @@ class DeviceSource:
     def _callback(self, indata, frames, time_info, status) -> None:  # PortAudio's thread: copy and return
         if status:
             self.overflows += 1
-        self.blocks.put(np.array(indata, np.float32, copy=True))
+        self.blocks.append(np.array(indata, np.float32, copy=True))
 
     def start(self) -> "DeviceSource":
         try:
@@ -145,15 +146,17 @@ class DeviceSource:
         return self
 
     def latest(self, n: int) -> np.ndarray:
+        parts = []
         while True:
             try:
-                block = self.blocks.get_nowait()
-            except queue.Empty:
+                block = self.blocks.popleft()
+            except IndexError:
                 break
-            mono = block.reshape(len(block), -1).mean(axis=1)
-            out = self.resampler.push(mono)
-            self.heard += len(out)
-            self.ring.push(out)
+            parts.append(self.resampler.push(block.reshape(len(block), -1).mean(axis=1)))
+        if parts:
+            heard = np.concatenate(parts)
+            self.heard += len(heard)
+            self.ring.push(heard)      # once a bar: one copy of the ring, not one per block
         return self.ring.latest(n)
 
     def stop(self) -> None:
