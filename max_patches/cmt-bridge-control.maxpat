@@ -4817,7 +4817,7 @@
 						420.0,
 						21.0
 					],
-					"text": "listens (an input device, or a file heard in time) and says what it hears every bar: tags, a sentence and the encoder's embedding on OSC; plays no notes"
+					"text": "listens (an input device, a file heard in time, or the host's own notes) and says what it hears every bar: tags, a sentence and the encoder's embedding on OSC; plays no notes"
 				}
 			},
 			{

@@ -110,6 +110,10 @@ def test_a_looping_file_wraps_around(gen, tmp_path):
     gen.source.clock, gen.source.t0 = clock, clock.t - 5.0          # 1 s into the second time round
     gen.next_phrase()
     assert by_kind(gen.sent, "caption")[-1][0] == LOUD_SENTENCE and gen.source is not None
+    gen.set("loop", False)                                          # now it ends after this time round
+    clock.t += 3.5
+    gen.next_phrase()
+    assert gen.source is None and "ended" in gen.reports[-1]
 
 
 def test_bad_files_are_one_line_errors_and_keep_the_current_source(gen, tmp_path):

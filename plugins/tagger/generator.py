@@ -46,8 +46,8 @@ KEEP_SECONDS = 30.0  # an input device's ring buffer (>= any model window)
 
 class TaggerGenerator(Generator):
     name = "tagger"
-    description = "listens (an input device, or a file heard in time) and says what it hears every bar: " \
-                  "tags, a sentence and the encoder's embedding on OSC; plays no notes"
+    description = "listens (an input device, a file heard in time, or the host's own notes) and says what it " \
+                  "hears every bar: tags, a sentence and the encoder's embedding on OSC; plays no notes"
     models = (MODEL_NAME,)
     params = (
         Param("style", str, "plain", doc="the sentence: plain, or an image prompt", choices=STYLES),
@@ -80,7 +80,6 @@ class TaggerGenerator(Generator):
         self._tagger: Tagger | None = None
         self.source: Any = None
         self.bars = 0
-        self.last: dict | None = None
         if self.bundles:
             self._tagger = Tagger(self.bundles.get(MODEL_NAME) or next(iter(self.bundles.values())))
 
@@ -94,6 +93,10 @@ class TaggerGenerator(Generator):
         t = self.tagger
         c = Captioner(t.tags, t.groups, t.thresholds)
         return c.with_thresholds({"*": self["threshold"]}) if self["threshold"] > 0 else c
+
+    def on_param(self, name: str, value: Any) -> None:
+        if name == "loop" and hasattr(self.source, "loop"):
+            self.source.loop = bool(value)
 
     def prepare(self) -> None:
         if self._tagger is not None:
@@ -128,7 +131,6 @@ class TaggerGenerator(Generator):
         self.context.send("caption", caption)
         if self["send_embedding"]:
             self.context.send("embedding", *(float(v) for v in embedding))
-        self.last = dict(tags, caption=caption)
         if source.ended:
             self.context.report(f"tagger: {source.describe} ended")
             self._stop_source()
