@@ -10,8 +10,8 @@ actions (a live.text button each; a live.drop for a file argument).
 
 Wiring: every parameter -> [prepend /cmt/<gen>/<param>] -> [s ---cmtb-out] ->
 [udpsend 127.0.0.1 9000]. Action buttons go the same way through a [gate] that
-opens a second after load, so Live restoring a button's value never fires an
-action. [transport] (Live's tempo, position, play state; polled by [metro]) and
+opens a second after [live.thisdevice] reports the device ready, so Live
+restoring a button's value never fires an action. [transport] (Live's tempo, position, play state; polled by [metro]) and
 the bridge's replies ([udpreceive 9001] -> [s cmt-bridge-in], shared with the
 other cmt-bridge patches) feed [js cmt_clips.js], which forwards tempo and
 play/stop, writes Generate's clips and plays clips out for Learn from clip.
@@ -29,6 +29,7 @@ PANEL_W = 116.0              # the device panel on the left
 ACTIONS = "---cmtb-act"      # action messages: through the load gate to [udpsend]
 SCRIPT = "cmt_clips.js"
 HUGE_RANGE = 100_000         # an int range wider than this gets a number box, not a dial
+LIVE_INT = (0, 255)          # the range of Live's int parameters
 CLIP_BARS = (1, 64, 4)       # Generate's clip length: min, max, default (bars)
 FILE_WORDS = ("path", "file")
 
@@ -147,7 +148,7 @@ class DeviceBuilder:
         m.connect(m.obj(f"r {ACTIONS}", 200, 200), 0, gate, 1)
         m.connect(gate, 0, udpsend)
         delay = m.obj("delay 1000", 300, 200)
-        load = m.obj("loadbang", 300, 170)
+        load = m.obj("live.thisdevice", 300, 170)      # bangs once the device is initialised
         m.connect(load, 0, delay)
         m.connect(delay, 0, m.msg("1", 300, 230)), m.connect(m.boxes[-1]["box"]["id"], 0, gate, 0)
         m.connect(m.obj("midiin", 440, 170), 0, m.obj("midiout", 440, 200))
@@ -262,21 +263,32 @@ class DeviceBuilder:
                 wire(box)
             return Control(20, 56, place)
         if p["type"] in ("int", "float") and bounded:
+            # Live's int parameters hold 0..255 only: a wider int is a float parameter shown as an int,
+            # and [t i] makes its output an int again (Max for Live's parameter reference, "Type")
+            wide = p["type"] == "int" and not LIVE_INT[0] <= p["min"] <= p["max"] <= LIVE_INT[1]
             valueof = {"parameter_longname": long, "parameter_shortname": short,
-                       "parameter_type": 0 if p["type"] == "float" else 1,
+                       "parameter_type": 0 if p["type"] == "float" or wide else 1,
                        "parameter_mmin": p["min"], "parameter_mmax": p["max"],
                        "parameter_initial": [p["default"]], "parameter_initial_enable": 1, **unit_style(p)}
+
+            def wire_value(box: str) -> None:
+                if not wide:
+                    return wire(box)
+                x, y = self.m.boxes[-1]["box"]["patching_rect"][:2]
+                to_int = self.m.obj("t i", x, y + 30)
+                self.m.connect(box, 0, to_int)
+                wire(to_int)
             if p["type"] == "int" and p["max"] - p["min"] > HUGE_RANGE:
                 def place(x: float, y: float) -> None:
                     self.label(short, (x, y, 56, 14))
                     px, py = self.at()
-                    wire(self.live("live.numbox", px, py, (x, y + 14, 52, 16), dict(valueof)))
+                    wire_value(self.live("live.numbox", px, py, (x, y + 14, 52, 16), dict(valueof)))
                 return Control(34, 56, place)
 
             def place(x: float, y: float) -> None:
                 px, py = self.at()
-                wire(self.live("live.dial", px, py, (x, y, 52, 48), dict(valueof), showname=1, shownumber=1,
-                               fontsize=9.0))
+                wire_value(self.live("live.dial", px, py, (x, y, 52, 48), dict(valueof), showname=1,
+                                     shownumber=1, fontsize=9.0))
             return Control(50, 56, place)
         # free text (or an unbounded number): typed into a textedit, sent on Return
         def place(x: float, y: float) -> None:

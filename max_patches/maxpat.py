@@ -52,6 +52,7 @@ OBJECT_IO: dict[str, tuple[int, int, list[str]] | None] = {
     "gate": (2, 1, [""]),    # no argument: one outlet, closed until a non-zero int in the left inlet
     "delay": (2, 1, ["bang"]),
     "tosymbol": (1, 1, [""]),
+    "live.thisdevice": (1, 3, ["bang", "int", "int"]),
 }
 
 # [js <script> ...]: the script's own `inlets` / `outlets` (Max reads them when it loads the file)

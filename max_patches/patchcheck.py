@@ -165,7 +165,12 @@ def check_maxpat(path: Path, schema: dict) -> list[str]:
             address = text.split()[1]
             sources = [(s, o) for s, o, inlet in into[box_id] if inlet == 0]
             for s, o in sources:
-                problems += check_message(schema, f"{where} {box_id}", address, _max_source(boxes[s], o))
+                values = _max_source(boxes[s], o)
+                if boxes[s].get("text") in ("t i", "t f"):         # a conversion: the source before it
+                    before = [(s2, o2) for s2, o2, inlet in into[s] if inlet == 0]
+                    values = [_convert(v, boxes[s]["text"][-1]) for s2, o2 in before[:1]
+                              for v in _max_source(boxes[s2], o2) or []] or values
+                problems += check_message(schema, f"{where} {box_id}", address, values)
             if not sources:
                 problems.append(f"{where}: {box_id} [{text}] has nothing connected")
         elif b["maxclass"] == "message" and text.startswith("/"):
@@ -198,6 +203,17 @@ def _max_source(b: dict, outlet: int = 0) -> list[Value] | None:
     if cls == "newobj" and b["text"].split()[0] in ("conformpath", "tosymbol"):
         return [Value("str")]
     return [Value("any")]
+
+
+def _convert(v: Value, to: str) -> Value:
+    """What [t i] / [t f] make of a value: ints truncate a float range (lo and hi stay inside it)."""
+    if v.type not in ("int", "float"):
+        return v
+    if to == "i":
+        lo = None if v.lo is None else int(v.lo)
+        hi = None if v.hi is None else int(v.hi)
+        return Value("int", lo, hi, v.choices, int(v.literal) if v.has_literal else None, v.has_literal)
+    return Value("float", v.lo, v.hi, v.choices, v.literal, v.has_literal)
 
 
 def _live_source(b: dict, outlet: int) -> list[Value]:

@@ -168,7 +168,9 @@ def live_params(p: dict) -> list[dict]:
 def controls_of(p: dict, address: str) -> list[dict]:
     """The shown controls wired (directly) into [prepend <address>]."""
     boxes, out = graph(p)
-    pre = [i for i, b in boxes.items() if b.get("text") == f"prepend {address}"]
+    pre = {i for i, b in boxes.items() if b.get("text") == f"prepend {address}"}
+    pre |= {src for src, links in out.items() for _, dst, _ in links         # through an int conversion
+            if dst in pre and boxes[src].get("text") == "t i"}
     return [boxes[src] for src, links in out.items() for _, dst, _ in links
             if dst in pre and boxes[src].get("presentation")]
 
@@ -189,7 +191,8 @@ def check_param(p: dict, gen: str, spec: dict) -> None:
         assert v["parameter_initial"] == [int(spec["default"])]
     else:
         assert box["maxclass"] in ("live.dial", "live.numbox")
-        assert v["parameter_type"] == {"float": 0, "int": 1}[spec["type"]]
+        wide = spec["type"] == "int" and not 0 <= spec["min"] <= spec["max"] <= 255   # Live's ints: 0..255
+        assert v["parameter_type"] == (0 if spec["type"] == "float" or wide else 1)
         assert (v["parameter_mmin"], v["parameter_mmax"]) == (spec["min"], spec["max"])
         assert v["parameter_initial"] == [spec["default"]]
         if spec["unit"]:
@@ -317,6 +320,7 @@ def test_patchcheck_finds_no_problem_in_the_devices(schema):
     ("/cmt/midime/channel", lambda a: a["args"][0].update(min=2), "below the schema's min 2"),
     ("/cmt/midime/sample", lambda a: a.update(address="/cmt/midime/draw"), "sends /cmt/midime/sample, which is not"),
     ("/cmt/cmt/guide", lambda a: a["args"][0].update(type="str"), "must be a string"),
+    ("/cmt/midime/seed", lambda a: a["args"][0].update(max=1000), "above the schema's max 1000"),
 ])
 def test_a_schema_change_without_new_devices_is_reported(schema, address, change, expect):
     mutated = copy.deepcopy(schema)
