@@ -368,7 +368,7 @@ class DeviceBuilder:
             "project": {"version": 1, "creationdate": 0, "modificationdate": 0,
                         "viewrect": [0.0, 0.0, 300.0, 500.0], "autoorganize": 1, "hideprojectwindow": 1,
                         "showdependencies": 1, "autolocalize": 0,
-                        "contents": {"patchers": {}, "code": {SCRIPT: {"kind": "javascript", "local": 1}}},
+                        "contents": {"patchers": {}, "media": {}, "code": {}, "data": {}, "other": {}},
                         "layout": {}, "searchpath": {}, "detailsvisible": 0,
                         "amxdtype": amxdtype(MIDI_EFFECT), "readonly": 0, "devpathtype": 0, "devpath": ".",
                         "sortmode": 0, "viewmode": 0, "includepackages": 0},
