@@ -160,7 +160,8 @@ class DeviceBuilder:
         actions = {a["name"] for a in self.gen["actions"]}
         js_args = " ".join([SCRIPT, self.name, "sample" if "sample" in actions else "-",
                             "learn" if "learn" in actions else "-"])
-        self.js = m.obj(f"js {js_args}", 600, 340, 300)
+        self.js = m.obj(f"js {js_args}", 600, 340, 300,
+                        saved_object_attributes={"filename": SCRIPT, "parameter_enable": 0})
         for i, w in enumerate(words):
             m.connect(route, i, m.obj(f"prepend {'hosterror' if w == 'error' else w}", 600 + 75 * i, 300))
             m.connect(m.boxes[-1]["box"]["id"], 0, self.js)
