@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from plugins.cmt import tokens as T
-from plugins.cmt.parts import score_notes
+from .parts import score_notes
 
-from .folk_data import data_root
+from ..data import data_root
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def _work(args: tuple[str, str]) -> tuple[str, int, dict[str, str]]:
 def prepare(out: Path | None = None, jobs: int = 2, files: list[Path] | None = None,
             limit: int | None = None) -> dict:
     """Build (or finish building) the CMT dataset under ``out``; returns the index."""
-    from .progress import Progress
+    from ..progress import Progress
 
     out = out or data_root() / DATASET
     parts = out / "parts"
