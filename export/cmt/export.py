@@ -1,17 +1,16 @@
-"""Export a trained CMT checkpoint to a validated model folder (``step.onnx``, ``fields.onnx``, manifest.json).
+"""Export a trained CMT checkpoint through the shared pipeline (``step.onnx``, ``fields.onnx``, manifest.json).
 
-export -> reload through the host's own :class:`bridge.runtime.ModelBundle` ->
-run ``VALIDATION_STEPS`` tokens of held-out music (random tokens when no data
-is prepared) through the recurrent ONNX step and compare with torch's parallel
-form (max abs diff into the manifest; above the tolerance the export fails) ->
-time the step -> write the manifest. The folder is what
+What is CMT's own: the recurrent ``step`` graph and the ``fields`` graph,
+parity over ``VALIDATION_STEPS`` tokens of held-out music (random tokens when
+no data is prepared) run through the recurrent ONNX step against torch's
+parallel form (the step is timed on the way), the token vocabulary and
+instruments, and per-field held-out loss. The folder is what
 :meth:`plugins.cmt.sampling.BarSampler.from_bundle` reads.
 """
 from __future__ import annotations
 
 import json
 import logging
-import platform
 import time
 from pathlib import Path
 
@@ -19,12 +18,15 @@ import numpy as np
 import torch
 
 from bridge.errors import BridgeError
-from bridge.runtime import MANIFEST, ModelBundle, default_models_dir, sha256
+from bridge.runtime import ModelBundle, default_models_dir
 from plugins.cmt import tokens as T
 from plugins.cmt.sampling import EXPECT, MODEL_NAME
 
-from .cmt_model import export_fields, export_step, field_offsets
-from .cmt_train import load_model
+from .. import checkpoints
+from ..pipeline import OPSET, ExportPlan, Graph, export_model, tensor
+from .configs import CONFIGS
+from .model import export_fields, export_step, field_offsets
+from .train import load_model
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,7 @@ VALIDATION_STEPS = 500
 
 
 def _validation_tokens(data: Path | None, n: int) -> np.ndarray:
-    from .cmt_data import load_split
+    from .data import load_split
 
     try:
         pieces, _ = load_split("test", data)
@@ -46,64 +48,66 @@ def _validation_tokens(data: Path | None, n: int) -> np.ndarray:
     return np.stack([rng.integers(0, v, n) for v in T.VOCAB_SIZES], axis=1)
 
 
-def export(checkpoint: Path, out: Path | None = None, data: Path | None = None, tolerance: float = 1e-4,
-           command: str | None = None) -> Path:
-    model, cfg = load_model(Path(checkpoint))
+def checkpoint_of(source: str | Path, run_dir: Path | None = None) -> Path:
+    """A config name's newest checkpoint (in ``run_dir``, default runs/<config>), or ``source`` as a path."""
+    if str(source) in CONFIGS:
+        run_dir = run_dir or Path("runs") / str(source)
+        ckpt = checkpoints.latest_checkpoint(run_dir)
+        if ckpt is None:
+            raise BridgeError(f"no checkpoint in {run_dir}: train it first (cmt-bridge train {source})")
+        return ckpt
+    if not Path(source).is_file():
+        raise BridgeError(f"{source}: no such checkpoint")
+    return Path(source)
+
+
+def graphs(model) -> list[Graph]:
+    """``step`` (recurrent, state in and out) and ``fields`` (second-stage logits), batch axes dynamic."""
     mcfg = model.cfg
-    out = Path(out) if out else default_models_dir() / MODEL_NAME
-    out.mkdir(parents=True, exist_ok=True)
-    export_step(model, out / "step.onnx")
-    export_fields(model, out / "fields.onnx")
     L, H, dk = mcfg.n_layers, mcfg.n_heads, mcfg.d_head
-
-    def spec(tensor: str, dtype: str, shape: list) -> dict:
-        return {"tensor": tensor, "dtype": dtype, "shape": shape}
-
     s_shape, z_shape = [L, "batch", H, dk, dk], [L, "batch", H, dk]
-    graphs = {
-        "step": {"file": "step.onnx", "sha256": sha256(out / "step.onnx"),
-                 "inputs": {"token": spec("token", "int64", ["batch", len(T.FIELDS)]),
-                            "s": spec("s", "float32", s_shape), "z": spec("z", "float32", z_shape)},
-                 "outputs": {"type_logits": spec("type_logits", "float32", ["batch", T.VOCAB["type"]]),
-                             "hidden": spec("hidden", "float32", ["batch", mcfg.d_model]),
-                             "s": spec("s_out", "float32", s_shape), "z": spec("z_out", "float32", z_shape),
-                             "field_logits": spec("field_logits", "float32",
-                                                  ["batch", 2, sum(mcfg.vocab_sizes[1:])])}},
-        "fields": {"file": "fields.onnx", "sha256": sha256(out / "fields.onnx"),
-                   "inputs": {"hidden": spec("hidden", "float32", ["batch", mcfg.d_model]),
-                              "token_type": spec("token_type", "int64", ["batch"])},
-                   "outputs": {"logits": spec("logits", "float32", ["batch", sum(mcfg.vocab_sizes[1:])])}},
-    }
-    state = torch.load(Path(checkpoint), weights_only=False)
-    manifest = {
-        "name": MODEL_NAME, "version": f"{cfg.name}@{state['step']}",
-        "description": "CMT (controllable music transformer): compound-word tokens, causal linear attention "
-                       "(elu+1), exported as a recurrent step with a fixed-size state",
-        "graphs": graphs, "opset": 17,
-        "state_shapes": {"s": [L, H, dk, dk], "z": [L, H, dk]},
-        "fields": list(T.FIELDS), "vocab": dict(T.VOCAB), "field_offsets": field_offsets(mcfg),
-        "steps_per_beat": T.STEPS_PER_BEAT,
-        "instruments": [{"name": i.name, "program": i.program, "channel": i.channel} for i in T.INSTRUMENTS],
-        "sampling": {"temperature": 1.0, "top_p": 0.95, "control": 1.0},
-        "training": {"config": cfg.to_dict(), "step": state["step"], "checkpoint": Path(checkpoint).name,
-                     "command": f"cmt-bridge train {cfg.name} --run-dir runs/{cfg.name} --threads 2",
-                     "export_command": command or f"cmt-bridge export-onnx {cfg.name}",
-                     "torch": torch.__version__, "machine": platform.machine(),
-                     "history": _history_summary(state.get("history", []))},
-        "data": _provenance(data),
-        "quality": _held_out(model, cfg, data),
-    }
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
-    bundle = ModelBundle.load(out, threads=1, expect=EXPECT)
-    report = validate(model, bundle, _validation_tokens(data, VALIDATION_STEPS))
-    if report["max_abs_diff"] > tolerance:
-        raise BridgeError(f"export of {cfg.name} differs from torch by {report['max_abs_diff']:.2e} "
-                          f"(> tolerance {tolerance:g}): not written as valid")
-    manifest["validation"] = report
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
-    log.info("%s: max |torch - onnxruntime| %.2e over %d steps, %.2f ms per step", MODEL_NAME,
-             report["max_abs_diff"], report["steps"], report["step_ms_onnxruntime"])
-    return out
+    return [
+        Graph("step", exporter=lambda path: export_step(model, path, OPSET),
+              inputs={"token": tensor("token", "int64", ["batch", len(T.FIELDS)]),
+                      "s": tensor("s", "float32", s_shape), "z": tensor("z", "float32", z_shape)},
+              outputs={"type_logits": tensor("type_logits", "float32", ["batch", T.VOCAB["type"]]),
+                       "hidden": tensor("hidden", "float32", ["batch", mcfg.d_model]),
+                       "s": tensor("s_out", "float32", s_shape), "z": tensor("z_out", "float32", z_shape),
+                       "field_logits": tensor("field_logits", "float32", ["batch", 2, sum(mcfg.vocab_sizes[1:])])}),
+        Graph("fields", exporter=lambda path: export_fields(model, path, OPSET),
+              inputs={"hidden": tensor("hidden", "float32", ["batch", mcfg.d_model]),
+                      "token_type": tensor("token_type", "int64", ["batch"])},
+              outputs={"logits": tensor("logits", "float32", ["batch", sum(mcfg.vocab_sizes[1:])])}),
+    ]
+
+
+def export(source: str | Path, out: Path | None = None, run_dir: Path | None = None, tolerance: float = 1e-4,
+           command: str = "", data: Path | None = None) -> Path:
+    checkpoint = checkpoint_of(source, run_dir)
+    model, cfg = load_model(checkpoint)
+    mcfg = model.cfg
+    state = checkpoints.load(checkpoint)
+    L, H, dk = mcfg.n_layers, mcfg.n_heads, mcfg.d_head
+    plan = ExportPlan(
+        name=MODEL_NAME, config=cfg.name, version=f"{cfg.name}@{state['step']}",
+        description="CMT (controllable music transformer): compound-word tokens, causal linear attention "
+                    "(elu+1), exported as a recurrent step with a fixed-size state",
+        graphs=graphs(model), metadata={"config": cfg.name, "step": str(state["step"])},
+        fields={"state_shapes": {"s": [L, H, dk, dk], "z": [L, H, dk]},
+                "fields": list(T.FIELDS), "vocab": dict(T.VOCAB), "field_offsets": field_offsets(mcfg),
+                "steps_per_beat": T.STEPS_PER_BEAT,
+                "instruments": [{"name": i.name, "program": i.program, "channel": i.channel} for i in T.INSTRUMENTS],
+                "sampling": {"temperature": 1.0, "top_p": 0.95, "control": 1.0}},
+        training={"config": cfg.to_dict(), "step": state["step"], "checkpoint": checkpoint.name,
+                  "command": state.get("command") or f"cmt-bridge train {cfg.name} --run-dir runs/{cfg.name} --threads 2",
+                  "export_command": command or f"cmt-bridge export-onnx {cfg.name}",
+                  "torch": torch.__version__, "history": _history_summary(state.get("history", []))},
+        data=_provenance(data),
+        parity=lambda bundle: validate(model, bundle, _validation_tokens(data, VALIDATION_STEPS)),
+        quality=lambda: _held_out(model, cfg, data),
+        expect=EXPECT,
+    )
+    return export_model(plan, Path(out) if out else default_models_dir() / MODEL_NAME, tolerance)
 
 
 def _history_summary(history: list) -> list:
@@ -112,8 +116,8 @@ def _history_summary(history: list) -> list:
 
 
 def _provenance(data: Path | None) -> dict:
-    from .cmt_data import DATASET, SLOW
-    from .folk_data import data_root
+    from ..data import data_root
+    from .data import DATASET, SLOW
 
     index = (Path(data) if data else data_root() / DATASET) / "index.json"
     if not index.exists():
@@ -127,8 +131,8 @@ def _provenance(data: Path | None) -> dict:
 
 def _held_out(model, cfg, data: Path | None, n: int = 64) -> dict:
     """Per-field next-token cross-entropy (nats) on windows of the *test* pieces (never trained on)."""
-    from .cmt_data import load_split
-    from .cmt_train import evaluate, windows
+    from .data import load_split
+    from .train import evaluate, windows
 
     try:
         pieces, _ = load_split("test", data)

@@ -1,17 +1,16 @@
-"""Export a trained MusicVAE to validated ONNX graphs + manifest.json.
+"""Export a trained MusicVAE through the shared pipeline (export/pipeline.py).
 
-Export -> embed metadata -> reload from disk in onnxruntime -> compare with
-torch on held-out melodies (max abs diff into the manifest; above the tolerance
-the export fails) -> time torch against onnxruntime -> write the manifest with
-sha256, opset, config, training command, data provenance and quality figures
--> build ``decoder_sample`` (the whole decode in one call) from the step graphs
-and check it token for token against them (export/musicvae_sample.py).
+What is MusicVAE's own: the three step graphs (``encoder``, ``decoder_init``,
+``decoder_step``), parity on 64 held-out melodies teacher-forced step by step,
+a greedy 2-bar decode timed against torch, held-out accuracy, the golden
+outputs a test checks the shipped files with, and, once the manifest is
+written, ``decoder_sample`` (the whole decode in one call) built from the step
+graphs and checked token for token against them (export/musicvae/sample_graph.py).
 """
 from __future__ import annotations
 
 import json
 import logging
-import platform
 import time
 from pathlib import Path
 
@@ -19,18 +18,18 @@ import numpy as np
 import torch
 
 from bridge.errors import BridgeError
-from bridge.runtime import MANIFEST, ModelBundle, default_models_dir, sha256
+from bridge.runtime import ModelBundle, default_models_dir
 from plugins.midime.melody import HOLD, MAX_PITCH, MIN_PITCH, NUM_CLASSES, REST, START, STEPS
 
+from .. import checkpoints
+from ..pipeline import ExportPlan, Graph, export_model, tensor
 from . import configs
-from .folk_data import load_split
-from .musicvae import MusicVAE
-from .musicvae_sample import add_to_folder as add_sample_graph
-from .train import evaluate, latest_checkpoint
+from .folk import load_split
+from .model import MusicVAE
+from .sample_graph import add_to_folder as add_sample_graph
+from .train import evaluate
 
 log = logging.getLogger(__name__)
-OPSET = 17
-SHIPPED = ("musicvae-mel2bar",)
 
 
 class _Init(torch.nn.Module):
@@ -65,12 +64,12 @@ def load_checkpoint(source: str | Path, run_dir: Path | None = None) -> tuple[Mu
     if not path.suffix == ".pt":
         cfg = configs.get(str(source))
         rd = run_dir or Path("runs") / cfg.name
-        path = latest_checkpoint(rd)
+        path = checkpoints.latest_checkpoint(rd)
         if path is None:
             raise BridgeError(f"no checkpoint in {rd}: train it first (cmt-bridge train {cfg.name} --run-dir {rd})")
     if not path.is_file():
         raise BridgeError(f"{path}: no such checkpoint")
-    state = torch.load(path, weights_only=False)
+    state = checkpoints.load(path)
     d = dict(state["config"])
     d["transpose"] = tuple(d["transpose"])
     cfg = configs.MusicVAEConfig(**d)
@@ -80,102 +79,77 @@ def load_checkpoint(source: str | Path, run_dir: Path | None = None) -> tuple[Mu
     return model, state, path
 
 
-def _export_graph(module, args, path: Path, inputs, outputs, dynamic, meta: dict) -> None:
-    import onnx
-
-    torch.onnx.export(module, args, str(path), input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
-                      opset_version=OPSET, dynamo=False)
-    m = onnx.load(str(path))
-    for k, v in meta.items():
-        p = m.metadata_props.add()
-        p.key, p.value = k, v if isinstance(v, str) else json.dumps(v)
-    onnx.save(m, str(path))
-
-
-def _time(fn, n: int = 50) -> float:
-    fn()
-    t = time.perf_counter()
-    for _ in range(n):
-        fn()
-    return (time.perf_counter() - t) / n * 1000
-
-
-def export(source: str | Path, out: Path | None = None, run_dir: Path | None = None, tolerance: float = 1e-4) -> Path:
+def export(source: str | Path, out: Path | None = None, run_dir: Path | None = None, tolerance: float = 1e-4,
+           command: str = "") -> Path:
+    """A config's newest checkpoint (or a checkpoint file) -> validated model folder, through the pipeline."""
     model, state, ckpt = load_checkpoint(source, run_dir)
     cfg = model.cfg
     out = Path(out) if out else default_models_dir() / cfg.model_name
-    out.mkdir(parents=True, exist_ok=True)
-    B, L, H, Z = 2, cfg.dec_layers, cfg.dec_hidden, cfg.z_dim
-    meta = {"name": cfg.model_name, "config": cfg.name, "step": str(state["step"])}
-    specs = {
-        "encoder": ("encoder.onnx", _Enc(model), (torch.zeros(B, STEPS, dtype=torch.long),),
-                    ["melody"], ["mu", "sigma"], {"melody": {0: "batch"}, "mu": {0: "batch"}, "sigma": {0: "batch"}}),
-        "decoder_init": ("decoder_init.onnx", _Init(model), (torch.zeros(B, Z),), ["z"], ["state"],
-                         {"z": {0: "batch"}, "state": {1: "batch"}}),
-        "decoder_step": ("decoder_step.onnx", _Step(model),
-                         (torch.zeros(B, Z), torch.zeros(B, dtype=torch.long), torch.zeros(L, B, H)),
-                         ["z", "prev_token", "state"], ["logits", "state_out"],
-                         {"z": {0: "batch"}, "prev_token": {0: "batch"}, "state": {1: "batch"},
-                          "logits": {0: "batch"}, "state_out": {1: "batch"}}),
-    }
-    shapes = {"melody": ("int64", ["batch", STEPS]), "mu": ("float32", ["batch", Z]), "sigma": ("float32", ["batch", Z]),
-              "z": ("float32", ["batch", Z]), "state": ("float32", [L, "batch", H]),
-              "prev_token": ("int64", ["batch"]), "logits": ("float32", ["batch", NUM_CLASSES]),
-              "state_out": ("float32", [L, "batch", H])}
-    graphs = {}
-    with torch.no_grad():
-        for gname, (fname, mod, args, ins, outs, dyn) in specs.items():
-            _export_graph(mod, args, out / fname, ins, outs, dyn, {**meta, "graph": gname})
-            sem_out = {("state" if o == "state_out" else o): o for o in outs}
-            graphs[gname] = {"file": fname, "sha256": sha256(out / fname),
-                             "inputs": {i: {"tensor": i, "dtype": shapes[i][0], "shape": shapes[i][1]} for i in ins},
-                             "outputs": {s: {"tensor": o, "dtype": shapes[o][0], "shape": shapes[o][1]}
-                                         for s, o in sem_out.items()}}
-    manifest = {
-        "name": cfg.model_name, "version": f"{cfg.name}@{state['step']}",
-        "description": "MusicVAE for 2-bar monophonic melodies on a 16th grid (MusicVAE melody classes): "
-                       "bidirectional GRU encoder -> z -> autoregressive GRU decoder, exported as step graphs "
-                       "(+ decoder_sample: the 32 steps unrolled into one graph)",
-        "graphs": graphs, "opset": OPSET, "z_dim": Z, "state_shape": [L, H],
-        "vocab": {"rest": REST, "hold": HOLD, "min_pitch": MIN_PITCH, "max_pitch": MAX_PITCH, "start": START,
-                  "steps": STEPS, "num_classes": NUM_CLASSES, "steps_per_beat": 4},
-        "sampling": {"temperature": 0.5},
-        "training": {"config": cfg.to_dict(), "step": state["step"], "command": state.get("command", ""),
-                     "reproduce": f"cmt-bridge data prepare {cfg.dataset} && cmt-bridge train {cfg.name} "
-                                  f"--run-dir runs/{cfg.name} [--resume] && cmt-bridge export-onnx {cfg.name}",
-                     "checkpoint": ckpt.name, "torch": torch.__version__, "machine": platform.machine()},
-        "data": _provenance(cfg.dataset),
-    }
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
-    # reload through the host's own wrapper and compare with torch on held-out melodies
-    bundle = ModelBundle.load(out, threads=1)
     test_w, _ = load_split("test")
     x = test_w[np.random.default_rng(0).permutation(len(test_w))[:64]]
-    report = validate(model, bundle, x)
-    if report["max_abs_diff"] > tolerance:
-        raise BridgeError(f"export of {cfg.name} differs from torch by {report['max_abs_diff']:.2e} "
-                          f"(> tolerance {tolerance:g}): not written as valid")
-    quality = evaluate(model, test_w)
-    manifest["validation"] = report
-    manifest["golden"] = golden(model, x[:4])
-    manifest["quality"] = {"split": "test (held-out tunes)", "windows": int(len(test_w)),
-                           "free_running_acc": round(quality["acc"], 4),
-                           "nonhold_acc": round(quality["nonhold_acc"], 4),
-                           "all_hold_baseline_acc": round(quality["all_hold_acc"], 4),
-                           "rec_nats_per_step": round(quality["rec_nats_per_step"], 4)}
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
-    log.info("%s: max |torch - onnxruntime| %.2e; decode %.2f ms ort vs %.2f ms torch; test acc %.4f (non-hold %.4f)",
-             cfg.model_name, report["max_abs_diff"], report["decode_ms_onnxruntime"], report["decode_ms_torch"],
-             quality["acc"], quality["nonhold_acc"])
-    # the 32 decoder steps as one graph, made from the step graphs just written and checked token for token
     pick = np.sort(np.random.default_rng(0).permutation(len(test_w))[:256])
-    add_sample_graph(out, windows=test_w[pick], windows_from=f"{len(pick)} held-out test windows (seed 0)",
-                     built_by="cmt-bridge export-onnx (export/musicvae_sample.py)")
-    return out
+    plan = ExportPlan(
+        name=cfg.model_name, config=cfg.name, version=f"{cfg.name}@{state['step']}",
+        description="MusicVAE for 2-bar monophonic melodies on a 16th grid (MusicVAE melody classes): "
+                    "bidirectional GRU encoder -> z -> autoregressive GRU decoder, exported as step graphs "
+                    "(+ decoder_sample: the 32 steps unrolled into one graph)",
+        graphs=graphs(model), metadata={"config": cfg.name, "step": str(state["step"])},
+        fields={"z_dim": cfg.z_dim, "state_shape": [cfg.dec_layers, cfg.dec_hidden],
+                "vocab": {"rest": REST, "hold": HOLD, "min_pitch": MIN_PITCH, "max_pitch": MAX_PITCH,
+                          "start": START, "steps": STEPS, "num_classes": NUM_CLASSES, "steps_per_beat": 4},
+                "sampling": {"temperature": 0.5}, "golden": golden(model, x[:4])},
+        training={"config": cfg.to_dict(), "step": state["step"], "command": state.get("command", ""),
+                  "reproduce": f"cmt-bridge data prepare {cfg.dataset} && cmt-bridge train {cfg.name} "
+                               f"--run-dir runs/{cfg.name} [--resume] && cmt-bridge export-onnx {cfg.name}",
+                  "checkpoint": ckpt.name, "torch": torch.__version__,
+                  **({"export_command": command} if command else {})},
+        data=_provenance(cfg.dataset),
+        parity=lambda bundle: validate(model, bundle, x),
+        benchmark=lambda bundle: benchmark(model, bundle, x[:1]),
+        quality=lambda: _quality(model, test_w),
+        finish=lambda folder: add_sample_graph(
+            folder, windows=test_w[pick], windows_from=f"{len(pick)} held-out test windows (seed 0)",
+            built_by="cmt-bridge export-onnx (export/musicvae/sample_graph.py)"),
+    )
+    return export_model(plan, out, tolerance)
+
+
+def graphs(model: MusicVAE) -> list[Graph]:
+    """encoder, decoder_init and decoder_step with their semantic tensors (batch axes dynamic)."""
+    cfg = model.cfg
+    B, L, H, Z = 2, cfg.dec_layers, cfg.dec_hidden, cfg.z_dim
+    melody = tensor("melody", "int64", ["batch", STEPS])
+    z = tensor("z", "float32", ["batch", Z])
+    return [
+        Graph("encoder", module=_Enc(model), args=(torch.zeros(B, STEPS, dtype=torch.long),),
+              inputs={"melody": melody},
+              outputs={"mu": tensor("mu", "float32", ["batch", Z]), "sigma": tensor("sigma", "float32", ["batch", Z])},
+              dynamic_axes={"melody": {0: "batch"}, "mu": {0: "batch"}, "sigma": {0: "batch"}}),
+        Graph("decoder_init", module=_Init(model), args=(torch.zeros(B, Z),), inputs={"z": z},
+              outputs={"state": tensor("state", "float32", [L, "batch", H])},
+              dynamic_axes={"z": {0: "batch"}, "state": {1: "batch"}}),
+        Graph("decoder_step", module=_Step(model),
+              args=(torch.zeros(B, Z), torch.zeros(B, dtype=torch.long), torch.zeros(L, B, H)),
+              inputs={"z": z, "prev_token": tensor("prev_token", "int64", ["batch"]),
+                      "state": tensor("state", "float32", [L, "batch", H])},
+              outputs={"logits": tensor("logits", "float32", ["batch", NUM_CLASSES]),
+                       "state": tensor("state_out", "float32", [L, "batch", H])},
+              dynamic_axes={"z": {0: "batch"}, "prev_token": {0: "batch"}, "state": {1: "batch"},
+                            "logits": {0: "batch"}, "state_out": {1: "batch"}}),
+    ]
+
+
+def _quality(model: MusicVAE, test_w: np.ndarray) -> dict:
+    q = evaluate(model, test_w)
+    log.info("test acc %.4f (non-hold %.4f)", q["acc"], q["nonhold_acc"])
+    return {"split": "test (held-out tunes)", "windows": int(len(test_w)),
+            "free_running_acc": round(q["acc"], 4), "nonhold_acc": round(q["nonhold_acc"], 4),
+            "all_hold_baseline_acc": round(q["all_hold_acc"], 4),
+            "rec_nats_per_step": round(q["rec_nats_per_step"], 4)}
 
 
 def validate(model: MusicVAE, bundle: ModelBundle, x: np.ndarray) -> dict:
-    """Compare every graph with torch on real melodies; time a greedy 2-bar decode both ways."""
+    """Parity: every graph against torch on real melodies, teacher-forced, step by step."""
     xt = torch.from_numpy(x)
     with torch.no_grad():
         mu_t, sg_t = model.encode(xt)
@@ -192,7 +166,22 @@ def validate(model: MusicVAE, bundle: ModelBundle, x: np.ndarray) -> dict:
             diffs += [np.abs(r["logits"] - lo_t.numpy()).max(), np.abs(r["state"] - st_t.numpy()).max()]
             st = st_t.numpy()  # both continue from torch's state: per-step diffs, not compounding
             prev = x[:, t]
-    z1 = z[:1]
+    return {"max_abs_diff": float(max(diffs)), "inputs": f"{len(x)} held-out test windows, teacher-forced steps"}
+
+
+def _time(fn, n: int = 50) -> float:
+    """Mean ms of ``fn()`` over ``n`` calls after one warm-up call."""
+    fn()
+    t = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - t) / n * 1000
+
+
+def benchmark(model: MusicVAE, bundle: ModelBundle, x1: np.ndarray) -> dict:
+    """One greedy 2-bar decode from ``x1``'s posterior mean, onnxruntime step graphs vs torch, one thread each."""
+    with torch.no_grad():
+        z1 = model.encode(torch.from_numpy(x1))[0].numpy()
     step_g, init_g = bundle.graph("decoder_step"), bundle.graph("decoder_init")
 
     def ort_decode():
@@ -210,8 +199,7 @@ def validate(model: MusicVAE, bundle: ModelBundle, x: np.ndarray) -> dict:
         t_ort = _time(ort_decode)
     finally:
         torch.set_num_threads(threads)
-    return {"max_abs_diff": float(max(diffs)), "inputs": "64 held-out test windows, teacher-forced steps",
-            "decode_ms_onnxruntime": round(t_ort, 3), "decode_ms_torch": round(t_torch, 3),
+    return {"decode_ms_onnxruntime": round(t_ort, 3), "decode_ms_torch": round(t_torch, 3),
             "decode_speedup_vs_torch": round(t_torch / t_ort, 2), "threads": 1}
 
 
@@ -224,7 +212,7 @@ def golden(model: MusicVAE, x: np.ndarray) -> dict:
 
 
 def _provenance(dataset: str) -> dict:
-    from .folk_data import data_root
+    from ..data import data_root
 
     idx_path = data_root() / dataset / "index.json"
     idx = json.loads(idx_path.read_text()) if idx_path.exists() else {}
@@ -235,6 +223,3 @@ def _provenance(dataset: str) -> dict:
             "crc": {k: idx.get(f"{k}_crc") for k in ("train", "valid", "test")},
             "augmentation": "random transposition per window (config 'transpose')"}
 
-
-def export_all(tolerance: float = 1e-4) -> list[Path]:
-    return [export(name, tolerance=tolerance) for name in SHIPPED]
