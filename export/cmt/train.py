@@ -1,10 +1,10 @@
-"""Training loop for the CMT linear-attention transformer on ``data/cmt`` (export/cmt_data.py).
+"""Training loop for the CMT linear-attention transformer on ``data/cmt`` (export/cmt/data.py).
 
 Windows of ``window`` + 1 tokens start at a random bar token of a random piece
 (pieces drawn in proportion to their length), shorter tails padded with 0; each
 training window is transposed by a random -5..+6 semitones (drums stay). The
 loss is the mean of the per-field next-token cross-entropies
-(:meth:`export.cmt_model.CMTModel.loss`); validation reports them per field on
+(:meth:`export.cmt.model.CMTModel.loss`); validation reports them per field on
 fixed held-out windows (no transposition). Checkpoints ``ckpt-*.pt`` (the last
 3 kept) hold model, optimizer, RNG and history, so ``resume=True`` continues
 exactly (export/checkpoints.py). Configs: export/cmt/configs.py.

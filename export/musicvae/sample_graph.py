@@ -211,7 +211,7 @@ def build(w: dict, steps: int, start: int, meta: dict | None = None):
          helper.make_tensor_value_info("temperature", TensorProto.FLOAT, [1])],
         [helper.make_tensor_value_info("tokens", TensorProto.INT64, ["batch", steps])], g.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="cmt-bridge export.musicvae_sample")
+                              producer_name="cmt-bridge export.musicvae_sample")  # kept: the shipped file stays identical
     model.ir_version = 8
     for k, v in (meta or {}).items():
         p = model.metadata_props.add()
