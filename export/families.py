@@ -16,8 +16,10 @@ A family is one package under ``export/`` whose ``__init__`` holds one record::
         shipped=("tagger",),                           # what `export-onnx --all` re-exports
     )
 
-and one line in :data:`BUILTIN_FAMILIES` (or an entry point in the group
-``cmt_bridge.families`` naming that module, for a family in another package).
+and one line in :data:`BUILTIN_FAMILIES`. A family in another package
+declares an entry point in the group ``cmt_bridge.families`` naming its module;
+``$CMT_BRIDGE_FAMILIES`` (comma-separated module paths or ``.py`` files) adds
+families without packaging, for trials and tests.
 
 References are ``"module:attribute"`` strings (or callables), resolved only
 when a command needs them, so the record imports no torch and ``cmt-bridge
@@ -41,7 +43,10 @@ Config names are global: two families registering one name is an error.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
+import os
+import sys
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from importlib import metadata
@@ -56,6 +61,7 @@ Ref = Union[str, Callable[..., Any]]
 
 BUILTIN_FAMILIES: tuple[str, ...] = ("export.musicvae", "export.cmt", "export.transcription")
 ENTRY_POINT_GROUP = "cmt_bridge.families"
+ENV_FAMILIES = "CMT_BRIDGE_FAMILIES"
 
 
 def resolve(ref: Ref) -> Any:
@@ -119,8 +125,27 @@ def _family_of(obj: Any, where: str) -> Family:
     return fam
 
 
-def load_families(modules: Iterable[str] = BUILTIN_FAMILIES, entry_points: bool = True) -> dict[str, Family]:
-    """Every family by name: the built-in modules, then the ``cmt_bridge.families`` entry points."""
+def _import_family(spec: str) -> Any:
+    """A module path (``pkg.mod``) or a ``.py`` file."""
+    if not spec.endswith(".py"):
+        return importlib.import_module(spec)
+    path = Path(spec).expanduser().resolve()
+    if not path.is_file():
+        raise ConfigError(f"model family file {spec} does not exist")
+    name = f"cmt_bridge_family_{path.stem}"
+    mod_spec = importlib.util.spec_from_file_location(name, path)
+    if mod_spec is None or mod_spec.loader is None:
+        raise ConfigError(f"model family file {spec} cannot be imported")
+    module = importlib.util.module_from_spec(mod_spec)
+    sys.modules[name] = module
+    mod_spec.loader.exec_module(module)
+    return module
+
+
+def load_families(modules: Iterable[str] = BUILTIN_FAMILIES, entry_points: bool = True,
+                  extra: Iterable[str] | None = None) -> dict[str, Family]:
+    """Every family by name: the built-in modules, the ``cmt_bridge.families`` entry points, then ``extra``
+    (default ``$CMT_BRIDGE_FAMILIES``)."""
     found: dict[str, Family] = {}
 
     def add(fam: Family, where: str) -> None:
@@ -138,6 +163,10 @@ def load_families(modules: Iterable[str] = BUILTIN_FAMILIES, entry_points: bool 
                 log.warning("model family %s: cannot load (%s)", ep.name, exc)
                 continue
             add(fam, f"entry point {ep.name}")
+    if extra is None:
+        extra = [x.strip() for x in os.environ.get(ENV_FAMILIES, "").split(",") if x.strip()]
+    for spec in extra:
+        add(_family_of(_import_family(spec), spec), spec)
     return found
 
 
