@@ -45,7 +45,10 @@ The steps, in order:
    names with ``report_key`` / ``diff_key``);
 7. ``plan.finish(folder)`` for anything built from the written files.
 
-Torch is needed only when a graph has no ``exporter`` of its own.
+Torch is needed only when a graph has no ``exporter`` of its own. A whole
+family that uses this (data, config, training, export) is
+``export/example/blips.py``; the family record and the signatures of its
+functions are in :mod:`export.families`.
 """
 from __future__ import annotations
 
