@@ -90,7 +90,7 @@ class Family:
 
     name: str
     doc: str
-    configs: Ref
+    configs: Union[Ref, Mapping[str, Any]]
     train: Ref
     export: Ref
     datasets: tuple[Dataset, ...] = ()
