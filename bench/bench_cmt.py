@@ -67,7 +67,7 @@ def spearman(a, b) -> float:
 
 def held_out_curves(n: int, rng: np.random.Generator, data: Path | None) -> list[tuple[str, float, np.ndarray]]:
     """(name, beats per bar, controls int [16, 2]) from 16-bar stretches of the test pieces (in their own meter)."""
-    from export.cmt_data import load_split
+    from export.cmt.data import load_split
 
     pieces, bpbs = load_split("test", data)
     usable = [(p, b) for p, b in zip(pieces, bpbs) if len(T.bar_controls(p)) >= CURVE_BARS]

@@ -61,12 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     import onnxruntime as ort
     import torch
 
-    from export.cmt_model import CMTConfig, CMTModel, export_fields, export_step
+    from export.cmt.model import CMTConfig, CMTModel, export_fields, export_step
     from plugins.cmt.tokens import VOCAB_SIZES
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    from export.cmt_train import latest_checkpoint, load_model
+    from export.checkpoints import latest_checkpoint
+    from export.cmt.train import load_model
 
     ckpt = args.checkpoint or latest_checkpoint(ROOT / "runs/cmt")
     weights = "seeded (untrained)"
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     def run_fields(**f):
         return {"logits": fields.run(None, f)[0]}
 
-    from export.cmt_model import field_offsets
+    from export.cmt.model import field_offsets
 
     bs = BarSampler(run_step, run_fields, field_offsets(cfg), model.state_shapes(1), seed=0)
     per_bar, toks = [], []

@@ -153,7 +153,7 @@ def decode_speed(vae: MusicVAE, z: np.ndarray, checkpoint: Path | None, runs: in
 
     onnxruntime decodes the way the host does (``decoder_sample``, one call, when the folder has it) and, for
     comparison, step by step (``decoder_step`` 32 times). Torch runs the checkpoint named in the manifest, or,
-    when that is gone, the same weights rebuilt from the ONNX initializers (export/musicvae_weights.py).
+    when that is gone, the same weights rebuilt from the ONNX initializers (export/musicvae/weights.py).
     """
     z1 = z[:1]
     fns = {"onnxruntime": lambda: vae.decode(z1),
@@ -165,8 +165,8 @@ def decode_speed(vae: MusicVAE, z: np.ndarray, checkpoint: Path | None, runs: in
     try:
         import torch
 
-        from export.onnx_export import load_checkpoint
-        from export.musicvae_weights import model_from_onnx
+        from export.musicvae.export import load_checkpoint
+        from export.musicvae.weights import model_from_onnx
     except ImportError as e:
         res["torch_skipped"] = f"torch or export/ unavailable ({e})"
     else:

@@ -39,7 +39,7 @@ from plugins.transcription.stream import LATENCY_SECONDS, StreamTranscriber  # n
 from plugins.transcription.transcriber import Transcriber  # noqa: E402
 
 BLOCK = 256  # live block, samples (16 ms)
-FONTS = ("fluidr3", "timgm6mb", "musescore")  # see export/transcription_data.py
+FONTS = ("fluidr3", "timgm6mb", "musescore")  # see export/transcription/data.py
 
 
 def counts(ref: np.ndarray, est: list[tuple[float, float, int]]) -> tuple[int, int, int]:
@@ -139,7 +139,7 @@ def main() -> int:
         for inst in INSTRUMENT_NAMES:
             wavs = sorted(args.data.glob(f"{inst}_[0-9][0-9][0-9]{suffix}.wav"))[: 1 if args.quick else None]
             if not wavs:
-                print(f"no test audio for {inst} in {args.data} (python -m export.transcription_train data)")
+                print(f"no test audio for {inst} in {args.data} (cmt-bridge data prepare transcription)")
                 return 2
             c_ours, c_bp, c_live = [0, 0, 0], [0, 0, 0], [0, 0, 0]
             gen, sine = [], []

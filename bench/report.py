@@ -83,7 +83,7 @@ def _torch_note(d: dict) -> list[str]:
     if not d.get("torch_weights", "").startswith("rebuilt"):
         return []
     return ["", "Torch runs the same weights rebuilt from the ONNX initializers (the training checkpoint is not in "
-                "git; `export/musicvae_weights.py`, checked against the torch outputs stored at export)."]
+                "git; `export/musicvae/weights.py`, checked against the torch outputs stored at export)."]
 
 
 def transcription(d: dict) -> list[str]:

@@ -221,37 +221,6 @@ def _cmd_pianoroll(args) -> int:
     return 0
 
 
-def _guard_missing(func: Callable, what: str) -> Callable:
-    """Turn a missing optional dependency inside a command into one clear line."""
-    def run(args) -> int:
-        try:
-            return func(args)
-        except ModuleNotFoundError as e:
-            if (e.name or "").split(".")[0] in ("torch", "onnx", "onnxscript", "music21", "matplotlib"):
-                raise BridgeError(f"{what} needs the train extra ({e.name} is missing): "
-                                  f"pip install 'cmt-bridge[train]' torch==2.13.0") from None
-            raise
-    return run
-
-
-def _add_export(sub) -> None:
-    before = set(sub.choices)
-    try:
-        from export import cli as export_cli
-    except ImportError as e:
-        reason = f"the training commands are not available ({e})"
-        for name in ("data", "train", "export-onnx"):
-            p = sub.add_parser(name, help="(unavailable: export/cli.py is missing)")
-            p.set_defaults(func=lambda args, r=reason: (_ for _ in ()).throw(BridgeError(r)))
-        return
-    export_cli.add_commands(sub)
-    for name in set(sub.choices) - before:
-        p = sub.choices[name]
-        func = p.get_default("func")
-        if func is not None:
-            p.set_defaults(func=_guard_missing(func, f"cmt-bridge {name}"))
-
-
 def _add_plugin_commands(sub) -> None:
     from .plugins import make_plugin_manager
 
@@ -287,7 +256,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="the PNG to write")
     p.add_argument("--title", help="default: the file name")
     p.set_defaults(func=_cmd_pianoroll)
-    _add_export(sub)
     _add_plugin_commands(sub)
     return parser
 

@@ -1,39 +1,75 @@
-"""The offline sub-commands: ``data prepare``, ``train``, ``export-onnx``.
+"""The offline sub-commands ``data prepare``, ``train`` and ``export-onnx``, read from the family registry.
 
-Importing this module needs no torch: the commands import it when they run, and
-say how to install the ``train`` extra when it is missing.
+Nothing here names a family: datasets, configs, training and export all come
+from :mod:`export.families`. Importing this module needs no torch (nor numpy):
+``cmt-bridge`` adds these commands through the trainer plugin
+(export/plugin.py), and each says in one line how to install the ``train``
+extra when it is missing. ``python -m export`` runs the same commands.
 """
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import shlex
+import sys
 from pathlib import Path
+from typing import Callable
 
 from bridge.errors import BridgeError
 
-TRAIN_EXTRA = "this command needs the train extra: pip install 'torch==2.13.0' -e '.[train]' (see README)"
+from . import families as reg
+
+log = logging.getLogger(__name__)
+
+TRAIN_EXTRA = "pip install 'torch==2.13.0' -e '.[train]' (see README)"
+TRAIN_MODULES = ("torch", "onnx", "onnxscript", "music21", "matplotlib")
 
 
-def _need_torch() -> None:
+def _need_torch(what: str) -> None:
     try:
         import torch  # noqa: F401
     except ImportError:
-        raise BridgeError(TRAIN_EXTRA) from None
+        raise BridgeError(f"{what} needs the train extra (torch is missing): {TRAIN_EXTRA}") from None
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def guard_missing(func: Callable, what: str) -> Callable:
+    """Turn a missing train-extra module inside a command into one clear line."""
+    def run(args) -> int:
+        try:
+            return func(args)
+        except ModuleNotFoundError as e:
+            if (e.name or "").split(".")[0] in TRAIN_MODULES:
+                raise BridgeError(f"{what} needs the train extra ({e.name} is missing): {TRAIN_EXTRA}") from None
+            raise
+    return run
+
+
+def _dataset_help() -> str:
+    try:
+        return "; ".join(f"{name}: {d.doc}" for name, d in reg.datasets().items())
+    except Exception as e:  # a broken family must not take the CLI down
+        log.warning("model families: %s", e)
+        return "see the model families in export/"
+
+
+def add_commands(sub: argparse._SubParsersAction, guard: bool = True) -> None:
+    """Add ``data``, ``train`` and ``export-onnx`` to ``sub``; ``guard`` makes a missing extra one line."""
+    def wrap(func: Callable, name: str) -> Callable:
+        return guard_missing(func, f"cmt-bridge {name}") if guard else func
+
     d = sub.add_parser("data", help="build cached training sets from data we can ship",
                        description="Build cached, split-by-piece training sets.",
                        epilog="example: cmt-bridge data prepare folk   (music21's folk tunes -> data/folk/)")
     dsub = d.add_subparsers(dest="data_cmd", required=True)
     p = dsub.add_parser("prepare", help="parse, cache and split a dataset (resumable)")
-    p.add_argument("dataset", choices=["folk", "transcription", "cmt"],
-                   help="folk: monophonic 2-bar melodies from music21's ABC tunes; transcription: those melodies "
-                        "rendered with FluidSynth for 5 instruments, paired with frame labels (needs folk first); "
-                        "cmt: music21's multi-part scores as compound-word tokens (data/cmt/)")
-    p.add_argument("--out", type=Path, default=None, help="output folder (default $CMT_BRIDGE_DATA/<dataset>, i.e. data/<dataset>)")
+    p.add_argument("dataset", help=_dataset_help())
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder (default $CMT_BRIDGE_DATA/<dataset>, i.e. data/<dataset>)")
     p.add_argument("--jobs", type=int, default=2, help="parallel parser processes (default 2)")
-    p.add_argument("--limit", type=int, default=None, help="only the first N files (quick trials)")
-    p.set_defaults(func=_cmd_prepare)
+    p.add_argument("--limit", type=int, default=None,
+                   help="only the first N files (quick trials; transcription: N training chunks)")
+    p.set_defaults(func=wrap(_cmd_prepare, "data"))
 
     t = sub.add_parser("train", help="train a named config from the registry (needs the train extra)",
                        description="Train a frozen, named config. Checkpoints, loss.png and a log go to --run-dir.",
@@ -43,17 +79,18 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                               "configs: see `cmt-bridge train --list`",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("config", nargs="?", help="config name")
-    t.add_argument("--list", action="store_true", help="list the registered configs")
+    t.add_argument("--list", action="store_true", help="list the registered configs of every model family")
     t.add_argument("--run-dir", type=Path, default=None, help="default runs/<config>")
     t.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --run-dir")
     t.add_argument("--steps", type=int, default=None, help="override the config's number of steps")
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    t.set_defaults(func=_cmd_train)
+    t.set_defaults(func=wrap(_cmd_train, "train"))
 
     e = sub.add_parser("export-onnx", help="export a trained checkpoint to validated ONNX + manifest",
-                       description="Export, embed metadata, reload in onnxruntime, compare with torch on held-out "
-                                   "inputs (fails above the tolerance), time both, write manifest.json.",
+                       description="Export, embed metadata, reload through the host's loader, compare with torch on "
+                                   "held-out inputs (fails above the tolerance), time it, write manifest.json "
+                                   "(export/pipeline.py).",
                        epilog="examples:\n  cmt-bridge export-onnx musicvae-mel2bar            "
                               "(runs/musicvae-mel2bar -> onnx_models/musicvae-mel2bar)\n"
                               "  cmt-bridge export-onnx runs/x/ckpt-001000.pt -o /tmp/m\n"
@@ -64,156 +101,64 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--run-dir", type=Path, default=None)
     e.add_argument("--all", action="store_true", help="re-export every shipped model from its checkpoint")
     e.add_argument("--tolerance", type=float, default=1e-4)
-    e.set_defaults(func=_cmd_export)
+    e.set_defaults(func=wrap(_cmd_export, "export-onnx"))
 
 
-TRANSCRIPTION_DATA = Path("data/transcription")
-
-
-def _transcription_configs() -> dict:
-    from .transcription_model import CONFIGS  # imports torch: only called after _need_torch()
-
-    return CONFIGS
-
-
-def _cmt_configs() -> dict:
-    from .cmt_train import CONFIGS  # imports torch: only called after _need_torch()
-
-    return CONFIGS
+def _command(verb: str) -> str:
+    """The command line as typed from ``verb`` on (recorded in checkpoints and manifests); "" if not run so."""
+    if verb not in sys.argv:
+        return ""
+    prog = "torchrun ... -m export" if "WORLD_SIZE" in os.environ else "cmt-bridge"
+    return " ".join([prog] + [shlex.quote(a) for a in sys.argv[sys.argv.index(verb):]])
 
 
 def _cmd_prepare(args) -> int:
-    from . import folk_data
-
-    if args.dataset == "cmt":
-        from .cmt_data import prepare as prepare_cmt
-
-        idx = prepare_cmt(args.out, jobs=args.jobs, limit=args.limit)
-        print(f"cmt: {idx['pieces']} pieces, tokens train {idx['train_tokens']} / valid {idx['valid_tokens']} / "
-              f"test {idx['test_tokens']}, {len(idx['skipped'])} skipped (reasons in index.json)")
-        return 0
-
-    if args.dataset == "transcription":
-        from .transcription_data import prepare
-
-        idx = prepare(folk_data.data_root() / "folk", args.out or TRANSCRIPTION_DATA)
-        print(f"transcription: {len(idx['chunks'])} chunks rendered")
-        return 0
-
-    idx = folk_data.prepare(args.out, jobs=args.jobs, limit=args.limit)
-    print(f"{idx['dataset']}: {idx['tunes']} tunes, windows train {idx['train_windows']} / "
-          f"valid {idx['valid_windows']} / test {idx['test_windows']}, {len(idx['unparseable'])} files skipped")
+    table = reg.datasets()
+    if args.dataset not in table:
+        raise BridgeError(f"unknown dataset {args.dataset!r} (have: {', '.join(table)})")
+    print(reg.resolve(table[args.dataset].prepare)(args.out, jobs=args.jobs, limit=args.limit))
     return 0
 
 
 def _cmd_train(args) -> int:
-    _need_torch()
-    from . import configs, train
-
+    _need_torch("cmt-bridge train")
     if args.list or not args.config:
-        for name, cfg in configs.REGISTRY.items():
-            print(f"{name:24s} {cfg.doc}")
-        for name in _transcription_configs():
-            print(f"{name:24s} cross-modal audio <-> symbol VAE (see docs/transcription.md)")
-        for name, cfg in _cmt_configs().items():
-            print(f"{name:24s} {cfg.doc}")
+        for name, (fam, cfg) in reg.configs().items():
+            print(f"{name:24s} {fam.name:14s} {getattr(cfg, 'doc', '')}")
         return 0
-    if args.config in _cmt_configs():
-        from .cmt_train import train as train_cmt
-
-        cfg = _cmt_configs()[args.config]
-        if args.seed is not None:
-            from dataclasses import replace
-
-            cfg = replace(cfg, seed=args.seed)
-        train_cmt(cfg, args.run_dir or Path("runs") / args.config, resume=args.resume, steps=args.steps,
-                  threads=args.threads)
-        return 0
-    if args.config in _transcription_configs():
-        from .transcription_train import train as train_transcription
-
-        run_dir = args.run_dir or Path("runs") / args.config
-        train_transcription(args.config, TRANSCRIPTION_DATA, run_dir, args.threads or 1, args.steps, args.resume,
-                            command=f"cmt-bridge train {args.config} --run-dir {run_dir}")
-        return 0
-    import os
-    import shlex
-    import sys
-
-    cfg = configs.get(args.config)
-    prog = "torchrun ... -m export" if "WORLD_SIZE" in os.environ else "cmt-bridge"
-    command = " ".join([prog] + [shlex.quote(a) for a in sys.argv[sys.argv.index("train"):]]) \
-        if "train" in sys.argv else None
-    train.train(cfg, args.run_dir or Path("runs") / cfg.name, resume=args.resume, steps=args.steps,
-                seed=args.seed, threads=args.threads, command=command)
+    fam, cfg = reg.config(args.config)
+    run_dir = args.run_dir or Path("runs") / args.config
+    fam.run_train(cfg, run_dir, resume=args.resume, steps=args.steps, seed=args.seed, threads=args.threads,
+                  command=_command("train"))
     return 0
 
 
 def _cmd_export(args) -> int:
-    _need_torch()
-    from . import onnx_export
-
+    _need_torch("cmt-bridge export-onnx")
     if args.all:
-        for out in onnx_export.export_all(tolerance=args.tolerance):
-            print(f"exported {out}")
-        from .transcription_export import export as export_transcription
-
-        out = export_transcription(Path("runs") / "transcription" / "model.pt", None, TRANSCRIPTION_DATA,
-                                   args.tolerance, command="cmt-bridge export-onnx --all")
-        print(f"exported {out}")
-        print(f"exported {_export_cmt('cmt', None, None, args.tolerance, 'cmt-bridge export-onnx --all')}")
+        for fam in reg.families().values():
+            for name in fam.shipped:
+                print(f"exported {fam.run_export(name, tolerance=args.tolerance, command='cmt-bridge export-onnx --all')}")
         return 0
     if not args.source:
         raise BridgeError("export-onnx needs a config name or a checkpoint path (or --all)")
-    if args.source in _transcription_configs():
-        from .transcription_export import export as export_transcription
-
-        run_dir = args.run_dir or Path("runs") / args.source
-        out = export_transcription(run_dir / "model.pt", args.out, TRANSCRIPTION_DATA, args.tolerance,
-                                   command=f"cmt-bridge export-onnx {args.source}")
-        print(f"exported {out}")
-        return 0
-    if args.source in _cmt_configs() or _is_cmt_checkpoint(args.source):
-        out = _export_cmt(args.source, args.run_dir, args.out, args.tolerance, f"cmt-bridge export-onnx {args.source}")
-        print(f"exported {out}")
-        return 0
-    out = onnx_export.export(args.source, out=args.out, run_dir=args.run_dir, tolerance=args.tolerance)
+    if args.source in reg.configs():
+        fam = reg.config(args.source)[0]
+    elif Path(args.source).is_file():
+        fam = reg.family_of_checkpoint(Path(args.source))
+    elif args.source.endswith(".pt"):
+        raise BridgeError(f"{args.source}: no such checkpoint")
+    else:
+        fam = reg.config(args.source)[0]  # raises: unknown config, with the list
+    out = fam.run_export(args.source, out=args.out, run_dir=args.run_dir, tolerance=args.tolerance,
+                         command=_command("export-onnx") or f"cmt-bridge export-onnx {args.source}")
     print(f"exported {out}")
     return 0
 
 
-def _export_cmt(source: str, run_dir: Path | None, out: Path | None, tolerance: float, command: str) -> Path:
-    """Export a CMT config's newest checkpoint (or a checkpoint path) to a model folder."""
-    from .cmt_export import export as export_cmt
-    from .cmt_train import latest_checkpoint
-
-    ckpt = Path(source)
-    if source in _cmt_configs():
-        run_dir = run_dir or Path("runs") / source
-        ckpt = latest_checkpoint(run_dir)
-        if ckpt is None:
-            raise BridgeError(f"no checkpoint in {run_dir}: train it first (cmt-bridge train {source})")
-    return export_cmt(ckpt, out, tolerance=tolerance, command=command)
-
-
-def _is_cmt_checkpoint(source: str) -> bool:
-    """A checkpoint path written by the CMT trainer (its config has CMT's fields)."""
-    p = Path(source)
-    if not p.is_file():
-        return False
-    import torch
-
-    state = torch.load(p, weights_only=False, map_location="cpu")
-    return "n_heads" in state.get("config", {})
-
-
 def main(argv: list[str] | None = None) -> int:
-    import logging
-    import sys
-
     parser = argparse.ArgumentParser(prog="python -m export", description="cmt-bridge offline trainer")
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    add_commands(sub)
+    add_commands(parser.add_subparsers(dest="cmd", required=True))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:

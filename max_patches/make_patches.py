@@ -1,12 +1,14 @@
 """Write the Max patches and their Pd twins from the host's OSC schema, so they never drift from the code.
 
-    python max_patches/make_patches.py                  # the shipped generators -> max_patches/*.maxpat, *.pd
+    python max_patches/make_patches.py                  # the shipped generators -> max_patches/*.maxpat, *.pd,
+                                                        #   max_patches/live/cmt-bridge-<generator>.amxd
     python max_patches/make_patches.py --installed      # also installed / CMT_BRIDGE_PLUGINS plugins
     cmt-bridge osc-schema > s.json && python max_patches/make_patches.py --schema s.json -o /tmp/p
 
 Every control is laid out from ``cmt-bridge osc-schema``: a slider and a number box
 per parameter (the schema's range, default and unit), a button or message per
-action. tests/test_patches.py checks the committed files equal this script's
+action; and one Max for Live device per generator (live_layout.py, amxd.py).
+tests/test_patches.py and tests/test_live_devices.py check the committed files equal this script's
 output, and checks every OSC address, type and range in them against the schema.
 Edit this script (and max_patches/*_layout.py), never the generated patches.
 """
@@ -21,10 +23,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import amxd  # noqa: E402
 from control_layout import max_control, pd_control  # noqa: E402
+from live_layout import device_file, max_device  # noqa: E402
 from notes_layout import max_notes, pd_notes  # noqa: E402
 
 FILES = ("cmt-bridge-control.maxpat", "cmt-bridge-notes.maxpat", "cmt-bridge-control.pd", "cmt-bridge-notes.pd")
+LIVE = "live"                 # the devices' folder under the output folder (with cmt_clips.js, not generated)
 
 
 def shipped_schema(installed: bool = False) -> dict:
@@ -58,6 +63,11 @@ def render(schema: dict) -> dict[str, str]:
     }
 
 
+def render_devices(schema: dict) -> dict[str, bytes]:
+    """File name (under live/) -> bytes of each generator's Max for Live device (.amxd)."""
+    return {device_file(name): amxd.pack(max_device(schema, name)) for name in sorted(schema["generators"])}
+
+
 def write(schema: dict, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -65,6 +75,20 @@ def write(schema: dict, out: Path) -> list[Path]:
         path = out / name
         path.write_text(text)
         written.append(path)
+    live = out / LIVE
+    live.mkdir(exist_ok=True)
+    devices = render_devices(schema)
+    for stale in sorted(set(p.name for p in live.glob("*.amxd")) - set(devices)):
+        (live / stale).unlink()          # a generator that left the schema takes its device along
+        print(f"make_patches: removed {live / stale}", file=sys.stderr)
+    for name, data in devices.items():
+        path = live / name
+        path.write_bytes(data)
+        written.append(path)
+    script = HERE / LIVE / "cmt_clips.js"
+    if live.resolve() != script.parent:
+        (live / script.name).write_text(script.read_text())
+        written.append(live / script.name)
     return written
 
 

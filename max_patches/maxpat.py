@@ -46,7 +46,17 @@ OBJECT_IO: dict[str, tuple[int, int, list[str]] | None] = {
     "midiout": (1, 0, []),
     "s": (1, 0, []),
     "r": (0, 1, [""]),
+    # used by the Max for Live devices (live_layout.py)
+    "transport": (2, 9, ["int", "int", "float", "float", "float", "", "int", "float", ""]),
+    "js": None,              # inlets/outlets declared by the script: see JS_SCRIPTS
+    "gate": (2, 1, [""]),    # no argument: one outlet, closed until a non-zero int in the left inlet
+    "delay": (2, 1, ["bang"]),
+    "tosymbol": (1, 1, [""]),
+    "live.thisdevice": (1, 3, ["bang", "int", "int"]),
 }
+
+# [js <script> ...]: the script's own `inlets` / `outlets` (Max reads them when it loads the file)
+JS_SCRIPTS: dict[str, tuple[int, int]] = {"cmt_clips.js": (1, 3)}
 
 # maxclass of a UI box -> (inlets, outlets, outlet types)
 UI_IO: dict[str, tuple[int, int, list[str]]] = {
@@ -60,6 +70,14 @@ UI_IO: dict[str, tuple[int, int, list[str]]] = {
     "umenu": (1, 3, ["int", "", ""]),
     "ezdac~": (2, 0, []),
     "panel": (1, 0, []),
+    "textedit": (1, 4, ["", "int", "", ""]),
+    # Max for Live UI objects (outlet types as Max 8/9 save them)
+    "live.dial": (1, 2, ["", "float"]),
+    "live.numbox": (1, 2, ["", "float"]),
+    "live.menu": (1, 3, ["", "", "float"]),
+    "live.text": (1, 2, ["", ""]),
+    "live.drop": (1, 2, ["", ""]),
+    "live.comment": (1, 0, []),
 }
 
 _TRIGGER_TYPES = {"b": "bang", "f": "float", "i": "int", "l": "", "s": "", "a": ""}  # a = anything
@@ -85,6 +103,9 @@ def io_of(maxclass: str, text: str = "") -> tuple[int, int, list[str]]:
         return n, 1, [""]
     if head == "t":
         return 1, n, [_TRIGGER_TYPES[a] for a in args]
+    if head == "js":
+        inlets, outlets = JS_SCRIPTS[args[0]]
+        return inlets, outlets, [""] * outlets
     raise KeyError(head)
 
 
@@ -122,7 +143,7 @@ class MaxPatch:
             box["outlettype"] = list(types)
         if text is not None:
             box["text"] = text
-        if maxclass not in ("comment", "message", "newobj", "panel"):
+        if maxclass not in ("comment", "message", "newobj", "panel", "live.comment"):
             box["parameter_enable"] = 0
         box.update(attrs)
         self.boxes.append({"box": dict(sorted(box.items()))})

@@ -1,6 +1,6 @@
 """Check Max (.maxpat) and Pd (.pd) patches against the OSC schema and for structural soundness.
 
-    python max_patches/patchcheck.py                      # the committed patches vs the built-in schema
+    python max_patches/patchcheck.py                      # the committed patches and devices vs the built-in schema
     cmt-bridge osc-schema > s.json && python max_patches/patchcheck.py --schema s.json a.maxpat b.pd
 
 What is checked, for every message a patch can send to the bridge (anything that
@@ -26,6 +26,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import amxd  # noqa: E402
 import maxpat  # noqa: E402
 import pdpatch  # noqa: E402
 
@@ -111,11 +112,18 @@ def literal(word: str) -> Value:
 
 
 # --------------------------------------------------------------------------------------------- Max
+def read_patcher(path: Path) -> dict:
+    """The top-level patcher dict of a .maxpat, or of an .amxd device (ValueError/KeyError if neither)."""
+    if path.suffix == ".amxd":
+        return amxd.unpack(path.read_bytes())[1]["patcher"]
+    return json.loads(path.read_text())["patcher"]
+
+
 def check_maxpat(path: Path, schema: dict) -> list[str]:
     where = path.name
     try:
-        boxes_list = [b["box"] for b in json.loads(path.read_text())["patcher"]["boxes"]]
-        patcher = json.loads(path.read_text())["patcher"]
+        patcher = read_patcher(path)
+        boxes_list = [b["box"] for b in patcher["boxes"]]
     except (KeyError, ValueError) as e:
         return [f"{where}: not a Max patcher ({e})"]
     problems: list[str] = []
@@ -155,9 +163,14 @@ def check_maxpat(path: Path, schema: dict) -> list[str]:
         text = b.get("text", "")
         if b["maxclass"] == "newobj" and text.startswith("prepend /"):
             address = text.split()[1]
-            sources = [s for s, _, inlet in into[box_id] if inlet == 0]
-            for s in sources:
-                problems += check_message(schema, f"{where} {box_id}", address, _max_source(boxes[s], into, boxes))
+            sources = [(s, o) for s, o, inlet in into[box_id] if inlet == 0]
+            for s, o in sources:
+                values = _max_source(boxes[s], o)
+                if boxes[s].get("text") in ("t i", "t f"):         # a conversion: the source before it
+                    before = [(s2, o2) for s2, o2, inlet in into[s] if inlet == 0]
+                    values = [_convert(v, boxes[s]["text"][-1]) for s2, o2 in before[:1]
+                              for v in _max_source(boxes[s2], o2) or []] or values
+                problems += check_message(schema, f"{where} {box_id}", address, values)
             if not sources:
                 problems.append(f"{where}: {box_id} [{text}] has nothing connected")
         elif b["maxclass"] == "message" and text.startswith("/"):
@@ -171,8 +184,10 @@ def check_maxpat(path: Path, schema: dict) -> list[str]:
     return problems
 
 
-def _max_source(b: dict, into, boxes) -> list[Value] | None:
+def _max_source(b: dict, outlet: int = 0) -> list[Value] | None:
     cls = b["maxclass"]
+    if cls.startswith("live.") and b.get("parameter_enable"):
+        return _live_source(b, outlet)
     if cls in ("number", "flonum"):
         return [Value("int" if cls == "number" else "float", b.get("minimum"), b.get("maximum"))]
     if cls == "slider":
@@ -185,9 +200,33 @@ def _max_source(b: dict, into, boxes) -> list[Value] | None:
         return [Value("str", choices=tuple(i for i in b.get("items", []) if i != ","))]
     if cls == "message":
         return [literal(w) for w in b.get("text", "").split()]
-    if cls == "newobj" and b["text"].startswith("conformpath"):
+    if cls == "newobj" and b["text"].split()[0] in ("conformpath", "tosymbol"):
         return [Value("str")]
     return [Value("any")]
+
+
+def _convert(v: Value, to: str) -> Value:
+    """What [t i] / [t f] make of a value: ints truncate a float range (lo and hi stay inside it)."""
+    if v.type not in ("int", "float"):
+        return v
+    if to == "i":
+        lo = None if v.lo is None else int(v.lo)
+        hi = None if v.hi is None else int(v.hi)
+        return Value("int", lo, hi, v.choices, int(v.literal) if v.has_literal else None, v.has_literal)
+    return Value("float", v.lo, v.hi, v.choices, v.literal, v.has_literal)
+
+
+def _live_source(b: dict, outlet: int) -> list[Value]:
+    """What a Max for Live parameter object sends: its type and range from its saved parameter attributes."""
+    v = b.get("saved_attribute_attributes", {}).get("valueof", {})
+    kind = v.get("parameter_type", 0)                 # 0 float, 1 int, 2 enum
+    if kind == 2:
+        enum = tuple(v.get("parameter_enum", ()))
+        if b["maxclass"] == "live.menu" and outlet == 1:
+            return [Value("str", choices=enum)]
+        return [Value("int", 0, v.get("parameter_mmax", max(len(enum) - 1, 1)))]
+    lo, hi = v.get("parameter_mmin", 0.0), v.get("parameter_mmax", 127.0)   # Max's defaults
+    return [Value("float" if kind == 0 else "int", lo, hi)]
 
 
 # ---------------------------------------------------------------------------------------------- Pd
@@ -319,7 +358,7 @@ def _downstream(out_of: dict, starts: list) -> set:
 
 
 def check_file(path: Path, schema: dict) -> list[str]:
-    return check_maxpat(path, schema) if path.suffix == ".maxpat" else check_pd(path, schema)
+    return check_maxpat(path, schema) if path.suffix in (".maxpat", ".amxd") else check_pd(path, schema)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -332,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from make_patches import shipped_schema
         schema = shipped_schema()
-    paths = args.patches or sorted([*HERE.glob("*.maxpat"), *HERE.glob("*.pd")])
+    paths = args.patches or sorted([*HERE.glob("*.maxpat"), *HERE.glob("*.pd"), *HERE.glob("live/*.amxd")])
     problems = [p for path in paths for p in check_file(path, schema)]
     for line in problems:
         print(line)

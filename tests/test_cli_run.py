@@ -144,10 +144,13 @@ def test_a_plugin_raising_mid_phrase_is_isolated(bridge, midi_receiver, osc_rece
     assert sum(x.is_note_on and x.channel == 0 for x in msgs) >= n + 8     # arp keeps playing
     assert run.stop() == 0
     msgs = dump.messages()
-    assert any(x.is_note_on and x.channel == 1 for x in msgs)             # boom played before failing
     assert_no_stuck_notes(msgs)
     ons, offs = recorded_notes(run.record)
     assert ons == offs > 0
+    # boom played before failing: the recording has it (the receiver may connect after boom's one phrase)
+    boom = [m for t in mido.MidiFile(run.record).tracks for m in t if m.type == "note_on" and m.velocity > 0
+            and m.channel == 1]
+    assert boom
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from export import cmt_data
+from export.cmt import data as cmt_data
 from plugins.cmt import tokens as T
 
 

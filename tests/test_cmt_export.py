@@ -12,9 +12,10 @@ torch = pytest.importorskip("torch")
 
 from bridge.errors import ModelError  # noqa: E402
 from bridge.runtime import ModelBundle  # noqa: E402
-from export import cmt_data  # noqa: E402
-from export.cmt_export import EXPECT, export  # noqa: E402
-from export.cmt_train import CONFIGS, train  # noqa: E402
+from export.cmt import data as cmt_data  # noqa: E402
+from export.cmt.configs import CONFIGS  # noqa: E402
+from export.cmt.export import EXPECT, export  # noqa: E402
+from export.cmt.train import train  # noqa: E402
 from plugins.cmt import tokens as T  # noqa: E402
 from plugins.cmt.sampling import BarSampler  # noqa: E402
 

@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from export.cmt_model import CMTConfig, CMTModel, export_fields, export_step, field_offsets  # noqa: E402
+from export.cmt.model import CMTConfig, CMTModel, export_fields, export_step, field_offsets  # noqa: E402
 from plugins.cmt.tokens import FIELDS, VOCAB_SIZES  # noqa: E402
 
 

@@ -13,7 +13,7 @@ ort = pytest.importorskip("onnxruntime")
 
 @pytest.fixture(scope="module")
 def graphs(tmp_path_factory):
-    from export.cmt_model import CMTConfig, CMTModel, export_fields, export_step, field_offsets
+    from export.cmt.model import CMTConfig, CMTModel, export_fields, export_step, field_offsets
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)

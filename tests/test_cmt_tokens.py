@@ -7,7 +7,7 @@ import pytest
 from bridge.errors import InputError
 from bridge.events import Note
 from plugins.cmt import tokens as T
-from plugins.cmt.parts import instrument_for_part, score_notes
+from export.cmt.parts import instrument_for_part, score_notes
 
 CHORALES = ("bach/bwv66.6", "bach/bwv7.7", "bach/bwv250")
 
@@ -114,7 +114,7 @@ def test_plugin_side_imports_no_torch():
     import subprocess
     import sys
 
-    code = ("import sys, plugins.cmt.tokens, plugins.cmt.parts, plugins.cmt.video, plugins.cmt.sampling, "
+    code = ("import sys, plugins.cmt.tokens, plugins.cmt.video, plugins.cmt.sampling, "
             "plugins.cmt.video2midi; "
             "print(sorted(m for m in ('torch', 'music21', 'cv2') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

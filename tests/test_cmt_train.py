@@ -7,8 +7,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from export import cmt_data  # noqa: E402
-from export.cmt_train import CONFIGS, load_model, train, windows  # noqa: E402
+from export.cmt import data as cmt_data  # noqa: E402
+from export.cmt.configs import CONFIGS  # noqa: E402
+from export.cmt.train import load_model, train, windows  # noqa: E402
 from plugins.cmt import tokens as T  # noqa: E402
 
 

@@ -14,7 +14,9 @@ torch = pytest.importorskip("torch")
 
 from bridge.errors import BridgeError  # noqa: E402
 from bridge.runtime import ModelBundle  # noqa: E402
-from export import configs, folk_data, onnx_export, train  # noqa: E402
+from export.musicvae import configs, train  # noqa: E402
+from export.musicvae import export as onnx_export  # noqa: E402
+from export.musicvae import folk as folk_data  # noqa: E402
 from plugins.midime.melody import NUM_CLASSES, START, STEPS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -161,7 +161,7 @@ def test_a_sample_graph_built_from_other_step_graphs_is_not_used(tmp_path, caplo
 def test_builder_reproduces_the_shipped_graph_and_leaves_the_rest_alone(tmp_path):
     pytest.importorskip("onnx")
     _need_model()
-    from export.musicvae_sample import add_to_folder
+    from export.musicvae.sample_graph import add_to_folder
 
     folder = _steps_only_copy(tmp_path / MODEL_NAME)
     before = {f: sha256(folder / f) for f in STEP_FILES}
@@ -181,7 +181,7 @@ def test_builder_reproduces_the_shipped_graph_and_leaves_the_rest_alone(tmp_path
 def test_builder_refuses_a_graph_whose_tokens_differ(tmp_path, monkeypatch):
     pytest.importorskip("onnx")
     _need_model()
-    from export import musicvae_sample
+    from export.musicvae import sample_graph as musicvae_sample
 
     folder = _steps_only_copy(tmp_path / MODEL_NAME)
     real = musicvae_sample.validate
@@ -198,7 +198,7 @@ def test_builder_cli_on_a_folder(tmp_path):
     pytest.importorskip("onnx")
     _need_model()
     folder = _steps_only_copy(tmp_path / MODEL_NAME)
-    r = subprocess.run([sys.executable, "-m", "export.musicvae_sample", str(folder)], cwd=ROOT, capture_output=True,
+    r = subprocess.run([sys.executable, "-m", "export.musicvae.sample_graph", str(folder)], cwd=ROOT, capture_output=True,
                        text=True, timeout=600, env={**os.environ, "CMT_BRIDGE_DATA": str(tmp_path)})
     assert r.returncode == 0, r.stderr[-2000:]
     assert json.loads(r.stdout)["identical"]
@@ -208,7 +208,7 @@ def test_builder_cli_on_a_folder(tmp_path):
 def test_torch_rebuilt_from_the_onnx_matches(vae):
     torch = pytest.importorskip("torch")
     pytest.importorskip("onnx")
-    from export.musicvae_weights import model_from_onnx
+    from export.musicvae.weights import model_from_onnx
 
     model, report = model_from_onnx(MODEL_DIR)
     assert report["golden_max_abs_diff"] <= 1e-5 and report["golden_greedy_tokens_identical"]

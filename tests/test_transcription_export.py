@@ -31,22 +31,22 @@ def fake_folk(root):
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    from export.transcription_data import prepare
-    from export.transcription_export import export
-    from export.transcription_train import train
+    from export.transcription.data import prepare
+    from export.transcription.export import export
+    from export.transcription.train import train
 
     root = tmp_path_factory.mktemp("transcription")
     fake_folk(root)
     data = root / "data"
     index = prepare(root, data, splits=("train", "valid"), chunks={"train": 1, "valid": 1}, clips=2, fonts=("fluidr3",))
-    ckpt = train("transcription-tiny", data, root / "run", threads=1)
-    out = export(ckpt, root / "model", data)
+    ckpt = train("transcription-tiny", root / "run", data=data, threads=1)
+    out = export(ckpt, root / "model", data=data)
     return root, data, ckpt, out, index
 
 
 def test_prepare_is_deterministic_and_resumable(tiny_model, tmp_path):
-    from export import transcription_data
-    from export.transcription_data import prepare
+    from export.transcription import data as transcription_data
+    from export.transcription.data import prepare
 
     root, data, *_ = tiny_model
     first = np.load(data / "train" / "flute_000.npz")
@@ -76,7 +76,7 @@ def test_export_round_trip_matches_torch(tiny_model):
     frames = np.random.default_rng(1).normal(-5, 2, (1, 30, 165)).astype(np.float32)
     got = bundle.graph("transcribe").run(frames=frames)
     assert got["onset"].shape == (1, 30 - 6) and got["pitch_class"].shape == (1, 24, 13)
-    from export.transcription_train import load_model
+    from export.transcription.train import load_model
 
     model, _ = load_model(ckpt)
     with torch.no_grad():

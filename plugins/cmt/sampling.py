@@ -1,6 +1,6 @@
 """Bar-by-bar sampling of CMT tokens from the exported recurrent step (numpy only).
 
-The model is two graphs (see export/cmt_model.py): ``step`` (token [B, F], s, z
+The model is two graphs (see export/cmt/model.py): ``step`` (token [B, F], s, z
 -> type_logits, hidden, s, z) and ``fields`` (hidden, token_type -> logits of
 the other fields, concatenated; ``offsets`` says where each field lies). Both
 are passed as callables returning dicts keyed by those semantic names, which is
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 Graph = Callable[..., dict]
 MAX_TOKENS_PER_BAR = 160
 MODEL_NAME = "cmt"  # the model folder under onnx_models/
-# the graphs' semantic inputs and outputs (checked by the host on load; written by export/cmt_export.py)
+# the graphs' semantic inputs and outputs (checked by the host on load; written by export/cmt/export.py)
 EXPECT = {"step": ({"token", "s", "z"}, {"type_logits", "hidden", "s", "z"}),
           "fields": ({"hidden", "token_type"}, {"logits"})}
 
@@ -98,7 +98,7 @@ class BarSampler:
 
     @classmethod
     def from_bundle(cls, bundle, **kw) -> "BarSampler":
-        """A sampler over a loaded CMT model folder (``ModelBundle``; manifest of export/cmt_export.py)."""
+        """A sampler over a loaded CMT model folder (``ModelBundle``; manifest of export/cmt/export.py)."""
         from bridge.errors import ModelError
 
         m = bundle.manifest

@@ -2,7 +2,7 @@
 
 The model folder (``onnx_models/musicvae-mel2bar``) holds three graphs
 (``encoder``, ``decoder_init``, ``decoder_step``) and, when it was built
-(``python -m export.musicvae_sample DIR``, part of ``cmt-bridge export-onnx``),
+(``python -m export.musicvae.sample_graph DIR``, part of ``cmt-bridge export-onnx``),
 ``decoder_sample``: the whole 32-step decode unrolled into one graph, made from
 the other two. Decoding is then one onnxruntime call for a whole batch;
 without it, the step graph is called 32 times. Both give the same tokens.
@@ -58,7 +58,7 @@ def _sample_graph(bundle: ModelBundle):
     for name, sha in graphs[SAMPLE_GRAPH].get("built_from", {}).items():
         if graphs.get(name, {}).get("sha256") != sha:
             log.warning("%s: %s was built from another %s than this folder's: decoding step by step "
-                        "(rebuild it: python -m export.musicvae_sample %s)", bundle.name, SAMPLE_GRAPH, name,
+                        "(rebuild it: python -m export.musicvae.sample_graph %s)", bundle.name, SAMPLE_GRAPH, name,
                         bundle.folder)
             return None
     return graph

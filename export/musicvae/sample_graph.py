@@ -1,6 +1,6 @@
 """``decoder_sample``: the whole 2-bar MusicVAE decode (32 autoregressive steps) as ONE onnxruntime call.
 
-    python -m export.musicvae_sample onnx_models/musicvae-mel2bar      # add it to an existing model folder
+    python -m export.musicvae.sample_graph onnx_models/musicvae-mel2bar      # add it to an existing model folder
 
 Built from the folder's own ``decoder_init`` + ``decoder_step`` graphs (their
 initializers, read with ``onnx``; no torch, no checkpoint), so it can be added
@@ -211,7 +211,7 @@ def build(w: dict, steps: int, start: int, meta: dict | None = None):
          helper.make_tensor_value_info("temperature", TensorProto.FLOAT, [1])],
         [helper.make_tensor_value_info("tokens", TensorProto.INT64, ["batch", steps])], g.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="cmt-bridge export.musicvae_sample")
+                              producer_name="cmt-bridge export.musicvae_sample")  # kept: the shipped file stays identical
     model.ir_version = 8
     for k, v in (meta or {}).items():
         p = model.metadata_props.add()
@@ -259,7 +259,7 @@ def add_to_folder(folder: str | Path, windows: np.ndarray | None = None, windows
                        "temperature": {"tensor": "temperature", "dtype": "float32", "shape": [1]}},
             "outputs": {"tokens": {"tensor": "tokens", "dtype": "int64", "shape": ["batch", steps]}},
             "built_from": built_from,
-            "built_by": built_by or f"python -m export.musicvae_sample {folder}",
+            "built_by": built_by or f"python -m export.musicvae.sample_graph {folder}",
             "semantics": "tokens[:, t] = argmax(logits_t + temperature * noise[:, t]), fed back as the next "
                          "input; temperature 0 = greedy; Gumbel noise samples softmax(logits / temperature)"}
     candidate = dict(manifest, graphs={**manifest["graphs"], SAMPLE_GRAPH: spec})
@@ -288,7 +288,8 @@ def add_to_folder(folder: str | Path, windows: np.ndarray | None = None, windows
 
 
 def _real_melodies(manifest: dict, n: int = 256) -> tuple[np.ndarray, str]:
-    from .folk_data import data_root, load_split
+    from ..data import data_root
+    from .folk import load_split
 
     try:
         test, _ = load_split("test")
@@ -334,7 +335,7 @@ def validate(vae, windows: np.ndarray, timing_runs: int = 100) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m export.musicvae_sample",
+    ap = argparse.ArgumentParser(prog="python -m export.musicvae.sample_graph",
                                  description="add the one-call decoder_sample graph to a MusicVAE model folder")
     ap.add_argument("folder", type=Path, help="model folder, e.g. onnx_models/musicvae-mel2bar")
     args = ap.parse_args(argv)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import sys
 import time
 import zlib
@@ -26,6 +25,8 @@ import numpy as np
 
 from bridge.events import Note
 from plugins.midime.melody import STEPS, STEPS_PER_BEAT, tokens_from_notes, windows
+
+from ..data import data_root
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ def prepare(out: Path | None = None, jobs: int = 2, limit: int | None = None) ->
     """Build (or finish building) the folk dataset under ``out``; returns the index."""
     from multiprocessing import Pool
 
-    from .progress import Progress
+    from ..progress import Progress
 
     out = out or data_root() / DATASET
     out.mkdir(parents=True, exist_ok=True)
@@ -176,11 +177,6 @@ def assemble(out: Path, files: list[Path]) -> dict:
         index[f"{s}_tunes"] = int(len(set(t.tolist())))
         index[f"{s}_crc"] = zlib.crc32(w.astype(np.int64).tobytes())
     return index
-
-
-def data_root() -> Path:
-    """Where prepared datasets live: ``$CMT_BRIDGE_DATA`` or ``data/``."""
-    return Path(os.environ.get("CMT_BRIDGE_DATA", "data"))
 
 
 def load_split(split: str, root: Path | None = None) -> tuple[np.ndarray, np.ndarray]:

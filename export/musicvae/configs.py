@@ -1,4 +1,4 @@
-"""Named, frozen training configs (like MusicVAE's configs.py): the registry is the only source of truth.
+"""MusicVAE's named, frozen training configs (like Magenta's configs.py), read by export/families.py.
 
 A shipped model is trained by ``cmt-bridge train <name>``; its manifest
 records the config, the exact command and the data it saw.
@@ -44,13 +44,13 @@ class MusicVAEConfig:
         return d
 
 
-REGISTRY: dict[str, MusicVAEConfig] = {}
+CONFIGS: dict[str, MusicVAEConfig] = {}
 
 
 def register(cfg: MusicVAEConfig) -> MusicVAEConfig:
-    if cfg.name in REGISTRY:
+    if cfg.name in CONFIGS:
         raise ConfigError(f"config {cfg.name} registered twice")
-    REGISTRY[cfg.name] = cfg
+    CONFIGS[cfg.name] = cfg
     return cfg
 
 
@@ -68,6 +68,6 @@ register(MusicVAEConfig(
 
 def get(name: str) -> MusicVAEConfig:
     try:
-        return REGISTRY[name]
+        return CONFIGS[name]
     except KeyError:
-        raise ConfigError(f"unknown config {name!r} (have: {', '.join(REGISTRY)})") from None
+        raise ConfigError(f"unknown config {name!r} (have: {', '.join(CONFIGS)})") from None

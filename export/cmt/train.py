@@ -1,22 +1,20 @@
-"""Training loop for the CMT linear-attention transformer on ``data/cmt`` (export/cmt_data.py).
+"""Training loop for the CMT linear-attention transformer on ``data/cmt`` (export/cmt/data.py).
 
 Windows of ``window`` + 1 tokens start at a random bar token of a random piece
 (pieces drawn in proportion to their length), shorter tails padded with 0; each
 training window is transposed by a random -5..+6 semitones (drums stay). The
 loss is the mean of the per-field next-token cross-entropies
-(:meth:`export.cmt_model.CMTModel.loss`); validation reports them per field on
+(:meth:`export.cmt.model.CMTModel.loss`); validation reports them per field on
 fixed held-out windows (no transposition). Checkpoints ``ckpt-*.pt`` (the last
 3 kept) hold model, optimizer, RNG and history, so ``resume=True`` continues
-exactly. Configs live here (:data:`CONFIGS`) until they join export/configs.py.
+exactly (export/checkpoints.py). Configs: export/cmt/configs.py.
 """
 from __future__ import annotations
 
 import json
 import logging
 import math
-import os
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,54 +22,14 @@ import torch
 
 from plugins.cmt import tokens as T
 
-from .cmt_data import load_split, transpose
-from .cmt_model import CMTConfig, CMTModel
-from .progress import Progress
+from .. import checkpoints
+from ..checkpoints import latest_checkpoint
+from ..progress import Progress
+from .configs import CMTTrainConfig
+from .data import load_split, transpose
+from .model import CMTModel
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class CMTTrainConfig:
-    name: str = "cmt"
-    doc: str = ""
-    d_model: int = 256
-    n_layers: int = 4
-    n_heads: int = 8
-    d_ff: int = 1024
-    dropout: float = 0.1
-    window: int = 512
-    batch: int = 8
-    steps: int = 20000
-    lr: float = 5e-4
-    lr_min: float = 2e-5
-    warmup: int = 500
-    weight_decay: float = 0.01
-    transpose: tuple[int, int] = (-5, 6)
-    valid_every: int = 500
-    valid_windows: int = 64
-    ckpt_every: int = 500
-    seed: int = 0
-
-    def model_config(self) -> CMTConfig:
-        return CMTConfig(self.d_model, self.n_layers, self.n_heads, self.d_ff, self.dropout)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-CONFIGS = {
-    "cmt": CMTTrainConfig(
-        name="cmt", d_model=192, n_layers=3, n_heads=6, d_ff=768, window=256, batch=16, steps=5500, lr=1e-3,
-        warmup=300, valid_every=500, ckpt_every=250,
-        doc="CMT, linear attention d=192 x 3 layers (1.6 M parameters), 16 x 256-token windows; shipped"),
-    "cmt-large": CMTTrainConfig(
-        name="cmt-large", doc="CMT as first sized (d=256 x 4, 3.5 M parameters, 8 x 512 tokens): ~4x slower per "
-                              "step on 2 cores, 13.5 MB; not shipped"),
-    "cmt-tiny": CMTTrainConfig(name="cmt-tiny", d_model=64, n_layers=2, n_heads=4, d_ff=128, window=64, batch=4,
-                               steps=20, warmup=2, valid_every=10, valid_windows=4, ckpt_every=10,
-                               doc="a tiny CMT for tests and CI: trains in seconds, never shipped"),
-}
 
 
 def _lr(cfg: CMTTrainConfig, step: int) -> float:
@@ -110,20 +68,8 @@ def evaluate(model: CMTModel, batch: np.ndarray) -> dict:
     return {"loss": float(per_field.mean()), **{f"loss_{f}": round(float(v), 5) for f, v in zip(T.FIELDS, per_field)}}
 
 
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    ck = sorted(run_dir.glob("ckpt-*.pt"))
-    return ck[-1] if ck else None
-
-
-def _save(path: Path, model, opt, step: int, rng, cfg: CMTTrainConfig, history: list) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "config": cfg.to_dict(), "history": history}, tmp)
-    os.replace(tmp, path)
-
-
 def load_model(checkpoint: Path) -> tuple[CMTModel, CMTTrainConfig]:
-    state = torch.load(checkpoint, weights_only=False)
+    state = checkpoints.load(checkpoint)
     c = dict(state["config"])
     c["transpose"] = tuple(c["transpose"])
     cfg = CMTTrainConfig(**c)
@@ -133,16 +79,21 @@ def load_model(checkpoint: Path) -> tuple[CMTModel, CMTTrainConfig]:
 
 
 def train(cfg: CMTTrainConfig, run_dir: Path, data: Path | None = None, resume: bool = False,
-          steps: int | None = None, threads: int | None = None, until: int | None = None) -> dict:
+          steps: int | None = None, threads: int | None = None, until: int | None = None,
+          seed: int | None = None, command: str = "") -> dict:
     """Train ``cfg`` into ``run_dir`` on the prepared data under ``data`` (default data/cmt).
 
     ``steps`` changes the run's length (and so its learning-rate schedule); ``until``
-    stops early at that step (a checkpoint is written) for a later ``resume``.
+    stops early at that step (a checkpoint is written) for a later ``resume``;
+    ``command`` is the command line recorded in the checkpoints (for the manifest).
     """
     if threads:
         torch.set_num_threads(threads)
     if steps:
         cfg = CMTTrainConfig(**{**cfg.to_dict(), "steps": steps})
+    if seed is not None:
+        cfg = CMTTrainConfig(**{**cfg.to_dict(), "seed": seed})
+    command = command or f"cmt-bridge train {cfg.name} --run-dir {run_dir}"
     run_dir.mkdir(parents=True, exist_ok=True)
     train_p, _ = load_split("train", data)
     valid_p, _ = load_split("valid", data)
@@ -156,13 +107,7 @@ def train(cfg: CMTTrainConfig, run_dir: Path, data: Path | None = None, resume: 
     step, history = 0, []
     ck = latest_checkpoint(run_dir) if resume else None
     if ck:
-        state = torch.load(ck, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        step, history = state["step"], state["history"]
-        rng.bit_generator.state = state["rng"]
-        torch.set_rng_state(state["torch_rng"])
-        log.info("resumed %s at step %d", ck, step)
+        step, history = checkpoints.restore(ck, model, opt, rng)
     if step == 0:
         history.append({"kind": "valid", "step": 0, **evaluate(model, valid)})
     model.train()
@@ -190,9 +135,10 @@ def train(cfg: CMTTrainConfig, run_dir: Path, data: Path | None = None, resume: 
             history.append({"kind": "valid", "step": step, **v})
             log.info("step %d valid loss %.4f", step, v["loss"])
         if step % cfg.ckpt_every == 0 or step in (cfg.steps, stop):
-            _save(run_dir / f"ckpt-{step:07d}.pt", model, opt, step, rng, cfg, history)
-            for old in sorted(run_dir.glob("ckpt-*.pt"))[:-3]:
-                old.unlink()
+            checkpoints.save(checkpoints.numbered(run_dir, step),
+                             {"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                              "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                              "config": cfg.to_dict(), "history": history, "command": command})
             (run_dir / "history.json").write_text(json.dumps(history))
     bar.close()
     return {"step": step, "history": history}

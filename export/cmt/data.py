@@ -3,7 +3,7 @@
 Parses every multi-part score of the music21 corpus (Bach chorales, Palestrina
 and other Renaissance polyphony, Monteverdi madrigals, trecento pieces, the
 Haydn / Mozart / Beethoven quartets, ...) once, maps each part to a CMT
-instrument class (:mod:`plugins.cmt.parts`), encodes the piece with
+instrument class (:mod:`export.cmt.parts`), encodes the piece with
 :func:`plugins.cmt.tokens.encode`, caches one small npz per corpus file under
 ``data/cmt/parts/`` (resumable: a rerun skips what is done) and writes
 ``train/valid/test.npz`` split by *piece* (a hash of its id), each with
@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from plugins.cmt import tokens as T
-from plugins.cmt.parts import score_notes
+from .parts import score_notes
 
-from .folk_data import data_root
+from ..data import data_root
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def _work(args: tuple[str, str]) -> tuple[str, int, dict[str, str]]:
 def prepare(out: Path | None = None, jobs: int = 2, files: list[Path] | None = None,
             limit: int | None = None) -> dict:
     """Build (or finish building) the CMT dataset under ``out``; returns the index."""
-    from .progress import Progress
+    from ..progress import Progress
 
     out = out or data_root() / DATASET
     parts = out / "parts"
@@ -199,7 +199,7 @@ def load_split(split: str, root: Path | None = None) -> tuple[list[np.ndarray], 
     if not path.exists():
         from bridge.errors import BridgeError
 
-        raise BridgeError(f"{path} is missing: prepare the CMT data first (export.cmt_data.prepare)")
+        raise BridgeError(f"{path} is missing: prepare the CMT data first (cmt-bridge data prepare cmt)")
     with np.load(path, allow_pickle=False) as z:
         tok, off = z["tokens"], z["offsets"]
         return [tok[a:b] for a, b in zip(off[:-1], off[1:])], z["beats_per_bar"]

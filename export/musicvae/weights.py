@@ -25,8 +25,8 @@ from bridge.runtime import MANIFEST, ModelBundle
 from plugins.midime.melody import START
 
 from . import configs
-from .musicvae import MusicVAE
-from .musicvae_sample import decoder_weights
+from .model import MusicVAE
+from .sample_graph import decoder_weights
 
 TOLERANCE = 1e-5  # against torch's own outputs at export time (manifest "golden", rounded to 1e-6)
 ORT_TOLERANCE = 1e-4  # against onnxruntime: kernels differ (the export's own tolerance)

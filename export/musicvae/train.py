@@ -21,10 +21,12 @@ from torch.nn import functional as F
 
 from plugins.midime.melody import HOLD, NUM_CLASSES, START
 
+from .. import checkpoints
+from ..checkpoints import latest_checkpoint
+from ..progress import Progress
 from .configs import MusicVAEConfig
-from .folk_data import load_split
-from .musicvae import MusicVAE, decoder_inputs
-from .progress import Progress
+from .folk import load_split
+from .model import MusicVAE, decoder_inputs
 
 log = logging.getLogger(__name__)
 
@@ -103,18 +105,6 @@ def evaluate(model: MusicVAE, windows: np.ndarray) -> dict:
             "all_hold_acc": float((windows == HOLD).mean()), "rec_nats_per_step": rec / n}
 
 
-def _save(path: Path, model, opt, step: int, rng_state, cfg: MusicVAEConfig, history: list, command: str) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "rng": rng_state,
-                "config": cfg.to_dict(), "history": history, "command": command}, tmp)
-    os.replace(tmp, path)
-
-
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    ck = sorted(run_dir.glob("ckpt-*.pt"))
-    return ck[-1] if ck else None
-
-
 def plot_history(history: list, path: Path) -> None:
     import matplotlib
 
@@ -155,7 +145,7 @@ def train(cfg: MusicVAEConfig, run_dir: Path, resume: bool = False, steps: int |
     if cfg.batch % world:
         raise ValueError(f"batch {cfg.batch} is not divisible by {world} ranks")
     run_dir.mkdir(parents=True, exist_ok=True)
-    if command is None:
+    if not command:
         command = f"cmt-bridge train {cfg.name} --run-dir {shlex.quote(str(run_dir))}" + (f" --steps {steps}" if steps else "")
     train_w, _ = load_split("train")
     if cfg.limit_train:
@@ -169,13 +159,7 @@ def train(cfg: MusicVAEConfig, run_dir: Path, resume: bool = False, steps: int |
     step, history = 0, []
     ck = latest_checkpoint(run_dir) if resume else None
     if ck:
-        state = torch.load(ck, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        step, history = state["step"], state["history"]
-        rng.bit_generator.state = state["rng"]
-        if rank == 0:
-            log.info("resumed %s at step %d", ck, step)
+        step, history = checkpoints.restore(ck, model, opt, rng)
     ddp = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -209,9 +193,10 @@ def train(cfg: MusicVAEConfig, run_dir: Path, resume: bool = False, steps: int |
             log.info("\nstep %d valid: acc %.4f non-hold %.4f (all-hold %.4f) rec %.4f nats/step", step,
                      v["acc"], v["nonhold_acc"], v["all_hold_acc"], v["rec_nats_per_step"])
         if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps):
-            _save(run_dir / f"ckpt-{step:07d}.pt", model, opt, step, rng.bit_generator.state, cfg, history, command)
-            for old in sorted(run_dir.glob("ckpt-*.pt"))[:-3]:
-                old.unlink()
+            checkpoints.save(checkpoints.numbered(run_dir, step),
+                             {"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                              "rng": rng.bit_generator.state, "config": cfg.to_dict(), "history": history,
+                              "command": command})
             plot_history(history, run_dir / "loss.png")
             (run_dir / "history.json").write_text(json.dumps(history))
     if bar:

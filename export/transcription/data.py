@@ -21,11 +21,10 @@ gets its own tunes and performances), and stored as one npz per chunk::
     test chunks also keep their audio: <instrument>_<chunk>.wav (for the benchmark)
 
 Deterministic (seeded by split, instrument, soundfont and chunk) and resumable: existing
-chunks are skipped. ``python -m export.transcription_data`` runs it.
+chunks are skipped. ``cmt-bridge data prepare transcription`` runs it.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -43,6 +42,8 @@ from plugins.midime.melody import PHRASE_BEATS, notes_from_tokens
 from plugins.transcription import features
 from plugins.transcription.audio import SAMPLE_RATE, read_wav
 from plugins.transcription.labels import INSTRUMENTS, Instrument
+
+from ..data import data_root
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ VERSION = "transcription-v1"
 
 
 def data_dir() -> Path:
-    return Path(os.environ.get("CMT_BRIDGE_DATA", "data")) / "transcription"
+    return data_root() / "transcription"
 
 
 def _rng(*key: object) -> np.random.Generator:
@@ -203,7 +204,7 @@ def prepare(folk: Path = Path("data/folk"), out: Path | None = None, splits=("tr
 
     ``fonts`` restricts the soundfonts (default :data:`FONTS` per split; missing soundfonts are skipped).
     """
-    from export.progress import Progress
+    from ..progress import Progress
 
     out = out or data_dir()
     chunks = {**CHUNKS, **(chunks or {})}
@@ -232,18 +233,3 @@ def prepare(folk: Path = Path("data/folk"), out: Path | None = None, splits=("tr
              "instruments": {i.name: {"program": i.program, "register": [i.low, i.high]} for i in INSTRUMENTS}}
     (out / "index.json").write_text(json.dumps(index, indent=1))
     return index
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m export.transcription_data", description=__doc__.split("\n")[0])
-    p.add_argument("--folk", type=Path, default=Path("data/folk"), help="the folk windows (cmt-bridge data prepare folk)")
-    p.add_argument("--out", type=Path, default=None, help="default data/transcription")
-    p.add_argument("--train-chunks", type=int, default=CHUNKS["train"])
-    args = p.parse_args(argv)
-    index = prepare(args.folk, args.out, chunks={"train": args.train_chunks})
-    print(json.dumps(index["chunks"]))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -18,59 +18,13 @@ symbol encoder -> audio decoder -> spectrum (then Griffin-Lim in numpy).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bridge.errors import ConfigError
 from plugins.transcription import features, labels
 
-
-@dataclass(frozen=True)
-class TranscriptionConfig:
-    name: str
-    doc: str
-    model_name: str = "transcription"
-    audio_hidden: int = 256
-    symbol_hidden: int = 128
-    z_dim: int = 32
-    onset_hidden: int = 64
-    segment: int = 32  # labelled frames per training segment
-    batch: int = 64  # segments per step
-    steps: int = 8000
-    lr: float = 2e-3
-    lr_min: float = 1e-4
-    beta_audio: float = 0.05
-    beta_symbol: float = 0.05
-    cross: float = 0.1  # KL(q(z_a|x) || q(z_s|y))
-    transfer: float = 1.0  # audio -> symbol and symbol -> audio decoding losses
-    onset_weight: float = 2.0
-    onset_pos_weight: float = 8.0
-    gain_db: float = 4.0  # random level augmentation, +-dB per segment
-    valid_every: int = 500
-    seed: int = 1
-    limit_chunks: int | None = None  # tiny configs: first N train chunks only
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-CONFIGS = {c.name: c for c in (
-    TranscriptionConfig("transcription", "cross-modal VAE transcription, 5 instruments, 2 soundfonts; shipped"),
-    TranscriptionConfig("transcription-tiny", "tiny config for tests and CI (seconds), never shipped",
-                        model_name="transcription-tiny", audio_hidden=16, symbol_hidden=16, z_dim=4, onset_hidden=8,
-                        segment=16, batch=8, steps=12, valid_every=6, limit_chunks=1),
-)}
-
-
-def get_config(name: str) -> TranscriptionConfig:
-    try:
-        return CONFIGS[name]
-    except KeyError:
-        raise ConfigError(f"unknown transcription config {name!r} (have: {', '.join(CONFIGS)})") from None
-
+from .configs import TranscriptionConfig
 
 HEADS = (("pitch_class", labels.PITCH_CLASSES + 1), ("octave", labels.OCTAVES + 1),
          ("dynamics", len(labels.DYNAMICS)), ("instrument", len(labels.INSTRUMENTS)))

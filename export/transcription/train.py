@@ -1,19 +1,20 @@
-"""Train the cross-modal transcription VAE on the rendered data and export it to ONNX.
+"""Train the cross-modal transcription VAE on the rendered data (``cmt-bridge train transcription``).
 
-    python -m export.transcription_train data                 # render data/transcription (resumable)
-    python -m export.transcription_train train transcription  # -> runs/transcription/model.pt
-    python -m export.transcription_train export transcription # -> onnx_models/transcription/
+    cmt-bridge data prepare transcription               # render data/transcription (resumable; needs folk)
+    cmt-bridge train transcription --threads 2          # -> runs/transcription/model.pt
+    cmt-bridge export-onnx transcription                # -> onnx_models/transcription/
 
-Checkpoints hold only state dicts and the config (loaded with weights_only).
+The run keeps one checkpoint, ``model.pt``, written at every validation
+(export/checkpoints.py); it holds only state dicts and the config as JSON text
+(loaded with ``weights_only``).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
-import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ class FrameSet:
     """Every chunk of a split, end to end with silence between them, with the frame labels the model learns."""
 
     def __init__(self, folder: Path, limit: int | None = None, fonts: tuple[str, ...] | None = None) -> None:
-        from export.transcription_data import font_of, instrument_of
+        from .data import font_of, instrument_of
 
         files = sorted(folder.glob("*.npz"))
         files = [f for f in files if not f.name.endswith(".part.npz")]
@@ -40,7 +41,7 @@ class FrameSet:
                 by_inst.setdefault(instrument_of(f.stem), []).append(f)
             files = [f for fs in by_inst.values() for f in fs[:limit]]
         if not files:
-            raise BridgeError(f"{folder}: no rendered chunks (run: python -m export.transcription_train data)")
+            raise BridgeError(f"{folder}: no rendered chunks (run: cmt-bridge data prepare transcription)")
         pad = features.CONTEXT
         specs, pitch, onset, velocity, inst = [], [], [], [], []
         for f in files:
@@ -90,15 +91,28 @@ class FrameSet:
         return t(frames), t(self.symbols[idx]), target, t(self.onset[idx])
 
 
-def train(config: str, data: Path, run_dir: Path, threads: int = 1, steps: int | None = None,
-          resume: bool = False, command: str = "") -> Path:
+CHECKPOINT = "model.pt"
+
+
+def train(cfg, run_dir: Path, data: Path | None = None, resume: bool = False, steps: int | None = None,
+          threads: int | None = None, seed: int | None = None, command: str = "") -> Path:
+    """Train ``cfg`` (a TranscriptionConfig or its name) on ``data`` (default data/transcription) into
+    ``run_dir/model.pt``; -> that checkpoint."""
     import torch
 
-    from export.progress import Progress
-    from export.transcription_model import CrossModalVAE, get_config, losses
+    from ..checkpoints import restore, save
+    from ..progress import Progress
+    from .configs import get_config
+    from .data import data_dir
+    from .model import CrossModalVAE, losses
 
-    cfg = get_config(config)
-    torch.set_num_threads(threads)
+    cfg = get_config(cfg) if isinstance(cfg, str) else cfg
+    if seed is not None:
+        cfg = replace(cfg, seed=seed)
+    data = Path(data) if data else data_dir()
+    run_dir = Path(run_dir)
+    command = command or f"cmt-bridge train {cfg.name} --run-dir {run_dir}"
+    torch.set_num_threads(threads or 1)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     t0 = time.time()
@@ -112,23 +126,19 @@ def train(config: str, data: Path, run_dir: Path, threads: int = 1, steps: int |
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     total = steps or cfg.steps
     run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt = run_dir / "model.pt"
+    ckpt = run_dir / CHECKPOINT
     start, history = 0, []
     if resume and ckpt.is_file():
-        state = torch.load(ckpt, weights_only=True)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        start, history = int(state["step"]), json.loads(state["history"])
+        start, history = restore(ckpt, model, opt, weights_only=True)
         rng = np.random.default_rng([cfg.seed, start])
     vrng = np.random.default_rng(12345)
     vstarts = vrng.integers(features.CONTEXT_BEFORE, len(valid_set) - cfg.segment - 1, size=max(64, cfg.batch * 4))
     bar = Progress(total, f"train {cfg.name}", done=start)
 
-    def save(step: int) -> None:
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+    def checkpoint(step: int) -> None:
+        save(ckpt, {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
                     "config": json.dumps(cfg.to_dict()), "history": json.dumps(history), "command": command,
-                    "pitched_share": float(pitched.mean())}, run_dir / "model.pt.part")
-        (run_dir / "model.pt.part").replace(ckpt)
+                    "pitched_share": float(pitched.mean())})
 
     for step in range(start, total):
         lr = cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * step / total))
@@ -151,7 +161,7 @@ def train(config: str, data: Path, run_dir: Path, threads: int = 1, steps: int |
                    "valid_frame_pitch_acc": round(acc, 4), "seconds": round(time.time() - t0, 1)}
             history.append(row)
             log.info("%s", row)
-            save(step + 1)
+            checkpoint(step + 1)
         bar.update(1, f"loss {parts['total'].item():.3f}")
     bar.close()
     (run_dir / "history.json").write_text(json.dumps(history, indent=1))
@@ -169,64 +179,13 @@ def frame_accuracy(out: dict, target: dict) -> float:
 
 
 def load_model(ckpt: Path):
-    import torch
+    from ..checkpoints import load
+    from .configs import TranscriptionConfig
+    from .model import CrossModalVAE
 
-    from export.transcription_model import CrossModalVAE, TranscriptionConfig
-
-    state = torch.load(ckpt, weights_only=True)
+    state = load(ckpt, weights_only=True)
     cfg = TranscriptionConfig(**json.loads(state["config"]))
     model = CrossModalVAE(cfg)
     model.load_state_dict(state["model"])
     model.eval()
     return model, state
-
-
-def _command(argv: list[str] | None) -> str:
-    return " ".join(["python -m export.transcription_train", *(sys.argv[1:] if argv is None else argv)])
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m export.transcription_train",
-                                description="cross-modal transcription: render data, train, export ONNX")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    d = sub.add_parser("data", help="render paired audio/labels with FluidSynth (resumable)")
-    d.add_argument("--folk", type=Path, default=Path("data/folk"))
-    d.add_argument("--out", type=Path, default=Path("data/transcription"))
-    d.add_argument("--train-chunks", type=int, default=None)
-    t = sub.add_parser("train", help="train a config (transcription | transcription-tiny)")
-    t.add_argument("config", nargs="?", default="transcription")
-    t.add_argument("--data", type=Path, default=Path("data/transcription"))
-    t.add_argument("--run-dir", type=Path, default=None, help="default runs/<config>")
-    t.add_argument("--threads", type=int, default=1)
-    t.add_argument("--steps", type=int, default=None)
-    t.add_argument("--resume", action="store_true")
-    e = sub.add_parser("export", help="export a trained checkpoint to onnx_models/<model name>/")
-    e.add_argument("config", nargs="?", default="transcription")
-    e.add_argument("--run-dir", type=Path, default=None)
-    e.add_argument("--data", type=Path, default=Path("data/transcription"))
-    e.add_argument("-o", "--out", type=Path, default=None)
-    e.add_argument("--tolerance", type=float, default=1e-4)
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        if args.cmd == "data":
-            from export.transcription_data import prepare
-
-            chunks = {"train": args.train_chunks} if args.train_chunks else None
-            print(json.dumps(prepare(args.folk, args.out, chunks=chunks)["chunks"]))
-        elif args.cmd == "train":
-            print(train(args.config, args.data, args.run_dir or Path("runs") / args.config, args.threads,
-                        args.steps, args.resume, command=_command(argv)))
-        else:
-            from export.transcription_export import export
-
-            run_dir = args.run_dir or Path("runs") / args.config
-            print(export(run_dir / "model.pt", args.out, args.data, args.tolerance, command=_command(argv)))
-    except BridgeError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,87 @@
+"""Checkpoints of a training run: atomic save, the newest one, resume.
+
+Every training loop saves and resumes through here, so ``--resume`` means the
+same thing for every family: model, optimizer, step and history come back, and
+the data RNG too when the checkpoint holds one (``rng``: a numpy
+``bit_generator.state``; ``torch_rng``: torch's CPU RNG). A run folder holds
+either numbered checkpoints ``ckpt-0001000.pt`` (the newest ``keep`` are kept)
+or one file a family names (transcription: ``model.pt``).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+PATTERN = "ckpt-*.pt"
+KEEP = 3
+
+
+def numbered(run_dir: Path, step: int) -> Path:
+    """``run_dir/ckpt-<step, 7 digits>.pt``: the name the numbered checkpoints sort by."""
+    return Path(run_dir) / f"ckpt-{step:07d}.pt"
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The newest numbered checkpoint in ``run_dir``, or None."""
+    ck = sorted(Path(run_dir).glob(PATTERN))
+    return ck[-1] if ck else None
+
+
+def save(path: Path, state: dict, keep: int | None = KEEP) -> Path:
+    """Write ``state`` to ``path`` atomically (a crash leaves the previous file); prune old numbered ones."""
+    import torch
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    if keep and path.match(PATTERN):
+        for old in sorted(path.parent.glob(PATTERN))[:-keep]:
+            old.unlink()
+    return path
+
+
+def load(path: Path, weights_only: bool = False) -> dict:
+    """A checkpoint's state dict, on the CPU."""
+    import torch
+
+    return torch.load(Path(path), weights_only=weights_only, map_location="cpu")
+
+
+def stored_config(path: Path) -> dict:
+    """The training config a checkpoint was written with (a dict; stored as a dict or as JSON text)."""
+    from bridge.errors import BridgeError
+
+    path = Path(path)
+    if not path.is_file():
+        raise BridgeError(f"{path}: no such checkpoint")
+    try:
+        state = load(path)
+        cfg = state.get("config", {}) if isinstance(state, dict) else None
+        return json.loads(cfg) if isinstance(cfg, str) else dict(cfg)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, TypeError) as e:
+        raise BridgeError(f"{path}: not a readable training checkpoint ({type(e).__name__}: {e})") from None
+
+
+def restore(path: Path, model: Any, opt: Any, rng: Any = None, weights_only: bool = False) -> tuple[int, list]:
+    """Load ``path`` into ``model``, ``opt`` (and ``rng``, torch's RNG when stored); -> (step, history)."""
+    import torch
+
+    state = load(path, weights_only)
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["opt"] if "opt" in state else state["optimizer"])
+    if rng is not None and "rng" in state:
+        rng.bit_generator.state = state["rng"]
+    if "torch_rng" in state:
+        torch.set_rng_state(state["torch_rng"])
+    history = state.get("history", [])
+    history = json.loads(history) if isinstance(history, str) else list(history)
+    step = int(state["step"])
+    log.info("resumed %s at step %d", path, step)
+    return step, history

@@ -1,0 +1,148 @@
+"""Export the cross-modal VAE through the shared pipeline: ``transcribe`` (audio -> labels + onsets)
+and ``synthesize`` (labels -> spectrum).
+
+What is transcription's own: the two graphs, golden inputs (2000 held-out
+rendered frames of the valid split and their symbol labels, torch's outputs on
+them), the feature and label tables the runtime reads, and the report under
+``diff`` (``max_abs``). Quality figures are added by
+``bench/bench_transcription.py --write-manifest``.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from bridge.errors import BridgeError
+from bridge.runtime import default_models_dir
+from plugins.transcription import features, labels
+
+from ..pipeline import ExportPlan, Golden, Graph, export_model, tensor
+from .configs import CONFIGS
+from .train import CHECKPOINT
+
+GOLDEN_FRAMES = 2000
+T_OUTS = ("pitch_class", "octave", "dynamics", "instrument", "onset", "z")
+
+
+def _modules(model):
+    import torch
+
+    class Transcribe(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.m = model
+
+        def forward(self, frames):
+            o = self.m.transcribe(frames)
+            return tuple(o[k] for k in T_OUTS)
+
+    class Synthesize(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.m = model
+
+        def forward(self, symbols):
+            return self.m.synthesize(symbols)
+
+    return Transcribe(), Synthesize()
+
+
+def graphs(model) -> list[Graph]:
+    import torch
+
+    cfg = model.cfg
+    transcribe, synthesize = _modules(model)
+    f32 = "float32"
+    heads = {"pitch_class": labels.PITCH_CLASSES + 1, "octave": labels.OCTAVES + 1,
+             "dynamics": len(labels.DYNAMICS), "instrument": len(labels.INSTRUMENTS)}
+    t_spec = {h: tensor(h, f32, ["batch", "time", n], "log-probabilities") for h, n in heads.items()}
+    t_spec["onset"] = tensor("onset", f32, ["batch", "time"], "onset probability")
+    t_spec["z"] = tensor("z", f32, ["batch", "time", cfg.z_dim], "z_a means")
+    return [
+        Graph("transcribe", module=transcribe,
+              args=(torch.zeros(1, 40 + features.CONTEXT - 1, features.N_BINS),),
+              inputs={"frames": tensor("frames", f32, ["batch", f"time+{features.CONTEXT - 1}", features.N_BINS],
+                                       "log spectrum (features.log_spectrum), padded with features.pad_context")},
+              outputs=t_spec,
+              dynamic_axes={"frames": {0: "batch", 1: "padded_time"}, **{o: {0: "batch", 1: "time"} for o in T_OUTS}}),
+        Graph("synthesize", module=synthesize, args=(torch.zeros(3, labels.SYMBOL_SIZE),),
+              inputs={"symbols": tensor("symbols", f32, ["batch", labels.SYMBOL_SIZE], "labels.symbols_onehot")},
+              outputs={"spectrum": tensor("spectrum", f32, ["batch", features.N_BINS], "log spectrum")},
+              dynamic_axes={"symbols": {0: "batch"}, "spectrum": {0: "batch"}}),
+    ]
+
+
+def golden(model, valid) -> list[Golden]:
+    """Held-out rendered frames and their symbols, with torch's outputs on them."""
+    import torch
+
+    n = min(GOLDEN_FRAMES, len(valid) - features.CONTEXT)
+    frames = valid.spec[:n + features.CONTEXT - 1][None].astype(np.float32)
+    symbols = valid.symbols[features.CONTEXT_BEFORE:features.CONTEXT_BEFORE + n]
+    with torch.no_grad():
+        ref = {k: v.numpy() for k, v in model.transcribe(torch.from_numpy(frames)).items()}
+        spec_ref = model.synthesize(torch.from_numpy(symbols)).numpy()
+    return [Golden("transcribe", {"frames": frames}, ref), Golden("synthesize", {"symbols": symbols}, {"spectrum": spec_ref})]
+
+
+def export(source: str | Path, out: Path | None = None, run_dir: Path | None = None, tolerance: float = 1e-4,
+           command: str = "", data: Path | None = None) -> Path:
+    """A config's run (``runs/<config>/model.pt``) or a checkpoint file -> validated model folder."""
+    import torch
+
+    from .data import data_dir
+    from .train import FrameSet, load_model
+
+    ckpt = (Path(run_dir) if run_dir else Path("runs") / str(source)) / CHECKPOINT if str(source) in CONFIGS \
+        else Path(source)
+    if not ckpt.is_file():
+        raise BridgeError(f"{ckpt}: no checkpoint (train first: cmt-bridge train {source if str(source) in CONFIGS else 'transcription'})")
+    data = Path(data) if data else data_dir()
+    model, state = load_model(ckpt)
+    cfg = model.cfg
+    valid = FrameSet(data / "valid", cfg.limit_chunks)
+    n = min(GOLDEN_FRAMES, len(valid) - features.CONTEXT)
+    plan = ExportPlan(
+        name=cfg.model_name, config=cfg.name, version=f"{cfg.name}@{state['step']}",
+        description="cross-modal VAE (Chemla--Romeu-Santos et al., IJCNN 2019): audio VAE and symbol VAE with "
+                    "cross-regularised latents; transcribe = audio encoder -> symbol decoder + onset head, "
+                    "synthesize = symbol encoder -> audio decoder",
+        graphs=graphs(model), metadata={"config": cfg.name, "step": str(state["step"])},
+        fields={"z_dim": cfg.z_dim,
+                "features": {"sample_rate": features.SAMPLE_RATE, "n_fft": features.N_FFT, "hop": features.HOP,
+                             "min_midi": features.MIN_MIDI, "max_midi": features.MAX_MIDI,
+                             "bins_per_semitone": features.BINS_PER_SEMITONE, "n_bins": features.N_BINS,
+                             "context_before": features.CONTEXT_BEFORE, "context_after": features.CONTEXT_AFTER,
+                             "floor": features.FLOOR},
+                "labels": {"pitch_classes": labels.PITCH_CLASSES, "octave_min": labels.OCTAVE_MIN,
+                           "octaves": labels.OCTAVES, "dynamics": list(labels.DYNAMICS),
+                           "dynamic_velocity": list(labels.DYNAMIC_VELOCITY),
+                           "instruments": list(labels.INSTRUMENT_NAMES), "symbol_size": labels.SYMBOL_SIZE}},
+        training={"config": cfg.to_dict(), "step": int(state["step"]),
+                  "command": state.get("command") or f"cmt-bridge train {cfg.name}",
+                  "export_command": command or f"cmt-bridge export-onnx {cfg.name}",
+                  "reproduce": "cmt-bridge data prepare folk && cmt-bridge data prepare transcription && "
+                               f"cmt-bridge train {cfg.name} --threads 2 && cmt-bridge export-onnx {cfg.name}"
+                               " && python bench/bench_transcription.py --write-manifest",
+                  "history": json.loads(state["history"])[-1:] if state.get("history") else [],
+                  "torch": torch.__version__},
+        data=_provenance(data),
+        golden=lambda: golden(model, valid),
+        inputs_doc="held-out rendered frames (valid split) and their symbol labels",
+        report_key="diff", diff_key="max_abs", report={"frames": int(n)},
+    )
+    return export_model(plan, Path(out) if out else default_models_dir() / cfg.model_name, tolerance)
+
+
+def _provenance(data: Path) -> dict:
+    index = data / "index.json"
+    info = json.loads(index.read_text()) if index.is_file() else {}
+    return {"source": "music21 corpus folk tunes (public domain), windows of data/folk split by tune; test tunes "
+                      "never rendered into train/valid",
+            "rendering": "FluidSynth 2 with FluidR3_GM.sf2 and TimGM6mb.sf2 (train/valid/test) and "
+                         "MuseScore_General_Lite.sf3 (test only: a timbre never heard in training); GM programs "
+                         "flute 73, piano 0, alto sax 65, trumpet 56, violin 40; random tempo 80-150 BPM, velocity "
+                         "30-127, articulation 70-97%, transposed into each instrument's register",
+            "index": info}
