@@ -13,7 +13,7 @@ from bridge.errors import ConfigError, InputError, ModelError
 from plugins.tagger.audio import read_audio
 from plugins.tagger.caption import SILENCE, Captioner, join_and
 from plugins.tagger.tagger import Tagger, cut_windows, rms_dbfs, window_starts
-from tagger_fixture import GROUPS, LOUD_SENTENCE, QUIET_SENTENCE, RATE, TAGS, THRESHOLDS, make_tagger_folder, tone
+from tagger_fixture import GROUPS, RATE, TAGS, THRESHOLDS, make_tagger_folder, tone
 
 
 @pytest.fixture(scope="module")
