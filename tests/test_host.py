@@ -16,7 +16,7 @@ BPM = 300.0  # 0.2 s a beat, 0.8 s a bar: tests stay short
 
 
 def make_host(*plugins, quantize=None, **kw):
-    pm = make_plugin_manager(extra=plugins, builtins=(), entry_points=False)
+    pm = make_plugin_manager(extra=plugins, entry_points=False)
     gens, errors = collect_generators(pm)
     assert errors == []
     clock = Clock(BPM)
@@ -197,7 +197,7 @@ def test_missing_model_names_the_plugin_and_others_load():
 
 
 def test_bad_defaults_are_a_config_error():
-    pm = make_plugin_manager(extra=[ARP], builtins=(), entry_points=False)
+    pm = make_plugin_manager(extra=[ARP], entry_points=False)
     gens, _ = collect_generators(pm)
     host = Host(gens, Clock(BPM), RecordingTransport(), defaults={"arp": {"root": 500}})
     with pytest.raises(ConfigError, match="defaults for arp: root must be in range"):
@@ -259,7 +259,7 @@ def test_voices_reach_the_transport_once_before_the_first_notes_and_again_after_
 @pytest.mark.parametrize("voices", ['{16: ("x", 1)}', '{0: ("x", 128)}', '{0: "lead"}', '{"0": ("x", None)}',
                                     '[(0, ("x", 1))]'])
 def test_a_generator_with_bad_voices_is_refused_with_a_reason(tmp_path, voices):
-    pm = make_plugin_manager(extra=(voiced_plugin(tmp_path, voices),), builtins=(), entry_points=False)
+    pm = make_plugin_manager(extra=(voiced_plugin(tmp_path, voices),), entry_points=False)
     gens, errors = collect_generators(pm)
     assert "voiced" not in gens
     assert len(errors) == 1 and "voices" in str(errors[0]), errors

@@ -17,7 +17,7 @@ from fakeplugins import ARP, RAISER
 
 @pytest.fixture(scope="module")
 def schema():
-    gens, _ = collect_generators(make_plugin_manager(extra=[ARP, RAISER], builtins=(), entry_points=False))
+    gens, _ = collect_generators(make_plugin_manager(extra=[ARP, RAISER], entry_points=False))
     return OscSchema(gens)
 
 

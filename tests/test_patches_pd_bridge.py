@@ -101,7 +101,8 @@ def _schema_with(*plugins: str) -> dict:
     from bridge.osc import OscSchema
     from bridge.plugins import collect_generators, make_plugin_manager
 
-    gens, errors = collect_generators(make_plugin_manager(extra=plugins, disable=["midime"], entry_points=False))
+    builtins = ("plugins.transcription.plugin", "plugins.cmt.plugin")   # every built-in but midime
+    gens, errors = collect_generators(make_plugin_manager(extra=(*builtins, *plugins), entry_points=False))
     assert not errors and "arp" in gens
     return json.loads(json.dumps(OscSchema(gens).describe(), default=str))
 

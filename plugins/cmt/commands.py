@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bridge.errors import InputError
+from bridge.api import InputError
 
 EXAMPLES = """examples:
   cmt-bridge cmt video2midi clip.mp4 -o clip.mid                 (also writes clip.png, a piano roll)
@@ -54,7 +54,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--model", type=Path, default=None, help="model folder (default onnx_models/cmt)")
     v.set_defaults(func=cmd_video2midi)
 
-    from bridge.cli import add_run_arguments
+    from bridge.api import add_run_arguments
 
     lv = csub.add_parser("live", help="play CMT live, steered by a camera or a video (the host's run, preset)",
                          description="Start the host with the cmt generator playing, its density and strength "
@@ -83,15 +83,13 @@ def _check(args) -> None:
 
 
 def cmd_video2midi(args) -> int:
-    from bridge.errors import ModelError
-    from bridge.pianoroll import render
-    from bridge.runtime import ModelBundle, default_models_dir
+    from bridge.api import ModelBundle, ModelError, model_folder, render_pianoroll as render
 
     from .sampling import EXPECT, MODEL_NAME, Sampling
     from .video2midi import render_video, video_to_midi
 
     _check(args)
-    folder = args.model or default_models_dir() / MODEL_NAME
+    folder = model_folder(MODEL_NAME, args.model)
     if not (Path(folder) / "manifest.json").is_file():
         raise ModelError(f"no CMT model in {folder} (pass --model DIR, or export one: cmt-bridge export-onnx cmt)")
     bundle = ModelBundle.load(folder, threads=1, expect=EXPECT)
@@ -125,7 +123,7 @@ def cmd_video2midi(args) -> int:
 
 
 def cmd_live(args) -> int:
-    from bridge.cli import run_host
+    from bridge.api import run_host
 
     args.play = list(dict.fromkeys([*(args.play or []), "cmt"]))
     args.actions = []             # performed at launch like --do, any path as it is (commas included)
@@ -140,6 +138,6 @@ def cmd_live(args) -> int:
 
 def run(argv: list[str] | None = None) -> int:
     """``cmt`` commands without the host's CLI (``python -m plugins.cmt``): one-line errors, exit 2."""
-    from bridge.cli import run_commands
+    from bridge.api import run_commands
 
     return run_commands(add_commands, argv)

@@ -30,11 +30,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bridge.errors import InputError, ModelError
-from bridge.events import Note, Phrase
-from bridge.generator import Action, Generator, Param
+from bridge.api import Action, Generator, InputError, ModelError, Note, Param, Phrase
 
 from . import tokens as T
+from .params import PARAMS
 from .sampling import EXPECT, MODEL_NAME, BarSampler, Sampling
 
 log = logging.getLogger(__name__)
@@ -94,22 +93,7 @@ class CMTGenerator(Generator):
     models = (MODEL_NAME,)
     model_expect = {MODEL_NAME: EXPECT}
     voices = {i.channel: (i.name, i.program) for i in T.INSTRUMENTS}
-    params = (
-        Param("density", int, 3, 0, T.DENSITY_CLASSES - 1,
-              doc="rhythmic density class of the next bars (0 sparse .. 7 busy; onsets per beat in steps of 0.5)"),
-        Param("strength", int, 2, 0, T.STRENGTH_CLASSES - 1,
-              doc="rhythmic strength class (how many notes start together: 0 single lines .. 7 thick chords)"),
-        Param("control", float, 1.0, 0.0, 1.0,
-              doc="CMT's C: how often the requested density/strength override the model's own (0 = ignore them)"),
-        Param("guide", bool, True,
-              doc="keep each bar's onsets inside its density class (off: the model alone decides how busy it is)"),
-        Param("temperature", float, 1.0, 0.0, 2.0, doc="temperature of rhythm and structure (type, position)"),
-        Param("top_p", float, 0.95, 0.05, 1.0, doc="nucleus sampling: keep the most likely classes up to this mass"),
-        Param("pitch_temperature", float, 1.0, 0.0, 2.0, doc="temperature of pitches (0 = the most likely)"),
-        Param("duration_temperature", float, 1.0, 0.0, 2.0, doc="temperature of note lengths"),
-        Param("instrument_temperature", float, 1.0, 0.0, 2.0, doc="temperature of which instrument plays"),
-        Param("seed", int, -1, -1, 2 ** 31 - 1, doc="random seed (-1 = new randomness every time)"),
-    )
+    params = PARAMS
     actions = (
         Action("video", (Param("path", str, "", doc="a video file (mp4, mov, avi...)"),),
                doc="play in time with a video: its motion sets density and strength bar by bar"),

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bridge.errors import InputError
+from bridge.api import InputError
 
 EXAMPLES = """examples:
   cmt-bridge midime sample -n 8 --temperature 0.5 -o out/
@@ -77,8 +77,7 @@ def _check_range(name: str, value: float, lo: float, hi: float) -> None:
 
 def _write_set(out: Path, stem: str, named_tokens: list[tuple[str, "object"]], title: str, bpm: float) -> list[Path]:
     """One .mid per phrase, one .mid of all in a row, one PNG of all in a row (a colour each)."""
-    from bridge.midifile import write_notes
-    from bridge.pianoroll import render
+    from bridge.api import render_pianoroll as render, write_notes
 
     from . import melody, phrases
 
@@ -128,7 +127,7 @@ def cmd_interpolate(args) -> int:
     named = [(f"A: {args.a.name}", a)] + [(f"step {i + 1}", t) for i, t in enumerate(tokens)] + \
             [(f"B: {args.b.name}", b)]
     written = _write_set(args.out, "interpolation", named[1:-1], "", args.bpm)[:-1]
-    from bridge.pianoroll import render
+    from bridge.api import render_pianoroll as render
 
     from . import melody
 
@@ -146,7 +145,7 @@ def cmd_learn(args) -> int:
     _check_range("--latent", args.latent, 1, 32)
     import numpy as np
 
-    from bridge.pianoroll import render
+    from bridge.api import render_pianoroll as render
 
     from . import melody, phrases
     from .midime import EPOCHS, MidiMe
@@ -173,7 +172,7 @@ def cmd_learn(args) -> int:
     rng = np.random.default_rng(seed)
     preview = vae.decode(model.sample_latents(max(1, args.preview), rng), 0.5, rng)
     stem = args.out.with_suffix("")
-    from bridge.midifile import write_notes
+    from bridge.api import write_notes
 
     samples = [n.shifted(i * melody.PHRASE_BEATS) for i, t in enumerate(preview)
                for n in phrases.accent(melody.notes_from_tokens(t))]
@@ -224,6 +223,6 @@ def _report(paths: list[Path]) -> None:
 
 def run(argv: list[str] | None = None) -> int:
     """``midime`` commands without the host's CLI (``python -m plugins...``): one-line errors, exit 2."""
-    from bridge.cli import run_commands
+    from bridge.api import run_commands
 
     return run_commands(add_commands, argv)

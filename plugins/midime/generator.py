@@ -14,10 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from bridge.errors import ConfigError, InputError, ModelError
-from bridge.events import Phrase
-from bridge.generator import Action, Generator, Param
-from bridge.midifile import melody_notes
+from bridge.api import Action, ConfigError, Generator, InputError, ModelError, Param, Phrase, melody_notes
 
 from . import phrases
 from .midime import MidiMe

@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bridge.errors import InputError
+from bridge.api import InputError
 
 TRANSCRIBE_EXAMPLES = """examples:
   cmt-bridge transcribe solo.wav -o solo.mid                  (also writes solo.png, a piano roll)
@@ -49,9 +49,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_transcribe(args) -> int:
-    from bridge.events import Note
-    from bridge.midifile import write_notes
-    from bridge.pianoroll import render
+    from bridge.api import Note, render_pianoroll as render, write_notes
 
     from .audio import read_wav
     from .labels import instrument
@@ -88,9 +86,7 @@ def transcribe_live(args, model, threshold: float) -> int:
     """Listen to an input device for ``--seconds``, then write the notes like a file's transcription."""
     import time
 
-    from bridge.events import Note
-    from bridge.midifile import write_notes
-    from bridge.pianoroll import render
+    from bridge.api import Note, render_pianoroll as render, write_notes
 
     from .audio_in import AudioInput
     from .labels import instrument
@@ -137,7 +133,7 @@ def midi_tempo(path: Path) -> float:
 
 
 def cmd_synthesize(args) -> int:
-    from bridge.midifile import read_notes
+    from bridge.api import read_notes
 
     from .audio import write_wav
     from .transcriber import Transcriber
@@ -155,6 +151,6 @@ def cmd_synthesize(args) -> int:
 
 def run(argv: list[str] | None = None) -> int:
     """These commands without the host's CLI (``python -m plugins...``): one-line errors, exit 2."""
-    from bridge.cli import run_commands
+    from bridge.api import run_commands
 
     return run_commands(add_commands, argv)

@@ -19,9 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from bridge.errors import InputError, ModelError
-from bridge.events import Note, Phrase
-from bridge.generator import Action, Generator, Param
+from bridge.api import Action, Generator, InputError, ModelError, Note, Param, Phrase
 
 from .tracking import ONSET_THRESHOLD, TrackedNote
 from .transcriber import EXPECT, MODEL_NAME, Transcriber

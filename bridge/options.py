@@ -1,0 +1,75 @@
+"""Plugin CLI options built from a generator's parameter table (one declaration, many views).
+
+``add_param_options(parser, MyGenerator, ("temperature", "top_p"))`` adds
+``--temperature`` and ``--top-p`` with the type, range, unit, default and doc
+of the generator's own :class:`~bridge.generator.Param` s, so a command line
+tool never hand-copies a range the live generator checks. After parsing,
+``param_values(args, MyGenerator, names)`` returns the values checked by the
+same ``Param.coerce`` (an option not given takes the parameter's default) or
+raises :class:`~bridge.errors.InputError` naming the flag: "--temperature must
+be in range 0..2, got 3".
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Any, Iterable
+
+from .errors import ConfigError, InputError
+from .generator import Generator, Param
+
+
+def _param(generator: type[Generator], name: str) -> Param:
+    for p in generator.params:
+        if p.name == name:
+            return p
+    raise ConfigError(f"{generator.name} has no parameter {name!r}")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _help(p: Param) -> str:
+    parts = []
+    if p.choices:
+        parts.append("one of " + ", ".join(p.choices))
+    elif p.min is not None or p.max is not None:
+        lo = "" if p.min is None else f"{p.min:g}"
+        hi = "" if p.max is None else f"{p.max:g}"
+        parts.append(f"{lo}..{hi}" + (f" {p.unit}" if p.unit else ""))
+    parts.append(f"default {p.default:g}" if isinstance(p.default, float) else f"default {p.default!r}")
+    return f"{p.doc} ({', '.join(parts)})" if p.doc else f"({', '.join(parts)})"
+
+
+def add_param_options(parser: argparse.ArgumentParser, generator: type[Generator], names: Iterable[str]) -> None:
+    """Add ``--<name>`` (underscores as dashes) for each of ``generator``'s parameters ``names``."""
+    for name in names:
+        p = _param(generator, name)
+        if p.type is bool:
+            parser.add_argument(_flag(name), dest=name, action=argparse.BooleanOptionalAction, default=None,
+                                help=_help(p))
+        else:
+            parser.add_argument(_flag(name), dest=name, type=p.type, default=None, metavar=name.upper(),
+                                choices=list(p.choices) or None, help=_help(p))
+
+
+def param_values(args: argparse.Namespace, generator: type[Generator], names: Iterable[str]) -> dict[str, Any]:
+    """The options ``names`` checked against ``generator``'s Params (defaults for those not given)."""
+    out: dict[str, Any] = {}
+    for name in names:
+        p = _param(generator, name)
+        value = getattr(args, name, None)
+        if value is None:
+            out[name] = p.default
+            continue
+        try:
+            out[name] = p.coerce(value)
+        except ConfigError as e:
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if number and (p.min is not None and value < p.min or p.max is not None and value > p.max):
+                lo = "" if p.min is None else f"{p.min:g}"
+                hi = "" if p.max is None else f"{p.max:g}"
+                raise InputError(f"{_flag(name)} must be in range {lo}..{hi}, got {value:g}") from None
+            text = str(e)
+            raise InputError(_flag(name) + (text[len(p.name):] if text.startswith(p.name) else f": {text}")) from None
+    return out
