@@ -83,9 +83,9 @@ class Bridge:
         """An OSC message that passed the schema: act on it."""
         host = self.host
         if entry.kind == "param":
-            host.set_param(entry.generator, entry.target, values[0])
+            host.set_param(entry.generator, entry.target, values[0], checked=True)   # the schema checked them
         elif entry.kind == "action":
-            host.perform(entry.generator, entry.target, values)
+            host.perform(entry.generator, entry.target, values, checked=True)
         else:
             verb = entry.path.rsplit("/", 1)[-1]
             if verb == "play":

@@ -12,17 +12,19 @@ be in range 0..2, got 3".
 from __future__ import annotations
 
 import argparse
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from .errors import ConfigError, InputError
 from .generator import Generator, Param
 
 
-def _param(generator: type[Generator], name: str) -> Param:
-    for p in generator.params:
+def _param(generator: type[Generator] | Sequence[Param], name: str) -> Param:
+    """``generator``: a Generator class or its parameter table (a light module's tuple of Params)."""
+    params = generator.params if isinstance(generator, type) else generator
+    for p in params:
         if p.name == name:
             return p
-    raise ConfigError(f"{generator.name} has no parameter {name!r}")
+    raise ConfigError(f"no parameter {name!r} in {getattr(generator, 'name', 'the table')}")
 
 
 def _flag(name: str) -> str:
@@ -41,7 +43,8 @@ def _help(p: Param) -> str:
     return f"{p.doc} ({', '.join(parts)})" if p.doc else f"({', '.join(parts)})"
 
 
-def add_param_options(parser: argparse.ArgumentParser, generator: type[Generator], names: Iterable[str]) -> None:
+def add_param_options(parser: argparse.ArgumentParser, generator: type[Generator] | Sequence[Param],
+                      names: Iterable[str]) -> None:
     """Add ``--<name>`` (underscores as dashes) for each of ``generator``'s parameters ``names``."""
     for name in names:
         p = _param(generator, name)
@@ -53,7 +56,8 @@ def add_param_options(parser: argparse.ArgumentParser, generator: type[Generator
                                 choices=list(p.choices) or None, help=_help(p))
 
 
-def param_values(args: argparse.Namespace, generator: type[Generator], names: Iterable[str]) -> dict[str, Any]:
+def param_values(args: argparse.Namespace, generator: type[Generator] | Sequence[Param],
+                 names: Iterable[str]) -> dict[str, Any]:
     """The options ``names`` checked against ``generator``'s Params (defaults for those not given)."""
     out: dict[str, Any] = {}
     for name in names:

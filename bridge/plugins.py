@@ -104,6 +104,8 @@ def make_plugin_manager(extra: Iterable[str] = (), disable: Iterable[str] = (),
             errors.append(f"plugin {name}: cannot load ({_describe_error(exc)})")
             log.warning("%s", errors[-1])
             return
+        if pm.is_registered(plugin):   # the same module twice (an entry point and $CMT_BRIDGE_PLUGINS)
+            return
         try:
             pm.register(plugin, name=name)
             pm.check_pending()

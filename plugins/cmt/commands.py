@@ -8,7 +8,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from bridge.api import InputError
+from bridge.api import InputError, add_param_options, param_values
+
+from .params import PARAMS
+
+CLI_PARAMS = ("control", "temperature", "top_p")   # options built from the generator's own Param table
 
 EXAMPLES = """examples:
   cmt-bridge cmt video2midi clip.mp4 -o clip.mid                 (also writes clip.png, a piano roll)
@@ -40,10 +44,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     v.add_argument("-o", "--out", type=Path, required=True, help="the .mid file to write")
     v.add_argument("--bars", type=int, default=None, help="whole bars that fill the video (sets the tempo)")
     v.add_argument("--beats-per-bar", type=int, default=4, help="beats per bar (default 4, 4/4)")
-    v.add_argument("--control", type=float, default=1.0,
-                   help="CMT's C, 0..1: how often the video's controls override the model (default 1)")
-    v.add_argument("--temperature", type=float, default=1.0, help="sampling temperature, 0..2 (default 1)")
-    v.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass, 0..1 (default 0.95)")
+    add_param_options(v, PARAMS, CLI_PARAMS)
     v.add_argument("--seed", type=int, default=None, help="random seed (default: new music every run)")
     v.add_argument("--no-guide", action="store_true",
                    help="let the model alone decide each bar's busyness (default: onsets kept inside the density class)")
@@ -68,12 +69,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _check(args) -> None:
-    if not 0.0 <= args.control <= 1.0:
-        raise InputError(f"--control must be in range 0..1, got {args.control:g}")
-    if not 0.0 <= args.temperature <= 2.0:
-        raise InputError(f"--temperature must be in range 0..2, got {args.temperature:g}")
-    if not 0.0 < args.top_p <= 1.0:
-        raise InputError(f"--top-p must be in range 0..1, got {args.top_p:g}")
+    vars(args).update(param_values(args, PARAMS, CLI_PARAMS))
     if args.bars is not None and not 1 <= args.bars <= 255:
         raise InputError(f"--bars must be in range 1..255, got {args.bars}")
     if not 1 <= args.beats_per_bar <= 8:

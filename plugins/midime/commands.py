@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bridge.api import InputError
+from bridge.api import InputError, add_param_options, param_values
 
 EXAMPLES = """examples:
   cmt-bridge midime sample -n 8 --temperature 0.5 -o out/
@@ -34,7 +34,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     s = msub.add_parser("sample", help="new 2-bar melodies from MusicVAE (or a personal MidiMe)")
     s.add_argument("-n", "--num", type=int, default=8, help="how many (1..256, default 8)")
-    s.add_argument("--temperature", type=float, default=0.5, help="0 = most likely .. 2 = wild (default 0.5)")
+    from .generator import MidiMeGenerator
+
+    add_param_options(s, MidiMeGenerator, ("temperature",))   # range, default and doc of the live parameter
     s.add_argument("-o", "--out", type=Path, default=Path("out"), help="output folder (default out/)")
     s.add_argument("--personal", type=Path, default=None, help="a .midime file from `midime learn`")
     common(s)
@@ -98,7 +100,9 @@ def _write_set(out: Path, stem: str, named_tokens: list[tuple[str, "object"]], t
 
 def cmd_sample(args) -> int:
     _check_range("-n", args.num, 1, 256)
-    _check_range("--temperature", args.temperature, 0.0, 2.0)
+    from .generator import MidiMeGenerator
+
+    vars(args).update(param_values(args, MidiMeGenerator, ("temperature",)))
     vae = _load(args)
     rng = _rng(args)
     what = "MusicVAE"

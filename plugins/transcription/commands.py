@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bridge.api import InputError
+from bridge.api import InputError, add_param_options, param_values
 
 TRANSCRIBE_EXAMPLES = """examples:
   cmt-bridge transcribe solo.wav -o solo.mid                  (also writes solo.png, a piano roll)
@@ -33,7 +33,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--instrument", choices=INSTRUMENT_NAMES, default=None,
                    help="GM program of the MIDI track (default: the instrument the model recognises)")
     t.add_argument("--png", type=Path, default=None, help="piano-roll PNG (default: next to the .mid)")
-    t.add_argument("--onset-threshold", type=float, default=None, help="0..1, default 0.5 (lower: more notes)")
+    from .generator import TranscriptionGenerator
+
+    add_param_options(t, TranscriptionGenerator, ("onset_threshold",))   # the live parameter's range and default
     t.add_argument("--model", type=Path, default=None, help="model folder (default onnx_models/transcription)")
     t.set_defaults(func=cmd_transcribe)
 
@@ -53,12 +55,10 @@ def cmd_transcribe(args) -> int:
 
     from .audio import read_wav
     from .labels import instrument
-    from .tracking import ONSET_THRESHOLD
+    from .generator import TranscriptionGenerator
     from .transcriber import Transcriber
 
-    threshold = ONSET_THRESHOLD if args.onset_threshold is None else args.onset_threshold
-    if not 0.0 < threshold < 1.0:
-        raise InputError(f"--onset-threshold must be in range 0..1, got {threshold:g}")
+    threshold = param_values(args, TranscriptionGenerator, ("onset_threshold",))["onset_threshold"]
     if args.live == (args.audio is not None):
         raise InputError("transcribe needs either an audio file or --live")
     model = Transcriber.load(args.model)

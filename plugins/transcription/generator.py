@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from bridge.api import Action, Generator, InputError, ModelError, Note, Param, Phrase
+from bridge.api import Action, Generator, InputError, Note, Param, Phrase
 
 from .tracking import ONSET_THRESHOLD, TrackedNote
 from .transcriber import EXPECT, MODEL_NAME, Transcriber
@@ -73,10 +73,7 @@ class TranscriptionGenerator(Generator):
     @property
     def model(self) -> Transcriber:
         if self._model is None:
-            bundle = self.bundles.get(MODEL_NAME) or next(iter(self.bundles.values()), None)
-            if bundle is None:
-                raise ModelError(f"transcription needs the model {MODEL_NAME} (not loaded)")
-            self._model = Transcriber(bundle)
+            self._model = Transcriber(self.bundle(MODEL_NAME))
         return self._model
 
     def next_phrase(self) -> Phrase:
@@ -121,17 +118,15 @@ class TranscriptionGenerator(Generator):
     def close(self) -> None:
         self.unlisten()
 
-    def perform(self, action: str, args: list[Any]) -> list[Phrase] | None:
-        if action == "listen":
-            self.listen(args[0])
-            return None
-        if action == "unlisten":
-            self.unlisten()
-            return None
-        if action != "file":
-            return super().perform(action, args)
-        path = Path(args[0]).expanduser()
-        if not str(args[0]):
+    def action_listen(self, device: str) -> None:
+        self.listen(device)
+
+    def action_unlisten(self) -> None:
+        self.unlisten()
+
+    def action_file(self, path_text: str) -> list[Phrase]:
+        path = Path(path_text).expanduser()
+        if not path_text:
             raise InputError("file needs the path of a WAV file")
         notes = self.model.transcribe_file(path, onset_threshold=self["onset_threshold"])
         phrases = phrases_of(notes, float(self.context.tempo()), self.context.beats_per_bar, self["channel"] - 1,
