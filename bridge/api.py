@@ -88,6 +88,8 @@ write MIDI files and draw piano rolls.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .cli import add_run_arguments, run_commands, run_host
 from .errors import BridgeError, ConfigError, InputError, ModelError, PluginError
 from .events import InputNote, Note, Phrase
@@ -96,6 +98,9 @@ from .hookspecs import hookimpl
 from .midifile import melody_notes, read_notes, read_tracks, write_notes
 from .options import add_param_options, param_values
 from .pianoroll import render as render_pianoroll
+
+if TYPE_CHECKING:
+    from .runtime import ModelBundle, default_models_dir, model_folder
 
 # bridge.runtime imports numpy: loaded on first use, so a plugin's hooks and CLI options stay light
 _RUNTIME = ("ModelBundle", "default_models_dir", "model_folder")

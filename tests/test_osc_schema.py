@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 
 import pytest
 from pythonosc.osc_message_builder import OscMessageBuilder

@@ -12,7 +12,6 @@ includes it; with the real ``midime`` generator the committed twin is used
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess

@@ -4,7 +4,6 @@ from __future__ import annotations
 import inspect
 from importlib import metadata
 
-import pytest
 
 from bridge import hookspecs
 from bridge.plugins import ENTRY_POINT_GROUP, collect_generators, make_plugin_manager, plugin_of

@@ -143,7 +143,7 @@ class BarSampler:
         self.s, self.z = np.zeros_like(self.s), np.zeros_like(self.z)
         self.hidden, self._both = None, None
         self.tokens, self.bar_starts = [], []
-        for i, row in enumerate(keep):
+        for row in keep:
             if row[T.F["type"]] == T.METRICAL and row[T.F["beat"]] == T.BAR_LINE:
                 self.bar_starts.append(len(self.tokens))
             self._feed(row)

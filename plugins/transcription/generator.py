@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from typing import Any
 
 from bridge.api import Action, Generator, InputError, Note, Param, Phrase
 
