@@ -14,7 +14,7 @@ test: setup lint
 
 # the code's shape: ruff (rules in pyproject.toml) and the import-linter layer contracts
 lint: setup
-	.venv/bin/ruff check bridge plugins export tests bench scripts
+	.venv/bin/ruff check bridge plugins export tests bench scripts examples
 	.venv/bin/lint-imports
 
 demo: setup

@@ -235,7 +235,12 @@ class Bridge:
             try:
                 fn()
             except BridgeError as e:
-                log.warning("stopping %s: %s", step, e)
+                if self.stopping.is_set() and self.transport is not None and not self.transport.is_alive():
+                    # Ctrl-C reaches the whole process group: the output process ended its notes and
+                    # closed on the same signal, so there is nothing left to stop there (not a crash)
+                    log.info("stopping %s: %s", step, e)
+                else:
+                    log.warning("stopping %s: %s", step, e)
             except Exception:
                 log.exception("stopping %s failed", step)
         if getattr(self, "record", None):

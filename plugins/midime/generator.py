@@ -173,7 +173,7 @@ class MidiMeGenerator(Generator):
     def action_personal(self, path: str) -> list[Phrase]:
         if not path:
             self.personal, self.personal_name = None, ""
-            self.context.report("midime: personal model off (plain MusicVAE)")
+            self.context.report("personal model off (plain MusicVAE)")
         else:
             model = MidiMe.load(Path(path).expanduser())
             model.check_base(self.vae.name, self.vae.fingerprint, source=Path(path).name)

@@ -105,14 +105,14 @@ class TranscriptionGenerator(Generator):
         self.unlisten()
         live = AudioInput(self.model, self._on_live_note, device=device, onset_threshold=self["onset_threshold"])
         self.live = live.start()
-        self.context.report(f"transcription: listening to {live.device_name} "
+        self.context.report(f"listening to {live.device_name} "
                             f"(+{1000 * live.latency_seconds:.0f} ms to a note-on, notes replay a bar later)")
 
     def unlisten(self) -> None:
         live, self.live = self.live, None
         if live is not None:
             live.stop()
-            self.context.report(f"transcription: stopped listening to {live.device_name}")
+            self.context.report(f"stopped listening to {live.device_name}")
 
     def close(self) -> None:
         self.unlisten()
@@ -130,7 +130,7 @@ class TranscriptionGenerator(Generator):
         notes = self.model.transcribe_file(path, onset_threshold=self["onset_threshold"])
         phrases = phrases_of(notes, float(self.context.tempo()), self.context.beats_per_bar, self["channel"] - 1,
                              self.name)
-        self.context.report(f"transcription: {path.name}: {len(notes)} notes, {len(phrases)} bars")
+        self.context.report(f"{path.name}: {len(notes)} notes, {len(phrases)} bars")
         log.info("%s: %d notes in %d bars", path, len(notes), len(phrases))
         self.last, self._loop_at = phrases, 0
         return phrases or [Phrase.of([], float(self.context.beats_per_bar), self.name)]
