@@ -123,6 +123,16 @@ def make_plugin_manager(extra: Iterable[str] = (), disable: Iterable[str] = (),
     return pm
 
 
+def builtin_plugins() -> list[str]:
+    """Module paths of the plugins cmt-bridge's own package declares in ``cmt_bridge.plugins``
+    (the shipped generators, e.g. for the Max patches made from them alone)."""
+    try:
+        eps = metadata.distribution("cmt-bridge").entry_points
+    except metadata.PackageNotFoundError:   # a source tree without `pip install -e .`
+        return []
+    return [ep.value for ep in eps if ep.group == ENTRY_POINT_GROUP]
+
+
 def plugin_names(pm: pluggy.PluginManager) -> list[str]:
     return [name for name, _ in pm.list_name_plugin()]
 

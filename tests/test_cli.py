@@ -96,7 +96,7 @@ def test_ctrl_c_to_the_whole_process_group_stops_quietly():
     p = subprocess.Popen([*cli(), "run", "--api", "none", "--no-record", "--osc-port", str(free_port()),
                           "--reply-port", str(free_port())], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          text=True, start_new_session=True, env=dict(os.environ, CMT_BRIDGE_PLUGINS=ARP,
-                                                                     CMT_BRIDGE_DISABLE="midime"))
+                                                                     CMT_BRIDGE_DISABLE="midime,cmt,transcription"))
     try:
         assert "ready" in p.stdout.readline()
         os.killpg(p.pid, signal.SIGINT)

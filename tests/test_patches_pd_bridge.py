@@ -98,9 +98,9 @@ def started(jack_server):
 def _schema_with(*plugins: str) -> dict:
     sys.path.insert(0, str(ROOT))
     from bridge.osc import OscSchema
-    from bridge.plugins import collect_generators, make_plugin_manager
+    from bridge.plugins import builtin_plugins, collect_generators, make_plugin_manager
 
-    builtins = ("plugins.transcription.plugin", "plugins.cmt.plugin")   # every built-in but midime
+    builtins = [p for p in builtin_plugins() if p != "plugins.midime.plugin"]   # every built-in but midime
     gens, errors = collect_generators(make_plugin_manager(extra=(*builtins, *plugins), entry_points=False))
     assert not errors and "arp" in gens
     return json.loads(json.dumps(OscSchema(gens).describe(), default=str))

@@ -6,7 +6,7 @@ from importlib import metadata
 
 
 from bridge import hookspecs
-from bridge.plugins import ENTRY_POINT_GROUP, collect_generators, make_plugin_manager, plugin_of
+from bridge.plugins import ENTRY_POINT_GROUP, builtin_plugins, collect_generators, make_plugin_manager, plugin_of
 from fakeplugins import ARP, BAD, BROKEN, RAISER, SLOW, TYPO
 
 
@@ -77,7 +77,7 @@ def test_missing_module_is_reported_not_fatal():
 
 def test_builtins_arrive_through_entry_points_like_third_party_plugins():
     eps = {ep.name: ep.value for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
-    assert {eps[n] for n in ("midime", "transcription", "cmt")} == \
+    assert {eps[n] for n in ("midime", "transcription", "cmt")} == set(builtin_plugins()) == \
         {"plugins.midime.plugin", "plugins.transcription.plugin", "plugins.cmt.plugin"}
     pm = make_plugin_manager()
     assert all(pm.has_plugin(n) for n in ("midime", "transcription", "cmt"))

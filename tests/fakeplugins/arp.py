@@ -1,9 +1,7 @@
 """A steady arpeggiator: one bar of eighth notes up a chord, every bar (no model)."""
 from __future__ import annotations
 
-from bridge import hookimpl
-from bridge.events import Note, Phrase
-from bridge.generator import Action, Generator, Param
+from bridge.api import Action, Generator, Note, Param, Phrase, hookimpl
 
 CHORD = (0, 4, 7, 12)
 
