@@ -1,5 +1,10 @@
 """The host's settings: a TOML file (tomllib) with every option also a flag; flags win.
 
+Each setting is declared once, in :data:`SETTINGS` (as tox 4 declares its
+configuration): that table makes the ``Settings`` dataclass, the keys the file
+reader accepts, the flags of ``cmt-bridge run`` (:func:`add_flags`) and the
+table in docs/host.md (:func:`settings_markdown`, checked by a test).
+
 Example ``cmt-bridge.toml``::
 
     tempo = 120.0            # BPM, 20..300
@@ -157,7 +162,7 @@ Settings = make_dataclass(
     [(st.name, _ANNOTATION[st.base] + (" | None" if st.type.endswith("?") else ""),
       field(default_factory=lambda v=st.default: type(v)(v)) if isinstance(st.default, (list, dict))
       else field(default=st.default)) for st in SETTINGS],
-    namespace={"check": _settings_check,
+    namespace={"check": _settings_check, "__module__": __name__,
                "__doc__": "Everything ``cmt-bridge run`` needs (fields from SETTINGS); defaults <- config file <- flags."},
 )
 
