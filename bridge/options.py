@@ -27,6 +27,11 @@ def _param(generator: type[Generator] | Sequence[Param], name: str) -> Param:
     raise ConfigError(f"no parameter {name!r} in {getattr(generator, 'name', 'the table')}")
 
 
+def _num(value: float | None) -> str:
+    """A bound or value as people write it: 0..2, not 0.0..2.0; 2147483647, not 2.14748e+09."""
+    return "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
@@ -36,10 +41,11 @@ def _help(p: Param) -> str:
     if p.choices:
         parts.append("one of " + ", ".join(p.choices))
     elif p.min is not None or p.max is not None:
-        lo = "" if p.min is None else f"{p.min:g}"
-        hi = "" if p.max is None else f"{p.max:g}"
-        parts.append(f"{lo}..{hi}" + (f" {p.unit}" if p.unit else ""))
-    parts.append(f"default {p.default:g}" if isinstance(p.default, float) else f"default {p.default!r}")
+        parts.append(f"{_num(p.min)}..{_num(p.max)}" + (f" {p.unit}" if p.unit else ""))
+    if isinstance(p.default, bool):
+        parts.append(f"default {'on' if p.default else 'off'}")
+    else:
+        parts.append(f"default {_num(p.default)}" if isinstance(p.default, (int, float)) else f"default {p.default!r}")
     return f"{p.doc} ({', '.join(parts)})" if p.doc else f"({', '.join(parts)})"
 
 
@@ -71,9 +77,8 @@ def param_values(args: argparse.Namespace, generator: type[Generator] | Sequence
         except ConfigError as e:
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
             if number and (p.min is not None and value < p.min or p.max is not None and value > p.max):
-                lo = "" if p.min is None else f"{p.min:g}"
-                hi = "" if p.max is None else f"{p.max:g}"
-                raise InputError(f"{_flag(name)} must be in range {lo}..{hi}, got {value:g}") from None
+                raise InputError(f"{_flag(name)} must be in range {_num(p.min)}..{_num(p.max)}, "
+                                 f"got {_num(value)}") from None
             text = str(e)
             raise InputError(_flag(name) + (text[len(p.name):] if text.startswith(p.name) else f": {text}")) from None
     return out

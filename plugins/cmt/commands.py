@@ -12,7 +12,7 @@ from bridge.api import InputError, add_param_options, param_values
 
 from .params import PARAMS
 
-CLI_PARAMS = ("control", "temperature", "top_p")   # options built from the generator's own Param table
+CLI_PARAMS = ("control", "temperature", "top_p", "guide", "seed")   # options built from the generator's own Param table
 
 EXAMPLES = """examples:
   cmt-bridge cmt video2midi clip.mp4 -o clip.mid                 (also writes clip.png, a piano roll)
@@ -45,9 +45,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--bars", type=int, default=None, help="whole bars that fill the video (sets the tempo)")
     v.add_argument("--beats-per-bar", type=int, default=4, help="beats per bar (default 4, 4/4)")
     add_param_options(v, PARAMS, CLI_PARAMS)
-    v.add_argument("--seed", type=int, default=None, help="random seed (default: new music every run)")
-    v.add_argument("--no-guide", action="store_true",
-                   help="let the model alone decide each bar's busyness (default: onsets kept inside the density class)")
     v.add_argument("--png", type=Path, default=None, help="piano-roll PNG (default: next to the .mid)")
     v.add_argument("--render", type=Path, default=None, metavar="OUT.mp4",
                    help="also render the music with FluidSynth and mux it with the video (needs fluidsynth, ffmpeg)")
@@ -70,6 +67,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 def _check(args) -> None:
     vars(args).update(param_values(args, PARAMS, CLI_PARAMS))
+    if args.seed < 0:
+        args.seed = None   # -1: new music every run
     if args.bars is not None and not 1 <= args.bars <= 255:
         raise InputError(f"--bars must be in range 1..255, got {args.bars}")
     if not 1 <= args.beats_per_bar <= 8:
@@ -104,7 +103,7 @@ def cmd_video2midi(args) -> int:
 
     path, c, notes = video_to_midi(bundle, args.video, args.out, controls.bars, bpb, args.seed, args.control,
                                    progress=progress, sampling=Sampling(args.temperature, args.top_p),
-                                   controls=controls, guide=not args.no_guide)
+                                   controls=controls, guide=args.guide)
     png = args.png or args.out.with_suffix(".png")
     n = sum(len(v) for v in notes.values())
     marks = [(b * bpb, f"d{d}s{s}") for b, (d, s) in enumerate(zip(c.density, c.strength))]

@@ -25,17 +25,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                                    "MidiMe model from your own MIDI files.",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     msub = p.add_subparsers(dest="midime_cmd", required=True)
+    from .generator import MidiMeGenerator
 
     def common(q: argparse.ArgumentParser) -> None:
         q.add_argument("--model", type=Path, default=None,
                        help="MusicVAE model folder (default: $CMT_BRIDGE_MODELS or onnx_models/, musicvae-mel2bar)")
-        q.add_argument("--seed", type=int, default=None, help="random seed (default: a new one every run)")
+        add_param_options(q, MidiMeGenerator, ("seed",))
         q.add_argument("--bpm", type=float, default=120.0, help="tempo written into the .mid files (default 120)")
 
     s = msub.add_parser("sample", help="new 2-bar melodies from MusicVAE (or a personal MidiMe)")
     s.add_argument("-n", "--num", type=int, default=8, help="how many (1..256, default 8)")
-    from .generator import MidiMeGenerator
-
     add_param_options(s, MidiMeGenerator, ("temperature",))   # range, default and doc of the live parameter
     s.add_argument("-o", "--out", type=Path, default=Path("out"), help="output folder (default out/)")
     s.add_argument("--personal", type=Path, default=None, help="a .midime file from `midime learn`")
@@ -66,10 +65,18 @@ def _load(args):
     return MusicVAE.load(args.model)
 
 
+def _seed(args) -> int | None:
+    """``--seed`` checked against the live parameter; -1 (its default) = a new seed every run."""
+    from .generator import MidiMeGenerator
+
+    seed = param_values(args, MidiMeGenerator, ("seed",))["seed"]
+    return None if seed < 0 else seed
+
+
 def _rng(args):
     import numpy as np
 
-    return np.random.default_rng(args.seed)
+    return np.random.default_rng(_seed(args))
 
 
 def _check_range(name: str, value: float, lo: float, hi: float) -> None:
@@ -167,7 +174,8 @@ def cmd_learn(args) -> int:
     vae = _load(args)
     mu, _ = vae.encode(windows)
     bar = ProgressBar(f"learning {len(windows)} windows", epochs)
-    seed = args.seed if args.seed is not None else int(np.random.default_rng().integers(2 ** 31))
+    seed = _seed(args)
+    seed = seed if seed is not None else int(np.random.default_rng().integers(2 ** 31))
     model = MidiMe.learn(mu, vae.name, vae.fingerprint, latent_dim=args.latent, epochs=epochs, seed=seed,
                          progress=bar.update)
     bar.close()
