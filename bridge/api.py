@@ -81,7 +81,7 @@ table and :func:`param_values` checks them (one-line errors naming the flag);
 :func:`run_commands` runs your commands alone (``python -m yourplugin``);
 :func:`add_run_arguments` and :func:`run_host` start the host preset (as
 ``cmt-bridge cmt live`` does). :func:`read_notes`, :func:`read_tracks`,
-:func:`melody_notes`, :func:`write_notes` and :func:`render_pianoroll` read and
+:func:`read_tempo`, :func:`melody_notes`, :func:`write_notes` and :func:`render_pianoroll` read and
 write MIDI files and draw piano rolls.
 
 ``CMT_BRIDGE_DISABLE=name,...`` disables plugins or generators by name.
@@ -95,7 +95,7 @@ from .errors import BridgeError, ConfigError, InputError, ModelError, PluginErro
 from .events import InputNote, Note, Phrase
 from .generator import Action, Generator, GeneratorContext, Param
 from .hookspecs import hookimpl
-from .midifile import melody_notes, read_notes, read_tracks, write_notes
+from .midifile import melody_notes, read_notes, read_tempo, read_tracks, write_notes
 from .options import add_param_options, param_values
 from .pianoroll import render as render_pianoroll
 
@@ -120,5 +120,5 @@ __all__ = [
     "ModelBundle", "default_models_dir", "model_folder",
     "BridgeError", "ConfigError", "InputError", "ModelError", "PluginError",
     "add_param_options", "param_values", "add_run_arguments", "run_commands", "run_host",
-    "read_notes", "read_tracks", "melody_notes", "write_notes", "render_pianoroll",
+    "read_notes", "read_tempo", "read_tracks", "melody_notes", "write_notes", "render_pianoroll",
 ]

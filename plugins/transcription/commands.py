@@ -118,28 +118,14 @@ def transcribe_live(args, model, threshold: float) -> int:
     return 0
 
 
-def midi_tempo(path: Path) -> float:
-    """The first tempo of a MIDI file in BPM (120 when it sets none)."""
-    import mido
-
-    try:
-        for track in mido.MidiFile(str(path), clip=True).tracks:
-            for msg in track:
-                if msg.type == "set_tempo":
-                    return float(mido.tempo2bpm(msg.tempo))
-    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError):
-        pass  # read_notes below reports an unreadable file in one line
-    return 120.0
-
-
 def cmd_synthesize(args) -> int:
-    from bridge.api import read_notes
+    from bridge.api import read_notes, read_tempo
 
     from .audio import write_wav
     from .transcriber import Transcriber
 
-    notes = read_notes(args.midi)
-    spb = 60.0 / midi_tempo(args.midi)
+    notes = read_notes(args.midi)      # an unreadable file is reported here, in one line
+    spb = 60.0 / read_tempo(args.midi)
     secs = [(n.start * spb, n.end * spb, n.pitch, n.velocity) for n in notes]
     model = Transcriber.load(args.model)
     from .synth import synthesize_notes
