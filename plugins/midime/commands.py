@@ -12,6 +12,8 @@ from pathlib import Path
 
 from bridge.api import InputError, add_param_options, param_values
 
+from .params import PARAMS   # the live generator's table: its ranges, defaults and docs
+
 EXAMPLES = """examples:
   cmt-bridge midime sample -n 8 --temperature 0.5 -o out/
   cmt-bridge midime interpolate a.mid b.mid --steps 5 -o out/
@@ -25,17 +27,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                                    "MidiMe model from your own MIDI files.",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     msub = p.add_subparsers(dest="midime_cmd", required=True)
-    from .generator import MidiMeGenerator
 
     def common(q: argparse.ArgumentParser) -> None:
         q.add_argument("--model", type=Path, default=None,
                        help="MusicVAE model folder (default: $CMT_BRIDGE_MODELS or onnx_models/, musicvae-mel2bar)")
-        add_param_options(q, MidiMeGenerator, ("seed",))
+        add_param_options(q, PARAMS, ("seed",))
         q.add_argument("--bpm", type=float, default=120.0, help="tempo written into the .mid files (default 120)")
 
     s = msub.add_parser("sample", help="new 2-bar melodies from MusicVAE (or a personal MidiMe)")
     s.add_argument("-n", "--num", type=int, default=8, help="how many (1..256, default 8)")
-    add_param_options(s, MidiMeGenerator, ("temperature",))   # range, default and doc of the live parameter
+    add_param_options(s, PARAMS, ("temperature",))   # range, default and doc of the live parameter
     s.add_argument("-o", "--out", type=Path, default=Path("out"), help="output folder (default out/)")
     s.add_argument("--personal", type=Path, default=None, help="a .midime file from `midime learn`")
     common(s)
@@ -67,9 +68,7 @@ def _load(args):
 
 def _seed(args) -> int | None:
     """``--seed`` checked against the live parameter; -1 (its default) = a new seed every run."""
-    from .generator import MidiMeGenerator
-
-    seed = param_values(args, MidiMeGenerator, ("seed",))["seed"]
+    seed = param_values(args, PARAMS, ("seed",))["seed"]
     return None if seed < 0 else seed
 
 
@@ -107,9 +106,7 @@ def _write_set(out: Path, stem: str, named_tokens: list[tuple[str, "object"]], t
 
 def cmd_sample(args) -> int:
     _check_range("-n", args.num, 1, 256)
-    from .generator import MidiMeGenerator
-
-    vars(args).update(param_values(args, MidiMeGenerator, ("temperature",)))
+    vars(args).update(param_values(args, PARAMS, ("temperature",)))
     vae = _load(args)
     rng = _rng(args)
     what = "MusicVAE"

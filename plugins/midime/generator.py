@@ -14,10 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from bridge.api import Action, ConfigError, Generator, InputError, Param, Phrase, melody_notes
+from bridge.api import Action, Generator, InputError, Param, Phrase, melody_notes
 
 from . import phrases
 from .midime import MidiMe
+from .params import PARAMS
 from .vae import EXPECT, MODEL_NAME, MusicVAE
 
 log = logging.getLogger(__name__)
@@ -25,25 +26,12 @@ log = logging.getLogger(__name__)
 LEARN_TASK = "learn"  # the host prefixes the generator: /cmt/progress midime/learn <fraction>
 
 
-def _even(bars: int) -> None:
-    if bars % 2:
-        raise ConfigError(f"bars must be even (2-bar phrases), got {bars}")
-
-
 class MidiMeGenerator(Generator):
     name = "midime"
     description = "MusicVAE 2-bar melodies: sample, interpolate, and personalise on your own playing (MidiMe)"
     models = (MODEL_NAME,)
     model_expect = {MODEL_NAME: EXPECT}  # the host checks the graphs' semantic inputs/outputs on load
-    params = (
-        Param("temperature", float, 0.5, 0.0, 2.0, doc="sampling temperature (0 = the most likely notes)"),
-        Param("variations", int, 4, 1, 16, unit="phrases", doc="phrases per sample action and queue refill"),
-        Param("steps", int, 5, 1, 16, unit="phrases", doc="phrases of an interpolation, end points included"),
-        Param("bars", int, 8, 2, 16, unit="bars", doc="bars of recent MIDI input that learn uses (even)",
-              check=_even),
-        Param("seed", int, -1, -1, 2 ** 31 - 1, doc="random seed (-1 = a new one every time)"),
-        Param("channel", int, 1, 1, 16, doc="MIDI channel of the phrases"),
-    )
+    params = PARAMS
     actions = (
         Action("sample", (Param("n", int, 0, 0, 16, unit="phrases", doc="0 = the variations parameter"),),
                doc="play n new 2-bar samples"),

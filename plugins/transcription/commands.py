@@ -33,9 +33,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--instrument", choices=INSTRUMENT_NAMES, default=None,
                    help="GM program of the MIDI track (default: the instrument the model recognises)")
     t.add_argument("--png", type=Path, default=None, help="piano-roll PNG (default: next to the .mid)")
-    from .generator import TranscriptionGenerator
+    from .params import PARAMS
 
-    add_param_options(t, TranscriptionGenerator, ("onset_threshold",))   # the live parameter's range and default
+    add_param_options(t, PARAMS, ("onset_threshold",))   # the live parameter's range and default
     t.add_argument("--model", type=Path, default=None, help="model folder (default onnx_models/transcription)")
     t.set_defaults(func=cmd_transcribe)
 
@@ -55,10 +55,10 @@ def cmd_transcribe(args) -> int:
 
     from .audio import read_wav
     from .labels import instrument
-    from .generator import TranscriptionGenerator
+    from .params import PARAMS
     from .transcriber import Transcriber
 
-    threshold = param_values(args, TranscriptionGenerator, ("onset_threshold",))["onset_threshold"]
+    threshold = param_values(args, PARAMS, ("onset_threshold",))["onset_threshold"]
     if args.live == (args.audio is not None):
         raise InputError("transcribe needs either an audio file or --live")
     model = Transcriber.load(args.model)

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from bridge.api import Action, Generator, InputError, Note, Param, Phrase
 
-from .tracking import ONSET_THRESHOLD, TrackedNote
+from .params import PARAMS
+from .tracking import TrackedNote
 from .transcriber import EXPECT, MODEL_NAME, Transcriber
 
 log = logging.getLogger(__name__)
@@ -45,11 +46,7 @@ class TranscriptionGenerator(Generator):
     description = "audio -> notes with the cross-modal VAE: streams a recording's transcription in time"
     models = (MODEL_NAME,)
     model_expect = {MODEL_NAME: EXPECT}
-    params = (
-        Param("onset_threshold", float, ONSET_THRESHOLD, 0.05, 0.95, doc="onset probability that starts a note"),
-        Param("loop", bool, False, doc="repeat the last file's notes instead of falling silent"),
-        Param("channel", int, 1, 1, 16, doc="MIDI channel of the notes"),
-    )
+    params = PARAMS
     actions = (
         Action("file", (Param("path", str, "", doc="a WAV file (any sample rate, mono or stereo)"),),
                doc="transcribe a recording and play its notes from the next bar"),
