@@ -1,16 +1,21 @@
-# make test  -- set up everything (apt packages when root, .venv, extras) and run the tests
+# make test  -- set up everything (apt packages when root, .venv, extras), lint (ruff, import-linter), run the tests
 # make demo  -- set up, then a scripted run of the shipped models: recordings/ + a piano-roll PNG
 # make bench -- the benchmarks (not part of the tests): bench/results/*.json
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo bench clean
+.PHONY: setup lint test demo bench clean
 
 setup:
 	bash scripts/setup.sh
 
-test: setup
+test: setup lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# the code's shape: ruff (rules in pyproject.toml) and the import-linter layer contracts
+lint: setup
+	.venv/bin/ruff check bridge plugins export tests bench scripts examples
+	.venv/bin/lint-imports
 
 demo: setup
 	bash scripts/demo.sh

@@ -110,7 +110,6 @@ def main(argv: list[str] | None = None) -> int:
                                "params": model.n_params(), "onnx_mb": round(size_mb, 2)},
                      "threads": 1, "repeats": args.repeats,
                      "max_diff_parallel_vs_step": float(np.abs(ref - hidden).max()), "positions": {}}
-    ttype = np.array([2], np.int64)
     for pos in args.positions:
         s0, z0 = states[pos]
 

@@ -67,7 +67,7 @@ class Receiver:
         self.client.activate()
 
     def _process(self, frames: int) -> None:
-        for offset, data in self.port.incoming_midi_events():
+        for _offset, data in self.port.incoming_midi_events():
             data = bytes(data)
             if len(data) == 3 and data[0] & 0xF0 == 0x90 and data[2] > 0:
                 t = time.monotonic()   # when the receiver's process cycle ran (the dummy driver has no wall clock)

@@ -87,9 +87,9 @@ class Bridge:
         """An OSC message that passed the schema: act on it."""
         host = self.host
         if entry.kind == "param":
-            host.set_param(entry.generator, entry.target, values[0])
+            host.set_param(entry.generator, entry.target, values[0], checked=True)   # the schema checked them
         elif entry.kind == "action":
-            host.perform(entry.generator, entry.target, values)
+            host.perform(entry.generator, entry.target, values, checked=True)
         else:
             verb = entry.path.rsplit("/", 1)[-1]
             if verb == "play":
@@ -240,7 +240,12 @@ class Bridge:
             try:
                 fn()
             except BridgeError as e:
-                log.warning("stopping %s: %s", step, e)
+                if self.stopping.is_set() and self.transport is not None and not self.transport.is_alive():
+                    # Ctrl-C reaches the whole process group: the output process ended its notes and
+                    # closed on the same signal, so there is nothing left to stop there (not a crash)
+                    log.info("stopping %s: %s", step, e)
+                else:
+                    log.warning("stopping %s: %s", step, e)
             except Exception:
                 log.exception("stopping %s failed", step)
         if getattr(self, "record", None):

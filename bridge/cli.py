@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -49,38 +50,17 @@ def _add_run(sub) -> None:
 
 
 def add_run_arguments(r: argparse.ArgumentParser) -> None:
-    """The options of ``cmt-bridge run``, for a plugin command that starts the host preset (``cmt live``)."""
-    from .config import APIS
+    """The options of ``cmt-bridge run``, for a plugin command that starts the host preset (``cmt live``).
+
+    One flag per host setting comes from :data:`bridge.config.SETTINGS`; the rest are not settings.
+    """
+    from .config import add_flags
 
     a = r.add_argument
     a("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more log output (-vv: debug)")
     a("--config", metavar="FILE.toml", help="settings file; flags override it")
-    a("--play", action="append", metavar="GENERATOR", help="start this generator at launch (repeatable)")
-    a("--tempo", type=float, metavar="BPM", help="tempo 20..300 (default 120)")
-    a("--beats-per-bar", type=int, metavar="N", help="default 4")
-    a("--quantize", type=float, metavar="BEATS", help="launch quantum (default one bar; 0 = at once)")
-    a("--lookahead", type=float, metavar="BEATS", help="phrases made this far ahead (default one bar)")
-    a("--seconds", type=float, metavar="N", help="stop after N seconds (scripted runs)")
-    a("--provider", metavar="NAME", help="onnxruntime provider: cpu, cuda or a full name (default: CUDA if any)")
-    g = r.add_argument_group("MIDI")
-    g.add_argument("--midi-out", metavar="NAME", help="play into this existing port (default: a virtual port)")
-    g.add_argument("--virtual-name", metavar="NAME", help="name of the virtual output (default cmt-bridge)")
-    g.add_argument("--midi-in", metavar="NAME", help="take notes, CC and clock from this port")
-    g.add_argument("--virtual-in", action="store_true", default=None, help="open a virtual input (VIRTUAL_NAME-in, e.g. cmt-bridge-in)")
-    g.add_argument("--api", choices=APIS, help="MIDI API (default auto: JACK if running, else the platform's)")
-    g.add_argument("--clock-out", action="store_true", default=None, help="send MIDI clock (Live follows us)")
-    g.add_argument("--follow-clock", action="store_true", default=None, help="follow incoming MIDI clock")
-    g.add_argument("--link", action="store_true", default=None, help="join an Ableton Link session")
-    g.add_argument("--cc", action="append", metavar="[CH:]CC=GEN.PARAM", help="bind a CC (repeatable)")
-    g.add_argument("--record", metavar="PATH", help="recording (default recordings/cmt-bridge-<time>.mid)")
-    g.add_argument("--no-record", action="store_true", help="do not record")
-    o = r.add_argument_group("OSC")
-    o.add_argument("--osc-host", metavar="ADDR", help="listen address (default 127.0.0.1)")
-    o.add_argument("--osc-port", type=int, metavar="PORT", help="listen port (default 9000)")
-    o.add_argument("--osc-allow", action="append", metavar="ADDR[/NN]", help="senders allowed beyond loopback")
-    o.add_argument("--reply-host", metavar="ADDR", help="where replies and notes go (default 127.0.0.1)")
-    o.add_argument("--reply-port", type=int, metavar="PORT", help="default 9001")
-    r.add_argument("--set", action="append", metavar="GEN.PARAM=VALUE", help="parameter default (repeatable)")
+    groups = add_flags(r)
+    groups["MIDI"].add_argument("--no-record", action="store_true", help="do not record")
     r.add_argument("--do", action="append", metavar="GEN.ACTION[=ARG,...]",
                    help="run a generator action at launch, as its OSC address would (repeatable), "
                         "e.g. cmt.camera=0 or midime.sample=4; a comma inside an argument is written \\, "
@@ -95,19 +75,9 @@ def run_host(args) -> int:
 
 def _cmd_run(args) -> int:
     from .app import Bridge
-    from .cc import parse_cc_flag
-    from .config import build_settings, parse_set
+    from .config import build_settings, flag_values
 
-    allow = [x for item in args.osc_allow or [] for x in item.split(",") if x.strip()] or None
-    settings = build_settings(
-        args.config, play=args.play, tempo=args.tempo, beats_per_bar=args.beats_per_bar, quantize=args.quantize,
-        lookahead=args.lookahead, seconds=args.seconds, provider=args.provider, midi_out=args.midi_out,
-        virtual_name=args.virtual_name, midi_in=args.midi_in, virtual_in=args.virtual_in, api=args.api,
-        clock_out=args.clock_out, follow_clock=args.follow_clock, link=args.link,
-        cc=[parse_cc_flag(c) for c in args.cc] if args.cc else None,
-        record=args.record, osc_host=args.osc_host, osc_port=args.osc_port, osc_allow=allow,
-        reply_host=args.reply_host, reply_port=args.reply_port,
-        generators=parse_set(args.set) if args.set else None)
+    settings = build_settings(args.config, **flag_values(args))
     if args.no_record:
         settings.record = None
     actions = [parse_do(d) for d in args.do or []] + list(getattr(args, "actions", []))
@@ -275,6 +245,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:   # `cmt-bridge osc-schema --markdown | head`: the reader has had enough
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())   # no second traceback when Python flushes stdout at exit
+        return 0
 
 
 def run_commands(add_commands: Callable[[argparse._SubParsersAction], None],

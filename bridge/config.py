@@ -1,5 +1,10 @@
 """The host's settings: a TOML file (tomllib) with every option also a flag; flags win.
 
+Each setting is declared once, in :data:`SETTINGS` (as tox 4 declares its
+configuration): that table makes the ``Settings`` dataclass, the keys the file
+reader accepts, the flags of ``cmt-bridge run`` (:func:`add_flags`) and the
+table in docs/host.md (:func:`settings_markdown`, checked by a test).
+
 Example ``cmt-bridge.toml``::
 
     tempo = 120.0            # BPM, 20..300
@@ -36,9 +41,10 @@ Example ``cmt-bridge.toml``::
 """
 from __future__ import annotations
 
+import argparse
 import ipaddress
 import logging
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,55 +58,113 @@ LOOPBACK = "127.0.0.1"
 APIS = ("auto", "jack", "alsa", "coremidi", "winmm", "none")
 
 
-@dataclass
-class Settings:
-    """Everything ``cmt-bridge run`` needs; built from defaults <- config file <- flags."""
+@dataclass(frozen=True)
+class Setting:
+    """One host setting: the single declaration behind the Settings field, its TOML key, its flag
+    of ``cmt-bridge run`` and its row in docs/host.md (as tox 4 declares its configuration)."""
 
-    tempo: float = 120.0
-    beats_per_bar: int = 4
-    play: list[str] = field(default_factory=list)
-    provider: str | None = None
-    record: str | None = ""          # "" -> recordings/cmt-bridge-<timestamp>.mid ; None -> off
-    quantize: float | None = None    # launch quantum in beats; None = one bar; 0 = immediately
-    lookahead: float | None = None   # beats of phrases made ahead of the clock; None = one bar
-    seconds: float | None = None     # stop after this many seconds (scripted runs)
-    midi_out: str | None = None
-    virtual_name: str = "cmt-bridge"
-    midi_in: str | None = None
-    virtual_in: bool = False
-    api: str = "auto"
-    clock_out: bool = False
-    follow_clock: bool = False
-    link: bool = False
-    osc_host: str = LOOPBACK
-    osc_port: int = DEFAULT_OSC_PORT
-    reply_host: str = LOOPBACK
-    reply_port: int = DEFAULT_REPLY_PORT
-    osc_allow: list[str] = field(default_factory=list)
-    cc: list[dict] = field(default_factory=list)
-    generators: dict[str, dict[str, Any]] = field(default_factory=dict)
+    name: str                 # the Settings field
+    type: str                 # "float" | "int" | "bool" | "str" | "list" | "table"; "?" suffix: None allowed
+    default: Any
+    doc: str
+    key: str = ""             # TOML key ("tempo", "midi.out"); "" = the field name at the top level
+    flag: str = ""            # "--tempo"; "" = no flag of its own
+    metavar: str | None = None
+    group: str = ""           # the --help group: "" | "MIDI" | "OSC"
+    choices: tuple[str, ...] = ()
 
-    def check(self) -> "Settings":
-        """Raise ConfigError for values that can never work."""
-        if not 20.0 <= float(self.tempo) <= 300.0:
-            raise ConfigError(f"tempo must be in range 20..300 BPM, got {self.tempo}")
-        if not 1 <= int(self.beats_per_bar) <= 16:
-            raise ConfigError(f"beats_per_bar must be in range 1..16, got {self.beats_per_bar}")
-        if self.api not in APIS:
-            raise ConfigError(f"api must be one of {', '.join(APIS)}, got {self.api!r}")
-        for name in ("osc_port", "reply_port"):
-            port = getattr(self, name)
-            if not isinstance(port, int) or not 0 <= port <= 65535:
-                raise ConfigError(f"{name.replace('_', '-')} must be a port number 0..65535, got {port!r}")
-        for name in ("quantize", "lookahead", "seconds"):
-            v = getattr(self, name)
-            if v is not None and (not isinstance(v, (int, float)) or v < 0):
-                raise ConfigError(f"{name} must be a number >= 0, got {v!r}")
-        allow_networks(self.osc_allow)
-        if not is_loopback(self.osc_host) and not self.osc_allow:
-            raise ConfigError(f"listening on {self.osc_host} (beyond loopback) needs an allow-list: "
-                              f"--osc-allow ADDRESS[,ADDRESS/NN...]")
-        return self
+    @property
+    def toml(self) -> str:
+        return self.key or self.name
+
+    @property
+    def base(self) -> str:
+        return self.type.rstrip("?")
+
+
+#: every host setting, in the order of --help and of the docs table
+SETTINGS: tuple[Setting, ...] = (
+    Setting("tempo", "float", 120.0, "tempo 20..300 BPM", flag="--tempo", metavar="BPM"),
+    Setting("beats_per_bar", "int", 4, "beats per bar 1..16", flag="--beats-per-bar", metavar="N"),
+    Setting("play", "list", [], "start these generators at launch (flag repeatable; TOML: a name or a list)",
+            flag="--play", metavar="GENERATOR"),
+    Setting("provider", "str?", None, "onnxruntime provider: cpu, cuda or a full name (default: CUDA if any)",
+            flag="--provider", metavar="NAME"),
+    Setting("record", "str?", "", "recording path (default recordings/cmt-bridge-<time>.mid; "
+            "TOML false or --no-record: none)", flag="--record", metavar="PATH"),
+    Setting("quantize", "float?", None, "launch quantum in beats (default one bar; 0 = at once)",
+            flag="--quantize", metavar="BEATS"),
+    Setting("lookahead", "float?", None, "phrases made this many beats ahead (default one bar)",
+            flag="--lookahead", metavar="BEATS"),
+    Setting("seconds", "float?", None, "stop after N seconds (scripted runs)", flag="--seconds", metavar="N"),
+    Setting("midi_out", "str?", None, "play into this existing port (default: a virtual port)", key="midi.out",
+            flag="--midi-out", metavar="NAME", group="MIDI"),
+    Setting("virtual_name", "str", "cmt-bridge", "name of the virtual output", key="midi.virtual_name",
+            flag="--virtual-name", metavar="NAME", group="MIDI"),
+    Setting("midi_in", "str?", None, "take notes, CC and clock from this port", key="midi.in",
+            flag="--midi-in", metavar="NAME", group="MIDI"),
+    Setting("virtual_in", "bool", False, "open a virtual input (VIRTUAL_NAME-in, e.g. cmt-bridge-in)",
+            key="midi.virtual_in", flag="--virtual-in", group="MIDI"),
+    Setting("api", "str", "auto", "MIDI API (auto: JACK if running, else the platform's)", key="midi.api",
+            flag="--api", group="MIDI", choices=APIS),
+    Setting("clock_out", "bool", False, "send MIDI clock (Live follows us)", key="midi.clock_out",
+            flag="--clock-out", group="MIDI"),
+    Setting("follow_clock", "bool", False, "follow incoming MIDI clock", key="midi.follow_clock",
+            flag="--follow-clock", group="MIDI"),
+    Setting("link", "bool", False, "join an Ableton Link session (pip install 'cmt-bridge[link]')",
+            key="link.enabled", flag="--link", group="MIDI"),
+    Setting("cc", "table", [], "MIDI CC -> generator parameter ([[cc]] tables; flag [CH:]CC=GEN.PARAM, "
+            "repeatable)", flag="--cc", metavar="[CH:]CC=GEN.PARAM", group="MIDI"),
+    Setting("osc_host", "str", LOOPBACK, "OSC listen address (beyond loopback needs an allow-list)",
+            key="osc.host", flag="--osc-host", metavar="ADDR", group="OSC"),
+    Setting("osc_port", "int", DEFAULT_OSC_PORT, "OSC listen port", key="osc.port", flag="--osc-port",
+            metavar="PORT", group="OSC"),
+    Setting("osc_allow", "list", [], "senders allowed beyond loopback (flag repeatable, commas too)",
+            key="osc.allow", flag="--osc-allow", metavar="ADDR[/NN]", group="OSC"),
+    Setting("reply_host", "str", LOOPBACK, "where replies and notes go", key="osc.reply_host",
+            flag="--reply-host", metavar="ADDR", group="OSC"),
+    Setting("reply_port", "int", DEFAULT_REPLY_PORT, "reply port", key="osc.reply_port", flag="--reply-port",
+            metavar="PORT", group="OSC"),
+    Setting("generators", "table", {}, "parameter defaults ([generators.<name>] tables; flag "
+            "GEN.PARAM=VALUE, repeatable), checked against each Param", flag="--set", metavar="GEN.PARAM=VALUE"),
+)
+_BY_NAME = {st.name: st for st in SETTINGS}
+_BY_KEY = {st.toml: st for st in SETTINGS}
+_TABLES = sorted({st.toml.split(".")[0] for st in SETTINGS if "." in st.toml})
+
+
+def _settings_check(self) -> "Settings":
+    """Raise ConfigError for values that can never work."""
+    if not 20.0 <= float(self.tempo) <= 300.0:
+        raise ConfigError(f"tempo must be in range 20..300 BPM, got {self.tempo}")
+    if not 1 <= int(self.beats_per_bar) <= 16:
+        raise ConfigError(f"beats_per_bar must be in range 1..16, got {self.beats_per_bar}")
+    if self.api not in APIS:
+        raise ConfigError(f"api must be one of {', '.join(APIS)}, got {self.api!r}")
+    for name in ("osc_port", "reply_port"):
+        port = getattr(self, name)
+        if not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ConfigError(f"{name.replace('_', '-')} must be a port number 0..65535, got {port!r}")
+    for name in ("quantize", "lookahead", "seconds"):
+        v = getattr(self, name)
+        if v is not None and (not isinstance(v, (int, float)) or v < 0):
+            raise ConfigError(f"{name} must be a number >= 0, got {v!r}")
+    allow_networks(self.osc_allow)
+    if not is_loopback(self.osc_host) and not self.osc_allow:
+        raise ConfigError(f"listening on {self.osc_host} (beyond loopback) needs an allow-list: "
+                          f"--osc-allow ADDRESS[,ADDRESS/NN...]")
+    return self
+
+
+_ANNOTATION = {"float": "float", "int": "int", "bool": "bool", "str": "str", "list": "list", "table": "Any"}
+Settings = make_dataclass(
+    "Settings",
+    [(st.name, _ANNOTATION[st.base] + (" | None" if st.type.endswith("?") else ""),
+      field(default_factory=lambda v=st.default: type(v)(v)) if isinstance(st.default, (list, dict))
+      else field(default=st.default)) for st in SETTINGS],
+    namespace={"check": _settings_check, "__module__": __name__,
+               "__doc__": "Everything ``cmt-bridge run`` needs (fields from SETTINGS); defaults <- config file <- flags."},
+)
 
 
 def is_loopback(host: str) -> bool:
@@ -123,33 +187,48 @@ def allow_networks(allow: list[str]) -> list[ipaddress.IPv4Network | ipaddress.I
     return nets
 
 
-# file layout: table -> {toml key: Settings field}
-_TOP = {"tempo": "tempo", "beats_per_bar": "beats_per_bar", "play": "play", "provider": "provider",
-        "record": "record", "quantize": "quantize", "lookahead": "lookahead", "seconds": "seconds"}
-_TABLES = {
-    "midi": {"out": "midi_out", "virtual_name": "virtual_name", "in": "midi_in", "virtual_in": "virtual_in",
-             "api": "api", "clock_out": "clock_out", "follow_clock": "follow_clock"},
-    "osc": {"host": "osc_host", "port": "osc_port", "reply_host": "reply_host", "reply_port": "reply_port",
-            "allow": "osc_allow"},
-    "link": {"enabled": "link"},
-}
-_TYPES = {f.name: f.type for f in fields(Settings)}
-
-
-def _check_type(key: str, name: str, value: Any) -> Any:
-    kind = _TYPES[name]
+def _check_type(key: str, setting: Setting, value: Any) -> Any:
+    base = setting.base
     ok = {
         "float": isinstance(value, (int, float)) and not isinstance(value, bool),
         "int": isinstance(value, int) and not isinstance(value, bool),
         "bool": isinstance(value, bool),
         "str": isinstance(value, str),
     }
-    for base in ("float", "int", "bool", "str"):
-        if kind.startswith(base):
-            if not ok[base] and not (kind.endswith("| None") and value is None):
-                raise ConfigError(f"config {key}: expected {base}, got {value!r}")
-            return value
+    if base in ok and not ok[base] and not (setting.type.endswith("?") and value is None):
+        raise ConfigError(f"config {key}: expected {base}, got {value!r}")
     return value
+
+
+def _file_value(path: Path, setting: Setting, key: str, value: Any) -> Any:
+    """A TOML value for ``setting`` (``key`` as the file spells it), checked (ConfigError naming it)."""
+    name = setting.name
+    if name == "play":
+        value = [value] if isinstance(value, str) else value
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"config {path}: play must be a generator name or a list of names")
+        return value
+    if name == "record":
+        if value is False:
+            return None
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"config {path}: record must be a path or false")
+    if name == "osc_allow":
+        if not isinstance(value, list):
+            raise ConfigError(f"config {path}: [osc] allow must be a list of addresses")
+        return [str(x) for x in value]
+    if name == "cc":
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise ConfigError(f"config {path}: cc must be an array of tables ([[cc]])")
+        return value
+    if name == "generators":
+        if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+            raise ConfigError(f"config {path}: [generators.<name>] tables hold parameter defaults")
+        return value
+    if name in ("midi_out", "midi_in") and value == "":
+        return None
+    return _check_type(key, setting, value)
 
 
 def read_file(path: str | Path) -> dict[str, Any]:
@@ -170,44 +249,14 @@ def read_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path}: {e}") from None
     out: dict[str, Any] = {}
     for key, value in data.items():
-        if key in _TOP:
-            name = _TOP[key]
-            if name == "play":
-                value = [value] if isinstance(value, str) else value
-                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                    raise ConfigError(f"config {path}: play must be a generator name or a list of names")
-                out[name] = value
-            elif name == "record":
-                if value is False:
-                    out[name] = None
-                elif isinstance(value, str):
-                    out[name] = value
-                else:
-                    raise ConfigError(f"config {path}: record must be a path or false")
-            else:
-                out[name] = _check_type(key, name, value)
+        if key in _BY_KEY:
+            out[_BY_KEY[key].name] = _file_value(path, _BY_KEY[key], key, value)
         elif key in _TABLES and isinstance(value, dict):
+            known = [st.toml.split(".", 1)[1] for st in SETTINGS if st.toml.startswith(key + ".")]
             for sub, v in value.items():
-                if sub not in _TABLES[key]:
-                    raise ConfigError(f"config {path}: unknown option [{key}] {sub} "
-                                      f"(known: {', '.join(_TABLES[key])})")
-                name = _TABLES[key][sub]
-                if name in ("midi_out", "midi_in") and v == "":
-                    v = None
-                if name == "osc_allow":
-                    if not isinstance(v, list):
-                        raise ConfigError(f"config {path}: [osc] allow must be a list of addresses")
-                    out[name] = [str(x) for x in v]
-                    continue
-                out[name] = _check_type(f"[{key}] {sub}", name, v)
-        elif key == "cc":
-            if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-                raise ConfigError(f"config {path}: cc must be an array of tables ([[cc]])")
-            out["cc"] = value
-        elif key == "generators":
-            if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
-                raise ConfigError(f"config {path}: [generators.<name>] tables hold parameter defaults")
-            out["generators"] = value
+                if sub not in known:
+                    raise ConfigError(f"config {path}: unknown option [{key}] {sub} (known: {', '.join(known)})")
+                out[_BY_KEY[f"{key}.{sub}"].name] = _file_value(path, _BY_KEY[f"{key}.{sub}"], f"[{key}] {sub}", v)
         else:
             raise ConfigError(f"config {path}: unknown option {key!r}")
     return out
@@ -220,7 +269,7 @@ def build_settings(config: str | Path | None = None, **flags: Any) -> Settings:
         for name, value in read_file(config).items():
             setattr(s, name, value)
     for name, value in flags.items():
-        if name not in _TYPES:
+        if name not in _BY_NAME:
             raise ConfigError(f"unknown setting {name!r}")
         if value is None:
             continue
@@ -236,6 +285,73 @@ def build_settings(config: str | Path | None = None, **flags: Any) -> Settings:
         else:
             setattr(s, name, value)
     return s.check()
+
+
+_FLAG_TYPES = {"float": float, "int": int, "str": str}
+
+
+def _shown(st: Setting) -> str:
+    if st.base in ("list", "table") or st.default in (None, "") or st.base == "bool":
+        return ""
+    return f"{st.default:g}" if isinstance(st.default, float) else str(st.default)
+
+
+def add_flags(parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """The flags of ``cmt-bridge run``, one per setting with a ``flag``; returns the help groups by name."""
+    groups: dict[str, Any] = {"": parser}
+    for st in SETTINGS:
+        if not st.flag:
+            continue
+        if st.group not in groups:
+            groups[st.group] = parser.add_argument_group(st.group)
+        shown = _shown(st)
+        kw: dict[str, Any] = {"dest": st.name, "help": st.doc + (f" (default {shown})" if shown else "")}
+        if st.base == "bool":
+            kw.update(action="store_true", default=None)
+        elif st.base in ("list", "table"):
+            kw.update(action="append", metavar=st.metavar)
+        else:
+            kw.update(type=_FLAG_TYPES[st.base], metavar=st.metavar)
+            if st.choices:
+                kw.update(choices=st.choices, metavar=None)
+        groups[st.group].add_argument(st.flag, **kw)
+    return groups
+
+
+def flag_values(args: argparse.Namespace) -> dict[str, Any]:
+    """Parsed flags -> Settings field values for :func:`build_settings` (None = not given)."""
+    from .cc import parse_cc_flag
+
+    out: dict[str, Any] = {}
+    for st in SETTINGS:
+        value = getattr(args, st.name, None) if st.flag else None
+        if value is not None:
+            if st.name == "cc":
+                value = [parse_cc_flag(c) for c in value]
+            elif st.name == "osc_allow":
+                value = [x for item in value for x in item.split(",") if x.strip()] or None
+            elif st.name == "generators":
+                value = parse_set(value)
+        out[st.name] = value
+    return out
+
+
+def settings_markdown() -> str:
+    """The settings table of docs/host.md (tests/test_settings_docs.py fails when the docs are stale)."""
+    rows = ["| TOML key | flag of `cmt-bridge run` | type | default | what it sets |", "| --- | --- | --- | --- | --- |"]
+    for st in SETTINGS:
+        key = st.toml if "." not in st.toml else "[{}] {}".format(*st.toml.split(".", 1))
+        if st.name == "cc":
+            key = "[[cc]]"
+        elif st.name == "generators":
+            key = "[generators.NAME]"
+        flag = f"`{st.flag}" + (f" {st.metavar}`" if st.metavar else "`") if st.flag else ""
+        kind = st.base + (" or none" if st.type.endswith("?") else "")
+        if st.choices:
+            kind = " \\| ".join(st.choices)
+        shown = _shown(st) or ("false" if st.base == "bool" else "")
+        rows.append(f"| `{key}` | {flag} | {kind} | {shown} | {st.doc.replace('|', chr(92) + '|')} |")
+    return "\n".join(rows)
 
 
 def parse_set(items: list[str]) -> dict[str, dict[str, str]]:

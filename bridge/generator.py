@@ -1,12 +1,18 @@
 """The generator contract: what a plugin registers and the host plays.
 
 A generator is a class with a ``name``, described :class:`Param` s and
-:class:`Action` s, the names of the model folders it needs, and a
-``next_phrase()`` that returns the next :class:`~bridge.events.Phrase` (in
-beats). The host validates the class at start-up (see :func:`validate`), builds
-one instance with its loaded models and a :class:`GeneratorContext`, and calls
-``next_phrase()`` on a worker thread ahead of the clock: never on the output
-thread, so inference can take its time within the lookahead.
+:class:`Action` s (each with its method ``action_<name>``), the names of the
+model folders it needs, and a ``next_phrase()`` that returns the next
+:class:`~bridge.events.Phrase` (in beats), or several. The host validates the
+class at start-up (see :func:`validate`), builds one instance with its loaded
+models and a :class:`GeneratorContext`, and calls ``next_phrase()`` on a worker
+thread ahead of the clock: never on the output thread, so inference can take
+its time within the lookahead.
+
+A generator says what it is; the host does the rest: parameter values and
+action arguments are checked once, where they enter (OSC, MIDI CC, config,
+``--do``), against this table; the host buffers the phrases a generator makes
+and drops them when something changes; :meth:`Generator.bundle` finds a model.
 
 A seven-line generator::
 
@@ -22,10 +28,13 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
 
-from .errors import ConfigError, PluginError
+from .errors import ConfigError, ModelError, PluginError
 from .events import InputNote, Phrase
+
+if TYPE_CHECKING:
+    from .runtime import ModelBundle
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +47,11 @@ RESERVED_NAMES = frozenset({"play", "stop", "panic", "tempo", "status", "error",
 
 @dataclass(frozen=True)
 class Param:
-    """A generator parameter: type, default, inclusive range, unit, one-line doc."""
+    """A generator parameter: type, default, inclusive range, unit, one-line doc.
+
+    ``check`` (optional) is one more rule on the coerced value, raising
+    ConfigError with a one-line reason (e.g. "bars must be even").
+    """
 
     name: str
     type: type
@@ -48,6 +61,7 @@ class Param:
     unit: str = ""
     doc: str = ""
     choices: tuple[str, ...] = ()
+    check: Callable[[Any], None] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not NAME_RE.match(self.name):
@@ -96,6 +110,8 @@ class Param:
                 raise ConfigError(f"{self.name} must be in range {self.min}..{self.max}, got {value}")
         if self.choices and value not in self.choices:
             raise ConfigError(f"{self.name} must be one of {', '.join(self.choices)}, got {value!r}")
+        if self.check is not None:
+            self.check(value)
         return value
 
     def describe(self) -> dict:
@@ -185,10 +201,14 @@ class Generator:
 
     def set(self, name: str, value: Any) -> Any:
         """Validate and set a parameter; returns the stored value."""
-        v = self.param(name).coerce(value)
-        self.values[name] = v
-        self.on_param(name, v)
-        return v
+        return self.apply(name, self.param(name).coerce(value))
+
+    def apply(self, name: str, value: Any) -> Any:
+        """Store a value already checked by its Param (the host checks where values enter) and
+        tell :meth:`on_param`."""
+        self.values[name] = value
+        self.on_param(name, value)
+        return value
 
     def on_param(self, name: str, value: Any) -> None:
         """Called after a parameter changed (override to react)."""
@@ -197,13 +217,45 @@ class Generator:
     def prepare(self) -> None:
         """Warm up (first inference) before the first phrase is due; called once on a worker thread."""
 
-    def next_phrase(self) -> Phrase:
-        """The next phrase to play, starting on a bar line right after the previous one."""
+    def next_phrase(self) -> Phrase | Sequence[Phrase]:
+        """The next phrase to play, starting on a bar line right after the previous one.
+
+        A list of phrases is played in order; the host drops what is left of it when a
+        parameter changes or an action returns phrases (it owns the buffering).
+        """
         raise NotImplementedError
 
-    def perform(self, action: str, args: list[Any]) -> list[Phrase] | None:
-        """Run an action. Returned phrases replace what is queued and play from the next bar."""
-        raise ConfigError(f"{self.name} has no action {action!r}")
+    # -- actions ------------------------------------------------------------
+    @classmethod
+    def action(cls, name: str) -> Action:
+        for a in cls.actions:
+            if a.name == name:
+                return a
+        raise ConfigError(f"{cls.name} has no action {name!r}")
+
+    def perform(self, action: str, args: Sequence[Any]) -> list[Phrase] | None:
+        """Bind ``args`` against the action's Params (ConfigError), then run it: for direct callers
+        (tests, tools). The host binds where a command enters and calls :meth:`run_action`."""
+        return self.run_action(action, self.action(action).bind(args))
+
+    def run_action(self, action: str, values: Sequence[Any]) -> list[Phrase] | None:
+        """Call ``action_<action>(*values)`` with values already bound by :meth:`Action.bind`.
+
+        Returned phrases replace what is queued and play from the next bar.
+        """
+        return getattr(self, f"action_{self.action(action).name}")(*values)
+
+    # -- models ---------------------------------------------------------------
+    def bundle(self, name: str | None = None) -> "ModelBundle":
+        """The loaded model folder ``name`` (default: the first of ``models``); ModelError when not loaded.
+
+        A generator built with one bundle under another key (tests) gets that one.
+        """
+        name = name or (self.models[0] if self.models else "")
+        found = self.bundles.get(name) or next(iter(self.bundles.values()), None)
+        if found is None:
+            raise ModelError(f"{self.name} needs the model {name} (not loaded)")
+        return found
 
     def close(self) -> None:
         """Release resources (the host calls it on unload and hot-swap)."""
@@ -235,6 +287,9 @@ def validate(cls: Any, plugin: str) -> None:
         if item.name in seen:
             raise PluginError(f"plugin {plugin}: generator {cls.name} declares {item.name!r} twice")
         seen.add(item.name)
+        if isinstance(item, Action) and not callable(getattr(cls, f"action_{item.name}", None)):
+            raise PluginError(f"plugin {plugin}: generator {cls.name} declares action {item.name!r} "
+                              f"but has no method action_{item.name}()")
     if not isinstance(cls.voices, dict):
         raise PluginError(f"plugin {plugin}: generator {cls.name}: voices must be a dict, got {cls.voices!r}")
     for channel, voice in cls.voices.items():

@@ -1,7 +1,7 @@
 """Every hook a cmt-bridge plugin can implement, in one place.
 
 A plugin is a module (or object) with functions decorated by
-``bridge.hookimpl``; built-in generators are ordinary plugins of this kind,
+``bridge.api.hookimpl``; built-in generators are ordinary plugins of this kind,
 third-party ones arrive through the ``cmt_bridge.plugins`` entry-point group.
 """
 from __future__ import annotations

@@ -1,8 +1,13 @@
 """The host: one slot per generator, a worker thread each, phrases made ahead of the clock.
 
 Each slot owns one :class:`~bridge.generator.Generator` instance, touched only
-by its worker thread (``prepare``, ``next_phrase``, ``perform``, ``set``,
-``close``), so generators need no locks of their own. The worker warms the
+by its worker thread (``prepare``, ``next_phrase``, ``run_action``, ``apply``,
+``close``), so generators need no locks of their own. Values are checked once,
+where they enter (:meth:`Host.set_param`, :meth:`Host.perform`, or before
+them the OSC schema, which passes ``checked=True``); the worker applies them
+as they are. The host owns phrase buffering: the phrases a generator returns
+at once wait in its slot (``made``), dropped on a parameter change, an action
+that returns phrases, a hot-swap or a failure. The worker warms the
 generator up (``prepare()``) as soon as it is loaded, keeps one phrase cued
 while idle (so a launch needs no inference), and while playing asks for the
 next phrase when it starts within ``lookahead`` beats, handing the notes to
@@ -60,6 +65,7 @@ class Slot:
     epoch: int = 0                  # bumped by stop/swap: results computed before it are dropped
     pending: deque = field(default_factory=deque)   # phrases from an action, played before new ones
     cue: Phrase | None = None       # the next phrase, made while idle
+    made: deque = field(default_factory=deque)      # the rest of what next_phrase() returned (worker only)
     prepared: threading.Event = field(default_factory=threading.Event)
     error: str | None = None
     phrases: int = 0
@@ -241,20 +247,20 @@ class Host:
     def set_tempo(self, bpm: float) -> None:
         self.clock.set_tempo(bpm)
 
-    def set_param(self, name: str, param: str, value: Any) -> Any:
-        """Validate now (ConfigError), apply on the worker before its next phrase."""
+    def set_param(self, name: str, param: str, value: Any, *, checked: bool = False) -> Any:
+        """Validate now (ConfigError; skipped when ``checked`` upstream), apply on the worker before
+        its next phrase."""
         slot = self.slot(name)
-        v = slot.gen.param(param).coerce(value)
+        v = value if checked else slot.gen.param(param).coerce(value)
         slot.commands.put(("set", param, v))
         return v
 
-    def perform(self, name: str, action: str, args: list[Any]) -> None:
+    def perform(self, name: str, action: str, args: list[Any], *, checked: bool = False) -> None:
+        """Bind ``args`` against the action's Params now (ConfigError; skipped when ``checked``
+        upstream) and run it on the worker."""
         slot = self.slot(name)
-        for a in slot.cls.actions:
-            if a.name == action:
-                slot.commands.put(("perform", action, a.bind(args)))
-                return
-        raise ConfigError(f"{name} has no action {action!r}")
+        spec = slot.cls.action(action)
+        slot.commands.put(("perform", action, list(args) if checked else spec.bind(args)))
 
     def reload(self, name: str | None = None) -> None:
         """Reload models and hot-swap at the next launch beat (in the background; errors reported)."""
@@ -269,7 +275,7 @@ class Host:
             try:
                 fresh = self._build(n)
                 for p, v in dict(slot.gen.values).items():
-                    fresh.set(p, v)
+                    fresh.apply(p, v)
                 fresh.prepare()
             except Exception as e:
                 reason = str(e) if isinstance(e, BridgeError) else f"{type(e).__name__}: {e}"
@@ -319,6 +325,7 @@ class Host:
                 slot.epoch += 1
                 slot.error = reason
                 self.transport.cancel(slot.name, self.clock.now())
+            slot.made.clear()
             reason = f"{slot.name} stopped: {reason}"
         self.on_error(address or f"/cmt/{slot.name}", reason)
 
@@ -365,35 +372,44 @@ class Host:
                 self._fail(slot, e)
 
     def _phrase(self, slot: Slot) -> Phrase:
-        phrase = slot.gen.next_phrase()
-        if not isinstance(phrase, Phrase):
+        """The next phrase: the rest of the generator's last batch, else a new ``next_phrase()``."""
+        if slot.made:
+            return slot.made.popleft()
+        made = slot.gen.next_phrase()
+        batch = list(made) if isinstance(made, (list, tuple)) else [made]
+        bad = [p for p in batch if not isinstance(p, Phrase)]
+        if bad or not batch:
             raise PluginError(f"plugin {slot.plugin}: {slot.name}.next_phrase() returned "
-                              f"{type(phrase).__name__}, not a Phrase")
-        return phrase
+                              f"{type(bad[0] if bad else made).__name__}, not a Phrase or a list of them")
+        slot.made.extend(batch[1:])
+        return batch[0]
 
     def _command(self, slot: Slot, cmd: tuple) -> None:
         kind = cmd[0]
         if kind == "set":
             try:
-                slot.gen.set(cmd[1], cmd[2])
+                slot.gen.apply(cmd[1], cmd[2])
             except Exception as e:
                 self._fail(slot, e, f"/cmt/{slot.name}/{cmd[1]}", stop=not isinstance(e, BridgeError))
+            slot.made.clear()   # made before the change: the next phrase follows the new value
             with slot.lock:
                 slot.cue = None
         elif kind == "perform":
             try:
-                phrases = slot.gen.perform(cmd[1], cmd[2])
+                phrases = slot.gen.run_action(cmd[1], cmd[2])
             except Exception as e:
                 self._fail(slot, e, f"/cmt/{slot.name}/{cmd[1]}", stop=not isinstance(e, BridgeError))
                 return
             if phrases:
                 bad = [p for p in phrases if not isinstance(p, Phrase)]
                 if bad:
-                    self._fail(slot, PluginError(f"{slot.name}.perform({cmd[1]}) returned a non-Phrase"))
+                    self._fail(slot, PluginError(f"{slot.name}.action_{cmd[1]}() returned a non-Phrase"))
                     return
+                slot.made.clear()
                 self._replace(slot, list(phrases))
         elif kind == "swap":
             old = slot.gen
+            slot.made.clear()
             with slot.lock:
                 slot.gen = cmd[1]
                 slot.voiced = False

@@ -41,6 +41,17 @@ def _load(path: str | Path):
         raise InputError(f"{path}: not a readable MIDI file ({reason})") from None
 
 
+def read_tempo(path: str | Path) -> float:
+    """The first tempo of a MIDI file in BPM (120 when it sets none); InputError when unreadable."""
+    import mido
+
+    for track in _load(path).tracks:
+        for msg in track:
+            if msg.type == "set_tempo":
+                return float(mido.tempo2bpm(msg.tempo))
+    return 120.0
+
+
 def read_tracks(path: str | Path) -> dict[str, list[Note]]:
     """Notes of ``path`` per voice: one entry per (track, channel) that has notes, in beats.
 

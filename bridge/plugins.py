@@ -1,11 +1,12 @@
-"""The plugin manager: built-ins, entry points, extra modules; generator collection.
+"""The plugin manager: entry points, extra modules; generator collection.
 
-Plugins come from three places, in this order:
+Plugins come from two places, in this order:
 
-1. :data:`BUILTIN_PLUGINS` -- module paths shipped with cmt-bridge; each is an
-   ordinary plugin, so a seven-line module can be a whole generator;
-2. the ``cmt_bridge.plugins`` entry-point group (third-party packages);
-3. ``extra`` module paths or ``.py`` files, plus ``$CMT_BRIDGE_PLUGINS``
+1. the ``cmt_bridge.plugins`` entry-point group: the built-in plugins (midime,
+   transcription, cmt; declared in cmt-bridge's own ``pyproject.toml``) arrive
+   exactly as third-party packages do, and each is an ordinary plugin, so a
+   seven-line module can be a whole generator;
+2. ``extra`` module paths or ``.py`` files, plus ``$CMT_BRIDGE_PLUGINS``
    (comma-separated), for tests and local experiments.
 
 ``$CMT_BRIDGE_DISABLE`` (comma-separated) blocks plugins by name (module path,
@@ -35,8 +36,6 @@ from .generator import Generator, validate
 
 log = logging.getLogger(__name__)
 
-BUILTIN_PLUGINS: tuple[str, ...] = ("plugins.midime.plugin", "plugins.transcription.plugin", "plugins.cmt.plugin",
-                                    "plugins.tagger.plugin")
 ENTRY_POINT_GROUP = "cmt_bridge.plugins"
 ENV_PLUGINS = "CMT_BRIDGE_PLUGINS"
 ENV_DISABLE = "CMT_BRIDGE_DISABLE"
@@ -78,11 +77,10 @@ def _describe_error(exc: BaseException) -> str:
 
 
 def make_plugin_manager(extra: Iterable[str] = (), disable: Iterable[str] = (),
-                        builtins: Iterable[str] | None = None,
                         entry_points: bool = True) -> pluggy.PluginManager:
     """A fresh plugin manager with every plugin registered; load errors in ``pm.cmt_errors``.
 
-    ``builtins`` defaults to :data:`BUILTIN_PLUGINS` (tests pass ``()``).
+    ``entry_points=False`` leaves out every installed plugin, built-ins included (tests).
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
@@ -106,6 +104,8 @@ def make_plugin_manager(extra: Iterable[str] = (), disable: Iterable[str] = (),
             errors.append(f"plugin {name}: cannot load ({_describe_error(exc)})")
             log.warning("%s", errors[-1])
             return
+        if pm.is_registered(plugin):   # the same module twice (an entry point and $CMT_BRIDGE_PLUGINS)
+            return
         try:
             pm.register(plugin, name=name)
             pm.check_pending()
@@ -115,14 +115,22 @@ def make_plugin_manager(extra: Iterable[str] = (), disable: Iterable[str] = (),
             errors.append(f"plugin {name}: {_describe_error(exc)}")
             log.warning("%s", errors[-1])
 
-    for module in BUILTIN_PLUGINS if builtins is None else builtins:
-        add(module, lambda m=module: importlib.import_module(m))
     if entry_points:
         for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
             add(ep.name, ep.load)
     for spec in (*extra, *_split(os.environ.get(ENV_PLUGINS))):
         add(spec, lambda s=spec: _import_plugin(s))
     return pm
+
+
+def builtin_plugins() -> list[str]:
+    """Module paths of the plugins cmt-bridge's own package declares in ``cmt_bridge.plugins``
+    (the shipped generators, e.g. for the Max patches made from them alone)."""
+    try:
+        eps = metadata.distribution("cmt-bridge").entry_points
+    except metadata.PackageNotFoundError:   # a source tree without `pip install -e .`
+        return []
+    return [ep.value for ep in eps if ep.group == ENTRY_POINT_GROUP]
 
 
 def plugin_names(pm: pluggy.PluginManager) -> list[str]:

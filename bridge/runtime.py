@@ -40,6 +40,11 @@ def default_models_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parent.parent / "onnx_models"
 
 
+def model_folder(name: str, folder: str | Path | None = None) -> Path:
+    """``folder`` when given, else the model folder ``name`` under :func:`default_models_dir`."""
+    return Path(folder) if folder else default_models_dir() / name
+
+
 def sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

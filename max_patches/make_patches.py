@@ -36,14 +36,14 @@ def shipped_schema(installed: bool = False) -> dict:
     """The schema of the built-in generators (``installed``: plus entry points and CMT_BRIDGE_PLUGINS)."""
     sys.path.insert(0, str(HERE.parent))
     from bridge.osc import OscSchema
-    from bridge.plugins import collect_generators, make_plugin_manager
+    from bridge.plugins import builtin_plugins, collect_generators, make_plugin_manager
 
     if installed:
         pm = make_plugin_manager()
     else:
         saved = {k: os.environ.pop(k) for k in ("CMT_BRIDGE_PLUGINS", "CMT_BRIDGE_DISABLE") if k in os.environ}
         try:
-            pm = make_plugin_manager(entry_points=False)
+            pm = make_plugin_manager(extra=builtin_plugins(), entry_points=False)
         finally:
             os.environ.update(saved)
     gens, errors = collect_generators(pm)

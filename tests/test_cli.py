@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -77,3 +78,30 @@ def test_do_flag_parses_and_rejects_bad_forms():
     for bad in ("cmt", ".camera=1", "cmt.=1"):
         with pytest.raises(ConfigError, match="--do"):
             parse_do(bad)
+
+
+def test_a_closed_pipe_is_not_a_traceback():
+    # `cmt-bridge osc-schema --markdown | head`: the reader goes away before the writer is done
+    p = subprocess.Popen([*cli(), "osc-schema", "--markdown"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=dict(os.environ, CMT_BRIDGE_PLUGINS=ARP))
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(60) == 0 and "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_ctrl_c_to_the_whole_process_group_stops_quietly():
+    # a terminal's Ctrl-C reaches the host and its output process at once: a normal stop, no WARNING
+    from fakeplugins.running import free_port
+
+    p = subprocess.Popen([*cli(), "run", "--api", "none", "--no-record", "--osc-port", str(free_port()),
+                          "--reply-port", str(free_port())], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True, start_new_session=True, env=dict(os.environ, CMT_BRIDGE_PLUGINS=ARP,
+                                                                     CMT_BRIDGE_DISABLE="midime,cmt,transcription"))
+    try:
+        assert "ready" in p.stdout.readline()
+        os.killpg(p.pid, signal.SIGINT)
+        out, _ = p.communicate(timeout=30)
+        assert p.returncode == 0 and "WARNING" not in out and "Traceback" not in out, out
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)

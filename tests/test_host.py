@@ -16,7 +16,7 @@ BPM = 300.0  # 0.2 s a beat, 0.8 s a bar: tests stay short
 
 
 def make_host(*plugins, quantize=None, **kw):
-    pm = make_plugin_manager(extra=plugins, builtins=(), entry_points=False)
+    pm = make_plugin_manager(extra=plugins, entry_points=False)
     gens, errors = collect_generators(pm)
     assert errors == []
     clock = Clock(BPM)
@@ -197,7 +197,7 @@ def test_missing_model_names_the_plugin_and_others_load():
 
 
 def test_bad_defaults_are_a_config_error():
-    pm = make_plugin_manager(extra=[ARP], builtins=(), entry_points=False)
+    pm = make_plugin_manager(extra=[ARP], entry_points=False)
     gens, _ = collect_generators(pm)
     host = Host(gens, Clock(BPM), RecordingTransport(), defaults={"arp": {"root": 500}})
     with pytest.raises(ConfigError, match="defaults for arp: root must be in range"):
@@ -259,7 +259,79 @@ def test_voices_reach_the_transport_once_before_the_first_notes_and_again_after_
 @pytest.mark.parametrize("voices", ['{16: ("x", 1)}', '{0: ("x", 128)}', '{0: "lead"}', '{"0": ("x", None)}',
                                     '[(0, ("x", 1))]'])
 def test_a_generator_with_bad_voices_is_refused_with_a_reason(tmp_path, voices):
-    pm = make_plugin_manager(extra=(voiced_plugin(tmp_path, voices),), builtins=(), entry_points=False)
+    pm = make_plugin_manager(extra=(voiced_plugin(tmp_path, voices),), entry_points=False)
     gens, errors = collect_generators(pm)
     assert "voiced" not in gens
     assert len(errors) == 1 and "voices" in str(errors[0]), errors
+
+
+BATCH = '''
+from bridge.api import Action, Generator, Note, Param, Phrase, hookimpl
+
+
+class Batch(Generator):
+    name = "batch"
+    params = (Param("pitch", int, 60, 0, 120),)
+    actions = (Action("shout", (Param("times", int, 1, 1, 8),)),)
+    calls = []
+
+    def next_phrase(self):
+        Batch.calls.append(("next", self["pitch"]))
+        return [Phrase.of([Note(self["pitch"] + i, 90, 0.0, 1.0)], 4.0, self.name, i=i) for i in range(3)]
+
+    def action_shout(self, times):
+        Batch.calls.append(("shout", times, type(times).__name__))
+
+
+@hookimpl
+def cmtbridge_register_generators():
+    return [Batch]
+'''
+
+
+def test_the_host_buffers_a_batch_and_drops_it_when_a_parameter_changes(tmp_path):
+    path = tmp_path / "batch.py"
+    path.write_text(BATCH)
+    host, clock, transport = make_host(str(path))
+    try:
+        cls = host.classes["batch"]
+        host.play("batch")
+        assert wait_for(lambda: len(transport.schedules("batch")) >= 4)
+        pitches = [n.pitch for _, n in transport.of("batch")][:4]
+        assert pitches == [60, 61, 62, 60]                       # the batch in order, then a new one
+        assert cls.calls.count(("next", 60)) >= 2
+        host.set_param("batch", "pitch", 100)
+        assert wait_for(lambda: any(n.pitch >= 100 for _, n in transport.of("batch")))
+        after = [n.pitch for _, n in transport.of("batch")]
+        first_new = next(i for i, p in enumerate(after) if p >= 100)
+        assert after[first_new] == 100 and all(p >= 100 for p in after[first_new:])  # the old batch's rest dropped
+        host.perform("batch", "shout", ["3"])                    # bound once, here: "3" -> 3
+        assert wait_for(lambda: ("shout", 3, "int") in cls.calls)
+        host.perform("batch", "shout", [5], checked=True)       # the OSC schema bound it already
+        assert wait_for(lambda: ("shout", 5, "int") in cls.calls)
+        with pytest.raises(ConfigError, match="times must be in range"):
+            host.perform("batch", "shout", [9])
+    finally:
+        host.close()
+
+
+def test_an_action_without_its_method_is_refused_at_start_up(tmp_path):
+    path = tmp_path / "nomethod.py"
+    path.write_text(BATCH.replace("def action_shout", "def shout"))
+    gens, errors = collect_generators(make_plugin_manager(extra=(str(path),), entry_points=False))
+    assert "batch" not in gens and len(errors) == 1 and "no method action_shout()" in errors[0]
+
+
+def test_bundle_finds_a_loaded_model_or_says_which_is_missing():
+    from bridge.errors import ModelError
+    from bridge.generator import Generator
+
+    class Needs(Generator):
+        name = "needs"
+        models = ("some-model",)
+
+    with pytest.raises(ModelError, match="needs needs the model some-model"):
+        Needs().bundle()
+    marker = object()
+    assert Needs(models={"some-model": marker}).bundle() is marker
+    assert Needs(models={"some-model": marker}).bundle("some-model") is marker

@@ -93,7 +93,7 @@ def test_scale_maps_0_127_onto_the_range():
 
 @pytest.fixture
 def gens():
-    return collect_generators(make_plugin_manager(extra=[ARP], builtins=(), entry_points=False))[0]
+    return collect_generators(make_plugin_manager(extra=[ARP], entry_points=False))[0]
 
 
 def test_bindings_from_config_are_checked(gens):

@@ -139,3 +139,15 @@ def test_list_form_keeps_drum_channel_names_tracks_and_writes_meter(tmp_path):
 def test_bad_time_signature_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="time signature"):
         write_notes(tmp_path / "x.mid", [Note(60, 90, 0, 1)], time_signature=(4, 3))
+
+
+def test_read_tempo_gives_the_files_first_tempo_or_120(tmp_path):
+    from bridge.midifile import read_tempo
+
+    path = write_notes(tmp_path / "t.mid", [Note(60, 90, 0.0, 1.0)], bpm=90.0)
+    assert read_tempo(path) == pytest.approx(90.0, abs=1e-3)
+    bare = tmp_path / "bare.mid"
+    mido.MidiFile(tracks=[mido.MidiTrack([mido.Message("note_on", note=60, velocity=90, time=0)])]).save(bare)
+    assert read_tempo(bare) == 120.0
+    with pytest.raises(InputError, match="no such MIDI file"):
+        read_tempo(tmp_path / "missing.mid")

@@ -69,21 +69,21 @@ def test_registered_by_the_plugin_hooks_and_valid():
     assert d["models"] == ["musicvae-mel2bar"]
 
 
-def test_next_phrase_refills_two_bar_phrases_on_the_channel(bundle):
+def test_next_phrase_makes_variations_two_bar_phrases_on_the_channel(bundle):
     gen, _ = make(bundle)
     gen.set("variations", 3)
     gen.set("channel", 5)
     gen.prepare()
-    first = [gen.next_phrase() for _ in range(3)]
-    assert not gen.queue
+    first = gen.next_phrase()   # `variations` new samples at once; the host buffers them
+    assert len(first) == 3 and not hasattr(gen, "queue")
     more = gen.next_phrase()
-    assert len(gen.queue) == 2  # refilled with `variations` new samples
-    for p in first + [more]:
+    assert len(more) == 3 and [p.meta["tokens"] for p in more] != [p.meta["tokens"] for p in first]
+    for p in first + more:
         assert isinstance(p, Phrase) and p.length == 8.0 and p.generator == "midime"
         assert all(n.channel == 4 and 0 <= n.start < 8.0 and n.end <= 8.0 + 1e-9 for n in p.notes)
         assert len(p.meta["tokens"]) == 32
     gen.set("channel", 9)
-    notes = [n for _ in range(4) for n in gen.next_phrase().notes]
+    notes = [n for p in gen.next_phrase() for n in p.notes]
     assert notes and all(n.channel == 8 for n in notes)  # a new value applies to the next phrase
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 
 import pytest
 from pythonosc.osc_message_builder import OscMessageBuilder
@@ -17,7 +16,7 @@ from fakeplugins import ARP, RAISER
 
 @pytest.fixture(scope="module")
 def schema():
-    gens, _ = collect_generators(make_plugin_manager(extra=[ARP, RAISER], builtins=(), entry_points=False))
+    gens, _ = collect_generators(make_plugin_manager(extra=[ARP, RAISER], entry_points=False))
     return OscSchema(gens)
 
 

@@ -12,7 +12,6 @@ includes it; with the real ``midime`` generator the committed twin is used
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -99,9 +98,10 @@ def started(jack_server):
 def _schema_with(*plugins: str) -> dict:
     sys.path.insert(0, str(ROOT))
     from bridge.osc import OscSchema
-    from bridge.plugins import collect_generators, make_plugin_manager
+    from bridge.plugins import builtin_plugins, collect_generators, make_plugin_manager
 
-    gens, errors = collect_generators(make_plugin_manager(extra=plugins, disable=["midime"], entry_points=False))
+    builtins = [p for p in builtin_plugins() if p != "plugins.midime.plugin"]   # every built-in but midime
+    gens, errors = collect_generators(make_plugin_manager(extra=(*builtins, *plugins), entry_points=False))
     assert not errors and "arp" in gens
     return json.loads(json.dumps(OscSchema(gens).describe(), default=str))
 

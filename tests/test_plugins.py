@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 import inspect
+from importlib import metadata
 
-import pytest
 
 from bridge import hookspecs
-from bridge.plugins import BUILTIN_PLUGINS, collect_generators, make_plugin_manager, plugin_of
+from bridge.plugins import ENTRY_POINT_GROUP, builtin_plugins, collect_generators, make_plugin_manager, plugin_of
 from fakeplugins import ARP, BAD, BROKEN, RAISER, SLOW, TYPO
 
 
 def gens(*extra, **kw):
-    pm = make_plugin_manager(extra=extra, builtins=(), entry_points=False, **kw)
+    pm = make_plugin_manager(extra=extra, entry_points=False, **kw)
     return pm, *collect_generators(pm)
 
 
@@ -68,15 +68,20 @@ def test_missing_file_and_module_are_reported():
     assert "does not exist" in errors[0] and "no_such_module_xyz" in errors[1]
 
 
-def test_missing_builtin_is_reported_not_fatal():
-    pm = make_plugin_manager(builtins=("plugins.nonexistent.plugin",), extra=[ARP], entry_points=False)
+def test_missing_module_is_reported_not_fatal():
+    pm = make_plugin_manager(extra=["plugins.nonexistent.plugin", ARP], entry_points=False)
     found, errors = collect_generators(pm)
     assert "arp" in found
     assert any("plugins.nonexistent.plugin" in e for e in errors)
 
 
-def test_builtins_tuple_names_modules():
-    assert isinstance(BUILTIN_PLUGINS, tuple) and all("." in m for m in BUILTIN_PLUGINS)
+def test_builtins_arrive_through_entry_points_like_third_party_plugins():
+    eps = {ep.name: ep.value for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    assert {eps[n] for n in ("midime", "transcription", "cmt")} == set(builtin_plugins()) == \
+        {"plugins.midime.plugin", "plugins.transcription.plugin", "plugins.cmt.plugin"}
+    pm = make_plugin_manager()
+    assert all(pm.has_plugin(n) for n in ("midime", "transcription", "cmt"))
+    assert not make_plugin_manager(entry_points=False).list_name_plugin()
 
 
 def test_each_manager_is_fresh():

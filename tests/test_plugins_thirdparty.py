@@ -36,7 +36,7 @@ def installed(tmp_path_factory):
 
 
 def test_entry_point_is_discovered(installed):
-    pm = make_plugin_manager(builtins=())
+    pm = make_plugin_manager()
     gens, errors = collect_generators(pm)
     assert "drone" in gens and pm.has_plugin("drone")
     out = subprocess.run([*cli(), "plugins"], capture_output=True, text=True, timeout=60)
@@ -47,7 +47,7 @@ def test_entry_point_is_discovered(installed):
 
 def test_disable_by_entry_point_name(installed, monkeypatch):
     monkeypatch.setenv("CMT_BRIDGE_DISABLE", "drone")
-    gens, _ = collect_generators(make_plugin_manager(builtins=()))
+    gens, _ = collect_generators(make_plugin_manager())
     assert "drone" not in gens
 
 

@@ -136,7 +136,7 @@ def test_device_blocks_give_the_tune_within_the_stated_latency(tmp_path, monkeyp
     assert len([e for e in events if e[0] == "off"]) == len(ons)
     # every note-on is decided at most one block + the 80 ms look-ahead after its onset (audio time)
     late: list[float] = []
-    for kind, start, pitch, at in events:
+    for kind, start, _pitch, at in events:
         if kind == "on":
             late.append(at - start)
             assert at - start >= LATENCY_SECONDS - 0.02

@@ -2,7 +2,6 @@
 ``/cmt/transcription/file``, ``oscdump`` (another process) receives the /cmt/note stream in time."""
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import re
 
-from bridge.events import Note
+from bridge.api import Note
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from bridge.errors import InputError
+from bridge.api import InputError, add_param_options, param_values
+
+from .params import PARAMS
+
+CLI_PARAMS = ("control", "temperature", "top_p", "guide", "seed")   # options built from the generator's own Param table
 
 EXAMPLES = """examples:
   cmt-bridge cmt video2midi clip.mp4 -o clip.mid                 (also writes clip.png, a piano roll)
@@ -40,13 +44,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     v.add_argument("-o", "--out", type=Path, required=True, help="the .mid file to write")
     v.add_argument("--bars", type=int, default=None, help="whole bars that fill the video (sets the tempo)")
     v.add_argument("--beats-per-bar", type=int, default=4, help="beats per bar (default 4, 4/4)")
-    v.add_argument("--control", type=float, default=1.0,
-                   help="CMT's C, 0..1: how often the video's controls override the model (default 1)")
-    v.add_argument("--temperature", type=float, default=1.0, help="sampling temperature, 0..2 (default 1)")
-    v.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass, 0..1 (default 0.95)")
-    v.add_argument("--seed", type=int, default=None, help="random seed (default: new music every run)")
-    v.add_argument("--no-guide", action="store_true",
-                   help="let the model alone decide each bar's busyness (default: onsets kept inside the density class)")
+    add_param_options(v, PARAMS, CLI_PARAMS)
     v.add_argument("--png", type=Path, default=None, help="piano-roll PNG (default: next to the .mid)")
     v.add_argument("--render", type=Path, default=None, metavar="OUT.mp4",
                    help="also render the music with FluidSynth and mux it with the video (needs fluidsynth, ffmpeg)")
@@ -54,7 +52,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--model", type=Path, default=None, help="model folder (default onnx_models/cmt)")
     v.set_defaults(func=cmd_video2midi)
 
-    from bridge.cli import add_run_arguments
+    from bridge.api import add_run_arguments
 
     lv = csub.add_parser("live", help="play CMT live, steered by a camera or a video (the host's run, preset)",
                          description="Start the host with the cmt generator playing, its density and strength "
@@ -68,12 +66,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _check(args) -> None:
-    if not 0.0 <= args.control <= 1.0:
-        raise InputError(f"--control must be in range 0..1, got {args.control:g}")
-    if not 0.0 <= args.temperature <= 2.0:
-        raise InputError(f"--temperature must be in range 0..2, got {args.temperature:g}")
-    if not 0.0 < args.top_p <= 1.0:
-        raise InputError(f"--top-p must be in range 0..1, got {args.top_p:g}")
+    vars(args).update(param_values(args, PARAMS, CLI_PARAMS))
+    if args.seed < 0:
+        args.seed = None   # -1: new music every run
     if args.bars is not None and not 1 <= args.bars <= 255:
         raise InputError(f"--bars must be in range 1..255, got {args.bars}")
     if not 1 <= args.beats_per_bar <= 8:
@@ -83,15 +78,13 @@ def _check(args) -> None:
 
 
 def cmd_video2midi(args) -> int:
-    from bridge.errors import ModelError
-    from bridge.pianoroll import render
-    from bridge.runtime import ModelBundle, default_models_dir
+    from bridge.api import ModelBundle, ModelError, model_folder, render_pianoroll as render
 
     from .sampling import EXPECT, MODEL_NAME, Sampling
     from .video2midi import render_video, video_to_midi
 
     _check(args)
-    folder = args.model or default_models_dir() / MODEL_NAME
+    folder = model_folder(MODEL_NAME, args.model)
     if not (Path(folder) / "manifest.json").is_file():
         raise ModelError(f"no CMT model in {folder} (pass --model DIR, or export one: cmt-bridge export-onnx cmt)")
     bundle = ModelBundle.load(folder, threads=1, expect=EXPECT)
@@ -110,7 +103,7 @@ def cmd_video2midi(args) -> int:
 
     path, c, notes = video_to_midi(bundle, args.video, args.out, controls.bars, bpb, args.seed, args.control,
                                    progress=progress, sampling=Sampling(args.temperature, args.top_p),
-                                   controls=controls, guide=not args.no_guide)
+                                   controls=controls, guide=args.guide)
     png = args.png or args.out.with_suffix(".png")
     n = sum(len(v) for v in notes.values())
     marks = [(b * bpb, f"d{d}s{s}") for b, (d, s) in enumerate(zip(c.density, c.strength))]
@@ -125,7 +118,7 @@ def cmd_video2midi(args) -> int:
 
 
 def cmd_live(args) -> int:
-    from bridge.cli import run_host
+    from bridge.api import run_host
 
     args.play = list(dict.fromkeys([*(args.play or []), "cmt"]))
     args.actions = []             # performed at launch like --do, any path as it is (commas included)
@@ -140,6 +133,6 @@ def cmd_live(args) -> int:
 
 def run(argv: list[str] | None = None) -> int:
     """``cmt`` commands without the host's CLI (``python -m plugins.cmt``): one-line errors, exit 2."""
-    from bridge.cli import run_commands
+    from bridge.api import run_commands
 
     return run_commands(add_commands, argv)

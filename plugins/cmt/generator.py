@@ -30,11 +30,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bridge.errors import InputError, ModelError
-from bridge.events import Note, Phrase
-from bridge.generator import Action, Generator, Param
+from bridge.api import Action, Generator, InputError, Note, Param, Phrase
 
 from . import tokens as T
+from .params import PARAMS
 from .sampling import EXPECT, MODEL_NAME, BarSampler, Sampling
 
 log = logging.getLogger(__name__)
@@ -94,22 +93,7 @@ class CMTGenerator(Generator):
     models = (MODEL_NAME,)
     model_expect = {MODEL_NAME: EXPECT}
     voices = {i.channel: (i.name, i.program) for i in T.INSTRUMENTS}
-    params = (
-        Param("density", int, 3, 0, T.DENSITY_CLASSES - 1,
-              doc="rhythmic density class of the next bars (0 sparse .. 7 busy; onsets per beat in steps of 0.5)"),
-        Param("strength", int, 2, 0, T.STRENGTH_CLASSES - 1,
-              doc="rhythmic strength class (how many notes start together: 0 single lines .. 7 thick chords)"),
-        Param("control", float, 1.0, 0.0, 1.0,
-              doc="CMT's C: how often the requested density/strength override the model's own (0 = ignore them)"),
-        Param("guide", bool, True,
-              doc="keep each bar's onsets inside its density class (off: the model alone decides how busy it is)"),
-        Param("temperature", float, 1.0, 0.0, 2.0, doc="temperature of rhythm and structure (type, position)"),
-        Param("top_p", float, 0.95, 0.05, 1.0, doc="nucleus sampling: keep the most likely classes up to this mass"),
-        Param("pitch_temperature", float, 1.0, 0.0, 2.0, doc="temperature of pitches (0 = the most likely)"),
-        Param("duration_temperature", float, 1.0, 0.0, 2.0, doc="temperature of note lengths"),
-        Param("instrument_temperature", float, 1.0, 0.0, 2.0, doc="temperature of which instrument plays"),
-        Param("seed", int, -1, -1, 2 ** 31 - 1, doc="random seed (-1 = new randomness every time)"),
-    )
+    params = PARAMS
     actions = (
         Action("video", (Param("path", str, "", doc="a video file (mp4, mov, avi...)"),),
                doc="play in time with a video: its motion sets density and strength bar by bar"),
@@ -132,13 +116,6 @@ class CMTGenerator(Generator):
             self._new_sampler()
 
     # -- model ---------------------------------------------------------------------------------
-    @property
-    def bundle(self):
-        b = self.bundles.get(MODEL_NAME) or next(iter(self.bundles.values()), None)
-        if b is None:
-            raise ModelError(f"cmt needs the model {MODEL_NAME} (not loaded)")
-        return b
-
     def _sampling(self) -> Sampling:
         t, p = self["temperature"], self["top_p"]
         return Sampling(t, p, {"pitch": (self["pitch_temperature"], p),
@@ -147,7 +124,7 @@ class CMTGenerator(Generator):
 
     def _new_sampler(self) -> BarSampler:
         seed = self["seed"]
-        self._sampler = BarSampler.from_bundle(self.bundle, beats_per_bar=float(self.context.beats_per_bar),
+        self._sampler = BarSampler.from_bundle(self.bundle(MODEL_NAME), beats_per_bar=float(self.context.beats_per_bar),
                                                control=self["control"], sampling=self._sampling(),
                                                seed=None if seed < 0 else seed, guide=self["guide"])
         return self._sampler
@@ -170,7 +147,7 @@ class CMTGenerator(Generator):
 
     def prepare(self) -> None:
         # warm the graphs on a throw-away sampler so the first real bar is as fast as the rest
-        BarSampler.from_bundle(self.bundle, beats_per_bar=float(self.context.beats_per_bar), seed=0).bar(3, 2)
+        BarSampler.from_bundle(self.bundle(MODEL_NAME), beats_per_bar=float(self.context.beats_per_bar), seed=0).bar(3, 2)
 
     # -- controls -------------------------------------------------------------------------------
     def controls(self) -> tuple[int, int]:
@@ -203,13 +180,7 @@ class CMTGenerator(Generator):
         return Phrase.of(flat, length, self.name, bar=self.bars, density=int(density), strength=int(strength),
                          source=self.source, tokens=int(len(tokens)))
 
-    def perform(self, action: str, args: list[Any]) -> list[Phrase] | None:
-        spec = next((a for a in self.actions if a.name == action), None)
-        if spec is None:
-            return super().perform(action, args)
-        return getattr(self, f"_do_{action}")(*spec.bind(args))
-
-    def _do_video(self, path: str) -> list[Phrase]:
+    def action_video(self, path: str) -> list[Phrase]:
         from .video import controls_from_speed, motion_curve
 
         if not path:
@@ -225,7 +196,7 @@ class CMTGenerator(Generator):
         self.context.report(f"video {p.name}: {c.bars} bars at the host's tempo, from the next bar")
         return [self.next_phrase()]
 
-    def _do_camera(self, index: int) -> None:
+    def action_camera(self, index: int) -> None:
         from .video import open_camera
 
         capture = (self.camera_factory or open_camera)(index)   # InputError when there is none
@@ -234,11 +205,11 @@ class CMTGenerator(Generator):
         self.source = "camera"
         self.context.report(f"camera {index} drives density and strength")
 
-    def _do_manual(self) -> None:
+    def action_manual(self) -> None:
         self._close_camera()
         self.source = "manual"
 
-    def _do_restart(self) -> list[Phrase]:
+    def action_restart(self) -> list[Phrase]:
         self._new_sampler()
         self.bars = 0
         return [self.next_phrase()]

@@ -27,7 +27,7 @@ from typing import Callable
 
 import numpy as np
 
-from bridge.events import Note
+from bridge.api import Note
 from plugins.cmt import tokens as T
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class BarSampler:
     @classmethod
     def from_bundle(cls, bundle, **kw) -> "BarSampler":
         """A sampler over a loaded CMT model folder (``ModelBundle``; manifest of export/cmt/export.py)."""
-        from bridge.errors import ModelError
+        from bridge.api import ModelError
 
         m = bundle.manifest
         if list(m.get("fields", [])) != list(T.FIELDS) or m.get("vocab") != T.VOCAB:
@@ -143,7 +143,7 @@ class BarSampler:
         self.s, self.z = np.zeros_like(self.s), np.zeros_like(self.z)
         self.hidden, self._both = None, None
         self.tokens, self.bar_starts = [], []
-        for i, row in enumerate(keep):
+        for row in keep:
             if row[T.F["type"]] == T.METRICAL and row[T.F["beat"]] == T.BAR_LINE:
                 self.bar_starts.append(len(self.tokens))
             self._feed(row)

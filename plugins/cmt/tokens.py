@@ -39,8 +39,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bridge.errors import InputError
-from bridge.events import Note
+from bridge.api import InputError, Note
+
+from .params import DENSITY_CLASSES, STRENGTH_CLASSES  # noqa: F401  (part of the vocabulary)
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,6 @@ BAR_LINE = 1
 STEPS_PER_BEAT = 4                  # 16th grid
 MAX_POSITIONS = 32                  # onset positions per bar: up to 8 quarter beats
 MAX_DURATION = 64                   # 16ths: 16 beats
-DENSITY_CLASSES = 8
-STRENGTH_CLASSES = 8
 MAX_BARS = 256
 PROGRESS_CLASSES = 16
 DEFAULT_VELOCITY = 90

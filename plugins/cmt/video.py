@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge.errors import ConfigError, InputError
+from bridge.api import ConfigError, InputError
 from plugins.cmt.tokens import DENSITY_CLASSES, STRENGTH_CLASSES
 
 log = logging.getLogger(__name__)

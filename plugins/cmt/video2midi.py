@@ -15,8 +15,7 @@ import subprocess
 from pathlib import Path
 from typing import Sequence
 
-from bridge.errors import BridgeError, InputError
-from bridge.events import Note
+from bridge.api import BridgeError, InputError, Note
 from plugins.cmt import tokens as T
 from plugins.cmt.sampling import BarSampler
 from plugins.cmt.video import VideoControls, video_controls
@@ -43,7 +42,7 @@ def compose(sampler: BarSampler, density: Sequence[int], strength: Sequence[int]
 def write_tracks(out: str | Path, notes: dict[str, list[Note]], bpm: float, end: float,
                  beats_per_bar: float = 4.0) -> Path:
     """One track per instrument class on its own channel (drums 10) with its GM program, clipped at ``end`` beats."""
-    from bridge.midifile import write_notes
+    from bridge.api import write_notes
 
     flat = [Note(n.pitch, n.velocity, n.start, min(n.duration, end - n.start), n.channel)
             for part in notes.values() for n in part if n.start < end]

@@ -10,7 +10,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from bridge.errors import InputError
+from bridge.api import InputError, add_param_options, param_values
+
+from .params import PARAMS   # the live generator's table: its ranges, defaults and docs
 
 EXAMPLES = """examples:
   cmt-bridge midime sample -n 8 --temperature 0.5 -o out/
@@ -29,12 +31,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     def common(q: argparse.ArgumentParser) -> None:
         q.add_argument("--model", type=Path, default=None,
                        help="MusicVAE model folder (default: $CMT_BRIDGE_MODELS or onnx_models/, musicvae-mel2bar)")
-        q.add_argument("--seed", type=int, default=None, help="random seed (default: a new one every run)")
+        add_param_options(q, PARAMS, ("seed",))
         q.add_argument("--bpm", type=float, default=120.0, help="tempo written into the .mid files (default 120)")
 
     s = msub.add_parser("sample", help="new 2-bar melodies from MusicVAE (or a personal MidiMe)")
     s.add_argument("-n", "--num", type=int, default=8, help="how many (1..256, default 8)")
-    s.add_argument("--temperature", type=float, default=0.5, help="0 = most likely .. 2 = wild (default 0.5)")
+    add_param_options(s, PARAMS, ("temperature",))   # range, default and doc of the live parameter
     s.add_argument("-o", "--out", type=Path, default=Path("out"), help="output folder (default out/)")
     s.add_argument("--personal", type=Path, default=None, help="a .midime file from `midime learn`")
     common(s)
@@ -64,10 +66,16 @@ def _load(args):
     return MusicVAE.load(args.model)
 
 
+def _seed(args) -> int | None:
+    """``--seed`` checked against the live parameter; -1 (its default) = a new seed every run."""
+    seed = param_values(args, PARAMS, ("seed",))["seed"]
+    return None if seed < 0 else seed
+
+
 def _rng(args):
     import numpy as np
 
-    return np.random.default_rng(args.seed)
+    return np.random.default_rng(_seed(args))
 
 
 def _check_range(name: str, value: float, lo: float, hi: float) -> None:
@@ -77,8 +85,7 @@ def _check_range(name: str, value: float, lo: float, hi: float) -> None:
 
 def _write_set(out: Path, stem: str, named_tokens: list[tuple[str, "object"]], title: str, bpm: float) -> list[Path]:
     """One .mid per phrase, one .mid of all in a row, one PNG of all in a row (a colour each)."""
-    from bridge.midifile import write_notes
-    from bridge.pianoroll import render
+    from bridge.api import render_pianoroll as render, write_notes
 
     from . import melody, phrases
 
@@ -99,7 +106,7 @@ def _write_set(out: Path, stem: str, named_tokens: list[tuple[str, "object"]], t
 
 def cmd_sample(args) -> int:
     _check_range("-n", args.num, 1, 256)
-    _check_range("--temperature", args.temperature, 0.0, 2.0)
+    vars(args).update(param_values(args, PARAMS, ("temperature",)))
     vae = _load(args)
     rng = _rng(args)
     what = "MusicVAE"
@@ -128,7 +135,7 @@ def cmd_interpolate(args) -> int:
     named = [(f"A: {args.a.name}", a)] + [(f"step {i + 1}", t) for i, t in enumerate(tokens)] + \
             [(f"B: {args.b.name}", b)]
     written = _write_set(args.out, "interpolation", named[1:-1], "", args.bpm)[:-1]
-    from bridge.pianoroll import render
+    from bridge.api import render_pianoroll as render
 
     from . import melody
 
@@ -146,7 +153,7 @@ def cmd_learn(args) -> int:
     _check_range("--latent", args.latent, 1, 32)
     import numpy as np
 
-    from bridge.pianoroll import render
+    from bridge.api import render_pianoroll as render
 
     from . import melody, phrases
     from .midime import EPOCHS, MidiMe
@@ -164,7 +171,8 @@ def cmd_learn(args) -> int:
     vae = _load(args)
     mu, _ = vae.encode(windows)
     bar = ProgressBar(f"learning {len(windows)} windows", epochs)
-    seed = args.seed if args.seed is not None else int(np.random.default_rng().integers(2 ** 31))
+    seed = _seed(args)
+    seed = seed if seed is not None else int(np.random.default_rng().integers(2 ** 31))
     model = MidiMe.learn(mu, vae.name, vae.fingerprint, latent_dim=args.latent, epochs=epochs, seed=seed,
                          progress=bar.update)
     bar.close()
@@ -173,7 +181,7 @@ def cmd_learn(args) -> int:
     rng = np.random.default_rng(seed)
     preview = vae.decode(model.sample_latents(max(1, args.preview), rng), 0.5, rng)
     stem = args.out.with_suffix("")
-    from bridge.midifile import write_notes
+    from bridge.api import write_notes
 
     samples = [n.shifted(i * melody.PHRASE_BEATS) for i, t in enumerate(preview)
                for n in phrases.accent(melody.notes_from_tokens(t))]
@@ -224,6 +232,6 @@ def _report(paths: list[Path]) -> None:
 
 def run(argv: list[str] | None = None) -> int:
     """``midime`` commands without the host's CLI (``python -m plugins...``): one-line errors, exit 2."""
-    from bridge.cli import run_commands
+    from bridge.api import run_commands
 
     return run_commands(add_commands, argv)

@@ -1,26 +1,24 @@
 """The live "midime" generator: MusicVAE phrases, interpolations and a personal MidiMe, bar by bar.
 
-``next_phrase()`` plays 2-bar phrases from a queue, refilled with
-``variations`` new samples (from the personal MidiMe prior when one is set)
-whenever it runs dry. Actions return the phrases they make, which the host
-plays from the next bar in place of what was queued.
+``next_phrase()`` returns ``variations`` new 2-bar samples at once (from the
+personal MidiMe prior when one is set); the host plays them in order and asks
+again when they run out (or drops them when a parameter changes). Actions
+return the phrases they make, which the host plays from the next bar in place
+of what was queued.
 """
 from __future__ import annotations
 
 import logging
-from collections import deque
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bridge.errors import ConfigError, InputError, ModelError
-from bridge.events import Phrase
-from bridge.generator import Action, Generator, Param
-from bridge.midifile import melody_notes
+from bridge.api import Action, Generator, InputError, Param, Phrase, melody_notes
 
 from . import phrases
 from .midime import MidiMe
+from .params import PARAMS
 from .vae import EXPECT, MODEL_NAME, MusicVAE
 
 log = logging.getLogger(__name__)
@@ -33,14 +31,7 @@ class MidiMeGenerator(Generator):
     description = "MusicVAE 2-bar melodies: sample, interpolate, and personalise on your own playing (MidiMe)"
     models = (MODEL_NAME,)
     model_expect = {MODEL_NAME: EXPECT}  # the host checks the graphs' semantic inputs/outputs on load
-    params = (
-        Param("temperature", float, 0.5, 0.0, 2.0, doc="sampling temperature (0 = the most likely notes)"),
-        Param("variations", int, 4, 1, 16, unit="phrases", doc="phrases per sample action and queue refill"),
-        Param("steps", int, 5, 1, 16, unit="phrases", doc="phrases of an interpolation, end points included"),
-        Param("bars", int, 8, 2, 16, unit="bars", doc="bars of recent MIDI input that learn uses (even)"),
-        Param("seed", int, -1, -1, 2 ** 31 - 1, doc="random seed (-1 = a new one every time)"),
-        Param("channel", int, 1, 1, 16, doc="MIDI channel of the phrases"),
-    )
+    params = PARAMS
     actions = (
         Action("sample", (Param("n", int, 0, 0, 16, unit="phrases", doc="0 = the variations parameter"),),
                doc="play n new 2-bar samples"),
@@ -59,7 +50,6 @@ class MidiMeGenerator(Generator):
     def __init__(self, models: dict | None = None, context=None) -> None:
         super().__init__(models, context)
         self._vae: MusicVAE | None = None
-        self.queue: deque[Phrase] = deque()
         self.ends: dict[str, np.ndarray] = {}
         self.personal: MidiMe | None = None
         self.personal_name = ""
@@ -71,24 +61,12 @@ class MidiMeGenerator(Generator):
     @property
     def vae(self) -> MusicVAE:
         if self._vae is None:
-            bundle = self.bundles.get(MODEL_NAME) or next(iter(self.bundles.values()), None)
-            if bundle is None:
-                raise ModelError(f"midime needs the model {MODEL_NAME} (not loaded)")
-            self._vae = MusicVAE(bundle)
+            self._vae = MusicVAE(self.bundle(MODEL_NAME))
         return self._vae
-
-    def set(self, name: str, value: Any) -> Any:
-        if name == "bars":
-            v = self.param("bars").coerce(value)
-            if v % 2:
-                raise ConfigError(f"bars must be even (2-bar phrases), got {v}")
-        return super().set(name, value)
 
     def on_param(self, name: str, value: Any) -> None:
         if name == "seed":
             self._rng = np.random.default_rng(None if value < 0 else value)
-        if name in ("seed", "temperature", "channel", "variations"):
-            self.queue.clear()  # the next phrase already follows the new value
 
     def _action_rng(self) -> np.random.Generator:
         """A fixed seed makes every action repeat exactly; -1 keeps drawing new randomness."""
@@ -109,26 +87,13 @@ class MidiMeGenerator(Generator):
         return [phrases.tokens_phrase(t, self["channel"] - 1, self.name, index=i, **meta)
                 for i, t in enumerate(tokens)]
 
-    def next_phrase(self) -> Phrase:
-        if not self.queue:
-            self.queue.extend(self._samples(self["variations"], self._rng))
-        return self.queue.popleft()
+    def next_phrase(self) -> list[Phrase]:
+        return self._samples(self["variations"], self._rng)
 
-    def perform(self, action: str, args: list[Any]) -> list[Phrase] | None:
-        spec = next((a for a in self.actions if a.name == action), None)
-        if spec is None:
-            return super().perform(action, args)
-        values = spec.bind(args)
-        handler = getattr(self, f"_do_{action}")
-        out = handler(*values)
-        if out is not None:
-            self.queue.clear()  # what an action returns replaces the queue (the host plays it)
-        return out
-
-    def _do_sample(self, n: int) -> list[Phrase]:
+    def action_sample(self, n: int) -> list[Phrase]:
         return self._samples(n or self["variations"], self._action_rng())
 
-    def _do_interpolate(self, steps: int) -> list[Phrase]:
+    def action_interpolate(self, steps: int) -> list[Phrase]:
         missing = [k for k in ("a", "b") if k not in self.ends]
         if missing:
             raise InputError(f"interpolate needs phrases A and B (missing {' and '.join(missing).upper()}): set "
@@ -138,10 +103,10 @@ class MidiMeGenerator(Generator):
         return [phrases.tokens_phrase(t, self["channel"] - 1, self.name, kind="interpolation", index=i,
                                       steps=steps) for i, t in enumerate(tokens)]
 
-    def _do_phrase_a(self, path: str) -> None:
+    def action_phrase_a(self, path: str) -> None:
         self._set_end("a", path)
 
-    def _do_phrase_b(self, path: str) -> None:
+    def action_phrase_b(self, path: str) -> None:
         self._set_end("b", path)
 
     def _set_end(self, which: str, path: str) -> None:
@@ -150,10 +115,10 @@ class MidiMeGenerator(Generator):
         self.ends[which] = phrases.first_window(Path(path).expanduser())
         self.context.report(f"phrase {which.upper()} set from {Path(path).name}")
 
-    def _do_capture_a(self) -> None:
+    def action_capture_a(self) -> None:
         self._capture("a")
 
-    def _do_capture_b(self) -> None:
+    def action_capture_b(self) -> None:
         self._capture("b")
 
     def _capture(self, which: str) -> None:
@@ -169,7 +134,7 @@ class MidiMeGenerator(Generator):
         self.ends[which] = found[0]
         self.context.report(f"phrase {which.upper()} captured ({len(line)} notes)")
 
-    def _do_learn(self, bars: int) -> list[Phrase]:
+    def action_learn(self, bars: int) -> list[Phrase]:
         bars = bars or self["bars"]
         bpb = self.context.beats_per_bar
         played = phrases.input_notes(self.context.recent_input(float(bars * bpb)), bpb)
@@ -193,10 +158,10 @@ class MidiMeGenerator(Generator):
                             f"{self.personal.info['seconds']:.2f} s")
         return self._samples(self["variations"], self._action_rng())
 
-    def _do_personal(self, path: str) -> list[Phrase]:
+    def action_personal(self, path: str) -> list[Phrase]:
         if not path:
             self.personal, self.personal_name = None, ""
-            self.context.report("midime: personal model off (plain MusicVAE)")
+            self.context.report("personal model off (plain MusicVAE)")
         else:
             model = MidiMe.load(Path(path).expanduser())
             model.check_base(self.vae.name, self.vae.fingerprint, source=Path(path).name)

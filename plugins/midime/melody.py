@@ -11,8 +11,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from bridge.errors import InputError
-from bridge.events import Note
+from bridge.api import InputError, Note
 
 STEPS_PER_BEAT = 4
 BEATS_PER_BAR = 4

@@ -26,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 
-from bridge.errors import InputError, ModelError
+from bridge.api import InputError, ModelError
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from bridge.errors import InputError
-from bridge.events import InputNote, Note, Phrase
-from bridge.midifile import melody_notes, read_tracks
+from bridge.api import InputError, InputNote, Note, Phrase, melody_notes, read_tracks
 
 from . import melody
 

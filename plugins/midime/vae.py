@@ -16,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge.errors import InputError, ModelError
-from bridge.runtime import ModelBundle, default_models_dir
+from bridge.api import InputError, ModelBundle, ModelError, model_folder
 
 from . import melody
 
@@ -107,7 +106,7 @@ class MusicVAE:
     @classmethod
     def load(cls, folder: str | Path | None = None, provider: str | None = None, threads: int = 1) -> "MusicVAE":
         """Load ``folder`` (default ``<models dir>/musicvae-mel2bar``)."""
-        folder = Path(folder) if folder else default_models_dir() / MODEL_NAME
+        folder = model_folder(MODEL_NAME, folder)
         if not (folder / "manifest.json").is_file():
             raise ModelError(f"no MusicVAE model in {folder} (pass --model DIR, set CMT_BRIDGE_MODELS, or export "
                              f"one: cmt-bridge export-onnx {MODEL_NAME})")

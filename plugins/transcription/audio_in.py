@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bridge.errors import InputError
+from bridge.api import InputError
 
 from .audio import SAMPLE_RATE
 from .stream import LATENCY_SECONDS, StreamTranscriber

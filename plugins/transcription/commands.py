@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bridge.errors import InputError
+from bridge.api import InputError, add_param_options, param_values
 
 TRANSCRIBE_EXAMPLES = """examples:
   cmt-bridge transcribe solo.wav -o solo.mid                  (also writes solo.png, a piano roll)
@@ -33,7 +33,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--instrument", choices=INSTRUMENT_NAMES, default=None,
                    help="GM program of the MIDI track (default: the instrument the model recognises)")
     t.add_argument("--png", type=Path, default=None, help="piano-roll PNG (default: next to the .mid)")
-    t.add_argument("--onset-threshold", type=float, default=None, help="0..1, default 0.5 (lower: more notes)")
+    from .params import PARAMS
+
+    add_param_options(t, PARAMS, ("onset_threshold",))   # the live parameter's range and default
     t.add_argument("--model", type=Path, default=None, help="model folder (default onnx_models/transcription)")
     t.set_defaults(func=cmd_transcribe)
 
@@ -49,18 +51,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_transcribe(args) -> int:
-    from bridge.events import Note
-    from bridge.midifile import write_notes
-    from bridge.pianoroll import render
+    from bridge.api import Note, render_pianoroll as render, write_notes
 
     from .audio import read_wav
     from .labels import instrument
-    from .tracking import ONSET_THRESHOLD
+    from .params import PARAMS
     from .transcriber import Transcriber
 
-    threshold = ONSET_THRESHOLD if args.onset_threshold is None else args.onset_threshold
-    if not 0.0 < threshold < 1.0:
-        raise InputError(f"--onset-threshold must be in range 0..1, got {threshold:g}")
+    threshold = param_values(args, PARAMS, ("onset_threshold",))["onset_threshold"]
     if args.live == (args.audio is not None):
         raise InputError("transcribe needs either an audio file or --live")
     model = Transcriber.load(args.model)
@@ -88,9 +86,7 @@ def transcribe_live(args, model, threshold: float) -> int:
     """Listen to an input device for ``--seconds``, then write the notes like a file's transcription."""
     import time
 
-    from bridge.events import Note
-    from bridge.midifile import write_notes
-    from bridge.pianoroll import render
+    from bridge.api import Note, render_pianoroll as render, write_notes
 
     from .audio_in import AudioInput
     from .labels import instrument
@@ -122,28 +118,14 @@ def transcribe_live(args, model, threshold: float) -> int:
     return 0
 
 
-def midi_tempo(path: Path) -> float:
-    """The first tempo of a MIDI file in BPM (120 when it sets none)."""
-    import mido
-
-    try:
-        for track in mido.MidiFile(str(path), clip=True).tracks:
-            for msg in track:
-                if msg.type == "set_tempo":
-                    return float(mido.tempo2bpm(msg.tempo))
-    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError):
-        pass  # read_notes below reports an unreadable file in one line
-    return 120.0
-
-
 def cmd_synthesize(args) -> int:
-    from bridge.midifile import read_notes
+    from bridge.api import read_notes, read_tempo
 
     from .audio import write_wav
     from .transcriber import Transcriber
 
-    notes = read_notes(args.midi)
-    spb = 60.0 / midi_tempo(args.midi)
+    notes = read_notes(args.midi)      # an unreadable file is reported here, in one line
+    spb = 60.0 / read_tempo(args.midi)
     secs = [(n.start * spb, n.end * spb, n.pitch, n.velocity) for n in notes]
     model = Transcriber.load(args.model)
     from .synth import synthesize_notes
@@ -155,6 +137,6 @@ def cmd_synthesize(args) -> int:
 
 def run(argv: list[str] | None = None) -> int:
     """These commands without the host's CLI (``python -m plugins...``): one-line errors, exit 2."""
-    from bridge.cli import run_commands
+    from bridge.api import run_commands
 
     return run_commands(add_commands, argv)

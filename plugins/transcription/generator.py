@@ -17,13 +17,11 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from typing import Any
 
-from bridge.errors import InputError, ModelError
-from bridge.events import Note, Phrase
-from bridge.generator import Action, Generator, Param
+from bridge.api import Action, Generator, InputError, Note, Param, Phrase
 
-from .tracking import ONSET_THRESHOLD, TrackedNote
+from .params import PARAMS
+from .tracking import TrackedNote
 from .transcriber import EXPECT, MODEL_NAME, Transcriber
 
 log = logging.getLogger(__name__)
@@ -48,11 +46,7 @@ class TranscriptionGenerator(Generator):
     description = "audio -> notes with the cross-modal VAE: streams a recording's transcription in time"
     models = (MODEL_NAME,)
     model_expect = {MODEL_NAME: EXPECT}
-    params = (
-        Param("onset_threshold", float, ONSET_THRESHOLD, 0.05, 0.95, doc="onset probability that starts a note"),
-        Param("loop", bool, False, doc="repeat the last file's notes instead of falling silent"),
-        Param("channel", int, 1, 1, 16, doc="MIDI channel of the notes"),
-    )
+    params = PARAMS
     actions = (
         Action("file", (Param("path", str, "", doc="a WAV file (any sample rate, mono or stereo)"),),
                doc="transcribe a recording and play its notes from the next bar"),
@@ -75,10 +69,7 @@ class TranscriptionGenerator(Generator):
     @property
     def model(self) -> Transcriber:
         if self._model is None:
-            bundle = self.bundles.get(MODEL_NAME) or next(iter(self.bundles.values()), None)
-            if bundle is None:
-                raise ModelError(f"transcription needs the model {MODEL_NAME} (not loaded)")
-            self._model = Transcriber(bundle)
+            self._model = Transcriber(self.bundle(MODEL_NAME))
         return self._model
 
     def next_phrase(self) -> Phrase:
@@ -111,34 +102,32 @@ class TranscriptionGenerator(Generator):
         self.unlisten()
         live = AudioInput(self.model, self._on_live_note, device=device, onset_threshold=self["onset_threshold"])
         self.live = live.start()
-        self.context.report(f"transcription: listening to {live.device_name} "
+        self.context.report(f"listening to {live.device_name} "
                             f"(+{1000 * live.latency_seconds:.0f} ms to a note-on, notes replay a bar later)")
 
     def unlisten(self) -> None:
         live, self.live = self.live, None
         if live is not None:
             live.stop()
-            self.context.report(f"transcription: stopped listening to {live.device_name}")
+            self.context.report(f"stopped listening to {live.device_name}")
 
     def close(self) -> None:
         self.unlisten()
 
-    def perform(self, action: str, args: list[Any]) -> list[Phrase] | None:
-        if action == "listen":
-            self.listen(args[0])
-            return None
-        if action == "unlisten":
-            self.unlisten()
-            return None
-        if action != "file":
-            return super().perform(action, args)
-        path = Path(args[0]).expanduser()
-        if not str(args[0]):
+    def action_listen(self, device: str) -> None:
+        self.listen(device)
+
+    def action_unlisten(self) -> None:
+        self.unlisten()
+
+    def action_file(self, path_text: str) -> list[Phrase]:
+        path = Path(path_text).expanduser()
+        if not path_text:
             raise InputError("file needs the path of a WAV file")
         notes = self.model.transcribe_file(path, onset_threshold=self["onset_threshold"])
         phrases = phrases_of(notes, float(self.context.tempo()), self.context.beats_per_bar, self["channel"] - 1,
                              self.name)
-        self.context.report(f"transcription: {path.name}: {len(notes)} notes, {len(phrases)} bars")
+        self.context.report(f"{path.name}: {len(notes)} notes, {len(phrases)} bars")
         log.info("%s: %d notes in %d bars", path, len(notes), len(phrases))
         self.last, self._loop_at = phrases, 0
         return phrases or [Phrase.of([], float(self.context.beats_per_bar), self.name)]

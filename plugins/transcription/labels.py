@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bridge.errors import InputError
+from bridge.api import InputError
 
 PITCH_CLASSES = 12
 NONE_PC = PITCH_CLASSES  # "no pitch" class index of the pitch-class head

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge.errors import InputError, ModelError
-from bridge.runtime import ModelBundle, default_models_dir
+from bridge.api import InputError, ModelBundle, ModelError, model_folder
 
 from . import features, labels, tracking
 from .audio import SAMPLE_RATE, read_wav
@@ -40,7 +39,7 @@ class Transcriber:
 
     @classmethod
     def load(cls, folder: str | Path | None = None, threads: int = 1, provider: str | None = None) -> "Transcriber":
-        folder = Path(folder) if folder else default_models_dir() / MODEL_NAME
+        folder = model_folder(MODEL_NAME, folder)
         return cls(ModelBundle.load(folder, provider=provider, threads=threads, expect=EXPECT))
 
     # -- audio -> labels -> notes ------------------------------------------------

@@ -1,9 +1,7 @@
 """A steady arpeggiator: one bar of eighth notes up a chord, every bar (no model)."""
 from __future__ import annotations
 
-from bridge import hookimpl
-from bridge.events import Note, Phrase
-from bridge.generator import Action, Generator, Param
+from bridge.api import Action, Generator, Note, Param, Phrase, hookimpl
 
 CHORD = (0, 4, 7, 12)
 
@@ -39,13 +37,10 @@ class Arp(Generator):
                       min(self["gate"], step * 0.9), self["channel"] - 1) for i in range(beats * rate)]
         return Phrase.of(notes, beats, self.name, index=self.phrases)
 
-    def perform(self, action, args):
-        if action == "burst":
-            (count,) = args
-            notes = [Note(self["root"] + 24 + i, self["velocity"], i * 0.25, 0.2, self["channel"] - 1)
-                     for i in range(count)]
-            return [Phrase.of(notes, self.context.beats_per_bar, self.name, burst=count)]
-        return super().perform(action, args)
+    def action_burst(self, count: int):
+        notes = [Note(self["root"] + 24 + i, self["velocity"], i * 0.25, 0.2, self["channel"] - 1)
+                 for i in range(count)]
+        return [Phrase.of(notes, self.context.beats_per_bar, self.name, burst=count)]
 
 
 @hookimpl

@@ -1,9 +1,7 @@
 """Badly declared generators: each must be reported naming this plugin, none may load."""
 from __future__ import annotations
 
-from bridge import hookimpl
-from bridge.events import Phrase
-from bridge.generator import Generator, Param
+from bridge.api import Generator, Param, Phrase, hookimpl
 
 
 class NoPhrase(Generator):

@@ -1,9 +1,7 @@
 """A generator whose model folder does not exist: the host must name this plugin and load the others."""
 from __future__ import annotations
 
-from bridge import hookimpl
-from bridge.events import Phrase
-from bridge.generator import Generator
+from bridge.api import Generator, Phrase, hookimpl
 
 
 class NeedsModel(Generator):

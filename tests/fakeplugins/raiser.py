@@ -1,9 +1,7 @@
 """A generator that plays ``ok_phrases`` phrases, then raises mid-phrase (isolation tests)."""
 from __future__ import annotations
 
-from bridge import hookimpl
-from bridge.events import Note, Phrase
-from bridge.generator import Generator, Param
+from bridge.api import Generator, Note, Param, Phrase, hookimpl
 
 
 class Boom(Generator):

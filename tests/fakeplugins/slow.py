@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import time
 
-from bridge import hookimpl
-from bridge.events import Note, Phrase
-from bridge.generator import Generator, Param
+from bridge.api import Generator, Note, Param, Phrase, hookimpl
 
 
 class Slow(Generator):

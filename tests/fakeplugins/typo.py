@@ -1,5 +1,5 @@
 """A plugin with a misspelled hook: check_pending() must report it."""
-from bridge import hookimpl
+from bridge.api import hookimpl
 
 
 @hookimpl

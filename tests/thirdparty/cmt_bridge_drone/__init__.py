@@ -1,7 +1,5 @@
 """A whole third-party plugin: one generator holding a note per bar."""
-from bridge import hookimpl
-from bridge.events import Note, Phrase
-from bridge.generator import Generator, Param
+from bridge.api import Generator, Note, Param, Phrase, hookimpl
 
 
 class Drone(Generator):

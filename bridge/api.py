@@ -1,0 +1,132 @@
+"""The plugin API: every name a cmt-bridge plugin may rely on, and the plugin author's guide.
+
+A plugin imports from ``bridge.api`` only (plus numpy, onnxruntime and its own
+modules); everything else in ``bridge`` is the host's own business and may
+change. ``lint-imports`` (contracts in ``pyproject.toml``) holds the built-in
+plugins to this rule.
+
+Writing a plugin
+================
+
+A plugin is any module with functions decorated by :data:`hookimpl` (the hooks
+are listed, typed and documented in :mod:`bridge.hookspecs`). Generators are
+classes: subclass :class:`Generator`, give it a ``name``, its :class:`Param` s
+and :class:`Action` s, and return the class from
+``cmtbridge_register_generators``::
+
+    # my_drone.py -- a whole plugin
+    from bridge.api import Generator, Note, Param, Phrase, hookimpl
+
+    class Drone(Generator):
+        name = "drone"
+        params = (Param("pitch", int, 48, 0, 127, doc="MIDI pitch"),)
+
+        def next_phrase(self):
+            return Phrase.of([Note(self["pitch"], 90, 0.0, 4.0)], 4.0, self.name)
+
+    @hookimpl
+    def cmtbridge_register_generators():
+        return [Drone]
+
+Try it without packaging: ``CMT_BRIDGE_PLUGINS=my_drone.py cmt-bridge plugins``
+then ``CMT_BRIDGE_PLUGINS=my_drone.py cmt-bridge run --play drone``.
+
+Ship it: declare an entry point in your package's ``pyproject.toml`` (the
+built-in plugins are registered exactly this way, in cmt-bridge's own)::
+
+    [project.entry-points."cmt_bridge.plugins"]
+    drone = "my_drone"
+
+What the host does with your class
+----------------------------------
+- At start-up it validates the class (``bridge.generator.validate``): a bad
+  name, a name another plugin took, a parameter declared twice, a missing
+  ``next_phrase``, an action without its ``action_<name>`` method or a
+  missing/mismatched model folder is reported naming your plugin, and the
+  other plugins still load.
+- ``models = ("folder",)`` names folders under ``onnx_models/`` (or
+  ``$CMT_BRIDGE_MODELS``); each is loaded as a :class:`ModelBundle`;
+  ``self.bundle("folder")`` returns it (ModelError when it is not loaded).
+  An optional ``model_expect = {"folder": {"graph": ({inputs}, {outputs})}}``
+  checks the manifest's semantic names at load time.
+- One worker thread per generator calls ``prepare()`` once (warm up), then
+  ``next_phrase()`` about a bar ahead of the clock; phrases start on bar lines.
+  Notes are in beats; only the transport turns beats into seconds.
+  ``next_phrase()`` may return several phrases at once (a list): the host
+  plays them in order and drops the rest when a parameter changes or an
+  action returns phrases, so a generator keeps no queue of its own.
+- Parameters are set by OSC (``/cmt/<generator>/<param> <value>``), MIDI CC
+  and the config file, checked once where they enter against your ``Param``
+  (range, choices and its ``check``); the new value reaches you through
+  ``on_param`` on your worker thread.
+- ``/cmt/<generator>/<action> args...`` is bound against the ``Action``'s
+  arguments where it enters (OSC, ``--do``), then the base class calls your
+  method ``action_<name>(*args)`` on your worker thread with the values typed,
+  checked and defaulted. Phrases it returns replace what is queued from the
+  next bar (and start the generator if it was stopped).
+- An exception in your code is logged and answered with ``/cmt/error``; your
+  generator stops (its sounding notes still end), the others keep playing.
+- ``self.context`` offers tempo, the MIDI input's recent notes,
+  ``progress(task, fraction)`` (sent as ``/cmt/progress``) and ``report(text)``.
+- ``self.context.now()`` is the clock's beat and ``self.context.played(from_beat,
+  to_beat)`` lists what the host plays (every generator's notes, absolute beats;
+  :class:`bridge.played.PlayedNote`), for a generator that listens to the host.
+- ``messages = (Action("caption", (Param("text", str, ""),), doc=...),)``
+  declares what you send yourself: ``self.context.send("caption", text)``
+  goes out as ``/cmt/<generator>/caption <text>`` (int, float, bool or str
+  arguments, any number). Declared messages are in the OSC schema's out table,
+  the docs and the patches; sending an undeclared one raises PluginError.
+- ``voices = {channel: ("strings", 48)}`` (channels 0..15, General MIDI
+  programs 0..127 or None) names the instruments you play on fixed channels:
+  the session recording gives each channel its own track, named after you and
+  the instrument ("cmt strings ch 2"), starting with that program.
+
+Command-line tools
+------------------
+Plugins may add ``cmt-bridge`` sub-commands with ``cmtbridge_add_commands``.
+:func:`add_param_options` adds options built from your generator's parameter
+table and :func:`param_values` checks them (one-line errors naming the flag);
+:func:`run_commands` runs your commands alone (``python -m yourplugin``);
+:func:`add_run_arguments` and :func:`run_host` start the host preset (as
+``cmt-bridge cmt live`` does). :func:`read_notes`, :func:`read_tracks`,
+:func:`read_tempo`, :func:`melody_notes`, :func:`write_notes` and :func:`render_pianoroll` read and
+write MIDI files and draw piano rolls.
+
+``CMT_BRIDGE_DISABLE=name,...`` disables plugins or generators by name.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .cli import add_run_arguments, run_commands, run_host
+from .errors import BridgeError, ConfigError, InputError, ModelError, PluginError
+from .events import InputNote, Note, Phrase
+from .generator import Action, Generator, GeneratorContext, Param
+from .hookspecs import hookimpl
+from .midifile import melody_notes, read_notes, read_tempo, read_tracks, write_notes
+from .options import add_param_options, param_values
+from .pianoroll import render as render_pianoroll
+
+if TYPE_CHECKING:
+    from .runtime import ModelBundle, default_models_dir, model_folder
+
+# bridge.runtime imports numpy: loaded on first use, so a plugin's hooks and CLI options stay light
+_RUNTIME = ("ModelBundle", "default_models_dir", "model_folder")
+
+
+def __getattr__(name: str):
+    if name in _RUNTIME:
+        from . import runtime
+
+        return getattr(runtime, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "hookimpl",
+    "Generator", "GeneratorContext", "Param", "Action", "Phrase", "Note", "InputNote",
+    "ModelBundle", "default_models_dir", "model_folder",
+    "BridgeError", "ConfigError", "InputError", "ModelError", "PluginError",
+    "add_param_options", "param_values", "add_run_arguments", "run_commands", "run_host",
+    "read_notes", "read_tempo", "read_tracks", "melody_notes", "write_notes", "render_pianoroll",
+]

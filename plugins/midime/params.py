@@ -1,0 +1,20 @@
+"""The midime generator's parameter table, numpy-free: the live generator and the CLI options both read it."""
+from __future__ import annotations
+
+from bridge.api import ConfigError, Param
+
+
+def _even(bars: int) -> None:
+    if bars % 2:
+        raise ConfigError(f"bars must be even (2-bar phrases), got {bars}")
+
+
+PARAMS = (
+    Param("temperature", float, 0.5, 0.0, 2.0, doc="sampling temperature (0 = the most likely notes)"),
+    Param("variations", int, 4, 1, 16, unit="phrases", doc="phrases per sample action and queue refill"),
+    Param("steps", int, 5, 1, 16, unit="phrases", doc="phrases of an interpolation, end points included"),
+    Param("bars", int, 8, 2, 16, unit="bars", doc="bars of recent MIDI input that learn uses (even)",
+          check=_even),
+    Param("seed", int, -1, -1, 2 ** 31 - 1, doc="random seed (-1 = a new one every time)"),
+    Param("channel", int, 1, 1, 16, doc="MIDI channel of the phrases"),
+)
