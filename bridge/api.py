@@ -90,7 +90,10 @@ table and :func:`param_values` checks them (one-line errors naming the flag);
 :func:`add_run_arguments` and :func:`run_host` start the host preset (as
 ``cmt-bridge cmt live`` does). :func:`read_notes`, :func:`read_tracks`,
 :func:`read_tempo`, :func:`melody_notes`, :func:`write_notes` and :func:`render_pianoroll` read and
-write MIDI files and draw piano rolls.
+write MIDI files and draw piano rolls; :class:`Progress` is the progress bar for long work;
+:func:`pil_font` a PIL font for pictures. :func:`load_sounddevice`, :func:`find_device`,
+:func:`input_devices` and :class:`StreamResampler` open audio input devices and
+resample their blocks (for plugins that listen).
 
 ``CMT_BRIDGE_DISABLE=name,...`` disables plugins or generators by name.
 """
@@ -98,6 +101,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .audio_in import StreamResampler, find_device, input_devices, load_sounddevice
 from .cli import add_run_arguments, run_commands, run_host
 from .errors import BridgeError, ConfigError, InputError, ModelError, PluginError
 from .events import InputNote, Note, Phrase
@@ -105,7 +109,9 @@ from .generator import Action, Generator, GeneratorContext, Param
 from .hookspecs import hookimpl
 from .midifile import melody_notes, read_notes, read_tempo, read_tracks, write_notes
 from .options import add_param_options, param_values
+from .pianoroll import font as pil_font
 from .pianoroll import render as render_pianoroll
+from .progress import Progress
 
 if TYPE_CHECKING:
     from .runtime import ModelBundle, default_models_dir, model_folder
@@ -129,4 +135,6 @@ __all__ = [
     "BridgeError", "ConfigError", "InputError", "ModelError", "PluginError",
     "add_param_options", "param_values", "add_run_arguments", "run_commands", "run_host",
     "read_notes", "read_tempo", "read_tracks", "melody_notes", "write_notes", "render_pianoroll",
+    "Progress", "pil_font",
+    "load_sounddevice", "find_device", "input_devices", "StreamResampler",
 ]

@@ -287,7 +287,7 @@ def validate(cls: Any, plugin: str) -> None:
         if item.name in seen:
             raise PluginError(f"plugin {plugin}: generator {cls.name} declares {item.name!r} twice")
         seen.add(item.name)
-        if isinstance(item, Action) and not callable(getattr(cls, f"action_{item.name}", None)):
+        if item in cls.actions and not callable(getattr(cls, f"action_{item.name}", None)):
             raise PluginError(f"plugin {plugin}: generator {cls.name} declares action {item.name!r} "
                               f"but has no method action_{item.name}()")
     if not isinstance(cls.voices, dict):

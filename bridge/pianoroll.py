@@ -36,7 +36,7 @@ def pitch_name(pitch: int) -> str:
     return f"{NAMES[pitch % 12]}{pitch // 12 - 1}"
 
 
-def _font(size: int):
+def font(size: int):
     from PIL import ImageFont
 
     for name in ("DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "Arial.ttf"):
@@ -95,7 +95,7 @@ def render(notes: Sequence[Note] | Mapping[str, Sequence[Note]], path: str | Pat
     height = top + title_h + legend_h + lines * (bar_label_h + system_h + gap) + 4
     img = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(img)
-    small, big = _font(11), _font(17)
+    small, big = font(11), font(17)
 
     y = top
     if title:

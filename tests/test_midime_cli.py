@@ -70,7 +70,7 @@ def test_learn_then_sample_personal(tmp_path):
     files = [str(folk_like(tmp_path / f"m{i}.mid", 4, 60 + i)) for i in range(4)]
     r = midime("learn", *files, "-o", "mine.midime", "--epochs", "200", "--seed", "1", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert "learning 12 windows" in r.stderr and "100% epoch 200/200" in r.stderr
+    assert "learning 12 windows" in r.stderr and "200/200 epochs 100.0%" in r.stderr
     d = json.loads((tmp_path / "mine.midime").read_text())
     assert d["base_model"]["name"] == json.loads((MODELS / MODEL_NAME / "manifest.json").read_text())["name"]
     assert d["training"]["sources"] == [f"m{i}.mid" for i in range(4)]

@@ -77,10 +77,12 @@ def test_missing_module_is_reported_not_fatal():
 
 def test_builtins_arrive_through_entry_points_like_third_party_plugins():
     eps = {ep.name: ep.value for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
-    assert {eps[n] for n in ("midime", "transcription", "cmt")} == set(builtin_plugins()) == \
-        {"plugins.midime.plugin", "plugins.transcription.plugin", "plugins.cmt.plugin"}
+    names = ("midime", "transcription", "cmt", "tagger", "trainer")
+    assert {eps[n] for n in names} == set(builtin_plugins()) == \
+        {"plugins.midime.plugin", "plugins.transcription.plugin", "plugins.cmt.plugin", "plugins.tagger.plugin",
+         "export.plugin"}
     pm = make_plugin_manager()
-    assert all(pm.has_plugin(n) for n in ("midime", "transcription", "cmt"))
+    assert all(pm.has_plugin(n) for n in names)
     assert not make_plugin_manager(entry_points=False).list_name_plugin()
 
 

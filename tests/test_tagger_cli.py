@@ -123,7 +123,7 @@ def test_a_long_file_shows_progress(tmp_path, model):
     audio = write(tmp_path / "long.wav", tone(12.0, 8000, 0.3), 8000)
     r = tag(str(audio), "--model", str(model), "--hop", "0.25", "-o", str(tmp_path / "l.json"))
     assert r.returncode == 0, r.stderr
-    assert "tagging long.wav [" in r.stderr and "window 45/45" in r.stderr and "100%" in r.stderr
+    assert "tagging long.wav [" in r.stderr and "45/45 windows" in r.stderr and "100.0%" in r.stderr
 
 
 def test_help_teaches_with_examples():

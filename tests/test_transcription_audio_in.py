@@ -163,7 +163,7 @@ def test_missing_device_lists_the_inputs(monkeypatch, model):
 
 
 def test_missing_sounddevice_or_portaudio_says_what_to_install(monkeypatch):
-    from plugins.transcription.audio_in import load_sounddevice
+    from bridge.api import load_sounddevice
 
     monkeypatch.setitem(sys.modules, "sounddevice", None)  # import fails: package not installed
     with pytest.raises(InputError, match="pip install sounddevice"):
@@ -184,17 +184,17 @@ def test_missing_sounddevice_or_portaudio_says_what_to_install(monkeypatch):
 
 
 def test_resampler_keeps_a_tone_across_blocks():
-    from plugins.transcription.audio_in import StreamResampler
+    from bridge.api import StreamResampler
 
     rate = 48000
     t = np.arange(rate) / rate
     tone = np.sin(2 * np.pi * 440 * t)
-    r = StreamResampler(rate)
+    r = StreamResampler(rate, 16000)
     out = np.concatenate([r.push(tone[i:i + 256]) for i in range(0, len(tone), 256)])
     assert abs(len(out) - 16000) <= 1
     spectrum = np.abs(np.fft.rfft(out[1000:15000] * np.hanning(14000)))
     assert abs(np.argmax(spectrum) * 16000 / 14000 - 440) < 2
-    alias = StreamResampler(rate)  # 12 kHz is above the new Nyquist: filtered out, not folded to 4 kHz
+    alias = StreamResampler(rate, 16000)  # 12 kHz is above the new Nyquist: filtered out, not folded to 4 kHz
     high = np.concatenate([alias.push(np.sin(2 * np.pi * 12000 * t)[i:i + 256]) for i in range(0, rate, 256)])
     assert np.sqrt(np.mean(high[1000:] ** 2)) < 0.05
 

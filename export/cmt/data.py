@@ -129,7 +129,7 @@ def _work(args: tuple[str, str]) -> tuple[str, int, dict[str, str]]:
 def prepare(out: Path | None = None, jobs: int = 2, files: list[Path] | None = None,
             limit: int | None = None) -> dict:
     """Build (or finish building) the CMT dataset under ``out``; returns the index."""
-    from ..progress import Progress
+    from bridge.progress import Progress
 
     out = out or data_root() / DATASET
     parts = out / "parts"

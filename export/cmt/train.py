@@ -24,7 +24,7 @@ from plugins.cmt import tokens as T
 
 from .. import checkpoints
 from ..checkpoints import latest_checkpoint
-from ..progress import Progress
+from bridge.progress import Progress
 from .configs import CMTTrainConfig
 from .data import load_split, transpose
 from .model import CMTModel

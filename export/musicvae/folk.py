@@ -123,7 +123,7 @@ def prepare(out: Path | None = None, jobs: int = 2, limit: int | None = None) ->
     """Build (or finish building) the folk dataset under ``out``; returns the index."""
     from multiprocessing import Pool
 
-    from ..progress import Progress
+    from bridge.progress import Progress
 
     out = out or data_root() / DATASET
     out.mkdir(parents=True, exist_ok=True)

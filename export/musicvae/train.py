@@ -23,7 +23,7 @@ from plugins.midime.melody import HOLD, NUM_CLASSES, START
 
 from .. import checkpoints
 from ..checkpoints import latest_checkpoint
-from ..progress import Progress
+from bridge.progress import Progress
 from .configs import MusicVAEConfig
 from .folk import load_split
 from .model import MusicVAE, decoder_inputs

@@ -204,7 +204,7 @@ def prepare(folk: Path = Path("data/folk"), out: Path | None = None, splits=("tr
 
     ``fonts`` restricts the soundfonts (default :data:`FONTS` per split; missing soundfonts are skipped).
     """
-    from ..progress import Progress
+    from bridge.progress import Progress
 
     out = out or data_dir()
     chunks = {**CHUNKS, **(chunks or {})}

@@ -101,7 +101,7 @@ def train(cfg, run_dir: Path, data: Path | None = None, resume: bool = False, st
     import torch
 
     from ..checkpoints import restore, save
-    from ..progress import Progress
+    from bridge.progress import Progress
     from .configs import get_config
     from .data import data_dir
     from .model import CrossModalVAE, losses

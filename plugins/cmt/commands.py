@@ -93,17 +93,14 @@ def cmd_video2midi(args) -> int:
     bpb = float(args.beats_per_bar)
     print(f"analysing motion in {args.video.name} ...", file=sys.stderr)
     controls = video_controls(args.video, bpb, args.bars)
-    shown = [-1]
+    from bridge.api import Progress
 
-    def progress(done: int) -> None:
-        pct = int(100 * done / controls.bars)
-        if pct // 10 != shown[0] // 10 or done == controls.bars:
-            shown[0] = pct
-            print(f"generating bar {done}/{controls.bars} ({pct}%)", file=sys.stderr)
-
+    bar = Progress(controls.bars, f"generating {controls.bars} bars", unit="bars")
+    progress = bar.at
     path, c, notes = video_to_midi(bundle, args.video, args.out, controls.bars, bpb, args.seed, args.control,
                                    progress=progress, sampling=Sampling(args.temperature, args.top_p),
                                    controls=controls, guide=args.guide)
+    bar.close()
     png = args.png or args.out.with_suffix(".png")
     n = sum(len(v) for v in notes.values())
     marks = [(b * bpb, f"d{d}s{s}") for b, (d, s) in enumerate(zip(c.density, c.strength))]

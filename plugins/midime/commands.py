@@ -7,10 +7,9 @@ Heavy imports (onnxruntime, numpy work) wait inside the commands so
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from bridge.api import InputError, add_param_options, param_values
+from bridge.api import InputError, Progress, add_param_options, param_values
 
 from .params import PARAMS   # the live generator's table: its ranges, defaults and docs
 
@@ -170,11 +169,11 @@ def cmd_learn(args) -> int:
     windows = phrases.need_enough(np.concatenate(found), source, bars=round(bars, 1), notes=notes)
     vae = _load(args)
     mu, _ = vae.encode(windows)
-    bar = ProgressBar(f"learning {len(windows)} windows", epochs)
+    bar = Progress(epochs, f"learning {len(windows)} windows", unit="epochs")
     seed = _seed(args)
     seed = seed if seed is not None else int(np.random.default_rng().integers(2 ** 31))
     model = MidiMe.learn(mu, vae.name, vae.fingerprint, latent_dim=args.latent, epochs=epochs, seed=seed,
-                         progress=bar.update)
+                         progress=bar.at)
     bar.close()
     model.info["sources"] = [p.name for p in args.files]
     written = [model.save(args.out)]
@@ -197,32 +196,6 @@ def cmd_learn(args) -> int:
                                 f"{model.info['seconds']:.2f} s, then {len(preview)} personal samples"))
     _report(written)
     return 0
-
-
-class ProgressBar:
-    """A one-line progress bar on stderr, redrawn when the shown percentage changes."""
-
-    def __init__(self, label: str, total: int, width: int = 30, stream=None, unit: str = "epoch") -> None:
-        self.label, self.total, self.width, self.unit = label, total, width, unit
-        self.stream = stream or sys.stderr
-        self._shown = -1
-
-    def update(self, done: int, total: int, loss: float | None = None) -> None:
-        pct = int(100 * done / max(1, total))
-        step = 1 if self.stream.isatty() else 10  # redraw in place on a terminal, a line per 10% in a log
-        if pct // step == self._shown // step and done != total:
-            return
-        self._shown = pct
-        filled = int(self.width * done / max(1, total))
-        line = (f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {pct:3d}% "
-                f"{self.unit} {done}/{total}" + ("" if loss is None else f" loss {loss:.3g}"))
-        self.stream.write(f"\r{line}" if step == 1 else f"{line}\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.stream.isatty():
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 def _report(paths: list[Path]) -> None:

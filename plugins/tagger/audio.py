@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge.errors import InputError
+from bridge.api import InputError
 
 log = logging.getLogger(__name__)
 

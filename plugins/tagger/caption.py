@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from bridge.errors import ConfigError
+from bridge.api import ConfigError
 
 STYLES = ("plain", "prompt")
 SILENCE = "silence"

@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from bridge.errors import ConfigError, InputError
+from bridge.api import ConfigError, InputError
 
 TAG_EXAMPLES = """what it does:
   Cuts the recording into windows (the model's length, 3 s for the shipped model) every --hop
@@ -130,11 +130,11 @@ def cmd_tag(args) -> int:
     windows = len(window_starts(len(samples), tagger.window, max(1, int(round(hop * tagger.rate)))))
     bar = None
     if windows >= PROGRESS_MIN_WINDOWS:
-        from plugins.midime.commands import ProgressBar
+        from bridge.api import Progress
 
-        bar = ProgressBar(f"tagging {args.audio.name}", windows, unit="window")
+        bar = Progress(windows, f"tagging {args.audio.name}", unit="windows")
     try:
-        tl = tagger.timeline(samples, hop, progress=(lambda done, total: bar.update(done, total)) if bar else None)
+        tl = tagger.timeline(samples, hop, progress=bar.at if bar else None)
     finally:
         if bar is not None:
             bar.close()
@@ -163,6 +163,6 @@ def cmd_tag(args) -> int:
 
 def run(argv: list[str] | None = None) -> int:
     """These commands without the host's CLI (``python -m plugins.tagger``): one-line errors, exit 2."""
-    from bridge.cli import run_commands
+    from bridge.api import run_commands
 
     return run_commands(add_commands, argv)

@@ -32,9 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from bridge.errors import InputError, ModelError
-from bridge.events import Phrase
-from bridge.generator import Action, Generator, Param
+from bridge.api import Action, Generator, InputError, ModelError, Param, Phrase
 
 from .caption import STYLES, Captioner
 from .tagger import MODEL_NAME, Tagger
@@ -81,7 +79,7 @@ class TaggerGenerator(Generator):
         self.source: Any = None
         self.bars = 0
         if self.bundles:
-            self._tagger = Tagger(self.bundles.get(MODEL_NAME) or next(iter(self.bundles.values())))
+            self._tagger = Tagger(self.bundle(MODEL_NAME))
 
     @property
     def tagger(self) -> Tagger:
@@ -137,34 +135,37 @@ class TaggerGenerator(Generator):
         return tags
 
     # -- actions -----------------------------------------------------------
-    def perform(self, action: str, args: list[Any]) -> list[Phrase] | None:
-        if action == "unlisten":
-            if self.source is not None:
-                self.context.report(f"tagger: stopped listening to {self.source.describe}")
-            self._stop_source()
-            return None
-        if action == "file":
-            from .sources import FileSource
+    def action_unlisten(self) -> None:
+        if self.source is not None:
+            self.context.report(f"tagger: stopped listening to {self.source.describe}")
+        self._stop_source()
 
-            if not str(args[0]):
-                raise InputError("file needs the path of an audio file")
-            source = FileSource(Path(args[0]), self.tagger.rate, loop=self["loop"])
-        elif action == "listen":
-            from .sources import DeviceSource
+    def action_file(self, path: str) -> list[Phrase]:
+        from .sources import FileSource
 
-            source = DeviceSource(args[0], self.tagger.rate, max(KEEP_SECONDS, 2 * self.tagger.window_seconds))
-        elif action == "host":
-            from .render import make_renderer
-            from .sources import HostSource
+        if not path:
+            raise InputError("file needs the path of an audio file")
+        return self._listen(FileSource(Path(path), self.tagger.rate, loop=self["loop"]))
 
-            source = HostSource(self.context, self.tagger.rate, make_renderer(self.tagger.rate, args[0]))
-        else:
-            return super().perform(action, args)
+    def action_listen(self, device: str) -> list[Phrase]:
+        from .sources import DeviceSource
+
+        return self._listen(DeviceSource(device, self.tagger.rate,
+                                         max(KEEP_SECONDS, 2 * self.tagger.window_seconds)))
+
+    def action_host(self, soundfont: str) -> list[Phrase]:
+        from .render import make_renderer
+        from .sources import HostSource
+
+        return self._listen(HostSource(self.context, self.tagger.rate, make_renderer(self.tagger.rate, soundfont)))
+
+    def _listen(self, source: Any) -> list[Phrase]:
+        """Swap to ``source``; the silent bar returned starts the generator."""
         self._stop_source()
         self.source = source.start()
         self.bars = 0
         self.context.report(f"tagger: listening to {source.describe}; tags every bar")
-        return [Phrase.of([], float(self.context.beats_per_bar), self.name)]   # starts the generator
+        return [Phrase.of([], float(self.context.beats_per_bar), self.name)]
 
     def _stop_source(self) -> None:
         source, self.source = self.source, None

@@ -11,8 +11,8 @@ import math
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from bridge.errors import InputError
-from bridge.pianoroll import _font
+from bridge.api import InputError
+from bridge.api import pil_font as _font
 
 from .tagger import TagTimeline
 

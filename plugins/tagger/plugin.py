@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from bridge.hookspecs import hookimpl
+from bridge.api import hookimpl
 
 
 @hookimpl

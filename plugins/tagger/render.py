@@ -23,9 +23,8 @@ from typing import Sequence
 
 import numpy as np
 
-from bridge.errors import InputError
+from bridge.api import InputError
 
-from .audio import resample
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +117,7 @@ class FluidRenderer:
 
 
 class SineRenderer:
-    """Without FluidSynth: the transcription plugin's sine synthesizer, resampled to the model's rate."""
+    """Without FluidSynth: one sine per note, at the model's rate."""
 
     name = "sines (no FluidSynth)"
 
@@ -126,15 +125,21 @@ class SineRenderer:
         self.rate = int(rate)
 
     def render(self, notes: Sequence[RenderNote], seconds: float) -> np.ndarray:
-        from plugins.transcription.audio import SAMPLE_RATE
-        from plugins.transcription.synth import sine_baseline
-
-        length = int(round(seconds * SAMPLE_RATE))
-        audio = sine_baseline([(max(0.0, n.start), n.end, n.pitch, n.velocity) for n in notes
-                               if n.channel != DRUM_CHANNEL], length)
-        out = resample(audio, SAMPLE_RATE, self.rate)
+        """One sine per (non-drum) note at its pitch, amplitude from velocity, 10 ms ramps."""
         total = int(round(seconds * self.rate))
-        return np.pad(out, (0, max(0, total - len(out))))[:total]
+        out = np.zeros(total, np.float64)
+        ramp = max(1, int(0.01 * self.rate))
+        for n in notes:
+            if n.channel == DRUM_CHANNEL:
+                continue
+            a, b = int(max(0.0, n.start) * self.rate), min(total, int(n.end * self.rate))
+            if b <= a:
+                continue
+            k = np.arange(b - a)
+            env = np.minimum(1.0, np.minimum(k, k[::-1]) / ramp)
+            hz = 440.0 * 2.0 ** ((n.pitch - 69) / 12.0)
+            out[a:b] += 0.3 * (n.velocity / 127.0) * env * np.sin(2 * np.pi * hz * k / self.rate)
+        return out.astype(np.float32)
 
     def close(self) -> None:
         pass

@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bridge.errors import InputError
+from bridge.api import InputError
 
 from .audio import read_audio
 
@@ -105,7 +105,7 @@ class DeviceSource:
     ended = False
 
     def __init__(self, device: str | int | None, rate: int, keep_seconds: float, sd: Any = None) -> None:
-        from plugins.transcription.audio_in import StreamResampler, find_device, load_sounddevice
+        from bridge.api import StreamResampler, find_device, load_sounddevice
 
         self.sd = sd or load_sounddevice()
         self.key, info = find_device(self.sd, device)

@@ -22,8 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from bridge.errors import InputError, ModelError
-from bridge.runtime import ModelBundle, default_models_dir
+from bridge.api import InputError, ModelBundle, ModelError, default_models_dir
 
 from .audio import read_audio
 

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bridge.api import InputError
+from bridge.api import InputError, StreamResampler, find_device, load_sounddevice
 
 from .audio import SAMPLE_RATE
 from .stream import LATENCY_SECONDS, StreamTranscriber
@@ -33,79 +33,6 @@ log = logging.getLogger(__name__)
 
 BLOCK = 256  # frames per PortAudio block at the device rate
 OnNote = Callable[[str, TrackedNote, float], None]
-
-
-def load_sounddevice() -> Any:
-    """The sounddevice module, or an InputError saying what to install."""
-    try:
-        import sounddevice
-    except ImportError:
-        raise InputError("live audio input needs sounddevice: pip install sounddevice "
-                         "(Debian: apt install libportaudio2)") from None
-    except OSError as e:  # sounddevice raises OSError when the PortAudio library is missing
-        raise InputError(f"live audio input needs PortAudio ({str(e).splitlines()[0] if str(e) else 'not found'}): "
-                         "apt install libportaudio2") from None
-    return sounddevice
-
-
-def input_devices(sd: Any) -> list[str]:
-    """'index: name' of every device with input channels."""
-    try:
-        devices = list(sd.query_devices())
-    except Exception:  # noqa: BLE001 - PortAudio errors are not BridgeErrors; an empty list is the answer
-        return []
-    return [f"{i}: {d['name']}" for i, d in enumerate(devices) if d.get("max_input_channels", 0) > 0]
-
-
-def find_device(sd: Any, device: str | int | None) -> tuple[Any, dict]:
-    """(device for InputStream, its info); InputError listing the input devices when it does not exist."""
-    key: Any = None if device in (None, "") else (int(device) if str(device).strip().isdigit() else str(device))
-    try:
-        info = dict(sd.query_devices(key, "input"))
-    except Exception as e:  # noqa: BLE001 - ValueError / PortAudioError for an unknown device
-        found = input_devices(sd)
-        which = "no default input device" if key is None else f"no input device {device!r}"
-        listing = "; ".join(found) if found else "none (no sound card?)"
-        raise InputError(f"{which} ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
-                         f"input devices: {listing}") from None
-    if info.get("max_input_channels", 0) < 1:
-        raise InputError(f"device {device!r} has no input channels; input devices: {'; '.join(input_devices(sd))}")
-    return key, info
-
-
-class StreamResampler:
-    """Block-wise resampling to ``target`` Hz (SAMPLE_RATE by default): a windowed-sinc low-pass (history
-    carried), then linear interpolation."""
-
-    def __init__(self, rate: float, taps: int = 63, target: int = SAMPLE_RATE) -> None:
-        self.rate = float(rate)
-        self.target = int(target)
-        self.step = self.rate / self.target  # input samples per output sample
-        if self.step > 1.0:
-            n = np.arange(taps) - (taps - 1) / 2
-            cutoff = 0.45 / self.step  # cycles per input sample, a little under the new Nyquist
-            h = 2 * cutoff * np.sinc(2 * cutoff * n) * np.hamming(taps)
-            self.fir = (h / h.sum()).astype(np.float64)
-        else:
-            self.fir = np.ones(1)
-        self.history = np.zeros(len(self.fir) - 1)
-        self.filtered = np.zeros(1)  # last filtered sample of the previous block: index -1 of the next
-        self.position = 1.0  # next output position, in filtered-sample units from self.filtered[0]
-
-    def push(self, block: np.ndarray) -> np.ndarray:
-        if self.rate == self.target:
-            return block.astype(np.float32)
-        x = np.concatenate([self.history, block.astype(np.float64)])
-        y = np.convolve(x, self.fir, mode="valid")
-        self.history = x[len(x) - (len(self.fir) - 1):] if len(self.fir) > 1 else self.history
-        seq = np.concatenate([self.filtered, y])
-        stop = len(seq) - 1
-        positions = np.arange(self.position, stop, self.step) if self.position < stop else np.zeros(0)
-        out = np.interp(positions, np.arange(len(seq)), seq)
-        nxt = positions[-1] + self.step if len(positions) else self.position
-        self.position = nxt - stop
-        self.filtered = seq[-1:]
-        return out.astype(np.float32)
 
 
 class AudioInput:
@@ -121,7 +48,7 @@ class AudioInput:
         self.block = int(block)
         self.on_note = on_note
         self.stream = StreamTranscriber(model, onset_threshold)
-        self.resampler = StreamResampler(self.rate)
+        self.resampler = StreamResampler(self.rate, SAMPLE_RATE)
         self.blocks: queue.Queue[np.ndarray | None] = queue.Queue()
         self.overflows = 0
         self._pa: Any = None
