@@ -101,7 +101,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .audio_in import StreamResampler, find_device, input_devices, load_sounddevice
 from .cli import add_run_arguments, run_commands, run_host
 from .errors import BridgeError, ConfigError, InputError, ModelError, PluginError
 from .events import InputNote, Note, Phrase
@@ -114,10 +113,12 @@ from .pianoroll import render as render_pianoroll
 from .progress import Progress
 
 if TYPE_CHECKING:
+    from .audio_in import StreamResampler, find_device, input_devices, load_sounddevice
     from .runtime import ModelBundle, default_models_dir, model_folder
 
-# bridge.runtime imports numpy: loaded on first use, so a plugin's hooks and CLI options stay light
+# bridge.runtime and bridge.audio_in import numpy: loaded on first use, so a plugin's hooks and CLI options stay light
 _RUNTIME = ("ModelBundle", "default_models_dir", "model_folder")
+_AUDIO_IN = ("StreamResampler", "find_device", "input_devices", "load_sounddevice")
 
 
 def __getattr__(name: str):
@@ -125,6 +126,10 @@ def __getattr__(name: str):
         from . import runtime
 
         return getattr(runtime, name)
+    if name in _AUDIO_IN:
+        from . import audio_in
+
+        return getattr(audio_in, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
