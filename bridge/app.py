@@ -111,6 +111,7 @@ class Bridge:
             s["sounding"] = None
         s["cc"] = [b.describe() for b in self.ccmap.bindings]
         s["learning"] = ".".join(self.ccmap.learning) if self.ccmap.learning else None
+        s["osc"] = self.control.stats() if self.control is not None else {}
         return s
 
     def _on_learned(self, b) -> None:

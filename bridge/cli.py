@@ -215,6 +215,9 @@ def _cmd_pianoroll(args) -> int:
     from .midifile import read_tracks
     from .pianoroll import render
 
+    from .paths import output_path
+
+    output_path(args.output, "-o")
     tracks = read_tracks(args.file)  # a colour and a legend entry per track (per channel in a recording)
     out = render(tracks, args.output, title=args.title or str(args.file))
     print(out)
@@ -305,6 +308,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BridgeError as e:
         print(f"cmt-bridge: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:   # a path the OS refused after the checks (a full disk, a race): one line
+        from .paths import os_reason
+
+        print(f"cmt-bridge: error: {os_reason(e)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 
@@ -320,6 +328,11 @@ def run_commands(add_commands: Callable[[argparse._SubParsersAction], None],
         return args.func(args)
     except BridgeError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        from .paths import os_reason
+
+        print(f"error: {os_reason(e)}", file=sys.stderr)
         return 2
 
 

@@ -75,6 +75,8 @@ class Graph:
     outputs: dict[str, dict]
 
     def run(self, **feeds: np.ndarray) -> dict[str, np.ndarray]:
+        if self.session is None:
+            raise ModelError(f"graph {self.name}: its model was closed (reloaded or shut down)")
         missing = set(self.inputs) - set(feeds)
         extra = set(feeds) - set(self.inputs)
         if missing or extra:
@@ -107,6 +109,11 @@ class ModelBundle:
 
     def __getitem__(self, key: str) -> Any:
         return self.manifest[key]
+
+    def close(self) -> None:
+        """Release every onnxruntime session now (their memory and threads), not whenever GC runs."""
+        for g in self.graphs.values():
+            g.session = None
 
     @classmethod
     def load(cls, folder: str | Path, provider: str | None = None, threads: int = 1,

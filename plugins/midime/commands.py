@@ -98,7 +98,10 @@ def _write_set(out: Path, stem: str, named_tokens: list[tuple[str, "object"]], t
 
 
 def cmd_sample(args) -> int:
+    from bridge.paths import output_folder
+
     _check_range("-n", args.num, 1, 256)
+    output_folder(args.out, "-o")
     _check_range("--temperature", args.temperature, 0.0, 2.0)
     vae = _load(args)
     rng = _rng(args)
@@ -119,7 +122,10 @@ def cmd_sample(args) -> int:
 
 
 def cmd_interpolate(args) -> int:
+    from bridge.paths import output_folder
+
     _check_range("--steps", args.steps, 1, 64)
+    output_folder(args.out, "-o")
     from . import phrases
 
     a, b = phrases.first_window(args.a), phrases.first_window(args.b)
@@ -151,8 +157,11 @@ def cmd_learn(args) -> int:
     from . import melody, phrases
     from .midime import EPOCHS, MidiMe
 
+    from bridge.paths import output_path
+
     epochs = args.epochs or EPOCHS
     _check_range("--epochs", epochs, 1, 100000)
+    output_path(args.out, "-o")
     found, notes, bars = [], 0, 0.0
     for path in args.files:
         line = phrases.file_melody(path)

@@ -49,6 +49,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_transcribe(args) -> int:
+    from bridge.paths import output_path
+
     from bridge.events import Note
     from bridge.midifile import write_notes
     from bridge.pianoroll import render
@@ -63,6 +65,8 @@ def cmd_transcribe(args) -> int:
         raise InputError(f"--onset-threshold must be in range 0..1, got {threshold:g}")
     if args.live == (args.audio is not None):
         raise InputError("transcribe needs either an audio file or --live")
+    output_path(args.out, "-o")
+    output_path(args.png or args.out.with_suffix(".png"), "--png")
     model = Transcriber.load(args.model)
     if args.live:
         return transcribe_live(args, model, threshold)
@@ -137,11 +141,14 @@ def midi_tempo(path: Path) -> float:
 
 
 def cmd_synthesize(args) -> int:
+    from bridge.paths import output_path
+
     from bridge.midifile import read_notes
 
     from .audio import write_wav
     from .transcriber import Transcriber
 
+    output_path(args.out, "-o")
     notes = read_notes(args.midi)
     spb = 60.0 / midi_tempo(args.midi)
     secs = [(n.start * spb, n.end * spb, n.pitch, n.velocity) for n in notes]
