@@ -23,6 +23,7 @@ from .errors import BridgeError, ConfigError
 log = logging.getLogger(__name__)
 
 READY = "cmt-bridge ready:"
+CLOSE_HOST_S = 1.5   # seconds the generators' threads get to finish at shut-down (notes are off before)
 
 
 def recording_path(record: str | None, now: float | None = None) -> Path | None:
@@ -227,7 +228,7 @@ class Bridge:
 
     def shutdown(self) -> None:
         for step, fn in (("osc", lambda: self.control and self.control.close()),
-                         ("host", lambda: self.host and (self.host.stop(), self.host.close())),
+                         ("host", lambda: self.host and (self.host.stop(), self.host.close(CLOSE_HOST_S))),
                          ("midi in", lambda: self.midi_in and self.midi_in.close()),
                          ("link", lambda: self.link and self.link.close()),
                          ("clock out", lambda: self.transport and self.settings.clock_out

@@ -111,7 +111,17 @@ def _cmd_run(args) -> int:
     if args.no_record:
         settings.record = None
     actions = [parse_do(d) for d in args.do or []] + list(getattr(args, "actions", []))
-    return Bridge(settings, actions=actions).run()
+    bridge = Bridge(settings, actions=actions)
+    code = bridge.run()
+    stuck = bridge.host.busy() if bridge.host is not None else []
+    if stuck:   # a thread still inside onnxruntime: interpreter teardown under it would abort (C++ terminate)
+        import os
+
+        log.warning("leaving %s busy: exiting without interpreter teardown", ", ".join(stuck))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def parse_do(item: str) -> tuple[str, str, list[str]]:

@@ -9,10 +9,13 @@ next phrase when it starts within ``lookahead`` beats, handing the notes to
 :meth:`Transport.schedule` with the phrase's start beat. Inference therefore
 never runs on the output side (which is another process anyway).
 
-Launches, action results and hot-swaps take effect on the next launch
+Launches, action results and hand-overs take effect on the next launch
 quantum (one bar by default, ``quantize=0`` = at once): the transport's
 ``cancel(generator, from_beat)`` drops what was queued from there on while
 notes already sounding end on time, so nothing hangs and the clock never stops.
+A reload builds the fresh instance in the background (one at a time per
+generator, later requests merged) and swaps it in after the phrase already
+queued, then releases the old instance's onnxruntime sessions.
 A generator that raises is reported (log + the ``on_error`` callback, which
 the app sends as ``/cmt/error``) and stopped; the other slots keep playing.
 """
@@ -431,19 +434,17 @@ class Host:
                     return
                 self._replace(slot, list(phrases))
         elif kind == "swap":
+            # the fresh instance makes the phrase after the one already queued: nothing is cancelled, so
+            # no phrase is skipped and no gap opens; queued action results (slot.pending) still play
             old = slot.gen
             with slot.lock:
                 slot.gen = cmd[1]
                 slot.voiced = False
-                slot.cue = None
-                slot.pending.clear()
-                if slot.playing:
-                    beat = self._next_start(slot, self.launch_beat())
-                    self.transport.cancel(slot.name, beat)
-                    slot.cursor = beat
-                    slot.epoch += 1
-            slot.reloads += 1
+                slot.reloads += 1
             _close_generator(old)
+            from .runtime import release_memory
+
+            release_memory()
             log.info("%s hot-swapped", slot.name)
 
     def _replace(self, slot: Slot, phrases: list[Phrase]) -> None:

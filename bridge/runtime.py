@@ -40,6 +40,20 @@ def default_models_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parent.parent / "onnx_models"
 
 
+def release_memory() -> None:
+    """Hand freed heap back to the OS (glibc keeps it otherwise): after closed sessions of a reload."""
+    import ctypes
+    import gc
+    import sys
+
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
+
+
 def sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
