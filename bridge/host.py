@@ -441,10 +441,10 @@ class Host:
                 slot.gen = cmd[1]
                 slot.voiced = False
                 slot.reloads += 1
-            _close_generator(old)
-            from .runtime import release_memory
+            if _close_generator(old):
+                from .runtime import release_memory
 
-            release_memory()
+                release_memory()
             log.info("%s hot-swapped", slot.name)
 
     def _replace(self, slot: Slot, phrases: list[Phrase]) -> None:
@@ -497,15 +497,18 @@ class Host:
                 slot.playing, slot.stop_at = False, None
 
 
-def _close_generator(gen: Generator | None) -> None:
-    """``gen.close()``, then release its onnxruntime sessions (a reloaded generator's old models)."""
+def _close_generator(gen: Generator | None) -> int:
+    """``gen.close()``, then release its onnxruntime sessions; returns how many model bundles were closed."""
     if gen is None:
-        return
+        return 0
     try:
         gen.close()
     except Exception:
         log.exception("closing %s failed", gen.name)
+    closed = 0
     for bundle in getattr(gen, "bundles", {}).values():
         close = getattr(bundle, "close", None)
         if close is not None:
             close()
+            closed += 1
+    return closed

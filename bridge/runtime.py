@@ -41,12 +41,14 @@ def default_models_dir() -> Path:
 
 
 def release_memory() -> None:
-    """Hand freed heap back to the OS (glibc keeps it otherwise): after closed sessions of a reload."""
+    """Hand freed heap back to the OS (glibc keeps it otherwise): after closed sessions of a reload.
+
+    No ``gc.collect()`` here: the sessions are freed by reference counting, and a full
+    collection would hold the GIL for tens of ms on the worker that must make the next phrase.
+    """
     import ctypes
-    import gc
     import sys
 
-    gc.collect()
     if sys.platform.startswith("linux"):
         try:
             ctypes.CDLL("libc.so.6").malloc_trim(0)
