@@ -161,9 +161,48 @@ def cmt_step(d: dict) -> list[str]:
     return out
 
 
+def soak(d: dict) -> list[str]:
+    r, j = d["rss_mb"], d["jack"]
+    done = ", ".join(f"{k} {v}" for k, v in sorted(d.get("reloads_done", {}).items()) if v)
+    return [f"**Soak** (`python bench/soak.py --minutes {d['minutes']:g}`: midime + cmt at {d['tempo_bpm']:g} BPM "
+            f"(cmt density 6), {d['param_changes_per_s']:g} parameter changes/s and a `/cmt/reload` every "
+            f"{d['reload_every_s']:g} s over OSC, JACK {j['rate']} Hz / {j['period']} frames "
+            f"({'realtime' if j['realtime'] else 'non-realtime'}), `jack_midi_dump` as the receiver; baseline: "
+            "the host's own recording of what it sent, and its RSS after the first minute):", "",
+            "| what | measured | target |", "| --- | --- | --- |",
+            f"| note-on / note-off sent (recording) vs received (jack_midi_dump) | {d['sent']['note_on']} / "
+            f"{d['sent']['note_off']} vs {d['received']['note_on']} / {d['received']['note_off']} | equal |",
+            f"| notes left on at the receiver after SIGTERM | {d['notes_left_on_at_receiver']} | 0 |",
+            f"| RSS after the first minute -> end (max) | {r['first_minute']:.0f} -> {r['last']:.0f} MB "
+            f"({r['max_after_first_minute']:.0f}), {r['growth_pct']:+.1f}% | < 5% |",
+            f"| longest gap between note-ons at the receiver | {d['longest_gap_bars']:.2f} bar | <= 1 bar |",
+            f"| parameter changes / reloads sent (reloads swapped in) | {d['params_sent']} / {d['reloads_sent']} "
+            f"({done}) | |",
+            f"| `/cmt/status` answered | {d['status_answered']} of {d['status_asked']} | all |",
+            f"| SIGTERM -> exit | code {d['exit_code']} in {d['exit_s']:.2f} s | 0 within 3 s |"]
+
+
+def flood(d: dict) -> list[str]:
+    i, f = d["idle"], d["flood"]
+    rows = [f"**Control during an OSC flood** (`python bench/flood_bench.py`: {d.get('received_per_s') or d['rate_per_s']} "
+            f"bad datagrams/s received (target rate {d['rate_per_s']}), {d['trials']} trials each, the host playing "
+            "the test arpeggiator; baseline: the same controls with no flood, same run):", "",
+            "| control | idle p50 / p99 | flood p50 / p99 / max | p99 ratio | target |", "| --- | --- | --- | --- | --- |"]
+    for key, what in (("status", "`/cmt/status` -> reply"), ("tempo", "`/cmt/tempo` -> status shows it"),
+                      ("stop", "`/cmt/stop` -> status shows nothing playing")):
+        rows.append(f"| {what} | {i[key]['p50_ms']:.1f} / {i[key]['p99_ms']:.1f} ms | {f[key]['p50_ms']:.1f} / "
+                    f"{f[key]['p99_ms']:.1f} / {f[key]['max_ms']:.1f} ms | {d['p99_ratio_flood_to_idle'][key]:.1f} "
+                    "| <= 100 ms |")
+    c = d.get("osc_counters") or {}
+    rows += ["", f"Counters after the flood: {c.get('received', 0)} received, {c.get('rejected', 0)} rejected "
+                 f"({c.get('malformed', 0)} malformed), {c.get('dropped', 0)} dropped, {c.get('suppressed', 0)} "
+                 "reports suppressed by the rate limit."]
+    return rows
+
+
 def main() -> None:
     parts = [("timing", timing), ("host", host), ("midime", midime), ("transcription", transcription),
-             ("cmt", cmt), ("cmt_step", cmt_step)]
+             ("cmt", cmt), ("cmt_step", cmt_step), ("soak", soak), ("flood", flood)]
     for name, fn in parts:
         d = _load(name)
         if d is None:

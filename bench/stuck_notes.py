@@ -96,7 +96,8 @@ def xruns(log: Path, since: int, sender: str) -> dict:
 
 def trial(server: peers.JackServer, mode: str, rng: random.Random) -> dict:
     log_at = len(server.log.read_text(errors="replace")) if server.log.exists() else 0
-    run = BridgeRun("--play", "midime", "--play", "cmt", "--tempo", "150", env=server.env, disable="")
+    run = BridgeRun("--play", "midime", "--play", "cmt", "--tempo", "150", env=server.env, disable="transcription")
+    a = b = None
     try:
         run.wait_ready(90)
         a, b = peers.MidiDump(server), peers.MidiDump(server)
@@ -128,7 +129,30 @@ def trial(server: peers.JackServer, mode: str, rng: random.Random) -> dict:
                 "xruns": xruns(server.log, log_at, run.port_name.split(":")[0]),
                 "terminate_called": "terminate called" in run.output}
     finally:
+        for dump in (a, b):
+            if dump is not None:
+                dump.close()
         run.close()
+
+
+def summarise(rows: list[dict], modes: list[str]) -> dict:
+    summary = {}
+    for mode in modes:
+        mine = [r for r in rows if r["mode"] == mode]
+        summary[mode] = {
+            "trials": len(mine),
+            "runs_with_open_notes_a": sum(r["open_a"] > 0 for r in mine),
+            "runs_with_open_notes_b": sum(r["open_b"] > 0 for r in mine),
+            "runs_open_at_both_receivers": sum(r["open_a"] > 0 and r["open_b"] > 0 for r in mine),
+            "runs_open_at_one_receiver": sum((r["open_a"] > 0) != (r["open_b"] > 0) for r in mine),
+            "runs_open_in_recording": sum(r["open_recording"] != 0 for r in mine),
+            "runs_receivers_disagree_on_note_count": sum(r["notes_a"] != r["notes_b"] for r in mine),
+            "runs_with_sender_xruns": sum(r["xruns"]["sender"] > 0 for r in mine),
+            "runs_with_receiver_xruns": sum(r["xruns"]["receivers"] > 0 for r in mine),
+            "max_seconds_to_exit": max((r["seconds_to_exit"] for r in mine), default=0),
+            "unexpected_exit_codes": sum(r["exit"] != (-9 if mode == "kill" else 0) for r in mine),
+            "terminate_called": sum(r["terminate_called"] for r in mine)}
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,32 +163,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--label", default="", help="stored with the results (e.g. the commit under test)")
     args = ap.parse_args(argv)
     rng = random.Random(7)
-    rows = []
-    with peers.JackServer(name=f"stuck{os.getpid()}") as server:
-        for mode in args.modes.split(","):
-            for i in range(args.trials):
-                row = trial(server, mode, rng)
-                rows.append(row)
-                print(json.dumps(row), flush=True)
-    summary = {}
-    for mode in args.modes.split(","):
-        mine = [r for r in rows if r["mode"] == mode]
-        summary[mode] = {
-            "trials": len(mine),
-            "runs_with_open_notes_a": sum(r["open_a"] > 0 for r in mine),
-            "runs_with_open_notes_b": sum(r["open_b"] > 0 for r in mine),
-            "runs_open_at_both_receivers": sum(r["open_a"] > 0 and r["open_b"] > 0 for r in mine),
-            "runs_open_at_one_receiver": sum((r["open_a"] > 0) != (r["open_b"] > 0) for r in mine),
-            "runs_open_in_recording": sum(r["open_recording"] != 0 for r in mine),
-            "runs_with_sender_xruns": sum(r["xruns"]["sender"] > 0 for r in mine),
-            "runs_with_receiver_xruns": sum(r["xruns"]["receivers"] > 0 for r in mine),
-            "max_seconds_to_exit": max((r["seconds_to_exit"] for r in mine), default=0),
-            "nonzero_exits": sum(r["exit"] != (-9 if mode == "kill" else 0) for r in mine),
-            "terminate_called": sum(r["terminate_called"] for r in mine)}
-        print(mode, json.dumps(summary[mode]))
+    modes = args.modes.split(",")
+    rows: list[dict] = []
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"label": args.label, "summary": summary, "trials": rows,
-                                    "load_average": os.getloadavg()}, indent=1) + "\n")
+    with peers.JackServer(name=f"stuck{os.getpid()}") as server:
+        for mode in modes:
+            for _ in range(args.trials):
+                rows.append(trial(server, mode, rng))
+                print(json.dumps(rows[-1]), flush=True)
+                args.out.write_text(json.dumps({"label": args.label, "summary": summarise(rows, modes),
+                                                "trials": rows, "load_average": os.getloadavg()}, indent=1) + "\n")
+    for mode, line in summarise(rows, modes).items():
+        print(mode, json.dumps(line))
     print(args.out)
     return 0
 
