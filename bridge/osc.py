@@ -292,8 +292,11 @@ class OscControl:
 
     def error(self, address: str, reason: str) -> None:
         """Report a failure (always: failures of the host or a plugin are rare and all matter)."""
+        if len(address) > 120 or not address.isprintable():   # a hostile address: one short line
+            address = repr(address[:120])
+        reason = " ".join(str(reason).split())[:500]
         log.warning("OSC %s: %s", address, reason)
-        self.send(f"{PREFIX}/error", address, " ".join(str(reason).split()))
+        self.send(f"{PREFIX}/error", address, reason)
 
     def reject(self, address: str, reason: str) -> None:
         """Report a rejected message, rate-limited per address (see :mod:`bridge.ratelimit`)."""

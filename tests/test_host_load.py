@@ -62,6 +62,7 @@ class Replies:
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.5)
         self.port = self.sock.getsockname()[1]
+        self.seen_errors: list[list] = []
 
     def status(self, run: BridgeRun, timeout: float = 5.0) -> dict:
         run.send("/cmt/status")
@@ -74,10 +75,12 @@ class Replies:
             for m in OscPacket(data).messages:
                 if m.message.address == "/cmt/status":
                     return json.loads(m.message.params[0])
+                if m.message.address == "/cmt/error":
+                    self.seen_errors.append(list(m.message.params))
         raise AssertionError("no /cmt/status reply")
 
     def errors(self) -> list[list]:
-        out = []
+        out, self.seen_errors = self.seen_errors, []
         self.sock.settimeout(0.05)
         while True:
             try:
@@ -103,6 +106,38 @@ def bridge(jack_server):
 
 def ons(msgs, channel=None):
     return [m for m in msgs if m.is_note_on and (channel is None or m.channel == channel)]
+
+
+def test_hostile_datagrams_leave_status_stop_and_panic_working(bridge, midi_receiver):
+    from test_osc_robust import HOSTILE
+
+    replies = Replies()
+    run = bridge("--play", "arp", "--tempo", "240", plugins=(ARP,), reply_port=replies.port)
+    dump = midi_receiver(run.port_name)
+    dump.wait_for(lambda m: len(ons(m)) >= 4, 15)
+    for data in HOSTILE:
+        run.send_raw(data)
+    time.sleep(0.5)                   # /cmt/status jumps the queue: let the hostile ones be handled first
+    status = replies.status(run)
+    assert status["playing"] == ["arp"] and status["osc"]["malformed"] >= 8
+    errors = replies.errors()
+    assert errors and all(len(e) == 2 and len(e[0]) <= 130 for e in errors)
+    run.send("/cmt/stop")
+    time.sleep(1.0)
+    n = len(ons(dump.messages()))
+    time.sleep(1.0)
+    assert len(ons(dump.messages())) == n and note_pairs(dump.messages())[1] == {}
+    run.send("/cmt/play", "arp")
+    dump.wait_for(lambda m: len(ons(m)) >= n + 4, 10)
+    run.send("/cmt/panic")
+    time.sleep(1.0)
+    n = len(ons(dump.messages()))
+    time.sleep(1.0)
+    assert len(ons(dump.messages())) == n
+    assert replies.status(run)["playing"] == []
+    assert run.stop() == 0
+    assert "Traceback" not in run.output and "Exception in thread" not in run.output
+    assert_no_stuck_notes(dump.messages())
 
 
 def test_stop_status_and_panic_act_during_a_flood(bridge, midi_receiver):
