@@ -94,9 +94,10 @@ def xruns(log: Path, since: int, sender: str) -> dict:
     return out
 
 
-def trial(server: peers.JackServer, mode: str, rng: random.Random) -> dict:
+def trial(server: peers.JackServer, mode: str, rng: random.Random, source: Path | None = None) -> dict:
     log_at = len(server.log.read_text(errors="replace")) if server.log.exists() else 0
-    run = BridgeRun("--play", "midime", "--play", "cmt", "--tempo", "150", env=server.env, disable="transcription")
+    env = dict(server.env, PYTHONPATH=str(source)) if source else server.env
+    run = BridgeRun("--play", "midime", "--play", "cmt", "--tempo", "150", env=env, disable="transcription")
     a = b = None
     try:
         run.wait_ready(90)
@@ -161,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--modes", default="kill,storm,term")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "stuck_notes.json")
     ap.add_argument("--label", default="", help="stored with the results (e.g. the commit under test)")
+    ap.add_argument("--source", type=Path, default=None,
+                    help="run the host from another source tree, e.g. `git archive main | tar -x -C DIR`")
     args = ap.parse_args(argv)
     rng = random.Random(7)
     modes = args.modes.split(",")
@@ -169,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     with peers.JackServer(name=f"stuck{os.getpid()}") as server:
         for mode in modes:
             for _ in range(args.trials):
-                rows.append(trial(server, mode, rng))
+                rows.append(trial(server, mode, rng, args.source))
                 print(json.dumps(rows[-1]), flush=True)
                 args.out.write_text(json.dumps({"label": args.label, "summary": summarise(rows, modes),
                                                 "trials": rows, "load_average": os.getloadavg()}, indent=1) + "\n")
