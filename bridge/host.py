@@ -255,7 +255,7 @@ class Host:
         raise ConfigError(f"{name} has no action {action!r}")
 
     def reload(self, name: str | None = None) -> None:
-        """Reload models and hot-swap at the next launch beat (in the background; errors reported).
+        """Reload models in the background and swap them in after the phrase already queued (errors reported).
 
         Coalesced: at most one reload per generator is being built; requests that come
         meanwhile merge into one more reload after it (a storm of 200 is 2 builds, not 200).
@@ -436,9 +436,15 @@ class Host:
         elif kind == "swap":
             # the fresh instance makes the phrase after the one already queued: nothing is cancelled, so
             # no phrase is skipped and no gap opens; queued action results (slot.pending) still play
-            old = slot.gen
+            old, fresh = slot.gen, cmd[1]
+            for p, v in old.values.items():   # parameters set while the fresh one was being built
+                if fresh.values.get(p) != v:
+                    try:
+                        fresh.set(p, v)
+                    except Exception as e:
+                        self._fail(slot, e, f"/cmt/{slot.name}/{p}", stop=False)
             with slot.lock:
-                slot.gen = cmd[1]
+                slot.gen = fresh
                 slot.voiced = False
                 slot.reloads += 1
             if _close_generator(old):
