@@ -61,22 +61,24 @@ def _state(pid: int) -> str:
         return "zombie"
 
 
-def recording_open(path: Path) -> int:
-    """Notes on without a note-off in the host's .mid recording (-1: no readable recording)."""
+def recording_notes(path: Path) -> tuple[int, int]:
+    """(note-ons, notes left on) in the host's .mid recording ((-1, -1): no readable recording)."""
     try:
         mid = mido.MidiFile(str(path))
     except (OSError, EOFError, ValueError, KeyError, IndexError):
-        return -1
+        return -1, -1
     open_notes: dict[tuple[int, int], int] = {}
+    ons = 0
     for track in mid.tracks:
         for msg in track:
             if msg.type == "note_on" and msg.velocity > 0:
+                ons += 1
                 open_notes[(msg.channel, msg.note)] = open_notes.get((msg.channel, msg.note), 0) + 1
             elif msg.type in ("note_off", "note_on"):
                 key = (msg.channel, msg.note)
                 if open_notes.get(key):
                     open_notes[key] -= 1
-    return sum(open_notes.values())
+    return ons, sum(open_notes.values())
 
 
 def xruns(log: Path, since: int, sender: str) -> dict:
@@ -123,10 +125,11 @@ def trial(server: peers.JackServer, mode: str, rng: random.Random, source: Path 
         b.close()
         pa, sa = note_pairs(msgs_a)
         pb, sb = note_pairs(msgs_b)
+        sent, open_recording = recording_notes(run.record)
         return {"mode": mode, "exit": code, "seconds_to_exit": round(took, 3), "output_process_ended": gone,
                 "notes_a": len(pa) + sum(sa.values()), "open_a": sum(sa.values()),
                 "notes_b": len(pb) + sum(sb.values()), "open_b": sum(sb.values()),
-                "open_recording": recording_open(run.record),
+                "notes_recording": sent, "open_recording": open_recording,
                 "xruns": xruns(server.log, log_at, run.port_name.split(":")[0]),
                 "terminate_called": "terminate called" in run.output}
     finally:
@@ -148,6 +151,8 @@ def summarise(rows: list[dict], modes: list[str]) -> dict:
             "runs_open_at_one_receiver": sum((r["open_a"] > 0) != (r["open_b"] > 0) for r in mine),
             "runs_open_in_recording": sum(r["open_recording"] != 0 for r in mine),
             "runs_receivers_disagree_on_note_count": sum(r["notes_a"] != r["notes_b"] for r in mine),
+            "runs_a_short_of_the_recording": sum(r.get("notes_recording", -1) > r["notes_a"] for r in mine),
+            "runs_b_short_of_the_recording": sum(r.get("notes_recording", -1) > r["notes_b"] for r in mine),
             "runs_with_sender_xruns": sum(r["xruns"]["sender"] > 0 for r in mine),
             "runs_with_receiver_xruns": sum(r["xruns"]["receivers"] > 0 for r in mine),
             "max_seconds_to_exit": max((r["seconds_to_exit"] for r in mine), default=0),
