@@ -98,7 +98,8 @@ class Bridge:
             elif verb == "tempo":
                 host.set_tempo(values[0])
             elif verb == "status":
-                self.control.send("/cmt/status", json.dumps(self.status(), default=str))
+                # compact: Pd's symbols hold at most 1000 characters (MAXPDSTRING)
+                self.control.send("/cmt/status", json.dumps(self.status(), default=str, separators=(",", ":")))
             elif verb == "learn":
                 self.ccmap.learn(values[0], values[1])
             elif verb == "reload":
@@ -112,7 +113,8 @@ class Bridge:
             s["sounding"] = None
         s["cc"] = [b.describe() for b in self.ccmap.bindings]
         s["learning"] = ".".join(self.ccmap.learning) if self.ccmap.learning else None
-        s["osc"] = self.control.stats() if self.control is not None else {}
+        if self.control is not None:   # counters that are not zero (see OscControl.stats)
+            s["osc"] = {k: v for k, v in self.control.stats().items() if v}
         return s
 
     def _on_learned(self, b) -> None:

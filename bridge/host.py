@@ -306,7 +306,9 @@ class Host:
         for name, slot in sorted(self.slots.items()):
             gens[name] = {"playing": slot.playing, "plugin": slot.plugin, "params": dict(slot.gen.values),
                           "error": slot.error, "phrases": slot.phrases, "ready": slot.prepared.is_set(),
-                          "reloads": slot.reloads, "reloading": slot.reloading}
+                          "reloads": slot.reloads}
+            if slot.reloading:
+                gens[name]["reloading"] = True
         return {"tempo": round(self.clock.bpm, 3), "beat": round(self.clock.now(), 3),
                 "beats_per_bar": self.clock.beats_per_bar,
                 "playing": [n for n, s in sorted(self.slots.items()) if s.playing], "generators": gens}

@@ -119,7 +119,7 @@ def test_hostile_datagrams_leave_status_stop_and_panic_working(bridge, midi_rece
         run.send_raw(data)
     time.sleep(0.5)                   # /cmt/status jumps the queue: let the hostile ones be handled first
     status = replies.status(run)
-    assert status["playing"] == ["arp"] and status["osc"]["malformed"] >= 8
+    assert status["playing"] == ["arp"] and status["osc"].get("malformed", 0) >= 8
     errors = replies.errors()
     assert errors and all(len(e) == 2 and len(e[0]) <= 130 for e in errors)
     run.send("/cmt/stop")
@@ -148,7 +148,7 @@ def test_stop_status_and_panic_act_during_a_flood(bridge, midi_receiver):
     with Flood(run.osc_port) as flood:
         time.sleep(1.5)
         status = replies.status(run)
-        assert status["playing"] == ["arp"] and status["osc"]["rejected"] + status["osc"]["malformed"] > 1000
+        assert status["playing"] == ["arp"] and status["osc"].get("rejected", 0) + status["osc"].get("malformed", 0) > 1000
         run.send("/cmt/stop")
         time.sleep(1.0)                                  # the stop took effect: no note-on from here
         n = len(ons(dump.messages()))
@@ -187,7 +187,7 @@ def test_a_reload_storm_is_coalesced_and_the_music_keeps_time(bridge, midi_recei
     assert 1 <= status["generators"]["midime"]["reloads"] < 50    # merged: a few builds of its models, not 200
     assert 1 <= status["generators"]["arp"]["reloads"] <= 200    # arp builds in no time: few overlap
     for name in ("arp", "midime"):
-        assert not status["generators"][name]["reloading"] and status["generators"][name]["error"] is None
+        assert not status["generators"][name].get("reloading") and status["generators"][name]["error"] is None
     assert sorted(status["playing"]) == ["arp", "midime"]
     assert run.stop() == 0, run.output
     msgs = dump.messages()
