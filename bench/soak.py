@@ -77,7 +77,7 @@ class StatusReader:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        self.sock.settimeout(0.05)
+        self.sock.setblocking(False)      # drain() must never hold up the sending loop
         self.port = self.sock.getsockname()[1]
         self.errors: list[list] = []
 
@@ -87,7 +87,7 @@ class StatusReader:
         while True:
             try:
                 data = self.sock.recv(65536)
-            except (socket.timeout, BlockingIOError):
+            except (BlockingIOError, InterruptedError):
                 return status
             for m in OscPacket(data).messages:
                 if m.message.address == "/cmt/status":
@@ -107,6 +107,7 @@ def soak(minutes: float, tempo: float, param_rate: float, reload_every: float, p
     run = BridgeRun("--play", "midime", "--play", "cmt", "--tempo", str(tempo), "--set", "midime.channel=12",
                     "--set", "cmt.density=6", env=server.env, disable="", reply_port=status_in.port)
     samples, reloads_sent, params_sent = [], 0, 0
+    dump = None
     try:
         run.wait_ready(120)
         dump = peers.MidiDump(server)
@@ -131,8 +132,12 @@ def soak(minutes: float, tempo: float, param_rate: float, reload_every: float, p
                 run.send("/cmt/status")
                 next_status += 5.0
                 rss = rss_mb(run.proc.pid)
-                time.sleep(0.02)
-                st = status_in.drain()
+                st = None
+                for _ in range(20):          # the reply, within 0.2 s (parameter sends wait meanwhile)
+                    time.sleep(0.01)
+                    st = status_in.drain() or st
+                    if st is not None:
+                        break
                 samples.append({"t": round(now - start, 2), "rss_mb": round(rss, 1),
                                 "reloads": {k: v["reloads"] for k, v in (st or {}).get("generators", {}).items()},
                                 "phrases": {k: v["phrases"] for k, v in (st or {}).get("generators", {}).items()},
@@ -147,12 +152,14 @@ def soak(minutes: float, tempo: float, param_rate: float, reload_every: float, p
         time.sleep(1.0)
         dump.close()
         msgs = dump.messages()
+        sent = recorded_counts(run.record)        # before run.close() removes its folder
     finally:
-        run.close() if run.proc.poll() is not None else None
+        if dump is not None:
+            dump.close()
+        run.close()                 # SIGTERM if still running (an interrupted soak), temp files removed
         server.stop()
     pairs, sounding = note_pairs(msgs)
     received = {"note_on": sum(m.is_note_on for m in msgs), "note_off": sum(m.is_note_off for m in msgs)}
-    sent = recorded_counts(run.record)
     ons = [m.time_s for m in msgs if m.is_note_on]
     bar_s = 4 * 60.0 / tempo
     gaps = [b - a for a, b in zip(ons, ons[1:])]
