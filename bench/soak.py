@@ -1,15 +1,16 @@
 """Soak: midime + cmt playing densely for minutes, under parameter changes and reloads; nothing lost, nothing leaks.
 
 ``cmt-bridge run --play midime --play cmt --tempo 180`` on a private JACK server
-(dummy driver, realtime when permitted), ``jack_midi_dump`` as the independent
-receiver, and over OSC: ``--param-rate`` parameter changes a second (cmt density /
+(dummy driver, realtime when permitted), two independent ``jack_midi_dump``
+receivers (A and B: a message missing at both was lost on the sending side, at
+one only by that receiver), and over OSC: ``--param-rate`` parameter changes a second (cmt density /
 strength / temperature, midime temperature), a ``/cmt/reload`` every
 ``--reload-every`` seconds, a ``/cmt/status`` every 5 s (RSS of the host and its
 output process read from /proc at the same moment). At the end SIGTERM, then:
 
 - sent vs received: note-on / note-off messages in the host's own recording
-  (every message the output process sent) against those jack_midi_dump got;
-- notes left on at the receiver;
+  (every message the output process sent) against those each receiver got;
+- notes left on at each receiver; periods each JACK client missed (jackd's log);
 - RSS growth after the first minute (the baseline measured in the same run):
   ``(last - first_minute) / first_minute``;
 - the longest gap between note-ons at the receiver, in bars.
@@ -30,12 +31,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import mido  # noqa: E402
 from pythonosc.osc_packet import OscPacket  # noqa: E402
 
 import peers  # noqa: E402
 from fakeplugins.running import BridgeRun, note_pairs  # noqa: E402
+from stuck_notes import xruns  # noqa: E402
 
 PARAMS = [("/cmt/cmt/density", lambda r: r.randint(5, 7)), ("/cmt/cmt/strength", lambda r: r.randint(2, 6)),
           ("/cmt/cmt/temperature", lambda r: round(r.uniform(0.8, 1.1), 3)),
@@ -107,11 +110,13 @@ def soak(minutes: float, tempo: float, param_rate: float, reload_every: float, p
     run = BridgeRun("--play", "midime", "--play", "cmt", "--tempo", str(tempo), "--set", "midime.channel=12",
                     "--set", "cmt.density=6", env=server.env, disable="", reply_port=status_in.port)
     samples, reloads_sent, params_sent = [], 0, 0
-    dump = None
+    dumps: list = []
     try:
         run.wait_ready(120)
-        dump = peers.MidiDump(server)
-        dump.connect(run.port_name)
+        dumps = [peers.MidiDump(server), peers.MidiDump(server)]
+        for dump in dumps:
+            dump.connect(run.port_name)
+        log_at = len(server.log.read_text(errors="replace"))
         start = time.monotonic()
         end = start + minutes * 60
         next_param, next_reload, next_status = start, start + reload_every, start + 5.0
@@ -150,16 +155,23 @@ def soak(minutes: float, tempo: float, param_rate: float, reload_every: float, p
         code = run.proc.wait(30)
         exit_s = time.monotonic() - t0
         time.sleep(1.0)
-        dump.close()
-        msgs = dump.messages()
+        for dump in dumps:
+            dump.close()
+        got = [dump.messages() for dump in dumps]
         sent = recorded_counts(run.record)        # before run.close() removes its folder
+        missed = xruns(server.log, log_at, run.port_name.split(":")[0])
     finally:
-        if dump is not None:
+        for dump in dumps:
             dump.close()
         run.close()                 # SIGTERM if still running (an interrupted soak), temp files removed
         server.stop()
-    pairs, sounding = note_pairs(msgs)
-    received = {"note_on": sum(m.is_note_on for m in msgs), "note_off": sum(m.is_note_off for m in msgs)}
+    receivers = []
+    for msgs in got:
+        pairs, sounding = note_pairs(msgs)
+        receivers.append({"note_on": sum(m.is_note_on for m in msgs), "note_off": sum(m.is_note_off for m in msgs),
+                          "paired_notes": len(pairs), "left_on": sum(sounding.values())})
+    received = {k: receivers[0][k] for k in ("note_on", "note_off")}
+    msgs = got[0]
     ons = [m.time_s for m in msgs if m.is_note_on]
     bar_s = 4 * 60.0 / tempo
     gaps = [b - a for a, b in zip(ons, ons[1:])]
@@ -171,8 +183,11 @@ def soak(minutes: float, tempo: float, param_rate: float, reload_every: float, p
         "jack": {"rate": server.rate, "period": period, "realtime": server.realtime},
         "params_sent": params_sent, "reloads_sent": reloads_sent,
         "reloads_done": samples[-1]["reloads"] if samples else {},
-        "sent": sent, "received": received, "sent_equals_received": sent == received,
-        "notes_left_on_at_receiver": sum(sounding.values()), "paired_notes": len(pairs),
+        "sent": sent, "received": received, "received_b": {k: receivers[1][k] for k in ("note_on", "note_off")},
+        "sent_equals_received": sent == received,
+        "sent_equals_received_b": sent == {k: receivers[1][k] for k in ("note_on", "note_off")},
+        "notes_left_on_at_receiver": receivers[0]["left_on"], "notes_left_on_at_receiver_b": receivers[1]["left_on"],
+        "paired_notes": receivers[0]["paired_notes"], "jack_periods_missed": missed,
         "rss_mb": {"first_minute": base, "last": last, "max_after_first_minute": max(s["rss_mb"] for s in after),
                    "growth_pct": round(100.0 * (last - base) / base, 2)},
         "longest_gap_bars": round(max(gaps) / bar_s, 3) if gaps else None,
@@ -198,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = {k: v for k, v in result.items() if k not in ("samples", "warnings")}
     print(json.dumps(summary, indent=1))
     ok = (result["sent_equals_received"] and result["notes_left_on_at_receiver"] == 0
+          and result["sent_equals_received_b"] and result["notes_left_on_at_receiver_b"] == 0
           and result["rss_mb"]["growth_pct"] < 5.0 and (result["longest_gap_bars"] or 9) <= 1.0
           and result["exit_code"] == 0)
     result["targets_met"] = ok
