@@ -164,22 +164,33 @@ def cmt_step(d: dict) -> list[str]:
 def soak(d: dict) -> list[str]:
     r, j = d["rss_mb"], d["jack"]
     done = ", ".join(f"{k} {v}" for k, v in sorted(d.get("reloads_done", {}).items()) if v)
-    return [f"**Soak** (`python bench/soak.py --minutes {d['minutes']:g}`: midime + cmt at {d['tempo_bpm']:g} BPM "
-            f"(cmt density 6), {d['param_changes_per_s']:g} parameter changes/s and a `/cmt/reload` every "
-            f"{d['reload_every_s']:g} s over OSC, JACK {j['rate']} Hz / {j['period']} frames "
-            f"({'realtime' if j['realtime'] else 'non-realtime'}), `jack_midi_dump` as the receiver; baseline: "
-            "the host's own recording of what it sent, and its RSS after the first minute):", "",
+    two = "received_b" in d
+    sent, a = d["sent"], d["received"]
+    b = d.get("received_b", {})
+    received = f"A {a['note_on']} / {a['note_off']}" + (f", B {b['note_on']} / {b['note_off']}" if two else "")
+    left = f"A {d['notes_left_on_at_receiver']}" + (f", B {d['notes_left_on_at_receiver_b']}" if two else "")
+    rows = [f"**Soak** (`python bench/soak.py --minutes {d['minutes']:g} --period {j['period']}`: midime + cmt at "
+            f"{d['tempo_bpm']:g} BPM (cmt density 6), {d['param_changes_per_s']:g} parameter changes/s and a "
+            f"`/cmt/reload` every {d['reload_every_s']:g} s over OSC, JACK dummy driver {j['rate']} Hz / "
+            f"{j['period']} frames ({'realtime' if j['realtime'] else 'non-realtime'}), "
+            f"{'two `jack_midi_dump`s' if two else '`jack_midi_dump`'} as receivers; baseline: the host's own "
+            "recording of what it sent, and its RSS after the first minute):", "",
             "| what | measured | target |", "| --- | --- | --- |",
-            f"| note-on / note-off sent (recording) vs received (jack_midi_dump) | {d['sent']['note_on']} / "
-            f"{d['sent']['note_off']} vs {d['received']['note_on']} / {d['received']['note_off']} | equal |",
-            f"| notes left on at the receiver after SIGTERM | {d['notes_left_on_at_receiver']} | 0 |",
-            f"| RSS after the first minute -> end (max) | {r['first_minute']:.0f} -> {r['last']:.0f} MB "
-            f"({r['max_after_first_minute']:.0f}), {r['growth_pct']:+.1f}% | < 5% |",
-            f"| longest gap between note-ons at the receiver | {d['longest_gap_bars']:.2f} bar | <= 1 bar |",
-            f"| parameter changes / reloads sent (reloads swapped in) | {d['params_sent']} / {d['reloads_sent']} "
-            f"({done}) | |",
-            f"| `/cmt/status` answered | {d['status_answered']} of {d['status_asked']} | all |",
-            f"| SIGTERM -> exit | code {d['exit_code']} in {d['exit_s']:.2f} s | 0 within 3 s |"]
+            f"| note-on / note-off sent (recording) vs received | {sent['note_on']} / {sent['note_off']} vs "
+            f"{received} | equal |",
+            f"| notes left on at the receiver after SIGTERM | {left} | 0 |"]
+    if "jack_periods_missed" in d:
+        m = d["jack_periods_missed"]
+        rows.append(f"| JACK periods missed: our output client / the receivers / the driver | {m['sender']} / "
+                    f"{m['receivers']} / {m['driver']} | |")
+    rows += [f"| RSS after the first minute -> end (max) | {r['first_minute']:.0f} -> {r['last']:.0f} MB "
+             f"({r['max_after_first_minute']:.0f}), {r['growth_pct']:+.1f}% | < 5% |",
+             f"| longest gap between note-ons at the receiver | {d['longest_gap_bars']:.2f} bar | <= 1 bar |",
+             f"| parameter changes / reloads sent (reloads swapped in) | {d['params_sent']} / {d['reloads_sent']} "
+             f"({done}) | |",
+             f"| `/cmt/status` answered | {d['status_answered']} of {d['status_asked']} | all |",
+             f"| SIGTERM -> exit | code {d['exit_code']} in {d['exit_s']:.2f} s | 0 within 3 s |"]
+    return rows
 
 
 def flood(d: dict) -> list[str]:
@@ -202,7 +213,7 @@ def flood(d: dict) -> list[str]:
 
 def main() -> None:
     parts = [("timing", timing), ("host", host), ("midime", midime), ("transcription", transcription),
-             ("cmt", cmt), ("cmt_step", cmt_step), ("soak", soak), ("flood", flood)]
+             ("cmt", cmt), ("cmt_step", cmt_step), ("soak", soak), ("soak_p64", soak), ("flood", flood)]
     for name, fn in parts:
         d = _load(name)
         if d is None:
