@@ -185,7 +185,9 @@ def soak(d: dict) -> list[str]:
                     f"{m['receivers']} / {m['driver']} | |")
     rows += [f"| RSS after the first minute -> end (max) | {r['first_minute']:.0f} -> {r['last']:.0f} MB "
              f"({r['max_after_first_minute']:.0f}), {r['growth_pct']:+.1f}% | < 5% |",
-             f"| longest gap between note-ons at the receiver | {d['longest_gap_bars']:.2f} bar | <= 1 bar |",
+             *([f"| longest silence at the receiver (nothing sounding) | {d['longest_silence_bars']:.3f} bar | "
+                "<= 1 bar |"] if "longest_silence_bars" in d else []),
+             f"| longest gap between note-ons (a held chord counts) | {d['longest_gap_bars']:.2f} bar | |",
              f"| parameter changes / reloads sent (reloads swapped in) | {d['params_sent']} / {d['reloads_sent']} "
              f"({done}) | |",
              f"| `/cmt/status` answered | {d['status_answered']} of {d['status_asked']} | all |",
