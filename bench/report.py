@@ -173,7 +173,7 @@ def soak(d: dict) -> list[str]:
             f"{d['tempo_bpm']:g} BPM (cmt density 6), {d['param_changes_per_s']:g} parameter changes/s and a "
             f"`/cmt/reload` every {d['reload_every_s']:g} s over OSC, JACK dummy driver {j['rate']} Hz / "
             f"{j['period']} frames ({'realtime' if j['realtime'] else 'non-realtime'}), "
-            f"{'two `jack_midi_dump`s' if two else '`jack_midi_dump`'} as receivers; baseline: the host's own "
+            f"{'two `jack_midi_dump`s as receivers' if two else '`jack_midi_dump` as the receiver'}; baseline: the host's own "
             "recording of what it sent, and its RSS after the first minute):", "",
             "| what | measured | target |", "| --- | --- | --- |",
             f"| note-on / note-off sent (recording) vs received | {sent['note_on']} / {sent['note_off']} vs "
@@ -190,7 +190,7 @@ def soak(d: dict) -> list[str]:
              f"| longest gap between note-ons (a held chord counts) | {d['longest_gap_bars']:.2f} bar | |",
              f"| parameter changes / reloads sent (reloads swapped in) | {d['params_sent']} / {d['reloads_sent']} "
              f"({done}) | |",
-             f"| `/cmt/status` answered | {d['status_answered']} of {d['status_asked']} | all |",
+             f"| `/cmt/status` (every 5 s) answered within 0.2 s | {d['status_answered']} of {d['status_asked']} | |",
              f"| SIGTERM -> exit | code {d['exit_code']} in {d['exit_s']:.2f} s | 0 within 3 s |"]
     return rows
 
