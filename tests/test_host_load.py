@@ -104,6 +104,16 @@ def bridge(jack_server):
         run.close()
 
 
+def rss_mb(pid: int) -> float:
+    """Resident MB of the host and its output process."""
+    total = 0
+    for p in [pid] + [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]:
+        for line in Path(f"/proc/{p}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024
+
+
 def ons(msgs, channel=None):
     return [m for m in msgs if m.is_note_on and (channel is None or m.channel == channel)]
 
@@ -179,11 +189,13 @@ def test_a_reload_storm_is_coalesced_and_the_music_keeps_time(bridge, midi_recei
                  disable="cmt,transcription", reply_port=replies.port)
     dump = midi_receiver(run.port_name)
     dump.wait_for(lambda m: len(ons(m, 2)) >= 8, 20)
+    before = rss_mb(run.proc.pid)
     for _ in range(200):
         run.send("/cmt/reload")
         time.sleep(0.01)
     time.sleep(4.0)
     status = replies.status(run)
+    assert rss_mb(run.proc.pid) - before < 100, (before, rss_mb(run.proc.pid))   # old sessions released
     assert 1 <= status["generators"]["midime"]["reloads"] < 50    # merged: a few builds of its models, not 200
     assert 1 <= status["generators"]["arp"]["reloads"] <= 200    # arp builds in no time: few overlap
     for name in ("arp", "midime"):
