@@ -1,6 +1,6 @@
 # make test  -- set up everything (apt packages when root, .venv, extras), lint (ruff, import-linter), run the tests
 # make demo  -- set up, then a scripted run of the shipped models: recordings/ + a piano-roll PNG
-# make bench -- the benchmarks (not part of the tests): bench/results/*.json
+# make bench -- the benchmarks (not part of the tests): bench/results/*.json (the 10-minute soak runs by hand: bench/soak.py)
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
@@ -22,6 +22,7 @@ demo: setup
 
 bench: setup
 	$(PY) bench/host_bench.py
+	$(PY) bench/flood_bench.py
 	@if [ -f bench/timing.py ]; then $(PY) bench/timing.py; fi
 
 clean:

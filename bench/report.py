@@ -161,9 +161,61 @@ def cmt_step(d: dict) -> list[str]:
     return out
 
 
+def soak(d: dict) -> list[str]:
+    r, j = d["rss_mb"], d["jack"]
+    done = ", ".join(f"{k} {v}" for k, v in sorted(d.get("reloads_done", {}).items()) if v)
+    two = "received_b" in d
+    sent, a = d["sent"], d["received"]
+    b = d.get("received_b", {})
+    received = f"A {a['note_on']} / {a['note_off']}" + (f", B {b['note_on']} / {b['note_off']}" if two else "")
+    left = f"A {d['notes_left_on_at_receiver']}" + (f", B {d['notes_left_on_at_receiver_b']}" if two else "")
+    rows = [f"**Soak** (`python bench/soak.py --minutes {d['minutes']:g} --period {j['period']}`: midime + cmt at "
+            f"{d['tempo_bpm']:g} BPM (cmt density 6), {d['param_changes_per_s']:g} parameter changes/s and a "
+            f"`/cmt/reload` every {d['reload_every_s']:g} s over OSC, JACK dummy driver {j['rate']} Hz / "
+            f"{j['period']} frames ({'realtime' if j['realtime'] else 'non-realtime'}), "
+            f"{'two `jack_midi_dump`s as receivers' if two else '`jack_midi_dump` as the receiver'}; baseline: the host's own "
+            "recording of what it sent, and its RSS after the first minute):", "",
+            "| what | measured | target |", "| --- | --- | --- |",
+            f"| note-on / note-off sent (recording) vs received | {sent['note_on']} / {sent['note_off']} vs "
+            f"{received} | equal |",
+            f"| notes left on at the receiver after SIGTERM | {left} | 0 |"]
+    if "jack_periods_missed" in d:
+        m = d["jack_periods_missed"]
+        rows.append(f"| JACK periods missed: our output client / the receivers / the driver | {m['sender']} / "
+                    f"{m['receivers']} / {m['driver']} | |")
+    rows += [f"| RSS after the first minute -> end (max) | {r['first_minute']:.0f} -> {r['last']:.0f} MB "
+             f"({r['max_after_first_minute']:.0f}), {r['growth_pct']:+.1f}% | < 5% |",
+             *([f"| longest silence at the receiver (nothing sounding) | {d['longest_silence_bars']:.3f} bar | "
+                "<= 1 bar |"] if "longest_silence_bars" in d else []),
+             f"| longest gap between note-ons (a held chord counts) | {d['longest_gap_bars']:.2f} bar | |",
+             f"| parameter changes / reloads sent (reloads swapped in) | {d['params_sent']} / {d['reloads_sent']} "
+             f"({done}) | |",
+             f"| `/cmt/status` (every 5 s) answered within 0.2 s | {d['status_answered']} of {d['status_asked']} | |",
+             f"| SIGTERM -> exit | code {d['exit_code']} in {d['exit_s']:.2f} s | 0 within 3 s |"]
+    return rows
+
+
+def flood(d: dict) -> list[str]:
+    i, f = d["idle"], d["flood"]
+    rows = [f"**Control during an OSC flood** (`python bench/flood_bench.py`: {d.get('received_per_s') or d['rate_per_s']} "
+            f"bad datagrams/s received (target rate {d['rate_per_s']}), {d['trials']} trials each, the host playing "
+            "the test arpeggiator; baseline: the same controls with no flood, same run):", "",
+            "| control | idle p50 / p99 | flood p50 / p99 / max | p99 ratio | target |", "| --- | --- | --- | --- | --- |"]
+    for key, what in (("status", "`/cmt/status` -> reply"), ("tempo", "`/cmt/tempo` -> status shows it"),
+                      ("stop", "`/cmt/stop` -> status shows nothing playing")):
+        rows.append(f"| {what} | {i[key]['p50_ms']:.1f} / {i[key]['p99_ms']:.1f} ms | {f[key]['p50_ms']:.1f} / "
+                    f"{f[key]['p99_ms']:.1f} / {f[key]['max_ms']:.1f} ms | {d['p99_ratio_flood_to_idle'][key]:.1f} "
+                    "| <= 100 ms |")
+    c = d.get("osc_counters") or {}
+    rows += ["", f"Counters after the flood: {c.get('received', 0)} received, {c.get('rejected', 0)} rejected "
+                 f"({c.get('malformed', 0)} malformed), {c.get('dropped', 0)} dropped, {c.get('suppressed', 0)} "
+                 "reports suppressed by the rate limit."]
+    return rows
+
+
 def main() -> None:
     parts = [("timing", timing), ("host", host), ("midime", midime), ("transcription", transcription),
-             ("cmt", cmt), ("cmt_step", cmt_step)]
+             ("cmt", cmt), ("cmt_step", cmt_step), ("soak", soak), ("soak_p64", soak), ("flood", flood)]
     for name, fn in parts:
         d = _load(name)
         if d is None:

@@ -93,7 +93,9 @@ table and :func:`param_values` checks them (one-line errors naming the flag);
 write MIDI files and draw piano rolls; :class:`Progress` is the progress bar for long work;
 :func:`pil_font` a PIL font for pictures. :func:`load_sounddevice`, :func:`find_device`,
 :func:`input_devices` and :class:`StreamResampler` open audio input devices and
-resample their blocks (for plugins that listen).
+resample their blocks (for plugins that listen). :func:`input_file`,
+:func:`output_path` and :func:`output_folder` check paths a user gives and turn
+any refusal of the OS (too long, a folder, no permission) into a one-line InputError.
 
 ``CMT_BRIDGE_DISABLE=name,...`` disables plugins or generators by name.
 """
@@ -108,6 +110,7 @@ from .generator import Action, Generator, GeneratorContext, Param
 from .hookspecs import hookimpl
 from .midifile import melody_notes, read_notes, read_tempo, read_tracks, write_notes
 from .options import add_param_options, param_values
+from .paths import input_file, output_folder, output_path
 from .pianoroll import font as pil_font
 from .pianoroll import render as render_pianoroll
 from .progress import Progress
@@ -140,6 +143,6 @@ __all__ = [
     "BridgeError", "ConfigError", "InputError", "ModelError", "PluginError",
     "add_param_options", "param_values", "add_run_arguments", "run_commands", "run_host",
     "read_notes", "read_tempo", "read_tracks", "melody_notes", "write_notes", "render_pianoroll",
-    "Progress", "pil_font",
+    "Progress", "pil_font", "input_file", "output_path", "output_folder",
     "load_sounddevice", "find_device", "input_devices", "StreamResampler",
 ]

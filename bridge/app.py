@@ -23,6 +23,7 @@ from .errors import BridgeError, ConfigError
 log = logging.getLogger(__name__)
 
 READY = "cmt-bridge ready:"
+CLOSE_HOST_S = 1.5   # seconds the generators' threads get to finish at shut-down (notes are off before)
 
 
 def recording_path(record: str | None, now: float | None = None) -> Path | None:
@@ -101,7 +102,8 @@ class Bridge:
             elif verb == "tempo":
                 host.set_tempo(values[0])
             elif verb == "status":
-                self.control.send("/cmt/status", json.dumps(self.status(), default=str))
+                # compact: Pd's symbols hold at most 1000 characters (MAXPDSTRING)
+                self.control.send("/cmt/status", json.dumps(self.status(), default=str, separators=(",", ":")))
             elif verb == "learn":
                 self.ccmap.learn(values[0], values[1])
             elif verb == "reload":
@@ -115,6 +117,8 @@ class Bridge:
             s["sounding"] = None
         s["cc"] = [b.describe() for b in self.ccmap.bindings]
         s["learning"] = ".".join(self.ccmap.learning) if self.ccmap.learning else None
+        if self.control is not None:   # counters that are not zero (see OscControl.stats)
+            s["osc"] = {k: v for k, v in self.control.stats().items() if v}
         return s
 
     def _on_learned(self, b) -> None:
@@ -231,7 +235,7 @@ class Bridge:
 
     def shutdown(self) -> None:
         for step, fn in (("osc", lambda: self.control and self.control.close()),
-                         ("host", lambda: self.host and (self.host.stop(), self.host.close())),
+                         ("host", lambda: self.host and (self.host.stop(), self.host.close(CLOSE_HOST_S))),
                          ("midi in", lambda: self.midi_in and self.midi_in.close()),
                          ("link", lambda: self.link and self.link.close()),
                          ("clock out", lambda: self.transport and self.settings.clock_out

@@ -81,7 +81,17 @@ def _cmd_run(args) -> int:
     if args.no_record:
         settings.record = None
     actions = [parse_do(d) for d in args.do or []] + list(getattr(args, "actions", []))
-    return Bridge(settings, actions=actions).run()
+    bridge = Bridge(settings, actions=actions)
+    code = bridge.run()
+    stuck = bridge.host.busy() if bridge.host is not None else []
+    if stuck:   # a thread still inside onnxruntime: interpreter teardown under it would abort (C++ terminate)
+        import os
+
+        log.warning("leaving %s busy: exiting without interpreter teardown", ", ".join(stuck))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def parse_do(item: str) -> tuple[str, str, list[str]]:
@@ -185,6 +195,9 @@ def _cmd_pianoroll(args) -> int:
     from .midifile import read_tracks
     from .pianoroll import render
 
+    from .paths import output_path
+
+    output_path(args.output, "-o")
     tracks = read_tracks(args.file)  # a colour and a legend entry per track (per channel in a recording)
     out = render(tracks, args.output, title=args.title or str(args.file))
     print(out)
@@ -243,6 +256,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BridgeError as e:
         print(f"cmt-bridge: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:   # a path the OS refused after the checks (a full disk, a race): one line
+        from .paths import os_reason
+
+        print(f"cmt-bridge: error: {os_reason(e)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:   # `cmt-bridge osc-schema --markdown | head`: the reader has had enough
@@ -262,6 +280,11 @@ def run_commands(add_commands: Callable[[argparse._SubParsersAction], None],
         return args.func(args)
     except BridgeError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        from .paths import os_reason
+
+        print(f"error: {os_reason(e)}", file=sys.stderr)
         return 2
 
 

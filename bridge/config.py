@@ -48,7 +48,7 @@ from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
 
@@ -229,6 +229,27 @@ def _file_value(path: Path, setting: Setting, key: str, value: Any) -> Any:
     if name in ("midi_out", "midi_in") and value == "":
         return None
     return _check_type(key, setting, value)
+def read_config_text(path: str | Path) -> str:
+    """The text of a config file: UTF-8, with or without a byte-order mark, or UTF-16 with one (what
+    Windows Notepad saves as "Unicode"); ConfigError in one line for anything else."""
+    from .paths import input_file
+
+    path = input_file(path, "config file", missing=f"config file {path} does not exist")
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"config file {path}: {e.strerror}") from None
+    for bom, codec in ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+        if raw.startswith(bom):
+            raw, encoding = raw[len(bom):], codec
+            break
+    else:
+        encoding = "utf-8"
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {path}: not {encoding.upper()} text (byte {e.start}); "
+                          f"save it as UTF-8") from None
 
 
 def read_file(path: str | Path) -> dict[str, Any]:
@@ -240,11 +261,9 @@ def read_file(path: str | Path) -> dict[str, Any]:
 
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except OSError as e:
-        raise ConfigError(f"config file {path}: {e.strerror}") from None
+        data = tomllib.loads(read_config_text(path))
+    except InputError as e:
+        raise ConfigError(str(e)) from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"config file {path}: {e}") from None
     out: dict[str, Any] = {}

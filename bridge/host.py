@@ -14,10 +14,13 @@ next phrase when it starts within ``lookahead`` beats, handing the notes to
 :meth:`Transport.schedule` with the phrase's start beat. Inference therefore
 never runs on the output side (which is another process anyway).
 
-Launches, action results and hot-swaps take effect on the next launch
+Launches, action results and hand-overs take effect on the next launch
 quantum (one bar by default, ``quantize=0`` = at once): the transport's
 ``cancel(generator, from_beat)`` drops what was queued from there on while
 notes already sounding end on time, so nothing hangs and the clock never stops.
+A reload builds the fresh instance in the background (one at a time per
+generator, later requests merged) and swaps it in after the phrase already
+queued, then releases the old instance's onnxruntime sessions.
 A generator that raises is reported (log + the ``on_error`` callback, which
 the app sends as ``/cmt/error``) and stopped; the other slots keep playing.
 """
@@ -33,9 +36,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import BridgeError, ConfigError, ModelError, PluginError
+from .errors import BridgeError, ConfigError, InputError, ModelError, PluginError
 from .events import Phrase
 from .generator import Generator, GeneratorContext
+from .paths import os_reason
 from .played import PlayedNotes
 
 log = logging.getLogger(__name__)
@@ -70,6 +74,9 @@ class Slot:
     error: str | None = None
     phrases: int = 0
     voiced: bool = False            # the transport knows this generator's voices (see Generator.voices)
+    reloading: bool = False         # a reload is being built (guarded by Host._reload_lock)
+    reload_again: bool = False      # requests that came during it: one more reload when it ends
+    reloads: int = 0                # reloads swapped in
 
 
 class Host:
@@ -100,6 +107,8 @@ class Host:
         self.defaults = defaults or {}
         self.slots: dict[str, Slot] = {}
         self._closing = threading.Event()
+        self._reload_lock = threading.Lock()
+        self._reloaders: list[threading.Thread] = []
 
     # -- loading -----------------------------------------------------------
     def _models_root(self) -> Path:
@@ -263,54 +272,96 @@ class Host:
         slot.commands.put(("perform", action, list(args) if checked else spec.bind(args)))
 
     def reload(self, name: str | None = None) -> None:
-        """Reload models and hot-swap at the next launch beat (in the background; errors reported)."""
-        names = [name] if name else [s.name for s in self.slots.values() if s.playing] or self.names
-        for n in names:
-            self.slot(n)
-        threading.Thread(target=self._reload, args=(names,), name="cmt-reload", daemon=True).start()
+        """Reload models in the background and swap them in after the phrase already queued (errors reported).
 
-    def _reload(self, names: list[str]) -> None:
-        for n in names:
-            slot = self.slots[n]
+        Coalesced: at most one reload per generator is being built; requests that come
+        meanwhile merge into one more reload after it (a storm of 200 is 2 builds, not 200).
+        """
+        names = [name] if name else [s.name for s in self.slots.values() if s.playing] or self.names
+        slots = [self.slot(n) for n in names]
+        if self._closing.is_set():
+            return
+        for slot in slots:
+            with self._reload_lock:
+                if slot.reloading:
+                    slot.reload_again = True
+                    continue
+                slot.reloading = True
+                self._reloaders = [t for t in self._reloaders if t.is_alive()]
+                t = threading.Thread(target=self._reload, args=(slot,), name=f"cmt-reload-{slot.name}", daemon=True)
+                self._reloaders.append(t)
+            t.start()
+
+    def _reload(self, slot: Slot) -> None:
+        while not self._closing.is_set():
+            with self._reload_lock:
+                slot.reload_again = False
+            fresh = None
             try:
-                fresh = self._build(n)
+                fresh = self._build(slot.name)
                 for p, v in dict(slot.gen.values).items():
                     fresh.apply(p, v)
                 fresh.prepare()
             except Exception as e:
                 reason = str(e) if isinstance(e, BridgeError) else f"{type(e).__name__}: {e}"
-                log.error("reload %s failed: %s", n, reason)
-                self.on_error(f"/cmt/{n}", f"reload failed, still playing the old one: {reason}")
-                continue
-            slot.commands.put(("swap", fresh))
+                log.error("reload %s failed: %s", slot.name, reason)
+                self.on_error(f"/cmt/{slot.name}", f"reload failed, still playing the old one: {reason}")
+                _close_generator(fresh)
+                fresh = None
+            if fresh is not None:
+                if self._closing.is_set():
+                    _close_generator(fresh)
+                else:
+                    slot.commands.put(("swap", fresh))
+            with self._reload_lock:
+                if not slot.reload_again or self._closing.is_set():
+                    slot.reloading = False
+                    return
 
     def status(self) -> dict:
         gens = {}
         for name, slot in sorted(self.slots.items()):
             gens[name] = {"playing": slot.playing, "plugin": slot.plugin, "params": dict(slot.gen.values),
-                          "error": slot.error, "phrases": slot.phrases, "ready": slot.prepared.is_set()}
+                          "error": slot.error, "phrases": slot.phrases, "ready": slot.prepared.is_set(),
+                          "reloads": slot.reloads}
+            if slot.reloading:
+                gens[name]["reloading"] = True
         return {"tempo": round(self.clock.bpm, 3), "beat": round(self.clock.now(), 3),
                 "beats_per_bar": self.clock.beats_per_bar,
                 "playing": [n for n, s in sorted(self.slots.items()) if s.playing], "generators": gens}
 
-    def close(self) -> None:
-        """Stop every worker and generator; the transport is closed by its owner."""
+    def close(self, timeout: float = 2.0) -> None:
+        """Stop every worker and reload, then close the generators and their onnxruntime sessions, in
+        that order (a session torn down under a running thread aborts the process); ``timeout`` is the
+        seconds all threads together may take. The transport is closed by its owner."""
         self._closing.set()
         for slot in self.slots.values():
             with slot.lock:
                 slot.playing = False
                 slot.epoch += 1
             slot.commands.put(("wake",))
+        end = time.monotonic() + timeout
+        for t in list(self._reloaders):
+            t.join(max(0.0, end - time.monotonic()))
         for slot in self.slots.values():
             if slot.thread:
-                slot.thread.join(2.0)
+                slot.thread.join(max(0.0, end - time.monotonic()))
             if slot.thread and slot.thread.is_alive():
                 log.warning("generator %s is still busy; leaving its thread", slot.name)
                 continue
-            try:
-                slot.gen.close()
-            except Exception:
-                log.exception("closing %s failed", slot.name)
+            while True:       # a swap that arrived after the worker ended: close the fresh one too
+                try:
+                    cmd = slot.commands.get_nowait()
+                except queue.Empty:
+                    break
+                if cmd[0] == "swap":
+                    _close_generator(cmd[1])
+            _close_generator(slot.gen)
+
+    def busy(self) -> list[str]:
+        """Threads of this host still running (after close: workers or reloads stuck in inference)."""
+        threads = [s.thread for s in self.slots.values() if s.thread] + self._reloaders
+        return [t.name for t in threads if t.is_alive()]
 
     # -- the worker ----------------------------------------------------------
     def _fail(self, slot: Slot, exc: BaseException, address: str | None = None, stop: bool = True) -> None:
@@ -397,6 +448,9 @@ class Host:
         elif kind == "perform":
             try:
                 phrases = slot.gen.run_action(cmd[1], cmd[2])
+            except OSError as e:    # a path the OS refuses (too long, a folder, no permission): bad input
+                self._fail(slot, InputError(os_reason(e)), f"/cmt/{slot.name}/{cmd[1]}", stop=False)
+                return
             except Exception as e:
                 self._fail(slot, e, f"/cmt/{slot.name}/{cmd[1]}", stop=not isinstance(e, BridgeError))
                 return
@@ -408,22 +462,25 @@ class Host:
                 slot.made.clear()
                 self._replace(slot, list(phrases))
         elif kind == "swap":
-            old = slot.gen
+            # the fresh instance makes the phrase after the one already queued: nothing is cancelled, so
+            # no phrase is skipped and no gap opens; queued action results (slot.pending) still play.
+            # The old instance's unplayed batch (slot.made) goes: the fresh model makes what follows.
+            old, fresh = slot.gen, cmd[1]
             slot.made.clear()
+            for p, v in old.values.items():   # parameters set while the fresh one was being built
+                if fresh.values.get(p) != v:
+                    try:
+                        fresh.set(p, v)
+                    except Exception as e:
+                        self._fail(slot, e, f"/cmt/{slot.name}/{p}", stop=False)
             with slot.lock:
-                slot.gen = cmd[1]
+                slot.gen = fresh
                 slot.voiced = False
-                slot.cue = None
-                slot.pending.clear()
-                if slot.playing:
-                    beat = self._next_start(slot, self.launch_beat())
-                    self.transport.cancel(slot.name, beat)
-                    slot.cursor = beat
-                    slot.epoch += 1
-            try:
-                old.close()
-            except Exception:
-                log.exception("closing the old %s failed", slot.name)
+                slot.reloads += 1
+            if _close_generator(old):
+                from .runtime import release_memory
+
+                release_memory()
             log.info("%s hot-swapped", slot.name)
 
     def _replace(self, slot: Slot, phrases: list[Phrase]) -> None:
@@ -474,3 +531,20 @@ class Host:
             slot.cursor = self._next_start(slot, start + phrase.length)
             if slot.stop_at is not None and slot.cursor >= slot.stop_at:
                 slot.playing, slot.stop_at = False, None
+
+
+def _close_generator(gen: Generator | None) -> int:
+    """``gen.close()``, then release its onnxruntime sessions; returns how many model bundles were closed."""
+    if gen is None:
+        return 0
+    try:
+        gen.close()
+    except Exception:
+        log.exception("closing %s failed", gen.name)
+    closed = 0
+    for bundle in getattr(gen, "bundles", {}).values():
+        close = getattr(bundle, "close", None)
+        if close is not None:
+            close()
+            closed += 1
+    return closed

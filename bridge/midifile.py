@@ -31,9 +31,9 @@ POLYPHONY_LIMIT = 0.10
 def _load(path: str | Path):
     import mido
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such MIDI file")
+    from .paths import input_file
+
+    path = input_file(path, "MIDI file")
     try:
         return mido.MidiFile(str(path), clip=True)
     except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as e:

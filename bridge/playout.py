@@ -38,6 +38,7 @@ from .clock import Anchor
 log = logging.getLogger(__name__)
 
 DROP_LATE_S = 0.25        # note-ons later than this are skipped, not played late
+SHUTDOWN_DRAIN_S = 0.15   # seconds the MIDI backend gets to deliver the final note-offs (each copy)
 MAX_WAIT_S = 0.05         # the loop checks signals / parent at least this often
 POLL_ROUNDING_S = 0.0011  # conn.poll() sleeps whole milliseconds (rounded up)
 PENDING, SOUNDING, DONE = 0, 1, 2
@@ -327,9 +328,21 @@ class Playout:
             self._dispatch(time.monotonic())
 
     def shutdown(self) -> None:
-        """Note-offs for everything sounding, final recording, ports closed."""
+        """Note-offs for everything sounding (sent twice), final recording, ports closed.
+
+        The second copy goes out a few JACK periods after the first: a client that misses
+        a period (a loaded machine, a non-realtime server) loses that period's MIDI, and a
+        lost note-off at exit would hang at the receiver for good. A repeated note-off is
+        harmless (the note is off already); it is not recorded.
+        """
+        keys = sorted({(n.channel, n.pitch) for n in self.sounding_notes})
         self.release(None)
-        self.sink.drain(0.5)
+        self.sink.drain(SHUTDOWN_DRAIN_S)
+        if keys:
+            now = time.monotonic()
+            for channel, pitch in keys:
+                self.sink.send([0x80 | channel, pitch, 64], now)
+            self.sink.drain(SHUTDOWN_DRAIN_S)
         self.write_recording()
         if self.timing is not None:
             _write_timing(self.options.timing_log, self.timing)

@@ -50,7 +50,9 @@ class RtmidiSink:
         self.port.send(data)
 
     def drain(self, timeout: float = 0.0) -> None:
-        time.sleep(min(timeout, 0.05))  # rtmidi's JACK ring buffer empties on the next period
+        # rtmidi's JACK ring buffer empties on the next period the client does not miss; closing the
+        # port before that loses what is in it (no way to ask rtmidi, so wait: at shut-down only)
+        time.sleep(timeout)
 
     def close(self) -> None:
         self.port.close()

@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bridge.api import InputError, add_param_options, param_values
+from bridge.api import InputError, add_param_options, input_file, output_path, param_values
 
 from .params import PARAMS
 
@@ -75,6 +75,11 @@ def _check(args) -> None:
         raise InputError(f"--beats-per-bar must be in range 1..8, got {args.beats_per_bar}")
     if args.out.suffix.lower() not in (".mid", ".midi"):
         raise InputError(f"-o must name a .mid file, got {args.out}")
+    input_file(args.video, "video file", missing=f"no video file {args.video}")
+    output_path(args.out, "-o")
+    output_path(args.png or args.out.with_suffix(".png"), "--png")
+    if args.render:
+        output_path(args.render, "--render")
 
 
 def cmd_video2midi(args) -> int:
@@ -122,8 +127,7 @@ def cmd_live(args) -> int:
     if args.camera is not None:
         args.actions.append(("cmt", "camera", [args.camera]))
     elif args.video is not None:
-        if not args.video.is_file():
-            raise InputError(f"no video file {args.video}")
+        input_file(args.video, "video file", missing=f"no video file {args.video}")
         args.actions.append(("cmt", "video", [str(args.video.resolve())]))
     return run_host(args)
 

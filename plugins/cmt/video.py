@@ -149,9 +149,9 @@ def motion_curve(path: str | Path, method: str = "dis") -> tuple[np.ndarray, np.
     """(times s, speed, duration s, fps) of a video file; InputError when it cannot be read."""
     import cv2
 
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"no video file {p}")
+    from bridge.api import input_file
+
+    p = input_file(path, "video file", missing=f"no video file {path}")
     cap = cv2.VideoCapture(str(p))
     try:
         if not cap.isOpened():

@@ -104,7 +104,10 @@ def _write_set(out: Path, stem: str, named_tokens: list[tuple[str, "object"]], t
 
 
 def cmd_sample(args) -> int:
+    from bridge.api import output_folder
+
     _check_range("-n", args.num, 1, 256)
+    output_folder(args.out, "-o")
     vars(args).update(param_values(args, PARAMS, ("temperature",)))
     vae = _load(args)
     rng = _rng(args)
@@ -125,7 +128,10 @@ def cmd_sample(args) -> int:
 
 
 def cmd_interpolate(args) -> int:
+    from bridge.api import output_folder
+
     _check_range("--steps", args.steps, 1, 64)
+    output_folder(args.out, "-o")
     from . import phrases
 
     a, b = phrases.first_window(args.a), phrases.first_window(args.b)
@@ -157,8 +163,11 @@ def cmd_learn(args) -> int:
     from . import melody, phrases
     from .midime import EPOCHS, MidiMe
 
+    from bridge.api import output_path
+
     epochs = args.epochs or EPOCHS
     _check_range("--epochs", epochs, 1, 100000)
+    output_path(args.out, "-o")
     found, notes, bars = [], 0, 0.0
     for path in args.files:
         line = phrases.file_melody(path)

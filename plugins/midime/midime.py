@@ -226,9 +226,9 @@ class MidiMe:
 
     @classmethod
     def load(cls, path: str | Path) -> "MidiMe":
-        path = Path(path)
-        if not path.is_file():
-            raise InputError(f"{path}: no such MidiMe file")
+        from bridge.api import input_file
+
+        path = input_file(path, "MidiMe file")
         try:
             d = json.loads(path.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:

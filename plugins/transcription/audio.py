@@ -21,9 +21,9 @@ SAMPLE_RATE = 16000  # Hz: what the features and the model expect
 
 def read_wav(path: str | Path, rate: int = SAMPLE_RATE) -> np.ndarray:
     """Mono float32 samples in -1..1 at ``rate`` Hz; InputError one-liners for anything unusable."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such audio file")
+    from bridge.api import input_file
+
+    path = input_file(path, "audio file")
     try:
         with wave.open(str(path), "rb") as w:
             channels, width, source_rate, frames = w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()

@@ -51,7 +51,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_transcribe(args) -> int:
-    from bridge.api import Note, render_pianoroll as render, write_notes
+    from bridge.api import Note, output_path, write_notes
+    from bridge.api import render_pianoroll as render
 
     from .audio import read_wav
     from .labels import instrument
@@ -61,6 +62,8 @@ def cmd_transcribe(args) -> int:
     threshold = param_values(args, PARAMS, ("onset_threshold",))["onset_threshold"]
     if args.live == (args.audio is not None):
         raise InputError("transcribe needs either an audio file or --live")
+    output_path(args.out, "-o")
+    output_path(args.png or args.out.with_suffix(".png"), "--png")
     model = Transcriber.load(args.model)
     if args.live:
         return transcribe_live(args, model, threshold)
@@ -119,11 +122,12 @@ def transcribe_live(args, model, threshold: float) -> int:
 
 
 def cmd_synthesize(args) -> int:
-    from bridge.api import read_notes, read_tempo
+    from bridge.api import output_path, read_notes, read_tempo
 
     from .audio import write_wav
     from .transcriber import Transcriber
 
+    output_path(args.out, "-o")
     notes = read_notes(args.midi)      # an unreadable file is reported here, in one line
     spb = 60.0 / read_tempo(args.midi)
     secs = [(n.start * spb, n.end * spb, n.pitch, n.velocity) for n in notes]

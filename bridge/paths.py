@@ -1,0 +1,106 @@
+"""Paths from users (OSC, flags): every way the OS can refuse one becomes a one-line InputError.
+
+A path too long for the file system (``ENAMETOOLONG``), a folder where a file
+is wanted (``EISDIR``), a file where a folder is wanted (``ENOTDIR``), no
+permission (``EACCES``): these are bad input, not crashes. Readers call
+:func:`input_file` before opening; commands call :func:`output_path` /
+:func:`output_folder` on their ``-o`` target *before* the long work, so a
+ten-minute job does not fail at its last step; the host and the CLI turn any
+OSError that still escapes into :func:`os_reason`'s line.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+from .errors import InputError
+
+SHOWN = 60   # characters of a path shown in a message (long ones are shortened in the middle)
+
+_REASONS = {
+    errno.ENOENT: "no such file or folder",
+    errno.ENAMETOOLONG: "the name is too long for the file system",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EEXIST: "a part of the path is a file, not a folder",   # mkdir(exist_ok=True) over a file
+    errno.EISDIR: "it is a folder, not a file",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "not permitted",
+    errno.EROFS: "the file system is read-only",
+    errno.ELOOP: "too many symbolic links",
+    errno.ENOSPC: "no space left on the device",
+}
+
+
+def show(path: str | Path) -> str:
+    """``path`` for a one-line message: at most :data:`SHOWN` characters, with its length if cut."""
+    text = str(path)
+    if len(text) <= SHOWN:
+        return text
+    return f"{text[:SHOWN // 2 - 2]}...{text[-(SHOWN // 2 - 2):]} ({len(text)} characters)"
+
+
+def os_reason(err: OSError, path: str | Path | None = None) -> str:
+    """One line for an OSError: the path (shortened) and what the OS said, in words."""
+    where = path if path is not None else err.filename
+    why = _REASONS.get(err.errno or -1) or err.strerror or type(err).__name__
+    return f"{show(where)}: {why}" if where is not None else why
+
+
+def input_file(path: str | Path, what: str = "file", missing: str | None = None) -> Path:
+    """``path`` (``~`` expanded) if it is a readable regular file; InputError saying why not.
+
+    ``missing`` replaces the message for a path that does not exist (default "PATH: no such WHAT").
+    """
+    p = Path(path).expanduser()
+    try:
+        st = p.stat()
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            raise InputError(missing or f"{show(p)}: no such {what}") from None
+        raise InputError(f"{what} {os_reason(e, p)}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError(f"{what} {show(p)}: it is a folder, not a file")
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"{what} {show(p)}: not a regular file")
+    if not os.access(p, os.R_OK):
+        raise InputError(f"{what} {show(p)}: permission denied")
+    return p
+
+
+def output_path(path: str | Path, what: str = "output file") -> Path:
+    """``path`` if a file can be written there (its folder is created); InputError saying why not."""
+    p = Path(path).expanduser()
+    try:
+        if p.is_dir():
+            raise InputError(f"{what} {show(p)}: it is a folder, not a file")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if len(p.name.encode()) > _name_max(p.parent):
+            raise InputError(f"{what} {show(p)}: the name is too long for the file system")
+    except OSError as e:
+        raise InputError(f"{what} {os_reason(e, p)}") from None
+    if not os.access(p.parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise InputError(f"{what} {show(p)}: permission denied")
+    return p
+
+
+def output_folder(path: str | Path, what: str = "output folder") -> Path:
+    """``path`` as a writable folder (created); InputError saying why not."""
+    p = Path(path).expanduser()
+    try:
+        if p.exists() and not p.is_dir():
+            raise InputError(f"{what} {show(p)}: it is a file, not a folder")
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"{what} {os_reason(e, p)}") from None
+    if not os.access(p, os.W_OK):
+        raise InputError(f"{what} {show(p)}: permission denied")
+    return p
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return 255
