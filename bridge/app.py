@@ -235,7 +235,9 @@ class Bridge:
 
     def shutdown(self) -> None:
         for step, fn in (("osc", lambda: self.control and self.control.close()),
-                         ("host", lambda: self.host and (self.host.stop(), self.host.close(CLOSE_HOST_S))),
+                         ("host", lambda: self.host and self.host.stop()),
+                         # its own step: a stop refused by a dead output process must not skip the close
+                         ("workers", lambda: self.host and self.host.close(CLOSE_HOST_S)),
                          ("midi in", lambda: self.midi_in and self.midi_in.close()),
                          ("link", lambda: self.link and self.link.close()),
                          ("clock out", lambda: self.transport and self.settings.clock_out

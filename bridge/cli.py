@@ -256,6 +256,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BridgeError as e:
         print(f"cmt-bridge: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:   # `cmt-bridge osc-schema --markdown | head`: the reader has had enough
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())   # no second traceback when Python flushes stdout at exit
+        return 0
     except OSError as e:   # a path the OS refused after the checks (a full disk, a race): one line
         from .paths import os_reason
 
@@ -263,10 +267,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:   # `cmt-bridge osc-schema --markdown | head`: the reader has had enough
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())   # no second traceback when Python flushes stdout at exit
-        return 0
 
 
 def run_commands(add_commands: Callable[[argparse._SubParsersAction], None],

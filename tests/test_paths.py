@@ -64,9 +64,7 @@ def test_os_reason_shortens_long_paths():
 # -- the host: an OSError from an action is bad input, the generator plays on -----------------------
 
 OPENER = '''
-from bridge import hookimpl
-from bridge.events import Note, Phrase
-from bridge.generator import Action, Generator, Param
+from bridge.api import Action, Generator, Note, Param, Phrase, hookimpl
 
 class Opener(Generator):
     name = "opener"
@@ -75,8 +73,8 @@ class Opener(Generator):
     def next_phrase(self):
         return Phrase.of([Note(60, 80, 0.0, 0.5)], self.context.beats_per_bar, self.name)
 
-    def perform(self, action, args):
-        open(args[0]).close()      # raises whatever the OS says, as a careless plugin would
+    def action_load(self, path):
+        open(path).close()      # raises whatever the OS says, as a careless plugin would
         return None
 
 @hookimpl
@@ -86,7 +84,7 @@ def cmtbridge_register_generators():
 
 
 def real_host(*extra, builtins=True):
-    pm = make_plugin_manager(extra=extra, **({} if builtins else {"builtins": ()}), entry_points=False)
+    pm = make_plugin_manager(extra=extra, entry_points=builtins)   # the built-in plugins are entry points
     gens, errors = collect_generators(pm)
     transport = RecordingTransport()
     reported = []
