@@ -26,10 +26,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                        epilog="example: cmt-bridge data prepare folk   (music21's folk tunes -> data/folk/)")
     dsub = d.add_subparsers(dest="data_cmd", required=True)
     p = dsub.add_parser("prepare", help="parse, cache and split a dataset (resumable)")
-    p.add_argument("dataset", choices=["folk", "transcription", "cmt"],
+    p.add_argument("dataset", choices=["folk", "transcription", "cmt", "tagger"],
                    help="folk: monophonic 2-bar melodies from music21's ABC tunes; transcription: those melodies "
                         "rendered with FluidSynth for 5 instruments, paired with frame labels (needs folk first); "
-                        "cmt: music21's multi-part scores as compound-word tokens (data/cmt/)")
+                        "cmt: music21's multi-part scores as compound-word tokens (data/cmt/); "
+                        "tagger: 3 s clips rendered with FluidSynth, labels from their MIDI (data/tagger/)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default $CMT_BRIDGE_DATA/<dataset>, i.e. data/<dataset>)")
     p.add_argument("--jobs", type=int, default=2, help="parallel parser processes (default 2)")
     p.add_argument("--limit", type=int, default=None, help="only the first N files (quick trials)")
@@ -76,6 +77,12 @@ def _transcription_configs() -> dict:
     return CONFIGS
 
 
+def _tagger_configs() -> dict:
+    from .tagger import CONFIGS  # plain dataclasses: no torch import
+
+    return CONFIGS
+
+
 def _cmt_configs() -> dict:
     from .cmt_train import CONFIGS  # imports torch: only called after _need_torch()
 
@@ -85,6 +92,12 @@ def _cmt_configs() -> dict:
 def _cmd_prepare(args) -> int:
     from . import folk_data
 
+    if args.dataset == "tagger":
+        from .tagger import prepare as prepare_tagger
+
+        idx = prepare_tagger(args.out, jobs=args.jobs, limit=args.limit)
+        print(f"tagger: pieces {idx['pieces']}, shards {idx['shards']} x {idx['shard_size']} clips per soundfont")
+        return 0
     if args.dataset == "cmt":
         from .cmt_data import prepare as prepare_cmt
 
@@ -117,6 +130,20 @@ def _cmd_train(args) -> int:
             print(f"{name:24s} cross-modal audio <-> symbol VAE (see docs/transcription.md)")
         for name, cfg in _cmt_configs().items():
             print(f"{name:24s} {cfg.doc}")
+        for name, cfg in _tagger_configs().items():
+            print(f"{name:24s} {cfg.doc}")
+        return 0
+    if args.config in _tagger_configs():
+        from dataclasses import replace
+
+        from .tagger import train as train_tagger
+
+        cfg = _tagger_configs()[args.config]
+        if args.seed is not None:
+            cfg = replace(cfg, seed=args.seed)
+        run_dir = args.run_dir or Path("runs") / args.config
+        train_tagger(args.config, run_dir, resume=args.resume, steps=args.steps, threads=args.threads,
+                     command=f"cmt-bridge train {args.config} --run-dir {run_dir}", cfg=cfg)
         return 0
     if args.config in _cmt_configs():
         from .cmt_train import train as train_cmt
@@ -173,6 +200,13 @@ def _cmd_export(args) -> int:
                                    command=f"cmt-bridge export-onnx {args.source}")
         print(f"exported {out}")
         return 0
+    if args.source in _tagger_configs() or args.source == "tagger" or _is_tagger_checkpoint(args.source):
+        from .tagger import export as export_tagger
+
+        out = export_tagger(args.source, args.out, run_dir=args.run_dir, tolerance=args.tolerance,
+                            command=f"cmt-bridge export-onnx {args.source}")
+        print(f"exported {out}")
+        return 0
     if args.source in _cmt_configs() or _is_cmt_checkpoint(args.source):
         out = _export_cmt(args.source, args.run_dir, args.out, args.tolerance, f"cmt-bridge export-onnx {args.source}")
         print(f"exported {out}")
@@ -194,6 +228,17 @@ def _export_cmt(source: str, run_dir: Path | None, out: Path | None, tolerance: 
         if ckpt is None:
             raise BridgeError(f"no checkpoint in {run_dir}: train it first (cmt-bridge train {source})")
     return export_cmt(ckpt, out, tolerance=tolerance, command=command)
+
+
+def _is_tagger_checkpoint(source: str) -> bool:
+    """A checkpoint path written by the tagger trainer or its CLMR probe."""
+    p = Path(source)
+    if not p.is_file() or p.suffix != ".pt":
+        return False
+    import torch
+
+    state = torch.load(p, weights_only=False, map_location="cpu")
+    return str(state.get("config", {}).get("name", "")).startswith("tagger")
 
 
 def _is_cmt_checkpoint(source: str) -> bool:
