@@ -114,12 +114,18 @@ def musicnn(audio: np.ndarray) -> dict | None:
     if not py.exists():
         print(f"musicnn: no venv at {MUSICNN_VENV} (bash bench/setup_musicnn.sh); skipped", file=sys.stderr)
         return None
-    with tempfile.TemporaryDirectory() as tmp:
-        np.save(Path(tmp) / "in.npy", audio.astype(np.float32) / 32768.0)
-        env = dict(os.environ, TF_USE_LEGACY_KERAS="1", CUDA_VISIBLE_DEVICES="")
-        subprocess.run([str(py), str(ROOT / "bench" / "musicnn_runner.py"), str(Path(tmp) / "in.npy"),
-                        str(Path(tmp) / "out.npz")], check=True, env=env, stderr=subprocess.DEVNULL)
-        d = dict(np.load(Path(tmp) / "out.npz"))
+    import hashlib
+
+    cache = data.data_dir() / f"musicnn_{hashlib.sha256(audio.tobytes()).hexdigest()[:16]}.npz"
+    if not cache.is_file():  # musicnn's outputs for these exact clips (data/ is a cache; rebuilt on demand)
+        with tempfile.TemporaryDirectory() as tmp:
+            np.save(Path(tmp) / "in.npy", audio.astype(np.float32) / 32768.0)
+            env = dict(os.environ, TF_USE_LEGACY_KERAS="1", CUDA_VISIBLE_DEVICES="")
+            subprocess.run([str(py), str(ROOT / "bench" / "musicnn_runner.py"), str(Path(tmp) / "in.npy"),
+                            str(Path(tmp) / "out.npz")], check=True, env=env, stderr=subprocess.DEVNULL)
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            (Path(tmp) / "out.npz").replace(cache)
+    d = dict(np.load(cache))
     names = list(d["labels"])
     probs = np.zeros((len(audio), len(vocab.TAGS)))
     for tag, theirs in SHARED.items():
@@ -174,15 +180,23 @@ def musicnn_probe(mn_train: dict, train_labels: np.ndarray, mn_test: dict) -> np
     return probs
 
 
+def musicnn_picks(n_test: int, n_train: int, args) -> tuple[np.ndarray, np.ndarray]:
+    """The test clips musicnn tags and the train clips of its probe (seeded, sorted)."""
+    mpick = np.sort(np.random.default_rng(1).permutation(n_test)[:args.musicnn_clips]) if args.musicnn_clips \
+        else np.arange(n_test)
+    return mpick, np.sort(np.random.default_rng(2).permutation(n_train)[:args.musicnn_probe_train])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", type=Path, default=ROOT / "onnx_models" / "tagger")
     ap.add_argument("--runs", type=Path, default=ROOT / "runs")
     ap.add_argument("--floor-train", type=int, default=4000, help="training clips for the floor (default 4000)")
     ap.add_argument("--musicnn-clips", type=int, default=None, help="test clips for musicnn (default all)")
-    ap.add_argument("--musicnn-probe-train", type=int, default=1500, help="train clips for the musicnn probe")
+    ap.add_argument("--musicnn-probe-train", type=int, default=1200, help="train clips for the musicnn probe")
     ap.add_argument("--no-musicnn", action="store_true")
     ap.add_argument("--write-manifest", action="store_true")
+    ap.add_argument("--musicnn-only", action="store_true", help="only run (and cache) musicnn on the clips, then stop")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "tagger.json")
     args = ap.parse_args()
     import torch
@@ -190,8 +204,12 @@ def main() -> None:
     torch.set_num_threads(2)
     t0 = time.time()
     test, train = data.load("test"), data.load("train")
-    rng = np.random.default_rng(0)
     sub = {name: np.isin(test["font"], fonts) for name, fonts in SUBSETS.items()}
+    if args.musicnn_only:
+        mpick, tpick = musicnn_picks(len(test["audio"]), len(train["audio"]), args)
+        musicnn(test["audio"][mpick])
+        musicnn(train["audio"][tpick])
+        return
     bundle = ModelBundle.load(args.model, threads=2)
     systems: dict[str, np.ndarray] = {"shipped (onnx)": onnx_probs(bundle, test["audio"])}
     ckpts = {"CLMR linear": args.runs / "tagger-clmr" / "linear.pt", "CLMR MLP": args.runs / "tagger-clmr" / "mlp.pt",
@@ -200,7 +218,7 @@ def main() -> None:
         p = torch_probs(ck, test["audio"])
         if p is not None:
             systems[name] = p
-    pick = rng.permutation(len(train["audio"]))[:args.floor_train]
+    pick = np.random.default_rng(0).permutation(len(train["audio"]))[:args.floor_train]
     systems["floor (log-mel stats + logistic regression)"], floor_s = floor(
         {"audio": train["audio"][pick], "labels": train["labels"][pick]}, test["audio"])
     result: dict = {"setup": {
@@ -212,12 +230,10 @@ def main() -> None:
     result["systems"] = {name: {s: scores(test["labels"][m], p[m], vocab.TAGS) for s, m in sub.items()}
                          for name, p in systems.items()}
     if not args.no_musicnn:
-        mpick = np.sort(rng.permutation(len(test["audio"]))[:args.musicnn_clips]) if args.musicnn_clips \
-            else np.arange(len(test["audio"]))
+        mpick, tpick = musicnn_picks(len(test["audio"]), len(train["audio"]), args)
         mn = musicnn(test["audio"][mpick])
         if mn is not None:
             shared = list(SHARED)
-            tpick = rng.permutation(len(train["audio"]))[:args.musicnn_probe_train]
             mn_train = musicnn(train["audio"][tpick])
             probe = musicnn_probe(mn_train, train["labels"][tpick], mn)
             cmp = {}

@@ -71,3 +71,23 @@ def test_tiny_train_and_export(tiny_data, tmp_path):
     assert got["logits"].shape == (2, 24) and got["embedding"].shape[0] == 2
     np.testing.assert_allclose(got["logits"], np.array(man["golden"]["logits"]), atol=1e-5)
     assert json.loads((out / "manifest.json").read_text())["graphs"]["tagger"]["sha256"]
+
+
+def test_mode_from_key_profiles():
+    c_major = np.array([60, 62, 64, 65, 67, 69, 71, 72, 64, 67])
+    a_minor = np.array([57, 59, 60, 62, 64, 65, 68, 69, 60, 64, 57])
+    maj, mnr = vocab.key_correlations(c_major, np.ones(len(c_major)))
+    assert maj > mnr
+    maj, mnr = vocab.key_correlations(a_minor, np.ones(len(a_minor)))
+    assert mnr > maj
+
+
+def test_f1_thresholds_separate_a_clean_tag():
+    from export.tagger.export import f1_thresholds
+
+    labels = np.zeros((40, len(vocab.TAGS)), np.uint8)
+    labels[:20, 0] = 1
+    probs = np.full((40, len(vocab.TAGS)), 0.5)
+    probs[:20, 0], probs[20:, 0] = 0.8, 0.3
+    thr = f1_thresholds(labels, probs)
+    assert 0.3 < thr["piano"] <= 0.8 and thr["strings"] == 0.5  # strings never occurs: the default
