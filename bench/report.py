@@ -187,7 +187,7 @@ def tagger(d: dict) -> list[str]:
         out += ["", f"Against musicnn 0.1.0 (MTT_musicnn, zero-shot, same run, {mn['clips']} clips; unseen font), "
                     "ROC-AUC per shared tag:", "",
                 "| tag | " + " | ".join(tags) + " | macro |", "| --- " * (len(tags) + 2) + "|"]
-        for name in ("shipped (onnx)", "musicnn zero-shot", "floor (log-mel stats + logistic regression)"):
+        for name in [k for k in c if k != "musicnn embeddings + logistic regression"]:
             pt = c[name]["per_tag"]
             out.append(f"| {name} | " + " | ".join(f"{pt[t]['roc_auc']:.3f}" if t in pt else "" for t in tags)
                        + f" | {c[name]['macro_roc_auc']:.3f} |")
