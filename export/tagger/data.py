@@ -21,7 +21,7 @@ import logging
 import os
 import time
 import zlib
-from multiprocessing import Pool
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -106,9 +106,14 @@ def prepare(out: Path | None = None, jobs: int = 2, limit: int | None = None,
     tasks = [(split, font, i, str(out), shard_size) for i in range(max(shards.values()))
              for split in shards for font in FONTS[split] if i < shards[split]]
     t0 = time.time()
-    with Pool(jobs, initializer=_init, initargs=(pieces,)) as pool:
-        for k, path in enumerate(pool.imap_unordered(render_shard, tasks)):
-            log.info("%s (%d/%d, %.0f s)", path, k + 1, len(tasks), time.time() - t0)
+    if jobs <= 1:  # in-process: no fork of a parent that may hold synth / torch threads
+        _init(pieces)
+        for k, task in enumerate(tasks):
+            log.info("%s (%d/%d, %.0f s)", render_shard(task), k + 1, len(tasks), time.time() - t0)
+    else:  # spawn, not fork: a forked child of a process with fluidsynth / torch threads can deadlock
+        with get_context("spawn").Pool(jobs, initializer=_init, initargs=(pieces,)) as pool:
+            for k, path in enumerate(pool.imap_unordered(render_shard, tasks)):
+                log.info("%s (%d/%d, %.0f s)", path, k + 1, len(tasks), time.time() - t0)
     counts = {split: sum(1 for p in pieces if p["split"] == split) for split in ("train", "valid", "test")}
     index = {"version": VERSION, "pieces": counts, "fonts": {s: list(FONTS[s]) for s in shards},
              "soundfonts": SOUNDFONTS, "shards": shards, "shard_size": shard_size, "tags": vocab.TAGS,
