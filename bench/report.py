@@ -213,9 +213,52 @@ def flood(d: dict) -> list[str]:
     return rows
 
 
+def tagger(d: dict) -> list[str]:
+    su = d["setup"]
+    out = [f"**Tagger** (`python bench/bench_tagger.py`: {su['data']}; {su['clips']['unseen_font']} + "
+           f"{su['clips']['seen_fonts']} clips of 3 s; {su['metric']}; shipped {su['model']}):", "",
+           "| Encoder / Model | Batch / steps (wall s) | Fine-tune head | unseen font ROC-AUC | PR-AUC | "
+           "seen fonts ROC-AUC | PR-AUC |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    tr = d.get("training", {})
+    rows = {"CLMR linear": ("log-mel CNN / CLMR", "Linear classifier"),
+            "CLMR MLP": ("log-mel CNN / CLMR", "MLP (1 extra hidden layer)"),
+            "supervised": ("log-mel CNN (fully supervised)", "MLP (trained end to end)"),
+            "shipped (onnx)": ("shipped ONNX model", "-"),
+            "floor (log-mel stats + logistic regression)": ("log-mel statistics (floor)", "Logistic regression")}
+    for name, r in d["systems"].items():
+        enc, head = rows.get(name, (name, "-"))
+        t = tr.get(name)
+        bs = f"{t['batch']} / {t['steps']} ({t['seconds']:.0f})" if t else "-"
+        u, s = r["unseen_font"], r["seen_fonts"]
+        out.append(f"| {enc} | {bs} | {head} | {u['macro_roc_auc']:.3f} | {u['macro_pr_auc']:.3f} | "
+                   f"{s['macro_roc_auc']:.3f} | {s['macro_pr_auc']:.3f} |")
+    mn = d.get("musicnn")
+    if mn:
+        c = mn["comparison"]["unseen_font"]
+        tags = list(c["musicnn zero-shot"]["per_tag"])
+        out += ["", f"Against musicnn 0.1.0 (MTT_musicnn, zero-shot, same run, {mn['clips']} clips; unseen font), "
+                    "ROC-AUC per shared tag:", "",
+                "| tag | " + " | ".join(tags) + " | macro |", "| --- " * (len(tags) + 2) + "|"]
+        for name in [k for k in c if k != "musicnn embeddings + logistic regression"]:
+            pt = c[name]["per_tag"]
+            out.append(f"| {name} | " + " | ".join(f"{pt[t]['roc_auc']:.3f}" if t in pt else "" for t in tags)
+                       + f" | {c[name]['macro_roc_auc']:.3f} |")
+        pr = c.get("musicnn embeddings + logistic regression")
+        if pr:
+            out += ["", f"A logistic-regression probe on musicnn's embeddings ({mn['probe_train_clips']} training "
+                        f"clips, all 24 tags): macro ROC-AUC {pr['macro_roc_auc']:.3f} on the unseen font."]
+    sp = d["speed_one_thread"]
+    out += ["", f"One thread: {sp['onnxruntime_ms_per_window']:.2f} ms per 3 s window in onnxruntime (torch eager "
+                f"{sp.get('torch_eager_ms_per_window', float('nan')):.2f} ms; the floor's numpy features "
+                f"{sp['floor_features_ms_per_window']:.2f} ms), i.e. {sp['ms_per_second_of_audio_hop_1s']:.2f} ms "
+                "per second of audio at a 1 s hop (target <= 10 ms)."]
+    return out
+
+
 def main() -> None:
     parts = [("timing", timing), ("host", host), ("midime", midime), ("transcription", transcription),
-             ("cmt", cmt), ("cmt_step", cmt_step), ("soak", soak), ("soak_p64", soak), ("flood", flood)]
+             ("cmt", cmt), ("cmt_step", cmt_step), ("soak", soak), ("soak_p64", soak), ("flood", flood),
+             ("tagger", tagger)]
     for name, fn in parts:
         d = _load(name)
         if d is None:
