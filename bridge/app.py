@@ -101,6 +101,8 @@ class Bridge:
                 host.panic()
             elif verb == "tempo":
                 host.set_tempo(values[0])
+            elif verb == "sync":
+                host.sync(values[0], values[1])
             elif verb == "status":
                 # compact: Pd's symbols hold at most 1000 characters (MAXPDSTRING)
                 self.control.send("/cmt/status", json.dumps(self.status(), default=str, separators=(",", ":")))

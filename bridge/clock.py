@@ -66,6 +66,8 @@ class Anchor:
 
 
 Listener = Callable[[Anchor], None]
+#: beats of phase error :meth:`Clock.align` leaves alone (about 10 ms at 120 BPM)
+SYNC_TOLERANCE = 0.02
 
 
 class Clock:
@@ -115,6 +117,35 @@ class Clock:
         with self._lock:
             self._anchor = anchor
         self._notify(anchor)
+
+    def align(self, beat: float, bpm: float | None = None, tolerance: float = SYNC_TOLERANCE) -> float:
+        """Take a DAW's song position: move the host's beat by the least amount (within half a bar,
+        either way; forward when back would go before beat 0) that puts it in the same place of the
+        bar as ``beat``, and take ``bpm`` when given.
+
+        A phase error within ``tolerance`` beats is left alone, so a transport sending its position
+        ten times a second corrects drift without jitter. Returns the shift applied, in beats.
+        """
+        if not math.isfinite(beat) or beat < 0:
+            raise ConfigError(f"song position must be a finite beat >= 0, got {beat!r}")
+        with self._lock:
+            t = time.monotonic()
+            a = self._anchor
+            tempo = check_bpm(bpm) if bpm else a.bpm
+            here = a.beat_at(t)
+            bar = float(self.beats_per_bar)
+            shift = (beat - here + bar / 2) % bar - bar / 2
+            if here + shift < 0:    # just started: forward a bar rather than before beat 0
+                shift += bar
+            if abs(shift) <= tolerance:
+                shift = 0.0
+                if tempo == a.bpm:
+                    return 0.0
+            self._anchor = Anchor(t, here + shift, tempo)
+            anchor = self._anchor
+        log.debug("aligned to song position %.3f: shift %+.3f beats at %.2f BPM", beat, shift, tempo)
+        self._notify(anchor)
+        return shift
 
     def next_bar(self, beat: float | None = None, margin: float = 0.0) -> float:
         """The first bar line at or after ``(beat or now) + margin`` beats."""

@@ -256,6 +256,12 @@ class Host:
     def set_tempo(self, bpm: float) -> None:
         self.clock.set_tempo(bpm)
 
+    def sync(self, beat: float, bpm: float = 0.0) -> float:
+        """Follow a DAW's song position (beats) and tempo (0 = keep ours); -> the phase shift in beats."""
+        if bpm and not 20.0 <= bpm <= 300.0:
+            raise ConfigError(f"bpm must be 0 (keep) or in range 20..300, got {bpm}")
+        return self.clock.align(beat, bpm or None)
+
     def set_param(self, name: str, param: str, value: Any, *, checked: bool = False) -> Any:
         """Validate now (ConfigError; skipped when ``checked`` upstream), apply on the worker before
         its next phrase."""

@@ -3,7 +3,7 @@
 During a flood (thousands of datagrams a second) the handler may fall behind.
 The reader thread only classifies each datagram by its address bytes (no
 parsing) and puts it here: ``/cmt/stop``, ``/cmt/panic``, ``/cmt/status`` and
-``/cmt/tempo`` jump the queue, everything else waits in a backlog of at most
+``/cmt/tempo`` and ``/cmt/sync`` jump the queue, everything else waits in a backlog of at most
 ``limit`` datagrams (more are refused and counted). So the control that
 matters acts within one handler step, however deep the backlog is.
 """
@@ -14,7 +14,7 @@ from collections import deque
 
 PREFIX = b"/cmt"
 #: control that must act at once even during a flood
-URGENT = frozenset(PREFIX + b"/" + verb for verb in (b"stop", b"panic", b"status", b"tempo"))
+URGENT = frozenset(PREFIX + b"/" + verb for verb in (b"stop", b"panic", b"status", b"tempo", b"sync"))
 MAX_BACKLOG = 4096        # datagrams waiting to be handled
 
 

@@ -80,6 +80,11 @@ def _host_addresses(names: list[str]) -> list[Address]:
         Address(f"{PREFIX}/panic", (), 0, "stop everything: note-off for every sounding note, all-notes-off"),
         Address(f"{PREFIX}/tempo", (_arg("bpm", float, 120.0, 20.0, 300.0, unit="BPM", doc="tempo"),), 1,
                 "set the tempo (beat position stays continuous)"),
+        Address(f"{PREFIX}/sync", (_arg("beat", float, 0.0, 0.0, None, unit="beats",
+                                        doc="the DAW's song position (Live: current_song_time)"),
+                                   _arg("bpm", float, 0.0, 0.0, 300.0, unit="BPM", doc="its tempo; 0 = keep ours")),
+                1, "follow a DAW's bar phase (and tempo): the host's beat moves by less than half a bar to sit "
+                   "where the DAW's sits in its bar (the Live devices send it ten times a second)"),
         Address(f"{PREFIX}/status", (), 0, "ask for /cmt/status <json>"),
         Address(f"{PREFIX}/learn", (g("generator"), _arg("param", str, "", doc="parameter name")), 2,
                 "the next MIDI CC that moves binds to generator.param"),

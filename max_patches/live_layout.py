@@ -167,13 +167,13 @@ class DeviceBuilder:
             m.connect(m.boxes[-1]["box"]["id"], 0, self.js)
         m.connect(self.js, 0, m.obj(f"s {OUT}", 600, 370))
         m.connect(self.js, 2, m.obj("midiout", 900, 370))
-        # Live's transport -> js (tempo and play/stop go to the bridge from there)
+        # Live's transport -> js (tempo, play/stop and the song position go to the bridge from there)
         metro = m.obj("metro 100", 20, 300)
         m.connect(load, 0, metro)
         transport = m.obj("transport", 20, 326, 200)
         m.connect(metro, 0, transport)
-        pack = m.obj("pack 0 0 0. 0", 20, 352)
-        for outlet, inlet in ((0, 0), (1, 1), (4, 2), (6, 3)):
+        pack = m.obj("pack 0 0 0. 0 0.", 20, 352)   # bar, beat, tempo, playing, ticks (song position)
+        for outlet, inlet in ((0, 0), (1, 1), (4, 2), (6, 3), (7, 4)):
             m.connect(transport, outlet, pack, inlet)
         m.connect(pack, 0, m.obj("prepend transport", 20, 378)), m.connect(m.boxes[-1]["box"]["id"], 0, self.js)
         m.connect(transport, 5, m.obj("prepend timesig", 200, 352)), m.connect(m.boxes[-1]["box"]["id"], 0, self.js)

@@ -109,3 +109,22 @@ def test_set_tempo_is_thread_safe():
     # beats never jumped backwards across all those changes
     a = clock.now()
     assert clock.now() >= a
+
+
+def test_align_takes_a_daws_bar_phase_by_the_shortest_way_and_ignores_jitter():
+    clock = Clock(bpm=60, beats_per_bar=4)       # one beat a second: test latency is a few thousandths
+    assert clock.align(2.5) == pytest.approx(2.5, abs=0.05)   # at beat ~0: forward, never before beat 0
+    clock.follow(Anchor(time.monotonic(), 40.0, 60.0))
+    seen = []
+    clock.add_listener(seen.append)
+    here = clock.now()
+    shift = clock.align(here + 4 * 25 + 1.0)     # a song position 1 beat ahead in its bar, 25 bars on
+    assert shift == pytest.approx(1.0, abs=0.01) and len(seen) == 1
+    assert (clock.now() - here) % 4 == pytest.approx(1.0, abs=0.05)
+    here = clock.now()
+    assert clock.align(here + 4 * 3 - 1.5) == pytest.approx(-1.5, abs=0.01)   # behind: moves back, not on
+    assert clock.align(clock.now() + 0.01) == 0.0 and len(seen) == 2          # within the dead band: no change
+    clock.align(clock.now() + 0.01, bpm=90)                                    # a tempo alone still applies
+    assert clock.bpm == 90 and len(seen) == 3
+    with pytest.raises(ConfigError, match="song position"):
+        clock.align(float("nan"))

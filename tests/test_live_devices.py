@@ -290,7 +290,7 @@ def test_lives_transport_and_the_replies_feed_the_script_that_talks_to_the_bridg
     is_js = lambda b: b.get("text", "").startswith("js ")     # noqa: E731
     assert reaches(boxes, out, transport, is_js)
     assert reaches(boxes, out, js[0], lambda b: b.get("text", "").startswith("udpsend"))
-    assert {o for o, _, _ in out[transport]} == {0, 1, 4, 5, 6}    # bars, beats, tempo, timesig, state
+    assert {o for o, _, _ in out[transport]} == {0, 1, 4, 5, 6, 7}  # bars, beats, tempo, timesig, state, ticks
     route = next(b for b in boxes.values() if b.get("text", "").startswith("route /cmt/"))
     assert route["text"].split()[1:] == ["/cmt/note", "/cmt/beat", "/cmt/error", "/cmt/progress", "/cmt/info"]
     # the script's declared inlets/outlets are what the device's box says

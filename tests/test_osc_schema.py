@@ -150,3 +150,16 @@ def test_port_in_use_is_a_port_error(schema):
             OscControl(schema, lambda e, v: None, port=a.port).start()
     finally:
         a.close()
+
+
+def test_the_docs_osc_table_is_what_osc_schema_prints():
+    from pathlib import Path
+
+    from bridge.cli import schema_markdown
+    from bridge.osc import OscSchema
+    from bridge.plugins import collect_generators, make_plugin_manager
+
+    gens, _ = collect_generators(make_plugin_manager())
+    table = schema_markdown(OscSchema(gens).describe())
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "host.md").read_text()
+    assert table.strip() in docs, "regenerate the table in docs/host.md: cmt-bridge osc-schema --markdown"

@@ -23,6 +23,7 @@ outlets = 3;
 
 var TEMPO_MIN = 20;         // /cmt/tempo's range in `cmt-bridge osc-schema`
 var TEMPO_MAX = 300;
+var TICKS_PER_BEAT = 480;   // [transport]'s resolution: ticks per quarter note
 var GRID = 0.25;            // beats: generated notes snap to sixteenths
 var MIN_BARS = 1;
 var MAX_BARS = 64;
@@ -65,7 +66,7 @@ function log(text) {
 }
 
 // -- Live's transport -> the bridge -------------------------------------------------------------
-function transport(bar, beat, bpm, playing) {
+function transport(bar, beat, bpm, playing, ticks) {
     state.bpm = bpm > 0 ? bpm : state.bpm;
     var clamped = Math.max(TEMPO_MIN, Math.min(TEMPO_MAX, state.bpm));
     if (Math.abs(clamped - state.sentBpm) > 0.005) {
@@ -79,6 +80,10 @@ function transport(bar, beat, bpm, playing) {
         if (state.follow && !(first && !on)) {       // a device loaded while Live is stopped stops nothing
             if (on) { send("/cmt/play", state.gen); } else { send("/cmt/stop", state.gen); }
         }
+    }
+    if (on && state.follow && ticks !== undefined && ticks >= 0) {
+        // Live's song position in beats: the bridge moves its bar phase onto it (dead band 0.02 beat)
+        send("/cmt/sync", ticks / TICKS_PER_BEAT, clamped);
     }
     show("position", "Live " + bar + "." + beat + (state.hostBeat >= 0 ? "  host beat " + state.hostBeat : ""));
     checkCapture();

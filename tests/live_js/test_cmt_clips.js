@@ -53,6 +53,15 @@ test("Live's play and stop start and stop the generator while Follow is on", () 
     assert.deepStrictEqual(out.osc, [["/cmt/tempo", 120], ["/cmt/play", "midime"], ["/cmt/stop", "midime"]]);
 });
 
+test("while Live plays and Follow is on, its song position goes to the bridge as /cmt/sync", () => {
+    const {js, out} = load(new Model());
+    js.transport(1, 1, 120, 0, 0);           // stopped: no position sent
+    js.transport(3, 2, 120, 1, 4800 + 240);  // playing at tick 5040: beat 10.5
+    js.follow(0);
+    js.transport(3, 3, 120, 1, 5280);        // Follow off: the bridge keeps its own phase
+    assert.deepStrictEqual(out.osc, [["/cmt/tempo", 120], ["/cmt/play", "midime"], ["/cmt/sync", 10.5, 120]]);
+});
+
 test("a device loaded while Live plays starts its generator", () => {
     const {js, out} = load(new Model(), ["cmt_clips.js", "cmt", "-", "-"]);
     js.transport(5, 2, 100, 1);
