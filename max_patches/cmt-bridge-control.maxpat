@@ -4314,7 +4314,7 @@
 						420.0,
 						21.0
 					],
-					"text": "phrase_a: set interpolation start from a file"
+					"text": "learn_notes: personalise (MidiMe) on notes sent as JSON (the Live device's Learn from clip), no MIDI routing"
 				}
 			},
 			{
@@ -4347,7 +4347,7 @@
 						200.0,
 						21.0
 					],
-					"text": "choose a MIDI file"
+					"text": "choose JSON: [[pitch, start_beats, duration_beats, velocity], ...] (a clip's notes)"
 				}
 			},
 			{
@@ -4400,10 +4400,10 @@
 					"patching_rect": [
 						960.0,
 						1316.0,
-						208.0,
+						229.0,
 						22.0
 					],
-					"text": "prepend /cmt/midime/phrase_a"
+					"text": "prepend /cmt/midime/learn_notes"
 				}
 			},
 			{
@@ -4433,7 +4433,7 @@
 						420.0,
 						21.0
 					],
-					"text": "phrase_b: set interpolation end from a file"
+					"text": "phrase_a: set interpolation start from a file"
 				}
 			},
 			{
@@ -4522,7 +4522,7 @@
 						208.0,
 						22.0
 					],
-					"text": "prepend /cmt/midime/phrase_b"
+					"text": "prepend /cmt/midime/phrase_a"
 				}
 			},
 			{
@@ -4552,141 +4552,12 @@
 						420.0,
 						21.0
 					],
-					"text": "capture_a: set interpolation start from the last 2 bars played"
+					"text": "phrase_b: set interpolation end from a file"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-261",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						960.0,
-						1562.0,
-						159.0,
-						22.0
-					],
-					"text": "/cmt/midime/capture_a"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-262",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1129.0,
-						1562.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-263",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						960.0,
-						1596.0,
-						420.0,
-						21.0
-					],
-					"text": "capture_b: set interpolation end from the last 2 bars played"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-264",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						960.0,
-						1620.0,
-						159.0,
-						22.0
-					],
-					"text": "/cmt/midime/capture_b"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-265",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1129.0,
-						1620.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-266",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						960.0,
-						1654.0,
-						420.0,
-						21.0
-					],
-					"text": "personal: sample from a personal MidiMe model"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-267",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						960.0,
-						1678.0,
-						173.0,
-						22.0
-					],
-					"text": "/cmt/midime/personal \"\""
-				}
-			},
-			{
-				"box": {
-					"id": "obj-268",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1143.0,
-						1678.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-269",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4696,7 +4567,7 @@
 					"parameter_enable": 0,
 					"patching_rect": [
 						960.0,
-						1704.0,
+						1588.0,
 						24.0,
 						24.0
 					]
@@ -4704,22 +4575,22 @@
 			},
 			{
 				"box": {
-					"id": "obj-270",
+					"id": "obj-262",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						988.0,
-						1706.0,
+						1590.0,
 						200.0,
 						21.0
 					],
-					"text": "choose a .midime file (\"\" = back to plain MusicVAE)"
+					"text": "choose a MIDI file"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-271",
+					"id": "obj-263",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -4729,7 +4600,7 @@
 					],
 					"patching_rect": [
 						1200.0,
-						1704.0,
+						1588.0,
 						82.0,
 						22.0
 					],
@@ -4738,7 +4609,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-272",
+					"id": "obj-264",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -4748,7 +4619,7 @@
 					],
 					"patching_rect": [
 						1200.0,
-						1730.0,
+						1614.0,
 						166.0,
 						22.0
 					],
@@ -4757,7 +4628,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-273",
+					"id": "obj-265",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4766,7 +4637,255 @@
 					],
 					"patching_rect": [
 						960.0,
-						1756.0,
+						1640.0,
+						208.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime/phrase_b"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-266",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						1666.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-267",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						1700.0,
+						420.0,
+						21.0
+					],
+					"text": "capture_a: set interpolation start from the last 2 bars played"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-268",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						1724.0,
+						159.0,
+						22.0
+					],
+					"text": "/cmt/midime/capture_a"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-269",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1129.0,
+						1724.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-270",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						1758.0,
+						420.0,
+						21.0
+					],
+					"text": "capture_b: set interpolation end from the last 2 bars played"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-271",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						1782.0,
+						159.0,
+						22.0
+					],
+					"text": "/cmt/midime/capture_b"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-272",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1129.0,
+						1782.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-273",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						1816.0,
+						420.0,
+						21.0
+					],
+					"text": "personal: sample from a personal MidiMe model"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-274",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						1840.0,
+						173.0,
+						22.0
+					],
+					"text": "/cmt/midime/personal \"\""
+				}
+			},
+			{
+				"box": {
+					"id": "obj-275",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1143.0,
+						1840.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-276",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						1866.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-277",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						988.0,
+						1868.0,
+						200.0,
+						21.0
+					],
+					"text": "choose a .midime file (\"\" = back to plain MusicVAE)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-278",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						1200.0,
+						1866.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-279",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						1200.0,
+						1892.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-280",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						1918.0,
 						208.0,
 						22.0
 					],
@@ -4775,13 +4894,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-274",
+					"id": "obj-281",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						960.0,
-						1782.0,
+						1944.0,
 						103.0,
 						22.0
 					],
@@ -4792,7 +4911,7 @@
 				"box": {
 					"fontface": 1,
 					"fontsize": 16.0,
-					"id": "obj-275",
+					"id": "obj-282",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4807,7 +4926,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-276",
+					"id": "obj-283",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4822,7 +4941,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-277",
+					"id": "obj-284",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4837,7 +4956,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-278",
+					"id": "obj-285",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4855,7 +4974,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-279",
+					"id": "obj-286",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4874,7 +4993,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-280",
+					"id": "obj-287",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4889,7 +5008,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-281",
+					"id": "obj-288",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4904,7 +5023,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-282",
+					"id": "obj-289",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4922,7 +5041,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-283",
+					"id": "obj-290",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4937,7 +5056,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-284",
+					"id": "obj-291",
 					"items": [
 						"plain",
 						",",
@@ -4962,7 +5081,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-285",
+					"id": "obj-292",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4980,7 +5099,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-286",
+					"id": "obj-293",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4995,7 +5114,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-287",
+					"id": "obj-294",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5010,7 +5129,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-288",
+					"id": "obj-295",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5028,7 +5147,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-289",
+					"id": "obj-296",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5044,7 +5163,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-290",
+					"id": "obj-297",
 					"maxclass": "flonum",
 					"maximum": 1.0,
 					"minimum": 0.0,
@@ -5065,7 +5184,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-291",
+					"id": "obj-298",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5084,7 +5203,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-292",
+					"id": "obj-299",
 					"maxclass": "slider",
 					"min": 0.0,
 					"numinlets": 1,
@@ -5105,7 +5224,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-293",
+					"id": "obj-300",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5123,7 +5242,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-294",
+					"id": "obj-301",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5138,7 +5257,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-295",
+					"id": "obj-302",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5153,7 +5272,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-296",
+					"id": "obj-303",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5171,130 +5290,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-297",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1600.0,
-						486.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-298",
-					"maxclass": "toggle",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						"int"
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						1400.0,
-						460.0,
-						24.0,
-						24.0
-					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-299",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						1430.0,
-						460.0,
-						110.0,
-						22.0
-					],
-					"text": "loadmess set 1"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-300",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						1400.0,
-						512.0,
-						236.0,
-						22.0
-					],
-					"text": "/cmt/learn tagger send_embedding"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-301",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1646.0,
-						512.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-302",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1400.0,
-						542.0,
-						420.0,
-						21.0
-					],
-					"text": "loop (default False)"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-303",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						1600.0,
-						566.0,
-						180.0,
-						22.0
-					],
-					"text": "prepend /cmt/tagger/loop"
-				}
-			},
-			{
-				"box": {
 					"id": "obj-304",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						1600.0,
-						592.0,
+						486.0,
 						103.0,
 						22.0
 					],
@@ -5313,7 +5315,7 @@
 					"parameter_enable": 0,
 					"patching_rect": [
 						1400.0,
-						566.0,
+						460.0,
 						24.0,
 						24.0
 					]
@@ -5322,6 +5324,123 @@
 			{
 				"box": {
 					"id": "obj-306",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1430.0,
+						460.0,
+						110.0,
+						22.0
+					],
+					"text": "loadmess set 1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-307",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						512.0,
+						236.0,
+						22.0
+					],
+					"text": "/cmt/learn tagger send_embedding"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-308",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1646.0,
+						512.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-309",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						542.0,
+						420.0,
+						21.0
+					],
+					"text": "loop (default False)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-310",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1600.0,
+						566.0,
+						180.0,
+						22.0
+					],
+					"text": "prepend /cmt/tagger/loop"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-311",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1600.0,
+						592.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-312",
+					"maxclass": "toggle",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"int"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						566.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-313",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5339,7 +5458,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-307",
+					"id": "obj-314",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5357,7 +5476,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-308",
+					"id": "obj-315",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5373,7 +5492,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-309",
+					"id": "obj-316",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5388,7 +5507,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-310",
+					"id": "obj-317",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5403,7 +5522,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-311",
+					"id": "obj-318",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5421,7 +5540,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-312",
+					"id": "obj-319",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5436,125 +5555,6 @@
 			},
 			{
 				"box": {
-					"id": "obj-313",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"patching_rect": [
-						1640.0,
-						722.0,
-						82.0,
-						22.0
-					],
-					"text": "opendialog"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-314",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"int"
-					],
-					"patching_rect": [
-						1640.0,
-						748.0,
-						166.0,
-						22.0
-					],
-					"text": "conformpath slash boot"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-315",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						1400.0,
-						774.0,
-						180.0,
-						22.0
-					],
-					"text": "prepend /cmt/tagger/file"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-316",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1400.0,
-						800.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-317",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1400.0,
-						834.0,
-						420.0,
-						21.0
-					],
-					"text": "listen: tag an audio input device every bar (needs sounddevice)"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-318",
-					"maxclass": "button",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						"bang"
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						1400.0,
-						884.0,
-						24.0,
-						24.0
-					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-319",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1428.0,
-						886.0,
-						200.0,
-						21.0
-					],
-					"text": "choose input device index or name (empty: the default input)"
-				}
-			},
-			{
-				"box": {
 					"id": "obj-320",
 					"maxclass": "newobj",
 					"numinlets": 1,
@@ -5565,7 +5565,7 @@
 					],
 					"patching_rect": [
 						1640.0,
-						884.0,
+						722.0,
 						82.0,
 						22.0
 					],
@@ -5584,7 +5584,7 @@
 					],
 					"patching_rect": [
 						1640.0,
-						910.0,
+						748.0,
 						166.0,
 						22.0
 					],
@@ -5602,11 +5602,11 @@
 					],
 					"patching_rect": [
 						1400.0,
-						936.0,
-						194.0,
+						774.0,
+						180.0,
 						22.0
 					],
-					"text": "prepend /cmt/tagger/listen"
+					"text": "prepend /cmt/tagger/file"
 				}
 			},
 			{
@@ -5617,7 +5617,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						1400.0,
-						962.0,
+						800.0,
 						103.0,
 						22.0
 					],
@@ -5632,6 +5632,125 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						1400.0,
+						834.0,
+						420.0,
+						21.0
+					],
+					"text": "listen: tag an audio input device every bar (needs sounddevice)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-325",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						884.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-326",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1428.0,
+						886.0,
+						200.0,
+						21.0
+					],
+					"text": "choose input device index or name (empty: the default input)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-327",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						1640.0,
+						884.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-328",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						1640.0,
+						910.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-329",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						936.0,
+						194.0,
+						22.0
+					],
+					"text": "prepend /cmt/tagger/listen"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-330",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						962.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-331",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
 						996.0,
 						420.0,
 						21.0
@@ -5641,7 +5760,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-325",
+					"id": "obj-332",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5659,7 +5778,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-326",
+					"id": "obj-333",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5674,7 +5793,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-327",
+					"id": "obj-334",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5692,7 +5811,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-328",
+					"id": "obj-335",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5707,7 +5826,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-329",
+					"id": "obj-336",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5726,7 +5845,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-330",
+					"id": "obj-337",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5745,7 +5864,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-331",
+					"id": "obj-338",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5763,7 +5882,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-332",
+					"id": "obj-339",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5778,7 +5897,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-333",
+					"id": "obj-340",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5793,7 +5912,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-334",
+					"id": "obj-341",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5811,7 +5930,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-335",
+					"id": "obj-342",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5827,7 +5946,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-336",
+					"id": "obj-343",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5842,7 +5961,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-337",
+					"id": "obj-344",
 					"maxclass": "newobj",
 					"numinlets": 4,
 					"numoutlets": 4,
@@ -5863,7 +5982,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-338",
+					"id": "obj-345",
 					"maxclass": "newobj",
 					"numinlets": 0,
 					"numoutlets": 1,
@@ -5881,7 +6000,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-339",
+					"id": "obj-346",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5896,7 +6015,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-340",
+					"id": "obj-347",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5914,7 +6033,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-341",
+					"id": "obj-348",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5932,7 +6051,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-342",
+					"id": "obj-349",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5947,7 +6066,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-343",
+					"id": "obj-350",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5965,7 +6084,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-344",
+					"id": "obj-351",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5983,7 +6102,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-345",
+					"id": "obj-352",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5998,7 +6117,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-346",
+					"id": "obj-353",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6016,7 +6135,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-347",
+					"id": "obj-354",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6036,7 +6155,7 @@
 				"box": {
 					"fontface": 1,
 					"fontsize": 16.0,
-					"id": "obj-348",
+					"id": "obj-355",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6051,7 +6170,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-349",
+					"id": "obj-356",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6066,7 +6185,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-350",
+					"id": "obj-357",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6081,7 +6200,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-351",
+					"id": "obj-358",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6099,7 +6218,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-352",
+					"id": "obj-359",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6118,7 +6237,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-353",
+					"id": "obj-360",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6133,7 +6252,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-354",
+					"id": "obj-361",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6148,7 +6267,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-355",
+					"id": "obj-362",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6166,7 +6285,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-356",
+					"id": "obj-363",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6182,7 +6301,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-357",
+					"id": "obj-364",
 					"maxclass": "flonum",
 					"maximum": 0.95,
 					"minimum": 0.05,
@@ -6203,7 +6322,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-358",
+					"id": "obj-365",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6222,7 +6341,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-359",
+					"id": "obj-366",
 					"maxclass": "slider",
 					"min": 0.05,
 					"numinlets": 1,
@@ -6243,7 +6362,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-360",
+					"id": "obj-367",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6261,7 +6380,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-361",
+					"id": "obj-368",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6276,7 +6395,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-362",
+					"id": "obj-369",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6291,7 +6410,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-363",
+					"id": "obj-370",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6309,7 +6428,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-364",
+					"id": "obj-371",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6324,7 +6443,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-365",
+					"id": "obj-372",
 					"maxclass": "toggle",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6342,7 +6461,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-366",
+					"id": "obj-373",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6360,7 +6479,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-367",
+					"id": "obj-374",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6378,7 +6497,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-368",
+					"id": "obj-375",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6393,7 +6512,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-369",
+					"id": "obj-376",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6408,7 +6527,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-370",
+					"id": "obj-377",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6426,7 +6545,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-371",
+					"id": "obj-378",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6441,7 +6560,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-372",
+					"id": "obj-379",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 1,
@@ -6462,7 +6581,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-373",
+					"id": "obj-380",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6480,7 +6599,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-374",
+					"id": "obj-381",
 					"maxclass": "slider",
 					"min": 1,
 					"numinlets": 1,
@@ -6501,7 +6620,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-375",
+					"id": "obj-382",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6519,7 +6638,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-376",
+					"id": "obj-383",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6535,7 +6654,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-377",
+					"id": "obj-384",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6550,7 +6669,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-378",
+					"id": "obj-385",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6565,7 +6684,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-379",
+					"id": "obj-386",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6583,7 +6702,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-380",
+					"id": "obj-387",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6598,125 +6717,6 @@
 			},
 			{
 				"box": {
-					"id": "obj-381",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"patching_rect": [
-						2080.0,
-						616.0,
-						82.0,
-						22.0
-					],
-					"text": "opendialog"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-382",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"int"
-					],
-					"patching_rect": [
-						2080.0,
-						642.0,
-						166.0,
-						22.0
-					],
-					"text": "conformpath slash boot"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-383",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						1840.0,
-						668.0,
-						229.0,
-						22.0
-					],
-					"text": "prepend /cmt/transcription/file"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-384",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1840.0,
-						694.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-385",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1840.0,
-						728.0,
-						420.0,
-						21.0
-					],
-					"text": "listen: transcribe an audio input device live (needs sounddevice); its notes replay a bar later"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-386",
-					"maxclass": "button",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						"bang"
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						1840.0,
-						778.0,
-						24.0,
-						24.0
-					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-387",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1868.0,
-						780.0,
-						200.0,
-						21.0
-					],
-					"text": "choose input device index or name (empty: the default input)"
-				}
-			},
-			{
-				"box": {
 					"id": "obj-388",
 					"maxclass": "newobj",
 					"numinlets": 1,
@@ -6727,7 +6727,7 @@
 					],
 					"patching_rect": [
 						2080.0,
-						778.0,
+						616.0,
 						82.0,
 						22.0
 					],
@@ -6746,7 +6746,7 @@
 					],
 					"patching_rect": [
 						2080.0,
-						804.0,
+						642.0,
 						166.0,
 						22.0
 					],
@@ -6764,11 +6764,11 @@
 					],
 					"patching_rect": [
 						1840.0,
-						830.0,
-						243.0,
+						668.0,
+						229.0,
 						22.0
 					],
-					"text": "prepend /cmt/transcription/listen"
+					"text": "prepend /cmt/transcription/file"
 				}
 			},
 			{
@@ -6779,7 +6779,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						1840.0,
-						856.0,
+						694.0,
 						103.0,
 						22.0
 					],
@@ -6794,6 +6794,125 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						1840.0,
+						728.0,
+						420.0,
+						21.0
+					],
+					"text": "listen: transcribe an audio input device live (needs sounddevice); its notes replay a bar later"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-393",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1840.0,
+						778.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-394",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1868.0,
+						780.0,
+						200.0,
+						21.0
+					],
+					"text": "choose input device index or name (empty: the default input)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-395",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						2080.0,
+						778.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-396",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						2080.0,
+						804.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-397",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1840.0,
+						830.0,
+						243.0,
+						22.0
+					],
+					"text": "prepend /cmt/transcription/listen"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-398",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1840.0,
+						856.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-399",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1840.0,
 						890.0,
 						420.0,
 						21.0
@@ -6803,7 +6922,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-393",
+					"id": "obj-400",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6821,7 +6940,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-394",
+					"id": "obj-401",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8807,11 +8926,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-262",
+						"obj-263",
 						0
 					],
 					"source": [
 						"obj-261",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-264",
+						0
+					],
+					"source": [
+						"obj-263",
 						0
 					]
 				}
@@ -8831,11 +8962,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-268",
+						"obj-266",
 						0
 					],
 					"source": [
-						"obj-267",
+						"obj-265",
 						0
 					]
 				}
@@ -8843,12 +8974,12 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-271",
-						0
-					],
-					"source": [
 						"obj-269",
 						0
+					],
+					"source": [
+						"obj-268",
+						0
 					]
 				}
 			},
@@ -8867,23 +8998,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-273",
+						"obj-275",
 						0
 					],
 					"source": [
-						"obj-272",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-274",
 						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-278",
+						0
 					],
 					"source": [
-						"obj-273",
+						"obj-276",
 						0
 					]
 				}
@@ -8891,7 +9022,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-277",
+						"obj-279",
 						0
 					],
 					"source": [
@@ -8903,7 +9034,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-277",
+						"obj-280",
 						0
 					],
 					"source": [
@@ -8915,11 +9046,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-283",
+						"obj-281",
 						0
 					],
 					"source": [
-						"obj-282",
+						"obj-280",
 						0
 					]
 				}
@@ -8927,19 +9058,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-282",
-						0
-					],
-					"source": [
 						"obj-284",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-286",
 						0
 					],
 					"source": [
@@ -8951,71 +9070,71 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-284",
+						0
+					],
+					"source": [
+						"obj-286",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-290",
+						0
+					],
+					"source": [
+						"obj-289",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-289",
 						0
 					],
 					"source": [
-						"obj-288",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-288",
-						0
-					],
-					"source": [
-						"obj-290",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-290",
-						0
-					],
-					"source": [
 						"obj-291",
-						0
+						1
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-290",
-						0
-					],
-					"source": [
-						"obj-292",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-292",
-						0
-					],
-					"source": [
-						"obj-291",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-294",
-						0
-					],
-					"source": [
 						"obj-293",
+						0
+					],
+					"source": [
+						"obj-292",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-296",
+						0
+					],
+					"source": [
+						"obj-295",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-295",
+						0
+					],
+					"source": [
+						"obj-297",
 						0
 					]
 				}
@@ -9027,18 +9146,6 @@
 						0
 					],
 					"source": [
-						"obj-296",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-296",
-						0
-					],
-					"source": [
 						"obj-298",
 						0
 					]
@@ -9047,11 +9154,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-298",
+						"obj-297",
 						0
 					],
 					"source": [
 						"obj-299",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-299",
+						0
+					],
+					"source": [
+						"obj-298",
 						0
 					]
 				}
@@ -9119,19 +9238,31 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-313",
-						0
-					],
-					"source": [
 						"obj-311",
 						0
+					],
+					"source": [
+						"obj-310",
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-314",
+						"obj-310",
+						0
+					],
+					"source": [
+						"obj-312",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-312",
 						0
 					],
 					"source": [
@@ -9148,18 +9279,6 @@
 					],
 					"source": [
 						"obj-314",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-316",
-						0
-					],
-					"source": [
-						"obj-315",
 						0
 					]
 				}
@@ -9215,7 +9334,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-326",
+						"obj-327",
 						0
 					],
 					"source": [
@@ -9227,7 +9346,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-329",
+						"obj-328",
 						0
 					],
 					"source": [
@@ -9239,6 +9358,18 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-329",
+						0
+					],
+					"source": [
+						"obj-328",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-330",
 						0
 					],
@@ -9251,31 +9382,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-331",
+						"obj-333",
 						0
 					],
 					"source": [
-						"obj-330",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-332",
 						0
-					],
-					"source": [
-						"obj-331",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-335",
+						"obj-336",
 						0
 					],
 					"source": [
@@ -9291,6 +9410,30 @@
 						0
 					],
 					"source": [
+						"obj-336",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-338",
+						0
+					],
+					"source": [
+						"obj-337",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-339",
+						0
+					],
+					"source": [
 						"obj-338",
 						0
 					]
@@ -9299,36 +9442,12 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-340",
+						"obj-342",
 						0
 					],
 					"source": [
-						"obj-337",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-341",
 						0
-					],
-					"source": [
-						"obj-340",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-343",
-						0
-					],
-					"source": [
-						"obj-337",
-						1
 					]
 				}
 			},
@@ -9339,20 +9458,8 @@
 						0
 					],
 					"source": [
-						"obj-343",
+						"obj-345",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-346",
-						0
-					],
-					"source": [
-						"obj-337",
-						2
 					]
 				}
 			},
@@ -9363,7 +9470,19 @@
 						0
 					],
 					"source": [
-						"obj-346",
+						"obj-344",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-348",
+						0
+					],
+					"source": [
+						"obj-347",
 						0
 					]
 				}
@@ -9375,43 +9494,43 @@
 						0
 					],
 					"source": [
+						"obj-344",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-351",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
+					],
+					"source": [
 						"obj-350",
 						0
-					],
-					"source": [
-						"obj-352",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-356",
+						"obj-353",
 						0
 					],
 					"source": [
-						"obj-355",
-						0
+						"obj-344",
+						2
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-355",
+						"obj-354",
 						0
 					],
 					"source": [
-						"obj-357",
+						"obj-353",
 						0
 					]
 				}
@@ -9443,11 +9562,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-359",
+						"obj-363",
 						0
 					],
 					"source": [
-						"obj-358",
+						"obj-362",
 						0
 					]
 				}
@@ -9455,11 +9574,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-361",
+						"obj-362",
 						0
 					],
 					"source": [
-						"obj-360",
+						"obj-364",
 						0
 					]
 				}
@@ -9471,18 +9590,6 @@
 						0
 					],
 					"source": [
-						"obj-363",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-363",
-						0
-					],
-					"source": [
 						"obj-365",
 						0
 					]
@@ -9491,11 +9598,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-365",
+						"obj-364",
 						0
 					],
 					"source": [
 						"obj-366",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-366",
+						0
+					],
+					"source": [
+						"obj-365",
 						0
 					]
 				}
@@ -9551,43 +9670,31 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-372",
-						0
-					],
-					"source": [
-						"obj-374",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-374",
-						0
-					],
-					"source": [
-						"obj-373",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-376",
-						0
-					],
-					"source": [
 						"obj-375",
 						0
+					],
+					"source": [
+						"obj-374",
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-381",
+						"obj-378",
+						0
+					],
+					"source": [
+						"obj-377",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-377",
 						0
 					],
 					"source": [
@@ -9599,7 +9706,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-382",
+						"obj-379",
+						0
+					],
+					"source": [
+						"obj-380",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-379",
 						0
 					],
 					"source": [
@@ -9611,11 +9730,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-383",
+						"obj-381",
 						0
 					],
 					"source": [
-						"obj-382",
+						"obj-380",
 						0
 					]
 				}
@@ -9623,11 +9742,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-384",
+						"obj-383",
 						0
 					],
 					"source": [
-						"obj-383",
+						"obj-382",
 						0
 					]
 				}
@@ -9683,11 +9802,59 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-394",
+						"obj-395",
 						0
 					],
 					"source": [
 						"obj-393",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-396",
+						0
+					],
+					"source": [
+						"obj-395",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-397",
+						0
+					],
+					"source": [
+						"obj-396",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-398",
+						0
+					],
+					"source": [
+						"obj-397",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-401",
+						0
+					],
+					"source": [
+						"obj-400",
 						0
 					]
 				}

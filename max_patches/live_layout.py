@@ -34,6 +34,12 @@ CLIP_BARS = (1, 64, 4)       # Generate's clip length: min, max, default (bars)
 FILE_WORDS = ("path", "file")
 
 
+def learn_action(actions: set[str]) -> str:
+    """What Learn from clip calls: ``learn_notes`` (the clip's notes as JSON) when the generator has it,
+    else ``learn`` (the clip played into the bridge's MIDI input), else ``-`` (no button)."""
+    return next((a for a in ("learn_notes", "learn") if a in actions), "-")
+
+
 @dataclass
 class Control:
     """One presentation item of a column: its height and width in px, and a function that places it."""
@@ -159,7 +165,7 @@ class DeviceBuilder:
         m.connect(m.obj(f"r {FORWARD}", 600, 230), 0, route)
         actions = {a["name"] for a in self.gen["actions"]}
         js_args = " ".join([SCRIPT, self.name, "sample" if "sample" in actions else "-",
-                            "learn" if "learn" in actions else "-"])
+                            learn_action(actions)])
         self.js = m.obj(f"js {js_args}", 600, 340, 300,
                         saved_object_attributes={"filename": SCRIPT, "parameter_enable": 0})
         for i, w in enumerate(words):
@@ -212,7 +218,7 @@ class DeviceBuilder:
             "parameter_mmin": lo, "parameter_mmax": hi, "parameter_initial": [default],
             "parameter_initial_enable": 1, "parameter_unitstyle": 9, "parameter_units": "bars"})
         self.to_js(bars, 0, "bars")
-        if any(a["name"] == "learn" for a in self.gen["actions"]):
+        if learn_action({a["name"] for a in self.gen["actions"]}) != "-":
             learn = self.button("Learn from clip", (4, 82, PANEL_W, 16), "Learn From Clip")
             x, y = self.m.boxes[-1]["box"]["patching_rect"][:2]
             bang = m.obj("t b", x, y + 30)

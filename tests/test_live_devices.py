@@ -285,7 +285,7 @@ def test_lives_transport_and_the_replies_feed_the_script_that_talks_to_the_bridg
     js = [i for i, b in boxes.items() if b.get("text", "").startswith("js ")]
     assert len(js) == 1
     assert boxes[js[0]]["text"].split() == ["js", "cmt_clips.js", gen, "sample" if "sample" in actions else "-",
-                                            "learn" if "learn" in actions else "-"]
+                                            "learn_notes" if "learn_notes" in actions else "learn" if "learn" in actions else "-"]
     transport = next(i for i, b in boxes.items() if b.get("text") == "transport")
     is_js = lambda b: b.get("text", "").startswith("js ")     # noqa: E731
     assert reaches(boxes, out, transport, is_js)

@@ -64,7 +64,7 @@ def test_registered_by_the_plugin_hooks_and_valid():
     validate(MidiMeGenerator, "plugins.midime.plugin")
     d = MidiMeGenerator.describe()
     assert {p["name"] for p in d["params"]} == {"temperature", "variations", "steps", "bars", "seed", "channel"}
-    assert {a["name"] for a in d["actions"]} == {"sample", "interpolate", "learn", "phrase_a", "phrase_b",
+    assert {a["name"] for a in d["actions"]} == {"sample", "interpolate", "learn", "learn_notes", "phrase_a", "phrase_b",
                                                  "capture_a", "capture_b", "personal"}
     assert d["models"] == ["musicvae-mel2bar"]
 
@@ -193,3 +193,20 @@ def test_input_notes_align_to_the_bar_and_close_held_notes():
     notes = phrases.input_notes(played, beats_per_bar=4)
     assert [(n.start, n.end) for n in notes] == [(1.0, 1.5), (1.5, 3.0), (2.5, 3.0)]
     assert np.all(phrases.melody_windows([]) == np.zeros((0, 32)))
+
+
+def test_learn_notes_personalises_on_a_clips_notes_sent_as_json(bundle):
+    import json
+
+    gen, ctx = make(bundle, played=[])
+    gen.set("seed", 7)
+    clip = [[n.pitch, n.start - 32.0, n.end - n.start, n.velocity] for n in tune(8, offset=32.0)]
+    out = gen.perform("learn_notes", [json.dumps(clip)])
+    assert ctx.asked == []                                  # no MIDI input needed
+    assert gen.personal is not None and gen.personal.info["windows"] == 7
+    assert len(out) == gen["variations"] and all(p.meta["personal"] == "learned live" for p in out)
+    for bad, why in (("nope", "must be JSON"), ('{"a": 1}', "JSON list"), ("[[60, 0, 1]]", "note 0"),
+                     ("[[60, -1, 1, 90]]", "note 0"), ("[[200, 0, 1, 90]]", "note 0"),
+                     ("[[60, 0, 1, 90]]", "too few bars")):
+        with pytest.raises(InputError, match=why):
+            gen.perform("learn_notes", [bad])

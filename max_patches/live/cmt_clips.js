@@ -6,15 +6,16 @@
 // same file under node against a stub of the Live object model (LiveAPI, outlet, Task).
 //
 // Inlet messages (from the device patch):
-//   transport <bar> <beat> <bpm> <playing>   Live's transport, ~10 times a second ([metro] -> [transport])
+//   transport <bar> <beat> <bpm> <playing> <ticks>  Live's transport, ~10 times a second ([metro] -> [transport])
 //   timesig <numerator> <denominator>         Live's time signature
 //   follow <0|1>                              Live's play/stop starts/stops the generator
 //   bars <n>                                  length of a generated clip, in bars
 //   beat <n>  note <gen> <pitch> <vel> <ms> <ch>  hosterror <address> <reason>  progress <task> <fraction>
 //   info <gen> <text>                         the bridge's replies (/cmt/beat, /cmt/note, ...)
 //   generate                                  record the next <bars> bars the generator plays into a new clip
-//   learnclip                                 play the selected clip's notes out of the device, then
-//                                             send /cmt/<gen>/<learn-action> <bars> (MidiMe learns them)
+//   learnclip                                 learn-action learn_notes: send the selected clip's notes as
+//                                             JSON (/cmt/<gen>/learn_notes); learn: play them out of the
+//                                             device, then send /cmt/<gen>/learn <bars> (needs MIDI routing)
 // Outlets: 0 = OSC messages for [udpsend] (/cmt/tempo, /cmt/play, ...); 1 = status lines
 // ("position|error|status <text>") for the device's display; 2 = MIDI bytes for [midiout].
 
@@ -252,6 +253,16 @@ function learnclip() {
     if (!clip) { show("error", "select a MIDI clip first"); return; }
     var read = readNotes(clip);
     if (!read.notes.length) { show("error", "the selected clip has no notes"); return; }
+    if (state.learnAction === "learn_notes") {      // the notes themselves, as JSON: no MIDI routing, no waiting
+        var rows = [];
+        for (var r = 0; r < read.notes.length; r++) {
+            var m = read.notes[r];
+            rows.push([m.pitch, m.start_time, m.duration, Math.max(1, m.velocity)]);
+        }
+        send("/cmt/" + state.gen + "/learn_notes", JSON.stringify(rows));
+        show("status", "learning from " + read.notes.length + " notes");
+        return;
+    }
     var clipBars = Math.ceil(read.length / state.beatsPerBar - 1e-6);
     var learnBars = Math.max(LEARN_MIN_BARS, Math.min(LEARN_MAX_BARS, clipBars + clipBars % 2));
     var msPerBeat = 60000 / state.bpm;

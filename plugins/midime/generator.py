@@ -39,6 +39,9 @@ class MidiMeGenerator(Generator):
                doc="morph from phrase A to phrase B in `steps` phrases"),
         Action("learn", (Param("bars", int, 0, 0, 16, unit="bars", doc="0 = the bars parameter"),),
                doc="personalise (MidiMe) on the last bars played into the MIDI input"),
+        Action("learn_notes", (Param("notes", str, "[]", doc="JSON: [[pitch, start_beats, duration_beats, "
+                                                             "velocity], ...] (a clip's notes)"),),
+               doc="personalise (MidiMe) on notes sent as JSON (the Live device's Learn from clip), no MIDI routing"),
         Action("phrase_a", (Param("path", str, "", doc="a MIDI file"),), doc="set interpolation start from a file"),
         Action("phrase_b", (Param("path", str, "", doc="a MIDI file"),), doc="set interpolation end from a file"),
         Action("capture_a", doc="set interpolation start from the last 2 bars played"),
@@ -142,6 +145,16 @@ class MidiMeGenerator(Generator):
         if not played:
             raise InputError(f"too few bars to learn from in {source}: nothing was played "
                              f"(MidiMe needs at least 3 bars of a melody)")
+        return self._learn(played, source, bars)
+
+    def action_learn_notes(self, notes: str) -> list[Phrase]:
+        played = phrases.json_notes(notes)
+        bpb = self.context.beats_per_bar
+        bars = max(n.start + n.duration for n in played) / bpb if played else 0
+        return self._learn(played, f"the {len(played)} notes sent", round(bars, 1))
+
+    def _learn(self, played: list, source: str, bars: float) -> list[Phrase]:
+        """MidiMe on ``played`` (notes in beats from a bar line): samples of the personalised model."""
         line = melody_notes(played, source=source)
         windows = phrases.need_enough(phrases.melody_windows(line), source, bars=bars, notes=len(line))
         self.context.progress(LEARN_TASK, 0.0)

@@ -68,6 +68,28 @@ def input_notes(played: Sequence[InputNote], beats_per_bar: int = 4) -> list[Not
     return sorted(out, key=lambda n: (n.start, n.pitch))
 
 
+def json_notes(text: str, limit: int = 4096) -> list[Note]:
+    """``[[pitch, start_beats, duration_beats, velocity], ...]`` (JSON, a clip's notes) -> notes from the bar line
+    at beat 0; InputError in one line for anything else."""
+    import json
+
+    try:
+        rows = json.loads(text)
+    except ValueError as e:
+        raise InputError(f"notes must be JSON [[pitch, start, duration, velocity], ...]: {e}") from None
+    if not isinstance(rows, list) or len(rows) > limit:
+        raise InputError(f"notes must be a JSON list of at most {limit} [pitch, start, duration, velocity]")
+    out = []
+    for i, row in enumerate(rows):
+        ok = (isinstance(row, list) and len(row) == 4 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                             and math.isfinite(v) for v in row))
+        if not ok or not (0 <= row[0] <= 127 and row[1] >= 0 and row[2] > 0 and 0 <= row[3] <= 127):
+            raise InputError(f"note {i}: {str(row)[:60]} is not [pitch 0..127, start >= 0, duration > 0, "
+                             "velocity 0..127]")
+        out.append(Note(int(row[0]), max(1, int(row[3])), float(row[1]), float(row[2])))
+    return sorted(out, key=lambda n: (n.start, n.pitch))
+
+
 def need_enough(windows: np.ndarray, source: str, bars: float | None = None, notes: int | None = None) -> np.ndarray:
     """InputError unless ``windows`` holds at least 2 learnable 2-bar windows; says what was found."""
     if len(windows) >= MIN_WINDOWS:

@@ -181,6 +181,15 @@ for (const version of [11, 10]) {
     });
 }
 
+test("learn from clip sends the clip's unmuted notes at once as JSON when the generator has learn_notes", () => {
+    const model = new Model();
+    clipToLearn(model);
+    const {js, out} = load(model, ["cmt_clips.js", "midime", "sample", "learn_notes"]);
+    js.learnclip();
+    assert.deepStrictEqual(out.osc, [["/cmt/midime/learn_notes", "[[60,0,1,100],[64,1,0.5,90]]"]]);
+    assert.deepStrictEqual(out.midi.concat(out.scheduled), [], "nothing played, nothing to wait for");
+});
+
 test("learn from clip with no clip selected, or a generator without learn, says so and sends nothing", () => {
     const model = new Model();
     let {js, out} = load(model);
