@@ -92,8 +92,8 @@ table and :func:`param_values` checks them (one-line errors naming the flag);
 :func:`read_tempo`, :func:`melody_notes`, :func:`write_notes` and :func:`render_pianoroll` read and
 write MIDI files and draw piano rolls; :class:`Progress` is the progress bar for long work;
 :func:`pil_font` a PIL font for pictures. :func:`load_sounddevice`, :func:`find_device`,
-:func:`input_devices` and :class:`StreamResampler` open audio input devices and
-resample their blocks (for plugins that listen). :func:`input_file`,
+:func:`input_devices`, :func:`open_input`, :func:`close_input` and :class:`StreamResampler`
+open audio input devices and resample their blocks (for plugins that listen). :func:`input_file`,
 :func:`output_path` and :func:`output_folder` check paths a user gives and turn
 any refusal of the OS (too long, a folder, no permission) into a one-line InputError.
 
@@ -116,12 +116,12 @@ from .pianoroll import render as render_pianoroll
 from .progress import Progress
 
 if TYPE_CHECKING:
-    from .audio_in import StreamResampler, find_device, input_devices, load_sounddevice
+    from .audio_in import StreamResampler, close_input, find_device, input_devices, load_sounddevice, open_input
     from .runtime import ModelBundle, default_models_dir, model_folder
 
 # bridge.runtime and bridge.audio_in import numpy: loaded on first use, so a plugin's hooks and CLI options stay light
 _RUNTIME = ("ModelBundle", "default_models_dir", "model_folder")
-_AUDIO_IN = ("StreamResampler", "find_device", "input_devices", "load_sounddevice")
+_AUDIO_IN = ("StreamResampler", "find_device", "input_devices", "load_sounddevice", "open_input", "close_input")
 
 
 def __getattr__(name: str):
@@ -144,5 +144,5 @@ __all__ = [
     "add_param_options", "param_values", "add_run_arguments", "run_commands", "run_host",
     "read_notes", "read_tempo", "read_tracks", "melody_notes", "write_notes", "render_pianoroll",
     "Progress", "pil_font", "input_file", "output_path", "output_folder",
-    "load_sounddevice", "find_device", "input_devices", "StreamResampler",
+    "load_sounddevice", "find_device", "input_devices", "StreamResampler", "open_input", "close_input",
 ]

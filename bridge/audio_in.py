@@ -6,11 +6,14 @@ an InputError saying what to install. Plugins reach these through :mod:`bridge.a
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
 
 from .errors import InputError
+
+log = logging.getLogger(__name__)
 
 
 def load_sounddevice() -> Any:
@@ -84,3 +87,26 @@ class StreamResampler:
         self.position = nxt - stop
         self.filtered = seq[-1:]
         return out.astype(np.float32)
+
+
+def open_input(sd: Any, key: Any, name: str, rate: float, channels: int, block: int, callback: Any) -> Any:
+    """A started float32 ``sd.InputStream`` calling ``callback`` per block; InputError in one line if it fails."""
+    try:
+        stream = sd.InputStream(device=key, samplerate=rate, blocksize=block, channels=channels, dtype="float32",
+                                callback=callback)
+        stream.start()
+    except Exception as e:  # noqa: BLE001 - PortAudioError is not a BridgeError
+        text = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise InputError(f"cannot open input device {name!r}: {text}") from None
+    return stream
+
+
+def close_input(stream: Any, name: str) -> None:
+    """Stop and close a stream from :func:`open_input` (None: nothing); a failure is logged, never raised."""
+    if stream is None:
+        return
+    try:
+        stream.stop()
+        stream.close()
+    except Exception as e:  # noqa: BLE001 - closing must not take the caller down
+        log.warning("closing %s: %s", name, e)

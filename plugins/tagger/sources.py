@@ -135,13 +135,10 @@ class DeviceSource:
         self.blocks.append(np.array(indata, np.float32, copy=True))
 
     def start(self) -> "DeviceSource":
-        try:
-            self._pa = self.sd.InputStream(device=self.key, samplerate=self.device_rate, blocksize=BLOCK,
-                                           channels=self.channels, dtype="float32", callback=self._callback)
-            self._pa.start()
-        except Exception as e:  # noqa: BLE001 - PortAudioError is not a BridgeError
-            text = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise InputError(f"cannot open input device {self.device_name!r}: {text}") from None
+        from bridge.api import open_input
+
+        self._pa = open_input(self.sd, self.key, self.device_name, self.device_rate, self.channels, BLOCK,
+                              self._callback)
         log.info("tagger listening on %s at %g Hz", self.device_name, self.device_rate)
         return self
 
@@ -160,13 +157,10 @@ class DeviceSource:
         return self.ring.latest(n)
 
     def stop(self) -> None:
-        if self._pa is not None:
-            try:
-                self._pa.stop()
-                self._pa.close()
-            except Exception as e:  # noqa: BLE001
-                log.warning("closing %s: %s", self.device_name, e)
-            self._pa = None
+        from bridge.api import close_input
+
+        close_input(self._pa, self.device_name)
+        self._pa = None
 
 
 class HostSource:

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bridge.api import InputError, StreamResampler, find_device, load_sounddevice
+from bridge.api import StreamResampler, close_input, find_device, load_sounddevice, open_input
 
 from .audio import SAMPLE_RATE
 from .stream import LATENCY_SECONDS, StreamTranscriber
@@ -66,13 +66,8 @@ class AudioInput:
         self.blocks.put(np.array(indata, np.float32, copy=True))
 
     def start(self) -> "AudioInput":
-        try:
-            self._pa = self.sd.InputStream(device=self.key, samplerate=self.rate, blocksize=self.block,
-                                           channels=self.channels, dtype="float32", callback=self._callback)
-            self._pa.start()
-        except Exception as e:  # noqa: BLE001 - PortAudioError is not a BridgeError
-            raise InputError(f"cannot open input device {self.device_name!r}: "
-                             f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        self._pa = open_input(self.sd, self.key, self.device_name, self.rate, self.channels, self.block,
+                              self._callback)
         self._worker = threading.Thread(target=self._run, name="transcription-audio-in", daemon=True)
         self._worker.start()
         log.info("listening on %s at %g Hz, %d-frame blocks (+%.0f ms)", self.device_name, self.rate, self.block,
@@ -107,13 +102,8 @@ class AudioInput:
 
     def stop(self) -> None:
         """Close the device, transcribe what is queued, end the sounding note."""
-        if self._pa is not None:
-            try:
-                self._pa.stop()
-                self._pa.close()
-            except Exception as e:  # noqa: BLE001
-                log.warning("closing %s: %s", self.device_name, e)
-            self._pa = None
+        close_input(self._pa, self.device_name)
+        self._pa = None
         if self._worker is not None:
             self.blocks.put(None)
             self._worker.join(timeout=30)
