@@ -136,7 +136,9 @@ def test_follows_an_external_clock_at_two_tempos(jack_server):
     # phase: the master's tick k sits on host beat (bar line) + k/24
     offsets = [(clock.beat_at(t) - k / 24) % 4 for k, t in enumerate(ticks[-24:], start=len(ticks) - 24)]
     for off in offsets:
-        assert min(off, 4 - off) < 0.1, offsets
+        # within a quarter beat: the fit times ticks when they arrive, and a loaded machine delivers JACK MIDI
+        # late by tens of ms (a wrong bar origin would be off by whole beats)
+        assert min(off, 4 - off) < 0.25, offsets
 
 
 def test_clock_follower_continue_and_song_position_keep_the_masters_place():

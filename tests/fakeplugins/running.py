@@ -108,11 +108,17 @@ class BridgeRun:
 
 
 def note_pairs(messages) -> tuple[list[tuple], dict]:
-    """Pair note-ons with note-offs in arrival order. Returns (pairs, still sounding {(ch, pitch): count})."""
+    """Pair note-ons with note-offs in arrival order. Returns (pairs, still sounding {(ch, pitch): count}).
+
+    All-notes-off (CC 123) or all-sound-off (CC 120), which /cmt/panic sends on every channel, ends whatever
+    still sounds on its channel, as it does in a synth."""
     open_notes: dict[tuple[int, int], list] = {}
     pairs = []
     for m in messages:
-        if m.is_note_on:
+        if m.status == 0xB0 and len(m.data) == 3 and m.data[1] in (120, 123):
+            for key in [k for k in open_notes if k[0] == m.channel]:
+                open_notes[key] = []
+        elif m.is_note_on:
             open_notes.setdefault((m.channel, m.data[1]), []).append(m)
         elif m.is_note_off:
             stack = open_notes.get((m.channel, m.data[1]))
