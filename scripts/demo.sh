@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make demo: the shipped default models, scripted. Writes recordings/demo-*.mid, a CMT video score and recordings/demo-run.png.
+# make demo: the shipped default models, scripted. Writes recordings/demo-*.mid, a CMT video score, its tags and recordings/demo-run.png.
 # Without JACK the live run uses --api none (OSC + recording only); a failing step fails the demo.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +27,15 @@ if "$CLI" cmt video2midi "$OUT/demo-clip.mp4" -o "$OUT/demo-video.mid" --bars 6 
   say "video score: $OUT/demo-video.mid, $OUT/demo-video.png${render:+, $OUT/demo-clip-music.mp4}"
 else
   say "'cmt video2midi' failed (is the shipped model onnx_models/cmt there?)"; exit 1
+fi
+
+# 2b. offline: the tagger says what the CMT score sounds like (tags per window, a heat map, a sentence)
+if [ ${#render[@]} -gt 0 ]; then
+  if "$CLI" tag "$OUT/demo-clip-music.mp4" -o "$OUT/demo-tags.json" --picture "$OUT/demo-tags.png"; then
+    say "tags: $OUT/demo-tags.json, $OUT/demo-tags.png"
+  else
+    say "'tag' failed (is the shipped model onnx_models/tagger there?)"; exit 1
+  fi
 fi
 
 # 3. live: 20 s of the host on a JACK dummy server (no sound card needed), recorded
