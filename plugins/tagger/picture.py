@@ -45,7 +45,7 @@ def render_heatmap(timeline: TagTimeline, groups: Mapping[str, Sequence[str]], t
     font, small = _font(12), _font(10)
     width = LABEL_W + cell * n + 20
     top = 44 + 16 * max(1, math.ceil(len(title) * 7 / max(1, width - 20)))
-    height = top + sum(GAP if tag is None else ROW for _, tag in rows) + 40
+    height = top + sum(GAP if tag is None else ROW for _, tag in rows) + 70
     img = Image.new("RGB", (max(width, 320), height), BACKGROUND)
     draw = ImageDraw.Draw(img)
     _wrap(draw, title, 10, 8, img.width - 20, font)
@@ -75,8 +75,8 @@ def render_heatmap(timeline: TagTimeline, groups: Mapping[str, Sequence[str]], t
         x = LABEL_W + i * cell
         draw.line((x, y, x, y + 6), fill=TEXT)
         draw.text((x + 2, y + 8), f"{timeline.starts_seconds[i]:.1f}s", fill=TEXT, font=small)
-    draw.text((LABEL_W, y + 22), "window start (s); dot: at or above the tag's threshold; grey: silence",
-              fill=TEXT, font=small)
+    _wrap(draw, "window start (s); dot: at or above the tag's threshold; grey: silence", 8, y + 22,
+          img.width - 16, small)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         img.save(path, format="PNG")
