@@ -45,21 +45,27 @@ def _split(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
-def _import_plugin(spec: str) -> Any:
-    """Import a module path (``pkg.mod``) or a ``.py`` file path."""
+def import_spec(spec: str, what: str = "plugin", error: type[Exception] = PluginError,
+                prefix: str = "cmt_bridge_local") -> Any:
+    """Import a module path (``pkg.mod``) or a ``.py`` file path; ``error`` (naming ``what``) when the file
+    is missing or cannot be imported. Plugins and the trainer's model families both load this way."""
     if spec.endswith(".py") or os.sep in spec or "/" in spec:
         path = Path(spec).expanduser().resolve()
         if not path.is_file():
-            raise PluginError(f"plugin file {spec} does not exist")
-        name = f"cmt_bridge_local_{path.stem}"
+            raise error(f"{what} file {spec} does not exist")
+        name = f"{prefix}_{path.stem}"
         mod_spec = importlib.util.spec_from_file_location(name, path)
         if mod_spec is None or mod_spec.loader is None:
-            raise PluginError(f"plugin file {spec} cannot be imported")
+            raise error(f"{what} file {spec} cannot be imported")
         module = importlib.util.module_from_spec(mod_spec)
         sys.modules[name] = module
         mod_spec.loader.exec_module(module)
         return module
     return importlib.import_module(spec)
+
+
+def _import_plugin(spec: str) -> Any:
+    return import_spec(spec)
 
 
 def _short(name: str) -> str:

@@ -46,7 +46,6 @@ import importlib
 import importlib.util
 import logging
 import os
-import sys
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from importlib import metadata
@@ -127,20 +126,9 @@ def _family_of(obj: Any, where: str) -> Family:
 
 def _import_family(spec: str) -> Any:
     """A module path (``pkg.mod``) or a ``.py`` file."""
-    if not spec.endswith(".py"):
-        return importlib.import_module(spec)
-    path = Path(spec).expanduser().resolve()
-    if not path.is_file():
-        raise ConfigError(f"model family file {spec} does not exist")
-    name = f"cmt_bridge_family_{path.stem}"
-    mod_spec = importlib.util.spec_from_file_location(name, path)
-    if mod_spec is None or mod_spec.loader is None:
-        raise ConfigError(f"model family file {spec} cannot be imported")
-    module = importlib.util.module_from_spec(mod_spec)
-    sys.modules[name] = module
-    mod_spec.loader.exec_module(module)
-    return module
+    from bridge.plugins import import_spec
 
+    return import_spec(spec, "model family", ConfigError, prefix="cmt_bridge_family")
 
 def load_families(modules: Iterable[str] = BUILTIN_FAMILIES, entry_points: bool = True,
                   extra: Iterable[str] | None = None) -> dict[str, Family]:

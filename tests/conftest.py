@@ -83,3 +83,19 @@ def osc_receiver():
     yield make
     for dump in started:
         dump.close()
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict:
+    """``cmt-bridge osc-schema`` of the installed plugins (no CMT_BRIDGE_* overrides): what the patches and the
+    Live devices are generated from and checked against."""
+    import json
+    import subprocess
+
+    exe = Path(sys.executable).with_name("cmt-bridge")
+    cli = [str(exe)] if exe.exists() else [sys.executable, "-m", "bridge"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CMT_BRIDGE_")}
+    done = subprocess.run([*cli, "osc-schema"], capture_output=True, text=True, env=env,
+                          cwd=Path(__file__).resolve().parents[1], timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)

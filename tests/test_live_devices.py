@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import shutil
 import struct
@@ -33,17 +32,6 @@ import patchcheck  # noqa: E402
 NODE = shutil.which("node")
 
 
-def cli() -> list[str]:
-    exe = Path(sys.executable).with_name("cmt-bridge")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "bridge"]
-
-
-@pytest.fixture(scope="module")
-def schema() -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CMT_BRIDGE_")}
-    done = subprocess.run([*cli(), "osc-schema"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 def devices() -> list[Path]:

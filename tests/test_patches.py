@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -31,17 +30,6 @@ PD = shutil.which("pd")
 needs_pd = pytest.mark.skipif(PD is None, reason="Pure Data not installed (Debian package puredata-core)")
 
 
-def cli() -> list[str]:
-    exe = Path(sys.executable).with_name("cmt-bridge")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "bridge"]
-
-
-@pytest.fixture(scope="module")
-def schema() -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CMT_BRIDGE_")}
-    done = subprocess.run([*cli(), "osc-schema"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 def patch_files() -> list[Path]:
