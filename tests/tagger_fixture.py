@@ -22,17 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from export.tagger.vocab import TAG_GROUPS   # numpy only: the trainer's torch is not needed
+
 RATE, WINDOW_SECONDS, CHUNKS = 8000, 1.0, 8
-GROUPS = {
-    "instrument": ["piano", "strings", "brass", "woodwind", "guitar", "bass", "organ", "synth_pad", "drums"],
-    "texture": ["solo", "ensemble"],
-    "tempo": ["slow", "medium", "fast"],
-    "density": ["sparse", "dense"],
-    "register": ["low", "high"],
-    "mode": ["major", "minor"],
-    "dynamics": ["soft", "loud"],
-    "articulation": ["legato", "staccato"],
-}
+GROUPS = {g: list(ts) for g, ts in TAG_GROUPS.items()}   # the model's vocabulary, declared once
 TAGS = [t for ts in GROUPS.values() for t in ts]
 # bias per tag (logit at silence level); gain per unit mean |x|
 BIAS = {t: -4.0 for t in TAGS} | {"strings": 2.0, "piano": 1.0, "ensemble": 1.5, "solo": -1.0, "fast": 2.5,
