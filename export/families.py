@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 
 Ref = Union[str, Callable[..., Any]]
 
-BUILTIN_FAMILIES: tuple[str, ...] = ("export.musicvae", "export.cmt", "export.transcription", "export.tagger")
+BUILTIN_FAMILIES: tuple[str, ...] = ("export.musicvae", "export.musicvae16", "export.cmt", "export.transcription", "export.tagger")
 ENTRY_POINT_GROUP = "cmt_bridge.families"
 ENV_FAMILIES = "CMT_BRIDGE_FAMILIES"
 

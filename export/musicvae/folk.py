@@ -10,6 +10,10 @@ cannot parse are reported in ``index.json`` and skipped.
 
 Only duple and quadruple meters (bar = 2 or 4 quarter notes, e.g. 4/4, 2/4,
 2/2) are kept, so a window of 8 beats is 2 bars. Windows start on every bar.
+
+The same parser makes the 16-bar set (``folk16``, 256 sixteenths a window,
+for the hierarchical MusicVAE): ``prepare(..., dataset="folk16", steps=256)``;
+each dataset has its own folder and per-file caches.
 """
 from __future__ import annotations
 
@@ -49,8 +53,8 @@ def split_of(tune_id: str) -> str:
     return "test" if h < TEST_SHARE else "valid" if h < TEST_SHARE + VALID_SHARE else "train"
 
 
-def _score_windows(score) -> list[np.ndarray] | None:
-    """All usable 2-bar windows of one tune, or None when its meter does not fit."""
+def _score_windows(score, steps: int = STEPS) -> list[np.ndarray] | None:
+    """All usable windows of ``steps`` 16ths (one per bar) of one tune, or None when its meter does not fit."""
     from music21 import harmony, meter
 
     parts = score.parts if hasattr(score, "parts") and len(score.parts) else [score]
@@ -78,13 +82,13 @@ def _score_windows(score) -> list[np.ndarray] | None:
     out = []
     for m in measures:
         s = int(round(float(m.offset) * STEPS_PER_BEAT))
-        if s + STEPS <= total_steps:
-            out.extend(windows(tokens[s:s + STEPS], hop=STEPS))
+        if s + steps <= total_steps:
+            out.extend(windows(tokens[s:s + steps], hop=steps, steps=steps))
     return out
 
 
-def parse_file(path: Path) -> tuple[str, list[tuple[str, np.ndarray]], str | None]:
-    """(path, [(tune_id, windows [n, 32])], error) for one ABC file."""
+def parse_file(path: Path, steps: int = STEPS) -> tuple[str, list[tuple[str, np.ndarray]], str | None]:
+    """(path, [(tune_id, windows [n, steps])], error) for one ABC file."""
     import music21
 
     try:
@@ -96,7 +100,7 @@ def parse_file(path: Path) -> tuple[str, list[tuple[str, np.ndarray]], str | Non
     for i, sc in enumerate(scores):
         tid = f"{path.parent.name}/{path.name}#{i}"
         try:
-            w = _score_windows(sc)
+            w = _score_windows(sc, steps)
         except Exception as e:  # a single bad tune never stops the file
             log.debug("skip %s: %s", tid, e)
             continue
@@ -110,8 +114,8 @@ def _cache_name(path: Path) -> str:
 
 
 def _work(args):
-    path, cache = args
-    p, tunes, err = parse_file(Path(path))
+    path, cache, steps = args
+    p, tunes, err = parse_file(Path(path), steps)
     if err is None:
         ids = np.array([t for t, _ in tunes], dtype=object).astype(str)
         arrs = {f"w{i}": w for i, (_, w) in enumerate(tunes)}
@@ -119,18 +123,19 @@ def _work(args):
     return p, err, sum(len(w) for _, w in tunes)
 
 
-def prepare(out: Path | None = None, jobs: int = 2, limit: int | None = None) -> dict:
-    """Build (or finish building) the folk dataset under ``out``; returns the index."""
+def prepare(out: Path | None = None, jobs: int = 2, limit: int | None = None, dataset: str = DATASET,
+            steps: int = STEPS) -> dict:
+    """Build (or finish building) the folk dataset (windows of ``steps`` 16ths) under ``out``; returns the index."""
     from multiprocessing import Pool
 
     from bridge.progress import Progress
 
-    out = out or data_root() / DATASET
+    out = out or data_root() / dataset
     out.mkdir(parents=True, exist_ok=True)
     parts = out / "parts"
     parts.mkdir(exist_ok=True)
     files = corpus_files()[:limit] if limit else corpus_files()
-    todo = [(str(f), str(parts / _cache_name(f))) for f in files if not (parts / _cache_name(f)).exists()]
+    todo = [(str(f), str(parts / _cache_name(f)), steps) for f in files if not (parts / _cache_name(f)).exists()]
     errors: dict[str, str] = {}
     bar = Progress(len(files), "parse ABC", done=len(files) - len(todo))
     t0 = time.time()
@@ -140,7 +145,7 @@ def prepare(out: Path | None = None, jobs: int = 2, limit: int | None = None) ->
                 errors[p] = err
             bar.update(1, f"{Path(p).name} ({n} windows)")
     bar.close()
-    index = assemble(out, files)
+    index = assemble(out, files, dataset, steps)
     index["unparseable"] = errors
     index["seconds"] = round(time.time() - t0, 1)
     (out / "index.json").write_text(json.dumps(index, indent=1))
@@ -149,7 +154,7 @@ def prepare(out: Path | None = None, jobs: int = 2, limit: int | None = None) ->
     return index
 
 
-def assemble(out: Path, files: list[Path]) -> dict:
+def assemble(out: Path, files: list[Path], dataset: str = DATASET, steps: int = STEPS) -> dict:
     """Join the per-file caches under ``out/parts`` into train/valid/test.npz (split by tune)."""
     parts = out / "parts"
     splits: dict[str, list] = {"train": [], "valid": [], "test": []}
@@ -166,11 +171,11 @@ def assemble(out: Path, files: list[Path]) -> dict:
                 splits[s].append(w)
                 ids[s].append(np.full(len(w), tune_index, dtype=np.int64))
                 tune_index += 1
-    index = {"dataset": DATASET, "source": "music21 corpus ABC files (public domain folk tunes)",
+    index = {"dataset": dataset, "steps": steps, "source": "music21 corpus ABC files (public domain folk tunes)",
              "files": len(files), "tunes": tune_index,
              "split": {"seed": SPLIT_SEED, "valid": VALID_SHARE, "test": TEST_SHARE, "by": "tune"}}
     for s in splits:
-        w = np.concatenate(splits[s]) if splits[s] else np.zeros((0, STEPS), np.int64)
+        w = np.concatenate(splits[s]) if splits[s] else np.zeros((0, steps), np.int64)
         t = np.concatenate(ids[s]) if ids[s] else np.zeros(0, np.int64)
         np.savez_compressed(out / f"{s}.npz", windows=w.astype(np.int64), tune_ids=t)
         index[f"{s}_windows"] = int(len(w))
@@ -179,11 +184,11 @@ def assemble(out: Path, files: list[Path]) -> dict:
     return index
 
 
-def load_split(split: str, root: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
-    path = (root or data_root() / DATASET) / f"{split}.npz"
+def load_split(split: str, root: Path | None = None, dataset: str = DATASET) -> tuple[np.ndarray, np.ndarray]:
+    path = (root or data_root() / dataset) / f"{split}.npz"
     if not path.exists():
         from bridge.errors import BridgeError
 
-        raise BridgeError(f"{path} is missing: run `cmt-bridge data prepare {DATASET}` first")
+        raise BridgeError(f"{path} is missing: run `cmt-bridge data prepare {dataset}` first")
     with np.load(path, allow_pickle=False) as z:
         return z["windows"], z["tune_ids"]

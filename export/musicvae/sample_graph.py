@@ -56,8 +56,9 @@ OPSET = 17
 
 
 # -- the weights of the step graphs --------------------------------------------------------------
-def decoder_weights(folder: Path) -> dict:
-    """The decoder's weights from ``decoder_init.onnx`` and ``decoder_step.onnx`` (as exported from torch).
+def decoder_weights(folder: Path, init: str = "decoder_init", step: str = "decoder_step", cond: str = "z") -> dict:
+    """The decoder's weights from ``decoder_init.onnx`` and ``decoder_step.onnx`` (as exported from torch;
+    the 16-bar model's ``bar_init`` / ``bar_step``, conditioned on ``cond`` = the bar embedding ``c``).
 
     -> {"init_w" [L*H, Z], "init_b", "embed" [V+1, E], "gru": [(W [3H, in], R [3H, H], B [6H]) per layer,
     ONNX gate order z, r, h, linear_before_reset], "out_w" [C, H + Z], "out_b"}. The graph structure the
@@ -70,8 +71,8 @@ def decoder_weights(folder: Path) -> dict:
         m = onnx.load(str(folder / f"{name}.onnx"))
         return m.graph, {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
 
-    gi, wi = load("decoder_init")
-    gs, ws = load("decoder_step")
+    gi, wi = load(init)
+    gs, ws = load(step)
 
     def only(graph, op):
         nodes = [n for n in graph.node if n.op_type == op]
@@ -97,8 +98,8 @@ def decoder_weights(folder: Path) -> dict:
         raise BridgeError(f"{folder.name}: expected one embedding Gather in decoder_step")
     w["embed"] = ws[emb[0].input[0]]
     concat = [n for n in gs.node if n.op_type == "Concat" and emb[0].output[0] in n.input]
-    if len(concat) != 1 or list(concat[0].input) != [emb[0].output[0], "z"]:
-        raise BridgeError(f"{folder.name}: decoder_step's GRU input is not concat(embedding, z)")
+    if len(concat) != 1 or list(concat[0].input) != [emb[0].output[0], cond]:
+        raise BridgeError(f"{folder.name}: {step}'s GRU input is not concat(embedding, {cond})")
     w["gru"] = []
     for g in (n for n in gs.node if n.op_type == "GRU"):
         a = attrs(g)
@@ -109,8 +110,8 @@ def decoder_weights(folder: Path) -> dict:
         w["gru"].append((W[0], R[0], B[0]))
     out = only(gs, "Gemm")
     out_in = [n for n in gs.node if n.output[0] == out.input[0]]
-    if len(out_in) != 1 or out_in[0].op_type != "Concat" or out_in[0].input[-1] != "z":
-        raise BridgeError(f"{folder.name}: decoder_step's output layer input is not concat(y, z)")
+    if len(out_in) != 1 or out_in[0].op_type != "Concat" or out_in[0].input[-1] != cond:
+        raise BridgeError(f"{folder.name}: {step}'s output layer input is not concat(y, {cond})")
     w["out_w"], w["out_b"] = gemm(out, ws)
     L, H, Z, E = len(w["gru"]), w["gru"][0][1].shape[1], w["init_w"].shape[1], w["embed"].shape[1]
     if w["init_w"].shape[0] != L * H or w["gru"][0][0].shape[1] != E + Z or w["out_w"].shape[1] != H + Z:
@@ -140,8 +141,12 @@ class _Builder:
         return outs[0] if n_out == 1 else outs
 
 
-def build(w: dict, steps: int, start: int, meta: dict | None = None):
-    """The unrolled ``decoder_sample`` ModelProto for the weights of :func:`decoder_weights`."""
+def build(w: dict, steps: int, start: int | None, meta: dict | None = None, name: str = GRAPH, cond: str = "z"):
+    """The unrolled ``decoder_sample`` ModelProto for the weights of :func:`decoder_weights`.
+
+    ``start`` None: the first input token is the graph input ``prev_token`` int64 [B] (the 16-bar
+    model's ``bar_sample``: a bar starts from the previous bar's last token); ``cond`` names the
+    conditioning input (``z``, or the bar embedding ``c``)."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -154,7 +159,7 @@ def build(w: dict, steps: int, start: int, meta: dict | None = None):
     i64 = lambda *v: np.array(v, np.int64)  # noqa: E731
 
     # z-only parts, once per call: initial state (decoder_init), z's share of layer 0's input gates and of the logits
-    init = g.op("Tanh", g.op("Gemm", "z", g.const("init_w", w["init_w"]), g.const("init_b", w["init_b"]), transB=1))
+    init = g.op("Tanh", g.op("Gemm", cond, g.const("init_w", w["init_w"]), g.const("init_b", w["init_b"]), transB=1))
     h = list(g.op("Split", init, g.const("split_layers", np.full(L, H, np.int64)), axis=1, n_out=L)) if L > 1 \
         else [init]
     W0, R0, B0 = gru[0]
@@ -162,7 +167,7 @@ def build(w: dict, steps: int, start: int, meta: dict | None = None):
     g.const("tok_gates", (w["embed"].astype(f64) @ W0[:, :E].T.astype(f64)).astype(f32))  # [V+1, 3H]
     b0 = B0[:3 * H].copy()
     b0[:2 * H] += B0[3 * H:5 * H]
-    z_gates = g.op("Gemm", "z", g.const("l0_wz", W0[:, E:].T), g.const("l0_b", b0))  # [B, 3H]
+    z_gates = g.op("Gemm", cond, g.const("l0_wz", W0[:, E:].T), g.const("l0_b", b0))  # [B, 3H]
     g.const("l0_rz", R0[:H].T), g.const("l0_rr", R0[H:2 * H].T), g.const("l0_rh", R0[2 * H:].T)
     g.const("l0_rbh", B0[5 * H:])
     g.const("split_3", i64(H, H, H))
@@ -175,7 +180,7 @@ def build(w: dict, steps: int, start: int, meta: dict | None = None):
         g.const(f"l{layer}_rh", R[2 * H:].T), g.const(f"l{layer}_brh", B[5 * H:])
     # logits + T * noise = y @ W_y^T + (z @ W_z^T + b + T * noise): the z part joins the noise, once per call
     out_y = g.const("out_wy", w["out_w"][:, :H].T)  # [H, C]
-    out_z = g.op("Gemm", "z", g.const("out_wz", w["out_w"][:, H:].T), g.const("out_b", w["out_b"]))  # [B, C]
+    out_z = g.op("Gemm", cond, g.const("out_wz", w["out_w"][:, H:].T), g.const("out_b", w["out_b"]))  # [B, C]
     bias = g.op("Add", g.op("Unsqueeze", out_z, g.const("axis_1", i64(1))), g.op("Mul", "noise", "temperature"))
     flat = g.op("Reshape", bias, g.const("shape_flat", i64(0, steps * C)))  # [B, T*C]
     noise_t = g.op("Split", flat, g.const("split_steps", np.full(steps, C, np.int64)), axis=1, n_out=steps)
@@ -185,7 +190,7 @@ def build(w: dict, steps: int, start: int, meta: dict | None = None):
         n = g.op("Tanh", g.op("Add", in_h, g.op("Mul", rg, hid_h)))
         return g.op("Add", n, g.op("Mul", zg, g.op("Sub", prev, n)))
 
-    start_idx = g.const("start_token", i64(start))
+    start_idx = g.const("start_token", i64(start)) if start is not None else "prev_token"
     tokens = []
     for t in range(steps):
         tok = start_idx if t == 0 else tokens[-1]
@@ -204,9 +209,10 @@ def build(w: dict, steps: int, start: int, meta: dict | None = None):
         tokens.append(g.op("ArgMax", scores, axis=1, keepdims=0))  # [B]
     by_step = g.op("Reshape", g.op("Concat", *tokens, axis=0), g.const("shape_steps", i64(steps, -1)))
     g.nodes.append(helper.make_node("Transpose", [by_step], ["tokens"], perm=[1, 0]))
+    prev = [] if start is not None else [helper.make_tensor_value_info("prev_token", TensorProto.INT64, ["batch"])]
     graph = helper.make_graph(
-        g.nodes, GRAPH,
-        [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["batch", Z]),
+        g.nodes, name,
+        [helper.make_tensor_value_info(cond, TensorProto.FLOAT, ["batch", Z]), *prev,
          helper.make_tensor_value_info("noise", TensorProto.FLOAT, ["batch", steps, C]),
          helper.make_tensor_value_info("temperature", TensorProto.FLOAT, [1])],
         [helper.make_tensor_value_info("tokens", TensorProto.INT64, ["batch", steps])], g.inits)

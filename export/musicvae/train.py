@@ -14,6 +14,7 @@ import os
 import shlex
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -133,8 +134,13 @@ def plot_history(history: list, path: Path) -> None:
 
 
 def train(cfg: MusicVAEConfig, run_dir: Path, resume: bool = False, steps: int | None = None,
-          seed: int | None = None, threads: int | None = None, command: str | None = None) -> dict:
-    """Train ``cfg`` into ``run_dir``; ``command`` is the command line recorded for the manifest."""
+          seed: int | None = None, threads: int | None = None, command: str | None = None,
+          build: Callable[[MusicVAEConfig], torch.nn.Module] = MusicVAE) -> dict:
+    """Train ``cfg`` into ``run_dir``; ``command`` is the command line recorded for the manifest.
+
+    ``build`` makes the model from the config (the 16-bar family passes its own); the data is
+    ``cfg.dataset``'s split. A config with ``minutes`` stops after that much training time (a
+    baseline trained for the same time), checkpointing where it stops."""
     rank, world = _dist()
     if threads:
         torch.set_num_threads(threads)
@@ -147,13 +153,13 @@ def train(cfg: MusicVAEConfig, run_dir: Path, resume: bool = False, steps: int |
     run_dir.mkdir(parents=True, exist_ok=True)
     if not command:
         command = f"cmt-bridge train {cfg.name} --run-dir {shlex.quote(str(run_dir))}" + (f" --steps {steps}" if steps else "")
-    train_w, _ = load_split("train")
+    train_w, _ = load_split("train", dataset=cfg.dataset)
     if cfg.limit_train:
         train_w = train_w[:cfg.limit_train]
-    valid_w, _ = load_split("valid")
+    valid_w, _ = load_split("valid", dataset=cfg.dataset)
     valid_w = valid_w[np.random.default_rng(0).permutation(len(valid_w))[:cfg.valid_windows]]
     torch.manual_seed(cfg.seed)
-    model = MusicVAE(cfg)
+    model = build(cfg)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     rng = np.random.default_rng(cfg.seed)
     step, history = 0, []
@@ -169,6 +175,8 @@ def train(cfg: MusicVAEConfig, run_dir: Path, resume: bool = False, steps: int |
     bar = Progress(cfg.steps, f"train {cfg.name}", done=step) if rank == 0 else None
     running: dict[str, float] = {}
     t0 = time.time()
+    trained = next((h["seconds"] for h in reversed(history) if "seconds" in h), 0.0)  # before a resume
+    budget = getattr(cfg, "minutes", None)
     while step < cfg.steps:
         batch = make_batch(cfg, train_w, rng)
         local = {k: v[rank * per:(rank + 1) * per] for k, v in batch.items()}
@@ -184,21 +192,26 @@ def train(cfg: MusicVAEConfig, run_dir: Path, resume: bool = False, steps: int |
             running[k] = running.get(k, v) * 0.98 + v * 0.02
         if bar:
             bar.update(1, f"rec {running['rec']:.2f} kl {running['kl']:.1f} tf_acc {running['tf_acc']:.3f}")
-        if rank == 0 and (step % 50 == 0 or step == cfg.steps):
+        out_of_time = budget is not None and trained + time.time() - t0 >= budget * 60
+        last = step == cfg.steps or out_of_time
+        if rank == 0 and (step % 50 == 0 or last):
             history.append({"kind": "train", "step": step, **{k: round(v, 5) for k, v in running.items()},
-                            "lr": _lr(cfg, step), "seconds": round(time.time() - t0, 1)})
-        if rank == 0 and (step % cfg.valid_every == 0 or step == cfg.steps):
+                            "lr": _lr(cfg, step), "seconds": round(trained + time.time() - t0, 1)})
+        if rank == 0 and len(valid_w) and (step % cfg.valid_every == 0 or last):
             v = evaluate(model, valid_w)
             history.append({"kind": "valid", "step": step, **v})
             log.info("\nstep %d valid: acc %.4f non-hold %.4f (all-hold %.4f) rec %.4f nats/step", step,
                      v["acc"], v["nonhold_acc"], v["all_hold_acc"], v["rec_nats_per_step"])
-        if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps):
+        if rank == 0 and (step % cfg.ckpt_every == 0 or last):
             checkpoints.save(checkpoints.numbered(run_dir, step),
                              {"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
                               "rng": rng.bit_generator.state, "config": cfg.to_dict(), "history": history,
                               "command": command})
             plot_history(history, run_dir / "loss.png")
             (run_dir / "history.json").write_text(json.dumps(history))
+        if out_of_time:
+            log.info("\n%s: stopped at step %d after its %.0f minutes", cfg.name, step, budget)
+            break
     if bar:
         bar.close()
     return {"step": step, "history": history}

@@ -111,15 +111,16 @@ def transpose(tokens: np.ndarray, semitones: int) -> np.ndarray | None:
     return out
 
 
-def windows(tokens: np.ndarray, hop: int = STEPS_PER_BAR, min_notes: int = 2) -> list[np.ndarray]:
-    """2-bar windows of a whole melody's tokens, starting on every bar (hop in 16ths).
+def windows(tokens: np.ndarray, hop: int = STEPS_PER_BAR, min_notes: int = 2,
+            steps: int = STEPS) -> list[np.ndarray]:
+    """Windows of ``steps`` 16ths (2 bars by default) of a whole melody's tokens, one every ``hop`` 16ths.
 
     A window that starts on HOLD inherits an unknown note: it is turned into REST
     (the note began before the window).
     """
     out = []
-    for start in range(0, len(tokens) - STEPS + 1, hop):
-        w = tokens[start:start + STEPS].copy()
+    for start in range(0, len(tokens) - steps + 1, hop):
+        w = tokens[start:start + steps].copy()
         if w[0] == HOLD:
             w[0] = REST
         if is_usable(w, min_notes):

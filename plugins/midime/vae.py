@@ -32,9 +32,9 @@ SAMPLE_GRAPH = "decoder_sample"
 # optional: older model folders do not have it (decode falls back to the step loop)
 OPTIONAL = {SAMPLE_GRAPH: ({"z", "noise", "temperature"}, {"tokens"})}
 # graphs derived from the others (same weights): not part of the fingerprint, so adding one keeps .midime files valid
-DERIVED = frozenset({SAMPLE_GRAPH})
+DERIVED = frozenset({SAMPLE_GRAPH, "bar_sample"})
 _VOCAB = {"rest": melody.REST, "hold": melody.HOLD, "min_pitch": melody.MIN_PITCH, "max_pitch": melody.MAX_PITCH,
-          "start": melody.START, "steps": melody.STEPS, "num_classes": melody.NUM_CLASSES}
+          "start": melody.START, "num_classes": melody.NUM_CLASSES}
 
 
 def fingerprint(bundle: ModelBundle) -> str:
@@ -44,21 +44,20 @@ def fingerprint(bundle: ModelBundle) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def _sample_graph(bundle: ModelBundle):
-    """The bundle's ``decoder_sample`` graph, or None (absent, or built from other step graphs than these)."""
-    graph = bundle.graphs.get(SAMPLE_GRAPH)
+def _sample_graph(bundle: ModelBundle, name: str = SAMPLE_GRAPH, optional: dict | None = None):
+    """The bundle's one-call sampling graph ``name``, or None (absent, or built from other step graphs)."""
+    graph = bundle.graphs.get(name)
     if graph is None:
         return None
-    ins, outs = OPTIONAL[SAMPLE_GRAPH]
+    ins, outs = (optional or OPTIONAL)[name]
     if not ins <= set(graph.inputs) or not outs <= set(graph.outputs):
-        raise ModelError(f"{bundle.name}/{SAMPLE_GRAPH}: expected inputs {sorted(ins)} outputs {sorted(outs)}, "
+        raise ModelError(f"{bundle.name}/{name}: expected inputs {sorted(ins)} outputs {sorted(outs)}, "
                          f"has {sorted(graph.inputs)} / {sorted(graph.outputs)}")
     graphs = bundle.manifest["graphs"]
-    for name, sha in graphs[SAMPLE_GRAPH].get("built_from", {}).items():
-        if graphs.get(name, {}).get("sha256") != sha:
+    for source, sha in graphs[name].get("built_from", {}).items():
+        if graphs.get(source, {}).get("sha256") != sha:
             log.warning("%s: %s was built from another %s than this folder's: decoding step by step "
-                        "(rebuild it: python -m export.musicvae.sample_graph %s)", bundle.name, SAMPLE_GRAPH, name,
-                        bundle.folder)
+                        "(export the model again)", bundle.name, name, source)
             return None
     return graph
 
@@ -77,7 +76,11 @@ def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
 
 
 class MusicVAE:
-    """The 2-bar melody MusicVAE of a loaded :class:`ModelBundle`."""
+    """The 2-bar melody MusicVAE of a loaded :class:`ModelBundle` (the 16-bar model is a subclass: vae16.py)."""
+
+    MODEL_NAME = MODEL_NAME
+    EXPECT = EXPECT
+    STEPS = melody.STEPS
 
     def __init__(self, bundle: ModelBundle) -> None:
         self.bundle = bundle
@@ -90,14 +93,24 @@ class MusicVAE:
             if vocab.get(key) != want:
                 raise ModelError(f"{bundle.name}: manifest vocab {key}={vocab.get(key)!r}, this cmt-bridge's "
                                  f"melody tokens need {want} (model and plugin versions disagree)")
+        if vocab.get("steps") != self.STEPS:
+            raise ModelError(f"{bundle.name}: a {vocab.get('steps')}-step model, not the {self.STEPS}-step "
+                             f"{type(self).__name__}")
         self.z_dim = int(man["z_dim"])
-        self.steps = melody.STEPS
+        self.steps = self.STEPS
         self.default_temperature = float(man.get("sampling", {}).get("temperature", 0.5))
         self._encoder = bundle.graph("encoder")
+        self._graphs(bundle)
+        self.fingerprint = fingerprint(bundle)
+
+    def _graphs(self, bundle: ModelBundle) -> None:
         self._init = bundle.graph("decoder_init")
         self._step = bundle.graph("decoder_step")
         self._sample = _sample_graph(bundle)
-        self.fingerprint = fingerprint(bundle)
+
+    @property
+    def bars(self) -> int:
+        return self.steps // melody.STEPS_PER_BAR
 
     @property
     def name(self) -> str:
@@ -105,12 +118,12 @@ class MusicVAE:
 
     @classmethod
     def load(cls, folder: str | Path | None = None, provider: str | None = None, threads: int = 1) -> "MusicVAE":
-        """Load ``folder`` (default ``<models dir>/musicvae-mel2bar``)."""
-        folder = model_folder(MODEL_NAME, folder)
+        """Load ``folder`` (default ``<models dir>/musicvae-mel2bar``, or the subclass's model)."""
+        folder = model_folder(cls.MODEL_NAME, folder)
         if not (folder / "manifest.json").is_file():
             raise ModelError(f"no MusicVAE model in {folder} (pass --model DIR, set CMT_BRIDGE_MODELS, or export "
-                             f"one: cmt-bridge export-onnx {MODEL_NAME})")
-        return cls(ModelBundle.load(folder, provider=provider, threads=threads, expect=EXPECT))
+                             f"one: cmt-bridge export-onnx {cls.MODEL_NAME})")
+        return cls(ModelBundle.load(folder, provider=provider, threads=threads, expect=cls.EXPECT))
 
     # -- the model's four verbs --------------------------------------------------
     def encode(self, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,93 @@
+"""The 16-bar MusicVAE's named, frozen training configs (read by export/families.py).
+
+``hier`` is the shipped model (the conductor decoder of hierdec-mel_16bar,
+scaled down to train on 2 CPU cores in one sitting); ``flat`` is the baseline
+the bench compares it with: the same encoder and a flat 256-step decoder,
+trained for the same wall-clock time.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from bridge.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class HierConfig:
+    name: str
+    doc: str
+    model_name: str = "musicvae-mel16bar"  # folder under onnx_models/
+    dataset: str = "folk16"
+    decoder: str = "hier"             # "hier" (conductor + per-bar decoder) or "flat" (the baseline)
+    embed: int = 64
+    enc_hidden: int = 128
+    conductor: int = 256
+    bar_embed: int = 128              # the conductor's output per bar
+    dec_hidden: int = 256
+    dec_layers: int = 1
+    z_dim: int = 256
+    batch: int = 64
+    lr: float = 1e-3
+    lr_min: float = 1e-4
+    steps: int = 5000
+    minutes: float | None = 100.0     # stop after this many minutes of training (a same-time baseline)
+    warmup: int = 300
+    beta_max: float = 0.2
+    beta_steps: int = 4000
+    free_bits: float = 160.0          # nats per 16 bars below which KL is not penalised
+    word_dropout: float = 0.3         # share of decoder inputs replaced by START: the decoder must use z
+    transpose: tuple[int, int] = (-5, 6)
+    valid_every: int = 500
+    ckpt_every: int = 250
+    valid_windows: int = 256          # held-out windows scored at each validation (free-running)
+    seed: int = 1
+    limit_train: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["transpose"] = list(self.transpose)
+        return d
+
+    def replace(self, **kw) -> "HierConfig":
+        d = {**asdict(self), **kw}
+        d["transpose"] = tuple(d["transpose"])
+        return HierConfig(**d)
+
+
+CONFIGS: dict[str, HierConfig] = {}
+
+
+def register(cfg: HierConfig) -> HierConfig:
+    if cfg.name in CONFIGS:
+        raise ConfigError(f"config {cfg.name} registered twice")
+    CONFIGS[cfg.name] = cfg
+    return cfg
+
+
+register(HierConfig(
+    name="musicvae-mel16bar",
+    doc="MusicVAE 16-bar melodies, hierarchical decoder (BiGRU 2x128 encoder, z 256, conductor GRU 256 -> "
+        "16 bar embeddings of 128, GRU 256 bar decoder reset every bar) on music21 folk tunes, 5,000 "
+        "steps of 64 (at most 100 minutes on one core); shipped",
+))
+register(HierConfig(
+    name="musicvae-mel16bar-flat",
+    doc="the flat baseline for musicvae-mel16bar: same encoder, one GRU 256 decoder over all 256 steps, "
+        "with the same budget (5,000 steps, at most 100 minutes); bench only, never shipped",
+    model_name="musicvae-mel16bar-flat", decoder="flat",
+))
+register(HierConfig(
+    name="musicvae16-tiny",
+    doc="a tiny 16-bar MusicVAE for tests and CI: trains in seconds, never shipped",
+    model_name="musicvae16-tiny", embed=16, enc_hidden=24, conductor=24, bar_embed=16, dec_hidden=24,
+    dec_layers=1, z_dim=8, batch=8, steps=20, warmup=5, beta_steps=10, valid_every=10, ckpt_every=10,
+    valid_windows=16, limit_train=200, free_bits=4.0, minutes=None,
+))
+
+
+def get(name: str) -> HierConfig:
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise ConfigError(f"unknown config {name!r} (have: {', '.join(CONFIGS)})") from None

@@ -1,0 +1,90 @@
+"""The 16-bar MusicVAE at run time (hierdec-mel_16bar's conductor decoder), through ONNX.
+
+The folder (``onnx_models/musicvae-mel16bar``) holds ``encoder`` (256 tokens ->
+mu, sigma), ``conductor`` (z -> one embedding per bar, [B, 16, E]),
+``bar_init`` / ``bar_step`` (the bottom decoder, reset at every bar) and,
+built from those two by ``cmt-bridge export-onnx``, ``bar_sample``: one whole
+bar (16 autoregressive steps) in one call. A 16-bar decode is 1 + 16
+onnxruntime calls; without ``bar_sample``, 1 + 16 * 17. Each bar starts from
+the previous bar's last token, so a note held over the barline stays held.
+
+Same verbs as the 2-bar :class:`~plugins.midime.vae.MusicVAE` (encode,
+decode, sample, interpolate, ...) on tokens [B, 256]; MidiMe works on either.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from bridge.api import InputError, ModelBundle
+
+from . import melody
+from .vae import MusicVAE, _sample_graph
+
+MODEL_NAME = "musicvae-mel16bar"
+BARS = 16
+STEPS = BARS * melody.STEPS_PER_BAR  # 256
+BAR_SAMPLE = "bar_sample"
+EXPECT = {
+    "encoder": ({"melody"}, {"mu", "sigma"}),
+    "conductor": ({"z"}, {"bars"}),
+    "bar_init": ({"c"}, {"state"}),
+    "bar_step": ({"c", "prev_token", "state"}, {"logits", "state"}),
+}
+OPTIONAL = {BAR_SAMPLE: ({"c", "prev_token", "noise", "temperature"}, {"tokens"})}
+
+
+class MusicVAE16(MusicVAE):
+    """The 16-bar melody MusicVAE of a loaded :class:`ModelBundle`."""
+
+    MODEL_NAME = MODEL_NAME
+    EXPECT = EXPECT
+    STEPS = STEPS
+
+    def _graphs(self, bundle: ModelBundle) -> None:
+        self._conductor = bundle.graph("conductor")
+        self._init = bundle.graph("bar_init")
+        self._step = bundle.graph("bar_step")
+        self._sample = _sample_graph(bundle, BAR_SAMPLE, OPTIONAL)
+
+    def conduct(self, z: np.ndarray) -> np.ndarray:
+        """Latents [B, Z] -> the conductor's bar embeddings float32 [B, 16, E]."""
+        return self._conductor.run(z=self._latents(z))["bars"].astype(np.float32)
+
+    def decode_noise(self, z: np.ndarray, temperature: float, noise: np.ndarray | None,
+                     graph: bool = True) -> np.ndarray:
+        """Token t = argmax(logits_t + temperature * noise[:, t]) over 16 bars (see the 2-bar model's docs):
+        the conductor once, then each bar in one ``bar_sample`` call (or its 16 steps one by one)."""
+        z = self._latents(z)
+        batch = z.shape[0]
+        if noise is not None:
+            noise = np.ascontiguousarray(noise, dtype=np.float32)
+            if noise.shape != (batch, self.steps, melody.NUM_CLASSES):
+                raise InputError(f"noise must be [{batch}, {self.steps}, {melody.NUM_CLASSES}], "
+                                 f"got {list(noise.shape)}")
+        out = np.empty((batch, self.steps), dtype=np.int64)
+        if batch == 0:
+            return out
+        bars = self.conduct(z)
+        per = melody.STEPS_PER_BAR
+        prev = np.full(batch, melody.START, dtype=np.int64)
+        temp = np.float32(temperature)
+        use_graph = graph and self._sample is not None
+        zeros = np.zeros((batch, per, melody.NUM_CLASSES), dtype=np.float32) if use_graph and noise is None else None
+        for bar in range(bars.shape[1]):
+            c = np.ascontiguousarray(bars[:, bar])
+            span = slice(bar * per, (bar + 1) * per)
+            if use_graph:
+                bar_noise = zeros if noise is None else np.ascontiguousarray(noise[:, span])
+                out[:, span] = self._sample.run(c=c, prev_token=prev, noise=bar_noise,
+                                                temperature=np.array([temperature], np.float32))["tokens"]
+            else:
+                state = self._init.run(c=c)["state"]
+                for t in range(span.start, span.stop):
+                    res = self._step.run(c=c, prev_token=prev, state=state)
+                    logits, state = res["logits"], res["state"]
+                    if noise is not None and temp != 0:
+                        logits = logits + temp * noise[:, t]
+                    prev = logits.argmax(axis=1).astype(np.int64)
+                    out[:, t] = prev
+            prev = out[:, span.stop - 1].copy()
+        return out
