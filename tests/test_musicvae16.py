@@ -1,0 +1,113 @@
+"""The 16-bar MusicVAE family end to end on real (small) data: folk16 -> train -> export -> the runtime."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from bridge.errors import BridgeError  # noqa: E402
+from export.musicvae import folk  # noqa: E402
+from export.musicvae16 import configs, export, train  # noqa: E402
+from export.musicvae16.model import MusicVAE16 as TorchModel  # noqa: E402
+from export.musicvae16.model import decoder_inputs  # noqa: E402
+from plugins.midime.melody import HOLD, NUM_CLASSES  # noqa: E402
+from plugins.midime.vae16 import MusicVAE16  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def folk16(tmp_path_factory):
+    """The first two ABC files of music21's folk corpus as 16-bar windows, prepared for real."""
+    root = tmp_path_factory.mktemp("data")
+    old = os.environ.get("CMT_BRIDGE_DATA")
+    os.environ["CMT_BRIDGE_DATA"] = str(root)
+    idx = folk.prepare(root / "folk16", jobs=1, limit=2, dataset="folk16", steps=256)
+    yield root / "folk16", idx
+    if old is None:
+        os.environ.pop("CMT_BRIDGE_DATA", None)
+    else:
+        os.environ["CMT_BRIDGE_DATA"] = old
+
+
+@pytest.fixture(scope="module")
+def exported(folk16, tmp_path_factory):
+    run = tmp_path_factory.mktemp("run")
+    train.train(configs.get("musicvae16-tiny"), run, steps=6)
+    return export.export("musicvae16-tiny", out=tmp_path_factory.mktemp("model") / "m16", run_dir=run)
+
+
+def test_folk16_windows_are_16_bars_split_by_tune(folk16):
+    out, idx = folk16
+    assert idx["steps"] == 256 and idx["train_windows"] > 100
+    w, tunes = folk.load_split("train", out, dataset="folk16")
+    assert w.shape[1] == 256 and w.dtype == np.int64 and ((w >= 0) & (w < NUM_CLASSES)).all()
+    assert (w[:, 0] != HOLD).all()                    # a window never starts inside an unknown note
+    test_tunes = set(folk.load_split("test", out, dataset="folk16")[1].tolist())
+    assert not set(tunes.tolist()) & test_tunes
+
+
+def test_the_bar_decoder_is_reset_at_every_bar():
+    """Bar k's logits depend on its own conductor embedding and its own inputs (the first of which is
+    the previous bar's last token), never on earlier bars' decoder state."""
+    torch.manual_seed(0)
+    m = TorchModel(configs.get("musicvae16-tiny")).eval()
+    x = torch.randint(0, NUM_CLASSES, (1, 256))
+    z = torch.randn(1, m.cfg.z_dim)
+    y = x.clone()
+    y[0, 3 * 16:3 * 16 + 15] = (y[0, 3 * 16:3 * 16 + 15] + 7) % NUM_CLASSES   # bar 3, all but its last token
+    with torch.no_grad():
+        a = m.decode_teacher(z, decoder_inputs(x))
+        b = m.decode_teacher(z, decoder_inputs(y))
+    changed = (a - b).abs().amax(-1)[0] > 1e-6
+    assert changed[3 * 16 + 1:4 * 16].all()           # bar 3 hears its own inputs
+    assert not changed[:3 * 16 + 1].any() and not changed[4 * 16:].any()
+
+
+def test_export_writes_checked_graphs_and_the_runtime_decodes_16_bars(exported):
+    man = json.loads((exported / "manifest.json").read_text())
+    assert set(man["graphs"]) == {"encoder", "conductor", "bar_init", "bar_step", "bar_sample"}
+    assert man["validation"]["max_abs_diff"] < 1e-4
+    assert man["validation"]["bar_sample"]["identical"] and man["validation"]["bar_sample"]["rows"] > 0
+    assert man["vocab"]["steps"] == 256 and "free_running_acc" in man["quality"]
+    assert man["training"]["command"].startswith("cmt-bridge train musicvae16-tiny")
+    vae = MusicVAE16.load(exported)
+    assert vae.steps == 256 and vae.bars == 16 and vae.has_sample_graph
+    gold = man["golden"]
+    mu, _ = vae.encode(np.array(gold["melody"]))
+    assert np.allclose(mu, gold["mu"], atol=1e-4)
+    assert (vae.decode(mu) == np.array(gold["greedy_tokens"])).all()
+    rng = np.random.default_rng(3)
+    noise = vae.gumbel(3, rng)
+    z = rng.standard_normal((3, vae.z_dim)).astype(np.float32)
+    assert (vae.decode_noise(z, 1.0, noise) == vae.decode_noise(z, 1.0, noise, graph=False)).all()
+    steps = vae.interpolate(np.array(gold["melody"][0]), np.array(gold["melody"][1]), 4)
+    assert steps.shape == (4, 256)
+
+
+def test_the_runtime_refuses_a_model_of_the_other_length(exported):
+    from bridge.api import ModelError
+    from plugins.midime.vae import MusicVAE
+
+    with pytest.raises(ModelError):
+        MusicVAE.load(exported)
+
+
+def test_the_flat_baseline_is_not_exported(folk16, tmp_path):
+    cfg = configs.get("musicvae-mel16bar-flat").replace(name="flat-tiny", embed=8, enc_hidden=8, dec_hidden=8,
+                                                         z_dim=4, batch=4, steps=2, valid_every=2, ckpt_every=2,
+                                                         valid_windows=4, limit_train=20, minutes=None)
+    train.train(cfg, tmp_path)
+    ckpt = sorted(tmp_path.glob("ckpt-*.pt"))[-1]
+    with pytest.raises(BridgeError, match="flat baseline"):
+        export.export(ckpt, out=tmp_path / "out")
+
+
+def test_a_time_budget_stops_training_and_checkpoints(folk16, tmp_path):
+    cfg = configs.get("musicvae16-tiny").replace(steps=1000, minutes=0.001)
+    result = train.train(cfg, tmp_path)
+    assert 1 <= result["step"] < 1000
+    assert (tmp_path / f"ckpt-{result['step']:07d}.pt").exists()
