@@ -60,8 +60,14 @@ def test_registered_by_the_plugin_hooks_and_valid():
     pm.add_hookspecs(hookspecs)
     pm.register(plugin)
     [classes] = pm.hook.cmtbridge_register_generators()
-    assert classes == [MidiMeGenerator]
+    from plugins.midime.generator16 import MidiMe16Generator
+
+    assert classes == [MidiMeGenerator, MidiMe16Generator]
     validate(MidiMeGenerator, "plugins.midime.plugin")
+    validate(MidiMe16Generator, "plugins.midime.plugin")
+    d16 = MidiMe16Generator.describe()
+    assert d16["models"] == ["musicvae-mel16bar"] and d16["name"] == "midime16"
+    assert {a["name"] for a in d16["actions"]} == {a.name for a in MidiMeGenerator.actions}
     d = MidiMeGenerator.describe()
     assert {p["name"] for p in d["params"]} == {"temperature", "variations", "steps", "bars", "seed", "channel"}
     assert {a["name"] for a in d["actions"]} == {"sample", "interpolate", "learn", "learn_notes", "phrase_a", "phrase_b",

@@ -29,11 +29,11 @@ class HierConfig:
     batch: int = 64
     lr: float = 1e-3
     lr_min: float = 1e-4
-    steps: int = 5000
+    steps: int = 2500
     minutes: float | None = 90.0      # stop after this many minutes of training (a same-time baseline)
-    warmup: int = 300
+    warmup: int = 200
     beta_max: float = 0.2
-    beta_steps: int = 4000
+    beta_steps: int = 2000
     free_bits: float = 160.0          # nats per 16 bars below which KL is not penalised
     word_dropout: float = 0.3         # share of decoder inputs replaced by START: the decoder must use z
     transpose: tuple[int, int] = (-5, 6)
@@ -68,13 +68,13 @@ def register(cfg: HierConfig) -> HierConfig:
 register(HierConfig(
     name="musicvae-mel16bar",
     doc="MusicVAE 16-bar melodies, hierarchical decoder (BiGRU 2x128 encoder, z 256, conductor GRU 256 -> "
-        "16 bar embeddings of 128, GRU 256 bar decoder reset every bar) on music21 folk tunes, 5,000 "
+        "16 bar embeddings of 128, GRU 256 bar decoder reset every bar) on music21 folk tunes, 2,500 "
         "steps of 64 (at most 90 minutes on one core); shipped",
 ))
 register(HierConfig(
     name="musicvae-mel16bar-flat",
     doc="the flat baseline for musicvae-mel16bar: same encoder, one GRU 256 decoder over all 256 steps, "
-        "with the same budget (5,000 steps, at most 90 minutes); bench only, never shipped",
+        "with the same budget (2,500 steps, at most 90 minutes); bench only, never shipped",
     model_name="musicvae-mel16bar-flat", decoder="flat",
 ))
 register(HierConfig(

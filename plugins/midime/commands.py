@@ -17,19 +17,23 @@ EXAMPLES = """examples:
   cmt-bridge midime sample -n 8 --temperature 0.5 -o out/
   cmt-bridge midime interpolate a.mid b.mid --steps 5 -o out/
   cmt-bridge midime learn my_melodies/*.mid -o mine.midime
-  cmt-bridge midime sample --personal mine.midime -o out/"""
+  cmt-bridge midime sample --personal mine.midime -o out/
+  cmt-bridge midime sample --model musicvae-mel16bar -n 2 -o out16/     (16-bar sections)
+  cmt-bridge midime learn --model musicvae-mel16bar my_tunes/*.mid -o mine16.midime"""
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("midime", help="MusicVAE 2-bar melodies: sample, interpolate, personalise (MidiMe)",
-                       description="Sample and interpolate 2-bar melodies with MusicVAE, and learn a personal "
-                                   "MidiMe model from your own MIDI files.",
+    p = sub.add_parser("midime", help="MusicVAE 2- and 16-bar melodies: sample, interpolate, personalise (MidiMe)",
+                       description="Sample and interpolate 2-bar melodies (or 16-bar sections with --model "
+                                   "musicvae-mel16bar) with MusicVAE, and learn a personal MidiMe model from your "
+                                   "own MIDI files.",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     msub = p.add_subparsers(dest="midime_cmd", required=True)
 
     def common(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--model", type=Path, default=None,
-                       help="MusicVAE model folder (default: $CMT_BRIDGE_MODELS or onnx_models/, musicvae-mel2bar)")
+        q.add_argument("--model", default=None,
+                       help="musicvae-mel2bar (default: 2 bars), musicvae-mel16bar (16 bars, hierarchical), or a "
+                            "model folder (models are found in $CMT_BRIDGE_MODELS or onnx_models/)")
         add_param_options(q, PARAMS, ("seed",))
         q.add_argument("--bpm", type=float, default=120.0, help="tempo written into the .mid files (default 120)")
 
@@ -60,9 +64,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _load(args):
-    from .vae import MusicVAE
+    from .vae16 import load_model
 
-    return MusicVAE.load(args.model)
+    return load_model(args.model)
 
 
 def _seed(args) -> int | None:
@@ -83,7 +87,8 @@ def _check_range(name: str, value: float, lo: float, hi: float) -> None:
 
 
 def _write_set(out: Path, stem: str, named_tokens: list[tuple[str, "object"]], title: str, bpm: float) -> list[Path]:
-    """One .mid per phrase, one .mid of all in a row, one PNG of all in a row (a colour each)."""
+    """One .mid per phrase, one .mid of all in a row, one PNG of all in a row (a colour each); phrases of
+    any length (2 or 16 bars)."""
     from bridge.api import render_pianoroll as render, write_notes
 
     from . import melody, phrases
@@ -91,14 +96,15 @@ def _write_set(out: Path, stem: str, named_tokens: list[tuple[str, "object"]], t
     out.mkdir(parents=True, exist_ok=True)
     written = []
     lines: dict[str, list] = {}
+    beats = len(named_tokens[0][1]) / melody.STEPS_PER_BEAT if named_tokens else melody.PHRASE_BEATS
     for i, (label, tokens) in enumerate(named_tokens):
         notes = phrases.accent(melody.notes_from_tokens(tokens))
         path = write_notes(out / f"{stem}_{i + 1:02d}.mid", notes, bpm=bpm)
         written.append(path)
-        lines[label] = [n.shifted(i * melody.PHRASE_BEATS) for n in notes]
+        lines[label] = [n.shifted(i * beats) for n in notes]
     all_notes = [n for v in lines.values() for n in v]
     written.append(write_notes(out / f"{stem}_all.mid", all_notes, bpm=bpm))
-    marks = [(i * melody.PHRASE_BEATS, label) for i, label in enumerate(lines)]
+    marks = [(i * beats, label) for i, label in enumerate(lines)]
     written.append(render(lines, out / f"{stem}.png", title=title, marks=marks))
     return written
 
@@ -134,8 +140,8 @@ def cmd_interpolate(args) -> int:
     output_folder(args.out, "-o")
     from . import phrases
 
-    a, b = phrases.first_window(args.a), phrases.first_window(args.b)
     vae = _load(args)
+    a, b = phrases.first_window(args.a, vae.steps), phrases.first_window(args.b, vae.steps)
     tokens = vae.interpolate(a, b, args.steps)
     named = [(f"A: {args.a.name}", a)] + [(f"step {i + 1}", t) for i, t in enumerate(tokens)] + \
             [(f"B: {args.b.name}", b)]
@@ -144,9 +150,9 @@ def cmd_interpolate(args) -> int:
 
     from . import melody
 
-    lines = {label: [n.shifted(i * melody.PHRASE_BEATS) for n in melody.notes_from_tokens(t)]
-             for i, (label, t) in enumerate(named)}
-    marks = [(i * melody.PHRASE_BEATS, label) for i, label in enumerate(lines)]
+    beats = vae.steps / melody.STEPS_PER_BEAT
+    lines = {label: [n.shifted(i * beats) for n in melody.notes_from_tokens(t)] for i, (label, t) in enumerate(named)}
+    marks = [(i * beats, label) for i, label in enumerate(lines)]
     written.append(render(lines, args.out / "interpolation.png", marks=marks,
                           title=f"MusicVAE interpolation {args.a.name} -> {args.b.name}, {args.steps} steps "
                                 f"(inputs first and last)"))
@@ -168,15 +174,16 @@ def cmd_learn(args) -> int:
     epochs = args.epochs or EPOCHS
     _check_range("--epochs", epochs, 1, 100000)
     output_path(args.out, "-o")
+    vae = _load(args)
     found, notes, bars = [], 0, 0.0
     for path in args.files:
         line = phrases.file_melody(path)
         notes += len(line)
         bars += max(n.end for n in line) / melody.BEATS_PER_BAR
-        found.append(phrases.melody_windows(line))
+        found.append(phrases.melody_windows(line, steps=vae.steps))
     source = args.files[0].name if len(args.files) == 1 else f"{len(args.files)} files"
-    windows = phrases.need_enough(np.concatenate(found), source, bars=round(bars, 1), notes=notes)
-    vae = _load(args)
+    windows = phrases.need_enough(np.concatenate(found), source, bars=round(bars, 1), notes=notes,
+                                  least=phrases.MIN_WINDOWS if vae.bars <= melody.BARS else 1)
     mu, _ = vae.encode(windows)
     bar = Progress(epochs, f"learning {len(windows)} windows", unit="epochs")
     seed = _seed(args)
@@ -191,15 +198,14 @@ def cmd_learn(args) -> int:
     stem = args.out.with_suffix("")
     from bridge.api import write_notes
 
-    samples = [n.shifted(i * melody.PHRASE_BEATS) for i, t in enumerate(preview)
-               for n in phrases.accent(melody.notes_from_tokens(t))]
+    beats = vae.steps / melody.STEPS_PER_BEAT
+    samples = [n.shifted(i * beats) for i, t in enumerate(preview) for n in phrases.accent(melody.notes_from_tokens(t))]
     written.append(write_notes(stem.with_name(stem.name + "_samples.mid"), samples, bpm=args.bpm))
-    shown = windows[:16]
-    lines = {"learned": [n.shifted(i * melody.PHRASE_BEATS) for i, t in enumerate(shown)
-                         for n in melody.notes_from_tokens(t)],
-             "personal samples": [n.shifted((len(shown) + i) * melody.PHRASE_BEATS) for i, t in enumerate(preview)
+    shown = windows[:16 if vae.bars <= melody.BARS else 2]
+    lines = {"learned": [n.shifted(i * beats) for i, t in enumerate(shown) for n in melody.notes_from_tokens(t)],
+             "personal samples": [n.shifted((len(shown) + i) * beats) for i, t in enumerate(preview)
                                   for n in melody.notes_from_tokens(t)]}
-    marks = [(0.0, "learned"), (len(shown) * melody.PHRASE_BEATS, "personal samples")]
+    marks = [(0.0, "learned"), (len(shown) * beats, "personal samples")]
     written.append(render(lines, stem.with_name(stem.name + ".png"), marks=marks,
                           title=f"MidiMe {args.out.name}: {len(windows)} windows learned in "
                                 f"{model.info['seconds']:.2f} s, then {len(preview)} personal samples"))

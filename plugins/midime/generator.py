@@ -31,6 +31,7 @@ class MidiMeGenerator(Generator):
     description = "MusicVAE 2-bar melodies: sample, interpolate, and personalise on your own playing (MidiMe)"
     models = (MODEL_NAME,)
     model_expect = {MODEL_NAME: EXPECT}  # the host checks the graphs' semantic inputs/outputs on load
+    vae_class = MusicVAE                 # the runtime of models[0] (generator16.py: the 16-bar model)
     params = PARAMS
     actions = (
         Action("sample", (Param("n", int, 0, 0, 16, unit="phrases", doc="0 = the variations parameter"),),
@@ -64,7 +65,7 @@ class MidiMeGenerator(Generator):
     @property
     def vae(self) -> MusicVAE:
         if self._vae is None:
-            self._vae = MusicVAE(self.bundle(MODEL_NAME))
+            self._vae = self.vae_class(self.bundle(self.models[0]))
         return self._vae
 
     def on_param(self, name: str, value: Any) -> None:
@@ -115,7 +116,7 @@ class MidiMeGenerator(Generator):
     def _set_end(self, which: str, path: str) -> None:
         if not path:
             raise InputError(f"phrase_{which} needs the path of a MIDI file")
-        self.ends[which] = phrases.first_window(Path(path).expanduser())
+        self.ends[which] = phrases.first_window(Path(path).expanduser(), self.vae.steps)
         self.context.report(f"phrase {which.upper()} set from {Path(path).name}")
 
     def action_capture_a(self) -> None:
@@ -125,14 +126,14 @@ class MidiMeGenerator(Generator):
         self._capture("b")
 
     def _capture(self, which: str) -> None:
-        bpb = self.context.beats_per_bar
-        played = phrases.input_notes(self.context.recent_input(2.0 * bpb), bpb)
+        bpb, bars = self.context.beats_per_bar, self.vae.bars
+        played = phrases.input_notes(self.context.recent_input(float(bars * bpb)), bpb)
         if not played:
-            raise InputError(f"capture_{which}: nothing was played into the MIDI input in the last 2 bars")
-        line = melody_notes(played, source=f"capture_{which} (the last 2 bars played)")
-        found = phrases.melody_windows(line)
+            raise InputError(f"capture_{which}: nothing was played into the MIDI input in the last {bars} bars")
+        line = melody_notes(played, source=f"capture_{which} (the last {bars} bars played)")
+        found = phrases.melody_windows(line, steps=self.vae.steps)
         if not len(found):
-            raise InputError(f"capture_{which}: the last 2 bars played hold {len(line)} note(s); "
+            raise InputError(f"capture_{which}: the last {bars} bars played hold {len(line)} note(s); "
                              f"a phrase needs at least {phrases.MIN_NOTES}")
         self.ends[which] = found[0]
         self.context.report(f"phrase {which.upper()} captured ({len(line)} notes)")
@@ -156,7 +157,9 @@ class MidiMeGenerator(Generator):
     def _learn(self, played: list, source: str, bars: float) -> list[Phrase]:
         """MidiMe on ``played`` (notes in beats from a bar line): samples of the personalised model."""
         line = melody_notes(played, source=source)
-        windows = phrases.need_enough(phrases.melody_windows(line), source, bars=bars, notes=len(line))
+        one = self.vae.bars > 2          # a 16-bar model learns from one section; 2 bars need two windows
+        windows = phrases.need_enough(phrases.melody_windows(line, steps=self.vae.steps), source, bars=bars,
+                                      notes=len(line), least=1 if one else phrases.MIN_WINDOWS)
         self.context.progress(LEARN_TASK, 0.0)
         mu, _ = self.vae.encode(windows)
 
@@ -167,7 +170,7 @@ class MidiMeGenerator(Generator):
         seed = self["seed"] if self["seed"] >= 0 else int(self._rng.integers(2 ** 31))
         self.personal = MidiMe.learn(mu, self.vae.name, self.vae.fingerprint, seed=seed, progress=progress)
         self.personal_name = "learned live"
-        self.context.report(f"learned {len(windows)} two-bar windows in "
+        self.context.report(f"learned {len(windows)} {self.vae.bars}-bar windows in "
                             f"{self.personal.info['seconds']:.2f} s")
         return self._samples(self["variations"], self._action_rng())
 

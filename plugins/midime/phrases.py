@@ -1,4 +1,4 @@
-"""From MIDI files and live playing to 2-bar token windows, and from tokens back to phrases.
+"""From MIDI files and live playing to token windows (2 or 16 bars), and from tokens back to phrases.
 
 Everything the CLI and the generator share about *what a melody is*: picking
 the melody line (bridge.midifile.melody_notes), cutting it into bar-aligned
@@ -22,15 +22,20 @@ MIN_NOTES = 2
 VELOCITY_DOWNBEAT, VELOCITY_BEAT, VELOCITY_OFFBEAT = 100, 90, 80
 
 
-def melody_windows(notes: Sequence[Note], hop: int = melody.STEPS_PER_BAR) -> np.ndarray:
-    """Bar-aligned 2-bar windows [N, 32] of a monophonic melody (beats from a bar line) with >= 2 notes each."""
+def melody_windows(notes: Sequence[Note], hop: int = melody.STEPS_PER_BAR, steps: int = melody.STEPS) -> np.ndarray:
+    """Bar-aligned windows [N, steps] (2 bars = 32 by default) of a monophonic melody (beats from a bar line)
+    with >= 2 notes each, one starting on every bar (``hop`` 16ths)."""
     if not notes:
-        return np.zeros((0, melody.STEPS), dtype=np.int64)
+        return np.zeros((0, steps), dtype=np.int64)
     end = max(n.end for n in notes)
-    bars = max(melody.BARS, math.ceil(end / melody.BEATS_PER_BAR - 1e-9))
+    bars = max(steps // melody.STEPS_PER_BAR, math.ceil(end / melody.BEATS_PER_BAR - 1e-9))
     tokens = melody.tokens_from_notes(notes, steps=bars * melody.STEPS_PER_BAR)
-    found = melody.windows(tokens, hop=hop, min_notes=MIN_NOTES)
-    return np.stack(found) if found else np.zeros((0, melody.STEPS), dtype=np.int64)
+    found = melody.windows(tokens, hop=hop, min_notes=MIN_NOTES, steps=steps)
+    return np.stack(found) if found else np.zeros((0, steps), dtype=np.int64)
+
+
+def bars_of(steps: int) -> int:
+    return steps // melody.STEPS_PER_BAR
 
 
 def file_melody(path: str | Path) -> list[Note]:
@@ -39,16 +44,18 @@ def file_melody(path: str | Path) -> list[Note]:
     return melody_notes(read_tracks(path), source=path.name)
 
 
-def file_windows(path: str | Path) -> np.ndarray:
-    return melody_windows(file_melody(path))
+def file_windows(path: str | Path, steps: int = melody.STEPS) -> np.ndarray:
+    return melody_windows(file_melody(path), steps=steps)
 
 
-def first_window(path: str | Path) -> np.ndarray:
-    """The first 2-bar window of a file's melody that has >= 2 notes: an interpolation end point."""
-    found = file_windows(path)
+def first_window(path: str | Path, steps: int = melody.STEPS) -> np.ndarray:
+    """The first window (2 bars, or ``steps`` 16ths) of a file's melody that has >= 2 notes: an interpolation
+    end point."""
+    found = file_windows(path, steps)
     if not len(found):
-        raise InputError(f"{Path(path).name} has no usable melody: no 2 bars with at least {MIN_NOTES} notes "
-                         f"(MidiMe needs a 2-bar melody of 4/4 with at least {MIN_NOTES} notes)")
+        bars = bars_of(steps)
+        raise InputError(f"{Path(path).name} has no usable melody: no {bars} bars with at least {MIN_NOTES} notes "
+                         f"(this model needs a {bars}-bar melody of 4/4 with at least {MIN_NOTES} notes)")
     return found[0]
 
 
@@ -90,19 +97,21 @@ def json_notes(text: str, limit: int = 4096) -> list[Note]:
     return sorted(out, key=lambda n: (n.start, n.pitch))
 
 
-def need_enough(windows: np.ndarray, source: str, bars: float | None = None, notes: int | None = None) -> np.ndarray:
-    """InputError unless ``windows`` holds at least 2 learnable 2-bar windows; says what was found."""
-    if len(windows) >= MIN_WINDOWS:
+def need_enough(windows: np.ndarray, source: str, bars: float | None = None, notes: int | None = None,
+                least: int = MIN_WINDOWS) -> np.ndarray:
+    """InputError unless ``windows`` holds at least ``least`` learnable windows; says what was found."""
+    if len(windows) >= least:
         return windows
+    size = bars_of(windows.shape[1]) if windows.ndim == 2 else melody.BARS
     seen = []
     if bars is not None:
         seen.append(f"{bars:g} bars")
     if notes is not None:
         seen.append(f"{notes} notes")
     what = f" ({', '.join(seen)})" if seen else ""
-    raise InputError(f"too few bars to learn from in {source}{what}: found {len(windows)} two-bar window(s) "
-                     f"with >= {MIN_NOTES} notes, MidiMe needs at least {MIN_WINDOWS} "
-                     f"(3 or more bars of a melody)")
+    raise InputError(f"too few bars to learn from in {source}{what}: found {len(windows)} {size}-bar window(s) "
+                     f"with >= {MIN_NOTES} notes, MidiMe needs at least {least} "
+                     f"({size + least - 1} or more bars of a melody)")
 
 
 def accent(notes: list[Note], beats_per_bar: int = 4) -> list[Note]:
@@ -117,9 +126,9 @@ def accent(notes: list[Note], beats_per_bar: int = 4) -> list[Note]:
 
 
 def tokens_phrase(tokens: np.ndarray, channel: int = 0, generator: str = "midime", **meta) -> Phrase:
-    """One 2-bar phrase (length 8 beats) of ``tokens`` on ``channel`` (0..15)."""
+    """One phrase of ``tokens`` (2 bars = 8 beats, or as long as the tokens) on ``channel`` (0..15)."""
     notes = accent(melody.notes_from_tokens(tokens, channel=channel))
-    return Phrase.of(notes, melody.PHRASE_BEATS, generator, tokens=[int(t) for t in tokens], **meta)
+    return Phrase.of(notes, len(tokens) / melody.STEPS_PER_BEAT, generator, tokens=[int(t) for t in tokens], **meta)
 
 
 def sequence(phrases: Sequence[Sequence[Note]], length: float = melody.PHRASE_BEATS) -> list[Note]:

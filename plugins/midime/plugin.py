@@ -1,4 +1,5 @@
-"""The built-in MidiMe plugin: the "midime" generator and the ``cmt-bridge midime ...`` commands."""
+"""The built-in MidiMe plugin: the "midime" (2 bars) and "midime16" (16 bars) generators and the
+``cmt-bridge midime ...`` commands."""
 from __future__ import annotations
 
 import argparse
@@ -9,8 +10,9 @@ from bridge.api import hookimpl
 @hookimpl
 def cmtbridge_register_generators() -> list[type]:
     from .generator import MidiMeGenerator
+    from .generator16 import MidiMe16Generator
 
-    return [MidiMeGenerator]
+    return [MidiMeGenerator, MidiMe16Generator]
 
 
 @hookimpl

@@ -13,9 +13,12 @@ decode, sample, interpolate, ...) on tokens [B, 256]; MidiMe works on either.
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
-from bridge.api import InputError, ModelBundle
+from bridge.api import InputError, ModelBundle, ModelError
 
 from . import melody
 from .vae import MusicVAE, _sample_graph
@@ -88,3 +91,24 @@ class MusicVAE16(MusicVAE):
                     out[:, t] = prev
             prev = out[:, span.stop - 1].copy()
         return out
+
+
+def load_model(model: str | Path | None = None, provider: str | None = None, threads: int = 1) -> MusicVAE:
+    """A MusicVAE of either length: a model name (``musicvae-mel2bar``, ``musicvae-mel16bar``), a model
+    folder, or None (the 2-bar default); the class follows the manifest's ``vocab.steps``."""
+    if model is None:
+        return MusicVAE.load(provider=provider, threads=threads)
+    text = str(model)
+    named = {MusicVAE.MODEL_NAME: MusicVAE, MODEL_NAME: MusicVAE16}
+    if text in named and not Path(text).exists():
+        return named[text].load(provider=provider, threads=threads)
+    folder = Path(text).expanduser()
+    manifest = folder / "manifest.json"
+    if not manifest.is_file():
+        raise ModelError(f"no MusicVAE model in {folder} (pass --model DIR with a manifest.json, or a model "
+                         f"name: {', '.join(named)})")
+    try:
+        steps = json.loads(manifest.read_text())["vocab"]["steps"]
+    except (ValueError, KeyError, TypeError):
+        raise ModelError(f"{manifest}: not a MusicVAE manifest (no vocab.steps)") from None
+    return (MusicVAE16 if steps == STEPS else MusicVAE).load(folder, provider=provider, threads=threads)

@@ -33,7 +33,7 @@ class BridgeRun:
     """One ``cmt-bridge run`` process; ``stderr`` is collected in the background."""
 
     def __init__(self, *args: str, plugins=(), env: dict | None = None, reply_port: int | None = None,
-                 disable: str = "midime,tagger", cwd: Path | None = None):
+                 disable: str = "midime,midime16,tagger", cwd: Path | None = None):
         # the tagger plays nothing and its model folder may be absent: it would only add a start-up warning
         self.osc_port = free_port()
         self.reply_port = reply_port or free_port()
