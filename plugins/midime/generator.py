@@ -170,7 +170,7 @@ class MidiMeGenerator(Generator):
         seed = self["seed"] if self["seed"] >= 0 else int(self._rng.integers(2 ** 31))
         self.personal = MidiMe.learn(mu, self.vae.name, self.vae.fingerprint, seed=seed, progress=progress)
         self.personal_name = "learned live"
-        self.context.report(f"learned {len(windows)} {self.vae.bars}-bar windows in "
+        self.context.report(f"learned {len(windows)} {phrases.window_word(self.vae.bars)} windows in "
                             f"{self.personal.info['seconds']:.2f} s")
         return self._samples(self["variations"], self._action_rng())
 

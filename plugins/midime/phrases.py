@@ -38,6 +38,11 @@ def bars_of(steps: int) -> int:
     return steps // melody.STEPS_PER_BAR
 
 
+def window_word(bars: int) -> str:
+    """ "two-bar" / "16-bar": how messages name a window."""
+    return "two-bar" if bars == 2 else f"{bars}-bar"
+
+
 def file_melody(path: str | Path) -> list[Note]:
     """The melody line of a MIDI file (InputError when unreadable, empty, drums only or polyphonic)."""
     path = Path(path)
@@ -109,7 +114,7 @@ def need_enough(windows: np.ndarray, source: str, bars: float | None = None, not
     if notes is not None:
         seen.append(f"{notes} notes")
     what = f" ({', '.join(seen)})" if seen else ""
-    raise InputError(f"too few bars to learn from in {source}{what}: found {len(windows)} {size}-bar window(s) "
+    raise InputError(f"too few bars to learn from in {source}{what}: found {len(windows)} {window_word(size)} window(s) "
                      f"with >= {MIN_NOTES} notes, MidiMe needs at least {least} "
                      f"({size + least - 1} or more bars of a melody)")
 
