@@ -110,3 +110,34 @@ def test_a_time_budget_stops_training_and_checkpoints(folk16, tmp_path):
     result = train.train(cfg, tmp_path)
     assert 1 <= result["step"] < 1000
     assert (tmp_path / f"ckpt-{result['step']:07d}.pt").exists()
+
+
+def test_midime16_generator_plays_16_bar_sections_and_learns_from_one(exported):
+    """The live generator on the 16-bar model: sections of 64 beats, learning from 16 bars played."""
+    from bridge.events import InputNote
+    from bridge.generator import GeneratorContext
+    from bridge.runtime import ModelBundle
+    from plugins.midime.generator16 import MidiMe16Generator
+    from plugins.midime.vae16 import EXPECT, MODEL_NAME
+
+    class Context(GeneratorContext):
+        def __init__(self, played):
+            super().__init__()
+            self.recent_input = lambda beats: played
+            self.progress = lambda task, fraction: None
+            self.reports: list[str] = []
+            self.report = self.reports.append
+
+    shape = (0, 2, 4, 5, 7, 5, 4, 2)
+    played = [InputNote(60 + shape[i % 8], 90, i * 0.5, i * 0.5 + 0.45) for i in range(16 * 8)]
+    ctx = Context(played)
+    gen = MidiMe16Generator(models={MODEL_NAME: ModelBundle.load(exported, expect=EXPECT)}, context=ctx)
+    gen.set("seed", 3)
+    [phrase] = gen.next_phrase()
+    assert phrase.length == 64.0 and all(0 <= n.start < 64 for n in phrase.notes)
+    out = gen.perform("learn", [])
+    assert gen.personal is not None      # one section: MidiMe learns 8 draws of its posterior
+    assert len(out) == 1 and out[0].meta["personal"] == "learned live"
+    assert any("learned 1 16-bar windows" in r for r in ctx.reports)
+    with pytest.raises(Exception, match="16..64"):
+        gen.set("bars", 8)

@@ -184,10 +184,10 @@ def cmd_learn(args) -> int:
     source = args.files[0].name if len(args.files) == 1 else f"{len(args.files)} files"
     windows = phrases.need_enough(np.concatenate(found), source, bars=round(bars, 1), notes=notes,
                                   least=phrases.MIN_WINDOWS if vae.bars <= melody.BARS else 1)
-    mu, _ = vae.encode(windows)
-    bar = Progress(epochs, f"learning {len(windows)} windows", unit="epochs")
     seed = _seed(args)
     seed = seed if seed is not None else int(np.random.default_rng().integers(2 ** 31))
+    mu = vae.learning_latents(windows, np.random.default_rng(seed))
+    bar = Progress(epochs, f"learning {len(windows)} windows", unit="epochs")
     model = MidiMe.learn(mu, vae.name, vae.fingerprint, latent_dim=args.latent, epochs=epochs, seed=seed,
                          progress=bar.at)
     bar.close()

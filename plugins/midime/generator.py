@@ -161,7 +161,7 @@ class MidiMeGenerator(Generator):
         windows = phrases.need_enough(phrases.melody_windows(line, steps=self.vae.steps), source, bars=bars,
                                       notes=len(line), least=1 if one else phrases.MIN_WINDOWS)
         self.context.progress(LEARN_TASK, 0.0)
-        mu, _ = self.vae.encode(windows)
+        mu = self.vae.learning_latents(windows, self._action_rng())
 
         def progress(epoch: int, epochs: int, loss: float) -> None:
             if epoch == epochs or epoch % max(1, epochs // 50) == 0:

@@ -8,24 +8,18 @@ from ``musicvae-mel16bar``: a phrase is 16 bars (64 beats in 4/4), decoded in
 """
 from __future__ import annotations
 
-from bridge.api import Action, ConfigError, Param
+from bridge.api import Action, Param
 
 from .generator import MidiMeGenerator
 from .params import PARAMS
 from .vae16 import EXPECT, MODEL_NAME, MusicVAE16
 
 
-def _bars(bars: int) -> None:
-    if bars < 16:
-        raise ConfigError(f"bars must be at least 16 (a 16-bar section), got {bars}")
-
-
 _CHANGED = {
     "variations": Param("variations", int, 1, 1, 8, unit="sections", doc="16-bar sections per sample action "
                                                                          "and queue refill"),
     "steps": Param("steps", int, 3, 1, 8, unit="sections", doc="sections of an interpolation, end points included"),
-    "bars": Param("bars", int, 16, 16, 64, unit="bars", doc="bars of recent MIDI input that learn uses (>= 16)",
-                  check=_bars),
+    "bars": Param("bars", int, 16, 16, 64, unit="bars", doc="bars of recent MIDI input that learn uses"),
     "channel": Param("channel", int, 1, 1, 16, doc="MIDI channel of the sections"),
 }
 

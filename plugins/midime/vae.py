@@ -207,6 +207,18 @@ class MusicVAE:
         z = rng.standard_normal((int(n), self.z_dim)).astype(np.float32)
         return self.decode(z, temperature, rng)
 
+    def learning_latents(self, windows: np.ndarray, rng: np.random.Generator | None = None,
+                         draws: int = 8) -> np.ndarray:
+        """What MidiMe learns from: the posterior means of ``windows`` [N, steps]. One window (a single
+        16-bar section) gives no spread to learn, so then it is ``draws`` samples of its posterior
+        N(mu, sigma): MidiMe learns the neighbourhood the encoder allows that piece."""
+        mu, sigma = self.encode(windows)
+        if len(mu) >= 2:
+            return mu
+        rng = rng if rng is not None else np.random.default_rng(0)
+        eps = rng.standard_normal((draws, mu.shape[1])).astype(np.float32)
+        return (mu[:1] + sigma[:1] * eps).astype(np.float32)
+
     def reconstruct(self, tokens: np.ndarray) -> np.ndarray:
         """Free-running argmax decoding from the posterior mean (what the model 'heard')."""
         mu, _ = self.encode(tokens)
