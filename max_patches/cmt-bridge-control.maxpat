@@ -12,7 +12,7 @@
 		"rect": [
 			40.0,
 			80.0,
-			2376.0,
+			2816.0,
 			900.0
 		],
 		"bglocked": 0,
@@ -374,6 +374,8 @@
 						"cmt",
 						",",
 						"midime",
+						",",
+						"midime16",
 						",",
 						"tagger",
 						",",
@@ -4918,10 +4920,10 @@
 					"patching_rect": [
 						1400.0,
 						90.0,
-						49.0,
+						62.0,
 						26.0
 					],
-					"text": "tagger"
+					"text": "midime16"
 				}
 			},
 			{
@@ -4936,7 +4938,7 @@
 						420.0,
 						21.0
 					],
-					"text": "listens (an input device, a file heard in time, or the host's own notes) and says what it hears every bar: tags, a sentence and the encoder's embedding on OSC; plays no notes"
+					"text": "MusicVAE 16-bar sections (hierarchical decoder): sample, interpolate, personalise (MidiMe)"
 				}
 			},
 			{
@@ -4966,10 +4968,10 @@
 					"patching_rect": [
 						1400.0,
 						138.0,
-						124.0,
+						138.0,
 						22.0
 					],
-					"text": "/cmt/play tagger"
+					"text": "/cmt/play midime16"
 				}
 			},
 			{
@@ -4984,10 +4986,10 @@
 					"patching_rect": [
 						1600.0,
 						138.0,
-						124.0,
+						138.0,
 						22.0
 					],
-					"text": "/cmt/stop tagger"
+					"text": "/cmt/stop midime16"
 				}
 			},
 			{
@@ -5018,7 +5020,7 @@
 						420.0,
 						21.0
 					],
-					"text": "style one of plain, prompt (default plain)"
+					"text": "temperature 0..2 (default 0.5)"
 				}
 			},
 			{
@@ -5033,10 +5035,10 @@
 					"patching_rect": [
 						1600.0,
 						248.0,
-						187.0,
+						243.0,
 						22.0
 					],
-					"text": "prepend /cmt/tagger/style"
+					"text": "prepend /cmt/midime16/temperature"
 				}
 			},
 			{
@@ -5056,25 +5058,22 @@
 			},
 			{
 				"box": {
+					"format": 6,
 					"id": "obj-291",
-					"items": [
-						"plain",
-						",",
-						"prompt"
-					],
-					"maxclass": "umenu",
+					"maxclass": "flonum",
+					"maximum": 2.0,
+					"minimum": 0.0,
 					"numinlets": 1,
-					"numoutlets": 3,
+					"numoutlets": 2,
 					"outlettype": [
-						"int",
 						"",
-						""
+						"bang"
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						1400.0,
+						1500.0,
 						248.0,
-						120.0,
+						80.0,
 						22.0
 					]
 				}
@@ -5082,6 +5081,46 @@
 			{
 				"box": {
 					"id": "obj-292",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						274.0,
+						124.0,
+						22.0
+					],
+					"text": "loadmess set 0.5"
+				}
+			},
+			{
+				"box": {
+					"floatoutput": 1,
+					"id": "obj-293",
+					"maxclass": "slider",
+					"min": 0.0,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						248.0,
+						90.0,
+						20.0
+					],
+					"size": 2.0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-294",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5091,20 +5130,20 @@
 					"patching_rect": [
 						1400.0,
 						300.0,
-						173.0,
+						229.0,
 						22.0
 					],
-					"text": "/cmt/learn tagger style"
+					"text": "/cmt/learn midime16 temperature"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-293",
+					"id": "obj-295",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1583.0,
+						1639.0,
 						300.0,
 						103.0,
 						22.0
@@ -5114,7 +5153,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-294",
+					"id": "obj-296",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5124,12 +5163,12 @@
 						420.0,
 						21.0
 					],
-					"text": "threshold 0..1 (default 0)"
+					"text": "variations 1..8 sections (default 1)"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-295",
+					"id": "obj-297",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5139,15 +5178,15 @@
 					"patching_rect": [
 						1600.0,
 						354.0,
-						215.0,
+						236.0,
 						22.0
 					],
-					"text": "prepend /cmt/tagger/threshold"
+					"text": "prepend /cmt/midime16/variations"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-296",
+					"id": "obj-298",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5162,11 +5201,10 @@
 			},
 			{
 				"box": {
-					"format": 6,
-					"id": "obj-297",
-					"maxclass": "flonum",
-					"maximum": 1.0,
-					"minimum": 0.0,
+					"id": "obj-299",
+					"maxclass": "number",
+					"maximum": 8,
+					"minimum": 1,
 					"numinlets": 1,
 					"numoutlets": 2,
 					"outlettype": [
@@ -5184,7 +5222,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-298",
+					"id": "obj-300",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5194,18 +5232,17 @@
 					"patching_rect": [
 						1400.0,
 						380.0,
-						117.0,
+						110.0,
 						22.0
 					],
-					"text": "loadmess set 0."
+					"text": "loadmess set 1"
 				}
 			},
 			{
 				"box": {
-					"floatoutput": 1,
-					"id": "obj-299",
+					"id": "obj-301",
 					"maxclass": "slider",
-					"min": 0.0,
+					"min": 1,
 					"numinlets": 1,
 					"numoutlets": 1,
 					"orientation": 1,
@@ -5219,12 +5256,12 @@
 						90.0,
 						20.0
 					],
-					"size": 1.0
+					"size": 8
 				}
 			},
 			{
 				"box": {
-					"id": "obj-300",
+					"id": "obj-302",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5234,20 +5271,20 @@
 					"patching_rect": [
 						1400.0,
 						406.0,
-						201.0,
+						222.0,
 						22.0
 					],
-					"text": "/cmt/learn tagger threshold"
+					"text": "/cmt/learn midime16 variations"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-301",
+					"id": "obj-303",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1611.0,
+						1632.0,
 						406.0,
 						103.0,
 						22.0
@@ -5257,7 +5294,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-302",
+					"id": "obj-304",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5267,12 +5304,12 @@
 						420.0,
 						21.0
 					],
-					"text": "send_embedding (default True)"
+					"text": "steps 1..8 sections (default 3)"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-303",
+					"id": "obj-305",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5282,15 +5319,15 @@
 					"patching_rect": [
 						1600.0,
 						460.0,
-						250.0,
+						201.0,
 						22.0
 					],
-					"text": "prepend /cmt/tagger/send_embedding"
+					"text": "prepend /cmt/midime16/steps"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-304",
+					"id": "obj-306",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5305,25 +5342,28 @@
 			},
 			{
 				"box": {
-					"id": "obj-305",
-					"maxclass": "toggle",
+					"id": "obj-307",
+					"maxclass": "number",
+					"maximum": 8,
+					"minimum": 1,
 					"numinlets": 1,
-					"numoutlets": 1,
+					"numoutlets": 2,
 					"outlettype": [
-						"int"
+						"",
+						"bang"
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						1400.0,
+						1500.0,
 						460.0,
-						24.0,
-						24.0
+						80.0,
+						22.0
 					]
 				}
 			},
 			{
 				"box": {
-					"id": "obj-306",
+					"id": "obj-308",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5331,17 +5371,38 @@
 						""
 					],
 					"patching_rect": [
-						1430.0,
-						460.0,
+						1400.0,
+						486.0,
 						110.0,
 						22.0
 					],
-					"text": "loadmess set 1"
+					"text": "loadmess set 3"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-307",
+					"id": "obj-309",
+					"maxclass": "slider",
+					"min": 1,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						460.0,
+						90.0,
+						20.0
+					],
+					"size": 8
+				}
+			},
+			{
+				"box": {
+					"id": "obj-310",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5351,20 +5412,20 @@
 					"patching_rect": [
 						1400.0,
 						512.0,
-						236.0,
+						187.0,
 						22.0
 					],
-					"text": "/cmt/learn tagger send_embedding"
+					"text": "/cmt/learn midime16 steps"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-308",
+					"id": "obj-311",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1646.0,
+						1597.0,
 						512.0,
 						103.0,
 						22.0
@@ -5374,7 +5435,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-309",
+					"id": "obj-312",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5384,12 +5445,12 @@
 						420.0,
 						21.0
 					],
-					"text": "loop (default False)"
+					"text": "bars 16..64 bars (default 16)"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-310",
+					"id": "obj-313",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5399,15 +5460,15 @@
 					"patching_rect": [
 						1600.0,
 						566.0,
-						180.0,
+						194.0,
 						22.0
 					],
-					"text": "prepend /cmt/tagger/loop"
+					"text": "prepend /cmt/midime16/bars"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-311",
+					"id": "obj-314",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5422,25 +5483,28 @@
 			},
 			{
 				"box": {
-					"id": "obj-312",
-					"maxclass": "toggle",
+					"id": "obj-315",
+					"maxclass": "number",
+					"maximum": 64,
+					"minimum": 16,
 					"numinlets": 1,
-					"numoutlets": 1,
+					"numoutlets": 2,
 					"outlettype": [
-						"int"
+						"",
+						"bang"
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						1400.0,
+						1500.0,
 						566.0,
-						24.0,
-						24.0
+						80.0,
+						22.0
 					]
 				}
 			},
 			{
 				"box": {
-					"id": "obj-313",
+					"id": "obj-316",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5448,17 +5512,38 @@
 						""
 					],
 					"patching_rect": [
-						1430.0,
-						566.0,
-						110.0,
+						1400.0,
+						592.0,
+						117.0,
 						22.0
 					],
-					"text": "loadmess set 0"
+					"text": "loadmess set 16"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-314",
+					"id": "obj-317",
+					"maxclass": "slider",
+					"min": 16,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						566.0,
+						90.0,
+						20.0
+					],
+					"size": 49
+				}
+			},
+			{
+				"box": {
+					"id": "obj-318",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5468,20 +5553,20 @@
 					"patching_rect": [
 						1400.0,
 						618.0,
-						166.0,
+						180.0,
 						22.0
 					],
-					"text": "/cmt/learn tagger loop"
+					"text": "/cmt/learn midime16 bars"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-315",
+					"id": "obj-319",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1576.0,
+						1590.0,
 						618.0,
 						103.0,
 						22.0
@@ -5491,14 +5576,275 @@
 			},
 			{
 				"box": {
-					"fontface": 1,
-					"id": "obj-316",
+					"id": "obj-320",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						1400.0,
 						648.0,
+						420.0,
+						21.0
+					],
+					"text": "seed -1..2147483647 (default -1)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-321",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1600.0,
+						672.0,
+						194.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime16/seed"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-322",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1600.0,
+						698.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-323",
+					"maxclass": "number",
+					"maximum": 2147483647,
+					"minimum": -1,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						672.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-324",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						698.0,
+						117.0,
+						22.0
+					],
+					"text": "loadmess set -1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-325",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						724.0,
+						180.0,
+						22.0
+					],
+					"text": "/cmt/learn midime16 seed"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-326",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1590.0,
+						724.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-327",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						754.0,
+						420.0,
+						21.0
+					],
+					"text": "channel 1..16 (default 1)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-328",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1600.0,
+						778.0,
+						215.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime16/channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-329",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1600.0,
+						804.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-330",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 1,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1500.0,
+						778.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-331",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						804.0,
+						110.0,
+						22.0
+					],
+					"text": "loadmess set 1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-332",
+					"maxclass": "slider",
+					"min": 1,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						778.0,
+						90.0,
+						20.0
+					],
+					"size": 16
+				}
+			},
+			{
+				"box": {
+					"id": "obj-333",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						830.0,
+						201.0,
+						22.0
+					],
+					"text": "/cmt/learn midime16 channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-334",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1611.0,
+						830.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"id": "obj-335",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						860.0,
 						55.5,
 						21.0
 					],
@@ -5507,260 +5853,22 @@
 			},
 			{
 				"box": {
-					"id": "obj-317",
+					"id": "obj-336",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
-					"patching_rect": [
-						1400.0,
-						672.0,
-						420.0,
-						21.0
-					],
-					"text": "file: hear a file in real time (silently) from now and tag it every bar"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-318",
-					"maxclass": "button",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						"bang"
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						1400.0,
-						722.0,
-						24.0,
-						24.0
-					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-319",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1428.0,
-						724.0,
-						200.0,
-						21.0
-					],
-					"text": "choose an audio file: WAV, FLAC, OGG, MP3 or what FFmpeg decodes"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-320",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"patching_rect": [
-						1640.0,
-						722.0,
-						82.0,
-						22.0
-					],
-					"text": "opendialog"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-321",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"int"
-					],
-					"patching_rect": [
-						1640.0,
-						748.0,
-						166.0,
-						22.0
-					],
-					"text": "conformpath slash boot"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-322",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						1400.0,
-						774.0,
-						180.0,
-						22.0
-					],
-					"text": "prepend /cmt/tagger/file"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-323",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1400.0,
-						800.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-324",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1400.0,
-						834.0,
-						420.0,
-						21.0
-					],
-					"text": "listen: tag an audio input device every bar (needs sounddevice)"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-325",
-					"maxclass": "button",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						"bang"
-					],
-					"parameter_enable": 0,
 					"patching_rect": [
 						1400.0,
 						884.0,
-						24.0,
-						24.0
-					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-326",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1428.0,
-						886.0,
-						200.0,
-						21.0
-					],
-					"text": "choose input device index or name (empty: the default input)"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-327",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"patching_rect": [
-						1640.0,
-						884.0,
-						82.0,
-						22.0
-					],
-					"text": "opendialog"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-328",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"int"
-					],
-					"patching_rect": [
-						1640.0,
-						910.0,
-						166.0,
-						22.0
-					],
-					"text": "conformpath slash boot"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-329",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						1400.0,
-						936.0,
-						194.0,
-						22.0
-					],
-					"text": "prepend /cmt/tagger/listen"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-330",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1400.0,
-						962.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-331",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1400.0,
-						996.0,
 						420.0,
 						21.0
 					],
-					"text": "host: hear what the host itself plays (every generator's notes, rendered in-process with FluidSynth, or sines without it)"
+					"text": "sample: play n new 16-bar sections (n 0..8 sections (default 0))"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-332",
+					"id": "obj-337",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5769,97 +5877,11 @@
 					],
 					"patching_rect": [
 						1400.0,
-						1020.0,
-						145.0,
+						908.0,
+						152.0,
 						22.0
 					],
-					"text": "/cmt/tagger/host \"\""
-				}
-			},
-			{
-				"box": {
-					"id": "obj-333",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1555.0,
-						1020.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-334",
-					"maxclass": "button",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						"bang"
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						1400.0,
-						1046.0,
-						24.0,
-						24.0
-					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-335",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1428.0,
-						1048.0,
-						200.0,
-						21.0
-					],
-					"text": "choose a GM soundfont (\"\" = the first one found)"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-336",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"patching_rect": [
-						1640.0,
-						1046.0,
-						82.0,
-						22.0
-					],
-					"text": "opendialog"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-337",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"int"
-					],
-					"patching_rect": [
-						1640.0,
-						1072.0,
-						166.0,
-						22.0
-					],
-					"text": "conformpath slash boot"
+					"text": "/cmt/midime16/sample"
 				}
 			},
 			{
@@ -5867,17 +5889,14 @@
 					"id": "obj-338",
 					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
+					"numoutlets": 0,
 					"patching_rect": [
-						1400.0,
-						1098.0,
-						180.0,
+						1562.0,
+						908.0,
+						103.0,
 						22.0
 					],
-					"text": "prepend /cmt/tagger/host"
+					"text": "s ---cmtb-out"
 				}
 			},
 			{
@@ -5885,10 +5904,49 @@
 					"id": "obj-339",
 					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 0,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1490.0,
+						934.0,
+						208.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime16/sample"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-340",
+					"maxclass": "number",
+					"maximum": 8,
+					"minimum": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
 					"patching_rect": [
 						1400.0,
-						1124.0,
+						934.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-341",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1490.0,
+						960.0,
 						103.0,
 						22.0
 					],
@@ -5897,22 +5955,22 @@
 			},
 			{
 				"box": {
-					"id": "obj-340",
+					"id": "obj-342",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						1400.0,
-						1158.0,
+						994.0,
 						420.0,
 						21.0
 					],
-					"text": "unlisten: stop listening to the file, the device or the host"
+					"text": "interpolate: morph from section A to section B in `steps` sections (steps 0..8 sections (default 0))"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-341",
+					"id": "obj-343",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5921,22 +5979,22 @@
 					],
 					"patching_rect": [
 						1400.0,
-						1182.0,
-						152.0,
+						1018.0,
+						187.0,
 						22.0
 					],
-					"text": "/cmt/tagger/unlisten"
+					"text": "/cmt/midime16/interpolate"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-342",
+					"id": "obj-344",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1562.0,
-						1182.0,
+						1597.0,
+						1018.0,
 						103.0,
 						22.0
 					],
@@ -5945,72 +6003,41 @@
 			},
 			{
 				"box": {
-					"fontface": 1,
-					"id": "obj-343",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1400.0,
-						1216.0,
-						420.0,
-						21.0
-					],
-					"text": "messages from tagger (the last of each)"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-344",
-					"maxclass": "newobj",
-					"numinlets": 4,
-					"numoutlets": 4,
-					"outlettype": [
-						"",
-						"",
-						"",
-						""
-					],
-					"patching_rect": [
-						1400.0,
-						1266.0,
-						400.0,
-						22.0
-					],
-					"text": "route /cmt/tagger/tags /cmt/tagger/caption /cmt/tagger/embedding"
-				}
-			},
-			{
-				"box": {
 					"id": "obj-345",
 					"maxclass": "newobj",
-					"numinlets": 0,
+					"numinlets": 1,
 					"numoutlets": 1,
 					"outlettype": [
 						""
 					],
 					"patching_rect": [
-						1400.0,
-						1240.0,
-						124.0,
+						1490.0,
+						1044.0,
+						243.0,
 						22.0
 					],
-					"text": "r ---cmtb-gen-in"
+					"text": "prepend /cmt/midime16/interpolate"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-346",
-					"maxclass": "comment",
+					"maxclass": "number",
+					"maximum": 8,
+					"minimum": 0,
 					"numinlets": 1,
-					"numoutlets": 0,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
 					"patching_rect": [
 						1400.0,
-						1296.0,
-						420.0,
-						21.0
-					],
-					"text": "tags: every bar while listening: the tags of the last window heard"
+						1044.0,
+						80.0,
+						22.0
+					]
 				}
 			},
 			{
@@ -6018,22 +6045,34 @@
 					"id": "obj-347",
 					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
+					"numoutlets": 0,
 					"patching_rect": [
-						1400.0,
-						1320.0,
-						89.0,
+						1490.0,
+						1070.0,
+						103.0,
 						22.0
 					],
-					"text": "prepend set"
+					"text": "s ---cmtb-out"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-348",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						1104.0,
+						420.0,
+						21.0
+					],
+					"text": "learn: personalise (MidiMe) on the last bars played into the MIDI input (16 or more) (bars 0..64 bars (default 0))"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-349",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6042,26 +6081,11 @@
 					],
 					"patching_rect": [
 						1400.0,
-						1346.0,
-						400.0,
+						1128.0,
+						145.0,
 						22.0
 					],
-					"text": ""
-				}
-			},
-			{
-				"box": {
-					"id": "obj-349",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1400.0,
-						1380.0,
-						420.0,
-						21.0
-					],
-					"text": "caption: every bar while listening: the tags as a sentence (style plain or prompt)"
+					"text": "/cmt/midime16/learn"
 				}
 			},
 			{
@@ -6069,55 +6093,19 @@
 					"id": "obj-350",
 					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
+					"numoutlets": 0,
 					"patching_rect": [
-						1400.0,
-						1404.0,
-						89.0,
+						1555.0,
+						1128.0,
+						103.0,
 						22.0
 					],
-					"text": "prepend set"
+					"text": "s ---cmtb-out"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-351",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						1400.0,
-						1430.0,
-						400.0,
-						22.0
-					],
-					"text": ""
-				}
-			},
-			{
-				"box": {
-					"id": "obj-352",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1400.0,
-						1464.0,
-						420.0,
-						21.0
-					],
-					"text": "embedding: every bar while listening (param send_embedding): the encoder's embedding of the last window"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-353",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6125,47 +6113,81 @@
 						""
 					],
 					"patching_rect": [
-						1400.0,
-						1488.0,
-						89.0,
+						1490.0,
+						1154.0,
+						201.0,
 						22.0
 					],
-					"text": "prepend set"
+					"text": "prepend /cmt/midime16/learn"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-352",
+					"maxclass": "number",
+					"maximum": 64,
+					"minimum": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						1154.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-353",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1490.0,
+						1180.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-354",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						1400.0,
-						1514.0,
-						400.0,
-						22.0
-					],
-					"text": ""
-				}
-			},
-			{
-				"box": {
-					"fontface": 1,
-					"fontsize": 16.0,
-					"id": "obj-355",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1840.0,
-						90.0,
-						94.5,
-						26.0
+						1400.0,
+						1214.0,
+						420.0,
+						21.0
 					],
-					"text": "transcription"
+					"text": "learn_notes: personalise (MidiMe) on notes sent as JSON (the Live device's Learn from clip)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-355",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						1264.0,
+						24.0,
+						24.0
+					]
 				}
 			},
 			{
@@ -6175,17 +6197,606 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1840.0,
-						114.0,
-						420.0,
+						1428.0,
+						1266.0,
+						200.0,
 						21.0
 					],
-					"text": "audio -> notes with the cross-modal VAE: streams a recording's transcription in time"
+					"text": "choose JSON: [[pitch, start_beats, duration_beats, velocity], ...] (a clip's notes, 16 bars or more)"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-357",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						1640.0,
+						1264.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-358",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						1640.0,
+						1290.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-359",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1316.0,
+						243.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime16/learn_notes"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-360",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						1342.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-361",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						1376.0,
+						420.0,
+						21.0
+					],
+					"text": "phrase_a: set interpolation start from a file"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-362",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						1426.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-363",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1428.0,
+						1428.0,
+						200.0,
+						21.0
+					],
+					"text": "choose a MIDI file (its first 16 bars of melody)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-364",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						1640.0,
+						1426.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-365",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						1640.0,
+						1452.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-366",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1478.0,
+						222.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime16/phrase_a"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-367",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						1504.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-368",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						1538.0,
+						420.0,
+						21.0
+					],
+					"text": "phrase_b: set interpolation end from a file"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-369",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						1588.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-370",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1428.0,
+						1590.0,
+						200.0,
+						21.0
+					],
+					"text": "choose a MIDI file (its first 16 bars of melody)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-371",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						1640.0,
+						1588.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-372",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						1640.0,
+						1614.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-373",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1640.0,
+						222.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime16/phrase_b"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-374",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						1666.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-375",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						1700.0,
+						420.0,
+						21.0
+					],
+					"text": "capture_a: set interpolation start from the last 16 bars played"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-376",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1724.0,
+						173.0,
+						22.0
+					],
+					"text": "/cmt/midime16/capture_a"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-377",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1583.0,
+						1724.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-378",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						1758.0,
+						420.0,
+						21.0
+					],
+					"text": "capture_b: set interpolation end from the last 16 bars played"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-379",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1782.0,
+						173.0,
+						22.0
+					],
+					"text": "/cmt/midime16/capture_b"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-380",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1583.0,
+						1782.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-381",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						1816.0,
+						420.0,
+						21.0
+					],
+					"text": "personal: sample from a personal MidiMe model"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-382",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1840.0,
+						187.0,
+						22.0
+					],
+					"text": "/cmt/midime16/personal \"\""
+				}
+			},
+			{
+				"box": {
+					"id": "obj-383",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1597.0,
+						1840.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-384",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						1866.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-385",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1428.0,
+						1868.0,
+						200.0,
+						21.0
+					],
+					"text": "choose a .midime file learned on the 16-bar model (\"\" = back to plain MusicVAE)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-386",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						1640.0,
+						1866.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-387",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						1640.0,
+						1892.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-388",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1918.0,
+						222.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime16/personal"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-389",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						1944.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"fontsize": 16.0,
+					"id": "obj-390",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1840.0,
+						90.0,
+						49.0,
+						26.0
+					],
+					"text": "tagger"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-391",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1840.0,
+						114.0,
+						420.0,
+						21.0
+					],
+					"text": "listens (an input device, a file heard in time, or the host's own notes) and says what it hears every bar: tags, a sentence and the encoder's embedding on OSC; plays no notes"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-392",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6200,7 +6811,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-358",
+					"id": "obj-393",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6210,15 +6821,15 @@
 					"patching_rect": [
 						1840.0,
 						138.0,
-						173.0,
+						124.0,
 						22.0
 					],
-					"text": "/cmt/play transcription"
+					"text": "/cmt/play tagger"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-359",
+					"id": "obj-394",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6228,16 +6839,16 @@
 					"patching_rect": [
 						2040.0,
 						138.0,
-						173.0,
+						124.0,
 						22.0
 					],
-					"text": "/cmt/stop transcription"
+					"text": "/cmt/stop tagger"
 				}
 			},
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-360",
+					"id": "obj-395",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6252,7 +6863,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-361",
+					"id": "obj-396",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6262,12 +6873,12 @@
 						420.0,
 						21.0
 					],
-					"text": "onset_threshold 0.05..0.95 (default 0.5)"
+					"text": "style one of plain, prompt (default plain)"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-362",
+					"id": "obj-397",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6277,15 +6888,15 @@
 					"patching_rect": [
 						2040.0,
 						248.0,
-						306.0,
+						187.0,
 						22.0
 					],
-					"text": "prepend /cmt/transcription/onset_threshold"
+					"text": "prepend /cmt/tagger/style"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-363",
+					"id": "obj-398",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6300,69 +6911,32 @@
 			},
 			{
 				"box": {
-					"format": 6,
-					"id": "obj-364",
-					"maxclass": "flonum",
-					"maximum": 0.95,
-					"minimum": 0.05,
+					"id": "obj-399",
+					"items": [
+						"plain",
+						",",
+						"prompt"
+					],
+					"maxclass": "umenu",
 					"numinlets": 1,
-					"numoutlets": 2,
+					"numoutlets": 3,
 					"outlettype": [
+						"int",
 						"",
-						"bang"
+						""
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						1940.0,
+						1840.0,
 						248.0,
-						80.0,
+						120.0,
 						22.0
 					]
 				}
 			},
 			{
 				"box": {
-					"id": "obj-365",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						1840.0,
-						274.0,
-						124.0,
-						22.0
-					],
-					"text": "loadmess set 0.5"
-				}
-			},
-			{
-				"box": {
-					"floatoutput": 1,
-					"id": "obj-366",
-					"maxclass": "slider",
-					"min": 0.05,
-					"numinlets": 1,
-					"numoutlets": 1,
-					"orientation": 1,
-					"outlettype": [
-						""
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						1840.0,
-						248.0,
-						90.0,
-						20.0
-					],
-					"size": 0.8999999999999999
-				}
-			},
-			{
-				"box": {
-					"id": "obj-367",
+					"id": "obj-400",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6372,20 +6946,20 @@
 					"patching_rect": [
 						1840.0,
 						300.0,
-						292.0,
+						173.0,
 						22.0
 					],
-					"text": "/cmt/learn transcription onset_threshold"
+					"text": "/cmt/learn tagger style"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-368",
+					"id": "obj-401",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						2142.0,
+						2023.0,
 						300.0,
 						103.0,
 						22.0
@@ -6395,7 +6969,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-369",
+					"id": "obj-402",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6405,12 +6979,12 @@
 						420.0,
 						21.0
 					],
-					"text": "loop (default False)"
+					"text": "threshold 0..1 (default 0)"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-370",
+					"id": "obj-403",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6420,15 +6994,15 @@
 					"patching_rect": [
 						2040.0,
 						354.0,
-						229.0,
+						215.0,
 						22.0
 					],
-					"text": "prepend /cmt/transcription/loop"
+					"text": "prepend /cmt/tagger/threshold"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-371",
+					"id": "obj-404",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6443,25 +7017,29 @@
 			},
 			{
 				"box": {
-					"id": "obj-372",
-					"maxclass": "toggle",
+					"format": 6,
+					"id": "obj-405",
+					"maxclass": "flonum",
+					"maximum": 1.0,
+					"minimum": 0.0,
 					"numinlets": 1,
-					"numoutlets": 1,
+					"numoutlets": 2,
 					"outlettype": [
-						"int"
+						"",
+						"bang"
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						1840.0,
+						1940.0,
 						354.0,
-						24.0,
-						24.0
+						80.0,
+						22.0
 					]
 				}
 			},
 			{
 				"box": {
-					"id": "obj-373",
+					"id": "obj-406",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6469,17 +7047,39 @@
 						""
 					],
 					"patching_rect": [
-						1870.0,
-						354.0,
-						110.0,
+						1840.0,
+						380.0,
+						117.0,
 						22.0
 					],
-					"text": "loadmess set 0"
+					"text": "loadmess set 0."
 				}
 			},
 			{
 				"box": {
-					"id": "obj-374",
+					"floatoutput": 1,
+					"id": "obj-407",
+					"maxclass": "slider",
+					"min": 0.0,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1840.0,
+						354.0,
+						90.0,
+						20.0
+					],
+					"size": 1.0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-408",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6489,20 +7089,20 @@
 					"patching_rect": [
 						1840.0,
 						406.0,
-						215.0,
+						201.0,
 						22.0
 					],
-					"text": "/cmt/learn transcription loop"
+					"text": "/cmt/learn tagger threshold"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-375",
+					"id": "obj-409",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						2065.0,
+						2051.0,
 						406.0,
 						103.0,
 						22.0
@@ -6512,7 +7112,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-376",
+					"id": "obj-410",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6522,12 +7122,12 @@
 						420.0,
 						21.0
 					],
-					"text": "channel 1..16 (default 1)"
+					"text": "send_embedding (default True)"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-377",
+					"id": "obj-411",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6540,12 +7140,12 @@
 						250.0,
 						22.0
 					],
-					"text": "prepend /cmt/transcription/channel"
+					"text": "prepend /cmt/tagger/send_embedding"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-378",
+					"id": "obj-412",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6560,28 +7160,25 @@
 			},
 			{
 				"box": {
-					"id": "obj-379",
-					"maxclass": "number",
-					"maximum": 16,
-					"minimum": 1,
+					"id": "obj-413",
+					"maxclass": "toggle",
 					"numinlets": 1,
-					"numoutlets": 2,
+					"numoutlets": 1,
 					"outlettype": [
-						"",
-						"bang"
+						"int"
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						1940.0,
+						1840.0,
 						460.0,
-						80.0,
-						22.0
+						24.0,
+						24.0
 					]
 				}
 			},
 			{
 				"box": {
-					"id": "obj-380",
+					"id": "obj-414",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6589,8 +7186,8 @@
 						""
 					],
 					"patching_rect": [
-						1840.0,
-						486.0,
+						1870.0,
+						460.0,
 						110.0,
 						22.0
 					],
@@ -6599,28 +7196,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-381",
-					"maxclass": "slider",
-					"min": 1,
-					"numinlets": 1,
-					"numoutlets": 1,
-					"orientation": 1,
-					"outlettype": [
-						""
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						1840.0,
-						460.0,
-						90.0,
-						20.0
-					],
-					"size": 16
-				}
-			},
-			{
-				"box": {
-					"id": "obj-382",
+					"id": "obj-415",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6633,12 +7209,12 @@
 						236.0,
 						22.0
 					],
-					"text": "/cmt/learn transcription channel"
+					"text": "/cmt/learn tagger send_embedding"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-383",
+					"id": "obj-416",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6653,13 +7229,1292 @@
 			},
 			{
 				"box": {
-					"fontface": 1,
-					"id": "obj-384",
+					"id": "obj-417",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						1840.0,
+						542.0,
+						420.0,
+						21.0
+					],
+					"text": "loop (default False)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-418",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2040.0,
+						566.0,
+						180.0,
+						22.0
+					],
+					"text": "prepend /cmt/tagger/loop"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-419",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2040.0,
+						592.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-420",
+					"maxclass": "toggle",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"int"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1840.0,
+						566.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-421",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1870.0,
+						566.0,
+						110.0,
+						22.0
+					],
+					"text": "loadmess set 0"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-422",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1840.0,
+						618.0,
+						166.0,
+						22.0
+					],
+					"text": "/cmt/learn tagger loop"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-423",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2016.0,
+						618.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"id": "obj-424",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1840.0,
+						648.0,
+						55.5,
+						21.0
+					],
+					"text": "actions"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-425",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1840.0,
+						672.0,
+						420.0,
+						21.0
+					],
+					"text": "file: hear a file in real time (silently) from now and tag it every bar"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-426",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1840.0,
+						722.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-427",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1868.0,
+						724.0,
+						200.0,
+						21.0
+					],
+					"text": "choose an audio file: WAV, FLAC, OGG, MP3 or what FFmpeg decodes"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-428",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						2080.0,
+						722.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-429",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						2080.0,
+						748.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-430",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1840.0,
+						774.0,
+						180.0,
+						22.0
+					],
+					"text": "prepend /cmt/tagger/file"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-431",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1840.0,
+						800.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-432",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1840.0,
+						834.0,
+						420.0,
+						21.0
+					],
+					"text": "listen: tag an audio input device every bar (needs sounddevice)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-433",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1840.0,
+						884.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-434",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1868.0,
+						886.0,
+						200.0,
+						21.0
+					],
+					"text": "choose input device index or name (empty: the default input)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-435",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						2080.0,
+						884.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-436",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						2080.0,
+						910.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-437",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1840.0,
+						936.0,
+						194.0,
+						22.0
+					],
+					"text": "prepend /cmt/tagger/listen"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-438",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1840.0,
+						962.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-439",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1840.0,
+						996.0,
+						420.0,
+						21.0
+					],
+					"text": "host: hear what the host itself plays (every generator's notes, rendered in-process with FluidSynth, or sines without it)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-440",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1840.0,
+						1020.0,
+						145.0,
+						22.0
+					],
+					"text": "/cmt/tagger/host \"\""
+				}
+			},
+			{
+				"box": {
+					"id": "obj-441",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1995.0,
+						1020.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-442",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1840.0,
+						1046.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-443",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1868.0,
+						1048.0,
+						200.0,
+						21.0
+					],
+					"text": "choose a GM soundfont (\"\" = the first one found)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-444",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						2080.0,
+						1046.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-445",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						2080.0,
+						1072.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-446",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1840.0,
+						1098.0,
+						180.0,
+						22.0
+					],
+					"text": "prepend /cmt/tagger/host"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-447",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1840.0,
+						1124.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-448",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1840.0,
+						1158.0,
+						420.0,
+						21.0
+					],
+					"text": "unlisten: stop listening to the file, the device or the host"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-449",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1840.0,
+						1182.0,
+						152.0,
+						22.0
+					],
+					"text": "/cmt/tagger/unlisten"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-450",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2002.0,
+						1182.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"id": "obj-451",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1840.0,
+						1216.0,
+						420.0,
+						21.0
+					],
+					"text": "messages from tagger (the last of each)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-452",
+					"maxclass": "newobj",
+					"numinlets": 4,
+					"numoutlets": 4,
+					"outlettype": [
+						"",
+						"",
+						"",
+						""
+					],
+					"patching_rect": [
+						1840.0,
+						1266.0,
+						400.0,
+						22.0
+					],
+					"text": "route /cmt/tagger/tags /cmt/tagger/caption /cmt/tagger/embedding"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-453",
+					"maxclass": "newobj",
+					"numinlets": 0,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1840.0,
+						1240.0,
+						124.0,
+						22.0
+					],
+					"text": "r ---cmtb-gen-in"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-454",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1840.0,
+						1296.0,
+						420.0,
+						21.0
+					],
+					"text": "tags: every bar while listening: the tags of the last window heard"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-455",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1840.0,
+						1320.0,
+						89.0,
+						22.0
+					],
+					"text": "prepend set"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-456",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1840.0,
+						1346.0,
+						400.0,
+						22.0
+					],
+					"text": ""
+				}
+			},
+			{
+				"box": {
+					"id": "obj-457",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1840.0,
+						1380.0,
+						420.0,
+						21.0
+					],
+					"text": "caption: every bar while listening: the tags as a sentence (style plain or prompt)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-458",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1840.0,
+						1404.0,
+						89.0,
+						22.0
+					],
+					"text": "prepend set"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-459",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1840.0,
+						1430.0,
+						400.0,
+						22.0
+					],
+					"text": ""
+				}
+			},
+			{
+				"box": {
+					"id": "obj-460",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1840.0,
+						1464.0,
+						420.0,
+						21.0
+					],
+					"text": "embedding: every bar while listening (param send_embedding): the encoder's embedding of the last window"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-461",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1840.0,
+						1488.0,
+						89.0,
+						22.0
+					],
+					"text": "prepend set"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-462",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1840.0,
+						1514.0,
+						400.0,
+						22.0
+					],
+					"text": ""
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"fontsize": 16.0,
+					"id": "obj-463",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2280.0,
+						90.0,
+						94.5,
+						26.0
+					],
+					"text": "transcription"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-464",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2280.0,
+						114.0,
+						420.0,
+						21.0
+					],
+					"text": "audio -> notes with the cross-modal VAE: streams a recording's transcription in time"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-465",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2280.0,
+						164.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-466",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2280.0,
+						138.0,
+						173.0,
+						22.0
+					],
+					"text": "/cmt/play transcription"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-467",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2480.0,
+						138.0,
+						173.0,
+						22.0
+					],
+					"text": "/cmt/stop transcription"
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"id": "obj-468",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2280.0,
+						200.0,
+						420.0,
+						21.0
+					],
+					"text": "parameters (learn: the next MIDI CC you move controls it)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-469",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2280.0,
+						224.0,
+						420.0,
+						21.0
+					],
+					"text": "onset_threshold 0.05..0.95 (default 0.5)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-470",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2480.0,
+						248.0,
+						306.0,
+						22.0
+					],
+					"text": "prepend /cmt/transcription/onset_threshold"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-471",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2480.0,
+						274.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"format": 6,
+					"id": "obj-472",
+					"maxclass": "flonum",
+					"maximum": 0.95,
+					"minimum": 0.05,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						2380.0,
+						248.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-473",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2280.0,
+						274.0,
+						124.0,
+						22.0
+					],
+					"text": "loadmess set 0.5"
+				}
+			},
+			{
+				"box": {
+					"floatoutput": 1,
+					"id": "obj-474",
+					"maxclass": "slider",
+					"min": 0.05,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						2280.0,
+						248.0,
+						90.0,
+						20.0
+					],
+					"size": 0.8999999999999999
+				}
+			},
+			{
+				"box": {
+					"id": "obj-475",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2280.0,
+						300.0,
+						292.0,
+						22.0
+					],
+					"text": "/cmt/learn transcription onset_threshold"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-476",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2582.0,
+						300.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-477",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2280.0,
+						330.0,
+						420.0,
+						21.0
+					],
+					"text": "loop (default False)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-478",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2480.0,
+						354.0,
+						229.0,
+						22.0
+					],
+					"text": "prepend /cmt/transcription/loop"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-479",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2480.0,
+						380.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-480",
+					"maxclass": "toggle",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"int"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						2280.0,
+						354.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-481",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2310.0,
+						354.0,
+						110.0,
+						22.0
+					],
+					"text": "loadmess set 0"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-482",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2280.0,
+						406.0,
+						215.0,
+						22.0
+					],
+					"text": "/cmt/learn transcription loop"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-483",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2505.0,
+						406.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-484",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2280.0,
+						436.0,
+						420.0,
+						21.0
+					],
+					"text": "channel 1..16 (default 1)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-485",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2480.0,
+						460.0,
+						250.0,
+						22.0
+					],
+					"text": "prepend /cmt/transcription/channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-486",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2480.0,
+						486.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-487",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 1,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						2380.0,
+						460.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-488",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2280.0,
+						486.0,
+						110.0,
+						22.0
+					],
+					"text": "loadmess set 1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-489",
+					"maxclass": "slider",
+					"min": 1,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						2280.0,
+						460.0,
+						90.0,
+						20.0
+					],
+					"size": 16
+				}
+			},
+			{
+				"box": {
+					"id": "obj-490",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2280.0,
+						512.0,
+						236.0,
+						22.0
+					],
+					"text": "/cmt/learn transcription channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-491",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2526.0,
+						512.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"id": "obj-492",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2280.0,
 						542.0,
 						55.5,
 						21.0
@@ -6669,12 +8524,12 @@
 			},
 			{
 				"box": {
-					"id": "obj-385",
+					"id": "obj-493",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1840.0,
+						2280.0,
 						566.0,
 						420.0,
 						21.0
@@ -6684,7 +8539,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-386",
+					"id": "obj-494",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6693,7 +8548,7 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						1840.0,
+						2280.0,
 						616.0,
 						24.0,
 						24.0
@@ -6702,12 +8557,12 @@
 			},
 			{
 				"box": {
-					"id": "obj-387",
+					"id": "obj-495",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1868.0,
+						2308.0,
 						618.0,
 						200.0,
 						21.0
@@ -6717,7 +8572,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-388",
+					"id": "obj-496",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6726,7 +8581,7 @@
 						"bang"
 					],
 					"patching_rect": [
-						2080.0,
+						2520.0,
 						616.0,
 						82.0,
 						22.0
@@ -6736,7 +8591,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-389",
+					"id": "obj-497",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6745,7 +8600,7 @@
 						"int"
 					],
 					"patching_rect": [
-						2080.0,
+						2520.0,
 						642.0,
 						166.0,
 						22.0
@@ -6755,7 +8610,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-390",
+					"id": "obj-498",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6763,7 +8618,7 @@
 						""
 					],
 					"patching_rect": [
-						1840.0,
+						2280.0,
 						668.0,
 						229.0,
 						22.0
@@ -6773,12 +8628,12 @@
 			},
 			{
 				"box": {
-					"id": "obj-391",
+					"id": "obj-499",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1840.0,
+						2280.0,
 						694.0,
 						103.0,
 						22.0
@@ -6788,12 +8643,12 @@
 			},
 			{
 				"box": {
-					"id": "obj-392",
+					"id": "obj-500",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1840.0,
+						2280.0,
 						728.0,
 						420.0,
 						21.0
@@ -6803,7 +8658,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-393",
+					"id": "obj-501",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6812,7 +8667,7 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						1840.0,
+						2280.0,
 						778.0,
 						24.0,
 						24.0
@@ -6821,12 +8676,12 @@
 			},
 			{
 				"box": {
-					"id": "obj-394",
+					"id": "obj-502",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1868.0,
+						2308.0,
 						780.0,
 						200.0,
 						21.0
@@ -6836,7 +8691,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-395",
+					"id": "obj-503",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6845,7 +8700,7 @@
 						"bang"
 					],
 					"patching_rect": [
-						2080.0,
+						2520.0,
 						778.0,
 						82.0,
 						22.0
@@ -6855,7 +8710,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-396",
+					"id": "obj-504",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6864,7 +8719,7 @@
 						"int"
 					],
 					"patching_rect": [
-						2080.0,
+						2520.0,
 						804.0,
 						166.0,
 						22.0
@@ -6874,7 +8729,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-397",
+					"id": "obj-505",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6882,7 +8737,7 @@
 						""
 					],
 					"patching_rect": [
-						1840.0,
+						2280.0,
 						830.0,
 						243.0,
 						22.0
@@ -6892,12 +8747,12 @@
 			},
 			{
 				"box": {
-					"id": "obj-398",
+					"id": "obj-506",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1840.0,
+						2280.0,
 						856.0,
 						103.0,
 						22.0
@@ -6907,12 +8762,12 @@
 			},
 			{
 				"box": {
-					"id": "obj-399",
+					"id": "obj-507",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1840.0,
+						2280.0,
 						890.0,
 						420.0,
 						21.0
@@ -6922,7 +8777,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-400",
+					"id": "obj-508",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6930,7 +8785,7 @@
 						""
 					],
 					"patching_rect": [
-						1840.0,
+						2280.0,
 						914.0,
 						201.0,
 						22.0
@@ -6940,12 +8795,12 @@
 			},
 			{
 				"box": {
-					"id": "obj-401",
+					"id": "obj-509",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						2051.0,
+						2491.0,
 						914.0,
 						103.0,
 						22.0
@@ -9099,7 +10954,31 @@
 					],
 					"source": [
 						"obj-291",
-						1
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-291",
+						0
+					],
+					"source": [
+						"obj-292",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-291",
+						0
+					],
+					"source": [
+						"obj-293",
+						0
 					]
 				}
 			},
@@ -9118,11 +10997,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-296",
+						"obj-295",
 						0
 					],
 					"source": [
-						"obj-295",
+						"obj-294",
 						0
 					]
 				}
@@ -9130,23 +11009,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-295",
-						0
-					],
-					"source": [
-						"obj-297",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-297",
-						0
-					],
-					"source": [
 						"obj-298",
+						0
+					],
+					"source": [
+						"obj-297",
 						0
 					]
 				}
@@ -9170,7 +11037,19 @@
 						0
 					],
 					"source": [
-						"obj-298",
+						"obj-300",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-299",
+						0
+					],
+					"source": [
+						"obj-301",
 						0
 					]
 				}
@@ -9190,11 +11069,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-304",
+						"obj-303",
 						0
 					],
 					"source": [
-						"obj-303",
+						"obj-302",
 						0
 					]
 				}
@@ -9202,35 +11081,59 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-303",
-						0
-					],
-					"source": [
-						"obj-305",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-305",
-						0
-					],
-					"source": [
 						"obj-306",
 						0
+					],
+					"source": [
+						"obj-305",
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-308",
+						"obj-305",
 						0
 					],
 					"source": [
 						"obj-307",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-307",
+						0
+					],
+					"source": [
+						"obj-308",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-307",
+						0
+					],
+					"source": [
+						"obj-309",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-309",
+						0
+					],
+					"source": [
+						"obj-308",
 						0
 					]
 				}
@@ -9250,19 +11153,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-310",
-						0
-					],
-					"source": [
-						"obj-312",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-312",
+						"obj-314",
 						0
 					],
 					"source": [
@@ -9274,11 +11165,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-315",
+						"obj-313",
 						0
 					],
 					"source": [
-						"obj-314",
+						"obj-315",
 						0
 					]
 				}
@@ -9286,7 +11177,43 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-320",
+						"obj-315",
+						0
+					],
+					"source": [
+						"obj-316",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-315",
+						0
+					],
+					"source": [
+						"obj-317",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-317",
+						0
+					],
+					"source": [
+						"obj-316",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-319",
 						0
 					],
 					"source": [
@@ -9298,11 +11225,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-321",
+						"obj-322",
 						0
 					],
 					"source": [
-						"obj-320",
+						"obj-321",
 						0
 					]
 				}
@@ -9310,11 +11237,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-322",
+						"obj-321",
 						0
 					],
 					"source": [
-						"obj-321",
+						"obj-323",
 						0
 					]
 				}
@@ -9326,7 +11253,7 @@
 						0
 					],
 					"source": [
-						"obj-322",
+						"obj-324",
 						0
 					]
 				}
@@ -9334,7 +11261,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-327",
+						"obj-326",
 						0
 					],
 					"source": [
@@ -9346,11 +11273,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-328",
+						"obj-329",
 						0
 					],
 					"source": [
-						"obj-327",
+						"obj-328",
 						0
 					]
 				}
@@ -9358,11 +11285,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-329",
+						"obj-328",
 						0
 					],
 					"source": [
-						"obj-328",
+						"obj-330",
 						0
 					]
 				}
@@ -9374,7 +11301,7 @@
 						0
 					],
 					"source": [
-						"obj-329",
+						"obj-331",
 						0
 					]
 				}
@@ -9382,7 +11309,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-333",
+						"obj-330",
 						0
 					],
 					"source": [
@@ -9394,11 +11321,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-336",
+						"obj-332",
 						0
 					],
 					"source": [
-						"obj-334",
+						"obj-331",
 						0
 					]
 				}
@@ -9406,11 +11333,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-337",
+						"obj-334",
 						0
 					],
 					"source": [
-						"obj-336",
+						"obj-333",
 						0
 					]
 				}
@@ -9434,7 +11361,7 @@
 						0
 					],
 					"source": [
-						"obj-338",
+						"obj-340",
 						0
 					]
 				}
@@ -9442,11 +11369,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-342",
+						"obj-341",
 						0
 					],
 					"source": [
-						"obj-341",
+						"obj-339",
 						0
 					]
 				}
@@ -9455,6 +11382,30 @@
 				"patchline": {
 					"destination": [
 						"obj-344",
+						0
+					],
+					"source": [
+						"obj-343",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-345",
+						0
+					],
+					"source": [
+						"obj-346",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-347",
 						0
 					],
 					"source": [
@@ -9466,36 +11417,12 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-347",
-						0
-					],
-					"source": [
-						"obj-344",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-348",
-						0
-					],
-					"source": [
-						"obj-347",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-350",
 						0
 					],
 					"source": [
-						"obj-344",
-						1
+						"obj-349",
+						0
 					]
 				}
 			},
@@ -9506,7 +11433,7 @@
 						0
 					],
 					"source": [
-						"obj-350",
+						"obj-352",
 						0
 					]
 				}
@@ -9518,19 +11445,7 @@
 						0
 					],
 					"source": [
-						"obj-344",
-						2
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-354",
-						0
-					],
-					"source": [
-						"obj-353",
+						"obj-351",
 						0
 					]
 				}
@@ -9539,6 +11454,30 @@
 				"patchline": {
 					"destination": [
 						"obj-357",
+						0
+					],
+					"source": [
+						"obj-355",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-358",
+						0
+					],
+					"source": [
+						"obj-357",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-359",
 						0
 					],
 					"source": [
@@ -9550,7 +11489,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-357",
+						"obj-360",
 						0
 					],
 					"source": [
@@ -9562,7 +11501,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-363",
+						"obj-364",
 						0
 					],
 					"source": [
@@ -9574,35 +11513,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-362",
-						0
-					],
-					"source": [
-						"obj-364",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-364",
-						0
-					],
-					"source": [
 						"obj-365",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-364",
-						0
 					],
 					"source": [
-						"obj-366",
+						"obj-364",
 						0
 					]
 				}
@@ -9622,11 +11537,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-368",
-						0
-					],
-					"source": [
 						"obj-367",
+						0
+					],
+					"source": [
+						"obj-366",
 						0
 					]
 				}
@@ -9638,7 +11553,7 @@
 						0
 					],
 					"source": [
-						"obj-370",
+						"obj-369",
 						0
 					]
 				}
@@ -9646,7 +11561,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-370",
+						"obj-372",
+						0
+					],
+					"source": [
+						"obj-371",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-373",
 						0
 					],
 					"source": [
@@ -9658,7 +11585,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-372",
+						"obj-374",
 						0
 					],
 					"source": [
@@ -9670,35 +11597,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-375",
-						0
-					],
-					"source": [
-						"obj-374",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-378",
-						0
-					],
-					"source": [
-						"obj-377",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-377",
 						0
 					],
 					"source": [
-						"obj-379",
+						"obj-376",
 						0
 					]
 				}
@@ -9706,35 +11609,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-379",
-						0
-					],
-					"source": [
 						"obj-380",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
+					],
+					"source": [
 						"obj-379",
-						0
-					],
-					"source": [
-						"obj-381",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-381",
-						0
-					],
-					"source": [
-						"obj-380",
 						0
 					]
 				}
@@ -9754,7 +11633,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-388",
+						"obj-386",
+						0
+					],
+					"source": [
+						"obj-384",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-387",
 						0
 					],
 					"source": [
@@ -9766,6 +11657,18 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-388",
+						0
+					],
+					"source": [
+						"obj-387",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-389",
 						0
 					],
@@ -9778,31 +11681,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-390",
-						0
-					],
-					"source": [
-						"obj-389",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-391",
-						0
-					],
-					"source": [
-						"obj-390",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-395",
+						"obj-392",
 						0
 					],
 					"source": [
@@ -9814,23 +11693,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-396",
+						"obj-392",
 						0
 					],
 					"source": [
-						"obj-395",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-397",
-						0
-					],
-					"source": [
-						"obj-396",
+						"obj-394",
 						0
 					]
 				}
@@ -9850,11 +11717,767 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-397",
+						0
+					],
+					"source": [
+						"obj-399",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-401",
 						0
 					],
 					"source": [
 						"obj-400",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-404",
+						0
+					],
+					"source": [
+						"obj-403",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-403",
+						0
+					],
+					"source": [
+						"obj-405",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-405",
+						0
+					],
+					"source": [
+						"obj-406",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-405",
+						0
+					],
+					"source": [
+						"obj-407",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-407",
+						0
+					],
+					"source": [
+						"obj-406",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-409",
+						0
+					],
+					"source": [
+						"obj-408",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-412",
+						0
+					],
+					"source": [
+						"obj-411",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-411",
+						0
+					],
+					"source": [
+						"obj-413",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-413",
+						0
+					],
+					"source": [
+						"obj-414",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-416",
+						0
+					],
+					"source": [
+						"obj-415",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-419",
+						0
+					],
+					"source": [
+						"obj-418",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-418",
+						0
+					],
+					"source": [
+						"obj-420",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-420",
+						0
+					],
+					"source": [
+						"obj-421",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-423",
+						0
+					],
+					"source": [
+						"obj-422",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-428",
+						0
+					],
+					"source": [
+						"obj-426",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-429",
+						0
+					],
+					"source": [
+						"obj-428",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-430",
+						0
+					],
+					"source": [
+						"obj-429",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-431",
+						0
+					],
+					"source": [
+						"obj-430",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-435",
+						0
+					],
+					"source": [
+						"obj-433",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-436",
+						0
+					],
+					"source": [
+						"obj-435",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-437",
+						0
+					],
+					"source": [
+						"obj-436",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-438",
+						0
+					],
+					"source": [
+						"obj-437",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-441",
+						0
+					],
+					"source": [
+						"obj-440",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-444",
+						0
+					],
+					"source": [
+						"obj-442",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-445",
+						0
+					],
+					"source": [
+						"obj-444",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-446",
+						0
+					],
+					"source": [
+						"obj-445",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-447",
+						0
+					],
+					"source": [
+						"obj-446",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-450",
+						0
+					],
+					"source": [
+						"obj-449",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-452",
+						0
+					],
+					"source": [
+						"obj-453",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-455",
+						0
+					],
+					"source": [
+						"obj-452",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-456",
+						0
+					],
+					"source": [
+						"obj-455",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-458",
+						0
+					],
+					"source": [
+						"obj-452",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-459",
+						0
+					],
+					"source": [
+						"obj-458",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-461",
+						0
+					],
+					"source": [
+						"obj-452",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-462",
+						0
+					],
+					"source": [
+						"obj-461",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-465",
+						0
+					],
+					"source": [
+						"obj-466",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-465",
+						0
+					],
+					"source": [
+						"obj-467",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-471",
+						0
+					],
+					"source": [
+						"obj-470",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-470",
+						0
+					],
+					"source": [
+						"obj-472",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-472",
+						0
+					],
+					"source": [
+						"obj-473",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-472",
+						0
+					],
+					"source": [
+						"obj-474",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-474",
+						0
+					],
+					"source": [
+						"obj-473",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-476",
+						0
+					],
+					"source": [
+						"obj-475",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-479",
+						0
+					],
+					"source": [
+						"obj-478",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-478",
+						0
+					],
+					"source": [
+						"obj-480",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-480",
+						0
+					],
+					"source": [
+						"obj-481",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-483",
+						0
+					],
+					"source": [
+						"obj-482",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-486",
+						0
+					],
+					"source": [
+						"obj-485",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-485",
+						0
+					],
+					"source": [
+						"obj-487",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-487",
+						0
+					],
+					"source": [
+						"obj-488",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-487",
+						0
+					],
+					"source": [
+						"obj-489",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-489",
+						0
+					],
+					"source": [
+						"obj-488",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-491",
+						0
+					],
+					"source": [
+						"obj-490",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-496",
+						0
+					],
+					"source": [
+						"obj-494",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-497",
+						0
+					],
+					"source": [
+						"obj-496",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-498",
+						0
+					],
+					"source": [
+						"obj-497",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-499",
+						0
+					],
+					"source": [
+						"obj-498",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-503",
+						0
+					],
+					"source": [
+						"obj-501",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-504",
+						0
+					],
+					"source": [
+						"obj-503",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-505",
+						0
+					],
+					"source": [
+						"obj-504",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-506",
+						0
+					],
+					"source": [
+						"obj-505",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-509",
+						0
+					],
+					"source": [
+						"obj-508",
 						0
 					]
 				}
