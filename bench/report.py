@@ -67,6 +67,41 @@ def midime(d: dict) -> list[str]:
             f"{_step_loop(d)} | <= 5 ms |"] + _torch_note(d)
 
 
+def midime16(d: dict) -> list[str]:
+    f = d.get("flat", {})
+    held = d["heldout_repeat_share"]
+    flat_rec = (f"flat {f['reconstruction_acc']:.3f}" if "reconstruction_acc" in f else "flat: " + f.get("skipped", ""))
+    rows = [f"**MusicVAE 16 bars** (`python bench/bench_midime16.py`, model {d['version']}, {d['split']}, "
+            f"{d['windows']} windows, 1 thread, load average {d['load_average_1min']}; the flat baseline has the same "
+            f"encoder and training budget"
+            + (f": {f['step']} steps, {f['minutes']} min" if "step" in f else "") + "):", "",
+            "| what | hierarchical (shipped) | baseline | target |", "| --- | --- | --- | --- |",
+            f"| reconstruction, free-running argmax from the posterior mean, per 16th | {d['reconstruction_acc']:.3f} | "
+            f"{flat_rec}; all-hold {d['all_hold_baseline_acc']:.3f} | >= 0.85 |"]
+    if "reconstruction_nonhold_acc" in f:
+        rows.append(f"| ... on steps that are not hold | {d['reconstruction_nonhold_acc']:.3f} | flat "
+                    f"{f['reconstruction_nonhold_acc']:.3f} ({d['nonhold_acc_vs_flat']:.1f}x) | >= 3x the flat |")
+    rows += [f"| structure: bars that repeat an earlier bar (<= 2 of 16 tokens differ), prior samples T "
+             f"{d['sample_temperature']:g} | {d['sample_repeat_share']:.3f} ({(d['sample_repeat_share'] - held) / held:+.0%}) "
+             f"| held-out tunes {held:.3f}"
+             + (f"; flat samples {f['sample_repeat_share']:.3f}" if "sample_repeat_share" in f else "")
+             + " | within 20% of held-out |",
+             f"| interpolation end points | {d['interpolation_endpoint_acc']:.3f} | | reconstruct |",
+             f"| interpolation change per step (share of 16ths) | "
+             f"{' / '.join(f'{x:.2f}' for x in d['interpolation_step_hamming'])} | | smooth |"]
+    if "personalisation_ratio_median" in d:
+        rows += [f"| personalisation: style distance base / personal (median, worst of {len(d['personalisation_trials'])} "
+                 f"tunes) | {d['personalisation_ratio_median']:.2f}x, {d['personalisation_ratio_min']:.2f}x | base "
+                 f"MusicVAE = 1x | >= 2x |",
+                 f"| MidiMe learning on {d['midime_learn_windows']} 16-bar windows | {d['midime_learn_s']:.2f} s | | "
+                 f"<= 3 s |"]
+    rows.append(f"| one 16-bar sample, onnxruntime 1 thread (median): conductor + 16 `bar_sample` calls | "
+                f"{d['sample_ms_bar_sample']:.1f} ms | step loop (1 + 16 x 17 calls) {d['sample_ms_step_loop']:.1f} ms "
+                f"({d['sample_speedup_vs_step_loop']:.1f}x)"
+                + (f"; flat in torch {f['decode_ms_torch']:.0f} ms" if "decode_ms_torch" in f else "") + " | <= 40 ms |")
+    return rows
+
+
 def _decode_how(d: dict) -> str:
     return ", `decoder_sample`: the 32 steps in one call" if d.get("decode_graph", "").startswith("decoder_sample") \
         else ""
@@ -256,7 +291,8 @@ def tagger(d: dict) -> list[str]:
 
 
 def main() -> None:
-    parts = [("timing", timing), ("host", host), ("midime", midime), ("transcription", transcription),
+    parts = [("timing", timing), ("host", host), ("midime", midime), ("midime16", midime16),
+             ("transcription", transcription),
              ("cmt", cmt), ("cmt_step", cmt_step), ("soak", soak), ("soak_p64", soak), ("flood", flood),
              ("tagger", tagger)]
     for name, fn in parts:

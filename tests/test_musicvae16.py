@@ -141,3 +141,28 @@ def test_midime16_generator_plays_16_bar_sections_and_learns_from_one(exported):
     assert any("learned 1 16-bar windows" in r for r in ctx.reports)
     with pytest.raises(Exception, match="16..64"):
         gen.set("bars", 8)
+
+
+def test_midime_cli_samples_interpolates_and_learns_16_bars(exported, tmp_path):
+    """``cmt-bridge midime ... --model DIR`` with a 16-bar model: 64-beat .mid files and a piano roll."""
+    import mido
+
+    from bridge.api import Note, write_notes
+    from plugins.midime.commands import run
+
+    shape = (0, 2, 4, 5, 7, 5, 4, 2, 0, 4, 7, 12, 7, 4, 2, 0)
+    for name, base in (("a", 60), ("b", 67)):
+        write_notes(tmp_path / f"{name}.mid", [Note(base + shape[i % 16], 90, i * 0.5, 0.45) for i in range(128)])
+    m = str(exported)
+    assert run(["midime", "sample", "--model", m, "-n", "2", "--seed", "1", "-o", str(tmp_path / "s")]) == 0
+    one = mido.MidiFile(tmp_path / "s" / "sample_01.mid")
+    assert one.length > 0 and (tmp_path / "s" / "sample.png").stat().st_size > 1000
+    beats = sum(msg.time for msg in mido.merge_tracks(one.tracks)) / one.ticks_per_beat
+    assert beats <= 64
+    assert run(["midime", "interpolate", str(tmp_path / "a.mid"), str(tmp_path / "b.mid"), "--model", m,
+                "--steps", "3", "-o", str(tmp_path / "i")]) == 0
+    assert len(list((tmp_path / "i").glob("interpolation_0*.mid"))) == 3
+    assert run(["midime", "learn", str(tmp_path / "a.mid"), "--model", m, "--epochs", "20",
+                "-o", str(tmp_path / "mine.midime")]) == 0
+    assert run(["midime", "sample", "--model", m, "--personal", str(tmp_path / "mine.midime"), "-n", "1",
+                "-o", str(tmp_path / "p")]) == 0
