@@ -3982,7 +3982,6 @@
 			},
 			{
 				"box": {
-					"fontface": 1,
 					"id": "obj-227",
 					"maxclass": "comment",
 					"numinlets": 1,
@@ -3990,58 +3989,64 @@
 					"patching_rect": [
 						960.0,
 						860.0,
-						55.5,
+						420.0,
 						21.0
 					],
-					"text": "actions"
+					"text": "phrases 1..16 phrases (default 1)"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-228",
-					"maxclass": "comment",
+					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						960.0,
-						884.0,
-						420.0,
-						21.0
-					],
-					"text": "sample: play n new 2-bar samples (n 0..16 phrases (default 0))"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-229",
-					"maxclass": "message",
-					"numinlets": 2,
 					"numoutlets": 1,
 					"outlettype": [
 						""
 					],
 					"patching_rect": [
-						960.0,
-						908.0,
-						138.0,
+						1160.0,
+						884.0,
+						201.0,
 						22.0
 					],
-					"text": "/cmt/midime/sample"
+					"text": "prepend /cmt/midime/phrases"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-229",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1160.0,
+						910.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-230",
-					"maxclass": "newobj",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 1,
 					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1108.0,
-						908.0,
-						103.0,
-						22.0
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
 					],
-					"text": "s ---cmtb-out"
+					"parameter_enable": 0,
+					"patching_rect": [
+						1060.0,
+						884.0,
+						80.0,
+						22.0
+					]
 				}
 			},
 			{
@@ -4054,68 +4059,38 @@
 						""
 					],
 					"patching_rect": [
-						1050.0,
-						934.0,
-						194.0,
+						960.0,
+						910.0,
+						110.0,
 						22.0
 					],
-					"text": "prepend /cmt/midime/sample"
+					"text": "loadmess set 1"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-232",
-					"maxclass": "number",
-					"maximum": 16,
-					"minimum": 0,
+					"maxclass": "slider",
+					"min": 1,
 					"numinlets": 1,
-					"numoutlets": 2,
+					"numoutlets": 1,
+					"orientation": 1,
 					"outlettype": [
-						"",
-						"bang"
+						""
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
 						960.0,
-						934.0,
-						80.0,
-						22.0
-					]
+						884.0,
+						90.0,
+						20.0
+					],
+					"size": 16
 				}
 			},
 			{
 				"box": {
 					"id": "obj-233",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1050.0,
-						960.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-234",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						960.0,
-						994.0,
-						420.0,
-						21.0
-					],
-					"text": "interpolate: morph from phrase A to phrase B in `steps` phrases (steps 0..16 phrases (default 0))"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-235",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4124,11 +4099,41 @@
 					],
 					"patching_rect": [
 						960.0,
-						1018.0,
-						173.0,
+						936.0,
+						187.0,
 						22.0
 					],
-					"text": "/cmt/midime/interpolate"
+					"text": "/cmt/learn midime phrases"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-234",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1157.0,
+						936.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-235",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						966.0,
+						420.0,
+						21.0
+					],
+					"text": "key one of off, C, C#, D, Eb, E, F, F#, G, Ab, A, Bb, B (default off)"
 				}
 			},
 			{
@@ -4136,14 +4141,17 @@
 					"id": "obj-236",
 					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 0,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
 					"patching_rect": [
-						1143.0,
-						1018.0,
-						103.0,
+						1160.0,
+						990.0,
+						173.0,
 						22.0
 					],
-					"text": "s ---cmtb-out"
+					"text": "prepend /cmt/midime/key"
 				}
 			},
 			{
@@ -4151,49 +4159,10 @@
 					"id": "obj-237",
 					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						1050.0,
-						1044.0,
-						229.0,
-						22.0
-					],
-					"text": "prepend /cmt/midime/interpolate"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-238",
-					"maxclass": "number",
-					"maximum": 16,
-					"minimum": 0,
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						960.0,
-						1044.0,
-						80.0,
-						22.0
-					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-239",
-					"maxclass": "newobj",
-					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1050.0,
-						1070.0,
+						1160.0,
+						1016.0,
 						103.0,
 						22.0
 					],
@@ -4202,22 +4171,54 @@
 			},
 			{
 				"box": {
-					"id": "obj-240",
-					"maxclass": "comment",
+					"id": "obj-238",
+					"items": [
+						"off",
+						",",
+						"C",
+						",",
+						"C#",
+						",",
+						"D",
+						",",
+						"Eb",
+						",",
+						"E",
+						",",
+						"F",
+						",",
+						"F#",
+						",",
+						"G",
+						",",
+						"Ab",
+						",",
+						"A",
+						",",
+						"Bb",
+						",",
+						"B"
+					],
+					"maxclass": "umenu",
 					"numinlets": 1,
-					"numoutlets": 0,
+					"numoutlets": 3,
+					"outlettype": [
+						"int",
+						"",
+						""
+					],
+					"parameter_enable": 0,
 					"patching_rect": [
 						960.0,
-						1104.0,
-						420.0,
-						21.0
-					],
-					"text": "learn: personalise (MidiMe) on the last bars played into the MIDI input (bars 0..16 bars (default 0))"
+						990.0,
+						120.0,
+						22.0
+					]
 				}
 			},
 			{
 				"box": {
-					"id": "obj-241",
+					"id": "obj-239",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4226,22 +4227,22 @@
 					],
 					"patching_rect": [
 						960.0,
-						1128.0,
-						131.0,
+						1042.0,
+						159.0,
 						22.0
 					],
-					"text": "/cmt/midime/learn"
+					"text": "/cmt/learn midime key"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-242",
+					"id": "obj-240",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1101.0,
-						1128.0,
+						1129.0,
+						1042.0,
 						103.0,
 						22.0
 					],
@@ -4250,7 +4251,22 @@
 			},
 			{
 				"box": {
-					"id": "obj-243",
+					"id": "obj-241",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						1072.0,
+						420.0,
+						21.0
+					],
+					"text": "scale one of major, minor, dorian, mixolydian, harmonic_minor, pentatonic, minor_pentatonic, blues (default major)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-242",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4258,19 +4274,152 @@
 						""
 					],
 					"patching_rect": [
-						1050.0,
-						1154.0,
+						1160.0,
+						1096.0,
 						187.0,
 						22.0
 					],
-					"text": "prepend /cmt/midime/learn"
+					"text": "prepend /cmt/midime/scale"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-243",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1160.0,
+						1122.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-244",
+					"items": [
+						"major",
+						",",
+						"minor",
+						",",
+						"dorian",
+						",",
+						"mixolydian",
+						",",
+						"harmonic_minor",
+						",",
+						"pentatonic",
+						",",
+						"minor_pentatonic",
+						",",
+						"blues"
+					],
+					"maxclass": "umenu",
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"int",
+						"",
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						1096.0,
+						120.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-245",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						1148.0,
+						173.0,
+						22.0
+					],
+					"text": "/cmt/learn midime scale"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-246",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1143.0,
+						1148.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-247",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						1178.0,
+						420.0,
+						21.0
+					],
+					"text": "register 0..108 MIDI pitch (default 0)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-248",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1160.0,
+						1202.0,
+						208.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime/register"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-249",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1160.0,
+						1228.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-250",
 					"maxclass": "number",
-					"maximum": 16,
+					"maximum": 108,
 					"minimum": 0,
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -4280,112 +4429,11 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						960.0,
-						1154.0,
+						1060.0,
+						1202.0,
 						80.0,
 						22.0
 					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-245",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1050.0,
-						1180.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-246",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						960.0,
-						1214.0,
-						420.0,
-						21.0
-					],
-					"text": "learn_notes: personalise (MidiMe) on notes sent as JSON (the Live device's Learn from clip), no MIDI routing"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-247",
-					"maxclass": "button",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						"bang"
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						960.0,
-						1264.0,
-						24.0,
-						24.0
-					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-248",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						988.0,
-						1266.0,
-						200.0,
-						21.0
-					],
-					"text": "choose JSON: [[pitch, start_beats, duration_beats, velocity], ...] (a clip's notes)"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-249",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"patching_rect": [
-						1200.0,
-						1264.0,
-						82.0,
-						22.0
-					],
-					"text": "opendialog"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-250",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"int"
-					],
-					"patching_rect": [
-						1200.0,
-						1290.0,
-						166.0,
-						22.0
-					],
-					"text": "conformpath slash boot"
 				}
 			},
 			{
@@ -4399,22 +4447,61 @@
 					],
 					"patching_rect": [
 						960.0,
-						1316.0,
-						229.0,
+						1228.0,
+						110.0,
 						22.0
 					],
-					"text": "prepend /cmt/midime/learn_notes"
+					"text": "loadmess set 0"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-252",
+					"maxclass": "slider",
+					"min": 0,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						1202.0,
+						90.0,
+						20.0
+					],
+					"size": 109
+				}
+			},
+			{
+				"box": {
+					"id": "obj-253",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						1254.0,
+						194.0,
+						22.0
+					],
+					"text": "/cmt/learn midime register"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-254",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						960.0,
-						1342.0,
+						1164.0,
+						1254.0,
 						103.0,
 						22.0
 					],
@@ -4423,88 +4510,51 @@
 			},
 			{
 				"box": {
-					"id": "obj-253",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						960.0,
-						1376.0,
-						420.0,
-						21.0
-					],
-					"text": "phrase_a: set interpolation start from a file"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-254",
-					"maxclass": "button",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						"bang"
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						960.0,
-						1426.0,
-						24.0,
-						24.0
-					]
-				}
-			},
-			{
-				"box": {
+					"fontface": 1,
 					"id": "obj-255",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						988.0,
-						1428.0,
-						200.0,
+						960.0,
+						1284.0,
+						55.5,
 						21.0
 					],
-					"text": "choose a MIDI file"
+					"text": "actions"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-256",
-					"maxclass": "newobj",
+					"maxclass": "comment",
 					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
+					"numoutlets": 0,
 					"patching_rect": [
-						1200.0,
-						1426.0,
-						82.0,
-						22.0
+						960.0,
+						1308.0,
+						420.0,
+						21.0
 					],
-					"text": "opendialog"
+					"text": "sample: play n new samples (melodies of `phrases` 2-bar phrases, in key/scale and register) (n 0..16 melodies (default 0))"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-257",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
 					"outlettype": [
-						"",
-						"int"
+						""
 					],
 					"patching_rect": [
-						1200.0,
-						1452.0,
-						166.0,
+						960.0,
+						1332.0,
+						138.0,
 						22.0
 					],
-					"text": "conformpath slash boot"
+					"text": "/cmt/midime/sample"
 				}
 			},
 			{
@@ -4512,28 +4562,10 @@
 					"id": "obj-258",
 					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						960.0,
-						1478.0,
-						208.0,
-						22.0
-					],
-					"text": "prepend /cmt/midime/phrase_a"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-259",
-					"maxclass": "newobj",
-					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						960.0,
-						1504.0,
+						1108.0,
+						1332.0,
 						103.0,
 						22.0
 					],
@@ -4542,35 +4574,56 @@
 			},
 			{
 				"box": {
-					"id": "obj-260",
-					"maxclass": "comment",
+					"id": "obj-259",
+					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						960.0,
-						1538.0,
-						420.0,
-						21.0
+					"numoutlets": 1,
+					"outlettype": [
+						""
 					],
-					"text": "phrase_b: set interpolation end from a file"
+					"patching_rect": [
+						1050.0,
+						1358.0,
+						194.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime/sample"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-261",
-					"maxclass": "button",
+					"id": "obj-260",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 0,
 					"numinlets": 1,
-					"numoutlets": 1,
+					"numoutlets": 2,
 					"outlettype": [
+						"",
 						"bang"
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
 						960.0,
-						1588.0,
-						24.0,
-						24.0
+						1358.0,
+						80.0,
+						22.0
 					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-261",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1050.0,
+						1384.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
 				}
 			},
 			{
@@ -4580,31 +4633,30 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						988.0,
-						1590.0,
-						200.0,
+						960.0,
+						1418.0,
+						420.0,
 						21.0
 					],
-					"text": "choose a MIDI file"
+					"text": "interpolate: morph from phrase A to phrase B in `steps` phrases (steps 0..16 phrases (default 0))"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-263",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
 					"outlettype": [
-						"",
-						"bang"
+						""
 					],
 					"patching_rect": [
-						1200.0,
-						1588.0,
-						82.0,
+						960.0,
+						1442.0,
+						173.0,
 						22.0
 					],
-					"text": "opendialog"
+					"text": "/cmt/midime/interpolate"
 				}
 			},
 			{
@@ -4612,18 +4664,14 @@
 					"id": "obj-264",
 					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"int"
-					],
+					"numoutlets": 0,
 					"patching_rect": [
-						1200.0,
-						1614.0,
-						166.0,
+						1143.0,
+						1442.0,
+						103.0,
 						22.0
 					],
-					"text": "conformpath slash boot"
+					"text": "s ---cmtb-out"
 				}
 			},
 			{
@@ -4636,167 +4684,146 @@
 						""
 					],
 					"patching_rect": [
-						960.0,
-						1640.0,
-						208.0,
+						1050.0,
+						1468.0,
+						229.0,
 						22.0
 					],
-					"text": "prepend /cmt/midime/phrase_b"
+					"text": "prepend /cmt/midime/interpolate"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-266",
-					"maxclass": "newobj",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 0,
 					"numinlets": 1,
-					"numoutlets": 0,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
 					"patching_rect": [
 						960.0,
-						1666.0,
-						103.0,
+						1468.0,
+						80.0,
 						22.0
-					],
-					"text": "s ---cmtb-out"
+					]
 				}
 			},
 			{
 				"box": {
 					"id": "obj-267",
-					"maxclass": "comment",
+					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						960.0,
-						1700.0,
-						420.0,
-						21.0
+						1050.0,
+						1494.0,
+						103.0,
+						22.0
 					],
-					"text": "capture_a: set interpolation start from the last 2 bars played"
+					"text": "s ---cmtb-out"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-268",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
 					"patching_rect": [
 						960.0,
-						1724.0,
-						159.0,
-						22.0
+						1528.0,
+						420.0,
+						21.0
 					],
-					"text": "/cmt/midime/capture_a"
+					"text": "learn: personalise (MidiMe) on the last bars played into the MIDI input (bars 0..16 bars (default 0))"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-269",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
 					"patching_rect": [
-						1129.0,
-						1724.0,
-						103.0,
+						960.0,
+						1552.0,
+						131.0,
 						22.0
 					],
-					"text": "s ---cmtb-out"
+					"text": "/cmt/midime/learn"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-270",
-					"maxclass": "comment",
+					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						960.0,
-						1758.0,
-						420.0,
-						21.0
+						1101.0,
+						1552.0,
+						103.0,
+						22.0
 					],
-					"text": "capture_b: set interpolation end from the last 2 bars played"
+					"text": "s ---cmtb-out"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-271",
-					"maxclass": "message",
-					"numinlets": 2,
+					"maxclass": "newobj",
+					"numinlets": 1,
 					"numoutlets": 1,
 					"outlettype": [
 						""
 					],
 					"patching_rect": [
-						960.0,
-						1782.0,
-						159.0,
+						1050.0,
+						1578.0,
+						187.0,
 						22.0
 					],
-					"text": "/cmt/midime/capture_b"
+					"text": "prepend /cmt/midime/learn"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-272",
-					"maxclass": "newobj",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 0,
 					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1129.0,
-						1782.0,
-						103.0,
-						22.0
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
 					],
-					"text": "s ---cmtb-out"
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						1578.0,
+						80.0,
+						22.0
+					]
 				}
 			},
 			{
 				"box": {
 					"id": "obj-273",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						960.0,
-						1816.0,
-						420.0,
-						21.0
-					],
-					"text": "personal: sample from a personal MidiMe model"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-274",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						960.0,
-						1840.0,
-						173.0,
-						22.0
-					],
-					"text": "/cmt/midime/personal \"\""
-				}
-			},
-			{
-				"box": {
-					"id": "obj-275",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1143.0,
-						1840.0,
+						1050.0,
+						1604.0,
 						103.0,
 						22.0
 					],
@@ -4805,7 +4832,22 @@
 			},
 			{
 				"box": {
-					"id": "obj-276",
+					"id": "obj-274",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						1638.0,
+						420.0,
+						21.0
+					],
+					"text": "learn_notes: personalise (MidiMe) on notes sent as JSON (the Live device's Learn from clip), no MIDI routing"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-275",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4815,7 +4857,7 @@
 					"parameter_enable": 0,
 					"patching_rect": [
 						960.0,
-						1866.0,
+						1688.0,
 						24.0,
 						24.0
 					]
@@ -4823,17 +4865,36 @@
 			},
 			{
 				"box": {
-					"id": "obj-277",
+					"id": "obj-276",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						988.0,
-						1868.0,
+						1690.0,
 						200.0,
 						21.0
 					],
-					"text": "choose a .midime file (\"\" = back to plain MusicVAE)"
+					"text": "choose JSON: [[pitch, start_beats, duration_beats, velocity], ...] (a clip's notes)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-277",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						1200.0,
+						1688.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
 				}
 			},
 			{
@@ -4844,11 +4905,111 @@
 					"numoutlets": 2,
 					"outlettype": [
 						"",
+						"int"
+					],
+					"patching_rect": [
+						1200.0,
+						1714.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-279",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						1740.0,
+						229.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime/learn_notes"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-280",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						1766.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-281",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						1800.0,
+						420.0,
+						21.0
+					],
+					"text": "phrase_a: set interpolation start from a file"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-282",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						1850.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-283",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						988.0,
+						1852.0,
+						200.0,
+						21.0
+					],
+					"text": "choose a MIDI file"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-284",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
 						"bang"
 					],
 					"patching_rect": [
 						1200.0,
-						1866.0,
+						1850.0,
 						82.0,
 						22.0
 					],
@@ -4857,7 +5018,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-279",
+					"id": "obj-285",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -4867,7 +5028,7 @@
 					],
 					"patching_rect": [
 						1200.0,
-						1892.0,
+						1876.0,
 						166.0,
 						22.0
 					],
@@ -4876,7 +5037,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-280",
+					"id": "obj-286",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4885,7 +5046,374 @@
 					],
 					"patching_rect": [
 						960.0,
-						1918.0,
+						1902.0,
+						208.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime/phrase_a"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-287",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						1928.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-288",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						1962.0,
+						420.0,
+						21.0
+					],
+					"text": "phrase_b: set interpolation end from a file"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-289",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						2012.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-290",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						988.0,
+						2014.0,
+						200.0,
+						21.0
+					],
+					"text": "choose a MIDI file"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-291",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						1200.0,
+						2012.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-292",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						1200.0,
+						2038.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-293",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						2064.0,
+						208.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime/phrase_b"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-294",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						2090.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-295",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						2124.0,
+						420.0,
+						21.0
+					],
+					"text": "capture_a: set interpolation start from the last 2 bars played"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-296",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						2148.0,
+						159.0,
+						22.0
+					],
+					"text": "/cmt/midime/capture_a"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-297",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1129.0,
+						2148.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-298",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						2182.0,
+						420.0,
+						21.0
+					],
+					"text": "capture_b: set interpolation end from the last 2 bars played"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-299",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						2206.0,
+						159.0,
+						22.0
+					],
+					"text": "/cmt/midime/capture_b"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-300",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1129.0,
+						2206.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-301",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						2240.0,
+						420.0,
+						21.0
+					],
+					"text": "personal: sample from a personal MidiMe model"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-302",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						2264.0,
+						173.0,
+						22.0
+					],
+					"text": "/cmt/midime/personal \"\""
+				}
+			},
+			{
+				"box": {
+					"id": "obj-303",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1143.0,
+						2264.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-304",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						2290.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-305",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						988.0,
+						2292.0,
+						200.0,
+						21.0
+					],
+					"text": "choose a .midime file (\"\" = back to plain MusicVAE)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-306",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						1200.0,
+						2290.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-307",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						1200.0,
+						2316.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-308",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						2342.0,
 						208.0,
 						22.0
 					],
@@ -4894,13 +5422,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-281",
+					"id": "obj-309",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						960.0,
-						1944.0,
+						2368.0,
 						103.0,
 						22.0
 					],
@@ -4911,7 +5439,7 @@
 				"box": {
 					"fontface": 1,
 					"fontsize": 16.0,
-					"id": "obj-282",
+					"id": "obj-310",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4926,7 +5454,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-283",
+					"id": "obj-311",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4941,7 +5469,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-284",
+					"id": "obj-312",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4956,7 +5484,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-285",
+					"id": "obj-313",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4974,7 +5502,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-286",
+					"id": "obj-314",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4993,7 +5521,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-287",
+					"id": "obj-315",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5008,7 +5536,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-288",
+					"id": "obj-316",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5023,7 +5551,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-289",
+					"id": "obj-317",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5041,7 +5569,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-290",
+					"id": "obj-318",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5056,7 +5584,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-291",
+					"id": "obj-319",
 					"items": [
 						"plain",
 						",",
@@ -5081,7 +5609,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-292",
+					"id": "obj-320",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5099,7 +5627,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-293",
+					"id": "obj-321",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5114,7 +5642,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-294",
+					"id": "obj-322",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5129,7 +5657,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-295",
+					"id": "obj-323",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5147,7 +5675,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-296",
+					"id": "obj-324",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5163,7 +5691,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-297",
+					"id": "obj-325",
 					"maxclass": "flonum",
 					"maximum": 1.0,
 					"minimum": 0.0,
@@ -5184,7 +5712,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-298",
+					"id": "obj-326",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5203,7 +5731,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-299",
+					"id": "obj-327",
 					"maxclass": "slider",
 					"min": 0.0,
 					"numinlets": 1,
@@ -5224,7 +5752,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-300",
+					"id": "obj-328",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5242,7 +5770,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-301",
+					"id": "obj-329",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5257,7 +5785,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-302",
+					"id": "obj-330",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5272,7 +5800,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-303",
+					"id": "obj-331",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5290,7 +5818,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-304",
+					"id": "obj-332",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5305,7 +5833,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-305",
+					"id": "obj-333",
 					"maxclass": "toggle",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5323,7 +5851,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-306",
+					"id": "obj-334",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5341,7 +5869,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-307",
+					"id": "obj-335",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5359,7 +5887,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-308",
+					"id": "obj-336",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5374,7 +5902,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-309",
+					"id": "obj-337",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5389,7 +5917,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-310",
+					"id": "obj-338",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5407,7 +5935,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-311",
+					"id": "obj-339",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5422,7 +5950,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-312",
+					"id": "obj-340",
 					"maxclass": "toggle",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5440,7 +5968,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-313",
+					"id": "obj-341",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5458,7 +5986,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-314",
+					"id": "obj-342",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5476,7 +6004,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-315",
+					"id": "obj-343",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5492,7 +6020,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-316",
+					"id": "obj-344",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5507,7 +6035,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-317",
+					"id": "obj-345",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5522,7 +6050,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-318",
+					"id": "obj-346",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5540,7 +6068,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-319",
+					"id": "obj-347",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5555,7 +6083,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-320",
+					"id": "obj-348",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5574,7 +6102,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-321",
+					"id": "obj-349",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5593,7 +6121,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-322",
+					"id": "obj-350",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5611,7 +6139,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-323",
+					"id": "obj-351",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5626,7 +6154,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-324",
+					"id": "obj-352",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5641,7 +6169,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-325",
+					"id": "obj-353",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5659,7 +6187,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-326",
+					"id": "obj-354",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5674,7 +6202,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-327",
+					"id": "obj-355",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5693,7 +6221,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-328",
+					"id": "obj-356",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5712,7 +6240,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-329",
+					"id": "obj-357",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5730,7 +6258,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-330",
+					"id": "obj-358",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5745,7 +6273,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-331",
+					"id": "obj-359",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5760,7 +6288,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-332",
+					"id": "obj-360",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5778,7 +6306,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-333",
+					"id": "obj-361",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5793,7 +6321,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-334",
+					"id": "obj-362",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5811,7 +6339,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-335",
+					"id": "obj-363",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5826,7 +6354,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-336",
+					"id": "obj-364",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5845,7 +6373,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-337",
+					"id": "obj-365",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5864,7 +6392,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-338",
+					"id": "obj-366",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5882,7 +6410,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-339",
+					"id": "obj-367",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5897,7 +6425,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-340",
+					"id": "obj-368",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5912,7 +6440,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-341",
+					"id": "obj-369",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5930,7 +6458,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-342",
+					"id": "obj-370",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5946,7 +6474,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-343",
+					"id": "obj-371",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5961,7 +6489,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-344",
+					"id": "obj-372",
 					"maxclass": "newobj",
 					"numinlets": 4,
 					"numoutlets": 4,
@@ -5982,7 +6510,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-345",
+					"id": "obj-373",
 					"maxclass": "newobj",
 					"numinlets": 0,
 					"numoutlets": 1,
@@ -6000,7 +6528,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-346",
+					"id": "obj-374",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6015,7 +6543,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-347",
+					"id": "obj-375",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6033,7 +6561,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-348",
+					"id": "obj-376",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6051,7 +6579,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-349",
+					"id": "obj-377",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6066,7 +6594,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-350",
+					"id": "obj-378",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6084,7 +6612,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-351",
+					"id": "obj-379",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6102,7 +6630,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-352",
+					"id": "obj-380",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6117,7 +6645,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-353",
+					"id": "obj-381",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6135,7 +6663,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-354",
+					"id": "obj-382",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6155,7 +6683,7 @@
 				"box": {
 					"fontface": 1,
 					"fontsize": 16.0,
-					"id": "obj-355",
+					"id": "obj-383",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6170,7 +6698,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-356",
+					"id": "obj-384",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6185,7 +6713,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-357",
+					"id": "obj-385",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6200,7 +6728,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-358",
+					"id": "obj-386",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6218,7 +6746,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-359",
+					"id": "obj-387",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6237,7 +6765,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-360",
+					"id": "obj-388",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6252,7 +6780,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-361",
+					"id": "obj-389",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6267,7 +6795,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-362",
+					"id": "obj-390",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6285,7 +6813,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-363",
+					"id": "obj-391",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6301,7 +6829,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-364",
+					"id": "obj-392",
 					"maxclass": "flonum",
 					"maximum": 0.95,
 					"minimum": 0.05,
@@ -6322,7 +6850,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-365",
+					"id": "obj-393",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6341,7 +6869,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-366",
+					"id": "obj-394",
 					"maxclass": "slider",
 					"min": 0.05,
 					"numinlets": 1,
@@ -6362,7 +6890,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-367",
+					"id": "obj-395",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6380,7 +6908,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-368",
+					"id": "obj-396",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6395,7 +6923,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-369",
+					"id": "obj-397",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6410,7 +6938,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-370",
+					"id": "obj-398",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6428,7 +6956,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-371",
+					"id": "obj-399",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6443,7 +6971,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-372",
+					"id": "obj-400",
 					"maxclass": "toggle",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6461,7 +6989,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-373",
+					"id": "obj-401",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6479,7 +7007,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-374",
+					"id": "obj-402",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6497,7 +7025,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-375",
+					"id": "obj-403",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6512,7 +7040,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-376",
+					"id": "obj-404",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6527,7 +7055,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-377",
+					"id": "obj-405",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6545,7 +7073,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-378",
+					"id": "obj-406",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6560,7 +7088,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-379",
+					"id": "obj-407",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 1,
@@ -6581,7 +7109,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-380",
+					"id": "obj-408",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6599,7 +7127,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-381",
+					"id": "obj-409",
 					"maxclass": "slider",
 					"min": 1,
 					"numinlets": 1,
@@ -6620,7 +7148,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-382",
+					"id": "obj-410",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6638,7 +7166,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-383",
+					"id": "obj-411",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6654,7 +7182,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-384",
+					"id": "obj-412",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6669,7 +7197,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-385",
+					"id": "obj-413",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6684,7 +7212,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-386",
+					"id": "obj-414",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6702,7 +7230,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-387",
+					"id": "obj-415",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6717,7 +7245,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-388",
+					"id": "obj-416",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6736,7 +7264,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-389",
+					"id": "obj-417",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6755,7 +7283,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-390",
+					"id": "obj-418",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6773,7 +7301,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-391",
+					"id": "obj-419",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6788,7 +7316,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-392",
+					"id": "obj-420",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6803,7 +7331,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-393",
+					"id": "obj-421",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6821,7 +7349,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-394",
+					"id": "obj-422",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6836,7 +7364,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-395",
+					"id": "obj-423",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6855,7 +7383,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-396",
+					"id": "obj-424",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6874,7 +7402,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-397",
+					"id": "obj-425",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6892,7 +7420,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-398",
+					"id": "obj-426",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6907,7 +7435,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-399",
+					"id": "obj-427",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6922,7 +7450,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-400",
+					"id": "obj-428",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6940,7 +7468,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-401",
+					"id": "obj-429",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8722,11 +9250,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-230",
+						"obj-229",
 						0
 					],
 					"source": [
-						"obj-229",
+						"obj-228",
 						0
 					]
 				}
@@ -8734,7 +9262,31 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-228",
+						0
+					],
+					"source": [
+						"obj-230",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-230",
+						0
+					],
+					"source": [
 						"obj-231",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-230",
 						0
 					],
 					"source": [
@@ -8746,7 +9298,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-233",
+						"obj-232",
 						0
 					],
 					"source": [
@@ -8758,35 +9310,59 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-234",
+						0
+					],
+					"source": [
+						"obj-233",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-237",
+						0
+					],
+					"source": [
+						"obj-236",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-236",
 						0
 					],
 					"source": [
-						"obj-235",
-						0
+						"obj-238",
+						1
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-237",
+						"obj-240",
 						0
 					],
 					"source": [
-						"obj-238",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-239",
 						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-243",
+						0
 					],
 					"source": [
-						"obj-237",
+						"obj-242",
 						0
 					]
 				}
@@ -8798,32 +9374,20 @@
 						0
 					],
 					"source": [
-						"obj-241",
-						0
+						"obj-244",
+						1
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-243",
+						"obj-246",
 						0
 					],
 					"source": [
-						"obj-244",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-245",
 						0
-					],
-					"source": [
-						"obj-243",
-						0
 					]
 				}
 			},
@@ -8834,7 +9398,19 @@
 						0
 					],
 					"source": [
-						"obj-247",
+						"obj-248",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-248",
+						0
+					],
+					"source": [
+						"obj-250",
 						0
 					]
 				}
@@ -8846,19 +9422,19 @@
 						0
 					],
 					"source": [
-						"obj-249",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-251",
 						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-250",
+						0
 					],
 					"source": [
-						"obj-250",
+						"obj-252",
 						0
 					]
 				}
@@ -8878,23 +9454,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-256",
-						0
-					],
-					"source": [
 						"obj-254",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-257",
-						0
 					],
 					"source": [
-						"obj-256",
+						"obj-253",
 						0
 					]
 				}
@@ -8918,7 +9482,7 @@
 						0
 					],
 					"source": [
-						"obj-258",
+						"obj-260",
 						0
 					]
 				}
@@ -8926,12 +9490,12 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-263",
-						0
-					],
-					"source": [
 						"obj-261",
 						0
+					],
+					"source": [
+						"obj-259",
+						0
 					]
 				}
 			},
@@ -8954,7 +9518,7 @@
 						0
 					],
 					"source": [
-						"obj-264",
+						"obj-266",
 						0
 					]
 				}
@@ -8962,7 +9526,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-266",
+						"obj-267",
 						0
 					],
 					"source": [
@@ -8974,11 +9538,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-269",
+						"obj-270",
 						0
 					],
 					"source": [
-						"obj-268",
+						"obj-269",
 						0
 					]
 				}
@@ -8986,7 +9550,19 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-271",
+						0
+					],
+					"source": [
 						"obj-272",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-273",
 						0
 					],
 					"source": [
@@ -8998,12 +9574,12 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-277",
+						0
+					],
+					"source": [
 						"obj-275",
 						0
-					],
-					"source": [
-						"obj-274",
-						0
 					]
 				}
 			},
@@ -9014,7 +9590,7 @@
 						0
 					],
 					"source": [
-						"obj-276",
+						"obj-277",
 						0
 					]
 				}
@@ -9039,18 +9615,6 @@
 					],
 					"source": [
 						"obj-279",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-281",
-						0
-					],
-					"source": [
-						"obj-280",
 						0
 					]
 				}
@@ -9059,6 +9623,30 @@
 				"patchline": {
 					"destination": [
 						"obj-284",
+						0
+					],
+					"source": [
+						"obj-282",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-285",
+						0
+					],
+					"source": [
+						"obj-284",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-286",
 						0
 					],
 					"source": [
@@ -9070,7 +9658,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-284",
+						"obj-287",
 						0
 					],
 					"source": [
@@ -9082,7 +9670,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-290",
+						"obj-291",
 						0
 					],
 					"source": [
@@ -9094,12 +9682,12 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-289",
+						"obj-292",
 						0
 					],
 					"source": [
 						"obj-291",
-						1
+						0
 					]
 				}
 			},
@@ -9118,103 +9706,67 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-294",
+						0
+					],
+					"source": [
+						"obj-293",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-297",
+						0
+					],
+					"source": [
 						"obj-296",
 						0
-					],
-					"source": [
-						"obj-295",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-295",
-						0
-					],
-					"source": [
-						"obj-297",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-297",
-						0
-					],
-					"source": [
-						"obj-298",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-297",
-						0
-					],
-					"source": [
-						"obj-299",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-299",
-						0
-					],
-					"source": [
-						"obj-298",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-301",
-						0
-					],
-					"source": [
 						"obj-300",
 						0
+					],
+					"source": [
+						"obj-299",
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
+						"obj-303",
+						0
+					],
+					"source": [
+						"obj-302",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-306",
+						0
+					],
+					"source": [
 						"obj-304",
 						0
-					],
-					"source": [
-						"obj-303",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-303",
-						0
-					],
-					"source": [
-						"obj-305",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-305",
+						"obj-307",
 						0
 					],
 					"source": [
@@ -9238,23 +9790,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-311",
+						"obj-309",
 						0
 					],
 					"source": [
-						"obj-310",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-310",
-						0
-					],
-					"source": [
-						"obj-312",
+						"obj-308",
 						0
 					]
 				}
@@ -9274,7 +9814,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-315",
+						"obj-312",
 						0
 					],
 					"source": [
@@ -9286,12 +9826,24 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-320",
-						0
-					],
-					"source": [
 						"obj-318",
 						0
+					],
+					"source": [
+						"obj-317",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-317",
+						0
+					],
+					"source": [
+						"obj-319",
+						1
 					]
 				}
 			},
@@ -9310,11 +9862,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-322",
+						"obj-324",
 						0
 					],
 					"source": [
-						"obj-321",
+						"obj-323",
 						0
 					]
 				}
@@ -9326,18 +9878,6 @@
 						0
 					],
 					"source": [
-						"obj-322",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-327",
-						0
-					],
-					"source": [
 						"obj-325",
 						0
 					]
@@ -9346,7 +9886,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-328",
+						"obj-325",
+						0
+					],
+					"source": [
+						"obj-326",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-325",
 						0
 					],
 					"source": [
@@ -9358,6 +9910,18 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-327",
+						0
+					],
+					"source": [
+						"obj-326",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-329",
 						0
 					],
@@ -9370,11 +9934,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-330",
+						"obj-332",
 						0
 					],
 					"source": [
-						"obj-329",
+						"obj-331",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-331",
+						0
+					],
+					"source": [
+						"obj-333",
 						0
 					]
 				}
@@ -9386,18 +9962,6 @@
 						0
 					],
 					"source": [
-						"obj-332",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-336",
-						0
-					],
-					"source": [
 						"obj-334",
 						0
 					]
@@ -9406,23 +9970,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-337",
-						0
-					],
-					"source": [
 						"obj-336",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-338",
-						0
 					],
 					"source": [
-						"obj-337",
+						"obj-335",
 						0
 					]
 				}
@@ -9442,7 +9994,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-342",
+						"obj-338",
+						0
+					],
+					"source": [
+						"obj-340",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-340",
 						0
 					],
 					"source": [
@@ -9454,23 +10018,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-344",
+						"obj-343",
 						0
 					],
 					"source": [
-						"obj-345",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-347",
-						0
-					],
-					"source": [
-						"obj-344",
+						"obj-342",
 						0
 					]
 				}
@@ -9482,7 +10034,19 @@
 						0
 					],
 					"source": [
-						"obj-347",
+						"obj-346",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-349",
+						0
+					],
+					"source": [
+						"obj-348",
 						0
 					]
 				}
@@ -9494,8 +10058,8 @@
 						0
 					],
 					"source": [
-						"obj-344",
-						1
+						"obj-349",
+						0
 					]
 				}
 			},
@@ -9514,23 +10078,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-353",
+						"obj-355",
 						0
 					],
 					"source": [
-						"obj-344",
-						2
+						"obj-353",
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-354",
+						"obj-356",
 						0
 					],
 					"source": [
-						"obj-353",
+						"obj-355",
 						0
 					]
 				}
@@ -9542,43 +10106,31 @@
 						0
 					],
 					"source": [
+						"obj-356",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-358",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
+					],
+					"source": [
 						"obj-357",
 						0
-					],
-					"source": [
-						"obj-359",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-363",
+						"obj-361",
 						0
 					],
 					"source": [
-						"obj-362",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-362",
-						0
-					],
-					"source": [
-						"obj-364",
+						"obj-360",
 						0
 					]
 				}
@@ -9590,19 +10142,19 @@
 						0
 					],
 					"source": [
+						"obj-362",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-365",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-364",
-						0
 					],
 					"source": [
-						"obj-366",
+						"obj-364",
 						0
 					]
 				}
@@ -9622,23 +10174,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-368",
-						0
-					],
-					"source": [
 						"obj-367",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-371",
-						0
 					],
 					"source": [
-						"obj-370",
+						"obj-366",
 						0
 					]
 				}
@@ -9650,7 +10190,7 @@
 						0
 					],
 					"source": [
-						"obj-372",
+						"obj-369",
 						0
 					]
 				}
@@ -9674,7 +10214,19 @@
 						0
 					],
 					"source": [
-						"obj-374",
+						"obj-372",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-376",
+						0
+					],
+					"source": [
+						"obj-375",
 						0
 					]
 				}
@@ -9686,20 +10238,8 @@
 						0
 					],
 					"source": [
-						"obj-377",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-377",
-						0
-					],
-					"source": [
-						"obj-379",
-						0
+						"obj-372",
+						1
 					]
 				}
 			},
@@ -9710,19 +10250,7 @@
 						0
 					],
 					"source": [
-						"obj-380",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-379",
-						0
-					],
-					"source": [
-						"obj-381",
+						"obj-378",
 						0
 					]
 				}
@@ -9734,27 +10262,27 @@
 						0
 					],
 					"source": [
-						"obj-380",
-						0
+						"obj-372",
+						2
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-383",
-						0
-					],
-					"source": [
 						"obj-382",
 						0
+					],
+					"source": [
+						"obj-381",
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-388",
+						"obj-385",
 						0
 					],
 					"source": [
@@ -9766,23 +10294,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-389",
+						"obj-385",
 						0
 					],
 					"source": [
-						"obj-388",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-390",
-						0
-					],
-					"source": [
-						"obj-389",
+						"obj-387",
 						0
 					]
 				}
@@ -9802,7 +10318,43 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-395",
+						"obj-390",
+						0
+					],
+					"source": [
+						"obj-392",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-392",
+						0
+					],
+					"source": [
+						"obj-393",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-392",
+						0
+					],
+					"source": [
+						"obj-394",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-394",
 						0
 					],
 					"source": [
@@ -9826,11 +10378,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-397",
+						"obj-399",
 						0
 					],
 					"source": [
-						"obj-396",
+						"obj-398",
 						0
 					]
 				}
@@ -9842,7 +10394,7 @@
 						0
 					],
 					"source": [
-						"obj-397",
+						"obj-400",
 						0
 					]
 				}
@@ -9850,11 +10402,203 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-401",
+						"obj-400",
 						0
 					],
 					"source": [
-						"obj-400",
+						"obj-401",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-403",
+						0
+					],
+					"source": [
+						"obj-402",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-406",
+						0
+					],
+					"source": [
+						"obj-405",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-405",
+						0
+					],
+					"source": [
+						"obj-407",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-407",
+						0
+					],
+					"source": [
+						"obj-408",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-407",
+						0
+					],
+					"source": [
+						"obj-409",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-409",
+						0
+					],
+					"source": [
+						"obj-408",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-411",
+						0
+					],
+					"source": [
+						"obj-410",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-416",
+						0
+					],
+					"source": [
+						"obj-414",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-417",
+						0
+					],
+					"source": [
+						"obj-416",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-418",
+						0
+					],
+					"source": [
+						"obj-417",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-419",
+						0
+					],
+					"source": [
+						"obj-418",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-423",
+						0
+					],
+					"source": [
+						"obj-421",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-424",
+						0
+					],
+					"source": [
+						"obj-423",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-425",
+						0
+					],
+					"source": [
+						"obj-424",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-426",
+						0
+					],
+					"source": [
+						"obj-425",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-429",
+						0
+					],
+					"source": [
+						"obj-428",
 						0
 					]
 				}

@@ -63,7 +63,8 @@ def test_registered_by_the_plugin_hooks_and_valid():
     assert classes == [MidiMeGenerator]
     validate(MidiMeGenerator, "plugins.midime.plugin")
     d = MidiMeGenerator.describe()
-    assert {p["name"] for p in d["params"]} == {"temperature", "variations", "steps", "bars", "seed", "channel"}
+    assert {p["name"] for p in d["params"]} == {"temperature", "variations", "steps", "bars", "seed", "channel",
+                                             "phrases", "key", "scale", "register"}
     assert {a["name"] for a in d["actions"]} == {"sample", "interpolate", "learn", "learn_notes", "phrase_a", "phrase_b",
                                                  "capture_a", "capture_b", "personal"}
     assert d["models"] == ["musicvae-mel2bar"]
@@ -210,3 +211,24 @@ def test_learn_notes_personalises_on_a_clips_notes_sent_as_json(bundle):
                      ("[[60, 0, 1, 90]]", "too few bars")):
         with pytest.raises(InputError, match=why):
             gen.perform("learn_notes", [bad])
+
+
+def test_key_scale_register_and_phrases_shape_what_plays(bundle):
+    """Live: variations melodies of `phrases` phrases, every note in the key, centred on the register."""
+    from plugins.midime import keys
+
+    gen, _ = make(bundle)
+    for name, value in (("key", "D"), ("scale", "minor"), ("register", 60), ("phrases", 3), ("variations", 2),
+                        ("seed", 4), ("channel", 5)):
+        gen.set(name, value)
+    made = gen.next_phrase()
+    assert len(made) == 6 and [p.meta["melody"] for p in made] == [0, 0, 0, 1, 1, 1]
+    pcs = keys.pitch_classes("D", "minor")
+    for m in (made[:3], made[3:]):
+        notes = [x for p in m for x in p.notes]
+        assert keys.in_scale_share(notes, pcs) == 1.0 and abs(keys.median_pitch(notes) - 60) <= 6
+        assert {x.channel for x in notes} == {4}
+    assert all(p.meta["key"] == "D" and p.length == 8.0 for p in made)
+    assert len(gen.perform("sample", [1])) == 3
+    with pytest.raises(ConfigError, match="key must be one of"):
+        gen.set("key", "H")

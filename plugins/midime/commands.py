@@ -13,8 +13,11 @@ from bridge.api import InputError, Progress, add_param_options, param_values
 
 from .params import PARAMS   # the live generator's table: its ranges, defaults and docs
 
+SAMPLE_PARAMS = ("temperature", "phrases", "key", "scale", "register")
+
 EXAMPLES = """examples:
   cmt-bridge midime sample -n 8 --temperature 0.5 -o out/
+  cmt-bridge midime sample -n 2 --phrases 4 --key D --scale minor --register 60 -o out/
   cmt-bridge midime interpolate a.mid b.mid --steps 5 -o out/
   cmt-bridge midime learn my_melodies/*.mid -o mine.midime
   cmt-bridge midime sample --personal mine.midime -o out/"""
@@ -34,8 +37,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--bpm", type=float, default=120.0, help="tempo written into the .mid files (default 120)")
 
     s = msub.add_parser("sample", help="new 2-bar melodies from MusicVAE (or a personal MidiMe)")
-    s.add_argument("-n", "--num", type=int, default=8, help="how many (1..256, default 8)")
-    add_param_options(s, PARAMS, ("temperature",))   # range, default and doc of the live parameter
+    s.add_argument("-n", "--num", type=int, default=8, help="how many samples (1..256, default 8), each of "
+                                                            "--phrases phrases")
+    add_param_options(s, PARAMS, SAMPLE_PARAMS)   # range, default and doc of the live parameters
     s.add_argument("-o", "--out", type=Path, default=Path("out"), help="output folder (default out/)")
     s.add_argument("--personal", type=Path, default=None, help="a .midime file from `midime learn`")
     common(s)
@@ -82,47 +86,66 @@ def _check_range(name: str, value: float, lo: float, hi: float) -> None:
         raise InputError(f"{name} must be in range {lo:g}..{hi:g}, got {value:g}")
 
 
-def _write_set(out: Path, stem: str, named_tokens: list[tuple[str, "object"]], title: str, bpm: float) -> list[Path]:
-    """One .mid per phrase, one .mid of all in a row, one PNG of all in a row (a colour each)."""
+def _write_set(out: Path, stem: str, named: list[tuple[str, list, float]], title: str, bpm: float) -> list[Path]:
+    """One .mid per (label, notes, beats) item, one .mid of all in a row, one PNG of all in a row (a colour each)."""
     from bridge.api import render_pianoroll as render, write_notes
 
-    from . import melody, phrases
+    from . import phrases
 
     out.mkdir(parents=True, exist_ok=True)
     written = []
     lines: dict[str, list] = {}
-    for i, (label, tokens) in enumerate(named_tokens):
-        notes = phrases.accent(melody.notes_from_tokens(tokens))
+    marks = []
+    at = 0.0
+    for i, (label, notes, beats) in enumerate(named):
+        notes = phrases.accent(list(notes))
         path = write_notes(out / f"{stem}_{i + 1:02d}.mid", notes, bpm=bpm)
         written.append(path)
-        lines[label] = [n.shifted(i * melody.PHRASE_BEATS) for n in notes]
+        lines[label] = [n.shifted(at) for n in notes]
+        marks.append((at, label))
+        at += beats
     all_notes = [n for v in lines.values() for n in v]
     written.append(write_notes(out / f"{stem}_all.mid", all_notes, bpm=bpm))
-    marks = [(i * melody.PHRASE_BEATS, label) for i, label in enumerate(lines)]
     written.append(render(lines, out / f"{stem}.png", title=title, marks=marks))
     return written
+
+
+def _token_set(named_tokens: list[tuple[str, "object"]]) -> list[tuple[str, list, float]]:
+    """(label, tokens) -> (label, notes, beats) for :func:`_write_set`."""
+    from . import melody, sampling
+
+    return [(label, melody.notes_from_tokens(t), sampling.phrase_beats(t)) for label, t in named_tokens]
 
 
 def cmd_sample(args) -> int:
     from bridge.api import output_folder
 
+    from . import sampling
+
     _check_range("-n", args.num, 1, 256)
     output_folder(args.out, "-o")
-    vars(args).update(param_values(args, PARAMS, ("temperature",)))
+    vars(args).update(param_values(args, PARAMS, SAMPLE_PARAMS))
     vae = _load(args)
     rng = _rng(args)
-    what = "MusicVAE"
+    what, personal = "MusicVAE", None
     if args.personal:
         from .midime import MidiMe
 
         personal = MidiMe.load(args.personal)
         personal.check_base(vae.name, vae.fingerprint, source=args.personal.name)
-        tokens = vae.decode(personal.sample_latents(args.num, rng), args.temperature, rng)
         what = f"MidiMe {args.personal.name}"
-    else:
-        tokens = vae.sample(args.num, args.temperature, rng)
-    written = _write_set(args.out, "sample", [(f"sample {i + 1}", t) for i, t in enumerate(tokens)],
-                         f"{what}: {args.num} samples, temperature {args.temperature:g}", args.bpm)
+    tokens = sampling.melodies(vae, args.num, args.phrases, args.temperature, rng, personal)
+    named = []
+    for i, rows in enumerate(tokens):
+        notes = sampling.melody_notes(rows, args.key, args.scale, args.register)
+        beats = sampling.phrase_beats(rows[0])
+        named.append((f"sample {i + 1}", [n.shifted(k * beats) for k, p in enumerate(notes) for n in p],
+                      beats * len(rows)))
+    shaped = "" if args.key == "off" else f", {args.key} {args.scale}"
+    shaped += f", register {args.register}" if args.register else ""
+    per = f" of {args.phrases} phrases" if args.phrases > 1 else ""
+    written = _write_set(args.out, "sample", named,
+                         f"{what}: {args.num} samples{per}, temperature {args.temperature:g}{shaped}", args.bpm)
     _report(written)
     return 0
 
@@ -139,7 +162,7 @@ def cmd_interpolate(args) -> int:
     tokens = vae.interpolate(a, b, args.steps)
     named = [(f"A: {args.a.name}", a)] + [(f"step {i + 1}", t) for i, t in enumerate(tokens)] + \
             [(f"B: {args.b.name}", b)]
-    written = _write_set(args.out, "interpolation", named[1:-1], "", args.bpm)[:-1]
+    written = _write_set(args.out, "interpolation", _token_set(named[1:-1]), "", args.bpm)[:-1]
     from bridge.api import render_pianoroll as render
 
     from . import melody

@@ -1,7 +1,8 @@
 """The live "midime" generator: MusicVAE phrases, interpolations and a personal MidiMe, bar by bar.
 
-``next_phrase()`` returns ``variations`` new 2-bar samples at once (from the
-personal MidiMe prior when one is set); the host plays them in order and asks
+``next_phrase()`` returns ``variations`` new melodies of ``phrases`` 2-bar phrases
+at once (from the personal MidiMe prior when one is set; in ``key``/``scale`` and
+centred on ``register`` when set); the host plays them in order and asks
 again when they run out (or drops them when a parameter changes). Actions
 return the phrases they make, which the host plays from the next bar in place
 of what was queued.
@@ -16,7 +17,7 @@ import numpy as np
 
 from bridge.api import Action, Generator, InputError, Param, Phrase, melody_notes
 
-from . import phrases
+from . import phrases, sampling
 from .midime import MidiMe
 from .params import PARAMS
 from .vae import EXPECT, MODEL_NAME, MusicVAE
@@ -33,8 +34,8 @@ class MidiMeGenerator(Generator):
     model_expect = {MODEL_NAME: EXPECT}  # the host checks the graphs' semantic inputs/outputs on load
     params = PARAMS
     actions = (
-        Action("sample", (Param("n", int, 0, 0, 16, unit="phrases", doc="0 = the variations parameter"),),
-               doc="play n new 2-bar samples"),
+        Action("sample", (Param("n", int, 0, 0, 16, unit="melodies", doc="0 = the variations parameter"),),
+               doc="play n new samples (melodies of `phrases` 2-bar phrases, in key/scale and register)"),
         Action("interpolate", (Param("steps", int, 0, 0, 16, unit="phrases", doc="0 = the steps parameter"),),
                doc="morph from phrase A to phrase B in `steps` phrases"),
         Action("learn", (Param("bars", int, 0, 0, 16, unit="bars", doc="0 = the bars parameter"),),
@@ -81,14 +82,18 @@ class MidiMeGenerator(Generator):
 
     # -- playing --------------------------------------------------------------------
     def _samples(self, n: int, rng: np.random.Generator) -> list[Phrase]:
-        temperature = self["temperature"]
-        if self.personal is not None:
-            tokens = self.vae.decode(self.personal.sample_latents(n, rng), temperature, rng)
-        else:
-            tokens = self.vae.sample(n, temperature, rng)
-        meta = {"kind": "sample", "temperature": temperature, "personal": self.personal_name}
-        return [phrases.tokens_phrase(t, self["channel"] - 1, self.name, index=i, **meta)
-                for i, t in enumerate(tokens)]
+        """``n`` melodies of ``phrases`` phrases each, in the key/scale and register set (see keys.py)."""
+        temperature, count = self["temperature"], self["phrases"]
+        tokens = sampling.melodies(self.vae, n, count, temperature, rng, self.personal)
+        meta = {"kind": "sample", "temperature": temperature, "personal": self.personal_name,
+                "key": self["key"], "scale": self["scale"], "register": self["register"]}
+        out = []
+        for m, rows in enumerate(tokens):
+            shaped = sampling.melody_notes(rows, self["key"], self["scale"], self["register"], self["channel"] - 1)
+            for k, (t, notes) in enumerate(zip(rows, shaped)):
+                out.append(phrases.notes_phrase(notes, sampling.phrase_beats(t), self.name, tokens=t,
+                                                index=m * count + k, melody=m, **meta))
+        return out
 
     def next_phrase(self) -> list[Phrase]:
         return self._samples(self["variations"], self._rng)
