@@ -4638,7 +4638,7 @@
 						420.0,
 						21.0
 					],
-					"text": "interpolate: morph from phrase A to phrase B in `steps` phrases (steps 0..16 phrases (default 0))"
+					"text": "interpolate: morph from phrase A to phrase B in `steps` distinct phrases (A first, B last) (steps 0..16 phrases (default 0))"
 				}
 			},
 			{

@@ -45,7 +45,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     common(s)
     s.set_defaults(func=cmd_sample)
 
-    i = msub.add_parser("interpolate", help="morph from one 2-bar melody to another")
+    i = msub.add_parser("interpolate", help="morph from one 2-bar melody to another (A first, B last, all distinct)")
     i.add_argument("a", type=Path, help="MIDI file: the start (its first 2 bars of melody)")
     i.add_argument("b", type=Path, help="MIDI file: the end")
     i.add_argument("--steps", type=int, default=5, help="phrases, end points included (1..64, default 5)")
@@ -151,28 +151,25 @@ def cmd_sample(args) -> int:
 
 
 def cmd_interpolate(args) -> int:
+    import sys
+
     from bridge.api import output_folder
 
     _check_range("--steps", args.steps, 1, 64)
     output_folder(args.out, "-o")
     from . import phrases
+    from .morph import morph
 
     a, b = phrases.first_window(args.a), phrases.first_window(args.b)
     vae = _load(args)
-    tokens = vae.interpolate(a, b, args.steps)
-    named = [(f"A: {args.a.name}", a)] + [(f"step {i + 1}", t) for i, t in enumerate(tokens)] + \
-            [(f"B: {args.b.name}", b)]
-    written = _write_set(args.out, "interpolation", _token_set(named[1:-1]), "", args.bpm)[:-1]
-    from bridge.api import render_pianoroll as render
-
-    from . import melody
-
-    lines = {label: [n.shifted(i * melody.PHRASE_BEATS) for n in melody.notes_from_tokens(t)]
-             for i, (label, t) in enumerate(named)}
-    marks = [(i * melody.PHRASE_BEATS, label) for i, label in enumerate(lines)]
-    written.append(render(lines, args.out / "interpolation.png", marks=marks,
-                          title=f"MusicVAE interpolation {args.a.name} -> {args.b.name}, {args.steps} steps "
-                                f"(inputs first and last)"))
+    made = morph(vae, a, b, args.steps, _rng(args))
+    for remark in made.remarks:
+        print(f"midime: {remark}", file=sys.stderr)
+    labels = {"A": f"A: {args.a.name}", "B": f"B: {args.b.name}"}
+    named = [(labels.get(src, f"step {i + 1}"), t) for i, (src, t) in enumerate(zip(made.sources, made.tokens))]
+    written = _write_set(args.out, "interpolation", _token_set(named),
+                         f"MusicVAE interpolation {args.a.name} -> {args.b.name}: {args.steps} steps, "
+                         f"{made.distinct} distinct", args.bpm)
     _report(written)
     return 0
 

@@ -19,6 +19,7 @@ from bridge.api import Action, Generator, InputError, Param, Phrase, melody_note
 
 from . import phrases, sampling
 from .midime import MidiMe
+from .morph import morph
 from .params import PARAMS
 from .vae import EXPECT, MODEL_NAME, MusicVAE
 
@@ -37,7 +38,7 @@ class MidiMeGenerator(Generator):
         Action("sample", (Param("n", int, 0, 0, 16, unit="melodies", doc="0 = the variations parameter"),),
                doc="play n new samples (melodies of `phrases` 2-bar phrases, in key/scale and register)"),
         Action("interpolate", (Param("steps", int, 0, 0, 16, unit="phrases", doc="0 = the steps parameter"),),
-               doc="morph from phrase A to phrase B in `steps` phrases"),
+               doc="morph from phrase A to phrase B in `steps` distinct phrases (A first, B last)"),
         Action("learn", (Param("bars", int, 0, 0, 16, unit="bars", doc="0 = the bars parameter"),),
                doc="personalise (MidiMe) on the last bars played into the MIDI input"),
         Action("learn_notes", (Param("notes", str, "[]", doc="JSON: [[pitch, start_beats, duration_beats, "
@@ -107,9 +108,12 @@ class MidiMeGenerator(Generator):
             raise InputError(f"interpolate needs phrases A and B (missing {' and '.join(missing).upper()}): set "
                              f"them with phrase_a/phrase_b <file.mid> or capture_a/capture_b")
         steps = steps or self["steps"]
-        tokens = self.vae.interpolate(self.ends["a"], self.ends["b"], steps)  # argmax: ends reproduce A, B
+        made = morph(self.vae, self.ends["a"], self.ends["b"], steps, self._action_rng())  # A first, B last
+        for remark in made.remarks:
+            self.context.report(remark)
         return [phrases.tokens_phrase(t, self["channel"] - 1, self.name, kind="interpolation", index=i,
-                                      steps=steps) for i, t in enumerate(tokens)]
+                                      steps=steps, source=src)
+                for i, (t, src) in enumerate(zip(made.tokens, made.sources))]
 
     def action_phrase_a(self, path: str) -> None:
         self._set_end("a", path)
