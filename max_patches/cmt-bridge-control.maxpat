@@ -4510,7 +4510,6 @@
 			},
 			{
 				"box": {
-					"fontface": 1,
 					"id": "obj-255",
 					"maxclass": "comment",
 					"numinlets": 1,
@@ -4518,6 +4517,146 @@
 					"patching_rect": [
 						960.0,
 						1284.0,
+						420.0,
+						21.0
+					],
+					"text": "style (default )"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-256",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1160.0,
+						1308.0,
+						187.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime/style"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-257",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1160.0,
+						1334.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-258",
+					"maxclass": "textedit",
+					"numinlets": 1,
+					"numoutlets": 4,
+					"outlettype": [
+						"",
+						"int",
+						"",
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						1308.0,
+						120.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-259",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"patching_rect": [
+						960.0,
+						1334.0,
+						82.0,
+						22.0
+					],
+					"text": "route text"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-260",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1040.0,
+						1334.0,
+						68.0,
+						22.0
+					],
+					"text": "tosymbol"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-261",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						1360.0,
+						173.0,
+						22.0
+					],
+					"text": "/cmt/learn midime style"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-262",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1143.0,
+						1360.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"id": "obj-263",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						1390.0,
 						55.5,
 						21.0
 					],
@@ -4526,13 +4665,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-256",
+					"id": "obj-264",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						960.0,
-						1308.0,
+						1414.0,
 						420.0,
 						21.0
 					],
@@ -4541,7 +4680,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-257",
+					"id": "obj-265",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4550,7 +4689,7 @@
 					],
 					"patching_rect": [
 						960.0,
-						1332.0,
+						1438.0,
 						138.0,
 						22.0
 					],
@@ -4559,13 +4698,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-258",
+					"id": "obj-266",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						1108.0,
-						1332.0,
+						1438.0,
 						103.0,
 						22.0
 					],
@@ -4574,7 +4713,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-259",
+					"id": "obj-267",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4583,7 +4722,7 @@
 					],
 					"patching_rect": [
 						1050.0,
-						1358.0,
+						1464.0,
 						194.0,
 						22.0
 					],
@@ -4592,7 +4731,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-260",
+					"id": "obj-268",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 0,
@@ -4605,7 +4744,7 @@
 					"parameter_enable": 0,
 					"patching_rect": [
 						960.0,
-						1358.0,
+						1464.0,
 						80.0,
 						22.0
 					]
@@ -4613,13 +4752,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-261",
+					"id": "obj-269",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						1050.0,
-						1384.0,
+						1490.0,
 						103.0,
 						22.0
 					],
@@ -4628,13 +4767,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-262",
+					"id": "obj-270",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						960.0,
-						1418.0,
+						1524.0,
 						420.0,
 						21.0
 					],
@@ -4643,7 +4782,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-263",
+					"id": "obj-271",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4652,7 +4791,7 @@
 					],
 					"patching_rect": [
 						960.0,
-						1442.0,
+						1548.0,
 						173.0,
 						22.0
 					],
@@ -4661,13 +4800,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-264",
+					"id": "obj-272",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						1143.0,
-						1442.0,
+						1548.0,
 						103.0,
 						22.0
 					],
@@ -4676,7 +4815,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-265",
+					"id": "obj-273",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4685,7 +4824,7 @@
 					],
 					"patching_rect": [
 						1050.0,
-						1468.0,
+						1574.0,
 						229.0,
 						22.0
 					],
@@ -4694,173 +4833,38 @@
 			},
 			{
 				"box": {
-					"id": "obj-266",
-					"maxclass": "number",
-					"maximum": 16,
-					"minimum": 0,
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						960.0,
-						1468.0,
-						80.0,
-						22.0
-					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-267",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1050.0,
-						1494.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-268",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						960.0,
-						1528.0,
-						420.0,
-						21.0
-					],
-					"text": "learn: personalise (MidiMe) on the last bars played into the MIDI input (bars 0..16 bars (default 0))"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-269",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						960.0,
-						1552.0,
-						131.0,
-						22.0
-					],
-					"text": "/cmt/midime/learn"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-270",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1101.0,
-						1552.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-271",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						1050.0,
-						1578.0,
-						187.0,
-						22.0
-					],
-					"text": "prepend /cmt/midime/learn"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-272",
-					"maxclass": "number",
-					"maximum": 16,
-					"minimum": 0,
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						960.0,
-						1578.0,
-						80.0,
-						22.0
-					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-273",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1050.0,
-						1604.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
 					"id": "obj-274",
-					"maxclass": "comment",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 0,
 					"numinlets": 1,
-					"numoutlets": 0,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
 					"patching_rect": [
 						960.0,
-						1638.0,
-						420.0,
-						21.0
-					],
-					"text": "learn_notes: personalise (MidiMe) on notes sent as JSON (the Live device's Learn from clip), no MIDI routing"
+						1574.0,
+						80.0,
+						22.0
+					]
 				}
 			},
 			{
 				"box": {
 					"id": "obj-275",
-					"maxclass": "button",
+					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						"bang"
-					],
-					"parameter_enable": 0,
+					"numoutlets": 0,
 					"patching_rect": [
-						960.0,
-						1688.0,
-						24.0,
-						24.0
-					]
+						1050.0,
+						1600.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
 				}
 			},
 			{
@@ -4870,31 +4874,30 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						988.0,
-						1690.0,
-						200.0,
+						960.0,
+						1634.0,
+						420.0,
 						21.0
 					],
-					"text": "choose JSON: [[pitch, start_beats, duration_beats, velocity], ...] (a clip's notes)"
+					"text": "learn: personalise (MidiMe) on the last bars played into the MIDI input (bars 0..16 bars (default 0))"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-277",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
 					"outlettype": [
-						"",
-						"bang"
+						""
 					],
 					"patching_rect": [
-						1200.0,
-						1688.0,
-						82.0,
+						960.0,
+						1658.0,
+						131.0,
 						22.0
 					],
-					"text": "opendialog"
+					"text": "/cmt/midime/learn"
 				}
 			},
 			{
@@ -4902,18 +4905,14 @@
 					"id": "obj-278",
 					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"int"
-					],
+					"numoutlets": 0,
 					"patching_rect": [
-						1200.0,
-						1714.0,
-						166.0,
+						1101.0,
+						1658.0,
+						103.0,
 						22.0
 					],
-					"text": "conformpath slash boot"
+					"text": "s ---cmtb-out"
 				}
 			},
 			{
@@ -4926,23 +4925,44 @@
 						""
 					],
 					"patching_rect": [
-						960.0,
-						1740.0,
-						229.0,
+						1050.0,
+						1684.0,
+						187.0,
 						22.0
 					],
-					"text": "prepend /cmt/midime/learn_notes"
+					"text": "prepend /cmt/midime/learn"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-280",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						1684.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-281",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						960.0,
-						1766.0,
+						1050.0,
+						1710.0,
 						103.0,
 						22.0
 					],
@@ -4951,22 +4971,22 @@
 			},
 			{
 				"box": {
-					"id": "obj-281",
+					"id": "obj-282",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						960.0,
-						1800.0,
+						1744.0,
 						420.0,
 						21.0
 					],
-					"text": "phrase_a: set interpolation start from a file"
+					"text": "learn_notes: personalise (MidiMe) on notes sent as JSON (the Live device's Learn from clip), no MIDI routing"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-282",
+					"id": "obj-283",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4976,7 +4996,7 @@
 					"parameter_enable": 0,
 					"patching_rect": [
 						960.0,
-						1850.0,
+						1794.0,
 						24.0,
 						24.0
 					]
@@ -4984,36 +5004,17 @@
 			},
 			{
 				"box": {
-					"id": "obj-283",
+					"id": "obj-284",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						988.0,
-						1852.0,
+						1796.0,
 						200.0,
 						21.0
 					],
-					"text": "choose a MIDI file"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-284",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"patching_rect": [
-						1200.0,
-						1850.0,
-						82.0,
-						22.0
-					],
-					"text": "opendialog"
+					"text": "choose JSON: [[pitch, start_beats, duration_beats, velocity], ...] (a clip's notes)"
 				}
 			},
 			{
@@ -5024,11 +5025,30 @@
 					"numoutlets": 2,
 					"outlettype": [
 						"",
+						"bang"
+					],
+					"patching_rect": [
+						1200.0,
+						1794.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-286",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
 						"int"
 					],
 					"patching_rect": [
 						1200.0,
-						1876.0,
+						1820.0,
 						166.0,
 						22.0
 					],
@@ -5037,7 +5057,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-286",
+					"id": "obj-287",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5046,22 +5066,22 @@
 					],
 					"patching_rect": [
 						960.0,
-						1902.0,
-						208.0,
+						1846.0,
+						229.0,
 						22.0
 					],
-					"text": "prepend /cmt/midime/phrase_a"
+					"text": "prepend /cmt/midime/learn_notes"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-287",
+					"id": "obj-288",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						960.0,
-						1928.0,
+						1872.0,
 						103.0,
 						22.0
 					],
@@ -5070,22 +5090,22 @@
 			},
 			{
 				"box": {
-					"id": "obj-288",
+					"id": "obj-289",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						960.0,
-						1962.0,
+						1906.0,
 						420.0,
 						21.0
 					],
-					"text": "phrase_b: set interpolation end from a file"
+					"text": "phrase_a: set interpolation start from a file"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-289",
+					"id": "obj-290",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5095,7 +5115,7 @@
 					"parameter_enable": 0,
 					"patching_rect": [
 						960.0,
-						2012.0,
+						1956.0,
 						24.0,
 						24.0
 					]
@@ -5103,36 +5123,17 @@
 			},
 			{
 				"box": {
-					"id": "obj-290",
+					"id": "obj-291",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						988.0,
-						2014.0,
+						1958.0,
 						200.0,
 						21.0
 					],
 					"text": "choose a MIDI file"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-291",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"patching_rect": [
-						1200.0,
-						2012.0,
-						82.0,
-						22.0
-					],
-					"text": "opendialog"
 				}
 			},
 			{
@@ -5143,11 +5144,30 @@
 					"numoutlets": 2,
 					"outlettype": [
 						"",
+						"bang"
+					],
+					"patching_rect": [
+						1200.0,
+						1956.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-293",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
 						"int"
 					],
 					"patching_rect": [
 						1200.0,
-						2038.0,
+						1982.0,
 						166.0,
 						22.0
 					],
@@ -5156,7 +5176,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-293",
+					"id": "obj-294",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5165,175 +5185,46 @@
 					],
 					"patching_rect": [
 						960.0,
-						2064.0,
+						2008.0,
 						208.0,
 						22.0
 					],
-					"text": "prepend /cmt/midime/phrase_b"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-294",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						960.0,
-						2090.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
+					"text": "prepend /cmt/midime/phrase_a"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-295",
-					"maxclass": "comment",
+					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						960.0,
-						2124.0,
-						420.0,
-						21.0
+						2034.0,
+						103.0,
+						22.0
 					],
-					"text": "capture_a: set interpolation start from the last 2 bars played"
+					"text": "s ---cmtb-out"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-296",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
 					"patching_rect": [
 						960.0,
-						2148.0,
-						159.0,
-						22.0
+						2068.0,
+						420.0,
+						21.0
 					],
-					"text": "/cmt/midime/capture_a"
+					"text": "phrase_b: set interpolation end from a file"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-297",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1129.0,
-						2148.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-298",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						960.0,
-						2182.0,
-						420.0,
-						21.0
-					],
-					"text": "capture_b: set interpolation end from the last 2 bars played"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-299",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						960.0,
-						2206.0,
-						159.0,
-						22.0
-					],
-					"text": "/cmt/midime/capture_b"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-300",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1129.0,
-						2206.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-301",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						960.0,
-						2240.0,
-						420.0,
-						21.0
-					],
-					"text": "personal: sample from a personal MidiMe model"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-302",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						960.0,
-						2264.0,
-						173.0,
-						22.0
-					],
-					"text": "/cmt/midime/personal \"\""
-				}
-			},
-			{
-				"box": {
-					"id": "obj-303",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1143.0,
-						2264.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-304",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5343,7 +5234,7 @@
 					"parameter_enable": 0,
 					"patching_rect": [
 						960.0,
-						2290.0,
+						2118.0,
 						24.0,
 						24.0
 					]
@@ -5351,22 +5242,22 @@
 			},
 			{
 				"box": {
-					"id": "obj-305",
+					"id": "obj-298",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						988.0,
-						2292.0,
+						2120.0,
 						200.0,
 						21.0
 					],
-					"text": "choose a .midime file (\"\" = back to plain MusicVAE)"
+					"text": "choose a MIDI file"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-306",
+					"id": "obj-299",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5376,7 +5267,7 @@
 					],
 					"patching_rect": [
 						1200.0,
-						2290.0,
+						2118.0,
 						82.0,
 						22.0
 					],
@@ -5385,7 +5276,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-307",
+					"id": "obj-300",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5395,7 +5286,7 @@
 					],
 					"patching_rect": [
 						1200.0,
-						2316.0,
+						2144.0,
 						166.0,
 						22.0
 					],
@@ -5404,7 +5295,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-308",
+					"id": "obj-301",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5413,7 +5304,255 @@
 					],
 					"patching_rect": [
 						960.0,
-						2342.0,
+						2170.0,
+						208.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime/phrase_b"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-302",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						2196.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-303",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						2230.0,
+						420.0,
+						21.0
+					],
+					"text": "capture_a: set interpolation start from the last 2 bars played"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-304",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						2254.0,
+						159.0,
+						22.0
+					],
+					"text": "/cmt/midime/capture_a"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-305",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1129.0,
+						2254.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-306",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						2288.0,
+						420.0,
+						21.0
+					],
+					"text": "capture_b: set interpolation end from the last 2 bars played"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-307",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						2312.0,
+						159.0,
+						22.0
+					],
+					"text": "/cmt/midime/capture_b"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-308",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1129.0,
+						2312.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-309",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						2346.0,
+						420.0,
+						21.0
+					],
+					"text": "personal: sample from a personal MidiMe model"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-310",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						2370.0,
+						173.0,
+						22.0
+					],
+					"text": "/cmt/midime/personal \"\""
+				}
+			},
+			{
+				"box": {
+					"id": "obj-311",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1143.0,
+						2370.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-312",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						2396.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-313",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						988.0,
+						2398.0,
+						200.0,
+						21.0
+					],
+					"text": "choose a .midime file (\"\" = back to plain MusicVAE)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-314",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						1200.0,
+						2396.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-315",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						1200.0,
+						2422.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-316",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						2448.0,
 						208.0,
 						22.0
 					],
@@ -5422,13 +5561,180 @@
 			},
 			{
 				"box": {
-					"id": "obj-309",
+					"id": "obj-317",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						960.0,
-						2368.0,
+						2474.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-318",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						2508.0,
+						420.0,
+						21.0
+					],
+					"text": "styles: send the menu of personal models: /cmt/midime/style_list <json>"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-319",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						2532.0,
+						138.0,
+						22.0
+					],
+					"text": "/cmt/midime/styles"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-320",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1108.0,
+						2532.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-321",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						2566.0,
+						420.0,
+						21.0
+					],
+					"text": "keep: keep the model learned live in the menu of personal models (and select it)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-322",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						2616.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-323",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						988.0,
+						2618.0,
+						200.0,
+						21.0
+					],
+					"text": "choose a name for the menu"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-324",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						1200.0,
+						2616.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-325",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						1200.0,
+						2642.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-326",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						2668.0,
+						180.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime/keep"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-327",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						2694.0,
 						103.0,
 						22.0
 					],
@@ -5438,8 +5744,112 @@
 			{
 				"box": {
 					"fontface": 1,
+					"id": "obj-328",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						2728.0,
+						420.0,
+						21.0
+					],
+					"text": "messages from midime (the last of each)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-329",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"patching_rect": [
+						960.0,
+						2778.0,
+						400.0,
+						22.0
+					],
+					"text": "route /cmt/midime/style_list"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-330",
+					"maxclass": "newobj",
+					"numinlets": 0,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						2752.0,
+						124.0,
+						22.0
+					],
+					"text": "r ---cmtb-gen-in"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-331",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						2808.0,
+						420.0,
+						21.0
+					],
+					"text": "style_list: the menu of personal MidiMe models (reply to /cmt/midime/styles)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-332",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						2832.0,
+						89.0,
+						22.0
+					],
+					"text": "prepend set"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-333",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						2858.0,
+						400.0,
+						22.0
+					],
+					"text": ""
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
 					"fontsize": 16.0,
-					"id": "obj-310",
+					"id": "obj-334",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5454,7 +5864,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-311",
+					"id": "obj-335",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5469,7 +5879,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-312",
+					"id": "obj-336",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5484,7 +5894,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-313",
+					"id": "obj-337",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5502,7 +5912,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-314",
+					"id": "obj-338",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5521,7 +5931,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-315",
+					"id": "obj-339",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5536,7 +5946,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-316",
+					"id": "obj-340",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5551,7 +5961,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-317",
+					"id": "obj-341",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5569,7 +5979,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-318",
+					"id": "obj-342",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5584,7 +5994,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-319",
+					"id": "obj-343",
 					"items": [
 						"plain",
 						",",
@@ -5609,7 +6019,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-320",
+					"id": "obj-344",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5627,7 +6037,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-321",
+					"id": "obj-345",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5642,7 +6052,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-322",
+					"id": "obj-346",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5657,7 +6067,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-323",
+					"id": "obj-347",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5675,7 +6085,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-324",
+					"id": "obj-348",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5691,7 +6101,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-325",
+					"id": "obj-349",
 					"maxclass": "flonum",
 					"maximum": 1.0,
 					"minimum": 0.0,
@@ -5712,7 +6122,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-326",
+					"id": "obj-350",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5731,7 +6141,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-327",
+					"id": "obj-351",
 					"maxclass": "slider",
 					"min": 0.0,
 					"numinlets": 1,
@@ -5752,7 +6162,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-328",
+					"id": "obj-352",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5770,7 +6180,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-329",
+					"id": "obj-353",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5785,7 +6195,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-330",
+					"id": "obj-354",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5800,7 +6210,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-331",
+					"id": "obj-355",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5818,7 +6228,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-332",
+					"id": "obj-356",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5833,7 +6243,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-333",
+					"id": "obj-357",
 					"maxclass": "toggle",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5851,7 +6261,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-334",
+					"id": "obj-358",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5869,7 +6279,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-335",
+					"id": "obj-359",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5887,7 +6297,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-336",
+					"id": "obj-360",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5902,7 +6312,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-337",
+					"id": "obj-361",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5917,7 +6327,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-338",
+					"id": "obj-362",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5935,7 +6345,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-339",
+					"id": "obj-363",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5950,7 +6360,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-340",
+					"id": "obj-364",
 					"maxclass": "toggle",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5968,7 +6378,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-341",
+					"id": "obj-365",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5986,7 +6396,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-342",
+					"id": "obj-366",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6004,7 +6414,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-343",
+					"id": "obj-367",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6020,7 +6430,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-344",
+					"id": "obj-368",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6035,7 +6445,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-345",
+					"id": "obj-369",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6050,7 +6460,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-346",
+					"id": "obj-370",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6068,7 +6478,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-347",
+					"id": "obj-371",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6083,7 +6493,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-348",
+					"id": "obj-372",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6102,7 +6512,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-349",
+					"id": "obj-373",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6121,7 +6531,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-350",
+					"id": "obj-374",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6139,7 +6549,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-351",
+					"id": "obj-375",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6154,7 +6564,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-352",
+					"id": "obj-376",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6169,7 +6579,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-353",
+					"id": "obj-377",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6187,7 +6597,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-354",
+					"id": "obj-378",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6202,7 +6612,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-355",
+					"id": "obj-379",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6221,7 +6631,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-356",
+					"id": "obj-380",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6240,7 +6650,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-357",
+					"id": "obj-381",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6258,7 +6668,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-358",
+					"id": "obj-382",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6273,7 +6683,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-359",
+					"id": "obj-383",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6288,7 +6698,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-360",
+					"id": "obj-384",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6306,7 +6716,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-361",
+					"id": "obj-385",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6321,7 +6731,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-362",
+					"id": "obj-386",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6339,7 +6749,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-363",
+					"id": "obj-387",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6354,7 +6764,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-364",
+					"id": "obj-388",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6373,7 +6783,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-365",
+					"id": "obj-389",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6392,7 +6802,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-366",
+					"id": "obj-390",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6410,7 +6820,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-367",
+					"id": "obj-391",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6425,7 +6835,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-368",
+					"id": "obj-392",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6440,7 +6850,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-369",
+					"id": "obj-393",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6458,7 +6868,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-370",
+					"id": "obj-394",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6474,7 +6884,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-371",
+					"id": "obj-395",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6489,7 +6899,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-372",
+					"id": "obj-396",
 					"maxclass": "newobj",
 					"numinlets": 4,
 					"numoutlets": 4,
@@ -6510,7 +6920,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-373",
+					"id": "obj-397",
 					"maxclass": "newobj",
 					"numinlets": 0,
 					"numoutlets": 1,
@@ -6528,7 +6938,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-374",
+					"id": "obj-398",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6543,7 +6953,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-375",
+					"id": "obj-399",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6561,7 +6971,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-376",
+					"id": "obj-400",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6579,7 +6989,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-377",
+					"id": "obj-401",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6594,7 +7004,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-378",
+					"id": "obj-402",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6612,7 +7022,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-379",
+					"id": "obj-403",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6630,7 +7040,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-380",
+					"id": "obj-404",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6645,7 +7055,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-381",
+					"id": "obj-405",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6663,7 +7073,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-382",
+					"id": "obj-406",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6683,7 +7093,7 @@
 				"box": {
 					"fontface": 1,
 					"fontsize": 16.0,
-					"id": "obj-383",
+					"id": "obj-407",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6698,7 +7108,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-384",
+					"id": "obj-408",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6713,7 +7123,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-385",
+					"id": "obj-409",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6728,7 +7138,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-386",
+					"id": "obj-410",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6746,7 +7156,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-387",
+					"id": "obj-411",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6765,7 +7175,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-388",
+					"id": "obj-412",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6780,7 +7190,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-389",
+					"id": "obj-413",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6795,7 +7205,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-390",
+					"id": "obj-414",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6813,7 +7223,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-391",
+					"id": "obj-415",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6829,7 +7239,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-392",
+					"id": "obj-416",
 					"maxclass": "flonum",
 					"maximum": 0.95,
 					"minimum": 0.05,
@@ -6850,7 +7260,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-393",
+					"id": "obj-417",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6869,7 +7279,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-394",
+					"id": "obj-418",
 					"maxclass": "slider",
 					"min": 0.05,
 					"numinlets": 1,
@@ -6890,7 +7300,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-395",
+					"id": "obj-419",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6908,7 +7318,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-396",
+					"id": "obj-420",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6923,7 +7333,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-397",
+					"id": "obj-421",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6938,7 +7348,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-398",
+					"id": "obj-422",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6956,7 +7366,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-399",
+					"id": "obj-423",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6971,7 +7381,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-400",
+					"id": "obj-424",
 					"maxclass": "toggle",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6989,7 +7399,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-401",
+					"id": "obj-425",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7007,7 +7417,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-402",
+					"id": "obj-426",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -7025,7 +7435,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-403",
+					"id": "obj-427",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7040,7 +7450,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-404",
+					"id": "obj-428",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7055,7 +7465,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-405",
+					"id": "obj-429",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7073,7 +7483,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-406",
+					"id": "obj-430",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7088,7 +7498,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-407",
+					"id": "obj-431",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 1,
@@ -7109,7 +7519,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-408",
+					"id": "obj-432",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7127,7 +7537,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-409",
+					"id": "obj-433",
 					"maxclass": "slider",
 					"min": 1,
 					"numinlets": 1,
@@ -7148,7 +7558,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-410",
+					"id": "obj-434",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -7166,7 +7576,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-411",
+					"id": "obj-435",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7182,7 +7592,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-412",
+					"id": "obj-436",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7197,7 +7607,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-413",
+					"id": "obj-437",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7212,7 +7622,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-414",
+					"id": "obj-438",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7230,7 +7640,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-415",
+					"id": "obj-439",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7245,7 +7655,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-416",
+					"id": "obj-440",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -7264,7 +7674,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-417",
+					"id": "obj-441",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -7283,7 +7693,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-418",
+					"id": "obj-442",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7301,7 +7711,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-419",
+					"id": "obj-443",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7316,7 +7726,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-420",
+					"id": "obj-444",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7331,7 +7741,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-421",
+					"id": "obj-445",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7349,7 +7759,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-422",
+					"id": "obj-446",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7364,7 +7774,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-423",
+					"id": "obj-447",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -7383,7 +7793,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-424",
+					"id": "obj-448",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -7402,7 +7812,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-425",
+					"id": "obj-449",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7420,7 +7830,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-426",
+					"id": "obj-450",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7435,7 +7845,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-427",
+					"id": "obj-451",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7450,7 +7860,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-428",
+					"id": "obj-452",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -7468,7 +7878,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-429",
+					"id": "obj-453",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -9466,11 +9876,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-258",
+						"obj-257",
 						0
 					],
 					"source": [
-						"obj-257",
+						"obj-256",
 						0
 					]
 				}
@@ -9479,6 +9889,30 @@
 				"patchline": {
 					"destination": [
 						"obj-259",
+						0
+					],
+					"source": [
+						"obj-258",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-260",
+						0
+					],
+					"source": [
+						"obj-259",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-256",
 						0
 					],
 					"source": [
@@ -9490,35 +9924,23 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-262",
+						0
+					],
+					"source": [
 						"obj-261",
 						0
-					],
-					"source": [
-						"obj-259",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-264",
-						0
-					],
-					"source": [
-						"obj-263",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-265",
-						0
-					],
-					"source": [
 						"obj-266",
+						0
+					],
+					"source": [
+						"obj-265",
 						0
 					]
 				}
@@ -9530,7 +9952,7 @@
 						0
 					],
 					"source": [
-						"obj-265",
+						"obj-268",
 						0
 					]
 				}
@@ -9538,23 +9960,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-270",
-						0
-					],
-					"source": [
 						"obj-269",
 						0
+					],
+					"source": [
+						"obj-267",
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-271",
+						"obj-272",
 						0
 					],
 					"source": [
-						"obj-272",
+						"obj-271",
 						0
 					]
 				}
@@ -9566,7 +9988,7 @@
 						0
 					],
 					"source": [
-						"obj-271",
+						"obj-274",
 						0
 					]
 				}
@@ -9574,12 +9996,12 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-277",
-						0
-					],
-					"source": [
 						"obj-275",
 						0
+					],
+					"source": [
+						"obj-273",
+						0
 					]
 				}
 			},
@@ -9602,7 +10024,7 @@
 						0
 					],
 					"source": [
-						"obj-278",
+						"obj-280",
 						0
 					]
 				}
@@ -9610,23 +10032,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-280",
+						"obj-281",
 						0
 					],
 					"source": [
 						"obj-279",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-284",
-						0
-					],
-					"source": [
-						"obj-282",
 						0
 					]
 				}
@@ -9638,7 +10048,7 @@
 						0
 					],
 					"source": [
-						"obj-284",
+						"obj-283",
 						0
 					]
 				}
@@ -9670,11 +10080,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-291",
+						"obj-288",
 						0
 					],
 					"source": [
-						"obj-289",
+						"obj-287",
 						0
 					]
 				}
@@ -9686,7 +10096,7 @@
 						0
 					],
 					"source": [
-						"obj-291",
+						"obj-290",
 						0
 					]
 				}
@@ -9718,11 +10128,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-297",
+						"obj-295",
 						0
 					],
 					"source": [
-						"obj-296",
+						"obj-294",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-299",
+						0
+					],
+					"source": [
+						"obj-297",
 						0
 					]
 				}
@@ -9742,11 +10164,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-303",
+						"obj-301",
 						0
 					],
 					"source": [
-						"obj-302",
+						"obj-300",
 						0
 					]
 				}
@@ -9754,7 +10176,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-306",
+						"obj-302",
+						0
+					],
+					"source": [
+						"obj-301",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-305",
 						0
 					],
 					"source": [
@@ -9766,18 +10200,6 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-307",
-						0
-					],
-					"source": [
-						"obj-306",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-308",
 						0
 					],
@@ -9790,11 +10212,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-309",
+						"obj-311",
 						0
 					],
 					"source": [
-						"obj-308",
+						"obj-310",
 						0
 					]
 				}
@@ -9802,11 +10224,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-312",
+						"obj-314",
 						0
 					],
 					"source": [
-						"obj-313",
+						"obj-312",
 						0
 					]
 				}
@@ -9814,7 +10236,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-312",
+						"obj-315",
 						0
 					],
 					"source": [
@@ -9826,11 +10248,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-318",
+						"obj-316",
 						0
 					],
 					"source": [
-						"obj-317",
+						"obj-315",
 						0
 					]
 				}
@@ -9839,22 +10261,22 @@
 				"patchline": {
 					"destination": [
 						"obj-317",
+						0
+					],
+					"source": [
+						"obj-316",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-320",
 						0
 					],
 					"source": [
 						"obj-319",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-321",
-						0
-					],
-					"source": [
-						"obj-320",
 						0
 					]
 				}
@@ -9866,19 +10288,7 @@
 						0
 					],
 					"source": [
-						"obj-323",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-323",
-						0
-					],
-					"source": [
-						"obj-325",
+						"obj-322",
 						0
 					]
 				}
@@ -9890,19 +10300,19 @@
 						0
 					],
 					"source": [
+						"obj-324",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-326",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-325",
-						0
 					],
 					"source": [
-						"obj-327",
+						"obj-325",
 						0
 					]
 				}
@@ -9926,7 +10336,7 @@
 						0
 					],
 					"source": [
-						"obj-328",
+						"obj-330",
 						0
 					]
 				}
@@ -9938,19 +10348,7 @@
 						0
 					],
 					"source": [
-						"obj-331",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-331",
-						0
-					],
-					"source": [
-						"obj-333",
+						"obj-329",
 						0
 					]
 				}
@@ -9962,7 +10360,7 @@
 						0
 					],
 					"source": [
-						"obj-334",
+						"obj-332",
 						0
 					]
 				}
@@ -9974,7 +10372,7 @@
 						0
 					],
 					"source": [
-						"obj-335",
+						"obj-337",
 						0
 					]
 				}
@@ -9982,7 +10380,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-339",
+						"obj-336",
 						0
 					],
 					"source": [
@@ -9994,19 +10392,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-338",
-						0
-					],
-					"source": [
-						"obj-340",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-340",
+						"obj-342",
 						0
 					],
 					"source": [
@@ -10018,11 +10404,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-343",
+						"obj-341",
 						0
 					],
 					"source": [
-						"obj-342",
+						"obj-343",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-345",
+						0
+					],
+					"source": [
+						"obj-344",
 						0
 					]
 				}
@@ -10034,7 +10432,19 @@
 						0
 					],
 					"source": [
-						"obj-346",
+						"obj-347",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-347",
+						0
+					],
+					"source": [
+						"obj-349",
 						0
 					]
 				}
@@ -10046,19 +10456,19 @@
 						0
 					],
 					"source": [
-						"obj-348",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-350",
 						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-349",
+						0
 					],
 					"source": [
-						"obj-349",
+						"obj-351",
 						0
 					]
 				}
@@ -10078,12 +10488,12 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-355",
-						0
-					],
-					"source": [
 						"obj-353",
 						0
+					],
+					"source": [
+						"obj-352",
+						0
 					]
 				}
 			},
@@ -10102,11 +10512,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-357",
+						"obj-355",
 						0
 					],
 					"source": [
-						"obj-356",
+						"obj-357",
 						0
 					]
 				}
@@ -10114,31 +10524,31 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-357",
+						0
+					],
+					"source": [
 						"obj-358",
 						0
-					],
-					"source": [
-						"obj-357",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-361",
-						0
-					],
-					"source": [
 						"obj-360",
 						0
+					],
+					"source": [
+						"obj-359",
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-364",
+						"obj-363",
 						0
 					],
 					"source": [
@@ -10150,7 +10560,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-365",
+						"obj-362",
 						0
 					],
 					"source": [
@@ -10162,7 +10572,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-366",
+						"obj-364",
 						0
 					],
 					"source": [
@@ -10186,11 +10596,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-370",
+						"obj-372",
 						0
 					],
 					"source": [
-						"obj-369",
+						"obj-370",
 						0
 					]
 				}
@@ -10198,7 +10608,19 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-373",
+						0
+					],
+					"source": [
 						"obj-372",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-374",
 						0
 					],
 					"source": [
@@ -10214,32 +10636,8 @@
 						0
 					],
 					"source": [
-						"obj-372",
+						"obj-374",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-376",
-						0
-					],
-					"source": [
-						"obj-375",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-378",
-						0
-					],
-					"source": [
-						"obj-372",
-						1
 					]
 				}
 			},
@@ -10250,7 +10648,19 @@
 						0
 					],
 					"source": [
-						"obj-378",
+						"obj-377",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-380",
+						0
+					],
+					"source": [
+						"obj-379",
 						0
 					]
 				}
@@ -10262,8 +10672,8 @@
 						0
 					],
 					"source": [
-						"obj-372",
-						2
+						"obj-380",
+						0
 					]
 				}
 			},
@@ -10286,6 +10696,18 @@
 						0
 					],
 					"source": [
+						"obj-384",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-388",
+						0
+					],
+					"source": [
 						"obj-386",
 						0
 					]
@@ -10294,11 +10716,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-385",
+						"obj-389",
 						0
 					],
 					"source": [
-						"obj-387",
+						"obj-388",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-390",
+						0
+					],
+					"source": [
+						"obj-389",
 						0
 					]
 				}
@@ -10311,42 +10745,6 @@
 					],
 					"source": [
 						"obj-390",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-390",
-						0
-					],
-					"source": [
-						"obj-392",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-392",
-						0
-					],
-					"source": [
-						"obj-393",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-392",
-						0
-					],
-					"source": [
-						"obj-394",
 						0
 					]
 				}
@@ -10370,7 +10768,7 @@
 						0
 					],
 					"source": [
-						"obj-395",
+						"obj-397",
 						0
 					]
 				}
@@ -10382,19 +10780,7 @@
 						0
 					],
 					"source": [
-						"obj-398",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-398",
-						0
-					],
-					"source": [
-						"obj-400",
+						"obj-396",
 						0
 					]
 				}
@@ -10406,8 +10792,20 @@
 						0
 					],
 					"source": [
-						"obj-401",
+						"obj-399",
 						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-402",
+						0
+					],
+					"source": [
+						"obj-396",
+						1
 					]
 				}
 			},
@@ -10426,6 +10824,18 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-405",
+						0
+					],
+					"source": [
+						"obj-396",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-406",
 						0
 					],
@@ -10438,55 +10848,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-405",
-						0
-					],
-					"source": [
-						"obj-407",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-407",
-						0
-					],
-					"source": [
-						"obj-408",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-407",
-						0
-					],
-					"source": [
 						"obj-409",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-409",
-						0
-					],
-					"source": [
-						"obj-408",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-411",
 						0
 					],
 					"source": [
@@ -10498,7 +10860,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-416",
+						"obj-409",
+						0
+					],
+					"source": [
+						"obj-411",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-415",
 						0
 					],
 					"source": [
@@ -10510,7 +10884,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-417",
+						"obj-414",
 						0
 					],
 					"source": [
@@ -10522,6 +10896,30 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-416",
+						0
+					],
+					"source": [
+						"obj-417",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-416",
+						0
+					],
+					"source": [
+						"obj-418",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-418",
 						0
 					],
@@ -10534,12 +10932,12 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-420",
+						0
+					],
+					"source": [
 						"obj-419",
 						0
-					],
-					"source": [
-						"obj-418",
-						0
 					]
 				}
 			},
@@ -10550,7 +10948,19 @@
 						0
 					],
 					"source": [
-						"obj-421",
+						"obj-422",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-422",
+						0
+					],
+					"source": [
+						"obj-424",
 						0
 					]
 				}
@@ -10562,31 +10972,31 @@
 						0
 					],
 					"source": [
-						"obj-423",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-425",
 						0
-					],
-					"source": [
-						"obj-424",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
+						"obj-427",
+						0
+					],
+					"source": [
 						"obj-426",
 						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-430",
+						0
 					],
 					"source": [
-						"obj-425",
+						"obj-429",
 						0
 					]
 				}
@@ -10598,7 +11008,163 @@
 						0
 					],
 					"source": [
-						"obj-428",
+						"obj-431",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-431",
+						0
+					],
+					"source": [
+						"obj-432",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-431",
+						0
+					],
+					"source": [
+						"obj-433",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-433",
+						0
+					],
+					"source": [
+						"obj-432",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-435",
+						0
+					],
+					"source": [
+						"obj-434",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-440",
+						0
+					],
+					"source": [
+						"obj-438",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-441",
+						0
+					],
+					"source": [
+						"obj-440",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-442",
+						0
+					],
+					"source": [
+						"obj-441",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-443",
+						0
+					],
+					"source": [
+						"obj-442",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-447",
+						0
+					],
+					"source": [
+						"obj-445",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-448",
+						0
+					],
+					"source": [
+						"obj-447",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-449",
+						0
+					],
+					"source": [
+						"obj-448",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-450",
+						0
+					],
+					"source": [
+						"obj-449",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-453",
+						0
+					],
+					"source": [
+						"obj-452",
 						0
 					]
 				}
