@@ -64,9 +64,9 @@ def test_registered_by_the_plugin_hooks_and_valid():
     validate(MidiMeGenerator, "plugins.midime.plugin")
     d = MidiMeGenerator.describe()
     assert {p["name"] for p in d["params"]} == {"temperature", "variations", "steps", "bars", "seed", "channel",
-                                             "phrases", "key", "scale", "register"}
+                                             "phrases", "key", "scale", "register", "style"}
     assert {a["name"] for a in d["actions"]} == {"sample", "interpolate", "learn", "learn_notes", "phrase_a", "phrase_b",
-                                                 "capture_a", "capture_b", "personal"}
+                                                 "capture_a", "capture_b", "personal", "styles", "keep"}
     assert d["models"] == ["musicvae-mel2bar"]
 
 
@@ -232,3 +232,39 @@ def test_key_scale_register_and_phrases_shape_what_plays(bundle):
     assert len(gen.perform("sample", [1])) == 3
     with pytest.raises(ConfigError, match="key must be one of"):
         gen.set("key", "H")
+
+
+def test_the_menu_of_personal_models_the_style_param_and_keep(bundle, tmp_path, monkeypatch):
+    """learn live -> keep NAME (into the user folder's menu) -> styles lists it -> the style param picks it."""
+    import json
+
+    from plugins.midime import styles
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    gen, ctx = make(bundle, tune(8))
+    sent = []
+    ctx.send = lambda message, *args: sent.append((message, *args))
+    with pytest.raises(InputError, match="no personal model yet"):
+        gen.perform("keep", ["calm"])
+    with pytest.raises(ConfigError, match=r"no personal model 'calm' \(the menu: none yet"):
+        gen.set("style", "calm")
+    assert gen["style"] == ""
+    gen.perform("learn", [8])
+    gen.perform("keep", ["calm"])
+    assert styles.menu() == {"calm": tmp_path / "xdg" / "cmt-bridge" / "midime" / "calm.midime"}
+    assert gen["style"] == "calm"
+    with pytest.raises(InputError, match="already has 'calm'"):
+        gen.perform("keep", ["calm"])
+    gen.perform("styles", [])
+    menu = json.loads(sent[-1][1])
+    assert sent[-1][0] == "style_list" and menu == [{"name": "calm", "windows": 7, "sources": []}]
+    fresh, _ = make(bundle)
+    fresh.set("style", "calm")                                  # by name, as a preset or OSC sets it
+    assert fresh.personal is not None and fresh.personal_name == "calm"
+    assert all(p.meta["personal"] == "calm" for p in fresh.next_phrase())
+    fresh.set("style", "")
+    assert fresh.personal is None
+    MidiMe.learn(np.zeros((4, 3)), "some-other-vae", "x" * 64, epochs=3).save(styles.path_for("alien"))
+    with pytest.raises(ModelError, match="some-other-vae"):
+        fresh.set("style", "alien")
+    assert fresh["style"] == "" and fresh.personal is None      # the failed choice leaves what played

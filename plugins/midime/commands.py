@@ -20,7 +20,10 @@ EXAMPLES = """examples:
   cmt-bridge midime sample -n 2 --phrases 4 --key D --scale minor --register 60 -o out/
   cmt-bridge midime interpolate a.mid b.mid --steps 5 -o out/
   cmt-bridge midime learn my_melodies/*.mid -o mine.midime
-  cmt-bridge midime sample --personal mine.midime -o out/"""
+  cmt-bridge midime sample --personal mine.midime -o out/
+  cmt-bridge midime learn my_melodies/*.mid --name mine          # into the menu of personal models
+  cmt-bridge midime styles                                       # the menu
+  cmt-bridge midime sample --personal mine -o out/"""
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -41,7 +44,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                                                             "--phrases phrases")
     add_param_options(s, PARAMS, SAMPLE_PARAMS)   # range, default and doc of the live parameters
     s.add_argument("-o", "--out", type=Path, default=Path("out"), help="output folder (default out/)")
-    s.add_argument("--personal", type=Path, default=None, help="a .midime file from `midime learn`")
+    s.add_argument("--personal", default=None, metavar="NAME|FILE.midime",
+                   help="a personal model from `midime learn`: a name from `midime styles` or a .midime file")
     common(s)
     s.set_defaults(func=cmd_sample)
 
@@ -55,12 +59,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     ln = msub.add_parser("learn", help="learn a personal MidiMe model from your melodies (seconds, no torch)")
     ln.add_argument("files", type=Path, nargs="+", help="MIDI files with a monophonic melody")
-    ln.add_argument("-o", "--out", type=Path, required=True, help="the .midime file to write")
+    where = ln.add_mutually_exclusive_group(required=True)
+    where.add_argument("-o", "--out", type=Path, help="the .midime file to write")
+    where.add_argument("--name", help="keep it in the menu of personal models under this name (see `midime styles`)")
     ln.add_argument("--epochs", type=int, default=None, help="training epochs (default 800)")
     ln.add_argument("--latent", type=int, default=4, help="MidiMe latent size (4..8 suggested, default 4)")
     ln.add_argument("--preview", type=int, default=8, help="personal samples written next to the model (default 8)")
     common(ln)
     ln.set_defaults(func=cmd_learn)
+
+    st = msub.add_parser("styles", help="the menu of personal MidiMe models (the live `style` parameter picks one)")
+    st.set_defaults(func=cmd_styles)
 
 
 def _load(args):
@@ -131,9 +140,12 @@ def cmd_sample(args) -> int:
     if args.personal:
         from .midime import MidiMe
 
-        personal = MidiMe.load(args.personal)
-        personal.check_base(vae.name, vae.fingerprint, source=args.personal.name)
-        what = f"MidiMe {args.personal.name}"
+        from .styles import resolve
+
+        path = resolve(args.personal)
+        personal = MidiMe.load(path)
+        personal.check_base(vae.name, vae.fingerprint, source=path.name)
+        what = f"MidiMe {path.name}"
     tokens = sampling.melodies(vae, args.num, args.phrases, args.temperature, rng, personal)
     named = []
     for i, rows in enumerate(tokens):
@@ -187,6 +199,12 @@ def cmd_learn(args) -> int:
 
     epochs = args.epochs or EPOCHS
     _check_range("--epochs", epochs, 1, 100000)
+    if args.name:
+        from .styles import path_for
+
+        args.out = path_for(args.name)
+        if args.out.exists():
+            raise InputError(f"the menu already has a model {args.name!r} ({args.out}): choose another --name")
     output_path(args.out, "-o")
     found, notes, bars = [], 0, 0.0
     for path in args.files:
@@ -224,6 +242,22 @@ def cmd_learn(args) -> int:
                           title=f"MidiMe {args.out.name}: {len(windows)} windows learned in "
                                 f"{model.info['seconds']:.2f} s, then {len(preview)} personal samples"))
     _report(written)
+    return 0
+
+
+def cmd_styles(args) -> int:
+    from .midime import MidiMe
+    from .styles import folder, menu
+
+    found = menu()
+    print(f"personal models in {folder()}:" if found else
+          f"no personal models yet in {folder()} (cmt-bridge midime learn FILES --name NAME)")
+    for name, path in found.items():
+        try:
+            info = MidiMe.load(path).info
+            print(f"  {name}  ({info.get('windows', '?')} windows from {', '.join(info.get('sources', [])) or '?'})")
+        except Exception as e:   # a broken file is listed, marked, never fatal
+            print(f"  {name}  (unreadable: {e})")
     return 0
 
 

@@ -9,6 +9,7 @@ of what was queued.
 """
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import numpy as np
 
 from bridge.api import Action, Generator, InputError, Param, Phrase, melody_notes
 
-from . import phrases, sampling
+from . import phrases, sampling, styles
 from .midime import MidiMe
 from .morph import morph
 from .params import PARAMS
@@ -50,6 +51,13 @@ class MidiMeGenerator(Generator):
         Action("capture_b", doc="set interpolation end from the last 2 bars played"),
         Action("personal", (Param("path", str, "", doc="a .midime file (\"\" = back to plain MusicVAE)"),),
                doc="sample from a personal MidiMe model"),
+        Action("styles", doc="send the menu of personal models: /cmt/midime/style_list <json>"),
+        Action("keep", (Param("name", str, "", doc="a name for the menu"),),
+               doc="keep the model learned live in the menu of personal models (and select it)"),
+    )
+    messages = (
+        Action("style_list", (Param("json", str, "[]", doc="[{name, windows, sources}, ...]"),),
+               doc="the menu of personal MidiMe models (reply to /cmt/midime/styles)"),
     )
 
     def __init__(self, models: dict | None = None, context=None) -> None:
@@ -58,6 +66,7 @@ class MidiMeGenerator(Generator):
         self.ends: dict[str, np.ndarray] = {}
         self.personal: MidiMe | None = None
         self.personal_name = ""
+        self.personal_ref = ""   # the style value the playing personal model came from
         self._rng = np.random.default_rng()
         if self.bundles:  # check the model's vocabulary now, so a mismatch is a start-up error
             self._vae = self.vae
@@ -72,6 +81,25 @@ class MidiMeGenerator(Generator):
     def on_param(self, name: str, value: Any) -> None:
         if name == "seed":
             self._rng = np.random.default_rng(None if value < 0 else value)
+        elif name == "style" and value != self.personal_ref:
+            try:
+                self._use_style(value)
+            except Exception:
+                self.values["style"] = self.personal_ref   # the model that still plays
+                raise
+
+    def _use_style(self, ref: str) -> None:
+        """Sample from the personal model ``ref`` (a menu name or a .midime path; "" = plain MusicVAE)."""
+        if not ref:
+            self.personal, self.personal_name = None, ""
+            self.context.report("personal model off (plain MusicVAE)")
+        else:
+            path = styles.resolve(ref)
+            model = MidiMe.load(path)
+            model.check_base(self.vae.name, self.vae.fingerprint, source=path.name)
+            self.personal, self.personal_name = model, path.stem
+            self.context.report(f"personal model {path.name}")
+        self.personal_ref = self.values["style"] = ref
 
     def _action_rng(self) -> np.random.Generator:
         """A fixed seed makes every action repeat exactly; -1 keeps drawing new randomness."""
@@ -176,17 +204,32 @@ class MidiMeGenerator(Generator):
         seed = self["seed"] if self["seed"] >= 0 else int(self._rng.integers(2 ** 31))
         self.personal = MidiMe.learn(mu, self.vae.name, self.vae.fingerprint, seed=seed, progress=progress)
         self.personal_name = "learned live"
+        self.personal_ref, self.values["style"] = "(learned live)", ""   # keep NAME puts it in the menu
         self.context.report(f"learned {len(windows)} two-bar windows in "
                             f"{self.personal.info['seconds']:.2f} s")
         return self._samples(self["variations"], self._action_rng())
 
     def action_personal(self, path: str) -> list[Phrase]:
-        if not path:
-            self.personal, self.personal_name = None, ""
-            self.context.report("personal model off (plain MusicVAE)")
-        else:
-            model = MidiMe.load(Path(path).expanduser())
-            model.check_base(self.vae.name, self.vae.fingerprint, source=Path(path).name)
-            self.personal, self.personal_name = model, Path(path).stem
-            self.context.report(f"personal model {Path(path).name}")
+        self._use_style(path)
         return self._samples(self["variations"], self._action_rng())
+
+    def action_styles(self) -> None:
+        menu = []
+        for name, path in styles.menu().items():
+            try:
+                info = MidiMe.load(path).info
+            except Exception as e:   # a broken file stays in the menu, marked
+                info = {"error": str(e)}
+            menu.append({"name": name, "windows": info.get("windows"), "sources": info.get("sources", []),
+                         **({"error": info["error"]} if "error" in info else {})})
+        self.context.send("style_list", json.dumps(menu, separators=(",", ":")))
+
+    def action_keep(self, name: str) -> None:
+        if self.personal is None:
+            raise InputError("keep: no personal model yet: learn one first (/cmt/midime/learn)")
+        path = styles.path_for(name.strip())
+        if path.exists():
+            raise InputError(f"keep: the menu already has {name!r} ({path}); choose another name")
+        self.personal.save(path)
+        self.personal_ref = self.values["style"] = name.strip()
+        self.context.report(f"kept the personal model as {name.strip()!r} ({path})")

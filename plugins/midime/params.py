@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from bridge.api import ConfigError, Param
 
+from . import styles
 from .keys import KEYS, OFF, SCALES
 
 
@@ -26,4 +27,6 @@ PARAMS = (
     Param("scale", str, "major", doc="the scale of key", choices=tuple(SCALES)),
     Param("register", int, 0, 0, 108, unit="MIDI pitch",
           doc="centre each melody's median pitch here (0 = the model's own; by octaves when a key is set)"),
+    Param("style", str, "", doc="personal MidiMe model: a name from the menu (/cmt/midime/styles, cmt-bridge "
+          "midime styles) or a .midime path; \"\" = plain MusicVAE", check=styles.check),
 )
