@@ -60,10 +60,14 @@ def add_commands(sub: argparse._SubParsersAction, guard: bool = True) -> None:
 
     d = sub.add_parser("data", help="build cached training sets from data we can ship",
                        description="Build cached, split-by-piece training sets.",
-                       epilog="example: cmt-bridge data prepare folk   (music21's folk tunes -> data/folk/)")
+                       epilog="examples:\n  cmt-bridge data prepare folk            (music21's folk tunes -> data/folk/)\n"
+                              "  cmt-bridge data prepare midi ~/midi --out data/mine   (your own MIDI files)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     dsub = d.add_subparsers(dest="data_cmd", required=True)
     p = dsub.add_parser("prepare", help="parse, cache and split a dataset (resumable)")
     p.add_argument("dataset", help=_dataset_help())
+    p.add_argument("source", nargs="?", type=Path, default=None,
+                   help="for datasets built from your files (midi): the folder to read")
     p.add_argument("--out", type=Path, default=None,
                    help="output folder (default $CMT_BRIDGE_DATA/<dataset>, i.e. data/<dataset>)")
     p.add_argument("--jobs", type=int, default=2, help="parallel parser processes (default 2)")
@@ -116,7 +120,15 @@ def _cmd_prepare(args) -> int:
     table = reg.datasets()
     if args.dataset not in table:
         raise BridgeError(f"unknown dataset {args.dataset!r} (have: {', '.join(table)})")
-    print(reg.resolve(table[args.dataset].prepare)(args.out, jobs=args.jobs, limit=args.limit))
+    d = table[args.dataset]
+    extra = {}
+    if d.source:
+        if args.source is None:
+            raise BridgeError(f"data prepare {d.name} needs {d.source}: cmt-bridge data prepare {d.name} DIR")
+        extra["source"] = args.source
+    elif args.source is not None:
+        raise BridgeError(f"data prepare {d.name} takes no folder (got {args.source})")
+    print(reg.resolve(d.prepare)(args.out, jobs=args.jobs, limit=args.limit, **extra))
     return 0
 
 

@@ -27,7 +27,8 @@ when a command needs them, so the record imports no torch and ``cmt-bridge
 
 - ``prepare(out: Path | None, *, jobs: int, limit: int | None) -> str`` builds
   the dataset (``out`` default ``data/<dataset>``, resumable) and returns one
-  summary line;
+  summary line (a dataset declared with ``source="..."`` also gets
+  ``source: Path``, the user's folder);
 - ``configs`` -> ``Mapping[str, config]``: frozen dataclasses with ``name`` and
   ``doc`` (``train --list`` prints them);
 - ``train(cfg, run_dir: Path, *, resume: bool, steps: int | None, seed: int |
@@ -81,6 +82,9 @@ class Dataset:
     name: str
     doc: str
     prepare: Ref
+    #: what the positional argument of ``data prepare <name> SOURCE`` names ("" = the dataset takes none);
+    #: a dataset with one gets ``source=Path`` in ``prepare``
+    source: str = ""
 
 
 @dataclass(frozen=True)
