@@ -79,6 +79,8 @@ def add_commands(sub: argparse._SubParsersAction, guard: bool = True) -> None:
                        description="Train a frozen, named config. Checkpoints, loss.png and a log go to --run-dir.",
                        epilog="examples:\n  cmt-bridge train musicvae-mel2bar --run-dir runs/musicvae-mel2bar\n"
                               "  cmt-bridge train musicvae-mel2bar --run-dir runs/musicvae-mel2bar --resume\n"
+                              "  cmt-bridge train musicvae-mel2bar --data data/mine --init onnx_models/musicvae-mel2bar "
+                              "--run-dir runs/mine   (fine-tune on your own MIDI)\n"
                               "  torchrun --nproc_per_node 2 -m export train musicvae-tiny --run-dir runs/ddp\n"
                               "configs: see `cmt-bridge train --list`",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -89,6 +91,11 @@ def add_commands(sub: argparse._SubParsersAction, guard: bool = True) -> None:
     t.add_argument("--steps", type=int, default=None, help="override the config's number of steps")
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    t.add_argument("--data", type=Path, default=None,
+                   help="train on this prepared folder (cmt-bridge data prepare midi DIR --out FOLDER) instead of "
+                        "the config's dataset")
+    t.add_argument("--init", type=Path, default=None,
+                   help="start from this model folder (e.g. onnx_models/musicvae-mel2bar): fine-tuning")
     t.set_defaults(func=wrap(_cmd_train, "train"))
 
     e = sub.add_parser("export-onnx", help="export a trained checkpoint to validated ONNX + manifest",
@@ -140,8 +147,9 @@ def _cmd_train(args) -> int:
         return 0
     fam, cfg = reg.config(args.config)
     run_dir = args.run_dir or Path("runs") / args.config
+    extra = {k: v for k, v in (("data", args.data), ("init", args.init)) if v is not None}
     fam.run_train(cfg, run_dir, resume=args.resume, steps=args.steps, seed=args.seed, threads=args.threads,
-                  command=_command("train"))
+                  command=_command("train"), **extra)
     return 0
 
 

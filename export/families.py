@@ -112,9 +112,18 @@ class Family:
         return any({f.name for f in fields(cls)} == set(config) for cls in classes)
 
     def run_train(self, cfg: Any, run_dir: Path, *, resume: bool = False, steps: int | None = None,
-                  seed: int | None = None, threads: int | None = None, command: str = "") -> Any:
-        return resolve(self.train)(cfg, run_dir, resume=resume, steps=steps, seed=seed, threads=threads,
-                                   command=command)
+                  seed: int | None = None, threads: int | None = None, command: str = "", **extra: Any) -> Any:
+        """``extra``: options only some families take (MusicVAE: ``data``, ``init``); ConfigError otherwise."""
+        train = resolve(self.train)
+        if extra:
+            import inspect
+
+            takes = inspect.signature(train).parameters
+            missing = [k for k in extra if k not in takes]
+            if missing:
+                raise ConfigError(f"{self.name} training takes no {', '.join('--' + k for k in missing)}")
+        return train(cfg, run_dir, resume=resume, steps=steps, seed=seed, threads=threads, command=command,
+                     **extra)
 
     def run_export(self, source: str, *, out: Path | None = None, run_dir: Path | None = None,
                    tolerance: float = 1e-4, command: str = "") -> Path:

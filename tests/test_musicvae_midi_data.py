@@ -141,3 +141,33 @@ def test_a_folder_is_required_and_must_hold_midi(tmp_path):
     assert r.returncode == 2 and "no .mid or .midi files under" in r.stderr
     r = prepare(tmp_path / "nothing", tmp_path / "out")
     assert r.returncode == 2 and "is not a folder of MIDI files" in r.stderr
+
+
+def test_fine_tune_the_shipped_model_on_the_prepared_folder(folder, tmp_path):
+    """prepare -> train --data --init (2 steps): the run starts from the shipped weights and reads this folder."""
+    pytest.importorskip("torch", reason="training needs the train extra")
+    import json
+
+    from bridge.runtime import default_models_dir
+
+    shipped = default_models_dir() / "musicvae-mel2bar"
+    if not (shipped / "manifest.json").is_file():
+        pytest.skip("the shipped MusicVAE is absent")
+    data = tmp_path / "mine"
+    assert prepare(folder, data).returncode == 0
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-m", "export", "train", "musicvae-mel2bar", "--data", str(data), "--init",
+                        str(shipped), "--steps", "2", "--threads", "1", "--run-dir", str(tmp_path / "run")],
+                       capture_output=True, text=True, env=env, timeout=600, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    from export import checkpoints
+
+    state = checkpoints.load(checkpoints.latest_checkpoint(tmp_path / "run"))
+    cfg = state["config"]
+    assert cfg["dataset"] == str(data) and cfg["model_name"] == "musicvae-mel2bar-mine"   # never the shipped name
+    assert cfg["lr"] == 3e-4 and cfg["extra"]["init"] == str(shipped) and state["step"] == 2
+    first = next(h for h in json.loads((tmp_path / "run" / "history.json").read_text()) if h["kind"] == "train")
+    assert first["tf_acc"] > 0.7          # trained weights from the first step (a fresh model scores ~0.02)
+    r = subprocess.run([sys.executable, "-m", "export", "train", "cmt-tiny", "--init", str(shipped), "--steps", "1"],
+                       capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
+    assert r.returncode == 2 and "cmt training takes no --init" in r.stderr

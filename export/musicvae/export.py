@@ -85,7 +85,9 @@ def export(source: str | Path, out: Path | None = None, run_dir: Path | None = N
     model, state, ckpt = load_checkpoint(source, run_dir)
     cfg = model.cfg
     out = Path(out) if out else default_models_dir() / cfg.model_name
-    test_w, _ = load_split("test")
+    test_w, _ = load_split("test", dataset=cfg.dataset)
+    if not len(test_w):   # a small own folder may send no file to test: its training windows stand in
+        test_w, _ = load_split("train", dataset=cfg.dataset)
     x = test_w[np.random.default_rng(0).permutation(len(test_w))[:64]]
     pick = np.sort(np.random.default_rng(0).permutation(len(test_w))[:256])
     plan = ExportPlan(
@@ -214,7 +216,7 @@ def golden(model: MusicVAE, x: np.ndarray) -> dict:
 def _provenance(dataset: str) -> dict:
     from ..data import data_root
 
-    idx_path = data_root() / dataset / "index.json"
+    idx_path = (Path(dataset) if "/" in dataset else data_root() / dataset) / "index.json"
     idx = json.loads(idx_path.read_text()) if idx_path.exists() else {}
     return {"dataset": dataset, "source": idx.get("source", "music21 corpus"),
             "prepare": f"cmt-bridge data prepare {dataset}", "split": idx.get("split"),

@@ -180,11 +180,18 @@ def assemble(out: Path, files: list[Path]) -> dict:
     return index
 
 
-def load_split(split: str, root: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
-    path = (root or data_root() / DATASET) / f"{split}.npz"
+def load_split(split: str, root: Path | None = None, dataset: str = DATASET) -> tuple[np.ndarray, np.ndarray]:
+    """``split`` of the dataset in ``root`` (default ``data/<dataset>``; a ``dataset`` that is a path is its root)."""
+    if root is None:
+        root = Path(dataset) if "/" in dataset or "\\" in dataset else data_root() / dataset
+    path = root / f"{split}.npz"
     if not path.exists():
         from bridge.errors import BridgeError
 
-        raise BridgeError(f"{path} is missing: run `cmt-bridge data prepare {DATASET}` first")
+        named = "/" not in dataset and "\\" not in dataset
+        how = f"cmt-bridge data prepare {dataset}" if named else "cmt-bridge data prepare midi DIR"
+        if root != data_root() / dataset:
+            how += f" --out {root}"
+        raise BridgeError(f"{path} is missing: run `{how}` first")
     with np.load(path, allow_pickle=False) as z:
         return z["windows"], z["tune_ids"]
