@@ -123,7 +123,8 @@ def tokens_phrase(tokens: np.ndarray, channel: int = 0, generator: str = "midime
 
 
 def notes_phrase(notes: Sequence[Note], length: float, generator: str = "midime", tokens=None, **meta) -> Phrase:
-    """One phrase of ``notes`` (beats from its start, channels set), ``length`` beats, with a metric accent."""
+    """One phrase of ``notes`` (beats from its start, channels set), ``length`` beats, with a metric accent;
+    ``tokens`` (meta) are what the model decoded, before any key or register was applied."""
     if tokens is not None:
         meta["tokens"] = [int(t) for t in tokens]
     return Phrase.of(accent(list(notes)), length, generator, **meta)
