@@ -96,6 +96,8 @@ write MIDI files and draw piano rolls; :class:`Progress` is the progress bar for
 open audio input devices and resample their blocks (for plugins that listen). :func:`input_file`,
 :func:`output_path` and :func:`output_folder` check paths a user gives and turn
 any refusal of the OS (too long, a folder, no permission) into a one-line InputError.
+:func:`user_folder` is the user's cmt-bridge folder (``$XDG_CONFIG_HOME/cmt-bridge``, see
+:mod:`bridge.presets`): keep a plugin's own files there, in ``user_folder("<plugin>")``.
 
 ``CMT_BRIDGE_DISABLE=name,...`` disables plugins or generators by name.
 """
@@ -113,6 +115,7 @@ from .options import add_param_options, param_values
 from .paths import input_file, output_folder, output_path
 from .pianoroll import font as pil_font
 from .pianoroll import render as render_pianoroll
+from .presets import user_folder
 from .progress import Progress
 
 if TYPE_CHECKING:
@@ -143,6 +146,6 @@ __all__ = [
     "BridgeError", "ConfigError", "InputError", "ModelError", "PluginError",
     "add_param_options", "param_values", "add_run_arguments", "run_commands", "run_host",
     "read_notes", "read_tempo", "read_tracks", "melody_notes", "write_notes", "render_pianoroll",
-    "Progress", "pil_font", "input_file", "output_path", "output_folder",
+    "Progress", "pil_font", "input_file", "output_path", "output_folder", "user_folder",
     "load_sounddevice", "find_device", "input_devices", "StreamResampler", "open_input", "close_input",
 ]

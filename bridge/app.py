@@ -91,6 +91,8 @@ class Bridge:
             host.set_param(entry.generator, entry.target, values[0], checked=True)   # the schema checked them
         elif entry.kind == "action":
             host.perform(entry.generator, entry.target, values, checked=True)
+        elif entry.path.startswith("/cmt/preset/"):
+            self.preset(entry.path.rsplit("/", 1)[-1], values[0] if values else "")
         else:
             verb = entry.path.rsplit("/", 1)[-1]
             if verb == "play":
@@ -111,6 +113,25 @@ class Bridge:
             elif verb == "reload":
                 host.reload(values[0] or None)
 
+    def preset(self, verb: str, name: str) -> None:
+        """``/cmt/preset/save|load|list``: snapshots of every loaded generator's parameters (bridge.presets)."""
+        from . import presets
+
+        if verb == "list":
+            self.control.send("/cmt/presets", json.dumps(presets.list_presets()))
+        elif verb == "save":
+            values = {n: dict(s["params"]) for n, s in self.host.status()["generators"].items()}
+            path = presets.save_preset(name, values)
+            self._info("preset", f"saved {presets.check_name(name)} ({path})")
+        elif verb == "load":
+            checked, missing = presets.check_preset(name, presets.read_preset(name), self.host.classes)
+            for gen, params in checked.items():
+                for param, value in params.items():
+                    self.host.set_param(gen, param, value, checked=True)
+            skipped = f"; not loaded here: {', '.join(missing)}" if missing else ""
+            self._info("preset", f"loaded {presets.check_name(name)}: "
+                                 f"{sum(len(p) for p in checked.values())} values{skipped}")
+
     def status(self) -> dict:
         s = self.host.status()
         try:
@@ -124,10 +145,17 @@ class Bridge:
         return s
 
     def _on_learned(self, b) -> None:
+        from . import presets
+
+        try:
+            self.say(f"cmt-bridge: learned CC {b.cc} -> {b.generator}.{b.param}, kept in {presets.remember_cc(b)}")
+        except (BridgeError, OSError) as e:
+            log.warning("could not keep the learned CC mapping: %s", e)
         if self.control is not None:
             self.control.send("/cmt/learned", b.generator, b.param, (b.channel or 0) + 1, b.cc)
 
     def start(self) -> None:
+        from . import presets
         from .cc import CCMap, binding_from_config
         from .clock import Clock
         from .host import Host
@@ -144,6 +172,13 @@ class Bridge:
             if name not in gens:
                 raise ConfigError(f"--play {name}: no such generator (have: {', '.join(sorted(gens)) or 'none'})")
         bindings = [binding_from_config(entry, gens) for entry in s.cc]
+        bindings = presets.merge_cc(self._learned_cc(gens), bindings)
+        defaults = s.generators
+        if s.preset:
+            checked, missing = presets.check_preset(s.preset, presets.read_preset(s.preset), gens)
+            defaults = {g: {**checked.get(g, {}), **s.generators.get(g, {})} for g in {*checked, *s.generators}}
+            self.say(f"cmt-bridge: preset {s.preset}" + (f" (not loaded here: {', '.join(missing)})"
+                                                          if missing else ""))
 
         clock = Clock(s.tempo, s.beats_per_bar)
         record = recording_path(s.record)
@@ -159,7 +194,7 @@ class Bridge:
                          lookahead=s.lookahead, quantize=s.quantize, recent_input=self._recent_input,
                          on_error=self._error, on_progress=self._progress, on_info=self._info,
                          on_send=self._send,
-                         defaults=s.generators)
+                         defaults=defaults)
         load_errors = self.host.load()
         for e in load_errors:
             self.say(f"cmt-bridge: warning: {e}")
@@ -200,6 +235,24 @@ class Bridge:
                  f"{s.reply_host}:{s.reply_port} | generators: {', '.join(self.host.names) or 'none'}"
                  f"{' | playing: ' + ', '.join(s.play) if s.play else ''}"
                  f"{' | recording ' + str(record) if record else ''}")
+
+    def _learned_cc(self, gens: dict) -> list:
+        """The bindings of the user's cc.toml that fit these generators (the others: one warning each)."""
+        from . import presets
+        from .cc import binding_from_config
+
+        out = []
+        try:
+            entries = presets.read_cc()
+        except BridgeError as e:
+            self.say(f"cmt-bridge: warning: learned CC mappings ignored: {e}")
+            return []
+        for entry in entries:
+            try:
+                out.append(binding_from_config(entry, gens))
+            except BridgeError as e:
+                self.say(f"cmt-bridge: warning: {presets.cc_path()}: {e}")
+        return out
 
     def _on_cc(self, channel: int, cc: int, value: int) -> None:
         try:

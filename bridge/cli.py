@@ -239,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="the PNG to write")
     p.add_argument("--title", help="default: the file name")
     p.set_defaults(func=_cmd_pianoroll)
+    from .presets import add_commands as add_preset_commands
+
+    add_preset_commands(sub)
     _add_plugin_commands(sub)
     return parser
 

@@ -96,6 +96,8 @@ SETTINGS: tuple[Setting, ...] = (
             flag="--quantize", metavar="BEATS"),
     Setting("lookahead", "float?", None, "phrases made this many beats ahead (default one bar)",
             flag="--lookahead", metavar="BEATS"),
+    Setting("preset", "str?", None, "load this preset at start (cmt-bridge preset list; the config's "
+            "[generators.NAME] and --set win over it)", flag="--preset", metavar="NAME"),
     Setting("seconds", "float?", None, "stop after N seconds (scripted runs)", flag="--seconds", metavar="N"),
     Setting("midi_out", "str?", None, "play into this existing port (default: a virtual port)", key="midi.out",
             flag="--midi-out", metavar="NAME", group="MIDI"),

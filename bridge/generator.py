@@ -42,7 +42,7 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _OSC_TYPES = {int: "i", float: "f", bool: "i", str: "s"}
 # Addresses the host owns: a generator may not be called like them.
 RESERVED_NAMES = frozenset({"play", "stop", "panic", "tempo", "status", "error", "progress",
-                            "note", "beat", "learn", "cc", "reload", "ping"})
+                            "note", "beat", "learn", "cc", "reload", "ping", "preset", "presets"})
 
 
 @dataclass(frozen=True)

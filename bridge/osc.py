@@ -90,7 +90,17 @@ def _host_addresses(names: list[str]) -> list[Address]:
                 "the next MIDI CC that moves binds to generator.param"),
         Address(f"{PREFIX}/reload", (_arg("generator", str, "", doc="generator to reload; omit for all playing"),),
                 0, "reload a generator's models from disk and hot-swap it at the next bar"),
+        Address(f"{PREFIX}/preset/save", (_preset_name(),), 1,
+                "save every loaded generator's parameter values as a preset (TOML in the user folder; "
+                "replaces one of that name)"),
+        Address(f"{PREFIX}/preset/load", (_preset_name(),), 1,
+                "load a preset: every value is checked before any is set"),
+        Address(f"{PREFIX}/preset/list", (), 0, "ask for /cmt/presets <json>"),
     ]
+
+
+def _preset_name() -> Param:
+    return _arg("name", str, "", doc="preset name (letters, digits, space, _ . + -)")
 
 
 _OUT = [
@@ -107,6 +117,8 @@ _OUT = [
                                _arg("velocity", int, 64, 1, 127), _arg("duration_ms", int, 0, 0, None),
                                _arg("channel", int, 1, 1, 16)), 5, "a note, sent when it starts", "out"),
     Address(f"{PREFIX}/beat", (_arg("n", int, 0, 0, None),), 1, "every beat while the clock runs", "out"),
+    Address(f"{PREFIX}/presets", (_arg("json", str, "[]", doc="the saved presets' names"),), 1,
+            "reply to /cmt/preset/list", "out"),
     Address(f"{PREFIX}/learned", (_arg("generator", str, ""), _arg("param", str, ""),
                                   _arg("channel", int, 1, 1, 16), _arg("cc", int, 0, 0, 127)), 4,
             "a CC was bound by /cmt/learn", "out"),

@@ -60,10 +60,14 @@ def add_commands(sub: argparse._SubParsersAction, guard: bool = True) -> None:
 
     d = sub.add_parser("data", help="build cached training sets from data we can ship",
                        description="Build cached, split-by-piece training sets.",
-                       epilog="example: cmt-bridge data prepare folk   (music21's folk tunes -> data/folk/)")
+                       epilog="examples:\n  cmt-bridge data prepare folk            (music21's folk tunes -> data/folk/)\n"
+                              "  cmt-bridge data prepare midi ~/midi --out data/mine   (your own MIDI files)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     dsub = d.add_subparsers(dest="data_cmd", required=True)
     p = dsub.add_parser("prepare", help="parse, cache and split a dataset (resumable)")
     p.add_argument("dataset", help=_dataset_help())
+    p.add_argument("source", nargs="?", type=Path, default=None,
+                   help="for datasets built from your files (midi): the folder to read")
     p.add_argument("--out", type=Path, default=None,
                    help="output folder (default $CMT_BRIDGE_DATA/<dataset>, i.e. data/<dataset>)")
     p.add_argument("--jobs", type=int, default=2, help="parallel parser processes (default 2)")
@@ -75,6 +79,8 @@ def add_commands(sub: argparse._SubParsersAction, guard: bool = True) -> None:
                        description="Train a frozen, named config. Checkpoints, loss.png and a log go to --run-dir.",
                        epilog="examples:\n  cmt-bridge train musicvae-mel2bar --run-dir runs/musicvae-mel2bar\n"
                               "  cmt-bridge train musicvae-mel2bar --run-dir runs/musicvae-mel2bar --resume\n"
+                              "  cmt-bridge train musicvae-mel2bar --data data/mine --init onnx_models/musicvae-mel2bar "
+                              "--run-dir runs/mine   (fine-tune on your own MIDI)\n"
                               "  torchrun --nproc_per_node 2 -m export train musicvae-tiny --run-dir runs/ddp\n"
                               "configs: see `cmt-bridge train --list`",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -85,6 +91,11 @@ def add_commands(sub: argparse._SubParsersAction, guard: bool = True) -> None:
     t.add_argument("--steps", type=int, default=None, help="override the config's number of steps")
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    t.add_argument("--data", type=Path, default=None,
+                   help="train on this prepared folder (cmt-bridge data prepare midi DIR --out FOLDER) instead of "
+                        "the config's dataset")
+    t.add_argument("--init", type=Path, default=None,
+                   help="start from this model folder (e.g. onnx_models/musicvae-mel2bar): fine-tuning")
     t.set_defaults(func=wrap(_cmd_train, "train"))
 
     e = sub.add_parser("export-onnx", help="export a trained checkpoint to validated ONNX + manifest",
@@ -116,7 +127,15 @@ def _cmd_prepare(args) -> int:
     table = reg.datasets()
     if args.dataset not in table:
         raise BridgeError(f"unknown dataset {args.dataset!r} (have: {', '.join(table)})")
-    print(reg.resolve(table[args.dataset].prepare)(args.out, jobs=args.jobs, limit=args.limit))
+    d = table[args.dataset]
+    extra = {}
+    if d.source:
+        if args.source is None:
+            raise BridgeError(f"data prepare {d.name} needs {d.source}: cmt-bridge data prepare {d.name} DIR")
+        extra["source"] = args.source
+    elif args.source is not None:
+        raise BridgeError(f"data prepare {d.name} takes no folder (got {args.source})")
+    print(reg.resolve(d.prepare)(args.out, jobs=args.jobs, limit=args.limit, **extra))
     return 0
 
 
@@ -128,8 +147,9 @@ def _cmd_train(args) -> int:
         return 0
     fam, cfg = reg.config(args.config)
     run_dir = args.run_dir or Path("runs") / args.config
+    extra = {k: v for k, v in (("data", args.data), ("init", args.init)) if v is not None}
     fam.run_train(cfg, run_dir, resume=args.resume, steps=args.steps, seed=args.seed, threads=args.threads,
-                  command=_command("train"))
+                  command=_command("train"), **extra)
     return 0
 
 

@@ -27,7 +27,8 @@ when a command needs them, so the record imports no torch and ``cmt-bridge
 
 - ``prepare(out: Path | None, *, jobs: int, limit: int | None) -> str`` builds
   the dataset (``out`` default ``data/<dataset>``, resumable) and returns one
-  summary line;
+  summary line (a dataset declared with ``source="..."`` also gets
+  ``source: Path``, the user's folder);
 - ``configs`` -> ``Mapping[str, config]``: frozen dataclasses with ``name`` and
   ``doc`` (``train --list`` prints them);
 - ``train(cfg, run_dir: Path, *, resume: bool, steps: int | None, seed: int |
@@ -81,6 +82,9 @@ class Dataset:
     name: str
     doc: str
     prepare: Ref
+    #: what the positional argument of ``data prepare <name> SOURCE`` names ("" = the dataset takes none);
+    #: a dataset with one gets ``source=Path`` in ``prepare``
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -108,9 +112,18 @@ class Family:
         return any({f.name for f in fields(cls)} == set(config) for cls in classes)
 
     def run_train(self, cfg: Any, run_dir: Path, *, resume: bool = False, steps: int | None = None,
-                  seed: int | None = None, threads: int | None = None, command: str = "") -> Any:
-        return resolve(self.train)(cfg, run_dir, resume=resume, steps=steps, seed=seed, threads=threads,
-                                   command=command)
+                  seed: int | None = None, threads: int | None = None, command: str = "", **extra: Any) -> Any:
+        """``extra``: options only some families take (MusicVAE: ``data``, ``init``); ConfigError otherwise."""
+        train = resolve(self.train)
+        if extra:
+            import inspect
+
+            takes = inspect.signature(train).parameters
+            missing = [k for k in extra if k not in takes]
+            if missing:
+                raise ConfigError(f"{self.name} training takes no {', '.join('--' + k for k in missing)}")
+        return train(cfg, run_dir, resume=resume, steps=steps, seed=seed, threads=threads, command=command,
+                     **extra)
 
     def run_export(self, source: str, *, out: Path | None = None, run_dir: Path | None = None,
                    tolerance: float = 1e-4, command: str = "") -> Path:

@@ -3984,7 +3984,6 @@
 			},
 			{
 				"box": {
-					"fontface": 1,
 					"id": "obj-227",
 					"maxclass": "comment",
 					"numinlets": 1,
@@ -3992,58 +3991,64 @@
 					"patching_rect": [
 						960.0,
 						860.0,
-						55.5,
+						420.0,
 						21.0
 					],
-					"text": "actions"
+					"text": "phrases 1..16 phrases (default 1)"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-228",
-					"maxclass": "comment",
+					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						960.0,
-						884.0,
-						420.0,
-						21.0
-					],
-					"text": "sample: play n new 2-bar samples (n 0..16 phrases (default 0))"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-229",
-					"maxclass": "message",
-					"numinlets": 2,
 					"numoutlets": 1,
 					"outlettype": [
 						""
 					],
 					"patching_rect": [
-						960.0,
-						908.0,
-						138.0,
+						1160.0,
+						884.0,
+						201.0,
 						22.0
 					],
-					"text": "/cmt/midime/sample"
+					"text": "prepend /cmt/midime/phrases"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-229",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1160.0,
+						910.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-230",
-					"maxclass": "newobj",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 1,
 					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1108.0,
-						908.0,
-						103.0,
-						22.0
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
 					],
-					"text": "s ---cmtb-out"
+					"parameter_enable": 0,
+					"patching_rect": [
+						1060.0,
+						884.0,
+						80.0,
+						22.0
+					]
 				}
 			},
 			{
@@ -4056,68 +4061,38 @@
 						""
 					],
 					"patching_rect": [
-						1050.0,
-						934.0,
-						194.0,
+						960.0,
+						910.0,
+						110.0,
 						22.0
 					],
-					"text": "prepend /cmt/midime/sample"
+					"text": "loadmess set 1"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-232",
-					"maxclass": "number",
-					"maximum": 16,
-					"minimum": 0,
+					"maxclass": "slider",
+					"min": 1,
 					"numinlets": 1,
-					"numoutlets": 2,
+					"numoutlets": 1,
+					"orientation": 1,
 					"outlettype": [
-						"",
-						"bang"
+						""
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
 						960.0,
-						934.0,
-						80.0,
-						22.0
-					]
+						884.0,
+						90.0,
+						20.0
+					],
+					"size": 16
 				}
 			},
 			{
 				"box": {
 					"id": "obj-233",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1050.0,
-						960.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-234",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						960.0,
-						994.0,
-						420.0,
-						21.0
-					],
-					"text": "interpolate: morph from phrase A to phrase B in `steps` phrases (steps 0..16 phrases (default 0))"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-235",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4126,11 +4101,41 @@
 					],
 					"patching_rect": [
 						960.0,
-						1018.0,
-						173.0,
+						936.0,
+						187.0,
 						22.0
 					],
-					"text": "/cmt/midime/interpolate"
+					"text": "/cmt/learn midime phrases"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-234",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1157.0,
+						936.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-235",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						966.0,
+						420.0,
+						21.0
+					],
+					"text": "key one of off, C, C#, D, Eb, E, F, F#, G, Ab, A, Bb, B (default off)"
 				}
 			},
 			{
@@ -4138,14 +4143,17 @@
 					"id": "obj-236",
 					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 0,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
 					"patching_rect": [
-						1143.0,
-						1018.0,
-						103.0,
+						1160.0,
+						990.0,
+						173.0,
 						22.0
 					],
-					"text": "s ---cmtb-out"
+					"text": "prepend /cmt/midime/key"
 				}
 			},
 			{
@@ -4153,49 +4161,10 @@
 					"id": "obj-237",
 					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						1050.0,
-						1044.0,
-						229.0,
-						22.0
-					],
-					"text": "prepend /cmt/midime/interpolate"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-238",
-					"maxclass": "number",
-					"maximum": 16,
-					"minimum": 0,
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						960.0,
-						1044.0,
-						80.0,
-						22.0
-					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-239",
-					"maxclass": "newobj",
-					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1050.0,
-						1070.0,
+						1160.0,
+						1016.0,
 						103.0,
 						22.0
 					],
@@ -4204,22 +4173,54 @@
 			},
 			{
 				"box": {
-					"id": "obj-240",
-					"maxclass": "comment",
+					"id": "obj-238",
+					"items": [
+						"off",
+						",",
+						"C",
+						",",
+						"C#",
+						",",
+						"D",
+						",",
+						"Eb",
+						",",
+						"E",
+						",",
+						"F",
+						",",
+						"F#",
+						",",
+						"G",
+						",",
+						"Ab",
+						",",
+						"A",
+						",",
+						"Bb",
+						",",
+						"B"
+					],
+					"maxclass": "umenu",
 					"numinlets": 1,
-					"numoutlets": 0,
+					"numoutlets": 3,
+					"outlettype": [
+						"int",
+						"",
+						""
+					],
+					"parameter_enable": 0,
 					"patching_rect": [
 						960.0,
-						1104.0,
-						420.0,
-						21.0
-					],
-					"text": "learn: personalise (MidiMe) on the last bars played into the MIDI input (bars 0..16 bars (default 0))"
+						990.0,
+						120.0,
+						22.0
+					]
 				}
 			},
 			{
 				"box": {
-					"id": "obj-241",
+					"id": "obj-239",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4228,22 +4229,22 @@
 					],
 					"patching_rect": [
 						960.0,
-						1128.0,
-						131.0,
+						1042.0,
+						159.0,
 						22.0
 					],
-					"text": "/cmt/midime/learn"
+					"text": "/cmt/learn midime key"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-242",
+					"id": "obj-240",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1101.0,
-						1128.0,
+						1129.0,
+						1042.0,
 						103.0,
 						22.0
 					],
@@ -4252,7 +4253,22 @@
 			},
 			{
 				"box": {
-					"id": "obj-243",
+					"id": "obj-241",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						1072.0,
+						420.0,
+						21.0
+					],
+					"text": "scale one of major, minor, dorian, mixolydian, harmonic_minor, pentatonic, minor_pentatonic, blues (default major)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-242",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4260,19 +4276,152 @@
 						""
 					],
 					"patching_rect": [
-						1050.0,
-						1154.0,
+						1160.0,
+						1096.0,
 						187.0,
 						22.0
 					],
-					"text": "prepend /cmt/midime/learn"
+					"text": "prepend /cmt/midime/scale"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-243",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1160.0,
+						1122.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-244",
+					"items": [
+						"major",
+						",",
+						"minor",
+						",",
+						"dorian",
+						",",
+						"mixolydian",
+						",",
+						"harmonic_minor",
+						",",
+						"pentatonic",
+						",",
+						"minor_pentatonic",
+						",",
+						"blues"
+					],
+					"maxclass": "umenu",
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"int",
+						"",
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						1096.0,
+						120.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-245",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						1148.0,
+						173.0,
+						22.0
+					],
+					"text": "/cmt/learn midime scale"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-246",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1143.0,
+						1148.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-247",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						1178.0,
+						420.0,
+						21.0
+					],
+					"text": "register 0..108 MIDI pitch (default 0)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-248",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1160.0,
+						1202.0,
+						208.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime/register"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-249",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1160.0,
+						1228.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-250",
 					"maxclass": "number",
-					"maximum": 16,
+					"maximum": 108,
 					"minimum": 0,
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -4282,112 +4431,11 @@
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
-						960.0,
-						1154.0,
+						1060.0,
+						1202.0,
 						80.0,
 						22.0
 					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-245",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1050.0,
-						1180.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-246",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						960.0,
-						1214.0,
-						420.0,
-						21.0
-					],
-					"text": "learn_notes: personalise (MidiMe) on notes sent as JSON (the Live device's Learn from clip), no MIDI routing"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-247",
-					"maxclass": "button",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						"bang"
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						960.0,
-						1264.0,
-						24.0,
-						24.0
-					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-248",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						988.0,
-						1266.0,
-						200.0,
-						21.0
-					],
-					"text": "choose JSON: [[pitch, start_beats, duration_beats, velocity], ...] (a clip's notes)"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-249",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"patching_rect": [
-						1200.0,
-						1264.0,
-						82.0,
-						22.0
-					],
-					"text": "opendialog"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-250",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"int"
-					],
-					"patching_rect": [
-						1200.0,
-						1290.0,
-						166.0,
-						22.0
-					],
-					"text": "conformpath slash boot"
 				}
 			},
 			{
@@ -4401,59 +4449,65 @@
 					],
 					"patching_rect": [
 						960.0,
-						1316.0,
-						229.0,
+						1228.0,
+						110.0,
 						22.0
 					],
-					"text": "prepend /cmt/midime/learn_notes"
+					"text": "loadmess set 0"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-252",
-					"maxclass": "newobj",
+					"maxclass": "slider",
+					"min": 0,
 					"numinlets": 1,
-					"numoutlets": 0,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
 					"patching_rect": [
 						960.0,
-						1342.0,
-						103.0,
-						22.0
+						1202.0,
+						90.0,
+						20.0
 					],
-					"text": "s ---cmtb-out"
+					"size": 109
 				}
 			},
 			{
 				"box": {
 					"id": "obj-253",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
 					"patching_rect": [
 						960.0,
-						1376.0,
-						420.0,
-						21.0
+						1254.0,
+						194.0,
+						22.0
 					],
-					"text": "phrase_a: set interpolation start from a file"
+					"text": "/cmt/learn midime register"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-254",
-					"maxclass": "button",
+					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						"bang"
-					],
-					"parameter_enable": 0,
+					"numoutlets": 0,
 					"patching_rect": [
-						960.0,
-						1426.0,
-						24.0,
-						24.0
-					]
+						1164.0,
+						1254.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
 				}
 			},
 			{
@@ -4463,12 +4517,12 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						988.0,
-						1428.0,
-						200.0,
+						960.0,
+						1284.0,
+						420.0,
 						21.0
 					],
-					"text": "choose a MIDI file"
+					"text": "style (default )"
 				}
 			},
 			{
@@ -4476,18 +4530,17 @@
 					"id": "obj-256",
 					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 2,
+					"numoutlets": 1,
 					"outlettype": [
-						"",
-						"bang"
+						""
 					],
 					"patching_rect": [
-						1200.0,
-						1426.0,
-						82.0,
+						1160.0,
+						1308.0,
+						187.0,
 						22.0
 					],
-					"text": "opendialog"
+					"text": "prepend /cmt/midime/style"
 				}
 			},
 			{
@@ -4495,47 +4548,10 @@
 					"id": "obj-257",
 					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"int"
-					],
-					"patching_rect": [
-						1200.0,
-						1452.0,
-						166.0,
-						22.0
-					],
-					"text": "conformpath slash boot"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-258",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						960.0,
-						1478.0,
-						208.0,
-						22.0
-					],
-					"text": "prepend /cmt/midime/phrase_a"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-259",
-					"maxclass": "newobj",
-					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						960.0,
-						1504.0,
+						1160.0,
+						1334.0,
 						103.0,
 						22.0
 					],
@@ -4544,93 +4560,47 @@
 			},
 			{
 				"box": {
-					"id": "obj-260",
-					"maxclass": "comment",
+					"id": "obj-258",
+					"maxclass": "textedit",
 					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						960.0,
-						1538.0,
-						420.0,
-						21.0
-					],
-					"text": "phrase_b: set interpolation end from a file"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-261",
-					"maxclass": "button",
-					"numinlets": 1,
-					"numoutlets": 1,
+					"numoutlets": 4,
 					"outlettype": [
-						"bang"
+						"",
+						"int",
+						"",
+						""
 					],
 					"parameter_enable": 0,
 					"patching_rect": [
 						960.0,
-						1588.0,
-						24.0,
-						24.0
+						1308.0,
+						120.0,
+						22.0
 					]
 				}
 			},
 			{
 				"box": {
-					"id": "obj-262",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						988.0,
-						1590.0,
-						200.0,
-						21.0
-					],
-					"text": "choose a MIDI file"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-263",
+					"id": "obj-259",
 					"maxclass": "newobj",
-					"numinlets": 1,
+					"numinlets": 2,
 					"numoutlets": 2,
 					"outlettype": [
 						"",
-						"bang"
+						""
 					],
 					"patching_rect": [
-						1200.0,
-						1588.0,
+						960.0,
+						1334.0,
 						82.0,
 						22.0
 					],
-					"text": "opendialog"
+					"text": "route text"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-264",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"int"
-					],
-					"patching_rect": [
-						1200.0,
-						1614.0,
-						166.0,
-						22.0
-					],
-					"text": "conformpath slash boot"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-265",
+					"id": "obj-260",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4638,12 +4608,94 @@
 						""
 					],
 					"patching_rect": [
-						960.0,
-						1640.0,
-						208.0,
+						1040.0,
+						1334.0,
+						68.0,
 						22.0
 					],
-					"text": "prepend /cmt/midime/phrase_b"
+					"text": "tosymbol"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-261",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						1360.0,
+						173.0,
+						22.0
+					],
+					"text": "/cmt/learn midime style"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-262",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1143.0,
+						1360.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"id": "obj-263",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						1390.0,
+						55.5,
+						21.0
+					],
+					"text": "actions"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-264",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						1414.0,
+						420.0,
+						21.0
+					],
+					"text": "sample: play n new samples (melodies of `phrases` 2-bar phrases, in key/scale and register) (n 0..16 melodies (default 0))"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-265",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						1438.0,
+						138.0,
+						22.0
+					],
+					"text": "/cmt/midime/sample"
 				}
 			},
 			{
@@ -4653,8 +4705,8 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						960.0,
-						1666.0,
+						1108.0,
+						1438.0,
 						103.0,
 						22.0
 					],
@@ -4664,34 +4716,40 @@
 			{
 				"box": {
 					"id": "obj-267",
-					"maxclass": "comment",
+					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						960.0,
-						1700.0,
-						420.0,
-						21.0
-					],
-					"text": "capture_a: set interpolation start from the last 2 bars played"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-268",
-					"maxclass": "message",
-					"numinlets": 2,
 					"numoutlets": 1,
 					"outlettype": [
 						""
 					],
 					"patching_rect": [
-						960.0,
-						1724.0,
-						159.0,
+						1050.0,
+						1464.0,
+						194.0,
 						22.0
 					],
-					"text": "/cmt/midime/capture_a"
+					"text": "prepend /cmt/midime/sample"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-268",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						1464.0,
+						80.0,
+						22.0
+					]
 				}
 			},
 			{
@@ -4701,8 +4759,8 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1129.0,
-						1724.0,
+						1050.0,
+						1490.0,
 						103.0,
 						22.0
 					],
@@ -4717,11 +4775,11 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						960.0,
-						1758.0,
+						1524.0,
 						420.0,
 						21.0
 					],
-					"text": "capture_b: set interpolation end from the last 2 bars played"
+					"text": "interpolate: morph from phrase A to phrase B in `steps` distinct phrases (A first, B last) (steps 0..16 phrases (default 0))"
 				}
 			},
 			{
@@ -4735,11 +4793,11 @@
 					],
 					"patching_rect": [
 						960.0,
-						1782.0,
-						159.0,
+						1548.0,
+						173.0,
 						22.0
 					],
-					"text": "/cmt/midime/capture_b"
+					"text": "/cmt/midime/interpolate"
 				}
 			},
 			{
@@ -4749,8 +4807,8 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1129.0,
-						1782.0,
+						1143.0,
+						1548.0,
 						103.0,
 						22.0
 					],
@@ -4760,34 +4818,40 @@
 			{
 				"box": {
 					"id": "obj-273",
-					"maxclass": "comment",
+					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						960.0,
-						1816.0,
-						420.0,
-						21.0
-					],
-					"text": "personal: sample from a personal MidiMe model"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-274",
-					"maxclass": "message",
-					"numinlets": 2,
 					"numoutlets": 1,
 					"outlettype": [
 						""
 					],
 					"patching_rect": [
-						960.0,
-						1840.0,
-						173.0,
+						1050.0,
+						1574.0,
+						229.0,
 						22.0
 					],
-					"text": "/cmt/midime/personal \"\""
+					"text": "prepend /cmt/midime/interpolate"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-274",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						1574.0,
+						80.0,
+						22.0
+					]
 				}
 			},
 			{
@@ -4797,8 +4861,8 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1143.0,
-						1840.0,
+						1050.0,
+						1600.0,
 						103.0,
 						22.0
 					],
@@ -4808,34 +4872,34 @@
 			{
 				"box": {
 					"id": "obj-276",
-					"maxclass": "button",
+					"maxclass": "comment",
 					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						"bang"
-					],
-					"parameter_enable": 0,
+					"numoutlets": 0,
 					"patching_rect": [
 						960.0,
-						1866.0,
-						24.0,
-						24.0
-					]
+						1634.0,
+						420.0,
+						21.0
+					],
+					"text": "learn: personalise (MidiMe) on the last bars played into the MIDI input (bars 0..16 bars (default 0))"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-277",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						988.0,
-						1868.0,
-						200.0,
-						21.0
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
 					],
-					"text": "choose a .midime file (\"\" = back to plain MusicVAE)"
+					"patching_rect": [
+						960.0,
+						1658.0,
+						131.0,
+						22.0
+					],
+					"text": "/cmt/midime/learn"
 				}
 			},
 			{
@@ -4843,18 +4907,14 @@
 					"id": "obj-278",
 					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
+					"numoutlets": 0,
 					"patching_rect": [
-						1200.0,
-						1866.0,
-						82.0,
+						1101.0,
+						1658.0,
+						103.0,
 						22.0
 					],
-					"text": "opendialog"
+					"text": "s ---cmtb-out"
 				}
 			},
 			{
@@ -4862,36 +4922,38 @@
 					"id": "obj-279",
 					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"int"
-					],
-					"patching_rect": [
-						1200.0,
-						1892.0,
-						166.0,
-						22.0
-					],
-					"text": "conformpath slash boot"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-280",
-					"maxclass": "newobj",
-					"numinlets": 1,
 					"numoutlets": 1,
 					"outlettype": [
 						""
 					],
 					"patching_rect": [
-						960.0,
-						1918.0,
-						208.0,
+						1050.0,
+						1684.0,
+						187.0,
 						22.0
 					],
-					"text": "prepend /cmt/midime/personal"
+					"text": "prepend /cmt/midime/learn"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-280",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						1684.0,
+						80.0,
+						22.0
+					]
 				}
 			},
 			{
@@ -4901,8 +4963,780 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
+						1050.0,
+						1710.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-282",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
 						960.0,
-						1944.0,
+						1744.0,
+						420.0,
+						21.0
+					],
+					"text": "learn_notes: personalise (MidiMe) on notes sent as JSON (the Live device's Learn from clip), no MIDI routing"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-283",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						1794.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-284",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						988.0,
+						1796.0,
+						200.0,
+						21.0
+					],
+					"text": "choose JSON: [[pitch, start_beats, duration_beats, velocity], ...] (a clip's notes)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-285",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						1200.0,
+						1794.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-286",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						1200.0,
+						1820.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-287",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						1846.0,
+						229.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime/learn_notes"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-288",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						1872.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-289",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						1906.0,
+						420.0,
+						21.0
+					],
+					"text": "phrase_a: set interpolation start from a file"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-290",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						1956.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-291",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						988.0,
+						1958.0,
+						200.0,
+						21.0
+					],
+					"text": "choose a MIDI file"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-292",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						1200.0,
+						1956.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-293",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						1200.0,
+						1982.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-294",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						2008.0,
+						208.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime/phrase_a"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-295",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						2034.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-296",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						2068.0,
+						420.0,
+						21.0
+					],
+					"text": "phrase_b: set interpolation end from a file"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-297",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						2118.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-298",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						988.0,
+						2120.0,
+						200.0,
+						21.0
+					],
+					"text": "choose a MIDI file"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-299",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						1200.0,
+						2118.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-300",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						1200.0,
+						2144.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-301",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						2170.0,
+						208.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime/phrase_b"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-302",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						2196.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-303",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						2230.0,
+						420.0,
+						21.0
+					],
+					"text": "capture_a: set interpolation start from the last 2 bars played"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-304",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						2254.0,
+						159.0,
+						22.0
+					],
+					"text": "/cmt/midime/capture_a"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-305",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1129.0,
+						2254.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-306",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						2288.0,
+						420.0,
+						21.0
+					],
+					"text": "capture_b: set interpolation end from the last 2 bars played"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-307",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						2312.0,
+						159.0,
+						22.0
+					],
+					"text": "/cmt/midime/capture_b"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-308",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1129.0,
+						2312.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-309",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						2346.0,
+						420.0,
+						21.0
+					],
+					"text": "personal: sample from a personal MidiMe model"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-310",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						2370.0,
+						173.0,
+						22.0
+					],
+					"text": "/cmt/midime/personal \"\""
+				}
+			},
+			{
+				"box": {
+					"id": "obj-311",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1143.0,
+						2370.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-312",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						2396.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-313",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						988.0,
+						2398.0,
+						200.0,
+						21.0
+					],
+					"text": "choose a .midime file (\"\" = back to plain MusicVAE)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-314",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						1200.0,
+						2396.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-315",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						1200.0,
+						2422.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-316",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						2448.0,
+						208.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime/personal"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-317",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						2474.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-318",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						2508.0,
+						420.0,
+						21.0
+					],
+					"text": "styles: send the menu of personal models: /cmt/midime/style_list <json>"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-319",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						2532.0,
+						138.0,
+						22.0
+					],
+					"text": "/cmt/midime/styles"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-320",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1108.0,
+						2532.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-321",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						2566.0,
+						420.0,
+						21.0
+					],
+					"text": "keep: keep the model learned live in the menu of personal models (and select it)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-322",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						960.0,
+						2616.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-323",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						988.0,
+						2618.0,
+						200.0,
+						21.0
+					],
+					"text": "choose a name for the menu"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-324",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						1200.0,
+						2616.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-325",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						1200.0,
+						2642.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-326",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						2668.0,
+						180.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime/keep"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-327",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						2694.0,
 						103.0,
 						22.0
 					],
@@ -4912,8 +5746,112 @@
 			{
 				"box": {
 					"fontface": 1,
+					"id": "obj-328",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						2728.0,
+						420.0,
+						21.0
+					],
+					"text": "messages from midime (the last of each)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-329",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"patching_rect": [
+						960.0,
+						2778.0,
+						400.0,
+						22.0
+					],
+					"text": "route /cmt/midime/style_list"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-330",
+					"maxclass": "newobj",
+					"numinlets": 0,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						2752.0,
+						124.0,
+						22.0
+					],
+					"text": "r ---cmtb-gen-in"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-331",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						2808.0,
+						420.0,
+						21.0
+					],
+					"text": "style_list: the menu of personal MidiMe models (reply to /cmt/midime/styles)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-332",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						2832.0,
+						89.0,
+						22.0
+					],
+					"text": "prepend set"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-333",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						2858.0,
+						400.0,
+						22.0
+					],
+					"text": ""
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
 					"fontsize": 16.0,
-					"id": "obj-282",
+					"id": "obj-334",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4928,7 +5866,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-283",
+					"id": "obj-335",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4943,7 +5881,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-284",
+					"id": "obj-336",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4958,7 +5896,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-285",
+					"id": "obj-337",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4976,7 +5914,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-286",
+					"id": "obj-338",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4995,7 +5933,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-287",
+					"id": "obj-339",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5010,7 +5948,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-288",
+					"id": "obj-340",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5025,7 +5963,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-289",
+					"id": "obj-341",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5043,7 +5981,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-290",
+					"id": "obj-342",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5059,7 +5997,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-291",
+					"id": "obj-343",
 					"maxclass": "flonum",
 					"maximum": 2.0,
 					"minimum": 0.0,
@@ -5080,7 +6018,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-292",
+					"id": "obj-344",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5099,7 +6037,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-293",
+					"id": "obj-345",
 					"maxclass": "slider",
 					"min": 0.0,
 					"numinlets": 1,
@@ -5120,7 +6058,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-294",
+					"id": "obj-346",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5138,7 +6076,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-295",
+					"id": "obj-347",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5153,7 +6091,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-296",
+					"id": "obj-348",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5168,7 +6106,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-297",
+					"id": "obj-349",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5186,7 +6124,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-298",
+					"id": "obj-350",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5201,7 +6139,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-299",
+					"id": "obj-351",
 					"maxclass": "number",
 					"maximum": 8,
 					"minimum": 1,
@@ -5222,7 +6160,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-300",
+					"id": "obj-352",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5240,7 +6178,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-301",
+					"id": "obj-353",
 					"maxclass": "slider",
 					"min": 1,
 					"numinlets": 1,
@@ -5261,7 +6199,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-302",
+					"id": "obj-354",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5279,7 +6217,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-303",
+					"id": "obj-355",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5294,7 +6232,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-304",
+					"id": "obj-356",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5309,7 +6247,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-305",
+					"id": "obj-357",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5327,7 +6265,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-306",
+					"id": "obj-358",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5342,7 +6280,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-307",
+					"id": "obj-359",
 					"maxclass": "number",
 					"maximum": 8,
 					"minimum": 1,
@@ -5363,7 +6301,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-308",
+					"id": "obj-360",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5381,7 +6319,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-309",
+					"id": "obj-361",
 					"maxclass": "slider",
 					"min": 1,
 					"numinlets": 1,
@@ -5402,7 +6340,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-310",
+					"id": "obj-362",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5420,7 +6358,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-311",
+					"id": "obj-363",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5435,7 +6373,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-312",
+					"id": "obj-364",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5450,7 +6388,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-313",
+					"id": "obj-365",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5468,7 +6406,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-314",
+					"id": "obj-366",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5483,7 +6421,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-315",
+					"id": "obj-367",
 					"maxclass": "number",
 					"maximum": 64,
 					"minimum": 16,
@@ -5504,7 +6442,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-316",
+					"id": "obj-368",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5522,7 +6460,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-317",
+					"id": "obj-369",
 					"maxclass": "slider",
 					"min": 16,
 					"numinlets": 1,
@@ -5543,7 +6481,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-318",
+					"id": "obj-370",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5561,7 +6499,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-319",
+					"id": "obj-371",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5576,7 +6514,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-320",
+					"id": "obj-372",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5591,7 +6529,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-321",
+					"id": "obj-373",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5609,7 +6547,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-322",
+					"id": "obj-374",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5624,7 +6562,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-323",
+					"id": "obj-375",
 					"maxclass": "number",
 					"maximum": 2147483647,
 					"minimum": -1,
@@ -5645,7 +6583,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-324",
+					"id": "obj-376",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5663,7 +6601,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-325",
+					"id": "obj-377",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5681,7 +6619,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-326",
+					"id": "obj-378",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5696,7 +6634,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-327",
+					"id": "obj-379",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5711,7 +6649,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-328",
+					"id": "obj-380",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5729,7 +6667,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-329",
+					"id": "obj-381",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5744,7 +6682,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-330",
+					"id": "obj-382",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 1,
@@ -5765,7 +6703,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-331",
+					"id": "obj-383",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5783,7 +6721,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-332",
+					"id": "obj-384",
 					"maxclass": "slider",
 					"min": 1,
 					"numinlets": 1,
@@ -5804,7 +6742,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-333",
+					"id": "obj-385",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5822,7 +6760,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-334",
+					"id": "obj-386",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5837,896 +6775,17 @@
 			},
 			{
 				"box": {
-					"fontface": 1,
-					"id": "obj-335",
+					"id": "obj-387",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						1400.0,
 						860.0,
-						55.5,
-						21.0
-					],
-					"text": "actions"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-336",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1400.0,
-						884.0,
 						420.0,
 						21.0
 					],
-					"text": "sample: play n new 16-bar sections (n 0..8 sections (default 0))"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-337",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						1400.0,
-						908.0,
-						152.0,
-						22.0
-					],
-					"text": "/cmt/midime16/sample"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-338",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1562.0,
-						908.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-339",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						1490.0,
-						934.0,
-						208.0,
-						22.0
-					],
-					"text": "prepend /cmt/midime16/sample"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-340",
-					"maxclass": "number",
-					"maximum": 8,
-					"minimum": 0,
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						1400.0,
-						934.0,
-						80.0,
-						22.0
-					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-341",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1490.0,
-						960.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-342",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1400.0,
-						994.0,
-						420.0,
-						21.0
-					],
-					"text": "interpolate: morph from section A to section B in `steps` sections (steps 0..8 sections (default 0))"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-343",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						1400.0,
-						1018.0,
-						187.0,
-						22.0
-					],
-					"text": "/cmt/midime16/interpolate"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-344",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1597.0,
-						1018.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-345",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						1490.0,
-						1044.0,
-						243.0,
-						22.0
-					],
-					"text": "prepend /cmt/midime16/interpolate"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-346",
-					"maxclass": "number",
-					"maximum": 8,
-					"minimum": 0,
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						1400.0,
-						1044.0,
-						80.0,
-						22.0
-					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-347",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1490.0,
-						1070.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-348",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1400.0,
-						1104.0,
-						420.0,
-						21.0
-					],
-					"text": "learn: personalise (MidiMe) on the last bars played into the MIDI input (16 or more) (bars 0..64 bars (default 0))"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-349",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						1400.0,
-						1128.0,
-						145.0,
-						22.0
-					],
-					"text": "/cmt/midime16/learn"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-350",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1555.0,
-						1128.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-351",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						1490.0,
-						1154.0,
-						201.0,
-						22.0
-					],
-					"text": "prepend /cmt/midime16/learn"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-352",
-					"maxclass": "number",
-					"maximum": 64,
-					"minimum": 0,
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						1400.0,
-						1154.0,
-						80.0,
-						22.0
-					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-353",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1490.0,
-						1180.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-354",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1400.0,
-						1214.0,
-						420.0,
-						21.0
-					],
-					"text": "learn_notes: personalise (MidiMe) on notes sent as JSON (the Live device's Learn from clip)"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-355",
-					"maxclass": "button",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						"bang"
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						1400.0,
-						1264.0,
-						24.0,
-						24.0
-					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-356",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1428.0,
-						1266.0,
-						200.0,
-						21.0
-					],
-					"text": "choose JSON: [[pitch, start_beats, duration_beats, velocity], ...] (a clip's notes, 16 bars or more)"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-357",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"patching_rect": [
-						1640.0,
-						1264.0,
-						82.0,
-						22.0
-					],
-					"text": "opendialog"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-358",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"int"
-					],
-					"patching_rect": [
-						1640.0,
-						1290.0,
-						166.0,
-						22.0
-					],
-					"text": "conformpath slash boot"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-359",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						1400.0,
-						1316.0,
-						243.0,
-						22.0
-					],
-					"text": "prepend /cmt/midime16/learn_notes"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-360",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1400.0,
-						1342.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-361",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1400.0,
-						1376.0,
-						420.0,
-						21.0
-					],
-					"text": "phrase_a: set interpolation start from a file"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-362",
-					"maxclass": "button",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						"bang"
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						1400.0,
-						1426.0,
-						24.0,
-						24.0
-					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-363",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1428.0,
-						1428.0,
-						200.0,
-						21.0
-					],
-					"text": "choose a MIDI file (its first 16 bars of melody)"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-364",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"patching_rect": [
-						1640.0,
-						1426.0,
-						82.0,
-						22.0
-					],
-					"text": "opendialog"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-365",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"int"
-					],
-					"patching_rect": [
-						1640.0,
-						1452.0,
-						166.0,
-						22.0
-					],
-					"text": "conformpath slash boot"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-366",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						1400.0,
-						1478.0,
-						222.0,
-						22.0
-					],
-					"text": "prepend /cmt/midime16/phrase_a"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-367",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1400.0,
-						1504.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-368",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1400.0,
-						1538.0,
-						420.0,
-						21.0
-					],
-					"text": "phrase_b: set interpolation end from a file"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-369",
-					"maxclass": "button",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						"bang"
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						1400.0,
-						1588.0,
-						24.0,
-						24.0
-					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-370",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1428.0,
-						1590.0,
-						200.0,
-						21.0
-					],
-					"text": "choose a MIDI file (its first 16 bars of melody)"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-371",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"patching_rect": [
-						1640.0,
-						1588.0,
-						82.0,
-						22.0
-					],
-					"text": "opendialog"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-372",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"int"
-					],
-					"patching_rect": [
-						1640.0,
-						1614.0,
-						166.0,
-						22.0
-					],
-					"text": "conformpath slash boot"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-373",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						1400.0,
-						1640.0,
-						222.0,
-						22.0
-					],
-					"text": "prepend /cmt/midime16/phrase_b"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-374",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1400.0,
-						1666.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-375",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1400.0,
-						1700.0,
-						420.0,
-						21.0
-					],
-					"text": "capture_a: set interpolation start from the last 16 bars played"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-376",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						1400.0,
-						1724.0,
-						173.0,
-						22.0
-					],
-					"text": "/cmt/midime16/capture_a"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-377",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1583.0,
-						1724.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-378",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1400.0,
-						1758.0,
-						420.0,
-						21.0
-					],
-					"text": "capture_b: set interpolation end from the last 16 bars played"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-379",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						1400.0,
-						1782.0,
-						173.0,
-						22.0
-					],
-					"text": "/cmt/midime16/capture_b"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-380",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1583.0,
-						1782.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-381",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1400.0,
-						1816.0,
-						420.0,
-						21.0
-					],
-					"text": "personal: sample from a personal MidiMe model"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-382",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						1400.0,
-						1840.0,
-						187.0,
-						22.0
-					],
-					"text": "/cmt/midime16/personal \"\""
-				}
-			},
-			{
-				"box": {
-					"id": "obj-383",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1597.0,
-						1840.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-384",
-					"maxclass": "button",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						"bang"
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						1400.0,
-						1866.0,
-						24.0,
-						24.0
-					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-385",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1428.0,
-						1868.0,
-						200.0,
-						21.0
-					],
-					"text": "choose a .midime file learned on the 16-bar model (\"\" = back to plain MusicVAE)"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-386",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"patching_rect": [
-						1640.0,
-						1866.0,
-						82.0,
-						22.0
-					],
-					"text": "opendialog"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-387",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"int"
-					],
-					"patching_rect": [
-						1640.0,
-						1892.0,
-						166.0,
-						22.0
-					],
-					"text": "conformpath slash boot"
+					"text": "phrases 1..16 phrases (default 1)"
 				}
 			},
 			{
@@ -6739,12 +6798,12 @@
 						""
 					],
 					"patching_rect": [
-						1400.0,
-						1918.0,
-						222.0,
+						1600.0,
+						884.0,
+						215.0,
 						22.0
 					],
-					"text": "prepend /cmt/midime16/personal"
+					"text": "prepend /cmt/midime16/phrases"
 				}
 			},
 			{
@@ -6754,8 +6813,627 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
+						1600.0,
+						910.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-390",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 1,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1500.0,
+						884.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-391",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
 						1400.0,
-						1944.0,
+						910.0,
+						110.0,
+						22.0
+					],
+					"text": "loadmess set 1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-392",
+					"maxclass": "slider",
+					"min": 1,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						884.0,
+						90.0,
+						20.0
+					],
+					"size": 16
+				}
+			},
+			{
+				"box": {
+					"id": "obj-393",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						936.0,
+						201.0,
+						22.0
+					],
+					"text": "/cmt/learn midime16 phrases"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-394",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1611.0,
+						936.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-395",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						966.0,
+						420.0,
+						21.0
+					],
+					"text": "key one of off, C, C#, D, Eb, E, F, F#, G, Ab, A, Bb, B (default off)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-396",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1600.0,
+						990.0,
+						187.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime16/key"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-397",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1600.0,
+						1016.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-398",
+					"items": [
+						"off",
+						",",
+						"C",
+						",",
+						"C#",
+						",",
+						"D",
+						",",
+						"Eb",
+						",",
+						"E",
+						",",
+						"F",
+						",",
+						"F#",
+						",",
+						"G",
+						",",
+						"Ab",
+						",",
+						"A",
+						",",
+						"Bb",
+						",",
+						"B"
+					],
+					"maxclass": "umenu",
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"int",
+						"",
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						990.0,
+						120.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-399",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1042.0,
+						173.0,
+						22.0
+					],
+					"text": "/cmt/learn midime16 key"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-400",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1583.0,
+						1042.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-401",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						1072.0,
+						420.0,
+						21.0
+					],
+					"text": "scale one of major, minor, dorian, mixolydian, harmonic_minor, pentatonic, minor_pentatonic, blues (default major)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-402",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1600.0,
+						1096.0,
+						201.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime16/scale"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-403",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1600.0,
+						1122.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-404",
+					"items": [
+						"major",
+						",",
+						"minor",
+						",",
+						"dorian",
+						",",
+						"mixolydian",
+						",",
+						"harmonic_minor",
+						",",
+						"pentatonic",
+						",",
+						"minor_pentatonic",
+						",",
+						"blues"
+					],
+					"maxclass": "umenu",
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": [
+						"int",
+						"",
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						1096.0,
+						120.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-405",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1148.0,
+						187.0,
+						22.0
+					],
+					"text": "/cmt/learn midime16 scale"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-406",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1597.0,
+						1148.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-407",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						1178.0,
+						420.0,
+						21.0
+					],
+					"text": "register 0..108 MIDI pitch (default 0)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-408",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1600.0,
+						1202.0,
+						222.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime16/register"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-409",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1600.0,
+						1228.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-410",
+					"maxclass": "number",
+					"maximum": 108,
+					"minimum": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1500.0,
+						1202.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-411",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1228.0,
+						110.0,
+						22.0
+					],
+					"text": "loadmess set 0"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-412",
+					"maxclass": "slider",
+					"min": 0,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						1202.0,
+						90.0,
+						20.0
+					],
+					"size": 109
+				}
+			},
+			{
+				"box": {
+					"id": "obj-413",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1254.0,
+						208.0,
+						22.0
+					],
+					"text": "/cmt/learn midime16 register"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-414",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1618.0,
+						1254.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-415",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						1284.0,
+						420.0,
+						21.0
+					],
+					"text": "style (default )"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-416",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1600.0,
+						1308.0,
+						201.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime16/style"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-417",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1600.0,
+						1334.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-418",
+					"maxclass": "textedit",
+					"numinlets": 1,
+					"numoutlets": 4,
+					"outlettype": [
+						"",
+						"int",
+						"",
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						1308.0,
+						120.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-419",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1334.0,
+						82.0,
+						22.0
+					],
+					"text": "route text"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-420",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1480.0,
+						1334.0,
+						68.0,
+						22.0
+					],
+					"text": "tosymbol"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-421",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1360.0,
+						187.0,
+						22.0
+					],
+					"text": "/cmt/learn midime16 style"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-422",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1597.0,
+						1360.0,
 						103.0,
 						22.0
 					],
@@ -6765,8 +7443,1206 @@
 			{
 				"box": {
 					"fontface": 1,
+					"id": "obj-423",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						1390.0,
+						55.5,
+						21.0
+					],
+					"text": "actions"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-424",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						1414.0,
+						420.0,
+						21.0
+					],
+					"text": "sample: play n new 16-bar sections (n 0..8 sections (default 0))"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-425",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1438.0,
+						152.0,
+						22.0
+					],
+					"text": "/cmt/midime16/sample"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-426",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1562.0,
+						1438.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-427",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1490.0,
+						1464.0,
+						208.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime16/sample"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-428",
+					"maxclass": "number",
+					"maximum": 8,
+					"minimum": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						1464.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-429",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1490.0,
+						1490.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-430",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						1524.0,
+						420.0,
+						21.0
+					],
+					"text": "interpolate: morph from section A to section B in `steps` sections (steps 0..8 sections (default 0))"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-431",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1548.0,
+						187.0,
+						22.0
+					],
+					"text": "/cmt/midime16/interpolate"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-432",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1597.0,
+						1548.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-433",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1490.0,
+						1574.0,
+						243.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime16/interpolate"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-434",
+					"maxclass": "number",
+					"maximum": 8,
+					"minimum": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						1574.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-435",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1490.0,
+						1600.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-436",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						1634.0,
+						420.0,
+						21.0
+					],
+					"text": "learn: personalise (MidiMe) on the last bars played into the MIDI input (16 or more) (bars 0..64 bars (default 0))"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-437",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1658.0,
+						145.0,
+						22.0
+					],
+					"text": "/cmt/midime16/learn"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-438",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1555.0,
+						1658.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-439",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1490.0,
+						1684.0,
+						201.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime16/learn"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-440",
+					"maxclass": "number",
+					"maximum": 64,
+					"minimum": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						1684.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-441",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1490.0,
+						1710.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-442",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						1744.0,
+						420.0,
+						21.0
+					],
+					"text": "learn_notes: personalise (MidiMe) on notes sent as JSON (the Live device's Learn from clip)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-443",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						1794.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-444",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1428.0,
+						1796.0,
+						200.0,
+						21.0
+					],
+					"text": "choose JSON: [[pitch, start_beats, duration_beats, velocity], ...] (a clip's notes, 16 bars or more)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-445",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						1640.0,
+						1794.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-446",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						1640.0,
+						1820.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-447",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1846.0,
+						243.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime16/learn_notes"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-448",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						1872.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-449",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						1906.0,
+						420.0,
+						21.0
+					],
+					"text": "phrase_a: set interpolation start from a file"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-450",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						1956.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-451",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1428.0,
+						1958.0,
+						200.0,
+						21.0
+					],
+					"text": "choose a MIDI file (its first 16 bars of melody)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-452",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						1640.0,
+						1956.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-453",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						1640.0,
+						1982.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-454",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						2008.0,
+						222.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime16/phrase_a"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-455",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						2034.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-456",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						2068.0,
+						420.0,
+						21.0
+					],
+					"text": "phrase_b: set interpolation end from a file"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-457",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						2118.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-458",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1428.0,
+						2120.0,
+						200.0,
+						21.0
+					],
+					"text": "choose a MIDI file (its first 16 bars of melody)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-459",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						1640.0,
+						2118.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-460",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						1640.0,
+						2144.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-461",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						2170.0,
+						222.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime16/phrase_b"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-462",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						2196.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-463",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						2230.0,
+						420.0,
+						21.0
+					],
+					"text": "capture_a: set interpolation start from the last 16 bars played"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-464",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						2254.0,
+						173.0,
+						22.0
+					],
+					"text": "/cmt/midime16/capture_a"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-465",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1583.0,
+						2254.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-466",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						2288.0,
+						420.0,
+						21.0
+					],
+					"text": "capture_b: set interpolation end from the last 16 bars played"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-467",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						2312.0,
+						173.0,
+						22.0
+					],
+					"text": "/cmt/midime16/capture_b"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-468",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1583.0,
+						2312.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-469",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						2346.0,
+						420.0,
+						21.0
+					],
+					"text": "personal: sample from a personal MidiMe model"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-470",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						2370.0,
+						187.0,
+						22.0
+					],
+					"text": "/cmt/midime16/personal \"\""
+				}
+			},
+			{
+				"box": {
+					"id": "obj-471",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1597.0,
+						2370.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-472",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						2396.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-473",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1428.0,
+						2398.0,
+						200.0,
+						21.0
+					],
+					"text": "choose a .midime file learned on the 16-bar model (\"\" = back to plain MusicVAE)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-474",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						1640.0,
+						2396.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-475",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						1640.0,
+						2422.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-476",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						2448.0,
+						222.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime16/personal"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-477",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						2474.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-478",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						2508.0,
+						420.0,
+						21.0
+					],
+					"text": "styles: send the menu of personal models: /cmt/midime/style_list <json>"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-479",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						2532.0,
+						152.0,
+						22.0
+					],
+					"text": "/cmt/midime16/styles"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-480",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1562.0,
+						2532.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-481",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						2566.0,
+						420.0,
+						21.0
+					],
+					"text": "keep: keep the model learned live in the menu of personal models (and select it)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-482",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						2616.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-483",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1428.0,
+						2618.0,
+						200.0,
+						21.0
+					],
+					"text": "choose a name for the menu"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-484",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						1640.0,
+						2616.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-485",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						1640.0,
+						2642.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-486",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						2668.0,
+						194.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime16/keep"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-487",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						2694.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"id": "obj-488",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						2728.0,
+						420.0,
+						21.0
+					],
+					"text": "messages from midime16 (the last of each)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-489",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						2778.0,
+						400.0,
+						22.0
+					],
+					"text": "route /cmt/midime16/style_list"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-490",
+					"maxclass": "newobj",
+					"numinlets": 0,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						2752.0,
+						124.0,
+						22.0
+					],
+					"text": "r ---cmtb-gen-in"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-491",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						2808.0,
+						420.0,
+						21.0
+					],
+					"text": "style_list: the menu of personal MidiMe models (reply to /cmt/midime/styles)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-492",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						2832.0,
+						89.0,
+						22.0
+					],
+					"text": "prepend set"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-493",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						2858.0,
+						400.0,
+						22.0
+					],
+					"text": ""
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
 					"fontsize": 16.0,
-					"id": "obj-390",
+					"id": "obj-494",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6781,7 +8657,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-391",
+					"id": "obj-495",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6796,7 +8672,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-392",
+					"id": "obj-496",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6811,7 +8687,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-393",
+					"id": "obj-497",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6829,7 +8705,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-394",
+					"id": "obj-498",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6848,7 +8724,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-395",
+					"id": "obj-499",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6863,7 +8739,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-396",
+					"id": "obj-500",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6878,7 +8754,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-397",
+					"id": "obj-501",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6896,7 +8772,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-398",
+					"id": "obj-502",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6911,7 +8787,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-399",
+					"id": "obj-503",
 					"items": [
 						"plain",
 						",",
@@ -6936,7 +8812,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-400",
+					"id": "obj-504",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6954,7 +8830,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-401",
+					"id": "obj-505",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6969,7 +8845,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-402",
+					"id": "obj-506",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6984,7 +8860,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-403",
+					"id": "obj-507",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7002,7 +8878,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-404",
+					"id": "obj-508",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7018,7 +8894,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-405",
+					"id": "obj-509",
 					"maxclass": "flonum",
 					"maximum": 1.0,
 					"minimum": 0.0,
@@ -7039,7 +8915,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-406",
+					"id": "obj-510",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7058,7 +8934,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-407",
+					"id": "obj-511",
 					"maxclass": "slider",
 					"min": 0.0,
 					"numinlets": 1,
@@ -7079,7 +8955,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-408",
+					"id": "obj-512",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -7097,7 +8973,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-409",
+					"id": "obj-513",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7112,7 +8988,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-410",
+					"id": "obj-514",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7127,7 +9003,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-411",
+					"id": "obj-515",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7145,7 +9021,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-412",
+					"id": "obj-516",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7160,7 +9036,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-413",
+					"id": "obj-517",
 					"maxclass": "toggle",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7178,7 +9054,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-414",
+					"id": "obj-518",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7196,7 +9072,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-415",
+					"id": "obj-519",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -7214,7 +9090,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-416",
+					"id": "obj-520",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7229,7 +9105,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-417",
+					"id": "obj-521",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7244,7 +9120,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-418",
+					"id": "obj-522",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7262,7 +9138,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-419",
+					"id": "obj-523",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7277,7 +9153,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-420",
+					"id": "obj-524",
 					"maxclass": "toggle",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7295,7 +9171,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-421",
+					"id": "obj-525",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7313,7 +9189,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-422",
+					"id": "obj-526",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -7331,7 +9207,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-423",
+					"id": "obj-527",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7347,7 +9223,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-424",
+					"id": "obj-528",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7362,7 +9238,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-425",
+					"id": "obj-529",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7377,7 +9253,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-426",
+					"id": "obj-530",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7395,7 +9271,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-427",
+					"id": "obj-531",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7410,7 +9286,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-428",
+					"id": "obj-532",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -7429,7 +9305,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-429",
+					"id": "obj-533",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -7448,7 +9324,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-430",
+					"id": "obj-534",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7466,7 +9342,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-431",
+					"id": "obj-535",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7481,7 +9357,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-432",
+					"id": "obj-536",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7496,7 +9372,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-433",
+					"id": "obj-537",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7514,7 +9390,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-434",
+					"id": "obj-538",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7529,7 +9405,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-435",
+					"id": "obj-539",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -7548,7 +9424,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-436",
+					"id": "obj-540",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -7567,7 +9443,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-437",
+					"id": "obj-541",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7585,7 +9461,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-438",
+					"id": "obj-542",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7600,7 +9476,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-439",
+					"id": "obj-543",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7615,7 +9491,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-440",
+					"id": "obj-544",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -7633,7 +9509,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-441",
+					"id": "obj-545",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7648,7 +9524,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-442",
+					"id": "obj-546",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7666,7 +9542,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-443",
+					"id": "obj-547",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7681,7 +9557,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-444",
+					"id": "obj-548",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -7700,7 +9576,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-445",
+					"id": "obj-549",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -7719,7 +9595,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-446",
+					"id": "obj-550",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7737,7 +9613,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-447",
+					"id": "obj-551",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7752,7 +9628,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-448",
+					"id": "obj-552",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7767,7 +9643,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-449",
+					"id": "obj-553",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -7785,7 +9661,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-450",
+					"id": "obj-554",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7801,7 +9677,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-451",
+					"id": "obj-555",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7816,7 +9692,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-452",
+					"id": "obj-556",
 					"maxclass": "newobj",
 					"numinlets": 4,
 					"numoutlets": 4,
@@ -7837,7 +9713,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-453",
+					"id": "obj-557",
 					"maxclass": "newobj",
 					"numinlets": 0,
 					"numoutlets": 1,
@@ -7855,7 +9731,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-454",
+					"id": "obj-558",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7870,7 +9746,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-455",
+					"id": "obj-559",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7888,7 +9764,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-456",
+					"id": "obj-560",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -7906,7 +9782,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-457",
+					"id": "obj-561",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7921,7 +9797,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-458",
+					"id": "obj-562",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7939,7 +9815,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-459",
+					"id": "obj-563",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -7957,7 +9833,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-460",
+					"id": "obj-564",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7972,7 +9848,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-461",
+					"id": "obj-565",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7990,7 +9866,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-462",
+					"id": "obj-566",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -8010,7 +9886,7 @@
 				"box": {
 					"fontface": 1,
 					"fontsize": 16.0,
-					"id": "obj-463",
+					"id": "obj-567",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8025,7 +9901,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-464",
+					"id": "obj-568",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8040,7 +9916,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-465",
+					"id": "obj-569",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8055,7 +9931,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-466",
+					"id": "obj-570",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -8073,7 +9949,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-467",
+					"id": "obj-571",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -8092,7 +9968,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-468",
+					"id": "obj-572",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8107,7 +9983,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-469",
+					"id": "obj-573",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8122,7 +9998,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-470",
+					"id": "obj-574",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -8140,7 +10016,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-471",
+					"id": "obj-575",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8156,7 +10032,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-472",
+					"id": "obj-576",
 					"maxclass": "flonum",
 					"maximum": 0.95,
 					"minimum": 0.05,
@@ -8177,7 +10053,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-473",
+					"id": "obj-577",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -8196,7 +10072,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-474",
+					"id": "obj-578",
 					"maxclass": "slider",
 					"min": 0.05,
 					"numinlets": 1,
@@ -8217,7 +10093,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-475",
+					"id": "obj-579",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -8235,7 +10111,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-476",
+					"id": "obj-580",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8250,7 +10126,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-477",
+					"id": "obj-581",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8265,7 +10141,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-478",
+					"id": "obj-582",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -8283,7 +10159,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-479",
+					"id": "obj-583",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8298,7 +10174,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-480",
+					"id": "obj-584",
 					"maxclass": "toggle",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -8316,7 +10192,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-481",
+					"id": "obj-585",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -8334,7 +10210,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-482",
+					"id": "obj-586",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -8352,7 +10228,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-483",
+					"id": "obj-587",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8367,7 +10243,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-484",
+					"id": "obj-588",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8382,7 +10258,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-485",
+					"id": "obj-589",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -8400,7 +10276,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-486",
+					"id": "obj-590",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8415,7 +10291,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-487",
+					"id": "obj-591",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 1,
@@ -8436,7 +10312,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-488",
+					"id": "obj-592",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -8454,7 +10330,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-489",
+					"id": "obj-593",
 					"maxclass": "slider",
 					"min": 1,
 					"numinlets": 1,
@@ -8475,7 +10351,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-490",
+					"id": "obj-594",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -8493,7 +10369,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-491",
+					"id": "obj-595",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8509,7 +10385,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-492",
+					"id": "obj-596",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8524,7 +10400,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-493",
+					"id": "obj-597",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8539,7 +10415,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-494",
+					"id": "obj-598",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -8557,7 +10433,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-495",
+					"id": "obj-599",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8572,7 +10448,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-496",
+					"id": "obj-600",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -8591,7 +10467,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-497",
+					"id": "obj-601",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -8610,7 +10486,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-498",
+					"id": "obj-602",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -8628,7 +10504,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-499",
+					"id": "obj-603",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8643,7 +10519,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-500",
+					"id": "obj-604",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8658,7 +10534,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-501",
+					"id": "obj-605",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -8676,7 +10552,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-502",
+					"id": "obj-606",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8691,7 +10567,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-503",
+					"id": "obj-607",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -8710,7 +10586,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-504",
+					"id": "obj-608",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -8729,7 +10605,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-505",
+					"id": "obj-609",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -8747,7 +10623,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-506",
+					"id": "obj-610",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8762,7 +10638,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-507",
+					"id": "obj-611",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8777,7 +10653,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-508",
+					"id": "obj-612",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -8795,7 +10671,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-509",
+					"id": "obj-613",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10577,11 +12453,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-230",
+						"obj-229",
 						0
 					],
 					"source": [
-						"obj-229",
+						"obj-228",
 						0
 					]
 				}
@@ -10589,7 +12465,31 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-228",
+						0
+					],
+					"source": [
+						"obj-230",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-230",
+						0
+					],
+					"source": [
 						"obj-231",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-230",
 						0
 					],
 					"source": [
@@ -10601,7 +12501,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-233",
+						"obj-232",
 						0
 					],
 					"source": [
@@ -10613,35 +12513,59 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-234",
+						0
+					],
+					"source": [
+						"obj-233",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-237",
+						0
+					],
+					"source": [
+						"obj-236",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-236",
 						0
 					],
 					"source": [
-						"obj-235",
-						0
+						"obj-238",
+						1
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-237",
+						"obj-240",
 						0
 					],
 					"source": [
-						"obj-238",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-239",
 						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-243",
+						0
 					],
 					"source": [
-						"obj-237",
+						"obj-242",
 						0
 					]
 				}
@@ -10653,32 +12577,20 @@
 						0
 					],
 					"source": [
-						"obj-241",
-						0
+						"obj-244",
+						1
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-243",
+						"obj-246",
 						0
 					],
 					"source": [
-						"obj-244",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-245",
 						0
-					],
-					"source": [
-						"obj-243",
-						0
 					]
 				}
 			},
@@ -10689,7 +12601,19 @@
 						0
 					],
 					"source": [
-						"obj-247",
+						"obj-248",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-248",
+						0
+					],
+					"source": [
+						"obj-250",
 						0
 					]
 				}
@@ -10701,19 +12625,19 @@
 						0
 					],
 					"source": [
-						"obj-249",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-251",
 						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-250",
+						0
 					],
 					"source": [
-						"obj-250",
+						"obj-252",
 						0
 					]
 				}
@@ -10733,12 +12657,12 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-256",
-						0
-					],
-					"source": [
 						"obj-254",
 						0
+					],
+					"source": [
+						"obj-253",
+						0
 					]
 				}
 			},
@@ -10750,18 +12674,6 @@
 					],
 					"source": [
 						"obj-256",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-258",
-						0
-					],
-					"source": [
-						"obj-257",
 						0
 					]
 				}
@@ -10781,35 +12693,35 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-263",
+						"obj-260",
+						0
+					],
+					"source": [
+						"obj-259",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-256",
+						0
+					],
+					"source": [
+						"obj-260",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-262",
 						0
 					],
 					"source": [
 						"obj-261",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-264",
-						0
-					],
-					"source": [
-						"obj-263",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-265",
-						0
-					],
-					"source": [
-						"obj-264",
 						0
 					]
 				}
@@ -10829,11 +12741,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-269",
+						"obj-267",
 						0
 					],
 					"source": [
 						"obj-268",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-269",
+						0
+					],
+					"source": [
+						"obj-267",
 						0
 					]
 				}
@@ -10853,7 +12777,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-275",
+						"obj-273",
 						0
 					],
 					"source": [
@@ -10865,11 +12789,23 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-275",
+						0
+					],
+					"source": [
+						"obj-273",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-278",
 						0
 					],
 					"source": [
-						"obj-276",
+						"obj-277",
 						0
 					]
 				}
@@ -10881,19 +12817,7 @@
 						0
 					],
 					"source": [
-						"obj-278",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-280",
-						0
-					],
-					"source": [
-						"obj-279",
 						0
 					]
 				}
@@ -10905,7 +12829,7 @@
 						0
 					],
 					"source": [
-						"obj-280",
+						"obj-279",
 						0
 					]
 				}
@@ -10913,7 +12837,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-284",
+						"obj-285",
+						0
+					],
+					"source": [
+						"obj-283",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-286",
 						0
 					],
 					"source": [
@@ -10925,7 +12861,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-284",
+						"obj-287",
 						0
 					],
 					"source": [
@@ -10937,48 +12873,24 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-288",
+						0
+					],
+					"source": [
+						"obj-287",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-292",
+						0
+					],
+					"source": [
 						"obj-290",
 						0
-					],
-					"source": [
-						"obj-289",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-289",
-						0
-					],
-					"source": [
-						"obj-291",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-291",
-						0
-					],
-					"source": [
-						"obj-292",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-291",
-						0
-					],
-					"source": [
-						"obj-293",
-						0
 					]
 				}
 			},
@@ -10990,6 +12902,18 @@
 					],
 					"source": [
 						"obj-292",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-294",
+						0
+					],
+					"source": [
+						"obj-293",
 						0
 					]
 				}
@@ -11009,7 +12933,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-298",
+						"obj-299",
 						0
 					],
 					"source": [
@@ -11021,35 +12945,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-297",
-						0
-					],
-					"source": [
-						"obj-299",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-299",
-						0
-					],
-					"source": [
 						"obj-300",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-299",
-						0
 					],
 					"source": [
-						"obj-301",
+						"obj-299",
 						0
 					]
 				}
@@ -11069,23 +12969,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-303",
-						0
-					],
-					"source": [
 						"obj-302",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-306",
-						0
 					],
 					"source": [
-						"obj-305",
+						"obj-301",
 						0
 					]
 				}
@@ -11097,7 +12985,7 @@
 						0
 					],
 					"source": [
-						"obj-307",
+						"obj-304",
 						0
 					]
 				}
@@ -11105,35 +12993,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-307",
-						0
-					],
-					"source": [
 						"obj-308",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
+					],
+					"source": [
 						"obj-307",
-						0
-					],
-					"source": [
-						"obj-309",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-309",
-						0
-					],
-					"source": [
-						"obj-308",
 						0
 					]
 				}
@@ -11157,19 +13021,7 @@
 						0
 					],
 					"source": [
-						"obj-313",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-313",
-						0
-					],
-					"source": [
-						"obj-315",
+						"obj-312",
 						0
 					]
 				}
@@ -11181,19 +13033,19 @@
 						0
 					],
 					"source": [
+						"obj-314",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-316",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-315",
-						0
 					],
 					"source": [
-						"obj-317",
+						"obj-315",
 						0
 					]
 				}
@@ -11213,43 +13065,31 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-320",
+						0
+					],
+					"source": [
 						"obj-319",
 						0
-					],
-					"source": [
-						"obj-318",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
+						"obj-324",
+						0
+					],
+					"source": [
 						"obj-322",
 						0
-					],
-					"source": [
-						"obj-321",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-321",
-						0
-					],
-					"source": [
-						"obj-323",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-323",
+						"obj-325",
 						0
 					],
 					"source": [
@@ -11273,47 +13113,23 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-327",
+						0
+					],
+					"source": [
+						"obj-326",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-329",
 						0
 					],
 					"source": [
-						"obj-328",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-328",
-						0
-					],
-					"source": [
 						"obj-330",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-330",
-						0
-					],
-					"source": [
-						"obj-331",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-330",
-						0
-					],
-					"source": [
-						"obj-332",
 						0
 					]
 				}
@@ -11325,7 +13141,7 @@
 						0
 					],
 					"source": [
-						"obj-331",
+						"obj-329",
 						0
 					]
 				}
@@ -11333,19 +13149,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-334",
-						0
-					],
-					"source": [
 						"obj-333",
 						0
+					],
+					"source": [
+						"obj-332",
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-338",
+						"obj-336",
 						0
 					],
 					"source": [
@@ -11357,11 +13173,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-339",
+						"obj-336",
 						0
 					],
 					"source": [
-						"obj-340",
+						"obj-338",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-342",
+						0
+					],
+					"source": [
+						"obj-341",
 						0
 					]
 				}
@@ -11373,7 +13201,7 @@
 						0
 					],
 					"source": [
-						"obj-339",
+						"obj-343",
 						0
 					]
 				}
@@ -11381,11 +13209,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-344",
+						"obj-343",
 						0
 					],
 					"source": [
+						"obj-344",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-343",
+						0
+					],
+					"source": [
+						"obj-345",
 						0
 					]
 				}
@@ -11397,7 +13237,7 @@
 						0
 					],
 					"source": [
-						"obj-346",
+						"obj-344",
 						0
 					]
 				}
@@ -11409,7 +13249,7 @@
 						0
 					],
 					"source": [
-						"obj-345",
+						"obj-346",
 						0
 					]
 				}
@@ -11429,6 +13269,18 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-349",
+						0
+					],
+					"source": [
+						"obj-351",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-351",
 						0
 					],
@@ -11441,11 +13293,23 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-351",
+						0
+					],
+					"source": [
+						"obj-353",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-353",
 						0
 					],
 					"source": [
-						"obj-351",
+						"obj-352",
 						0
 					]
 				}
@@ -11453,12 +13317,12 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-357",
-						0
-					],
-					"source": [
 						"obj-355",
 						0
+					],
+					"source": [
+						"obj-354",
+						0
 					]
 				}
 			},
@@ -11477,11 +13341,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-359",
+						"obj-357",
 						0
 					],
 					"source": [
-						"obj-358",
+						"obj-359",
 						0
 					]
 				}
@@ -11489,11 +13353,23 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-359",
+						0
+					],
+					"source": [
 						"obj-360",
 						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-359",
+						0
 					],
 					"source": [
-						"obj-359",
+						"obj-361",
 						0
 					]
 				}
@@ -11501,7 +13377,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-364",
+						"obj-361",
+						0
+					],
+					"source": [
+						"obj-360",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-363",
 						0
 					],
 					"source": [
@@ -11513,11 +13401,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-365",
+						"obj-366",
 						0
 					],
 					"source": [
-						"obj-364",
+						"obj-365",
 						0
 					]
 				}
@@ -11525,11 +13413,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-366",
+						"obj-365",
 						0
 					],
 					"source": [
-						"obj-365",
+						"obj-367",
 						0
 					]
 				}
@@ -11541,7 +13429,7 @@
 						0
 					],
 					"source": [
-						"obj-366",
+						"obj-368",
 						0
 					]
 				}
@@ -11549,7 +13437,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-371",
+						"obj-367",
 						0
 					],
 					"source": [
@@ -11561,11 +13449,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-372",
+						"obj-369",
 						0
 					],
 					"source": [
-						"obj-371",
+						"obj-368",
 						0
 					]
 				}
@@ -11573,11 +13461,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-373",
+						"obj-371",
 						0
 					],
 					"source": [
-						"obj-372",
+						"obj-370",
 						0
 					]
 				}
@@ -11597,7 +13485,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-377",
+						"obj-373",
+						0
+					],
+					"source": [
+						"obj-375",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-375",
 						0
 					],
 					"source": [
@@ -11609,11 +13509,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-380",
+						"obj-378",
 						0
 					],
 					"source": [
-						"obj-379",
+						"obj-377",
 						0
 					]
 				}
@@ -11621,7 +13521,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-383",
+						"obj-381",
+						0
+					],
+					"source": [
+						"obj-380",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-380",
 						0
 					],
 					"source": [
@@ -11633,7 +13545,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-386",
+						"obj-382",
+						0
+					],
+					"source": [
+						"obj-383",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-382",
 						0
 					],
 					"source": [
@@ -11645,11 +13569,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-387",
+						"obj-384",
 						0
 					],
 					"source": [
-						"obj-386",
+						"obj-383",
 						0
 					]
 				}
@@ -11657,11 +13581,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-388",
+						"obj-386",
 						0
 					],
 					"source": [
-						"obj-387",
+						"obj-385",
 						0
 					]
 				}
@@ -11681,7 +13605,55 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-388",
+						0
+					],
+					"source": [
+						"obj-390",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-390",
+						0
+					],
+					"source": [
+						"obj-391",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-390",
+						0
+					],
+					"source": [
 						"obj-392",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-392",
+						0
+					],
+					"source": [
+						"obj-391",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-394",
 						0
 					],
 					"source": [
@@ -11693,11 +13665,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-392",
+						"obj-397",
 						0
 					],
 					"source": [
-						"obj-394",
+						"obj-396",
 						0
 					]
 				}
@@ -11705,23 +13677,11 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-396",
+						0
+					],
+					"source": [
 						"obj-398",
-						0
-					],
-					"source": [
-						"obj-397",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-397",
-						0
-					],
-					"source": [
-						"obj-399",
 						1
 					]
 				}
@@ -11729,71 +13689,47 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-401",
-						0
-					],
-					"source": [
 						"obj-400",
 						0
+					],
+					"source": [
+						"obj-399",
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
+						"obj-403",
+						0
+					],
+					"source": [
+						"obj-402",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-402",
+						0
+					],
+					"source": [
 						"obj-404",
-						0
-					],
-					"source": [
-						"obj-403",
-						0
+						1
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-403",
-						0
-					],
-					"source": [
-						"obj-405",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-405",
-						0
-					],
-					"source": [
 						"obj-406",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
+					],
+					"source": [
 						"obj-405",
-						0
-					],
-					"source": [
-						"obj-407",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-407",
-						0
-					],
-					"source": [
-						"obj-406",
 						0
 					]
 				}
@@ -11813,6 +13749,42 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-408",
+						0
+					],
+					"source": [
+						"obj-410",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-410",
+						0
+					],
+					"source": [
+						"obj-411",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-410",
+						0
+					],
+					"source": [
+						"obj-412",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-412",
 						0
 					],
@@ -11825,35 +13797,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-411",
-						0
-					],
-					"source": [
-						"obj-413",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-413",
-						0
-					],
-					"source": [
 						"obj-414",
 						0
+					],
+					"source": [
+						"obj-413",
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-416",
+						"obj-417",
 						0
 					],
 					"source": [
-						"obj-415",
+						"obj-416",
 						0
 					]
 				}
@@ -11873,7 +13833,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-418",
+						"obj-420",
+						0
+					],
+					"source": [
+						"obj-419",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-416",
 						0
 					],
 					"source": [
@@ -11885,7 +13857,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-420",
+						"obj-422",
 						0
 					],
 					"source": [
@@ -11897,31 +13869,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-423",
-						0
-					],
-					"source": [
-						"obj-422",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-428",
-						0
-					],
-					"source": [
 						"obj-426",
 						0
+					],
+					"source": [
+						"obj-425",
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-429",
+						"obj-427",
 						0
 					],
 					"source": [
@@ -11933,11 +13893,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-430",
+						"obj-429",
 						0
 					],
 					"source": [
-						"obj-429",
+						"obj-427",
 						0
 					]
 				}
@@ -11945,11 +13905,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-431",
+						"obj-432",
 						0
 					],
 					"source": [
-						"obj-430",
+						"obj-431",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-433",
+						0
+					],
+					"source": [
+						"obj-434",
 						0
 					]
 				}
@@ -11969,30 +13941,6 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-436",
-						0
-					],
-					"source": [
-						"obj-435",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-437",
-						0
-					],
-					"source": [
-						"obj-436",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-438",
 						0
 					],
@@ -12005,7 +13953,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-441",
+						"obj-439",
 						0
 					],
 					"source": [
@@ -12017,11 +13965,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-444",
+						"obj-441",
 						0
 					],
 					"source": [
-						"obj-442",
+						"obj-439",
 						0
 					]
 				}
@@ -12033,7 +13981,7 @@
 						0
 					],
 					"source": [
-						"obj-444",
+						"obj-443",
 						0
 					]
 				}
@@ -12065,11 +14013,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-450",
+						"obj-448",
 						0
 					],
 					"source": [
-						"obj-449",
+						"obj-447",
 						0
 					]
 				}
@@ -12078,6 +14026,30 @@
 				"patchline": {
 					"destination": [
 						"obj-452",
+						0
+					],
+					"source": [
+						"obj-450",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-453",
+						0
+					],
+					"source": [
+						"obj-452",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-454",
 						0
 					],
 					"source": [
@@ -12093,32 +14065,8 @@
 						0
 					],
 					"source": [
-						"obj-452",
+						"obj-454",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-456",
-						0
-					],
-					"source": [
-						"obj-455",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-458",
-						0
-					],
-					"source": [
-						"obj-452",
-						1
 					]
 				}
 			},
@@ -12129,7 +14077,19 @@
 						0
 					],
 					"source": [
-						"obj-458",
+						"obj-457",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-460",
+						0
+					],
+					"source": [
+						"obj-459",
 						0
 					]
 				}
@@ -12141,8 +14101,8 @@
 						0
 					],
 					"source": [
-						"obj-452",
-						2
+						"obj-460",
+						0
 					]
 				}
 			},
@@ -12165,7 +14125,7 @@
 						0
 					],
 					"source": [
-						"obj-466",
+						"obj-464",
 						0
 					]
 				}
@@ -12173,7 +14133,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-465",
+						"obj-468",
 						0
 					],
 					"source": [
@@ -12197,47 +14157,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-470",
-						0
-					],
-					"source": [
-						"obj-472",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-472",
-						0
-					],
-					"source": [
-						"obj-473",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-472",
-						0
-					],
-					"source": [
-						"obj-474",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-474",
 						0
 					],
 					"source": [
-						"obj-473",
+						"obj-472",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-475",
+						0
+					],
+					"source": [
+						"obj-474",
 						0
 					]
 				}
@@ -12257,47 +14193,47 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-477",
+						0
+					],
+					"source": [
+						"obj-476",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-480",
+						0
+					],
+					"source": [
 						"obj-479",
 						0
-					],
-					"source": [
-						"obj-478",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-478",
-						0
-					],
-					"source": [
-						"obj-480",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-480",
-						0
-					],
-					"source": [
-						"obj-481",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-483",
+						"obj-484",
 						0
 					],
 					"source": [
 						"obj-482",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-485",
+						0
+					],
+					"source": [
+						"obj-484",
 						0
 					]
 				}
@@ -12317,35 +14253,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-485",
-						0
-					],
-					"source": [
-						"obj-487",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-487",
 						0
 					],
 					"source": [
-						"obj-488",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-487",
-						0
-					],
-					"source": [
-						"obj-489",
+						"obj-486",
 						0
 					]
 				}
@@ -12354,18 +14266,6 @@
 				"patchline": {
 					"destination": [
 						"obj-489",
-						0
-					],
-					"source": [
-						"obj-488",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-491",
 						0
 					],
 					"source": [
@@ -12377,11 +14277,35 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-492",
+						0
+					],
+					"source": [
+						"obj-489",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-493",
+						0
+					],
+					"source": [
+						"obj-492",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-496",
 						0
 					],
 					"source": [
-						"obj-494",
+						"obj-497",
 						0
 					]
 				}
@@ -12389,32 +14313,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-497",
-						0
-					],
-					"source": [
 						"obj-496",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-498",
-						0
-					],
-					"source": [
-						"obj-497",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-499",
-						0
 					],
 					"source": [
 						"obj-498",
@@ -12425,7 +14325,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-503",
+						"obj-502",
 						0
 					],
 					"source": [
@@ -12437,12 +14337,12 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-504",
+						"obj-501",
 						0
 					],
 					"source": [
 						"obj-503",
-						0
+						1
 					]
 				}
 			},
@@ -12461,11 +14361,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-506",
+						"obj-508",
 						0
 					],
 					"source": [
-						"obj-505",
+						"obj-507",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-507",
+						0
+					],
+					"source": [
+						"obj-509",
 						0
 					]
 				}
@@ -12477,7 +14389,715 @@
 						0
 					],
 					"source": [
-						"obj-508",
+						"obj-510",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-509",
+						0
+					],
+					"source": [
+						"obj-511",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-511",
+						0
+					],
+					"source": [
+						"obj-510",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-513",
+						0
+					],
+					"source": [
+						"obj-512",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-516",
+						0
+					],
+					"source": [
+						"obj-515",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-515",
+						0
+					],
+					"source": [
+						"obj-517",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-517",
+						0
+					],
+					"source": [
+						"obj-518",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-520",
+						0
+					],
+					"source": [
+						"obj-519",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-523",
+						0
+					],
+					"source": [
+						"obj-522",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-522",
+						0
+					],
+					"source": [
+						"obj-524",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-524",
+						0
+					],
+					"source": [
+						"obj-525",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-527",
+						0
+					],
+					"source": [
+						"obj-526",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-532",
+						0
+					],
+					"source": [
+						"obj-530",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-533",
+						0
+					],
+					"source": [
+						"obj-532",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-534",
+						0
+					],
+					"source": [
+						"obj-533",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-535",
+						0
+					],
+					"source": [
+						"obj-534",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-539",
+						0
+					],
+					"source": [
+						"obj-537",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-540",
+						0
+					],
+					"source": [
+						"obj-539",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-541",
+						0
+					],
+					"source": [
+						"obj-540",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-542",
+						0
+					],
+					"source": [
+						"obj-541",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-545",
+						0
+					],
+					"source": [
+						"obj-544",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-548",
+						0
+					],
+					"source": [
+						"obj-546",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-549",
+						0
+					],
+					"source": [
+						"obj-548",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-550",
+						0
+					],
+					"source": [
+						"obj-549",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-551",
+						0
+					],
+					"source": [
+						"obj-550",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-554",
+						0
+					],
+					"source": [
+						"obj-553",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-556",
+						0
+					],
+					"source": [
+						"obj-557",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-559",
+						0
+					],
+					"source": [
+						"obj-556",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-560",
+						0
+					],
+					"source": [
+						"obj-559",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-562",
+						0
+					],
+					"source": [
+						"obj-556",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-563",
+						0
+					],
+					"source": [
+						"obj-562",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-565",
+						0
+					],
+					"source": [
+						"obj-556",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-566",
+						0
+					],
+					"source": [
+						"obj-565",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-569",
+						0
+					],
+					"source": [
+						"obj-570",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-569",
+						0
+					],
+					"source": [
+						"obj-571",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-575",
+						0
+					],
+					"source": [
+						"obj-574",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-574",
+						0
+					],
+					"source": [
+						"obj-576",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-576",
+						0
+					],
+					"source": [
+						"obj-577",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-576",
+						0
+					],
+					"source": [
+						"obj-578",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-578",
+						0
+					],
+					"source": [
+						"obj-577",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-580",
+						0
+					],
+					"source": [
+						"obj-579",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-583",
+						0
+					],
+					"source": [
+						"obj-582",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-582",
+						0
+					],
+					"source": [
+						"obj-584",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-584",
+						0
+					],
+					"source": [
+						"obj-585",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-587",
+						0
+					],
+					"source": [
+						"obj-586",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-590",
+						0
+					],
+					"source": [
+						"obj-589",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-589",
+						0
+					],
+					"source": [
+						"obj-591",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-591",
+						0
+					],
+					"source": [
+						"obj-592",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-591",
+						0
+					],
+					"source": [
+						"obj-593",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-593",
+						0
+					],
+					"source": [
+						"obj-592",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-595",
+						0
+					],
+					"source": [
+						"obj-594",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-600",
+						0
+					],
+					"source": [
+						"obj-598",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-601",
+						0
+					],
+					"source": [
+						"obj-600",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-602",
+						0
+					],
+					"source": [
+						"obj-601",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-603",
+						0
+					],
+					"source": [
+						"obj-602",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-607",
+						0
+					],
+					"source": [
+						"obj-605",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-608",
+						0
+					],
+					"source": [
+						"obj-607",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-609",
+						0
+					],
+					"source": [
+						"obj-608",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-610",
+						0
+					],
+					"source": [
+						"obj-609",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-613",
+						0
+					],
+					"source": [
+						"obj-612",
 						0
 					]
 				}

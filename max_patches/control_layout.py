@@ -278,7 +278,11 @@ def _max_value(m: MaxPatch, p: dict, x: float, y: float, dest: str) -> None:
         m.connect(toggle, 0, dest)
         m.connect(m.obj(f"loadmess set {int(bool(p['default']))}", x + 30, y), 0, toggle)
         return
-    if p["type"] == "str":
+    if p["type"] == "str":   # type a name, press return: [textedit] says "text <words>"
+        edit = m.add("textedit", x, y, 120, 22)
+        route = m.obj("route text", x, y + 26)
+        sym = m.obj("tosymbol", x + 80, y + 26)
+        m.connect(edit, 0, route), m.connect(route, 0, sym), m.connect(sym, 0, dest)
         return
     number = _max_number(m, p, x + 100 if _slider_ok(p) else x, y, dest)
     default = _float_text(p["default"]) if p["type"] == "float" else str(p["default"])

@@ -16,6 +16,10 @@
     ``.channel``, ``.status``); ``.wait_for(predicate, timeout)`` polls until
     ``predicate(messages)``; ``.connect(port)`` adds a source. Killed after the test.
 
+The user folder (presets, learned CC mappings, personal models; bridge.presets.user_folder) is a fresh
+temporary folder for the whole run (``XDG_CONFIG_HOME``, inherited by every subprocess), so tests never
+read or write the real ``~/.config/cmt-bridge``.
+
 ``osc_receiver`` (function scope) -> factory ``osc_receiver(port=None) -> peers.OscDump``
     Starts ``oscdump -L PORT`` (liblo-tools) on a free UDP port (``.port``);
     ``.messages(address=None)`` -> list of ``OscMessage(time_s, address, types, args)``;
@@ -33,6 +37,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import peers  # noqa: E402
+
+os.environ.pop("CMT_BRIDGE_HOME", None)
+os.environ["XDG_CONFIG_HOME"] = __import__("tempfile").mkdtemp(prefix="cmt-bridge-test-config-")
 
 
 @pytest.fixture(scope="session")

@@ -72,3 +72,45 @@ def test_learn_binds_the_next_cc_and_config_mappings_work(jack_server, tmp_path)
         knob.close_port()
         run.close()
         reply.close()
+
+
+def test_a_learned_mapping_is_kept_for_the_next_start(jack_server, tmp_path):
+    """/cmt/learn writes the binding into the user folder's cc.toml; the next host binds it at start."""
+    import rtmidi
+
+    env = {**jack_server.env, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    reply = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    reply.bind(("127.0.0.1", 0))
+    run = BridgeRun("--virtual-in", plugins=(ARP,), env=env, reply_port=reply.getsockname()[1])
+    knob = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=f"knob{run.virtual}")
+    try:
+        run.wait_ready()
+        knob.open_virtual_port("out")
+        target = next(p for p in jack_server.ports() if p.startswith(f"{run.virtual}-in"))
+        jack_server.connect(f"knob{run.virtual}:out", target)
+        run.send("/cmt/learn", "arp", "velocity")
+        status_until(run, reply, lambda s: s["learning"] == "arp.velocity")
+        knob.send_message([0xB4, 71, 64])                   # channel 5, CC 71
+        assert replies(reply, "/cmt/learned") == ["arp", "velocity", 5, 71]
+    finally:
+        knob.close_port()
+        run.close()
+    kept = tmp_path / "xdg" / "cmt-bridge" / "cc.toml"
+    assert 'cc = 71\nchannel = 5\ngenerator = "arp"\nparam = "velocity"' in kept.read_text()
+    assert f"kept in {kept}" in run.output
+    run = BridgeRun(plugins=(ARP,), env=env, reply_port=reply.getsockname()[1])
+    try:
+        run.wait_ready()
+        status = status_until(run, reply, lambda s: True)
+        assert {"cc": 71, "channel": 5, "generator": "arp", "param": "velocity"} in status["cc"]
+    finally:
+        run.close()
+    kept.write_text(kept.read_text() + '\n[[cc]]\ncc = 9\ngenerator = "gone"\nparam = "x"\n')
+    run = BridgeRun(plugins=(ARP,), env=env, reply_port=reply.getsockname()[1])
+    try:
+        run.wait_ready()                                     # a stale entry warns, never stops the start
+        assert "no generator 'gone'" in run.output
+        assert len(status_until(run, reply, lambda s: True)["cc"]) == 1
+    finally:
+        run.close()
+        reply.close()

@@ -17,7 +17,7 @@ from fakeplugins.running import ROOT, cli
 def test_builtin_families_register_every_dataset_and_config_once():
     fams = reg.load_families(entry_points=False, extra=())
     assert list(fams) == ["musicvae", "cmt", "transcription", "tagger"]
-    assert set(reg.datasets(fams)) == {"folk", "cmt", "transcription", "tagger"}
+    assert set(reg.datasets(fams)) == {"folk", "midi", "cmt", "transcription", "tagger"}
     assert {n for n, (f, _) in reg.configs(fams).items() if f.name == "tagger"} == \
         {"tagger", "tagger-clmr", "tagger-tiny", "tagger-clmr-tiny"}
     table = reg.configs(fams)

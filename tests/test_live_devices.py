@@ -164,6 +164,12 @@ def controls_of(p: dict, address: str) -> list[dict]:
 
 
 def check_param(p: dict, gen: str, spec: dict) -> None:
+    if spec["type"] == "str" and not spec.get("choices"):   # free text (a name): typed, never automated
+        boxes, out = graph(p)
+        edits = [i for i, b in boxes.items() if b["maxclass"] == "textedit" and b.get("presentation")
+                 and reaches(boxes, out, i, lambda b: b.get("text") == f"prepend /cmt/{gen}/{spec['name']}")]
+        assert len(edits) == 1, (gen, spec["name"], edits)
+        return
     found = controls_of(p, f"/cmt/{gen}/{spec['name']}")
     assert len(found) == 1, (gen, spec["name"], found)
     box = found[0]

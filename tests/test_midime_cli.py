@@ -27,8 +27,8 @@ def model_present():
                     f"musicvae-mel2bar` (or point CMT_BRIDGE_MODELS at a folder holding {MODEL_NAME}/)")
 
 
-def midime(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, CMT_BRIDGE_MODELS=str(MODELS), PYTHONPATH=str(ROOT))
+def midime(*args: str, cwd: Path, **extra: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, CMT_BRIDGE_MODELS=str(MODELS), PYTHONPATH=str(ROOT), **extra)
     return subprocess.run([sys.executable, "-m", "plugins.midime", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
 
@@ -118,3 +118,25 @@ def test_through_the_host_cli_when_present(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "out" / "sample.png").is_file()
+
+
+def test_learn_into_the_menu_list_it_and_sample_it_by_name(tmp_path):
+    files = [str(folk_like(tmp_path / f"m{i}.mid", 4, 60 + i)) for i in range(3)]
+    xdg = tmp_path / "xdg"
+
+    def run(*args):
+        return midime(*args, cwd=tmp_path, XDG_CONFIG_HOME=str(xdg))
+
+    r = run("styles")
+    assert r.returncode == 0 and "no personal models yet" in r.stdout
+    r = run("learn", *files, "--name", "reels", "--epochs", "50", "--seed", "1")
+    assert r.returncode == 0, r.stderr
+    assert (xdg / "cmt-bridge" / "midime" / "reels.midime").is_file()
+    r = run("styles")
+    assert "reels  (9 windows from m0.mid, m1.mid, m2.mid)" in r.stdout
+    r = run("learn", *files, "--name", "reels", "--epochs", "50")
+    assert r.returncode == 2 and "already has a model 'reels'" in r.stderr
+    r = run("sample", "--personal", "reels", "-n", "2", "-o", "p", "--seed", "2")
+    assert r.returncode == 0, r.stderr
+    r = run("sample", "--personal", "jigs", "-n", "2", "-o", "q")
+    assert r.returncode == 2 and "no personal model 'jigs' (the menu: reels)" in r.stderr

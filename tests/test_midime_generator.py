@@ -69,9 +69,10 @@ def test_registered_by_the_plugin_hooks_and_valid():
     assert d16["models"] == ["musicvae-mel16bar"] and d16["name"] == "midime16"
     assert {a["name"] for a in d16["actions"]} == {a.name for a in MidiMeGenerator.actions}
     d = MidiMeGenerator.describe()
-    assert {p["name"] for p in d["params"]} == {"temperature", "variations", "steps", "bars", "seed", "channel"}
+    assert {p["name"] for p in d["params"]} == {"temperature", "variations", "steps", "bars", "seed", "channel",
+                                             "phrases", "key", "scale", "register", "style"}
     assert {a["name"] for a in d["actions"]} == {"sample", "interpolate", "learn", "learn_notes", "phrase_a", "phrase_b",
-                                                 "capture_a", "capture_b", "personal"}
+                                                 "capture_a", "capture_b", "personal", "styles", "keep"}
     assert d["models"] == ["musicvae-mel2bar"]
 
 
@@ -216,3 +217,60 @@ def test_learn_notes_personalises_on_a_clips_notes_sent_as_json(bundle):
                      ("[[60, 0, 1, 90]]", "too few bars")):
         with pytest.raises(InputError, match=why):
             gen.perform("learn_notes", [bad])
+
+
+def test_key_scale_register_and_phrases_shape_what_plays(bundle):
+    """Live: variations melodies of `phrases` phrases, every note in the key, centred on the register."""
+    from plugins.midime import keys
+
+    gen, _ = make(bundle)
+    for name, value in (("key", "D"), ("scale", "minor"), ("register", 60), ("phrases", 3), ("variations", 2),
+                        ("seed", 4), ("channel", 5)):
+        gen.set(name, value)
+    made = gen.next_phrase()
+    assert len(made) == 6 and [p.meta["melody"] for p in made] == [0, 0, 0, 1, 1, 1]
+    pcs = keys.pitch_classes("D", "minor")
+    for m in (made[:3], made[3:]):
+        notes = [x for p in m for x in p.notes]
+        assert keys.in_scale_share(notes, pcs) == 1.0 and abs(keys.median_pitch(notes) - 60) <= 6
+        assert {x.channel for x in notes} == {4}
+    assert all(p.meta["key"] == "D" and p.length == 8.0 for p in made)
+    assert len(gen.perform("sample", [1])) == 3
+    with pytest.raises(ConfigError, match="key must be one of"):
+        gen.set("key", "H")
+
+
+def test_the_menu_of_personal_models_the_style_param_and_keep(bundle, tmp_path, monkeypatch):
+    """learn live -> keep NAME (into the user folder's menu) -> styles lists it -> the style param picks it."""
+    import json
+
+    from plugins.midime import styles
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    gen, ctx = make(bundle, tune(8))
+    sent = []
+    ctx.send = lambda message, *args: sent.append((message, *args))
+    with pytest.raises(InputError, match="no personal model yet"):
+        gen.perform("keep", ["calm"])
+    with pytest.raises(ConfigError, match=r"no personal model 'calm' \(the menu: none yet"):
+        gen.set("style", "calm")
+    assert gen["style"] == ""
+    gen.perform("learn", [8])
+    gen.perform("keep", ["calm"])
+    assert styles.menu() == {"calm": tmp_path / "xdg" / "cmt-bridge" / "midime" / "calm.midime"}
+    assert gen["style"] == "calm"
+    with pytest.raises(InputError, match="already has 'calm'"):
+        gen.perform("keep", ["calm"])
+    gen.perform("styles", [])
+    menu = json.loads(sent[-1][1])
+    assert sent[-1][0] == "style_list" and menu == [{"name": "calm", "windows": 7, "sources": []}]
+    fresh, _ = make(bundle)
+    fresh.set("style", "calm")                                  # by name, as a preset or OSC sets it
+    assert fresh.personal is not None and fresh.personal_name == "calm"
+    assert all(p.meta["personal"] == "calm" for p in fresh.next_phrase())
+    fresh.set("style", "")
+    assert fresh.personal is None
+    MidiMe.learn(np.zeros((4, 3)), "some-other-vae", "x" * 64, epochs=3).save(styles.path_for("alien"))
+    with pytest.raises(ModelError, match="some-other-vae"):
+        fresh.set("style", "alien")
+    assert fresh["style"] == "" and fresh.personal is None      # the failed choice leaves what played

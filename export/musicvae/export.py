@@ -85,7 +85,11 @@ def export(source: str | Path, out: Path | None = None, run_dir: Path | None = N
     model, state, ckpt = load_checkpoint(source, run_dir)
     cfg = model.cfg
     out = Path(out) if out else default_models_dir() / cfg.model_name
-    test_w, _ = load_split("test")
+    test_w, _ = load_split("test", dataset=cfg.dataset)
+    which = "held-out test"
+    if not len(test_w):   # a small own folder may send no file to test: its training windows stand in
+        test_w, _ = load_split("train", dataset=cfg.dataset)
+        which = "training (the data has no test split)"
     x = test_w[np.random.default_rng(0).permutation(len(test_w))[:64]]
     pick = np.sort(np.random.default_rng(0).permutation(len(test_w))[:256])
     plan = ExportPlan(
@@ -108,7 +112,7 @@ def export(source: str | Path, out: Path | None = None, run_dir: Path | None = N
         benchmark=lambda bundle: benchmark(model, bundle, x[:1]),
         quality=lambda: _quality(model, test_w),
         finish=lambda folder: add_sample_graph(
-            folder, windows=test_w[pick], windows_from=f"{len(pick)} held-out test windows (seed 0)",
+            folder, windows=test_w[pick], windows_from=f"{len(pick)} {which} windows (seed 0)",
             built_by="cmt-bridge export-onnx (export/musicvae/sample_graph.py)"),
     )
     return export_model(plan, out, tolerance)
@@ -214,7 +218,7 @@ def golden(model: MusicVAE, x: np.ndarray) -> dict:
 def _provenance(dataset: str) -> dict:
     from ..data import data_root
 
-    idx_path = data_root() / dataset / "index.json"
+    idx_path = (Path(dataset) if "/" in dataset else data_root() / dataset) / "index.json"
     idx = json.loads(idx_path.read_text()) if idx_path.exists() else {}
     return {"dataset": dataset, "source": idx.get("source", "music21 corpus"),
             "prepare": f"cmt-bridge data prepare {dataset}", "split": idx.get("split"),

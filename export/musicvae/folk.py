@@ -3,7 +3,8 @@
 ``cmt-bridge data prepare folk`` parses every ABC file of the music21 corpus
 (Ryan's Mammoth Collection, O'Neill's 1850, the Essen folk songs, the Nottingham
 set, ...) once, caches one small npz per file under ``data/folk/parts/``
-(resumable: a rerun skips what is done), and writes ``train/valid/test.npz``
+(resumable: a rerun skips what is done; the progress ETA counts bytes, largest files
+first), and writes ``train/valid/test.npz``
 split by *tune* (a hash of the tune's id, never by window), each with
 ``windows`` int64 [N, 32] and ``tune_ids`` int64 [N]. Files that music21
 cannot parse are reported in ``index.json`` and skipped.
@@ -30,7 +31,7 @@ import numpy as np
 from bridge.events import Note
 from plugins.midime.melody import STEPS, STEPS_PER_BEAT, tokens_from_notes, windows
 
-from ..data import data_root
+from ..data import FileProgress, data_root
 
 log = logging.getLogger(__name__)
 
@@ -128,22 +129,23 @@ def prepare(out: Path | None = None, jobs: int = 2, limit: int | None = None, da
     """Build (or finish building) the folk dataset (windows of ``steps`` 16ths) under ``out``; returns the index."""
     from multiprocessing import Pool
 
-    from bridge.progress import Progress
-
     out = out or data_root() / dataset
     out.mkdir(parents=True, exist_ok=True)
     parts = out / "parts"
     parts.mkdir(exist_ok=True)
     files = corpus_files()[:limit] if limit else corpus_files()
-    todo = [(str(f), str(parts / _cache_name(f)), steps) for f in files if not (parts / _cache_name(f)).exists()]
+    todo = sorted(((str(f), str(parts / _cache_name(f)), steps) for f in files
+                   if not (parts / _cache_name(f)).exists()),
+                  key=lambda t: -Path(t[0]).stat().st_size)   # large files first: the pool ends together
     errors: dict[str, str] = {}
-    bar = Progress(len(files), "parse ABC", done=len(files) - len(todo))
+    # the ETA counts bytes: parse time follows a file's size (the 10 largest of 1,138 files hold 41 % of the bytes)
+    bar = FileProgress(files, f"parse ABC ({len(files)} files)", done={str(f) for f in files} - {t[0] for t in todo})
     t0 = time.time()
     with Pool(jobs) as pool:
         for p, err, n in pool.imap_unordered(_work, todo):
             if err:
                 errors[p] = err
-            bar.update(1, f"{Path(p).name} ({n} windows)")
+            bar.update(p, f"{Path(p).name} ({n} windows)")
     bar.close()
     index = assemble(out, files, dataset, steps)
     index["unparseable"] = errors
@@ -185,10 +187,17 @@ def assemble(out: Path, files: list[Path], dataset: str = DATASET, steps: int = 
 
 
 def load_split(split: str, root: Path | None = None, dataset: str = DATASET) -> tuple[np.ndarray, np.ndarray]:
-    path = (root or data_root() / dataset) / f"{split}.npz"
+    """``split`` of the dataset in ``root`` (default ``data/<dataset>``; a ``dataset`` that is a path is its root)."""
+    if root is None:
+        root = Path(dataset) if "/" in dataset or "\\" in dataset else data_root() / dataset
+    path = root / f"{split}.npz"
     if not path.exists():
         from bridge.errors import BridgeError
 
-        raise BridgeError(f"{path} is missing: run `cmt-bridge data prepare {dataset}` first")
+        named = "/" not in dataset and "\\" not in dataset
+        how = f"cmt-bridge data prepare {dataset}" if named else "cmt-bridge data prepare midi DIR"
+        if root != data_root() / dataset:
+            how += f" --out {root}"
+        raise BridgeError(f"{path} is missing: run `{how}` first")
     with np.load(path, allow_pickle=False) as z:
         return z["windows"], z["tune_ids"]

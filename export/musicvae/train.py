@@ -24,6 +24,7 @@ from plugins.midime.melody import HOLD, NUM_CLASSES, START
 
 from .. import checkpoints
 from ..checkpoints import latest_checkpoint
+from bridge.errors import BridgeError
 from bridge.progress import Progress
 from .configs import MusicVAEConfig
 from .folk import load_split
@@ -133,15 +134,41 @@ def plot_history(history: list, path: Path) -> None:
     plt.close(fig)
 
 
+#: what fine-tuning changes in a config (``--init``): a gentler learning rate, the KL weight at once
+FINE_TUNE = {"lr": 3e-4, "lr_min": 3e-5, "warmup": 50, "beta_steps": 1, "steps": 2000, "valid_every": 250,
+             "ckpt_every": 250}
+
+
+def fine_tune_config(cfg: MusicVAEConfig, init: Path, data: Path | None) -> tuple[MusicVAEConfig, "MusicVAE"]:
+    """The shipped model folder ``init`` as a torch model, and its config with :data:`FINE_TUNE` applied."""
+    from .weights import model_from_onnx
+
+    model, _ = model_from_onnx(init, check=False)
+    d = {**model.cfg.to_dict(), **FINE_TUNE, "name": cfg.name, "transpose": model.cfg.transpose,
+         "extra": {**model.cfg.extra, "init": str(init)}}
+    if data is not None:
+        d["model_name"] = f"{model.cfg.model_name}-{Path(data).name}"   # never the shipped folder's name
+    return type(cfg)(**d), model
+
+
 def train(cfg: MusicVAEConfig, run_dir: Path, resume: bool = False, steps: int | None = None,
           seed: int | None = None, threads: int | None = None, command: str | None = None,
+          data: Path | None = None, init: Path | None = None,
           build: Callable[[MusicVAEConfig], torch.nn.Module] = MusicVAE) -> dict:
     """Train ``cfg`` into ``run_dir``; ``command`` is the command line recorded for the manifest.
 
-    ``build`` makes the model from the config (the 16-bar family passes its own); the data is
-    ``cfg.dataset``'s split. A config with ``minutes`` stops after that much training time (a
-    baseline trained for the same time), checkpointing where it stops."""
+    ``data``: a prepared folder (``cmt-bridge data prepare midi DIR --out data/mine``) instead of the config's
+    dataset; ``init``: a model folder (``onnx_models/musicvae-mel2bar``) to start from: fine-tuning, with
+    :data:`FINE_TUNE`'s learning rate and steps unless ``steps`` says otherwise. ``build`` makes the model
+    from the config (the 16-bar family passes its own). A config with ``minutes`` stops after that much
+    training time (a baseline trained for the same time), checkpointing where it stops.
+    """
     rank, world = _dist()
+    start_model = None
+    if init is not None:
+        cfg, start_model = fine_tune_config(cfg, Path(init), data)
+    if data is not None:
+        cfg = type(cfg)(**{**cfg.to_dict(), "dataset": str(data), "transpose": cfg.transpose})
     if threads:
         torch.set_num_threads(threads)
     if steps:
@@ -153,13 +180,21 @@ def train(cfg: MusicVAEConfig, run_dir: Path, resume: bool = False, steps: int |
     run_dir.mkdir(parents=True, exist_ok=True)
     if not command:
         command = f"cmt-bridge train {cfg.name} --run-dir {shlex.quote(str(run_dir))}" + (f" --steps {steps}" if steps else "")
-    train_w, _ = load_split("train", dataset=cfg.dataset)
+    root = Path(data) if data is not None else None
+    train_w, _ = load_split("train", root, dataset=cfg.dataset)
     if cfg.limit_train:
         train_w = train_w[:cfg.limit_train]
-    valid_w, _ = load_split("valid", dataset=cfg.dataset)
+    if not len(train_w):
+        raise BridgeError(f"{root or cfg.dataset}: no training windows")
+    valid_w, _ = load_split("valid", root, dataset=cfg.dataset)
+    if not len(valid_w):   # a small folder may send no file to valid: score on (seen) training windows
+        log.warning("%s has no validation windows: validating on training windows", root or cfg.dataset)
+        valid_w = train_w
     valid_w = valid_w[np.random.default_rng(0).permutation(len(valid_w))[:cfg.valid_windows]]
     torch.manual_seed(cfg.seed)
     model = build(cfg)
+    if start_model is not None:
+        model.load_state_dict(start_model.state_dict())
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     rng = np.random.default_rng(cfg.seed)
     step, history = 0, []

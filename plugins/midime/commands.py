@@ -13,11 +13,17 @@ from bridge.api import InputError, Progress, add_param_options, param_values
 
 from .params import PARAMS   # the live generator's table: its ranges, defaults and docs
 
+SAMPLE_PARAMS = ("temperature", "phrases", "key", "scale", "register")
+
 EXAMPLES = """examples:
   cmt-bridge midime sample -n 8 --temperature 0.5 -o out/
+  cmt-bridge midime sample -n 2 --phrases 4 --key D --scale minor --register 60 -o out/
   cmt-bridge midime interpolate a.mid b.mid --steps 5 -o out/
   cmt-bridge midime learn my_melodies/*.mid -o mine.midime
   cmt-bridge midime sample --personal mine.midime -o out/
+  cmt-bridge midime learn my_melodies/*.mid --name mine          # into the menu of personal models
+  cmt-bridge midime styles                                       # the menu
+  cmt-bridge midime sample --personal mine -o out/
   cmt-bridge midime sample --model musicvae-mel16bar -n 2 -o out16/     (16-bar sections)
   cmt-bridge midime learn --model musicvae-mel16bar my_tunes/*.mid -o mine16.midime"""
 
@@ -38,14 +44,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--bpm", type=float, default=120.0, help="tempo written into the .mid files (default 120)")
 
     s = msub.add_parser("sample", help="new 2-bar melodies from MusicVAE (or a personal MidiMe)")
-    s.add_argument("-n", "--num", type=int, default=8, help="how many (1..256, default 8)")
-    add_param_options(s, PARAMS, ("temperature",))   # range, default and doc of the live parameter
+    s.add_argument("-n", "--num", type=int, default=8, help="how many samples (1..256, default 8), each of "
+                                                            "--phrases phrases")
+    add_param_options(s, PARAMS, SAMPLE_PARAMS)   # range, default and doc of the live parameters
     s.add_argument("-o", "--out", type=Path, default=Path("out"), help="output folder (default out/)")
-    s.add_argument("--personal", type=Path, default=None, help="a .midime file from `midime learn`")
+    s.add_argument("--personal", default=None, metavar="NAME|FILE.midime",
+                   help="a personal model from `midime learn`: a name from `midime styles` or a .midime file")
     common(s)
     s.set_defaults(func=cmd_sample)
 
-    i = msub.add_parser("interpolate", help="morph from one 2-bar melody to another")
+    i = msub.add_parser("interpolate", help="morph from one 2-bar melody to another (A first, B last, all distinct)")
     i.add_argument("a", type=Path, help="MIDI file: the start (its first 2 bars of melody)")
     i.add_argument("b", type=Path, help="MIDI file: the end")
     i.add_argument("--steps", type=int, default=5, help="phrases, end points included (1..64, default 5)")
@@ -55,12 +63,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     ln = msub.add_parser("learn", help="learn a personal MidiMe model from your melodies (seconds, no torch)")
     ln.add_argument("files", type=Path, nargs="+", help="MIDI files with a monophonic melody")
-    ln.add_argument("-o", "--out", type=Path, required=True, help="the .midime file to write")
+    where = ln.add_mutually_exclusive_group(required=True)
+    where.add_argument("-o", "--out", type=Path, help="the .midime file to write")
+    where.add_argument("--name", help="keep it in the menu of personal models under this name (see `midime styles`)")
     ln.add_argument("--epochs", type=int, default=None, help="training epochs (default 800)")
     ln.add_argument("--latent", type=int, default=4, help="MidiMe latent size (4..8 suggested, default 4)")
     ln.add_argument("--preview", type=int, default=8, help="personal samples written next to the model (default 8)")
     common(ln)
     ln.set_defaults(func=cmd_learn)
+
+    st = msub.add_parser("styles", help="the menu of personal MidiMe models (the live `style` parameter picks one)")
+    st.set_defaults(func=cmd_styles)
 
 
 def _load(args):
@@ -86,76 +99,93 @@ def _check_range(name: str, value: float, lo: float, hi: float) -> None:
         raise InputError(f"{name} must be in range {lo:g}..{hi:g}, got {value:g}")
 
 
-def _write_set(out: Path, stem: str, named_tokens: list[tuple[str, "object"]], title: str, bpm: float) -> list[Path]:
-    """One .mid per phrase, one .mid of all in a row, one PNG of all in a row (a colour each); phrases of
-    any length (2 or 16 bars)."""
+def _write_set(out: Path, stem: str, named: list[tuple[str, list, float]], title: str, bpm: float) -> list[Path]:
+    """One .mid per (label, notes, beats) item, one .mid of all in a row, one PNG of all in a row (a colour each)."""
     from bridge.api import render_pianoroll as render, write_notes
 
-    from . import melody, phrases
+    from . import phrases
 
     out.mkdir(parents=True, exist_ok=True)
     written = []
     lines: dict[str, list] = {}
-    beats = len(named_tokens[0][1]) / melody.STEPS_PER_BEAT if named_tokens else melody.PHRASE_BEATS
-    for i, (label, tokens) in enumerate(named_tokens):
-        notes = phrases.accent(melody.notes_from_tokens(tokens))
+    marks = []
+    at = 0.0
+    for i, (label, notes, beats) in enumerate(named):
+        notes = phrases.accent(list(notes))
         path = write_notes(out / f"{stem}_{i + 1:02d}.mid", notes, bpm=bpm)
         written.append(path)
-        lines[label] = [n.shifted(i * beats) for n in notes]
+        lines[label] = [n.shifted(at) for n in notes]
+        marks.append((at, label))
+        at += beats
     all_notes = [n for v in lines.values() for n in v]
     written.append(write_notes(out / f"{stem}_all.mid", all_notes, bpm=bpm))
-    marks = [(i * beats, label) for i, label in enumerate(lines)]
     written.append(render(lines, out / f"{stem}.png", title=title, marks=marks))
     return written
+
+
+def _token_set(named_tokens: list[tuple[str, "object"]]) -> list[tuple[str, list, float]]:
+    """(label, tokens) -> (label, notes, beats) for :func:`_write_set`."""
+    from . import melody, sampling
+
+    return [(label, melody.notes_from_tokens(t), sampling.phrase_beats(t)) for label, t in named_tokens]
 
 
 def cmd_sample(args) -> int:
     from bridge.api import output_folder
 
+    from . import sampling
+
     _check_range("-n", args.num, 1, 256)
     output_folder(args.out, "-o")
-    vars(args).update(param_values(args, PARAMS, ("temperature",)))
+    vars(args).update(param_values(args, PARAMS, SAMPLE_PARAMS))
     vae = _load(args)
     rng = _rng(args)
-    what = "MusicVAE"
+    what, personal = "MusicVAE", None
     if args.personal:
         from .midime import MidiMe
 
-        personal = MidiMe.load(args.personal)
-        personal.check_base(vae.name, vae.fingerprint, source=args.personal.name)
-        tokens = vae.decode(personal.sample_latents(args.num, rng), args.temperature, rng)
-        what = f"MidiMe {args.personal.name}"
-    else:
-        tokens = vae.sample(args.num, args.temperature, rng)
-    written = _write_set(args.out, "sample", [(f"sample {i + 1}", t) for i, t in enumerate(tokens)],
-                         f"{what}: {args.num} samples, temperature {args.temperature:g}", args.bpm)
+        from .styles import resolve
+
+        path = resolve(args.personal)
+        personal = MidiMe.load(path)
+        personal.check_base(vae.name, vae.fingerprint, source=path.name)
+        what = f"MidiMe {path.name}"
+    tokens = sampling.melodies(vae, args.num, args.phrases, args.temperature, rng, personal)
+    named = []
+    for i, rows in enumerate(tokens):
+        notes = sampling.melody_notes(rows, args.key, args.scale, args.register)
+        beats = sampling.phrase_beats(rows[0])
+        named.append((f"sample {i + 1}", [n.shifted(k * beats) for k, p in enumerate(notes) for n in p],
+                      beats * len(rows)))
+    shaped = "" if args.key == "off" else f", {args.key} {args.scale}"
+    shaped += f", register {args.register}" if args.register else ""
+    per = f" of {args.phrases} phrases" if args.phrases > 1 else ""
+    written = _write_set(args.out, "sample", named,
+                         f"{what}: {args.num} samples{per}, temperature {args.temperature:g}{shaped}", args.bpm)
     _report(written)
     return 0
 
 
 def cmd_interpolate(args) -> int:
+    import sys
+
     from bridge.api import output_folder
 
     _check_range("--steps", args.steps, 1, 64)
     output_folder(args.out, "-o")
     from . import phrases
+    from .morph import morph
 
     vae = _load(args)
     a, b = phrases.first_window(args.a, vae.steps), phrases.first_window(args.b, vae.steps)
-    tokens = vae.interpolate(a, b, args.steps)
-    named = [(f"A: {args.a.name}", a)] + [(f"step {i + 1}", t) for i, t in enumerate(tokens)] + \
-            [(f"B: {args.b.name}", b)]
-    written = _write_set(args.out, "interpolation", named[1:-1], "", args.bpm)[:-1]
-    from bridge.api import render_pianoroll as render
-
-    from . import melody
-
-    beats = vae.steps / melody.STEPS_PER_BEAT
-    lines = {label: [n.shifted(i * beats) for n in melody.notes_from_tokens(t)] for i, (label, t) in enumerate(named)}
-    marks = [(i * beats, label) for i, label in enumerate(lines)]
-    written.append(render(lines, args.out / "interpolation.png", marks=marks,
-                          title=f"MusicVAE interpolation {args.a.name} -> {args.b.name}, {args.steps} steps "
-                                f"(inputs first and last)"))
+    made = morph(vae, a, b, args.steps, _rng(args))
+    for remark in made.remarks:
+        print(f"midime: {remark}", file=sys.stderr)
+    labels = {"A": f"A: {args.a.name}", "B": f"B: {args.b.name}"}
+    named = [(labels.get(src, f"step {i + 1}"), t) for i, (src, t) in enumerate(zip(made.sources, made.tokens))]
+    written = _write_set(args.out, "interpolation", _token_set(named),
+                         f"MusicVAE interpolation {args.a.name} -> {args.b.name}: {args.steps} steps, "
+                         f"{made.distinct} distinct", args.bpm)
     _report(written)
     return 0
 
@@ -173,6 +203,12 @@ def cmd_learn(args) -> int:
 
     epochs = args.epochs or EPOCHS
     _check_range("--epochs", epochs, 1, 100000)
+    if args.name:
+        from .styles import path_for
+
+        args.out = path_for(args.name)
+        if args.out.exists():
+            raise InputError(f"the menu already has a model {args.name!r} ({args.out}): choose another --name")
     output_path(args.out, "-o")
     vae = _load(args)
     found, notes, bars = [], 0, 0.0
@@ -210,6 +246,22 @@ def cmd_learn(args) -> int:
                           title=f"MidiMe {args.out.name}: {len(windows)} windows learned in "
                                 f"{model.info['seconds']:.2f} s, then {len(preview)} personal samples"))
     _report(written)
+    return 0
+
+
+def cmd_styles(args) -> int:
+    from .midime import MidiMe
+    from .styles import folder, menu
+
+    found = menu()
+    print(f"personal models in {folder()}:" if found else
+          f"no personal models yet in {folder()} (cmt-bridge midime learn FILES --name NAME)")
+    for name, path in found.items():
+        try:
+            info = MidiMe.load(path).info
+            print(f"  {name}  ({info.get('windows', '?')} windows from {', '.join(info.get('sources', [])) or '?'})")
+        except Exception as e:   # a broken file is listed, marked, never fatal
+            print(f"  {name}  (unreadable: {e})")
     return 0
 
 

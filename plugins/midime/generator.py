@@ -1,13 +1,15 @@
 """The live "midime" generator: MusicVAE phrases, interpolations and a personal MidiMe, bar by bar.
 
-``next_phrase()`` returns ``variations`` new 2-bar samples at once (from the
-personal MidiMe prior when one is set); the host plays them in order and asks
+``next_phrase()`` returns ``variations`` new melodies of ``phrases`` 2-bar phrases
+at once (from the personal MidiMe prior when one is set; in ``key``/``scale`` and
+centred on ``register`` when set); the host plays them in order and asks
 again when they run out (or drops them when a parameter changes). Actions
 return the phrases they make, which the host plays from the next bar in place
 of what was queued.
 """
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -16,8 +18,9 @@ import numpy as np
 
 from bridge.api import Action, Generator, InputError, Param, Phrase, melody_notes
 
-from . import phrases
+from . import phrases, sampling, styles
 from .midime import MidiMe
+from .morph import morph
 from .params import PARAMS
 from .vae import EXPECT, MODEL_NAME, MusicVAE
 
@@ -34,10 +37,10 @@ class MidiMeGenerator(Generator):
     vae_class = MusicVAE                 # the runtime of models[0] (generator16.py: the 16-bar model)
     params = PARAMS
     actions = (
-        Action("sample", (Param("n", int, 0, 0, 16, unit="phrases", doc="0 = the variations parameter"),),
-               doc="play n new 2-bar samples"),
+        Action("sample", (Param("n", int, 0, 0, 16, unit="melodies", doc="0 = the variations parameter"),),
+               doc="play n new samples (melodies of `phrases` 2-bar phrases, in key/scale and register)"),
         Action("interpolate", (Param("steps", int, 0, 0, 16, unit="phrases", doc="0 = the steps parameter"),),
-               doc="morph from phrase A to phrase B in `steps` phrases"),
+               doc="morph from phrase A to phrase B in `steps` distinct phrases (A first, B last)"),
         Action("learn", (Param("bars", int, 0, 0, 16, unit="bars", doc="0 = the bars parameter"),),
                doc="personalise (MidiMe) on the last bars played into the MIDI input"),
         Action("learn_notes", (Param("notes", str, "[]", doc="JSON: [[pitch, start_beats, duration_beats, "
@@ -49,6 +52,13 @@ class MidiMeGenerator(Generator):
         Action("capture_b", doc="set interpolation end from the last 2 bars played"),
         Action("personal", (Param("path", str, "", doc="a .midime file (\"\" = back to plain MusicVAE)"),),
                doc="sample from a personal MidiMe model"),
+        Action("styles", doc="send the menu of personal models: /cmt/midime/style_list <json>"),
+        Action("keep", (Param("name", str, "", doc="a name for the menu"),),
+               doc="keep the model learned live in the menu of personal models (and select it)"),
+    )
+    messages = (
+        Action("style_list", (Param("json", str, "[]", doc="[{name, windows, sources}, ...]"),),
+               doc="the menu of personal MidiMe models (reply to /cmt/midime/styles)"),
     )
 
     def __init__(self, models: dict | None = None, context=None) -> None:
@@ -57,6 +67,7 @@ class MidiMeGenerator(Generator):
         self.ends: dict[str, np.ndarray] = {}
         self.personal: MidiMe | None = None
         self.personal_name = ""
+        self.personal_ref = ""   # the style value the playing personal model came from
         self._rng = np.random.default_rng()
         if self.bundles:  # check the model's vocabulary now, so a mismatch is a start-up error
             self._vae = self.vae
@@ -71,6 +82,25 @@ class MidiMeGenerator(Generator):
     def on_param(self, name: str, value: Any) -> None:
         if name == "seed":
             self._rng = np.random.default_rng(None if value < 0 else value)
+        elif name == "style" and value != self.personal_ref:
+            try:
+                self._use_style(value)
+            except Exception:
+                self.values["style"] = self.personal_ref   # the model that still plays
+                raise
+
+    def _use_style(self, ref: str) -> None:
+        """Sample from the personal model ``ref`` (a menu name or a .midime path; "" = plain MusicVAE)."""
+        if not ref:
+            self.personal, self.personal_name = None, ""
+            self.context.report("personal model off (plain MusicVAE)")
+        else:
+            path = styles.resolve(ref)
+            model = MidiMe.load(path)
+            model.check_base(self.vae.name, self.vae.fingerprint, source=path.name)
+            self.personal, self.personal_name = model, path.stem
+            self.context.report(f"personal model {path.name}")
+        self.personal_ref = self.values["style"] = ref
 
     def _action_rng(self) -> np.random.Generator:
         """A fixed seed makes every action repeat exactly; -1 keeps drawing new randomness."""
@@ -82,14 +112,18 @@ class MidiMeGenerator(Generator):
 
     # -- playing --------------------------------------------------------------------
     def _samples(self, n: int, rng: np.random.Generator) -> list[Phrase]:
-        temperature = self["temperature"]
-        if self.personal is not None:
-            tokens = self.vae.decode(self.personal.sample_latents(n, rng), temperature, rng)
-        else:
-            tokens = self.vae.sample(n, temperature, rng)
-        meta = {"kind": "sample", "temperature": temperature, "personal": self.personal_name}
-        return [phrases.tokens_phrase(t, self["channel"] - 1, self.name, index=i, **meta)
-                for i, t in enumerate(tokens)]
+        """``n`` melodies of ``phrases`` phrases each, in the key/scale and register set (see keys.py)."""
+        temperature, count = self["temperature"], self["phrases"]
+        tokens = sampling.melodies(self.vae, n, count, temperature, rng, self.personal)
+        meta = {"kind": "sample", "temperature": temperature, "personal": self.personal_name,
+                "key": self["key"], "scale": self["scale"], "register": self["register"]}
+        out = []
+        for m, rows in enumerate(tokens):
+            shaped = sampling.melody_notes(rows, self["key"], self["scale"], self["register"], self["channel"] - 1)
+            for k, (t, notes) in enumerate(zip(rows, shaped)):
+                out.append(phrases.notes_phrase(notes, sampling.phrase_beats(t), self.name, tokens=t,
+                                                index=m * count + k, melody=m, **meta))
+        return out
 
     def next_phrase(self) -> list[Phrase]:
         return self._samples(self["variations"], self._rng)
@@ -103,9 +137,12 @@ class MidiMeGenerator(Generator):
             raise InputError(f"interpolate needs phrases A and B (missing {' and '.join(missing).upper()}): set "
                              f"them with phrase_a/phrase_b <file.mid> or capture_a/capture_b")
         steps = steps or self["steps"]
-        tokens = self.vae.interpolate(self.ends["a"], self.ends["b"], steps)  # argmax: ends reproduce A, B
+        made = morph(self.vae, self.ends["a"], self.ends["b"], steps, self._action_rng())  # A first, B last
+        for remark in made.remarks:
+            self.context.report(remark)
         return [phrases.tokens_phrase(t, self["channel"] - 1, self.name, kind="interpolation", index=i,
-                                      steps=steps) for i, t in enumerate(tokens)]
+                                      steps=steps, source=src)
+                for i, (t, src) in enumerate(zip(made.tokens, made.sources))]
 
     def action_phrase_a(self, path: str) -> None:
         self._set_end("a", path)
@@ -170,17 +207,32 @@ class MidiMeGenerator(Generator):
         seed = self["seed"] if self["seed"] >= 0 else int(self._rng.integers(2 ** 31))
         self.personal = MidiMe.learn(mu, self.vae.name, self.vae.fingerprint, seed=seed, progress=progress)
         self.personal_name = "learned live"
+        self.personal_ref, self.values["style"] = "(learned live)", ""   # keep NAME puts it in the menu
         self.context.report(f"learned {len(windows)} {phrases.window_word(self.vae.bars)} windows in "
                             f"{self.personal.info['seconds']:.2f} s")
         return self._samples(self["variations"], self._action_rng())
 
     def action_personal(self, path: str) -> list[Phrase]:
-        if not path:
-            self.personal, self.personal_name = None, ""
-            self.context.report("personal model off (plain MusicVAE)")
-        else:
-            model = MidiMe.load(Path(path).expanduser())
-            model.check_base(self.vae.name, self.vae.fingerprint, source=Path(path).name)
-            self.personal, self.personal_name = model, Path(path).stem
-            self.context.report(f"personal model {Path(path).name}")
+        self._use_style(path)
         return self._samples(self["variations"], self._action_rng())
+
+    def action_styles(self) -> None:
+        menu = []
+        for name, path in styles.menu().items():
+            try:
+                info = MidiMe.load(path).info
+            except Exception as e:   # a broken file stays in the menu, marked
+                info = {"error": str(e)}
+            menu.append({"name": name, "windows": info.get("windows"), "sources": info.get("sources", []),
+                         **({"error": info["error"]} if "error" in info else {})})
+        self.context.send("style_list", json.dumps(menu, separators=(",", ":")))
+
+    def action_keep(self, name: str) -> None:
+        if self.personal is None:
+            raise InputError("keep: no personal model yet: learn one first (/cmt/midime/learn)")
+        path = styles.path_for(name.strip())
+        if path.exists():
+            raise InputError(f"keep: the menu already has {name!r} ({path}); choose another name")
+        self.personal.save(path)
+        self.personal_ref = self.values["style"] = name.strip()
+        self.context.report(f"kept the personal model as {name.strip()!r} ({path})")

@@ -31,7 +31,7 @@ class MidiMe16Generator(MidiMeGenerator):
     model_expect = {MODEL_NAME: EXPECT}
     vae_class = MusicVAE16
     params = tuple(_CHANGED.get(p.name, p) for p in PARAMS)
-    actions = (
+    actions = tuple({a.name: a for a in (
         Action("sample", (Param("n", int, 0, 0, 8, unit="sections", doc="0 = the variations parameter"),),
                doc="play n new 16-bar sections"),
         Action("interpolate", (Param("steps", int, 0, 0, 8, unit="sections", doc="0 = the steps parameter"),),
@@ -50,4 +50,4 @@ class MidiMe16Generator(MidiMeGenerator):
         Action("personal", (Param("path", str, "", doc="a .midime file learned on the 16-bar model "
                                                       "(\"\" = back to plain MusicVAE)"),),
                doc="sample from a personal MidiMe model"),
-    )
+    )}.get(a.name, a) for a in MidiMeGenerator.actions)   # the 2-bar generator's actions, worded for 16 bars

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from bridge.api import ConfigError, Param
 
+from . import styles
+from .keys import KEYS, OFF, SCALES
+
 
 def _even(bars: int) -> None:
     if bars % 2:
@@ -17,4 +20,13 @@ PARAMS = (
           check=_even),
     Param("seed", int, -1, -1, 2 ** 31 - 1, doc="random seed (-1 = a new one every time)"),
     Param("channel", int, 1, 1, 16, doc="MIDI channel of the phrases"),
+    Param("phrases", int, 1, 1, 16, unit="phrases",
+          doc="phrases per melody: a sample is this many phrases in a row, from nearby latents"),
+    Param("key", str, OFF, doc="every phrase of a sample in this key (transposed, then snapped); off = "
+          "the model's own", choices=KEYS),
+    Param("scale", str, "major", doc="the scale of key", choices=tuple(SCALES)),
+    Param("register", int, 0, 0, 108, unit="MIDI pitch",
+          doc="centre each melody's median pitch here (0 = the model's own; by octaves when a key is set)"),
+    Param("style", str, "", doc="personal MidiMe model: a name from the menu (/cmt/midime/styles, cmt-bridge "
+          "midime styles) or a .midime path; \"\" = plain MusicVAE", check=styles.check),
 )

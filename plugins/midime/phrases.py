@@ -136,6 +136,14 @@ def tokens_phrase(tokens: np.ndarray, channel: int = 0, generator: str = "midime
     return Phrase.of(notes, len(tokens) / melody.STEPS_PER_BEAT, generator, tokens=[int(t) for t in tokens], **meta)
 
 
+def notes_phrase(notes: Sequence[Note], length: float, generator: str = "midime", tokens=None, **meta) -> Phrase:
+    """One phrase of ``notes`` (beats from its start, channels set), ``length`` beats, with a metric accent;
+    ``tokens`` (meta) are what the model decoded, before any key or register was applied."""
+    if tokens is not None:
+        meta["tokens"] = [int(t) for t in tokens]
+    return Phrase.of(accent(list(notes)), length, generator, **meta)
+
+
 def sequence(phrases: Sequence[Sequence[Note]], length: float = melody.PHRASE_BEATS) -> list[Note]:
     """Lay 2-bar note lists end to end (phrase i starts at i * length beats)."""
     return [n.shifted(i * length) for i, notes in enumerate(phrases) for n in notes]
