@@ -11,12 +11,17 @@ Whatever one datagram raises stays with that datagram (answered or counted);
 urgent control jumps the queue (:mod:`bridge.intake`); rejections are reported
 rate-limited (:mod:`bridge.ratelimit`). See docs/host.md, "OSC under load".
 
+This is the one place where control is validated: the web surface
+(:mod:`bridge.web`) hands its WebSocket messages, parsed from JSON, to
+:meth:`OscControl.submit`, which queues them with the datagrams; they meet the
+same :meth:`OscControl.dispatch` and :meth:`OscSchema.check`. Everything sent
+back (:meth:`OscControl.send`) also goes to the :attr:`OscControl.listeners`.
+
 ``cmt-bridge osc-schema`` prints :meth:`OscSchema.describe` as JSON, so Max
 patches and the docs can be checked against the same table the host enforces.
 """
 from __future__ import annotations
 
-import ipaddress
 import logging
 import math
 import socket
@@ -24,7 +29,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from .config import DEFAULT_OSC_PORT, DEFAULT_REPLY_PORT, LOOPBACK, allow_networks
+from .config import DEFAULT_OSC_PORT, DEFAULT_REPLY_PORT, LOOPBACK, allow_networks, peer_allowed
 from .errors import BridgeError, InputError, PortError
 from .generator import Generator, Param
 from .intake import MAX_BACKLOG, Intake
@@ -217,6 +222,7 @@ def build_message(address: str, args: Iterable[Any]) -> bytes:
 
 
 Handler = Callable[[Address, list[Any]], None]
+Listener = Callable[[str, tuple], None]
 
 
 class OscControl:
@@ -241,6 +247,8 @@ class OscControl:
         self._closing = threading.Event()
         self._send_lock = threading.Lock()
         self._intake = Intake()
+        #: called with (address, args) for every message sent back (the web surface's pages get them too)
+        self.listeners: list[Listener] = []
         self.counts = {"received": 0, "handled": 0, "rejected": 0, "malformed": 0, "failed": 0, "dropped": 0,
                        "refused": 0}
 
@@ -299,6 +307,11 @@ class OscControl:
                     s.sendto(data, self.reply)
         except OSError as e:
             log.debug("OSC reply to %s:%d failed: %s", *self.reply, e)
+        for listener in list(self.listeners):
+            try:
+                listener(address, args)
+            except Exception:  # a listener's bug must not stop a reply
+                log.debug("OSC listener failed", exc_info=True)
 
     def error(self, address: str, reason: str) -> None:
         """Report a failure (always: failures of the host or a plugin are rare and all matter)."""
@@ -327,11 +340,17 @@ class OscControl:
 
     # -- receiving ---------------------------------------------------------
     def _allowed(self, ip: str) -> bool:
-        try:
-            addr = ipaddress.ip_address(ip)
-        except ValueError:
-            return False
-        return addr.is_loopback or any(addr in net for net in self.allow)
+        return peer_allowed(ip, self.allow)
+
+    def submit(self, path: str, args: list[Any]) -> bool:
+        """Queue a message another transport has parsed (the web surface's JSON) with the datagrams:
+        the same urgency table, thread, validation (:meth:`OscSchema.check`) and handler.
+        False when the backlog is full (counted as dropped, like a datagram)."""
+        self.counts["received"] += 1
+        if self._intake.put((str(path), list(args))):
+            return True
+        self.counts["dropped"] += 1
+        return False
 
     def _receive(self) -> None:
         """Drain the socket as fast as it fills: classify, queue, wake the handler; nothing else."""
@@ -360,9 +379,11 @@ class OscControl:
 
     def _serve(self) -> None:
         while not self._closing.is_set():
-            data = self._intake.get(0.2)
-            if data is not None:
-                self.handle_datagram(data)
+            item = self._intake.get(0.2)
+            if isinstance(item, bytes):
+                self.handle_datagram(item)
+            elif item is not None:
+                self.handle_message(*item)
             self._summarise()
 
     def handle_datagram(self, data: bytes) -> None:
@@ -377,6 +398,17 @@ class OscControl:
             log.debug("OSC datagram failed", exc_info=True)
             self.reject(_guess_address(data), f"cannot handle this datagram ({type(e).__name__}: "
                                               f"{' '.join(str(e).split())[:120]})")
+        else:
+            self.counts["handled"] += 1
+
+    def handle_message(self, path: str, args: list[Any]) -> None:
+        """Validate and dispatch one parsed message (from :meth:`submit`); never raises."""
+        try:
+            self.dispatch(path, args)
+        except Exception as e:  # dispatch answers what it knows; anything else is counted, not fatal
+            self.counts["failed"] += 1
+            log.debug("message %r failed", path, exc_info=True)
+            self.reject(str(path)[:64], f"cannot handle this message ({type(e).__name__})")
         else:
             self.counts["handled"] += 1
 
