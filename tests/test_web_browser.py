@@ -96,6 +96,17 @@ def page(browser, run):
     pg.close()
 
 
+def poll(pg, expression: str, timeout: float = 10.0) -> bool:
+    """Evaluate until true (Playwright's wait_for_function polls by evaluating strings: the page's CSP
+    refuses that, as it should)."""
+    end = time.monotonic() + timeout
+    while not pg.evaluate(expression):
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def host_status(run, osc) -> dict:
     """Ask over OSC, as any OSC client would, and read the reply."""
     run.send("/cmt/status")
@@ -141,7 +152,7 @@ def test_play_and_stop_buttons_drive_notes_at_jack_midi_dump(page, run, osc, mid
     msgs = dump.wait_for(lambda m: sum(x.is_note_on for x in m) >= 6, timeout=20)
     assert sum(x.is_note_on for x in msgs) >= 6
     assert {x.data[1] for x in msgs if x.is_note_on} & {60, 64, 67, 72, 84, 85}
-    page.wait_for_function("window.cmtRoll.notes.length > 0", timeout=10000)     # the roll shows them
+    assert poll(page, "window.cmtRoll.received > 0")                             # the roll shows them
     page.wait_for_selector("#gen-arp .state.playing", timeout=5000)
     page.click("#arp-stop")
     assert wait_status(run, osc, lambda s: s["playing"] == [])["playing"] == []
@@ -216,7 +227,7 @@ def test_a_page_from_another_origin_cannot_drive_the_host(browser, run, osc):
     try:
         pg = browser.new_page()
         pg.goto(f"http://127.0.0.1:{server.server_address[1]}/")
-        pg.wait_for_function("window.result.closed && window.result.read !== null", timeout=10000)
+        assert poll(pg, "window.result.closed && window.result.read !== null")
         result = pg.evaluate("window.result")
         assert result == {"opened": False, "closed": True, "read": "blocked"}
         # the same host reached by another name (DNS rebinding): refused before any page is served

@@ -14,6 +14,7 @@ class PianoRoll {
     this.frameTimes = [];          // rAF timestamps (ms), last 2000
     this.drawMs = [];              // time spent drawing each frame (ms), last 2000
     this.channels = new Set();
+    this.received = 0;             // notes received since the page opened
     this.onChannels = null;
     this.resize();
     window.addEventListener("resize", () => this.resize());
@@ -32,6 +33,7 @@ class PianoRoll {
 
   note(pitch, velocity, durationMs, channel) {
     const t0 = performance.now();
+    this.received += 1;
     this.notes.push({pitch, velocity, channel, t0, t1: t0 + Math.max(30, durationMs)});
     if (!this.channels.has(channel)) {
       this.channels.add(channel);

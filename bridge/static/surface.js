@@ -49,7 +49,7 @@ function paramRow(gen, address, arg) {
   page.controls[address] = input;
   const numeric = arg.type === "int" || arg.type === "float";
   const row = el("div", {class: "param", "data-address": address},
-                 el("label", {for: id, text: arg.name, title: arg.doc || ""}), input.node,
+                 el("label", {for: id, text: arg.name.replace(/_/g, "_\u200b"), title: arg.doc || ""}), input.node,
                  numeric ? button("learn CC", () => send("/cmt/learn", [gen, arg.name]), `${id}-learn`, "small")
                          : el("span"));
   row.append(el("p", {class: "help", text: [arg.doc, range(arg)].filter(Boolean).join(" · ")}));
