@@ -202,3 +202,24 @@ def test_web_flags():
     assert (s.web, s.web_host) == (9999, "0.0.0.0")
     with pytest.raises(ConfigError, match="port number"):
         parse_run("--web", "70000")
+
+
+def test_the_max_patch_shows_the_default_page_in_jweb():
+    import sys
+    from pathlib import Path
+
+    patches = Path(__file__).resolve().parents[1] / "max_patches"
+    sys.path.insert(0, str(patches))
+    import patchcheck
+    import web_layout
+
+    path = patches / "cmt-bridge-web.maxpat"
+    patcher = json.loads(path.read_text())["patcher"]
+    boxes = {b["box"]["id"]: b["box"] for b in patcher["boxes"]}
+    (web,) = [b for b in boxes.values() if b["maxclass"] == "jweb"]
+    url = f"http://127.0.0.1:{DEFAULT_WEB_PORT}/"
+    assert web_layout.URL == url and web["url"] == url and web["presentation"] == 1
+    feeds = {boxes[line["patchline"]["source"][0]]["text"] for line in patcher["lines"]
+             if line["patchline"]["destination"] == [web["id"], 0]}
+    assert feeds == {f"url {url}", f"loadmess url {url}"}
+    assert patchcheck.check_file(path, {"in": [], "out": [], "generators": {}}) == []
