@@ -223,3 +223,27 @@ def test_the_max_patch_shows_the_default_page_in_jweb():
              if line["patchline"]["destination"] == [web["id"], 0]}
     assert feeds == {f"url {url}", f"loadmess url {url}"}
     assert patchcheck.check_file(path, {"in": [], "out": [], "generators": {}}) == []
+
+
+def test_a_web_surface_that_cannot_start_is_one_warning_and_the_host_plays_on():
+    from fakeplugins import ARP
+    from fakeplugins.running import BridgeRun
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = BridgeRun("--web", str(port), "--api", "none", "--play", "arp", plugins=(ARP,))
+        try:
+            run.wait_ready()
+            warnings = [line for line in run.lines if "web surface" in line]
+            assert len(warnings) == 1 and "warning: no web surface" in warnings[0], run.output
+            assert f"{port}" in warnings[0] and "| web " not in run.output
+            time.sleep(2.5)                              # it plays: the arp's notes are recorded
+            assert run.stop() == 0, run.output
+            import mido
+
+            notes = [m for t in mido.MidiFile(run.record).tracks for m in t if m.type == "note_on" and m.velocity]
+            assert len(notes) >= 4
+        finally:
+            run.close()
