@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from pythonosc.osc_packet import OscPacket
 
-from fakeplugins import ARP
+from fakeplugins import ARP, TELLER
 from fakeplugins.running import BridgeRun
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -74,7 +74,8 @@ def osc():
 
 @pytest.fixture(scope="module")
 def run(jack_server, osc):
-    r = BridgeRun("--web", "0", "--tempo", "240", plugins=(ARP,), env=jack_server.env, reply_port=osc.port)
+    r = BridgeRun("--web", "0", "--tempo", "240", plugins=(ARP, TELLER), env=jack_server.env,
+                  reply_port=osc.port)
     try:
         r.wait_ready()
         r.url = re.search(r"\| web (\S+)", r.output).group(1)
@@ -170,6 +171,20 @@ def test_an_invalid_value_is_refused_with_a_visible_error(page, run, osc):
     error.wait_for(state="visible", timeout=10000)
     assert error.inner_text() == "/cmt/arp/root root must be in range 24..96, got 500"
     assert host_status(run, osc)["generators"]["arp"]["params"]["root"] == 60
+
+
+def test_a_generators_own_messages_show_on_its_card(page, run, osc):
+    page.click("#teller-play")
+    caption = page.locator("#gen-teller .out-caption .caption")
+    caption.wait_for(state="visible", timeout=15000)
+    assert caption.inner_text() == "a fast piece for strings and piano"
+    assert page.locator("#gen-teller .out-tags .chip").all_inner_texts() == ["fast", "strings", "piano"]
+    assert page.locator("#gen-teller .out-embedding canvas.bars").count() == 1
+    page.fill("#teller-word", "slow")
+    page.press("#teller-word", "Enter")
+    assert poll(page, "document.querySelector('#gen-teller .caption').textContent.includes('slow')")
+    page.click("#teller-stop")
+    assert page.problems == []
 
 
 def test_screenshots_fit_a_desktop_and_a_phone(browser, run):
