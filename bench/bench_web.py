@@ -10,7 +10,8 @@
   process callback; in this process, Playwright's work made it miss periods). t0 is taken before the evaluate call, so the DevTools
   round trip counts against the page. Baseline in the same run, on the same
   host process, trials interleaved: the same ``/cmt/play arp`` as an OSC
-  datagram. Ratio: web p99 / OSC p99. A trial during which jackd logs a lost
+  datagram; and, to tell the browser's share from the host's, the same JSON
+  from a Python WebSocket client. Ratio: web p99 / OSC p99. A trial during which jackd logs a lost
   period (a client "was not finished": JACK drops that period's MIDI, and the
   receiver would take the arp's second note for the first) is counted, not timed.
 - piano roll: 100 notes/s (bench/rain.py: 25 notes a beat at 240 BPM) through
@@ -41,7 +42,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import peers  # noqa: E402
 from fakeplugins import ARP  # noqa: E402
 from fakeplugins.running import BridgeRun  # noqa: E402
-from host_bench import osc_play, summary  # noqa: E402
+from host_bench import osc_play, pct, summary  # noqa: E402
 
 RECEIVER = r"""
 import sys, threading, time, jack
@@ -118,31 +119,42 @@ class Receiver:
 
 
 def latency_trials(server: peers.JackServer, run: BridgeRun, page, trials: int) -> dict:
+    """Interleaved trials of the same /cmt/play arp: the page's button, a Python WebSocket client (the
+    host's web path without the browser), and an OSC datagram (the baseline)."""
+    from websockets.sync.client import connect
+
     recv = Receiver(server, "webbench")
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     play, stop = osc_play(run.osc_port, "/cmt/play", "arp"), osc_play(run.osc_port, "/cmt/stop", "arp")
-    web, osc, lost = [], [], {"web": 0, "osc": 0}
+    ws_url = page.url.replace("http://", "ws://").split("?")[0].rstrip("/") + "/ws"
+    kinds = ("web", "ws", "osc")
+    times: dict[str, list[float]] = {k: [] for k in kinds}
+    lost = dict.fromkeys(kinds, 0)
     try:
         server.connect(run.port_name, "webbench:in")
         time.sleep(1.0)   # the arp's first phrase is cued after prepare()
-        for i in range(2 * trials):
-            with recv.lock:
-                recv.arrivals.clear()
-            mark = server.log_mark()
-            t0 = time.monotonic()
-            if i % 2 == 0:
-                page.evaluate("document.getElementById('arp-play').click()")
-            else:
-                sock.sendto(play, ("127.0.0.1", run.osc_port))
-            t1 = recv.first_after(t0)
-            if missed_periods(server, mark):
-                # a JACK client missed a period and JACK dropped its MIDI (jackd logs it): the receiver
-                # would see the arp's second note as the first (+125 ms); the trial says nothing of the path
-                lost["web" if i % 2 == 0 else "osc"] += 1
-            elif t1 is not None:
-                (web if i % 2 == 0 else osc).append((t1 - t0) * 1e3)
-            sock.sendto(stop, ("127.0.0.1", run.osc_port))
-            time.sleep(0.4)   # the cue is made again while idle
+        with connect(ws_url, ping_interval=None, max_queue=None) as client:   # it reads nothing back
+            for i in range(len(kinds) * trials):
+                kind = kinds[i % len(kinds)]
+                with recv.lock:
+                    recv.arrivals.clear()
+                mark = server.log_mark()
+                t0 = time.monotonic()
+                if kind == "web":
+                    page.evaluate("document.getElementById('arp-play').click()")
+                elif kind == "ws":
+                    client.send(json.dumps({"address": "/cmt/play", "args": ["arp"]}))
+                else:
+                    sock.sendto(play, ("127.0.0.1", run.osc_port))
+                t1 = recv.first_after(t0)
+                if missed_periods(server, mark):
+                    # a JACK client missed a period and JACK dropped its MIDI (jackd logs it): the receiver
+                    # would see the arp's second note as the first (+125 ms); the trial says nothing of the path
+                    lost[kind] += 1
+                elif t1 is not None:
+                    times[kind].append((t1 - t0) * 1e3)
+                sock.sendto(stop, ("127.0.0.1", run.osc_port))
+                time.sleep(0.4)   # the cue is made again while idle
     finally:
         sock.close()
         recv.close()
@@ -151,11 +163,16 @@ def latency_trials(server: peers.JackServer, run: BridgeRun, page, trials: int) 
         t0 = time.monotonic()
         page.evaluate("0")
         devtools.append((time.monotonic() - t0) * 1e3)
-    out = {"web_play_to_first_note_ms": summary(web, trials), "osc_play_to_first_note_ms": summary(osc, trials),
-           "devtools_evaluate_round_trip_ms": summary(devtools, trials)}
-    out["web_play_to_first_note_ms"]["all"] = [round(x, 2) for x in web]
-    out["trials_with_lost_jack_periods"] = lost
-    out["osc_play_to_first_note_ms"]["all"] = [round(x, 2) for x in osc]
+    names = {"web": "web_play_to_first_note_ms", "ws": "ws_client_play_to_first_note_ms",
+             "osc": "osc_play_to_first_note_ms"}
+    out: dict = {}
+    for kind, name in names.items():
+        out[name] = summary(times[kind], trials)
+        if times[kind]:
+            out[name]["p90"] = round(pct(times[kind], 90), 3)
+        out[name]["all"] = [round(x, 2) for x in times[kind]]
+    out["devtools_evaluate_round_trip_ms"] = summary(devtools, trials)
+    out["trials_with_missed_jack_periods"] = lost
     return out
 
 
@@ -205,8 +222,10 @@ def main() -> int:
             run.close()
             browser.close()
     web, osc = result["web_play_to_first_note_ms"], result["osc_play_to_first_note_ms"]
-    if web.get("p99") and osc.get("p99"):
-        result["p99_ratio_web_vs_osc"] = round(web["p99"] / osc["p99"], 2)
+    for q in ("p50", "p90", "p99"):
+        if web.get(q) and osc.get(q):
+            result[f"{q}_ratio_web_vs_osc"] = round(web[q] / osc[q], 2)
+    result["load_average_1_5_15"] = [round(x, 2) for x in os.getloadavg()]   # a shared 2-core machine: context
     idle, busy = result["roll_idle"], result["roll_100_notes_per_s"]
     if idle.get("fps"):
         result["fps_ratio_100_notes_vs_idle"] = round(busy["fps"] / idle["fps"], 3)
@@ -214,6 +233,9 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if not isinstance(v, dict) or "all" not in v}, indent=2))
+    ws = result["ws_client_play_to_first_note_ms"]
+    print(f"p50 / p90 / p99 ms: page {web.get('p50')} / {web.get('p90')} / {web.get('p99')}; WebSocket client "
+          f"{ws.get('p50')} / {ws.get('p90')} / {ws.get('p99')}; OSC {osc.get('p50')} / {osc.get('p90')} / {osc.get('p99')}")
     print(f"page action -> first note p99 {web.get('p99')} ms (OSC {osc.get('p99')} ms, ratio "
           f"{result.get('p99_ratio_web_vs_osc')}); roll {busy['fps']:.1f} fps at {busy['notes_per_s']} notes/s "
           f"(idle {idle['fps']:.1f} fps)")
