@@ -129,9 +129,10 @@ class WebSurface:
         self._stop = asyncio.Event()
         tap, _ = await self._loop.create_datagram_endpoint(lambda: _Tap(self), sock=self._tap)
         try:
+            # no permessage-deflate: the messages are a few dozen bytes, and each costs CPU on a busy host
             async with serve(self._session, self.host, self.port, process_request=self._request,
-                             server_header=None, max_size=MAX_MESSAGE, ping_interval=20,
-                             logger=logging.getLogger(f"{__name__}.ws")) as server:
+                             server_header=None, max_size=MAX_MESSAGE, ping_interval=20, close_timeout=1.0,
+                             compression=None, logger=logging.getLogger(f"{__name__}.ws")) as server:
                 self.port = server.sockets[0].getsockname()[1]
                 self._ready.set()
                 ticker = asyncio.create_task(self._tick())
