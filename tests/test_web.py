@@ -194,7 +194,7 @@ def parse_run(*flags: str):
 
 def test_web_flags():
     assert parse_run().web is None
-    assert parse_run("--web").web == DEFAULT_WEB_PORT
+    assert (parse_run("--web").web, parse_run("--web").web_host) == (DEFAULT_WEB_PORT, "127.0.0.1")   # loopback
     assert parse_run("--web", "0").web == 0
     with pytest.raises(ConfigError, match="allow-list"):
         parse_run("--web", "--web-host", "0.0.0.0")
