@@ -147,6 +147,12 @@ def test_moving_a_slider_changes_the_parameter_in_the_host(page, run, osc):
     assert status["generators"]["arp"]["params"]["velocity"] == 127
 
 
+def test_learn_cc_arms_the_host_and_the_page_says_so(page, run, osc):
+    page.click("#arp-gate-learn")
+    assert wait_status(run, osc, lambda s: s["learning"] == "arp.gate")["learning"] == "arp.gate"
+    assert poll(page, "document.getElementById('learning').textContent.includes('arp.gate')")
+
+
 def test_play_and_stop_buttons_drive_notes_at_jack_midi_dump(page, run, osc, midi_receiver):
     dump = midi_receiver(run.port_name)
     page.click("#arp-play")
@@ -180,6 +186,9 @@ def test_a_generators_own_messages_show_on_its_card(page, run, osc):
     assert caption.inner_text() == "a fast piece for strings and piano"
     assert page.locator("#gen-teller .out-tags .chip").all_inner_texts() == ["fast", "strings", "piano"]
     assert page.locator("#gen-teller .out-embedding canvas.bars").count() == 1
+    bar = page.locator("#progress [data-task='teller/think'] progress")
+    bar.wait_for(timeout=10000)
+    assert bar.evaluate("b => b.value") == 0.5
     page.fill("#teller-word", "slow")
     page.press("#teller-word", "Enter")
     assert poll(page, "document.querySelector('#gen-teller .caption').textContent.includes('slow')")

@@ -1,4 +1,5 @@
-"""A generator that plays nothing and says things, as the tagger does: a caption, tags and an embedding a bar."""
+"""A generator that plays nothing and says things, as the tagger does: a caption, tags and an embedding a bar
+(and a progress report, half done)."""
 from __future__ import annotations
 
 import json
@@ -21,6 +22,7 @@ class Teller(Generator):
         self.context.send("tags", json.dumps({"bar": 1, "tags": {"tempo": [word], "instrument": ["strings", "piano"]}}))
         self.context.send("caption", f"a {word} piece for strings and piano")
         self.context.send("embedding", *[((i * 37) % 11 - 5) / 5.0 for i in range(32)])
+        self.context.progress("think", 0.5)
         return Phrase.of([], self.context.beats_per_bar, self.name)
 
 
