@@ -23,6 +23,7 @@ demo: setup
 bench: setup
 	$(PY) bench/host_bench.py
 	$(PY) bench/flood_bench.py
+	$(PY) bench/bench_web.py
 	@if [ -f bench/timing.py ]; then $(PY) bench/timing.py; fi
 
 clean:

@@ -57,6 +57,7 @@ class Bridge:
         self.transport = None
         self.host = None
         self.ccmap = None
+        self.web = None
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
@@ -183,8 +184,13 @@ class Bridge:
         clock = Clock(s.tempo, s.beats_per_bar)
         record = recording_path(s.record)
         self.record = record
+        if s.web is not None:   # its note tap first: the output process copies /cmt/note and /cmt/beat there
+            from .web import WebSurface
+
+            self.web = WebSurface(s.web_host, s.web, s.osc_allow)
         options = TransportOptions(midi_out=s.midi_out, virtual_name=s.virtual_name, api=s.api,
-                                   clock_out=s.clock_out, osc_out=(s.reply_host, s.reply_port), record=record)
+                                   clock_out=s.clock_out, osc_out=(s.reply_host, s.reply_port), record=record,
+                                   osc_copy=self.web.tap_address if self.web else None)
         self.transport = Transport(options, clock.anchor)
         self.transport.start()
         clock.add_listener(self.transport.set_anchor)
@@ -208,6 +214,8 @@ class Bridge:
                                   (s.reply_host, s.reply_port), s.osc_allow).start()
         for e in errors + load_errors:
             self.control.send("/cmt/error", "/cmt", e)
+        if self.web is not None:
+            self._start_web(loaded)
 
         if s.midi_in is not None or s.virtual_in or s.follow_clock:
             from .midi_in import MidiInput
@@ -231,8 +239,9 @@ class Bridge:
         for gen, action, args in self.actions:
             self.host.perform(gen, action, args)   # its errors come back like an OSC action's
         port = self.transport.port_name or s.midi_out or s.virtual_name
+        web = f" | web {self.web.url}" if self.web is not None else ""
         self.say(f"{READY} MIDI out {port!r} | OSC in {s.osc_host}:{self.control.port} -> "
-                 f"{s.reply_host}:{s.reply_port} | generators: {', '.join(self.host.names) or 'none'}"
+                 f"{s.reply_host}:{s.reply_port}{web} | generators: {', '.join(self.host.names) or 'none'}"
                  f"{' | playing: ' + ', '.join(s.play) if s.play else ''}"
                  f"{' | recording ' + str(record) if record else ''}")
 
@@ -253,6 +262,19 @@ class Bridge:
             except BridgeError as e:
                 self.say(f"cmt-bridge: warning: {presets.cc_path()}: {e}")
         return out
+
+    def _start_web(self, loaded: dict) -> None:
+        """The browser control surface; when it cannot start, one warning line and the host plays on."""
+        from .osc import OscSchema
+
+        schema = json.loads(json.dumps(OscSchema(loaded).describe(), default=str))
+        try:
+            self.web.start(schema, self.control.submit, self.status)
+        except BridgeError as e:
+            self.say(f"cmt-bridge: warning: no web surface: {e}")
+            self.web = None
+            return
+        self.control.listeners.append(self.web.publish)
 
     def _on_cc(self, channel: int, cc: int, value: int) -> None:
         try:
@@ -289,7 +311,8 @@ class Bridge:
         return self.exit_code
 
     def shutdown(self) -> None:
-        for step, fn in (("osc", lambda: self.control and self.control.close()),
+        for step, fn in (("web", lambda: self.web and self.web.close()),
+                         ("osc", lambda: self.control and self.control.close()),
                          ("host", lambda: self.host and self.host.stop()),
                          # its own step: a stop refused by a dead output process must not skip the close
                          ("workers", lambda: self.host and self.host.close(CLOSE_HOST_S)),

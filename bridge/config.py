@@ -27,6 +27,10 @@ Example ``cmt-bridge.toml``::
     reply_port = 9001
     allow = []               # senders accepted beyond loopback: "192.168.1.20" or "192.168.1.0/24"
 
+    [web]                    # the browser control surface (cmt-bridge run --web)
+    port = 8765              # omit (or no --web) for none; 0 = any free port
+    host = "127.0.0.1"       # anything else needs [osc] allow = [...]; the page then needs its token
+
     [link]
     enabled = false          # Ableton Link (pip install 'cmt-bridge[link]')
 
@@ -54,6 +58,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_OSC_PORT = 9000
 DEFAULT_REPLY_PORT = 9001
+DEFAULT_WEB_PORT = 8765
 LOOPBACK = "127.0.0.1"
 APIS = ("auto", "jack", "alsa", "coremidi", "winmm", "none")
 
@@ -70,8 +75,9 @@ class Setting:
     key: str = ""             # TOML key ("tempo", "midi.out"); "" = the field name at the top level
     flag: str = ""            # "--tempo"; "" = no flag of its own
     metavar: str | None = None
-    group: str = ""           # the --help group: "" | "MIDI" | "OSC"
+    group: str = ""           # the --help group: "" | "MIDI" | "OSC" | "web"
     choices: tuple[str, ...] = ()
+    const: Any = None         # the value of the flag given without one (argparse nargs="?")
 
     @property
     def toml(self) -> str:
@@ -127,6 +133,12 @@ SETTINGS: tuple[Setting, ...] = (
             flag="--reply-host", metavar="ADDR", group="OSC"),
     Setting("reply_port", "int", DEFAULT_REPLY_PORT, "reply port", key="osc.reply_port", flag="--reply-port",
             metavar="PORT", group="OSC"),
+    Setting("web", "int?", None, "serve the browser control surface on this port (the flag alone: "
+            f"{DEFAULT_WEB_PORT}; 0 = any free port)", key="web.port", flag="--web", metavar="PORT", group="web",
+            const=DEFAULT_WEB_PORT),
+    Setting("web_host", "str", LOOPBACK, "web surface listen address (beyond loopback needs the OSC allow-list; "
+            "the page URL then carries a random token)", key="web.host", flag="--web-host", metavar="ADDR",
+            group="web"),
     Setting("generators", "table", {}, "parameter defaults ([generators.<name>] tables; flag "
             "GEN.PARAM=VALUE, repeatable), checked against each Param", flag="--set", metavar="GEN.PARAM=VALUE"),
 )
@@ -143,8 +155,10 @@ def _settings_check(self) -> "Settings":
         raise ConfigError(f"beats_per_bar must be in range 1..16, got {self.beats_per_bar}")
     if self.api not in APIS:
         raise ConfigError(f"api must be one of {', '.join(APIS)}, got {self.api!r}")
-    for name in ("osc_port", "reply_port"):
+    for name in ("osc_port", "reply_port", "web"):
         port = getattr(self, name)
+        if name == "web" and port is None:
+            continue
         if not isinstance(port, int) or not 0 <= port <= 65535:
             raise ConfigError(f"{name.replace('_', '-')} must be a port number 0..65535, got {port!r}")
     for name in ("quantize", "lookahead", "seconds"):
@@ -155,6 +169,9 @@ def _settings_check(self) -> "Settings":
     if not is_loopback(self.osc_host) and not self.osc_allow:
         raise ConfigError(f"listening on {self.osc_host} (beyond loopback) needs an allow-list: "
                           f"--osc-allow ADDRESS[,ADDRESS/NN...]")
+    if not is_loopback(self.web_host) and not self.osc_allow:
+        raise ConfigError(f"serving the web surface on {self.web_host} (beyond loopback) needs the OSC "
+                          f"allow-list: --osc-allow ADDRESS[,ADDRESS/NN...]")
     return self
 
 
@@ -187,6 +204,17 @@ def allow_networks(allow: list[str]) -> list[ipaddress.IPv4Network | ipaddress.I
             raise ConfigError(f"osc allow-list entry {item!r} is not an address or network "
                               f"(e.g. 192.168.1.20 or 192.168.1.0/24)") from None
     return nets
+
+
+def peer_allowed(ip: str, allow: list) -> bool:
+    """True for a loopback sender or one inside the allow-list's networks (OSC and the web surface)."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    if addr.version == 6 and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return addr.is_loopback or any(addr in net for net in allow)
 
 
 def _check_type(key: str, setting: Setting, value: Any) -> Any:
@@ -335,6 +363,8 @@ def add_flags(parser: argparse.ArgumentParser) -> dict[str, Any]:
             kw.update(type=_FLAG_TYPES[st.base], metavar=st.metavar)
             if st.choices:
                 kw.update(choices=st.choices, metavar=None)
+            if st.const is not None:
+                kw.update(nargs="?", const=st.const)
         groups[st.group].add_argument(st.flag, **kw)
     return groups
 

@@ -54,6 +54,20 @@ class PlayedNote:
         self.state = PENDING
 
 
+class _OscFanout:
+    """``send_message`` to every OSC destination (the reply address, and the web surface's tap)."""
+
+    def __init__(self, clients: list) -> None:
+        self.clients = clients
+
+    def send_message(self, address: str, args: list) -> None:
+        for client in self.clients:
+            try:
+                client.send_message(address, args)
+            except OSError as err:
+                log.debug("OSC send failed: %s", err)
+
+
 class Playout:
     """The child's state machine; ``run()`` is its loop. Parent messages are tuples (see ``handle``)."""
 
@@ -71,10 +85,11 @@ class Playout:
         if self.sink.precise:
             self.spin_s = 0.0006 if _realtime_priority(options.realtime) else 0.002
         self.osc = None
-        if options.osc_out:
+        targets = [t for t in (options.osc_out, getattr(options, "osc_copy", None)) if t]
+        if targets:
             from pythonosc.udp_client import SimpleUDPClient
 
-            self.osc = SimpleUDPClient(options.osc_out[0], int(options.osc_out[1]))
+            self.osc = _OscFanout([SimpleUDPClient(host, int(port)) for host, port in targets])
         self.recorder = None
         if options.record:
             from .recorder import Recorder

@@ -47,6 +47,7 @@ class TransportOptions:
     api: str = "auto"                  # auto | jack | alsa | coremidi | winmm | none (no MIDI, OSC/record only)
     clock_out: bool = False            # send MIDI clock 24 ppqn + start/stop/continue
     osc_out: tuple[str, int] | None = ("127.0.0.1", 9001)   # sends /cmt/note and /cmt/beat, timed
+    osc_copy: tuple[str, int] | None = None    # the same /cmt/note and /cmt/beat here too (the web surface)
     record: Path | None = None         # .mid recorder path (rewritten every few s and on every stop)
     jack_native: bool | None = None    # True: JACK-Client output at frame offsets (opt-in, see bridge.sinks)
     realtime: bool = True              # ask for SCHED_FIFO in the output process (ignored when not permitted)

@@ -5,6 +5,7 @@
     python max_patches/make_patches.py --installed      # also installed / CMT_BRIDGE_PLUGINS plugins
     cmt-bridge osc-schema > s.json && python max_patches/make_patches.py --schema s.json -o /tmp/p
 
+``cmt-bridge-web.maxpat`` shows the host's web page in ``[jweb]`` (web_layout.py).
 Every control is laid out from ``cmt-bridge osc-schema``: a slider and a number box
 per parameter (the schema's range, default and unit), a button or message per
 action; and one Max for Live device per generator (live_layout.py, amxd.py).
@@ -27,8 +28,10 @@ import amxd  # noqa: E402
 from control_layout import max_control, pd_control  # noqa: E402
 from live_layout import device_file, max_device  # noqa: E402
 from notes_layout import max_notes, pd_notes  # noqa: E402
+from web_layout import max_web  # noqa: E402
 
-FILES = ("cmt-bridge-control.maxpat", "cmt-bridge-notes.maxpat", "cmt-bridge-control.pd", "cmt-bridge-notes.pd")
+FILES = ("cmt-bridge-control.maxpat", "cmt-bridge-notes.maxpat", "cmt-bridge-control.pd", "cmt-bridge-notes.pd",
+         "cmt-bridge-web.maxpat")
 LIVE = "live"                 # the devices' folder under the output folder (with cmt_clips.js, not generated)
 
 
@@ -54,12 +57,13 @@ def shipped_schema(installed: bool = False) -> dict:
 
 
 def render(schema: dict) -> dict[str, str]:
-    """File name -> text of all four patches."""
+    """File name -> text of every patch (the web one: a jweb showing ``cmt-bridge run --web``'s page)."""
     return {
         "cmt-bridge-control.maxpat": max_control(schema).dumps(),
         "cmt-bridge-notes.maxpat": max_notes(schema).dumps(),
         "cmt-bridge-control.pd": pd_control(schema).dumps(),
         "cmt-bridge-notes.pd": pd_notes(schema).dumps(),
+        "cmt-bridge-web.maxpat": max_web(schema).dumps(),
     }
 
 

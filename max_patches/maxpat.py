@@ -71,6 +71,7 @@ UI_IO: dict[str, tuple[int, int, list[str]]] = {
     "ezdac~": (2, 0, []),
     "panel": (1, 0, []),
     "textedit": (1, 4, ["", "int", "", ""]),
+    "jweb": (1, 1, [""]),    # the web browser object (Chromium Embedded): url / messages from the page out
     # Max for Live UI objects (outlet types as Max 8/9 save them)
     "live.dial": (1, 2, ["", "float"]),
     "live.numbox": (1, 2, ["", "float"]),
