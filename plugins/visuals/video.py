@@ -5,12 +5,16 @@
             w.write(rgb)
 
 The audio (mono float32) is muxed in full after the last frame; the video's
-length is the number of frames written. Encoder errors become one-line
-InputErrors naming the file.
+length is the number of frames written. Frames are encoded on a thread of
+their own (FFmpeg releases the GIL), so rendering the next frame and encoding
+this one overlap; the queue between them is short (:data:`QUEUE_FRAMES`).
+Encoder errors become one-line InputErrors naming the file.
 """
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -22,10 +26,11 @@ log = logging.getLogger(__name__)
 
 VIDEO_CODEC = "libx264"
 CRF = "20"
-PRESET = "veryfast"
+PRESET = "superfast"
 AUDIO_CODEC = "aac"
 AUDIO_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)   # what the AAC encoder takes
 AUDIO_BLOCK = 1024
+QUEUE_FRAMES = 4
 
 
 def aac_rate(rate: int) -> int:
@@ -61,11 +66,31 @@ class VideoWriter:
             self.audio = (resample(np.asarray(samples, np.float32), int(source_rate), out_rate), out_rate)
             self.astream = self.container.add_stream(AUDIO_CODEC, rate=out_rate)
             self.astream.layout = "mono"
+        self.queue: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._encode_loop, name="visuals-encode", daemon=True)
+        self.thread.start()
 
     def write(self, rgb: np.ndarray) -> None:
+        """Queue one RGB frame (uint8 [size, size, 3]) for encoding."""
+        if self.error is not None:
+            raise InputError(f"cannot write the video {self.path} ({self.error})")
+        self.queue.put(np.array(rgb, np.uint8, copy=True))
+
+    def _encode_loop(self) -> None:
+        while True:
+            rgb = self.queue.get()
+            if rgb is None:
+                return
+            if self.error is None:
+                try:
+                    self._encode(rgb)
+                except Exception as e:  # noqa: BLE001 - reported by write/close in the caller's thread
+                    self.error = e
+
+    def _encode(self, rgb: np.ndarray) -> None:
         import av
 
-        rgb = np.ascontiguousarray(rgb, np.uint8)
         if rgb.shape[0] != self.stream.height:
             rgb = np.pad(rgb, ((0, self.stream.height - rgb.shape[0]), (0, self.stream.width - rgb.shape[1]), (0, 0)),
                          mode="edge")
@@ -93,7 +118,11 @@ class VideoWriter:
     def close(self) -> None:
         if self.container is None:
             return
+        self.queue.put(None)
+        self.thread.join()
         try:
+            if self.error is not None:
+                raise InputError(f"cannot write the video {self.path} ({self.error})")
             for packet in self.stream.encode(None):
                 self.container.mux(packet)
             if self.audio is not None:
