@@ -106,20 +106,23 @@ def cmd_visualize(args) -> int:
     tiles: dict[int, np.ndarray] = {}
     centres = analysis.window_centres
     bar = Progress(n, f"visualize {source.name}", unit="frames")
-    with make_renderer(args.size, args.generator, args.seed) as renderer, \
-            VideoWriter(out, args.size, args.fps, (samples, rate)) as video:
-        for i, vector in enumerate(vectors):
-            rgb = renderer.render(vector)
-            if args.text:
-                rgb = overlay_text(rgb, analysis.sentences[int(np.argmin(np.abs(centres - (i + 0.5) / args.fps)))])
-            video.write(rgb)
-            if i in picks:
-                tiles[i] = rgb
-            bar.update()
-        bar.close()
-        stills = []
-        if args.stills:
-            stills = _stills(analysis, vectors, args, renderer)
+    part = out.with_name(f".{out.name}.part")      # the video appears whole or not at all
+    try:
+        with make_renderer(args.size, args.generator, args.seed) as renderer, \
+                VideoWriter(part, args.size, args.fps, (samples, rate)) as video:
+            for i, vector in enumerate(vectors):
+                rgb = renderer.render(vector)
+                if args.text:
+                    rgb = overlay_text(rgb, analysis.sentences[int(np.argmin(np.abs(centres - (i + 0.5) / args.fps)))])
+                video.write(rgb)
+                if i in picks:
+                    tiles[i] = rgb
+                bar.update()
+            bar.close()
+        part.replace(out)
+    finally:
+        part.unlink(missing_ok=True)
+    stills = _stills(analysis, vectors, args) if args.stills else []
     seconds = time.perf_counter() - began
     print(analysis.sentence)
     print(f"{out}  ({n} frames, {analysis.duration_s:.1f} s, made in {seconds:.1f} s: "
@@ -137,7 +140,7 @@ def cmd_visualize(args) -> int:
     return 0
 
 
-def _stills(analysis, vectors, args, renderer) -> list:
+def _stills(analysis, vectors, args) -> list:
     """N frames at evenly spaced sounding moments, re-rendered at STILL_SIZE, with their prompt sentences."""
     import numpy as np
 
