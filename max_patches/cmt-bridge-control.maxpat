@@ -12,7 +12,7 @@
 		"rect": [
 			40.0,
 			80.0,
-			2376.0,
+			2746.0,
 			900.0
 		],
 		"bglocked": 0,
@@ -377,7 +377,9 @@
 						",",
 						"tagger",
 						",",
-						"transcription"
+						"transcription",
+						",",
+						"visuals"
 					],
 					"maxclass": "umenu",
 					"numinlets": 1,
@@ -6952,6 +6954,1290 @@
 					],
 					"text": "s ---cmtb-out"
 				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"fontsize": 16.0,
+					"id": "obj-402",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2280.0,
+						90.0,
+						55.5,
+						26.0
+					],
+					"text": "visuals"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-403",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2280.0,
+						114.0,
+						420.0,
+						21.0
+					],
+					"text": "follows what is heard (an input device, a file heard in time, or the host's own notes) and sends a shader's parameters over OSC at a steady frame rate; plays no notes"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-404",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2280.0,
+						164.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-405",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2280.0,
+						138.0,
+						131.0,
+						22.0
+					],
+					"text": "/cmt/play visuals"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-406",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2480.0,
+						138.0,
+						131.0,
+						22.0
+					],
+					"text": "/cmt/stop visuals"
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"id": "obj-407",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2280.0,
+						200.0,
+						420.0,
+						21.0
+					],
+					"text": "parameters (learn: the next MIDI CC you move controls it)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-408",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2280.0,
+						224.0,
+						420.0,
+						21.0
+					],
+					"text": "fps 1..120 Hz (default 30)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-409",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2480.0,
+						248.0,
+						180.0,
+						22.0
+					],
+					"text": "prepend /cmt/visuals/fps"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-410",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2480.0,
+						274.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"format": 6,
+					"id": "obj-411",
+					"maxclass": "flonum",
+					"maximum": 120.0,
+					"minimum": 1.0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						2380.0,
+						248.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-412",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2280.0,
+						274.0,
+						124.0,
+						22.0
+					],
+					"text": "loadmess set 30."
+				}
+			},
+			{
+				"box": {
+					"floatoutput": 1,
+					"id": "obj-413",
+					"maxclass": "slider",
+					"min": 1.0,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						2280.0,
+						248.0,
+						90.0,
+						20.0
+					],
+					"size": 119.0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-414",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2280.0,
+						300.0,
+						166.0,
+						22.0
+					],
+					"text": "/cmt/learn visuals fps"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-415",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2456.0,
+						300.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-416",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2280.0,
+						330.0,
+						420.0,
+						21.0
+					],
+					"text": "seed 0..2147483647 (default 0)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-417",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2480.0,
+						354.0,
+						187.0,
+						22.0
+					],
+					"text": "prepend /cmt/visuals/seed"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-418",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2480.0,
+						380.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-419",
+					"maxclass": "number",
+					"maximum": 2147483647,
+					"minimum": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						2280.0,
+						354.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-420",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2280.0,
+						380.0,
+						110.0,
+						22.0
+					],
+					"text": "loadmess set 0"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-421",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2280.0,
+						406.0,
+						173.0,
+						22.0
+					],
+					"text": "/cmt/learn visuals seed"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-422",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2463.0,
+						406.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-423",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2280.0,
+						436.0,
+						420.0,
+						21.0
+					],
+					"text": "sensitivity 0.1..4 (default 1)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-424",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2480.0,
+						460.0,
+						236.0,
+						22.0
+					],
+					"text": "prepend /cmt/visuals/sensitivity"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-425",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2480.0,
+						486.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"format": 6,
+					"id": "obj-426",
+					"maxclass": "flonum",
+					"maximum": 4.0,
+					"minimum": 0.1,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						2380.0,
+						460.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-427",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2280.0,
+						486.0,
+						117.0,
+						22.0
+					],
+					"text": "loadmess set 1."
+				}
+			},
+			{
+				"box": {
+					"floatoutput": 1,
+					"id": "obj-428",
+					"maxclass": "slider",
+					"min": 0.1,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						2280.0,
+						460.0,
+						90.0,
+						20.0
+					],
+					"size": 3.9
+				}
+			},
+			{
+				"box": {
+					"id": "obj-429",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2280.0,
+						512.0,
+						222.0,
+						22.0
+					],
+					"text": "/cmt/learn visuals sensitivity"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-430",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2512.0,
+						512.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-431",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2280.0,
+						542.0,
+						420.0,
+						21.0
+					],
+					"text": "loop (default False)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-432",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2480.0,
+						566.0,
+						187.0,
+						22.0
+					],
+					"text": "prepend /cmt/visuals/loop"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-433",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2480.0,
+						592.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-434",
+					"maxclass": "toggle",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"int"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						2280.0,
+						566.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-435",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2310.0,
+						566.0,
+						110.0,
+						22.0
+					],
+					"text": "loadmess set 0"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-436",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2280.0,
+						618.0,
+						173.0,
+						22.0
+					],
+					"text": "/cmt/learn visuals loop"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-437",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2463.0,
+						618.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"id": "obj-438",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2280.0,
+						648.0,
+						55.5,
+						21.0
+					],
+					"text": "actions"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-439",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2280.0,
+						672.0,
+						420.0,
+						21.0
+					],
+					"text": "file: follow a file heard in real time (silently) from now"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-440",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						2280.0,
+						722.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-441",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2308.0,
+						724.0,
+						200.0,
+						21.0
+					],
+					"text": "choose an audio file: WAV, FLAC, OGG, MP3 or what FFmpeg decodes"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-442",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						2520.0,
+						722.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-443",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						2520.0,
+						748.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-444",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2280.0,
+						774.0,
+						187.0,
+						22.0
+					],
+					"text": "prepend /cmt/visuals/file"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-445",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2280.0,
+						800.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-446",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2280.0,
+						834.0,
+						420.0,
+						21.0
+					],
+					"text": "listen: follow an audio input device (needs sounddevice)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-447",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						2280.0,
+						884.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-448",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2308.0,
+						886.0,
+						200.0,
+						21.0
+					],
+					"text": "choose input device index or name (empty: the default input)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-449",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						2520.0,
+						884.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-450",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						2520.0,
+						910.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-451",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2280.0,
+						936.0,
+						201.0,
+						22.0
+					],
+					"text": "prepend /cmt/visuals/listen"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-452",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2280.0,
+						962.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-453",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2280.0,
+						996.0,
+						420.0,
+						21.0
+					],
+					"text": "host: follow what the host itself plays (its notes rendered in-process)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-454",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2280.0,
+						1020.0,
+						152.0,
+						22.0
+					],
+					"text": "/cmt/visuals/host \"\""
+				}
+			},
+			{
+				"box": {
+					"id": "obj-455",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2442.0,
+						1020.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-456",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						2280.0,
+						1046.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-457",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2308.0,
+						1048.0,
+						200.0,
+						21.0
+					],
+					"text": "choose a GM soundfont (\"\" = the first one found)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-458",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						2520.0,
+						1046.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-459",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						2520.0,
+						1072.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-460",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2280.0,
+						1098.0,
+						187.0,
+						22.0
+					],
+					"text": "prepend /cmt/visuals/host"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-461",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2280.0,
+						1124.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-462",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2280.0,
+						1158.0,
+						420.0,
+						21.0
+					],
+					"text": "unlisten: stop following; the frames stop"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-463",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2280.0,
+						1182.0,
+						159.0,
+						22.0
+					],
+					"text": "/cmt/visuals/unlisten"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-464",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2449.0,
+						1182.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"id": "obj-465",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2280.0,
+						1216.0,
+						420.0,
+						21.0
+					],
+					"text": "messages from visuals (the last of each)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-466",
+					"maxclass": "newobj",
+					"numinlets": 4,
+					"numoutlets": 4,
+					"outlettype": [
+						"",
+						"",
+						"",
+						""
+					],
+					"patching_rect": [
+						2280.0,
+						1266.0,
+						400.0,
+						22.0
+					],
+					"text": "route /cmt/visuals/params /cmt/visuals/pulse /cmt/visuals/palette"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-467",
+					"maxclass": "newobj",
+					"numinlets": 0,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2280.0,
+						1240.0,
+						124.0,
+						22.0
+					],
+					"text": "r ---cmtb-gen-in"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-468",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2280.0,
+						1296.0,
+						420.0,
+						21.0
+					],
+					"text": "params: every frame: the shader's scene uniforms"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-469",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2280.0,
+						1320.0,
+						89.0,
+						22.0
+					],
+					"text": "prepend set"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-470",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2280.0,
+						1346.0,
+						400.0,
+						22.0
+					],
+					"text": ""
+				}
+			},
+			{
+				"box": {
+					"id": "obj-471",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2280.0,
+						1380.0,
+						420.0,
+						21.0
+					],
+					"text": "pulse: every frame: the pulse, up at an onset and decaying"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-472",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2280.0,
+						1404.0,
+						89.0,
+						22.0
+					],
+					"text": "prepend set"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-473",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2280.0,
+						1430.0,
+						400.0,
+						22.0
+					],
+					"text": ""
+				}
+			},
+			{
+				"box": {
+					"id": "obj-474",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2280.0,
+						1464.0,
+						420.0,
+						21.0
+					],
+					"text": "palette: every frame: the palette the tags chose"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-475",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2280.0,
+						1488.0,
+						89.0,
+						22.0
+					],
+					"text": "prepend set"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-476",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2280.0,
+						1514.0,
+						400.0,
+						22.0
+					],
+					"text": ""
+				}
 			}
 		],
 		"lines": [
@@ -9855,6 +11141,522 @@
 					],
 					"source": [
 						"obj-400",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-404",
+						0
+					],
+					"source": [
+						"obj-405",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-404",
+						0
+					],
+					"source": [
+						"obj-406",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-410",
+						0
+					],
+					"source": [
+						"obj-409",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-409",
+						0
+					],
+					"source": [
+						"obj-411",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-411",
+						0
+					],
+					"source": [
+						"obj-412",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-411",
+						0
+					],
+					"source": [
+						"obj-413",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-413",
+						0
+					],
+					"source": [
+						"obj-412",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-415",
+						0
+					],
+					"source": [
+						"obj-414",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-418",
+						0
+					],
+					"source": [
+						"obj-417",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-417",
+						0
+					],
+					"source": [
+						"obj-419",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-419",
+						0
+					],
+					"source": [
+						"obj-420",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-422",
+						0
+					],
+					"source": [
+						"obj-421",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-425",
+						0
+					],
+					"source": [
+						"obj-424",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-424",
+						0
+					],
+					"source": [
+						"obj-426",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-426",
+						0
+					],
+					"source": [
+						"obj-427",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-426",
+						0
+					],
+					"source": [
+						"obj-428",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-428",
+						0
+					],
+					"source": [
+						"obj-427",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-430",
+						0
+					],
+					"source": [
+						"obj-429",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-433",
+						0
+					],
+					"source": [
+						"obj-432",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-432",
+						0
+					],
+					"source": [
+						"obj-434",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-434",
+						0
+					],
+					"source": [
+						"obj-435",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-437",
+						0
+					],
+					"source": [
+						"obj-436",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-442",
+						0
+					],
+					"source": [
+						"obj-440",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-443",
+						0
+					],
+					"source": [
+						"obj-442",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-444",
+						0
+					],
+					"source": [
+						"obj-443",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-445",
+						0
+					],
+					"source": [
+						"obj-444",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-449",
+						0
+					],
+					"source": [
+						"obj-447",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-450",
+						0
+					],
+					"source": [
+						"obj-449",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-451",
+						0
+					],
+					"source": [
+						"obj-450",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-452",
+						0
+					],
+					"source": [
+						"obj-451",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-455",
+						0
+					],
+					"source": [
+						"obj-454",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-458",
+						0
+					],
+					"source": [
+						"obj-456",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-459",
+						0
+					],
+					"source": [
+						"obj-458",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-460",
+						0
+					],
+					"source": [
+						"obj-459",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-461",
+						0
+					],
+					"source": [
+						"obj-460",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-464",
+						0
+					],
+					"source": [
+						"obj-463",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-466",
+						0
+					],
+					"source": [
+						"obj-467",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-469",
+						0
+					],
+					"source": [
+						"obj-466",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-470",
+						0
+					],
+					"source": [
+						"obj-469",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-472",
+						0
+					],
+					"source": [
+						"obj-466",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-473",
+						0
+					],
+					"source": [
+						"obj-472",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-475",
+						0
+					],
+					"source": [
+						"obj-466",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-476",
+						0
+					],
+					"source": [
+						"obj-475",
 						0
 					]
 				}
