@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from peers import free_udp_port
+from test_tagger_host import ROOT
 from test_tagger_host import start_host, stop
 from visuals_fixture import clicks
 
@@ -60,3 +61,33 @@ def test_the_live_visuals_follow_a_file_at_a_steady_frame_rate(tmp_path, osc_rec
     assert np.all(np.diff(phase) > 0)              # the motion goes on, never backwards
     assert after == stopped_at                     # unlisten stops the frames
     assert dump.messages("/cmt/note") == [] and not dump.messages("/cmt/error"), dump.messages("/cmt/error")
+
+
+@pytest.mark.skipif(shutil.which("pd") is None, reason="Pure Data not installed (Debian package puredata-core)")
+def test_the_pd_twin_receives_the_live_parameters(tmp_path):
+    """The host's visuals frames reach the generated Pd twin (max_patches/cmt-bridge-visuals.pd) over UDP."""
+    import soundfile
+
+    rate = 22050
+    x, _ = clicks(6.0, rate, every_s=0.5)
+    soundfile.write(str(tmp_path / "take.wav"), x, rate)
+    reply, osc_in = free_udp_port(), free_udp_port()
+    pd = subprocess.Popen([shutil.which("pd"), "-nogui", "-noaudio", "-nomidi", "-stderr", "-send",
+                           f"cmt-visuals-listen {reply}", "-open", str(ROOT / "max_patches" / "cmt-bridge-visuals.pd")],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    host, ready = start_host({"CMT_BRIDGE_DISABLE": "midime,cmt,transcription,tagger"}, osc_in, reply, "--seconds", "30")
+    try:
+        assert "ready" in ready, ready
+        subprocess.run(["oscsend", "localhost", str(osc_in), "/cmt/visuals/file", "s", str(tmp_path / "take.wav")],
+                       check=True)
+        time.sleep(4.0)
+    finally:
+        stop(host)
+        pd.terminate()
+        err = pd.communicate(timeout=10)[1]
+    params = [line.split(": ", 1)[1].split() for line in err.splitlines() if line.startswith("cmt-visuals-params: ")]
+    pulses = [float(line.split(": ", 1)[1]) for line in err.splitlines() if line.startswith("cmt-visuals-pulse: ")]
+    palettes = [line for line in err.splitlines() if line.startswith("cmt-visuals-palette: ")]
+    assert len(params) > 20 and all(len(p) == 12 for p in params), err[-2000:]
+    assert palettes and max(pulses) > 0.5
+    assert "error" not in err and "couldn't create" not in err
