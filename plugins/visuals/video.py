@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 VIDEO_CODEC = "libx264"
 CRF = "20"
-PRESET = "superfast"
+PRESET = "ultrafast"
 AUDIO_CODEC = "aac"
 AUDIO_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)   # what the AAC encoder takes
 AUDIO_BLOCK = 1024
