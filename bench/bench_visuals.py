@@ -5,8 +5,9 @@ embedding reference was measured on seeds 1000+) rendered with MuseScore_General
 soundfont the tagger never heard. For each piece:
 
 - ``cmt-bridge visualize`` runs as a user runs it (a subprocess, 512 px, 30 fps, encode
-  and audio mux included): real-time factor = audio seconds / wall seconds; peak RSS of
-  the children (ru_maxrss);
+  and audio mux included): real-time factor = audio seconds / wall seconds, and audio
+  seconds / CPU seconds (all its threads: what it costs, whatever the machine's load);
+  peak RSS of the children (ru_maxrss);
 - sync = Pearson r between the benchmark's own onset strength (bench/visuals_metrics.py,
   not the plugin's features) and the frame-to-frame change of the decoded video; the
   control shifts the audio by 5 s; the lag of the best r in -5..5 frames;
@@ -66,12 +67,16 @@ def decode_video(path: Path) -> tuple[np.ndarray, list[np.ndarray]]:
     return np.stack(greys), rgbs
 
 
-def run_cli(wav: Path, out: Path, seed: int = 0) -> float:
+def run_cli(wav: Path, out: Path, seed: int = 0) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the child: user + system, every thread) of one ``visualize``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     subprocess.run([str(ROOT / ".venv" / "bin" / "cmt-bridge"), "visualize", str(wav), "-o", str(out), "--size",
                     str(SIZE), "--fps", str(FPS), "--seed", str(seed), "--sheet", ""],
                    check=True, capture_output=True, text=True)
-    return time.perf_counter() - began
+    wall = time.perf_counter() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
 def in_process_sync(wav: Path, tagger, onset: np.ndarray) -> dict:
@@ -173,11 +178,12 @@ def main() -> int:
         samples = samples.mean(axis=1) if samples.ndim == 2 else samples
         seconds = len(samples) / rate
         video = args.work / f"piece{k}.mp4"
-        wall = run_cli(wav, video)
+        wall, cpu = run_cli(wav, video)
         greys, rgbs = decode_video(video)
         onset = vm.onset_strength(samples, rate, FPS, len(greys))
         row = {"piece": k, "seconds": round(seconds, 2), "frames": len(greys), "wall_s": round(wall, 2),
-               "realtime_factor": round(seconds / wall, 3), "video_512px": vm.sync(onset, vm.frame_change(greys), FPS)}
+               "realtime_factor": round(seconds / wall, 3), "cpu_s": round(cpu, 2),
+               "cpu_realtime_factor": round(seconds / cpu, 3), "video_512px": vm.sync(onset, vm.frame_change(greys), FPS)}
         row |= in_process_sync(wav, tagger, onset)
         tl = tagger.tag_file(wav, 1.0)
         embeddings.append(tl.pooled_embedding())
@@ -214,6 +220,7 @@ def main() -> int:
         "same_piece_same_seed_max_abs_diff": rows[0]["same_seed_max_abs_diff"],
         "video_realtime_factor_median": round(float(np.median([r["realtime_factor"] for r in rows])), 3),
         "video_realtime_factor_min": round(float(min(r["realtime_factor"] for r in rows)), 3),
+        "video_cpu_realtime_factor_median": round(float(np.median([r["cpu_realtime_factor"] for r in rows])), 3),
         "metamusic_realtime_factor": 0.03,
         "live_fps_512px_one_core": round(live["live_fps"], 1),
         "conv_decoder_fps_512px_one_core": round(live["conv_decoder_fps"], 2),
