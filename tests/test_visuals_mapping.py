@@ -159,3 +159,38 @@ def test_schedule_changes_prompts_on_bar_lines_only():
     assert all(k["frame"] in bar_frames for k in keys)
     assert render_schedule(keys, "deforum").startswith("{") and '"keyframes"' in render_schedule(keys, "parseq")
     assert estimate_beat(np.zeros(100), fps) == (0.5, 0.0)
+
+
+def test_live_steering_follows_clicks_causally(tagger):
+    from plugins.visuals.live import LiveSteering
+
+    fps = 20.0
+    x, times = clicks(4.0, tagger.rate, every_s=1.0, first_s=2.05)      # 2 s of tone, then clicks
+    steer = LiveSteering(tagger, fps, seed=3)
+    vectors = []
+    for i in range(int(4.0 * fps)):
+        pos = int((i + 1) / fps * tagger.rate)
+        vectors.append(steer.frame(lambda n, p=pos: x[max(0, p - n):p]))
+    pulse = np.array([v[S.PULSE] for v in vectors])
+    first_click = int(times[0] * fps)
+    assert pulse[:first_click].max() < 0.3 < pulse[first_click:first_click + 2].max()
+    assert steer.tags and not steer.silent                      # tagged while it played
+    again = LiveSteering(tagger, fps, seed=3)
+    same = [again.frame(lambda n, p=int((i + 1) / fps * tagger.rate): x[max(0, p - n):p]) for i in range(len(vectors))]
+    np.testing.assert_array_equal(np.stack(same), np.stack(vectors))
+
+
+def test_the_generator_sends_its_declared_messages(tagger):
+    from plugins.visuals.generator import VisualsGenerator
+
+    sent = []
+    gen = VisualsGenerator({"tagger": tagger.bundle})
+    gen.context.send = lambda message, *args: sent.append((message, args))
+    v = np.arange(S.N_PARAMS, dtype=np.float32) / 100
+    gen.send_frame(v)
+    declared = {m.name for m in VisualsGenerator.messages}
+    assert [m for m, _ in sent] == ["params", "pulse", "palette"] and set(m for m, _ in sent) <= declared
+    params, pulse, palette = (a for _, a in sent)
+    assert len(params) == 12 and params[8] == pytest.approx(v[S.PHASE]) and params[-1] == pytest.approx(v[S.WARP])
+    assert pulse == (pytest.approx(float(v[S.PULSE])),) and len(palette) == 12
+    gen.close()
