@@ -159,6 +159,10 @@ def test_schedule_changes_prompts_on_bar_lines_only():
     assert all(k["frame"] in bar_frames for k in keys)
     assert render_schedule(keys, "deforum").startswith("{") and '"keyframes"' in render_schedule(keys, "parseq")
     assert estimate_beat(np.zeros(100), fps) == (0.5, 0.0)
+    from plugins.visuals.commands import SCHEDULE_FORMATS
+    from plugins.visuals.schedule import FORMATS
+
+    assert SCHEDULE_FORMATS == FORMATS
 
 
 def test_live_steering_follows_clicks_causally(tagger):

@@ -31,9 +31,10 @@ SHEET_TILES = 12
 STILL_SIZE = 1024
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
-    from .schedule import FORMATS
+SCHEDULE_FORMATS = ("deforum", "parseq")   # schedule.FORMATS (importing schedule here would load numpy for --help)
 
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
     v = sub.add_parser("visualize", help="audio -> a music video (MP4 with the audio) steered by the tagger and onsets",
                        description="Make a music video from a recording (WAV, FLAC, OGG, MP3 or what FFmpeg "
                                    "decodes), in about real time on a CPU.",
@@ -48,7 +49,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--text", action="store_true", help="overlay the sentence of the moment on the frames")
     v.add_argument("--schedule", type=Path, default=None,
                    help="also write the sentences as a prompt schedule (keyframes on bar lines)")
-    v.add_argument("--schedule-format", choices=FORMATS, default="deforum", help="deforum (default) or parseq")
+    v.add_argument("--schedule-format", choices=SCHEDULE_FORMATS, default="deforum", help="deforum (default) or parseq")
     v.add_argument("--stills", type=int, default=0, metavar="N",
                    help=f"also write N album-cover stills ({STILL_SIZE} px) with their sentences")
     v.add_argument("--generator", type=Path, default=None,
