@@ -67,16 +67,22 @@ def decode_video(path: Path) -> tuple[np.ndarray, list[np.ndarray]]:
     return np.stack(greys), rgbs
 
 
-def run_cli(wav: Path, out: Path, seed: int = 0) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of the child: user + system, every thread) of one ``visualize``."""
+def run_cli(wav: Path, out: Path, seed: int = 0) -> tuple[float, float, float]:
+    """(wall s, CPU s of the child: user + system, every thread, peak RSS MB) of one ``visualize``.
+
+    The peak RSS comes from GNU time (``%M``): a child forked from this (large) process would
+    report this process's pages in its own ru_maxrss.
+    """
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    stats = out.with_suffix(".rss")
     began = time.perf_counter()
-    subprocess.run([str(ROOT / ".venv" / "bin" / "cmt-bridge"), "visualize", str(wav), "-o", str(out), "--size",
-                    str(SIZE), "--fps", str(FPS), "--seed", str(seed), "--sheet", ""],
-                   check=True, capture_output=True, text=True)
+    subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(stats), str(ROOT / ".venv" / "bin" / "cmt-bridge"),
+                    "visualize", str(wav), "-o", str(out), "--size", str(SIZE), "--fps", str(FPS), "--seed", str(seed),
+                    "--sheet", ""], check=True, capture_output=True, text=True)
     wall = time.perf_counter() - began
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    rss_mb = int(stats.read_text().split()[-1]) / 1024
+    return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), rss_mb
 
 
 def in_process_sync(wav: Path, tagger, onset: np.ndarray) -> dict:
@@ -113,12 +119,14 @@ def live_fps_worker(wav: str) -> None:
     with ShaderRenderer(SIZE) as r:
         for _ in range(10):
             r.render(steer.frame(lambda n: x[max(0, pos - n):pos]))
-        began = time.perf_counter()
+        began, cpu0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
         for i in range(frames):
             pos = int((i + 10) / FPS * tagger.rate)
             r.render(steer.frame(lambda n, p=pos: x[max(0, p - n):p]))
         live = frames / (time.perf_counter() - began)
-    print(json.dumps({"live_fps": live, "conv_decoder_fps": conv_decoder_fps()}))
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
+    print(json.dumps({"live_fps": live, "live_frames_per_cpu_s": frames / cpu, "conv_decoder_fps": conv_decoder_fps()}))
 
 
 def conv_decoder_fps(n: int = 8) -> float:
@@ -169,7 +177,7 @@ def main() -> int:
 
     args.work.mkdir(parents=True, exist_ok=True)
     tagger = Tagger.load()
-    rows, embeddings, features = [], [], []
+    rows, embeddings, features, curves = [], [], [], []
     for k in range(args.pieces):
         wav = args.work / f"piece{k}.wav"
         if not wav.is_file():
@@ -178,16 +186,17 @@ def main() -> int:
         samples = samples.mean(axis=1) if samples.ndim == 2 else samples
         seconds = len(samples) / rate
         video = args.work / f"piece{k}.mp4"
-        wall, cpu = run_cli(wav, video)
+        wall, cpu, rss = run_cli(wav, video)
         greys, rgbs = decode_video(video)
         onset = vm.onset_strength(samples, rate, FPS, len(greys))
         row = {"piece": k, "seconds": round(seconds, 2), "frames": len(greys), "wall_s": round(wall, 2),
                "realtime_factor": round(seconds / wall, 3), "cpu_s": round(cpu, 2),
-               "cpu_realtime_factor": round(seconds / cpu, 3), "video_512px": vm.sync(onset, vm.frame_change(greys), FPS)}
+               "cpu_realtime_factor": round(seconds / cpu, 3), "peak_rss_mb": round(rss, 1), "video_512px": vm.sync(onset, vm.frame_change(greys), FPS)}
         row |= in_process_sync(wav, tagger, onset)
         tl = tagger.tag_file(wav, 1.0)
         embeddings.append(tl.pooled_embedding())
         features.append(vm.video_feature(rgbs, greys))
+        curves.append((onset, vm.frame_change(greys)))
         if k == 0:
             again = args.work / "piece0.again.mp4"
             run_cli(wav, again)
@@ -197,7 +206,13 @@ def main() -> int:
               f"{row['video_512px']['r']:.2f} (control {row['video_512px']['control_shifted']:.2f}, lag "
               f"{row['video_512px']['best_lag_frames']}), level baseline r {row['level_baseline_128px']['r']:.2f}",
               file=sys.stderr)
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    peak_rss_mb = max(r["peak_rss_mb"] for r in rows)
+    # control 2: each video against the next piece's audio (a shift can land on whole beats of a steady piece)
+    mismatched = []
+    for k in range(len(curves)):
+        onset, change = curves[(k + 1) % len(curves)][0], curves[k][1]
+        n = min(len(onset), len(change))
+        mismatched.append(vm.sync(onset[:n], change[:n], FPS)["r"])
     e, f = np.stack(embeddings), np.stack(features)
     iu = np.triu_indices(len(e), 1)
     d_emb = np.linalg.norm(e[:, None] - e[None], axis=2)[iu]
@@ -211,6 +226,8 @@ def main() -> int:
 
     summary = {
         "sync_r_median": med("video_512px"), "sync_control_shifted_median": med("video_512px", "control_shifted"),
+        "sync_control_other_piece_median": round(float(np.median(mismatched)), 3),
+        "sync_control_shifted_max": round(float(max(r["video_512px"]["control_shifted"] for r in rows)), 3),
         "sync_best_lag_frames": [r["video_512px"]["best_lag_frames"] for r in rows],
         "sync_r_ours_128px_median": med("ours_128px"), "sync_r_level_baseline_128px_median": med("level_baseline_128px"),
         "sync_ratio_vs_level_baseline": round(med("ours_128px") / max(1e-6, med("level_baseline_128px")), 2),
@@ -223,6 +240,7 @@ def main() -> int:
         "video_cpu_realtime_factor_median": round(float(np.median([r["cpu_realtime_factor"] for r in rows])), 3),
         "metamusic_realtime_factor": 0.03,
         "live_fps_512px_one_core": round(live["live_fps"], 1),
+        "live_frames_per_cpu_second": round(live["live_frames_per_cpu_s"], 1),
         "conv_decoder_fps_512px_one_core": round(live["conv_decoder_fps"], 2),
         "live_fps_ratio_vs_conv_decoder": round(live["live_fps"] / live["conv_decoder_fps"], 1),
         "peak_rss_mb": round(peak_rss_mb, 1),

@@ -267,7 +267,9 @@ def visuals(d: dict) -> list[str]:
             f"{', '.join(str(x) for x in lags)} frames) | level-driven mapping {m['sync_r_level_baseline_128px_median']:.2f}"
             f" (ours {m['sync_r_ours_128px_median']:.2f} at 128 px: {m['sync_ratio_vs_level_baseline']:.1f}x) | "
             ">= 0.40, lag 0 +- 1 |",
-            f"| control: the same with the audio shifted 5 s, median | {m['sync_control_shifted_median']:.2f} | | <= 0.10 |",
+            f"| control: the same with the audio shifted 5 s, median (max) | {m['sync_control_shifted_median']:.2f} "
+            f"({m.get('sync_control_shifted_max', float('nan')):.2f}) | another piece's audio: "
+            f"{m.get('sync_control_other_piece_median', float('nan')):.2f} | <= 0.10 |",
             f"| distinct: Spearman(embedding distances, image-feature distances), {su['pieces'] * (su['pieces'] - 1) // 2} "
             "pairs | "
             f"{m['distinctness_spearman']:.2f} | | >= 0.5 |",
@@ -278,7 +280,8 @@ def visuals(d: dict) -> list[str]:
             f"({m['video_realtime_factor_min']:.2f}x); per CPU second (all threads) "
             f"{m.get('video_cpu_realtime_factor_median', float('nan')):.2f}x | MetaMusic about "
             f"{m['metamusic_realtime_factor']}x on a GPU | >= 1.5x |",
-            f"| live renderer, 512 x 512, one core | {m['live_fps_512px_one_core']:.0f} fps | small ONNX conv decoder "
+            f"| live renderer, 512 x 512, one core | {m['live_fps_512px_one_core']:.0f} fps "
+            f"({m.get('live_frames_per_cpu_second', float('nan')):.0f} frames per CPU second) | small ONNX conv decoder "
             f"{m['conv_decoder_fps_512px_one_core']:.1f} fps ({m['live_fps_ratio_vs_conv_decoder']:.1f}x) | >= 30 fps |",
             f"| peak RSS of `visualize` | {m['peak_rss_mb']:.0f} MB | | <= 500 MB |"]
 

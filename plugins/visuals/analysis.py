@@ -77,17 +77,22 @@ def analyse(samples: np.ndarray, tagger: Tagger, fps: float, hop_s: float = DEFA
     return Analysis(fps, duration, feats, timeline, sentences, sentence, prompts, model_sha256(tagger))
 
 
+def held_rows(rows: np.ndarray, silent: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """``rows`` with each silent window's row replaced by the last sounding one (``first`` before any)."""
+    rows = np.array(rows, np.float64)
+    held = np.asarray(first, np.float64)
+    for i in range(len(rows)):
+        if silent[i]:
+            rows[i] = held
+        else:
+            held = rows[i]
+    return rows
+
+
 def shape_targets(analysis: Analysis, projection: Projection) -> np.ndarray:
     """[W, 8] shape targets per tagger window; silent windows hold the last sounding one (the centre at first)."""
     tl = analysis.timeline
-    z = projection(tl.embeddings)
-    held = projection.offset.copy()
-    for i in range(len(z)):
-        if tl.silent[i]:
-            z[i] = held
-        else:
-            held = z[i]
-    return z
+    return held_rows(projection(tl.embeddings), tl.silent, projection.offset)
 
 
 def frame_vectors(analysis: Analysis, seed: int = 0) -> np.ndarray:
@@ -99,11 +104,12 @@ def frame_vectors(analysis: Analysis, seed: int = 0) -> np.ndarray:
     centres = analysis.window_centres
     shapes = interpolate(centres, shape_targets(analysis, projection), times)
     probs = interpolate(centres, tl.probabilities, times)
+    tints = interpolate(centres, held_rows(projection.tint(tl.embeddings), tl.silent, np.zeros(3)), times)
     default_hue = (NEUTRAL_HUE + 0.15 * float(projection.offset[0])) % 1.0
     walker = Walker(analysis.fps, seed)
     out = np.zeros((analysis.n_frames, N_PARAMS), np.float32)
     f = analysis.features
     for i in range(analysis.n_frames):
-        scene = scene_of(dict(zip(tl.tags, probs[i])), default_hue=default_hue)
+        scene = scene_of(dict(zip(tl.tags, probs[i])), default_hue=default_hue, tint=tints[i])
         out[i] = walker.step(shapes[i], scene, float(f.onset[i]), float(f.level[i]))
     return out

@@ -48,6 +48,7 @@ class LiveSteering:
         self.peak_decay = math.exp(-1.0 / (PEAK_MEMORY_S * self.fps))
         self.default_hue = (NEUTRAL_HUE + 0.15 * float(self.projection.offset[0])) % 1.0
         self.shape = self.projection.offset.copy()
+        self.tint = np.zeros(3)
         self.scene: Scene = scene_of({}, default_hue=self.default_hue)
         self.centre: np.ndarray | None = None
         self.frames = 0
@@ -66,7 +67,8 @@ class LiveSteering:
             if not self.projection.uses_reference and self.centre is None:
                 self.centre = embedding.astype(np.float64)       # no reference: centre on the first sound heard
             self.shape = self.projection(embedding[None], self.centre)[0]
-        self.scene = scene_of(self.tags, default_hue=self.default_hue)
+            self.tint = self.projection.tint(embedding[None], self.centre)[0]
+        self.scene = scene_of(self.tags, default_hue=self.default_hue, tint=self.tint)
 
     def frame(self, latest: Callable[[int], np.ndarray]) -> np.ndarray:
         """The next frame's vector; ``latest(n)`` gives the newest ``n`` samples heard (mono, the tagger's rate)."""

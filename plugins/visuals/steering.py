@@ -58,6 +58,8 @@ class Projection:
         self.matrix = (q @ (basis / np.maximum(scales, 1e-6)[:, None])).astype(np.float64)
         self.offset = rng.uniform(-SEED_OFFSET, SEED_OFFSET, 8)
         self.uses_reference = self.mean is not None
+        # the tint: the first three axes unrotated and unseeded, so the colours belong to the music
+        self.tint_matrix = (basis[:3] / np.maximum(scales[:3], 1e-6)[:, None]).astype(np.float64)
 
     def __call__(self, embeddings: np.ndarray, centre: np.ndarray | None = None) -> np.ndarray:
         """[..., D] -> [..., 8]; without a reference, centred on ``centre`` or else the rows' own mean."""
@@ -67,6 +69,15 @@ class Projection:
         elif centre is None:
             centre = e.reshape(-1, e.shape[-1]).mean(axis=0)
         return self.offset + np.tanh(SHAPE_GAIN * (e - centre) @ self.matrix.T)
+
+    def tint(self, embeddings: np.ndarray, centre: np.ndarray | None = None) -> np.ndarray:
+        """[..., D] -> [..., 3] in (-1, 1): the palette's tint (see palette.scene_of)."""
+        e = np.asarray(embeddings, np.float64)
+        if self.mean is not None:
+            centre = self.mean
+        elif centre is None:
+            centre = e.reshape(-1, e.shape[-1]).mean(axis=0)
+        return np.tanh(SHAPE_GAIN * (e - centre) @ self.tint_matrix.T)
 
 
 @dataclass
