@@ -290,11 +290,42 @@ def tagger(d: dict) -> list[str]:
     return out
 
 
+def visuals(d: dict) -> list[str]:
+    su, m = d["setup"], d["summary"]
+    lags = sorted(set(m["sync_best_lag_frames"]))
+    return [f"**Visuals** (`python bench/bench_visuals.py`: {su['pieces']} held-out generated pieces of about "
+            f"{su['seconds']:.0f} s rendered with MuseScore_General, `cmt-bridge visualize` at {su['size']} px "
+            f"{su['fps']:.0f} fps as a subprocess; {su['cpus']} cores shared, load average at the end "
+            f"{su['load_average'][0]:.1f}):", "",
+            "| what | measured | baseline in the same run | target |", "| --- | --- | --- | --- |",
+            f"| sync: r(onset strength, frame-to-frame change), median | {m['sync_r_median']:.2f} (lag "
+            f"{', '.join(str(x) for x in lags)} frames) | level-driven mapping {m['sync_r_level_baseline_128px_median']:.2f}"
+            f" (ours {m['sync_r_ours_128px_median']:.2f} at 128 px: {m['sync_ratio_vs_level_baseline']:.1f}x) | "
+            ">= 0.40, lag 0 +- 1 |",
+            f"| control: the same with the audio shifted 5 s, median (max) | {m['sync_control_shifted_median']:.2f} "
+            f"({m.get('sync_control_shifted_max', float('nan')):.2f}) | another piece's audio: "
+            f"{m.get('sync_control_other_piece_median', float('nan')):.2f} | <= 0.10 |",
+            f"| distinct: Spearman(embedding distances, image-feature distances), {su['pieces'] * (su['pieces'] - 1) // 2} "
+            "pairs | "
+            f"{m['distinctness_spearman']:.2f} | | >= 0.5 |",
+            f"| closest pair of videos / median pair (feature distance) | {m['closest_pair_feature_distance']:.3f} / "
+            f"{m['median_pair_feature_distance']:.3f} | same piece + seed: max pixel difference "
+            f"{m['same_piece_same_seed_max_abs_diff']:.1f} | never near-identical |",
+            f"| whole video, encode included: real-time factor, median (worst) | {m['video_realtime_factor_median']:.2f}x "
+            f"({m['video_realtime_factor_min']:.2f}x); per CPU second (all threads) "
+            f"{m.get('video_cpu_realtime_factor_median', float('nan')):.2f}x | MetaMusic about "
+            f"{m['metamusic_realtime_factor']}x on a GPU | >= 1.5x |",
+            f"| live renderer, 512 x 512, one core | {m['live_fps_512px_one_core']:.0f} fps "
+            f"({m.get('live_frames_per_cpu_second', float('nan')):.0f} frames per CPU second) | small ONNX conv decoder "
+            f"{m['conv_decoder_fps_512px_one_core']:.1f} fps ({m['live_fps_ratio_vs_conv_decoder']:.1f}x) | >= 30 fps |",
+            f"| peak RSS of `visualize` | {m['peak_rss_mb']:.0f} MB | | <= 500 MB |"]
+
+
 def main() -> None:
     parts = [("timing", timing), ("host", host), ("midime", midime), ("midime16", midime16),
              ("transcription", transcription),
              ("cmt", cmt), ("cmt_step", cmt_step), ("soak", soak), ("soak_p64", soak), ("flood", flood),
-             ("tagger", tagger)]
+             ("tagger", tagger), ("visuals", visuals)]
     for name, fn in parts:
         d = _load(name)
         if d is None:

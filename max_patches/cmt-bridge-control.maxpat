@@ -12,7 +12,7 @@
 		"rect": [
 			40.0,
 			80.0,
-			2816.0,
+			3186.0,
 			900.0
 		],
 		"bglocked": 0,
@@ -379,7 +379,9 @@
 						",",
 						"tagger",
 						",",
-						"transcription"
+						"transcription",
+						",",
+						"visuals"
 					],
 					"maxclass": "umenu",
 					"numinlets": 1,
@@ -10683,6 +10685,1290 @@
 					],
 					"text": "s ---cmtb-out"
 				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"fontsize": 16.0,
+					"id": "obj-614",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2720.0,
+						90.0,
+						55.5,
+						26.0
+					],
+					"text": "visuals"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-615",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2720.0,
+						114.0,
+						420.0,
+						21.0
+					],
+					"text": "follows what is heard (an input device, a file heard in time, or the host's own notes) and sends a shader's parameters over OSC at a steady frame rate; plays no notes"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-616",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2720.0,
+						164.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-617",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2720.0,
+						138.0,
+						131.0,
+						22.0
+					],
+					"text": "/cmt/play visuals"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-618",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2920.0,
+						138.0,
+						131.0,
+						22.0
+					],
+					"text": "/cmt/stop visuals"
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"id": "obj-619",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2720.0,
+						200.0,
+						420.0,
+						21.0
+					],
+					"text": "parameters (learn: the next MIDI CC you move controls it)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-620",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2720.0,
+						224.0,
+						420.0,
+						21.0
+					],
+					"text": "fps 1..120 Hz (default 30)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-621",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2920.0,
+						248.0,
+						180.0,
+						22.0
+					],
+					"text": "prepend /cmt/visuals/fps"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-622",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2920.0,
+						274.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"format": 6,
+					"id": "obj-623",
+					"maxclass": "flonum",
+					"maximum": 120.0,
+					"minimum": 1.0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						2820.0,
+						248.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-624",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2720.0,
+						274.0,
+						124.0,
+						22.0
+					],
+					"text": "loadmess set 30."
+				}
+			},
+			{
+				"box": {
+					"floatoutput": 1,
+					"id": "obj-625",
+					"maxclass": "slider",
+					"min": 1.0,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						2720.0,
+						248.0,
+						90.0,
+						20.0
+					],
+					"size": 119.0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-626",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2720.0,
+						300.0,
+						166.0,
+						22.0
+					],
+					"text": "/cmt/learn visuals fps"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-627",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2896.0,
+						300.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-628",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2720.0,
+						330.0,
+						420.0,
+						21.0
+					],
+					"text": "seed 0..2147483647 (default 0)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-629",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2920.0,
+						354.0,
+						187.0,
+						22.0
+					],
+					"text": "prepend /cmt/visuals/seed"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-630",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2920.0,
+						380.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-631",
+					"maxclass": "number",
+					"maximum": 2147483647,
+					"minimum": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						2720.0,
+						354.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-632",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2720.0,
+						380.0,
+						110.0,
+						22.0
+					],
+					"text": "loadmess set 0"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-633",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2720.0,
+						406.0,
+						173.0,
+						22.0
+					],
+					"text": "/cmt/learn visuals seed"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-634",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2903.0,
+						406.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-635",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2720.0,
+						436.0,
+						420.0,
+						21.0
+					],
+					"text": "sensitivity 0.1..4 (default 1)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-636",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2920.0,
+						460.0,
+						236.0,
+						22.0
+					],
+					"text": "prepend /cmt/visuals/sensitivity"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-637",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2920.0,
+						486.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"format": 6,
+					"id": "obj-638",
+					"maxclass": "flonum",
+					"maximum": 4.0,
+					"minimum": 0.1,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						2820.0,
+						460.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-639",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2720.0,
+						486.0,
+						117.0,
+						22.0
+					],
+					"text": "loadmess set 1."
+				}
+			},
+			{
+				"box": {
+					"floatoutput": 1,
+					"id": "obj-640",
+					"maxclass": "slider",
+					"min": 0.1,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						2720.0,
+						460.0,
+						90.0,
+						20.0
+					],
+					"size": 3.9
+				}
+			},
+			{
+				"box": {
+					"id": "obj-641",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2720.0,
+						512.0,
+						222.0,
+						22.0
+					],
+					"text": "/cmt/learn visuals sensitivity"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-642",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2952.0,
+						512.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-643",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2720.0,
+						542.0,
+						420.0,
+						21.0
+					],
+					"text": "loop (default False)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-644",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2920.0,
+						566.0,
+						187.0,
+						22.0
+					],
+					"text": "prepend /cmt/visuals/loop"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-645",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2920.0,
+						592.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-646",
+					"maxclass": "toggle",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"int"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						2720.0,
+						566.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-647",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2750.0,
+						566.0,
+						110.0,
+						22.0
+					],
+					"text": "loadmess set 0"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-648",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2720.0,
+						618.0,
+						173.0,
+						22.0
+					],
+					"text": "/cmt/learn visuals loop"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-649",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2903.0,
+						618.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"id": "obj-650",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2720.0,
+						648.0,
+						55.5,
+						21.0
+					],
+					"text": "actions"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-651",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2720.0,
+						672.0,
+						420.0,
+						21.0
+					],
+					"text": "file: follow a file heard in real time (silently) from now"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-652",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						2720.0,
+						722.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-653",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2748.0,
+						724.0,
+						200.0,
+						21.0
+					],
+					"text": "choose an audio file: WAV, FLAC, OGG, MP3 or what FFmpeg decodes"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-654",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						2960.0,
+						722.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-655",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						2960.0,
+						748.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-656",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2720.0,
+						774.0,
+						187.0,
+						22.0
+					],
+					"text": "prepend /cmt/visuals/file"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-657",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2720.0,
+						800.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-658",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2720.0,
+						834.0,
+						420.0,
+						21.0
+					],
+					"text": "listen: follow an audio input device (needs sounddevice)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-659",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						2720.0,
+						884.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-660",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2748.0,
+						886.0,
+						200.0,
+						21.0
+					],
+					"text": "choose input device index or name (empty: the default input)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-661",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						2960.0,
+						884.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-662",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						2960.0,
+						910.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-663",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2720.0,
+						936.0,
+						201.0,
+						22.0
+					],
+					"text": "prepend /cmt/visuals/listen"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-664",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2720.0,
+						962.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-665",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2720.0,
+						996.0,
+						420.0,
+						21.0
+					],
+					"text": "host: follow what the host itself plays (its notes rendered in-process)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-666",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2720.0,
+						1020.0,
+						152.0,
+						22.0
+					],
+					"text": "/cmt/visuals/host \"\""
+				}
+			},
+			{
+				"box": {
+					"id": "obj-667",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2882.0,
+						1020.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-668",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						2720.0,
+						1046.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-669",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2748.0,
+						1048.0,
+						200.0,
+						21.0
+					],
+					"text": "choose a GM soundfont (\"\" = the first one found)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-670",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						2960.0,
+						1046.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-671",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						2960.0,
+						1072.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-672",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2720.0,
+						1098.0,
+						187.0,
+						22.0
+					],
+					"text": "prepend /cmt/visuals/host"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-673",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2720.0,
+						1124.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-674",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2720.0,
+						1158.0,
+						420.0,
+						21.0
+					],
+					"text": "unlisten: stop following; the frames stop"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-675",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2720.0,
+						1182.0,
+						159.0,
+						22.0
+					],
+					"text": "/cmt/visuals/unlisten"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-676",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2889.0,
+						1182.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"id": "obj-677",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2720.0,
+						1216.0,
+						420.0,
+						21.0
+					],
+					"text": "messages from visuals (the last of each)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-678",
+					"maxclass": "newobj",
+					"numinlets": 4,
+					"numoutlets": 4,
+					"outlettype": [
+						"",
+						"",
+						"",
+						""
+					],
+					"patching_rect": [
+						2720.0,
+						1266.0,
+						400.0,
+						22.0
+					],
+					"text": "route /cmt/visuals/params /cmt/visuals/pulse /cmt/visuals/palette"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-679",
+					"maxclass": "newobj",
+					"numinlets": 0,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2720.0,
+						1240.0,
+						124.0,
+						22.0
+					],
+					"text": "r ---cmtb-gen-in"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-680",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2720.0,
+						1296.0,
+						420.0,
+						21.0
+					],
+					"text": "params: every frame: the shader's scene uniforms"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-681",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2720.0,
+						1320.0,
+						89.0,
+						22.0
+					],
+					"text": "prepend set"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-682",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2720.0,
+						1346.0,
+						400.0,
+						22.0
+					],
+					"text": ""
+				}
+			},
+			{
+				"box": {
+					"id": "obj-683",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2720.0,
+						1380.0,
+						420.0,
+						21.0
+					],
+					"text": "pulse: every frame: the pulse, up at an onset and decaying"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-684",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2720.0,
+						1404.0,
+						89.0,
+						22.0
+					],
+					"text": "prepend set"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-685",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2720.0,
+						1430.0,
+						400.0,
+						22.0
+					],
+					"text": ""
+				}
+			},
+			{
+				"box": {
+					"id": "obj-686",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2720.0,
+						1464.0,
+						420.0,
+						21.0
+					],
+					"text": "palette: every frame: the palette the tags chose"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-687",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2720.0,
+						1488.0,
+						89.0,
+						22.0
+					],
+					"text": "prepend set"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-688",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2720.0,
+						1514.0,
+						400.0,
+						22.0
+					],
+					"text": ""
+				}
 			}
 		],
 		"lines": [
@@ -15098,6 +16384,522 @@
 					],
 					"source": [
 						"obj-612",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-616",
+						0
+					],
+					"source": [
+						"obj-617",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-616",
+						0
+					],
+					"source": [
+						"obj-618",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-622",
+						0
+					],
+					"source": [
+						"obj-621",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-621",
+						0
+					],
+					"source": [
+						"obj-623",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-623",
+						0
+					],
+					"source": [
+						"obj-624",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-623",
+						0
+					],
+					"source": [
+						"obj-625",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-625",
+						0
+					],
+					"source": [
+						"obj-624",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-627",
+						0
+					],
+					"source": [
+						"obj-626",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-630",
+						0
+					],
+					"source": [
+						"obj-629",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-629",
+						0
+					],
+					"source": [
+						"obj-631",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-631",
+						0
+					],
+					"source": [
+						"obj-632",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-634",
+						0
+					],
+					"source": [
+						"obj-633",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-637",
+						0
+					],
+					"source": [
+						"obj-636",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-636",
+						0
+					],
+					"source": [
+						"obj-638",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-638",
+						0
+					],
+					"source": [
+						"obj-639",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-638",
+						0
+					],
+					"source": [
+						"obj-640",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-640",
+						0
+					],
+					"source": [
+						"obj-639",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-642",
+						0
+					],
+					"source": [
+						"obj-641",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-645",
+						0
+					],
+					"source": [
+						"obj-644",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-644",
+						0
+					],
+					"source": [
+						"obj-646",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-646",
+						0
+					],
+					"source": [
+						"obj-647",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-649",
+						0
+					],
+					"source": [
+						"obj-648",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-654",
+						0
+					],
+					"source": [
+						"obj-652",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-655",
+						0
+					],
+					"source": [
+						"obj-654",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-656",
+						0
+					],
+					"source": [
+						"obj-655",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-657",
+						0
+					],
+					"source": [
+						"obj-656",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-661",
+						0
+					],
+					"source": [
+						"obj-659",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-662",
+						0
+					],
+					"source": [
+						"obj-661",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-663",
+						0
+					],
+					"source": [
+						"obj-662",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-664",
+						0
+					],
+					"source": [
+						"obj-663",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-667",
+						0
+					],
+					"source": [
+						"obj-666",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-670",
+						0
+					],
+					"source": [
+						"obj-668",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-671",
+						0
+					],
+					"source": [
+						"obj-670",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-672",
+						0
+					],
+					"source": [
+						"obj-671",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-673",
+						0
+					],
+					"source": [
+						"obj-672",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-676",
+						0
+					],
+					"source": [
+						"obj-675",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-678",
+						0
+					],
+					"source": [
+						"obj-679",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-681",
+						0
+					],
+					"source": [
+						"obj-678",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-682",
+						0
+					],
+					"source": [
+						"obj-681",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-684",
+						0
+					],
+					"source": [
+						"obj-678",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-685",
+						0
+					],
+					"source": [
+						"obj-684",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-687",
+						0
+					],
+					"source": [
+						"obj-678",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-688",
+						0
+					],
+					"source": [
+						"obj-687",
 						0
 					]
 				}

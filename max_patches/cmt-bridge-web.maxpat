@@ -92,7 +92,7 @@
 						440.0,
 						51.0
 					],
-					"text": "1. start the host with its page:  cmt-bridge run --web\n2. click the address below (or wait: it loads when the patch opens)\nevery generator the host loads gets its controls on the page (now: cmt, midime, midime16, tagger, transcription)"
+					"text": "1. start the host with its page:  cmt-bridge run --web\n2. click the address below (or wait: it loads when the patch opens)\nevery generator the host loads gets its controls on the page (now: cmt, midime, midime16, tagger, transcription, visuals)"
 				}
 			},
 			{

@@ -28,10 +28,12 @@ import amxd  # noqa: E402
 from control_layout import max_control, pd_control  # noqa: E402
 from live_layout import device_file, max_device  # noqa: E402
 from notes_layout import max_notes, pd_notes  # noqa: E402
+from visuals_layout import JXS, has_visuals, max_visuals, pd_visuals  # noqa: E402
 from web_layout import max_web  # noqa: E402
 
 FILES = ("cmt-bridge-control.maxpat", "cmt-bridge-notes.maxpat", "cmt-bridge-control.pd", "cmt-bridge-notes.pd",
-         "cmt-bridge-web.maxpat")
+         "cmt-bridge-web.maxpat", "cmt-bridge-visuals.maxpat", "cmt-bridge-visuals.pd")
+SHADERS = (JXS,)              # written with the patches (the Jitter patch loads it), not a patch itself
 LIVE = "live"                 # the devices' folder under the output folder (with cmt_clips.js, not generated)
 
 
@@ -57,14 +59,22 @@ def shipped_schema(installed: bool = False) -> dict:
 
 
 def render(schema: dict) -> dict[str, str]:
-    """File name -> text of every patch (the web one: a jweb showing ``cmt-bridge run --web``'s page)."""
-    return {
+    """File name -> text of every patch (the web one: a jweb showing ``cmt-bridge run --web``'s page; the
+    visuals ones, and the Jitter shader, when the schema has visuals)."""
+    out = {
         "cmt-bridge-control.maxpat": max_control(schema).dumps(),
         "cmt-bridge-notes.maxpat": max_notes(schema).dumps(),
         "cmt-bridge-control.pd": pd_control(schema).dumps(),
         "cmt-bridge-notes.pd": pd_notes(schema).dumps(),
         "cmt-bridge-web.maxpat": max_web(schema).dumps(),
     }
+    if has_visuals(schema):
+        sys.path.insert(0, str(HERE.parent))
+        from plugins.visuals.shader import jitter_shader
+
+        out |= {"cmt-bridge-visuals.maxpat": max_visuals(schema).dumps(),
+                "cmt-bridge-visuals.pd": pd_visuals(schema).dumps(), JXS: jitter_shader()}
+    return out
 
 
 def render_devices(schema: dict) -> dict[str, bytes]:

@@ -52,6 +52,13 @@ OBJECT_IO: dict[str, tuple[int, int, list[str]] | None] = {
     "gate": (2, 1, [""]),    # no argument: one outlet, closed until a non-zero int in the left inlet
     "delay": (2, 1, ["bang"]),
     "tosymbol": (1, 1, [""]),
+    # Jitter (the visuals patch): OB3D objects have one inlet and a texture/matrix + dumpout outlet
+    "qmetro": (2, 1, ["bang"]),
+    "jit.window": (1, 2, ["", ""]),
+    "jit.gl.render": (1, 2, ["bang", ""]),
+    "jit.gl.texture": (1, 2, ["jit_gl_texture", ""]),
+    "jit.gl.slab": (1, 2, ["jit_gl_texture", ""]),
+    "jit.gl.videoplane": (1, 2, ["jit_matrix", ""]),
     "live.thisdevice": (1, 3, ["bang", "int", "int"]),
 }
 

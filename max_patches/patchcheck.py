@@ -277,13 +277,22 @@ def check_pd(path: Path, schema: dict) -> list[str]:
             problems += check_message(schema, f"{where} #{i}", address, values)
     receivers = _downstream(out_of, [b.index for b in patch.boxes if b.kind == "obj" and b.head == "oscparse"]
                             + [b.index for b in patch.boxes if b.kind == "obj" and b.head == "r"])
+    def nested(prefix: str, j: int) -> list[str]:
+        """Addresses a [route] under ``prefix`` matches; a word whose outlet feeds another [route] (as
+        [route visuals] -> [route params pulse]) is a level of the address, not an address."""
+        out = []
+        for k, w in enumerate(boxes[j].words[1:]):
+            below = [n for n in out_of[j] if boxes[n].head == "route" and any(s == j and o == k for s, o, _ in into[n])]
+            out += [a for n in below for a in nested(f"{prefix}/{w}", n)] if below else [f"{prefix}/{w}"]
+        return out
+
     routed = []
     for i in receivers:
         b = boxes[i]
         if b.kind == "obj" and b.words == ["route", "cmt"]:
             for j in out_of[i]:
                 if boxes[j].head == "route" and any(s == i and o == 0 for s, o, _ in into[j]):
-                    routed += [f"/cmt/{w}" for w in boxes[j].words[1:]]
+                    routed += nested("/cmt", j)
     problems += check_routes(schema, where, routed)
     return problems
 

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 TORCH_PIN="torch==2.13.0"
 EXTRAS=${CMT_BRIDGE_EXTRAS:-train,dev,link,jack}
-APT_PACKAGES=(jackd2 liblo-tools puredata-core fluidsynth fluid-soundfont-gm timgm6mb-soundfont musescore-general-soundfont-small ffmpeg nodejs chromium)
+APT_PACKAGES=(jackd2 liblo-tools puredata-core fluidsynth fluid-soundfont-gm timgm6mb-soundfont musescore-general-soundfont-small ffmpeg nodejs chromium libegl1 libgl1-mesa-dri)
 
 say() { echo "setup: $*" >&2; }
 

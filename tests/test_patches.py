@@ -42,7 +42,7 @@ def problems(schema: dict, paths=None) -> list[str]:
 
 def test_committed_patches_are_what_the_script_makes_now():
     fresh = make_patches.render(make_patches.shipped_schema())
-    assert sorted(fresh) == sorted(make_patches.FILES)
+    assert sorted(fresh) == sorted(make_patches.FILES + make_patches.SHADERS)
     stale = [name for name, text in fresh.items() if (PATCHES / name).read_text() != text]
     assert not stale, f"regenerate: python max_patches/make_patches.py (stale: {stale})"
 
@@ -97,7 +97,7 @@ def test_a_new_generator_needs_regenerated_patches(schema):
 
 
 # -- Max structure ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["cmt-bridge-control.maxpat", "cmt-bridge-notes.maxpat"])
+@pytest.mark.parametrize("name", ["cmt-bridge-control.maxpat", "cmt-bridge-notes.maxpat", "cmt-bridge-visuals.maxpat"])
 def test_max_patch_is_a_well_formed_patcher(name):
     patcher = json.loads((PATCHES / name).read_text())["patcher"]
     assert patcher["fileversion"] == 1 and patcher["appversion"]["major"] >= 8
@@ -114,6 +114,11 @@ def test_max_patch_is_a_well_formed_patcher(name):
         assert "udpsend 127.0.0.1 9000" in texts and "udpreceive 9001" in texts
         assert any(b["maxclass"] == "umenu" for b in boxes.values())
         assert sum(b["maxclass"] == "comment" for b in boxes.values()) > 20      # labelled
+    elif "visuals" in name:
+        assert "udpreceive 9001" in texts and "jit.gl.slab cmt-visuals @file cmt-visuals.jxs @dim 512 512" in texts
+        assert {f"prepend param {u}" for u in ("shape_a", "shape_b", "phase", "pulse", "zoom", "rotation", "warp",
+                                                "pal_a", "pal_b", "pal_c", "pal_d")} <= set(texts)
+        assert (PATCHES / "cmt-visuals.jxs").read_text().count("<param name=") == 12   # 11 uniforms + texdim0
     else:
         assert {"makenote 100 500", "noteout", "mtof", "saw~", "dac~"} <= set(texts)
         assert any(t.startswith("adsr~") for t in texts)
@@ -160,7 +165,8 @@ def run_pd(*args: str, timeout: float = 20.0) -> str:
 
 @needs_pd
 @pytest.mark.parametrize("name, hook", [("cmt-bridge-control.pd", "cmt-listen"),
-                                        ("cmt-bridge-notes.pd", "cmt-notes-listen")])
+                                        ("cmt-bridge-notes.pd", "cmt-notes-listen"),
+                                        ("cmt-bridge-visuals.pd", "cmt-visuals-listen")])
 def test_pd_loads_the_twin_without_errors(name, hook):
     out = run_pd("-send", f"{hook} 0", "-open", str(PATCHES / name))
     for bad in ("couldn't create", "connection failed", "error", "bad arguments"):

@@ -77,10 +77,10 @@ def test_missing_module_is_reported_not_fatal():
 
 def test_builtins_arrive_through_entry_points_like_third_party_plugins():
     eps = {ep.name: ep.value for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
-    names = ("midime", "transcription", "cmt", "tagger", "trainer")
+    names = ("midime", "transcription", "cmt", "tagger", "visuals", "trainer")
     assert {eps[n] for n in names} == set(builtin_plugins()) == \
         {"plugins.midime.plugin", "plugins.transcription.plugin", "plugins.cmt.plugin", "plugins.tagger.plugin",
-         "export.plugin"}
+         "plugins.visuals.plugin", "export.plugin"}
     pm = make_plugin_manager()
     assert all(pm.has_plugin(n) for n in names)
     assert not make_plugin_manager(entry_points=False).list_name_plugin()
