@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 from .config import Settings
 from .errors import BridgeError, ConfigError
+from .generator import NO_MIDI_INPUT
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,15 @@ def recording_path(record: str | None, now: float | None = None) -> Path | None:
     except OSError as e:
         raise ConfigError(f"cannot create the recording folder {path.parent} ({e.strerror})") from None
     return path
+
+
+def channel_text(name: str, channels: dict[str, int]) -> str:
+    """`` (ch 1)`` for a generator on one channel, `` (lead 3, bass 6)`` for parts, ``""`` for none."""
+    if not channels:
+        return ""
+    if list(channels) == [name]:
+        return f" (ch {channels[name]})"
+    return " (" + ", ".join(f"{part} {ch}" for part, ch in channels.items()) + ")"
 
 
 class Bridge:
@@ -107,7 +117,11 @@ class Bridge:
                 # compact: Pd's symbols hold at most 1000 characters (MAXPDSTRING)
                 self.control.send("/cmt/status", json.dumps(self.status(), default=str, separators=(",", ":")))
             elif verb == "learn":
+                if self.midi_in is None:
+                    raise ConfigError(NO_MIDI_INPUT.format(what="/cmt/learn binds the next CC that moves"))
                 self.ccmap.learn(values[0], values[1])
+                self.say(f"cmt-bridge: learning: move a controller on {self.midi_in.name!r} to bind it to "
+                         f"{values[0]}.{values[1]}")
             elif verb == "reload":
                 host.reload(values[0] or None)
 
@@ -124,6 +138,8 @@ class Bridge:
         return s
 
     def _on_learned(self, b) -> None:
+        self.say(f"cmt-bridge: learned CC {b.cc} on channel {(b.channel or 0) + 1} -> {b.generator}.{b.param}; "
+                 f"to keep it, add to your config (cmt-bridge.toml):\n{b.to_toml()}")
         if self.control is not None:
             self.control.send("/cmt/learned", b.generator, b.param, (b.channel or 0) + 1, b.cc)
 
@@ -158,7 +174,7 @@ class Bridge:
         self.host = Host(gens, clock, self.transport, plugin_of=lambda n: plugin_of(pm, n), provider=s.provider,
                          lookahead=s.lookahead, quantize=s.quantize, recent_input=self._recent_input,
                          on_error=self._error, on_progress=self._progress, on_info=self._info,
-                         on_send=self._send,
+                         on_send=self._send, midi_input=lambda: self.midi_in.name if self.midi_in else None,
                          defaults=s.generators)
         load_errors = self.host.load()
         for e in load_errors:
@@ -196,8 +212,10 @@ class Bridge:
         for gen, action, args in self.actions:
             self.host.perform(gen, action, args)   # its errors come back like an OSC action's
         port = self.transport.port_name or s.midi_out or s.virtual_name
-        self.say(f"{READY} MIDI out {port!r} | OSC in {s.osc_host}:{self.control.port} -> "
-                 f"{s.reply_host}:{s.reply_port} | generators: {', '.join(self.host.names) or 'none'}"
+        midi_in = f"MIDI in {self.midi_in.name!r}" if self.midi_in is not None else "no MIDI in (--virtual-in)"
+        gens = ", ".join(f"{n}{channel_text(n, self.host.channels(n))}" for n in self.host.names)
+        self.say(f"{READY} MIDI out {port!r} | {midi_in} | OSC in {s.osc_host}:{self.control.port} -> "
+                 f"{s.reply_host}:{s.reply_port} | generators: {gens or 'none'}"
                  f"{' | playing: ' + ', '.join(s.play) if s.play else ''}"
                  f"{' | recording ' + str(record) if record else ''}")
 

@@ -49,6 +49,28 @@ LAUNCH_MARGIN_S = 0.002    # seconds between "play now" and the first note, for 
 MAX_WAIT_S = 0.25          # the worker re-checks the clock at least this often (tempo changes)
 
 ErrorSink = Callable[[str, str], None]
+CHANNEL_PARAMS = frozenset({"channel", "channels", "parts"})   # parameters that move a generator's channels
+
+
+def shared_channels(channels: dict[str, dict[str, int]], fixes: dict[str, str] | None = None) -> list[str]:
+    """One line per MIDI channel that more than one generator plays on.
+
+    ``channels``: generator -> ``{part: channel 1..16}`` (:meth:`Generator.channels`);
+    ``fixes``: generator -> the OSC address that moves its channels, named in the line.
+    """
+    users: dict[int, list[tuple[str, str]]] = {}
+    for gen, parts in channels.items():
+        for part, ch in parts.items():
+            users.setdefault(int(ch), []).append((gen, gen if part == gen else f"{gen} {part}"))
+    lines = []
+    for ch, who in sorted(users.items()):
+        gens = sorted({g for g, _ in who})
+        if len(gens) > 1:
+            moves = [fixes[g] for g in gens if fixes and g in fixes]
+            fix = f" (set {' or '.join(moves)})" if moves else ""
+            lines.append(f"MIDI channel {ch} is shared by {' and '.join(w for _, w in who)}: one's "
+                         f"note-off cuts the other's notes{fix}")
+    return lines
 
 
 @dataclass
@@ -89,6 +111,7 @@ class Host:
                  on_progress: Callable[[str, float], None] | None = None,
                  on_info: Callable[[str, str], None] | None = None,
                  on_send: Callable[[str, tuple], None] | None = None,
+                 midi_input: Callable[[], str | None] | None = None,
                  defaults: dict[str, dict[str, Any]] | None = None):
         self.classes = dict(generators)
         self.clock = clock
@@ -104,6 +127,7 @@ class Host:
         self.on_progress = on_progress or (lambda task, fraction: None)
         self.on_info = on_info or (lambda generator, text: log.info("%s: %s", generator, text))
         self.on_send = on_send or (lambda address, args: None)
+        self.midi_input = midi_input or (lambda: None)
         self.defaults = defaults or {}
         self.slots: dict[str, Slot] = {}
         self._closing = threading.Event()
@@ -137,7 +161,7 @@ class Host:
             recent_input=self.recent_input, now=self.clock.now, played=self.played.between,
             progress=lambda task, fraction: self.on_progress(f"{name}/{task}", fraction),
             report=lambda text: self.on_info(name, text),
-            send=lambda message, *args: self._send(cls, message, args))
+            send=lambda message, *args: self._send(cls, message, args), midi_input=self.midi_input)
         try:
             return cls(models=bundles, context=context)
         except BridgeError as e:
@@ -221,7 +245,34 @@ class Host:
         for other in others:
             self._hand_over(other, beat)
         log.info("play %s from beat %.2f%s", name, beat, f" replacing {replace}" if replace else "")
+        self.check_channels("/cmt/play")
         return beat
+
+    def channels(self, name: str) -> dict[str, int]:
+        """``{part: channel 1..16}`` of generator ``name`` now ({} when it cannot say)."""
+        try:
+            return dict(self.slot(name).gen.channels())
+        except Exception as e:   # a plugin's channels() that raises must not stop a launch
+            log.debug("%s.channels() failed: %s", name, e)
+            return {}
+
+    def check_channels(self, address: str) -> list[str]:
+        """Warn (log + ``on_error(address, ...)``) about each channel two playing generators share."""
+        playing = {}
+        for n, s in sorted(self.slots.items()):
+            with s.lock:
+                if s.playing and s.stop_at is None:
+                    playing[n] = self.channels(n)
+        fixes = {}
+        for n in playing:
+            names = {p.name for p in self.slots[n].cls.params}
+            move = next((p for p in ("channels", "channel") if p in names), None)
+            if move:
+                fixes[n] = f"/cmt/{n}/{move}"
+        lines = shared_channels(playing, fixes)
+        for line in lines:
+            self.on_error(address, f"warning: {line}")
+        return lines
 
     def _hand_over(self, slot: Slot, beat: float) -> None:
         with slot.lock:
@@ -328,8 +379,16 @@ class Host:
         gens = {}
         for name, slot in sorted(self.slots.items()):
             gens[name] = {"playing": slot.playing, "plugin": slot.plugin, "params": dict(slot.gen.values),
+                          "channels": self.channels(name),
                           "error": slot.error, "phrases": slot.phrases, "ready": slot.prepared.is_set(),
                           "reloads": slot.reloads}
+            try:
+                state = slot.gen.state()
+            except Exception as e:
+                log.debug("%s.state() failed: %s", name, e)
+                state = {}
+            for k, v in (state or {}).items():
+                gens[name].setdefault(str(k), v)
             if slot.reloading:
                 gens[name]["reloading"] = True
         return {"tempo": round(self.clock.bpm, 3), "beat": round(self.clock.now(), 3),
@@ -451,6 +510,11 @@ class Host:
             slot.made.clear()   # made before the change: the next phrase follows the new value
             with slot.lock:
                 slot.cue = None
+                playing = slot.playing
+                if cmd[1] in CHANNEL_PARAMS:
+                    slot.voiced = False     # the recording learns the new channels' instruments
+            if playing and cmd[1] in CHANNEL_PARAMS:
+                self.check_channels(f"/cmt/{slot.name}/{cmd[1]}")
         elif kind == "perform":
             try:
                 phrases = slot.gen.run_action(cmd[1], cmd[2])
@@ -530,8 +594,9 @@ class Host:
             if notes:
                 if not slot.voiced:   # once per generator instance: its instruments, for the recording
                     slot.voiced = True
-                    if type(slot.gen).voices:
-                        self.transport.voices(slot.name, dict(type(slot.gen).voices))
+                    voices = slot.gen.voice_map()
+                    if voices:
+                        self.transport.voices(slot.name, voices)
                 self.transport.schedule(slot.name, notes, start)
             slot.phrases += 1
             slot.cursor = self._next_start(slot, start + phrase.length)
