@@ -49,6 +49,7 @@ LAUNCH_MARGIN_S = 0.002    # seconds between "play now" and the first note, for 
 MAX_WAIT_S = 0.25          # the worker re-checks the clock at least this often (tempo changes)
 
 ErrorSink = Callable[[str, str], None]
+WARN_AGAIN_S = 1.0         # seconds before the same channel warning is said again
 CHANNEL_PARAMS = frozenset({"channel", "channels", "parts"})   # parameters that move a generator's channels
 
 
@@ -133,6 +134,7 @@ class Host:
         self._closing = threading.Event()
         self._reload_lock = threading.Lock()
         self._reloaders: list[threading.Thread] = []
+        self._warned: dict[str, float] = {}   # channel clash line -> monotonic seconds it was last said
 
     # -- loading -----------------------------------------------------------
     def _models_root(self) -> Path:
@@ -245,7 +247,7 @@ class Host:
         for other in others:
             self._hand_over(other, beat)
         log.info("play %s from beat %.2f%s", name, beat, f" replacing {replace}" if replace else "")
-        self.check_channels("/cmt/play")
+        slot.commands.put(("check", "/cmt/play"))   # on the worker: after the parameters set before the play
         return beat
 
     def channels(self, name: str) -> dict[str, int]:
@@ -270,7 +272,11 @@ class Host:
             if move:
                 fixes[n] = f"/cmt/{n}/{move}"
         lines = shared_channels(playing, fixes)
-        for line in lines:
+        now = time.monotonic()
+        with self._reload_lock:
+            fresh = [ln for ln in lines if now - self._warned.get(ln, -1e9) > WARN_AGAIN_S]
+            self._warned.update((ln, now) for ln in fresh)
+        for line in fresh:   # two generators launched together find the same clash: said once
             self.on_error(address, f"warning: {line}")
         return lines
 
@@ -531,6 +537,8 @@ class Host:
                     return
                 slot.made.clear()
                 self._replace(slot, list(phrases))
+        elif kind == "check":
+            self.check_channels(cmd[1])
         elif kind == "swap":
             # the fresh instance makes the phrase after the one already queued: nothing is cancelled, so
             # no phrase is skipped and no gap opens; queued action results (slot.pending) still play.
