@@ -42,6 +42,29 @@ def recording_path(record: str | None, now: float | None = None) -> Path | None:
     return path
 
 
+def compact_status(status: dict) -> dict:
+    """The ``/cmt/status`` reply: :meth:`Bridge.status` without what says nothing or twice (a generator's
+    ``None`` values, e.g. no error; ``ready`` once it is; a plugin named like its generator; ``channels`` that are the
+    generator's own ``channel`` parameter, or per-part ``<part>_channel`` parameters that ``channels``
+    shows), so it stays within what Pd prints in one symbol (1000 characters)."""
+    out = dict(status)
+    gens = {}
+    for name, g in status.get("generators", {}).items():
+        g = {k: v for k, v in g.items() if v is not None}
+        params, channels = g.get("params", {}), g.get("channels")
+        if not channels or channels == {name: params.get("channel")}:
+            g.pop("channels", None)      # none, or the generator's own channel parameter
+        else:
+            g["params"] = {k: v for k, v in params.items() if not k.endswith("_channel")}
+        if g.get("plugin") == name:
+            g.pop("plugin")
+        if g.get("ready") is True:
+            g.pop("ready")               # said only while a generator is still warming up
+        gens[name] = g
+    out["generators"] = gens
+    return {k: v for k, v in out.items() if v is not None}
+
+
 def channel_text(name: str, channels: dict[str, int]) -> str:
     """`` (ch 1)`` for a generator on one channel, `` (lead 3, bass 6)`` for parts, ``""`` for none."""
     if not channels:
@@ -115,7 +138,8 @@ class Bridge:
                 host.sync(values[0], values[1])
             elif verb == "status":
                 # compact: Pd's symbols hold at most 1000 characters (MAXPDSTRING)
-                self.control.send("/cmt/status", json.dumps(self.status(), default=str, separators=(",", ":")))
+                self.control.send("/cmt/status", json.dumps(compact_status(self.status()), default=str,
+                                                            separators=(",", ":")))
             elif verb == "learn":
                 if self.midi_in is None:
                     raise ConfigError(NO_MIDI_INPUT.format(what="/cmt/learn binds the next CC that moves"))

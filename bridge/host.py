@@ -50,14 +50,19 @@ MAX_WAIT_S = 0.25          # the worker re-checks the clock at least this often 
 
 ErrorSink = Callable[[str, str], None]
 WARN_AGAIN_S = 1.0         # seconds before the same channel warning is said again
-CHANNEL_PARAMS = frozenset({"channel", "channels", "parts"})   # parameters that move a generator's channels
+
+
+def moves_channels(param: str) -> bool:
+    """True for a parameter that moves a generator's channels (``channel``, ``bass_channel``...)."""
+    return param in ("channel", "channels", "parts") or param.endswith("_channel")
 
 
 def shared_channels(channels: dict[str, dict[str, int]], fixes: dict[str, str] | None = None) -> list[str]:
     """One line per MIDI channel that more than one generator plays on.
 
     ``channels``: generator -> ``{part: channel 1..16}`` (:meth:`Generator.channels`);
-    ``fixes``: generator -> the OSC address that moves its channels, named in the line.
+    ``fixes``: generator -> the OSC address that moves its channels, named in the line (``{part}``
+    is replaced by the part's name).
     """
     users: dict[int, list[tuple[str, str]]] = {}
     for gen, parts in channels.items():
@@ -67,7 +72,7 @@ def shared_channels(channels: dict[str, dict[str, int]], fixes: dict[str, str] |
     for ch, who in sorted(users.items()):
         gens = sorted({g for g, _ in who})
         if len(gens) > 1:
-            moves = [fixes[g] for g in gens if fixes and g in fixes]
+            moves = sorted({fixes[g].format(part=w.split(" ", 1)[-1]) for g, w in who if fixes and g in fixes})
             fix = f" (set {' or '.join(moves)})" if moves else ""
             lines.append(f"MIDI channel {ch} is shared by {' and '.join(w for _, w in who)}: one's "
                          f"note-off cuts the other's notes{fix}")
@@ -267,10 +272,11 @@ class Host:
                     playing[n] = self.channels(n)
         fixes = {}
         for n in playing:
-            names = {p.name for p in self.slots[n].cls.params}
-            move = next((p for p in ("channels", "channel") if p in names), None)
-            if move:
-                fixes[n] = f"/cmt/{n}/{move}"
+            names = [p.name for p in self.slots[n].cls.params if moves_channels(p.name)]
+            if "channel" in names:
+                fixes[n] = f"/cmt/{n}/channel"
+            elif names:
+                fixes[n] = f"/cmt/{n}/{{part}}_channel"
         lines = shared_channels(playing, fixes)
         now = time.monotonic()
         with self._reload_lock:
@@ -517,9 +523,9 @@ class Host:
             with slot.lock:
                 slot.cue = None
                 playing = slot.playing
-                if cmd[1] in CHANNEL_PARAMS:
+                if moves_channels(cmd[1]):
                     slot.voiced = False     # the recording learns the new channels' instruments
-            if playing and cmd[1] in CHANNEL_PARAMS:
+            if playing and moves_channels(cmd[1]):
                 self.check_channels(f"/cmt/{slot.name}/{cmd[1]}")
         elif kind == "perform":
             try:

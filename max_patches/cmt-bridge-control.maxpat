@@ -2723,7 +2723,6 @@
 			},
 			{
 				"box": {
-					"fontface": 1,
 					"id": "obj-154",
 					"maxclass": "comment",
 					"numinlets": 1,
@@ -2731,101 +2730,15 @@
 					"patching_rect": [
 						520.0,
 						1284.0,
-						55.5,
+						420.0,
 						21.0
 					],
-					"text": "actions"
+					"text": "arrange (default True)"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-155",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						520.0,
-						1308.0,
-						420.0,
-						21.0
-					],
-					"text": "video: play in time with a video: its motion sets density and strength bar by bar"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-156",
-					"maxclass": "button",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						"bang"
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						520.0,
-						1358.0,
-						24.0,
-						24.0
-					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-157",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						548.0,
-						1360.0,
-						200.0,
-						21.0
-					],
-					"text": "choose a video file (mp4, mov, avi...)"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-158",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"patching_rect": [
-						760.0,
-						1358.0,
-						82.0,
-						22.0
-					],
-					"text": "opendialog"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-159",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"int"
-					],
-					"patching_rect": [
-						760.0,
-						1384.0,
-						166.0,
-						22.0
-					],
-					"text": "conformpath slash boot"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-160",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2833,23 +2746,23 @@
 						""
 					],
 					"patching_rect": [
-						520.0,
-						1410.0,
-						166.0,
+						720.0,
+						1308.0,
+						180.0,
 						22.0
 					],
-					"text": "prepend /cmt/cmt/video"
+					"text": "prepend /cmt/cmt/arrange"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-161",
+					"id": "obj-156",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						520.0,
-						1436.0,
+						720.0,
+						1334.0,
 						103.0,
 						22.0
 					],
@@ -2858,22 +2771,43 @@
 			},
 			{
 				"box": {
-					"id": "obj-162",
-					"maxclass": "comment",
+					"id": "obj-157",
+					"maxclass": "toggle",
 					"numinlets": 1,
-					"numoutlets": 0,
+					"numoutlets": 1,
+					"outlettype": [
+						"int"
+					],
+					"parameter_enable": 0,
 					"patching_rect": [
 						520.0,
-						1470.0,
-						420.0,
-						21.0
-					],
-					"text": "camera: let a live camera's motion set density and strength (index 0..16 (default 0))"
+						1308.0,
+						24.0,
+						24.0
+					]
 				}
 			},
 			{
 				"box": {
-					"id": "obj-163",
+					"id": "obj-158",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						550.0,
+						1308.0,
+						110.0,
+						22.0
+					],
+					"text": "loadmess set 1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-159",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2882,26 +2816,95 @@
 					],
 					"patching_rect": [
 						520.0,
-						1494.0,
-						117.0,
+						1360.0,
+						166.0,
 						22.0
 					],
-					"text": "/cmt/cmt/camera"
+					"text": "/cmt/learn cmt arrange"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-160",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						696.0,
+						1360.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-161",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						1390.0,
+						420.0,
+						21.0
+					],
+					"text": "velocity 1..127 MIDI velocity (default 80)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-162",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						720.0,
+						1414.0,
+						187.0,
+						22.0
+					],
+					"text": "prepend /cmt/cmt/velocity"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-163",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						720.0,
+						1440.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-164",
-					"maxclass": "newobj",
+					"maxclass": "number",
+					"maximum": 127,
+					"minimum": 1,
 					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						647.0,
-						1494.0,
-						103.0,
-						22.0
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
 					],
-					"text": "s ---cmtb-out"
+					"parameter_enable": 0,
+					"patching_rect": [
+						620.0,
+						1414.0,
+						80.0,
+						22.0
+					]
 				}
 			},
 			{
@@ -2914,8 +2917,1395 @@
 						""
 					],
 					"patching_rect": [
-						610.0,
+						520.0,
+						1440.0,
+						117.0,
+						22.0
+					],
+					"text": "loadmess set 80"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-166",
+					"maxclass": "slider",
+					"min": 1,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						520.0,
+						1414.0,
+						90.0,
+						20.0
+					],
+					"size": 127
+				}
+			},
+			{
+				"box": {
+					"id": "obj-167",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						1466.0,
+						173.0,
+						22.0
+					],
+					"text": "/cmt/learn cmt velocity"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-168",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						703.0,
+						1466.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-169",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						1496.0,
+						420.0,
+						21.0
+					],
+					"text": "accent 0..1 (default 0.5)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-170",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						720.0,
 						1520.0,
+						173.0,
+						22.0
+					],
+					"text": "prepend /cmt/cmt/accent"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-171",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						720.0,
+						1546.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"format": 6,
+					"id": "obj-172",
+					"maxclass": "flonum",
+					"maximum": 1.0,
+					"minimum": 0.0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						620.0,
+						1520.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-173",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						1546.0,
+						124.0,
+						22.0
+					],
+					"text": "loadmess set 0.5"
+				}
+			},
+			{
+				"box": {
+					"floatoutput": 1,
+					"id": "obj-174",
+					"maxclass": "slider",
+					"min": 0.0,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						520.0,
+						1520.0,
+						90.0,
+						20.0
+					],
+					"size": 1.0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-175",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						1572.0,
+						159.0,
+						22.0
+					],
+					"text": "/cmt/learn cmt accent"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-176",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						689.0,
+						1572.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-177",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						1602.0,
+						420.0,
+						21.0
+					],
+					"text": "sensitivity 0.05..20 (default 1)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-178",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						720.0,
+						1626.0,
+						208.0,
+						22.0
+					],
+					"text": "prepend /cmt/cmt/sensitivity"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-179",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						720.0,
+						1652.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"format": 6,
+					"id": "obj-180",
+					"maxclass": "flonum",
+					"maximum": 20.0,
+					"minimum": 0.05,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						620.0,
+						1626.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-181",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						1652.0,
+						117.0,
+						22.0
+					],
+					"text": "loadmess set 1."
+				}
+			},
+			{
+				"box": {
+					"floatoutput": 1,
+					"id": "obj-182",
+					"maxclass": "slider",
+					"min": 0.05,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						520.0,
+						1626.0,
+						90.0,
+						20.0
+					],
+					"size": 19.95
+				}
+			},
+			{
+				"box": {
+					"id": "obj-183",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						1678.0,
+						194.0,
+						22.0
+					],
+					"text": "/cmt/learn cmt sensitivity"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-184",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						724.0,
+						1678.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-185",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						1708.0,
+						420.0,
+						21.0
+					],
+					"text": "lead_channel 0..16 (default 3)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-186",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						720.0,
+						1732.0,
+						215.0,
+						22.0
+					],
+					"text": "prepend /cmt/cmt/lead_channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-187",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						720.0,
+						1758.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-188",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						620.0,
+						1732.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-189",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						1758.0,
+						110.0,
+						22.0
+					],
+					"text": "loadmess set 3"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-190",
+					"maxclass": "slider",
+					"min": 0,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						520.0,
+						1732.0,
+						90.0,
+						20.0
+					],
+					"size": 17
+				}
+			},
+			{
+				"box": {
+					"id": "obj-191",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						1784.0,
+						201.0,
+						22.0
+					],
+					"text": "/cmt/learn cmt lead_channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-192",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						731.0,
+						1784.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-193",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						1814.0,
+						420.0,
+						21.0
+					],
+					"text": "strings_channel 0..16 (default 4)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-194",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						720.0,
+						1838.0,
+						236.0,
+						22.0
+					],
+					"text": "prepend /cmt/cmt/strings_channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-195",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						720.0,
+						1864.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-196",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						620.0,
+						1838.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-197",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						1864.0,
+						110.0,
+						22.0
+					],
+					"text": "loadmess set 4"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-198",
+					"maxclass": "slider",
+					"min": 0,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						520.0,
+						1838.0,
+						90.0,
+						20.0
+					],
+					"size": 17
+				}
+			},
+			{
+				"box": {
+					"id": "obj-199",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						1890.0,
+						222.0,
+						22.0
+					],
+					"text": "/cmt/learn cmt strings_channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-200",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						752.0,
+						1890.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-201",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						1920.0,
+						420.0,
+						21.0
+					],
+					"text": "piano_channel 0..16 (default 5)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-202",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						720.0,
+						1944.0,
+						222.0,
+						22.0
+					],
+					"text": "prepend /cmt/cmt/piano_channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-203",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						720.0,
+						1970.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-204",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						620.0,
+						1944.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-205",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						1970.0,
+						110.0,
+						22.0
+					],
+					"text": "loadmess set 5"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-206",
+					"maxclass": "slider",
+					"min": 0,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						520.0,
+						1944.0,
+						90.0,
+						20.0
+					],
+					"size": 17
+				}
+			},
+			{
+				"box": {
+					"id": "obj-207",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						1996.0,
+						208.0,
+						22.0
+					],
+					"text": "/cmt/learn cmt piano_channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-208",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						738.0,
+						1996.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-209",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						2026.0,
+						420.0,
+						21.0
+					],
+					"text": "bass_channel 0..16 (default 6)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-210",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						720.0,
+						2050.0,
+						215.0,
+						22.0
+					],
+					"text": "prepend /cmt/cmt/bass_channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-211",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						720.0,
+						2076.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-212",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						620.0,
+						2050.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-213",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						2076.0,
+						110.0,
+						22.0
+					],
+					"text": "loadmess set 6"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-214",
+					"maxclass": "slider",
+					"min": 0,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						520.0,
+						2050.0,
+						90.0,
+						20.0
+					],
+					"size": 17
+				}
+			},
+			{
+				"box": {
+					"id": "obj-215",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						2102.0,
+						201.0,
+						22.0
+					],
+					"text": "/cmt/learn cmt bass_channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-216",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						731.0,
+						2102.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-217",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						2132.0,
+						420.0,
+						21.0
+					],
+					"text": "guitar_channel 0..16 (default 7)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-218",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						720.0,
+						2156.0,
+						229.0,
+						22.0
+					],
+					"text": "prepend /cmt/cmt/guitar_channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-219",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						720.0,
+						2182.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-220",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						620.0,
+						2156.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-221",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						2182.0,
+						110.0,
+						22.0
+					],
+					"text": "loadmess set 7"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-222",
+					"maxclass": "slider",
+					"min": 0,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						520.0,
+						2156.0,
+						90.0,
+						20.0
+					],
+					"size": 17
+				}
+			},
+			{
+				"box": {
+					"id": "obj-223",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						2208.0,
+						215.0,
+						22.0
+					],
+					"text": "/cmt/learn cmt guitar_channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-224",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						745.0,
+						2208.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-225",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						2238.0,
+						420.0,
+						21.0
+					],
+					"text": "drums_channel 0..16 (default 10)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-226",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						720.0,
+						2262.0,
+						222.0,
+						22.0
+					],
+					"text": "prepend /cmt/cmt/drums_channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-227",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						720.0,
+						2288.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-228",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						620.0,
+						2262.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-229",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						2288.0,
+						117.0,
+						22.0
+					],
+					"text": "loadmess set 10"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-230",
+					"maxclass": "slider",
+					"min": 0,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						520.0,
+						2262.0,
+						90.0,
+						20.0
+					],
+					"size": 17
+				}
+			},
+			{
+				"box": {
+					"id": "obj-231",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						2314.0,
+						208.0,
+						22.0
+					],
+					"text": "/cmt/learn cmt drums_channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-232",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						738.0,
+						2314.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"id": "obj-233",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						2344.0,
+						55.5,
+						21.0
+					],
+					"text": "actions"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-234",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						2368.0,
+						420.0,
+						21.0
+					],
+					"text": "video: play in time with a video: its motion sets density and strength bar by bar"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-235",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						520.0,
+						2418.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-236",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						548.0,
+						2420.0,
+						200.0,
+						21.0
+					],
+					"text": "choose a video file (mp4, mov, avi...)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-237",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						760.0,
+						2418.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-238",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						760.0,
+						2444.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-239",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						2470.0,
+						166.0,
+						22.0
+					],
+					"text": "prepend /cmt/cmt/video"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-240",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						2496.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-241",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						2530.0,
+						420.0,
+						21.0
+					],
+					"text": "camera: let a live camera's motion set density and strength (index 0..16 (default 0))"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-242",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						2554.0,
+						117.0,
+						22.0
+					],
+					"text": "/cmt/cmt/camera"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-243",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						647.0,
+						2554.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-244",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						610.0,
+						2580.0,
 						173.0,
 						22.0
 					],
@@ -2924,7 +4314,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-166",
+					"id": "obj-245",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 0,
@@ -2937,7 +4327,7 @@
 					"parameter_enable": 0,
 					"patching_rect": [
 						520.0,
-						1520.0,
+						2580.0,
 						80.0,
 						22.0
 					]
@@ -2945,13 +4335,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-167",
+					"id": "obj-246",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						610.0,
-						1546.0,
+						2606.0,
 						103.0,
 						22.0
 					],
@@ -2960,13 +4350,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-168",
+					"id": "obj-247",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						520.0,
-						1580.0,
+						2640.0,
 						420.0,
 						21.0
 					],
@@ -2975,7 +4365,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-169",
+					"id": "obj-248",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2984,7 +4374,7 @@
 					],
 					"patching_rect": [
 						520.0,
-						1604.0,
+						2664.0,
 						117.0,
 						22.0
 					],
@@ -2993,13 +4383,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-170",
+					"id": "obj-249",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						647.0,
-						1604.0,
+						2664.0,
 						103.0,
 						22.0
 					],
@@ -3008,13 +4398,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-171",
+					"id": "obj-250",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						520.0,
-						1638.0,
+						2698.0,
 						420.0,
 						21.0
 					],
@@ -3023,7 +4413,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-172",
+					"id": "obj-251",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3032,7 +4422,7 @@
 					],
 					"patching_rect": [
 						520.0,
-						1662.0,
+						2722.0,
 						124.0,
 						22.0
 					],
@@ -3041,13 +4431,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-173",
+					"id": "obj-252",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						654.0,
-						1662.0,
+						2722.0,
 						103.0,
 						22.0
 					],
@@ -3058,7 +4448,7 @@
 				"box": {
 					"fontface": 1,
 					"fontsize": 16.0,
-					"id": "obj-174",
+					"id": "obj-253",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3073,7 +4463,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-175",
+					"id": "obj-254",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3088,7 +4478,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-176",
+					"id": "obj-255",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3103,7 +4493,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-177",
+					"id": "obj-256",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3121,7 +4511,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-178",
+					"id": "obj-257",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3140,7 +4530,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-179",
+					"id": "obj-258",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3155,7 +4545,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-180",
+					"id": "obj-259",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3170,7 +4560,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-181",
+					"id": "obj-260",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3188,7 +4578,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-182",
+					"id": "obj-261",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3204,7 +4594,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-183",
+					"id": "obj-262",
 					"maxclass": "flonum",
 					"maximum": 2.0,
 					"minimum": 0.0,
@@ -3225,7 +4615,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-184",
+					"id": "obj-263",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3244,7 +4634,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-185",
+					"id": "obj-264",
 					"maxclass": "slider",
 					"min": 0.0,
 					"numinlets": 1,
@@ -3265,7 +4655,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-186",
+					"id": "obj-265",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3283,7 +4673,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-187",
+					"id": "obj-266",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3298,7 +4688,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-188",
+					"id": "obj-267",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3313,7 +4703,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-189",
+					"id": "obj-268",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3331,7 +4721,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-190",
+					"id": "obj-269",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3346,7 +4736,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-191",
+					"id": "obj-270",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 1,
@@ -3367,7 +4757,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-192",
+					"id": "obj-271",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3385,7 +4775,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-193",
+					"id": "obj-272",
 					"maxclass": "slider",
 					"min": 1,
 					"numinlets": 1,
@@ -3406,7 +4796,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-194",
+					"id": "obj-273",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3424,7 +4814,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-195",
+					"id": "obj-274",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3439,7 +4829,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-196",
+					"id": "obj-275",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3454,7 +4844,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-197",
+					"id": "obj-276",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3472,7 +4862,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-198",
+					"id": "obj-277",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3487,7 +4877,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-199",
+					"id": "obj-278",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 1,
@@ -3508,7 +4898,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-200",
+					"id": "obj-279",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3526,7 +4916,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-201",
+					"id": "obj-280",
 					"maxclass": "slider",
 					"min": 1,
 					"numinlets": 1,
@@ -3547,7 +4937,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-202",
+					"id": "obj-281",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3565,7 +4955,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-203",
+					"id": "obj-282",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3580,7 +4970,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-204",
+					"id": "obj-283",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3595,7 +4985,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-205",
+					"id": "obj-284",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3613,7 +5003,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-206",
+					"id": "obj-285",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3628,7 +5018,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-207",
+					"id": "obj-286",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 2,
@@ -3649,7 +5039,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-208",
+					"id": "obj-287",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3667,7 +5057,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-209",
+					"id": "obj-288",
 					"maxclass": "slider",
 					"min": 2,
 					"numinlets": 1,
@@ -3688,7 +5078,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-210",
+					"id": "obj-289",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3706,7 +5096,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-211",
+					"id": "obj-290",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3721,7 +5111,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-212",
+					"id": "obj-291",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3736,7 +5126,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-213",
+					"id": "obj-292",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3754,7 +5144,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-214",
+					"id": "obj-293",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3769,7 +5159,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-215",
+					"id": "obj-294",
 					"maxclass": "number",
 					"maximum": 2147483647,
 					"minimum": -1,
@@ -3790,7 +5180,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-216",
+					"id": "obj-295",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3808,7 +5198,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-217",
+					"id": "obj-296",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3826,7 +5216,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-218",
+					"id": "obj-297",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3841,7 +5231,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-219",
+					"id": "obj-298",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3856,7 +5246,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-220",
+					"id": "obj-299",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3874,7 +5264,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-221",
+					"id": "obj-300",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3889,7 +5279,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-222",
+					"id": "obj-301",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 1,
@@ -3910,7 +5300,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-223",
+					"id": "obj-302",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3928,7 +5318,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-224",
+					"id": "obj-303",
 					"maxclass": "slider",
 					"min": 1,
 					"numinlets": 1,
@@ -3949,7 +5339,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-225",
+					"id": "obj-304",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3967,7 +5357,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-226",
+					"id": "obj-305",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3983,7 +5373,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-227",
+					"id": "obj-306",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3998,7 +5388,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-228",
+					"id": "obj-307",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4013,7 +5403,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-229",
+					"id": "obj-308",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4031,7 +5421,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-230",
+					"id": "obj-309",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4046,7 +5436,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-231",
+					"id": "obj-310",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4064,7 +5454,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-232",
+					"id": "obj-311",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 0,
@@ -4085,7 +5475,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-233",
+					"id": "obj-312",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4100,7 +5490,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-234",
+					"id": "obj-313",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4115,7 +5505,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-235",
+					"id": "obj-314",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4133,7 +5523,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-236",
+					"id": "obj-315",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4148,7 +5538,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-237",
+					"id": "obj-316",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4166,7 +5556,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-238",
+					"id": "obj-317",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 0,
@@ -4187,7 +5577,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-239",
+					"id": "obj-318",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4202,7 +5592,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-240",
+					"id": "obj-319",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4217,7 +5607,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-241",
+					"id": "obj-320",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4235,7 +5625,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-242",
+					"id": "obj-321",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4250,7 +5640,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-243",
+					"id": "obj-322",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4268,7 +5658,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-244",
+					"id": "obj-323",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 0,
@@ -4289,7 +5679,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-245",
+					"id": "obj-324",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4304,7 +5694,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-246",
+					"id": "obj-325",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4319,7 +5709,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-247",
+					"id": "obj-326",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4337,7 +5727,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-248",
+					"id": "obj-327",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4352,7 +5742,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-249",
+					"id": "obj-328",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -4371,7 +5761,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-250",
+					"id": "obj-329",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -4390,7 +5780,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-251",
+					"id": "obj-330",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4408,7 +5798,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-252",
+					"id": "obj-331",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4423,7 +5813,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-253",
+					"id": "obj-332",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4438,7 +5828,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-254",
+					"id": "obj-333",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4456,7 +5846,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-255",
+					"id": "obj-334",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4471,7 +5861,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-256",
+					"id": "obj-335",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -4490,7 +5880,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-257",
+					"id": "obj-336",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -4509,7 +5899,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-258",
+					"id": "obj-337",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4527,7 +5917,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-259",
+					"id": "obj-338",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4542,7 +5932,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-260",
+					"id": "obj-339",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4557,7 +5947,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-261",
+					"id": "obj-340",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4575,7 +5965,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-262",
+					"id": "obj-341",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4590,7 +5980,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-263",
+					"id": "obj-342",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -4609,7 +5999,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-264",
+					"id": "obj-343",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -4628,7 +6018,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-265",
+					"id": "obj-344",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4646,7 +6036,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-266",
+					"id": "obj-345",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4661,7 +6051,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-267",
+					"id": "obj-346",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4676,7 +6066,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-268",
+					"id": "obj-347",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4694,7 +6084,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-269",
+					"id": "obj-348",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4709,7 +6099,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-270",
+					"id": "obj-349",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4724,7 +6114,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-271",
+					"id": "obj-350",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4742,7 +6132,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-272",
+					"id": "obj-351",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4757,7 +6147,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-273",
+					"id": "obj-352",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4772,7 +6162,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-274",
+					"id": "obj-353",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4790,7 +6180,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-275",
+					"id": "obj-354",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4805,7 +6195,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-276",
+					"id": "obj-355",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4823,7 +6213,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-277",
+					"id": "obj-356",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4838,7 +6228,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-278",
+					"id": "obj-357",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -4857,7 +6247,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-279",
+					"id": "obj-358",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -4876,7 +6266,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-280",
+					"id": "obj-359",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4894,7 +6284,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-281",
+					"id": "obj-360",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4911,7 +6301,7 @@
 				"box": {
 					"fontface": 1,
 					"fontsize": 16.0,
-					"id": "obj-282",
+					"id": "obj-361",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4926,7 +6316,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-283",
+					"id": "obj-362",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4941,7 +6331,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-284",
+					"id": "obj-363",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4956,7 +6346,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-285",
+					"id": "obj-364",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4974,7 +6364,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-286",
+					"id": "obj-365",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4993,7 +6383,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-287",
+					"id": "obj-366",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5008,7 +6398,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-288",
+					"id": "obj-367",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5023,7 +6413,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-289",
+					"id": "obj-368",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5041,7 +6431,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-290",
+					"id": "obj-369",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5056,7 +6446,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-291",
+					"id": "obj-370",
 					"items": [
 						"plain",
 						",",
@@ -5081,7 +6471,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-292",
+					"id": "obj-371",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5099,7 +6489,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-293",
+					"id": "obj-372",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5114,7 +6504,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-294",
+					"id": "obj-373",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5129,7 +6519,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-295",
+					"id": "obj-374",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5147,7 +6537,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-296",
+					"id": "obj-375",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5163,7 +6553,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-297",
+					"id": "obj-376",
 					"maxclass": "flonum",
 					"maximum": 1.0,
 					"minimum": 0.0,
@@ -5184,7 +6574,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-298",
+					"id": "obj-377",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5203,7 +6593,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-299",
+					"id": "obj-378",
 					"maxclass": "slider",
 					"min": 0.0,
 					"numinlets": 1,
@@ -5224,7 +6614,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-300",
+					"id": "obj-379",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5242,7 +6632,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-301",
+					"id": "obj-380",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5257,7 +6647,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-302",
+					"id": "obj-381",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5272,7 +6662,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-303",
+					"id": "obj-382",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5290,7 +6680,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-304",
+					"id": "obj-383",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5305,7 +6695,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-305",
+					"id": "obj-384",
 					"maxclass": "toggle",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5323,7 +6713,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-306",
+					"id": "obj-385",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5341,7 +6731,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-307",
+					"id": "obj-386",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5359,7 +6749,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-308",
+					"id": "obj-387",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5374,7 +6764,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-309",
+					"id": "obj-388",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5389,7 +6779,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-310",
+					"id": "obj-389",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5407,7 +6797,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-311",
+					"id": "obj-390",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5422,7 +6812,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-312",
+					"id": "obj-391",
 					"maxclass": "toggle",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5440,7 +6830,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-313",
+					"id": "obj-392",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5458,7 +6848,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-314",
+					"id": "obj-393",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5476,7 +6866,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-315",
+					"id": "obj-394",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5492,7 +6882,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-316",
+					"id": "obj-395",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5507,7 +6897,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-317",
+					"id": "obj-396",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5522,7 +6912,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-318",
+					"id": "obj-397",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5540,7 +6930,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-319",
+					"id": "obj-398",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5555,7 +6945,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-320",
+					"id": "obj-399",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5574,7 +6964,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-321",
+					"id": "obj-400",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5593,7 +6983,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-322",
+					"id": "obj-401",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5611,7 +7001,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-323",
+					"id": "obj-402",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5626,7 +7016,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-324",
+					"id": "obj-403",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5641,7 +7031,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-325",
+					"id": "obj-404",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5659,7 +7049,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-326",
+					"id": "obj-405",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5674,7 +7064,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-327",
+					"id": "obj-406",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5693,7 +7083,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-328",
+					"id": "obj-407",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5712,7 +7102,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-329",
+					"id": "obj-408",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5730,7 +7120,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-330",
+					"id": "obj-409",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5745,7 +7135,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-331",
+					"id": "obj-410",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5760,7 +7150,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-332",
+					"id": "obj-411",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5778,7 +7168,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-333",
+					"id": "obj-412",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5793,7 +7183,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-334",
+					"id": "obj-413",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5811,7 +7201,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-335",
+					"id": "obj-414",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5826,7 +7216,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-336",
+					"id": "obj-415",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5845,7 +7235,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-337",
+					"id": "obj-416",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5864,7 +7254,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-338",
+					"id": "obj-417",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5882,7 +7272,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-339",
+					"id": "obj-418",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5897,7 +7287,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-340",
+					"id": "obj-419",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5912,7 +7302,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-341",
+					"id": "obj-420",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5930,7 +7320,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-342",
+					"id": "obj-421",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5946,7 +7336,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-343",
+					"id": "obj-422",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5961,7 +7351,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-344",
+					"id": "obj-423",
 					"maxclass": "newobj",
 					"numinlets": 4,
 					"numoutlets": 4,
@@ -5982,7 +7372,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-345",
+					"id": "obj-424",
 					"maxclass": "newobj",
 					"numinlets": 0,
 					"numoutlets": 1,
@@ -6000,7 +7390,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-346",
+					"id": "obj-425",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6015,7 +7405,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-347",
+					"id": "obj-426",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6033,7 +7423,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-348",
+					"id": "obj-427",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6051,7 +7441,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-349",
+					"id": "obj-428",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6066,7 +7456,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-350",
+					"id": "obj-429",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6084,7 +7474,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-351",
+					"id": "obj-430",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6102,7 +7492,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-352",
+					"id": "obj-431",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6117,7 +7507,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-353",
+					"id": "obj-432",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6135,7 +7525,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-354",
+					"id": "obj-433",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6155,7 +7545,7 @@
 				"box": {
 					"fontface": 1,
 					"fontsize": 16.0,
-					"id": "obj-355",
+					"id": "obj-434",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6170,7 +7560,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-356",
+					"id": "obj-435",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6185,7 +7575,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-357",
+					"id": "obj-436",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6200,7 +7590,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-358",
+					"id": "obj-437",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6218,7 +7608,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-359",
+					"id": "obj-438",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6237,7 +7627,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-360",
+					"id": "obj-439",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6252,7 +7642,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-361",
+					"id": "obj-440",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6267,7 +7657,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-362",
+					"id": "obj-441",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6285,7 +7675,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-363",
+					"id": "obj-442",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6301,7 +7691,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-364",
+					"id": "obj-443",
 					"maxclass": "flonum",
 					"maximum": 0.95,
 					"minimum": 0.05,
@@ -6322,7 +7712,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-365",
+					"id": "obj-444",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6341,7 +7731,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-366",
+					"id": "obj-445",
 					"maxclass": "slider",
 					"min": 0.05,
 					"numinlets": 1,
@@ -6362,7 +7752,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-367",
+					"id": "obj-446",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6380,7 +7770,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-368",
+					"id": "obj-447",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6395,7 +7785,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-369",
+					"id": "obj-448",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6410,7 +7800,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-370",
+					"id": "obj-449",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6428,7 +7818,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-371",
+					"id": "obj-450",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6443,7 +7833,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-372",
+					"id": "obj-451",
 					"maxclass": "toggle",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6461,7 +7851,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-373",
+					"id": "obj-452",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6479,7 +7869,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-374",
+					"id": "obj-453",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6497,7 +7887,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-375",
+					"id": "obj-454",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6512,7 +7902,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-376",
+					"id": "obj-455",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6522,12 +7912,12 @@
 						420.0,
 						21.0
 					],
-					"text": "channel 1..16 (default 1)"
+					"text": "channel 1..16 (default 2)"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-377",
+					"id": "obj-456",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6545,7 +7935,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-378",
+					"id": "obj-457",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6560,7 +7950,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-379",
+					"id": "obj-458",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 1,
@@ -6581,7 +7971,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-380",
+					"id": "obj-459",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6594,12 +7984,12 @@
 						110.0,
 						22.0
 					],
-					"text": "loadmess set 1"
+					"text": "loadmess set 2"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-381",
+					"id": "obj-460",
 					"maxclass": "slider",
 					"min": 1,
 					"numinlets": 1,
@@ -6620,7 +8010,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-382",
+					"id": "obj-461",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6638,7 +8028,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-383",
+					"id": "obj-462",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6654,7 +8044,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-384",
+					"id": "obj-463",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6669,7 +8059,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-385",
+					"id": "obj-464",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6684,7 +8074,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-386",
+					"id": "obj-465",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6702,7 +8092,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-387",
+					"id": "obj-466",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6717,7 +8107,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-388",
+					"id": "obj-467",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6736,7 +8126,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-389",
+					"id": "obj-468",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6755,7 +8145,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-390",
+					"id": "obj-469",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6773,7 +8163,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-391",
+					"id": "obj-470",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6788,7 +8178,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-392",
+					"id": "obj-471",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6803,7 +8193,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-393",
+					"id": "obj-472",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6821,7 +8211,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-394",
+					"id": "obj-473",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6836,7 +8226,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-395",
+					"id": "obj-474",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6855,7 +8245,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-396",
+					"id": "obj-475",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -6874,7 +8264,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-397",
+					"id": "obj-476",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6892,7 +8282,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-398",
+					"id": "obj-477",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6907,7 +8297,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-399",
+					"id": "obj-478",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6922,7 +8312,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-400",
+					"id": "obj-479",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6940,7 +8330,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-401",
+					"id": "obj-480",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8182,19 +9572,31 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-158",
-						0
-					],
-					"source": [
 						"obj-156",
 						0
+					],
+					"source": [
+						"obj-155",
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-159",
+						"obj-155",
+						0
+					],
+					"source": [
+						"obj-157",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-157",
 						0
 					],
 					"source": [
@@ -8218,11 +9620,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-161",
+						"obj-163",
 						0
 					],
 					"source": [
-						"obj-160",
+						"obj-162",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-162",
+						0
+					],
+					"source": [
+						"obj-164",
 						0
 					]
 				}
@@ -8234,7 +9648,7 @@
 						0
 					],
 					"source": [
-						"obj-163",
+						"obj-165",
 						0
 					]
 				}
@@ -8242,7 +9656,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-165",
+						"obj-164",
 						0
 					],
 					"source": [
@@ -8254,7 +9668,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-167",
+						"obj-166",
 						0
 					],
 					"source": [
@@ -8266,11 +9680,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-170",
+						"obj-168",
 						0
 					],
 					"source": [
-						"obj-169",
+						"obj-167",
 						0
 					]
 				}
@@ -8278,7 +9692,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-173",
+						"obj-171",
+						0
+					],
+					"source": [
+						"obj-170",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-170",
 						0
 					],
 					"source": [
@@ -8290,11 +9716,35 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-176",
+						"obj-172",
 						0
 					],
 					"source": [
-						"obj-177",
+						"obj-173",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-172",
+						0
+					],
+					"source": [
+						"obj-174",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-174",
+						0
+					],
+					"source": [
+						"obj-173",
 						0
 					]
 				}
@@ -8306,7 +9756,55 @@
 						0
 					],
 					"source": [
+						"obj-175",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-179",
+						0
+					],
+					"source": [
 						"obj-178",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-178",
+						0
+					],
+					"source": [
+						"obj-180",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-180",
+						0
+					],
+					"source": [
+						"obj-181",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-180",
+						0
+					],
+					"source": [
+						"obj-182",
 						0
 					]
 				}
@@ -8326,47 +9824,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-181",
-						0
-					],
-					"source": [
-						"obj-183",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-183",
-						0
-					],
-					"source": [
 						"obj-184",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
+					],
+					"source": [
 						"obj-183",
-						0
-					],
-					"source": [
-						"obj-185",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-185",
-						0
-					],
-					"source": [
-						"obj-184",
 						0
 					]
 				}
@@ -8386,6 +9848,42 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-186",
+						0
+					],
+					"source": [
+						"obj-188",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-188",
+						0
+					],
+					"source": [
+						"obj-189",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-188",
+						0
+					],
+					"source": [
+						"obj-190",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-190",
 						0
 					],
@@ -8398,47 +9896,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-189",
-						0
-					],
-					"source": [
-						"obj-191",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-191",
-						0
-					],
-					"source": [
 						"obj-192",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
+					],
+					"source": [
 						"obj-191",
-						0
-					],
-					"source": [
-						"obj-193",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-193",
-						0
-					],
-					"source": [
-						"obj-192",
 						0
 					]
 				}
@@ -8458,6 +9920,42 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-194",
+						0
+					],
+					"source": [
+						"obj-196",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-196",
+						0
+					],
+					"source": [
+						"obj-197",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-196",
+						0
+					],
+					"source": [
+						"obj-198",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-198",
 						0
 					],
@@ -8470,47 +9968,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-197",
-						0
-					],
-					"source": [
-						"obj-199",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-199",
-						0
-					],
-					"source": [
 						"obj-200",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
+					],
+					"source": [
 						"obj-199",
-						0
-					],
-					"source": [
-						"obj-201",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-201",
-						0
-					],
-					"source": [
-						"obj-200",
 						0
 					]
 				}
@@ -8530,6 +9992,42 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-202",
+						0
+					],
+					"source": [
+						"obj-204",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-204",
+						0
+					],
+					"source": [
+						"obj-205",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-204",
+						0
+					],
+					"source": [
+						"obj-206",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-206",
 						0
 					],
@@ -8542,47 +10040,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-205",
-						0
-					],
-					"source": [
-						"obj-207",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-207",
-						0
-					],
-					"source": [
 						"obj-208",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
+					],
+					"source": [
 						"obj-207",
-						0
-					],
-					"source": [
-						"obj-209",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-209",
-						0
-					],
-					"source": [
-						"obj-208",
 						0
 					]
 				}
@@ -8602,6 +10064,42 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-210",
+						0
+					],
+					"source": [
+						"obj-212",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-212",
+						0
+					],
+					"source": [
+						"obj-213",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-212",
+						0
+					],
+					"source": [
+						"obj-214",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-214",
 						0
 					],
@@ -8614,7 +10112,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-213",
+						"obj-216",
 						0
 					],
 					"source": [
@@ -8626,11 +10124,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-215",
+						"obj-219",
 						0
 					],
 					"source": [
-						"obj-216",
+						"obj-218",
 						0
 					]
 				}
@@ -8642,7 +10140,7 @@
 						0
 					],
 					"source": [
-						"obj-217",
+						"obj-220",
 						0
 					]
 				}
@@ -8650,12 +10148,12 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-220",
+						0
+					],
+					"source": [
 						"obj-221",
 						0
-					],
-					"source": [
-						"obj-220",
-						0
 					]
 				}
 			},
@@ -8678,19 +10176,7 @@
 						0
 					],
 					"source": [
-						"obj-223",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-222",
-						0
-					],
-					"source": [
-						"obj-224",
+						"obj-221",
 						0
 					]
 				}
@@ -8703,6 +10189,18 @@
 					],
 					"source": [
 						"obj-223",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-227",
+						0
+					],
+					"source": [
+						"obj-226",
 						0
 					]
 				}
@@ -8714,7 +10212,31 @@
 						0
 					],
 					"source": [
-						"obj-225",
+						"obj-228",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-228",
+						0
+					],
+					"source": [
+						"obj-229",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-228",
+						0
+					],
+					"source": [
+						"obj-230",
 						0
 					]
 				}
@@ -8734,20 +10256,8 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-231",
-						0
-					],
-					"source": [
 						"obj-232",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-233",
-						0
 					],
 					"source": [
 						"obj-231",
@@ -8758,7 +10268,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-236",
+						"obj-237",
 						0
 					],
 					"source": [
@@ -8770,11 +10280,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-237",
+						"obj-238",
 						0
 					],
 					"source": [
-						"obj-238",
+						"obj-237",
 						0
 					]
 				}
@@ -8786,7 +10296,7 @@
 						0
 					],
 					"source": [
-						"obj-237",
+						"obj-238",
 						0
 					]
 				}
@@ -8794,11 +10304,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-242",
+						"obj-240",
 						0
 					],
 					"source": [
-						"obj-241",
+						"obj-239",
 						0
 					]
 				}
@@ -8807,6 +10317,30 @@
 				"patchline": {
 					"destination": [
 						"obj-243",
+						0
+					],
+					"source": [
+						"obj-242",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-244",
+						0
+					],
+					"source": [
+						"obj-245",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-246",
 						0
 					],
 					"source": [
@@ -8818,47 +10352,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-245",
-						0
-					],
-					"source": [
-						"obj-243",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-249",
 						0
 					],
 					"source": [
-						"obj-247",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-250",
-						0
-					],
-					"source": [
-						"obj-249",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-251",
-						0
-					],
-					"source": [
-						"obj-250",
+						"obj-248",
 						0
 					]
 				}
@@ -8878,19 +10376,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-256",
-						0
-					],
-					"source": [
-						"obj-254",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-257",
+						"obj-255",
 						0
 					],
 					"source": [
@@ -8902,7 +10388,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-258",
+						"obj-255",
 						0
 					],
 					"source": [
@@ -8914,31 +10400,31 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-259",
-						0
-					],
-					"source": [
-						"obj-258",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-263",
-						0
-					],
-					"source": [
 						"obj-261",
 						0
+					],
+					"source": [
+						"obj-260",
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-264",
+						"obj-260",
+						0
+					],
+					"source": [
+						"obj-262",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-262",
 						0
 					],
 					"source": [
@@ -8950,11 +10436,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-265",
+						"obj-262",
 						0
 					],
 					"source": [
 						"obj-264",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-264",
+						0
+					],
+					"source": [
+						"obj-263",
 						0
 					]
 				}
@@ -8986,6 +10484,42 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-268",
+						0
+					],
+					"source": [
+						"obj-270",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-270",
+						0
+					],
+					"source": [
+						"obj-271",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-270",
+						0
+					],
+					"source": [
+						"obj-272",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-272",
 						0
 					],
@@ -8998,11 +10532,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-275",
+						"obj-274",
 						0
 					],
 					"source": [
-						"obj-274",
+						"obj-273",
 						0
 					]
 				}
@@ -9010,7 +10544,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-278",
+						"obj-277",
 						0
 					],
 					"source": [
@@ -9022,7 +10556,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-279",
+						"obj-276",
 						0
 					],
 					"source": [
@@ -9034,6 +10568,30 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-278",
+						0
+					],
+					"source": [
+						"obj-279",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-278",
+						0
+					],
+					"source": [
+						"obj-280",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-280",
 						0
 					],
@@ -9046,11 +10604,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-281",
+						"obj-282",
 						0
 					],
 					"source": [
-						"obj-280",
+						"obj-281",
 						0
 					]
 				}
@@ -9058,11 +10616,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-284",
+						"obj-285",
 						0
 					],
 					"source": [
-						"obj-285",
+						"obj-284",
 						0
 					]
 				}
@@ -9082,11 +10640,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-290",
+						"obj-286",
 						0
 					],
 					"source": [
-						"obj-289",
+						"obj-287",
 						0
 					]
 				}
@@ -9094,12 +10652,36 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-289",
+						"obj-286",
 						0
 					],
 					"source": [
-						"obj-291",
-						1
+						"obj-288",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-288",
+						0
+					],
+					"source": [
+						"obj-287",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-290",
+						0
+					],
+					"source": [
+						"obj-289",
+						0
 					]
 				}
 			},
@@ -9118,43 +10700,43 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-292",
+						0
+					],
+					"source": [
+						"obj-294",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-294",
+						0
+					],
+					"source": [
+						"obj-295",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-297",
+						0
+					],
+					"source": [
 						"obj-296",
 						0
-					],
-					"source": [
-						"obj-295",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-295",
-						0
-					],
-					"source": [
-						"obj-297",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-297",
-						0
-					],
-					"source": [
-						"obj-298",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-297",
+						"obj-300",
 						0
 					],
 					"source": [
@@ -9170,7 +10752,7 @@
 						0
 					],
 					"source": [
-						"obj-298",
+						"obj-301",
 						0
 					]
 				}
@@ -9182,7 +10764,7 @@
 						0
 					],
 					"source": [
-						"obj-300",
+						"obj-302",
 						0
 					]
 				}
@@ -9190,72 +10772,60 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-301",
+						0
+					],
+					"source": [
+						"obj-303",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-303",
+						0
+					],
+					"source": [
+						"obj-302",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-305",
+						0
+					],
+					"source": [
 						"obj-304",
 						0
-					],
-					"source": [
-						"obj-303",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-303",
+						"obj-309",
 						0
 					],
 					"source": [
-						"obj-305",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-305",
-						0
-					],
-					"source": [
-						"obj-306",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-308",
 						0
-					],
-					"source": [
-						"obj-307",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
+						"obj-310",
+						0
+					],
+					"source": [
 						"obj-311",
 						0
-					],
-					"source": [
-						"obj-310",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-310",
-						0
-					],
-					"source": [
-						"obj-312",
-						0
 					]
 				}
 			},
@@ -9266,7 +10836,7 @@
 						0
 					],
 					"source": [
-						"obj-313",
+						"obj-310",
 						0
 					]
 				}
@@ -9286,12 +10856,24 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-320",
+						"obj-316",
 						0
 					],
 					"source": [
+						"obj-317",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-318",
 						0
+					],
+					"source": [
+						"obj-316",
+						0
 					]
 				}
 			},
@@ -9314,7 +10896,7 @@
 						0
 					],
 					"source": [
-						"obj-321",
+						"obj-323",
 						0
 					]
 				}
@@ -9322,23 +10904,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-323",
+						"obj-324",
 						0
 					],
 					"source": [
 						"obj-322",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-327",
-						0
-					],
-					"source": [
-						"obj-325",
 						0
 					]
 				}
@@ -9350,7 +10920,7 @@
 						0
 					],
 					"source": [
-						"obj-327",
+						"obj-326",
 						0
 					]
 				}
@@ -9382,12 +10952,24 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-331",
+						0
+					],
+					"source": [
+						"obj-330",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-335",
+						0
+					],
+					"source": [
 						"obj-333",
 						0
-					],
-					"source": [
-						"obj-332",
-						0
 					]
 				}
 			},
@@ -9398,7 +10980,7 @@
 						0
 					],
 					"source": [
-						"obj-334",
+						"obj-335",
 						0
 					]
 				}
@@ -9423,18 +11005,6 @@
 					],
 					"source": [
 						"obj-337",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-339",
-						0
-					],
-					"source": [
-						"obj-338",
 						0
 					]
 				}
@@ -9446,7 +11016,19 @@
 						0
 					],
 					"source": [
-						"obj-341",
+						"obj-340",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-343",
+						0
+					],
+					"source": [
+						"obj-342",
 						0
 					]
 				}
@@ -9458,7 +11040,7 @@
 						0
 					],
 					"source": [
-						"obj-345",
+						"obj-343",
 						0
 					]
 				}
@@ -9466,7 +11048,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-347",
+						"obj-345",
 						0
 					],
 					"source": [
@@ -9490,36 +11072,12 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-350",
-						0
-					],
-					"source": [
-						"obj-344",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-351",
 						0
 					],
 					"source": [
 						"obj-350",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-353",
-						0
-					],
-					"source": [
-						"obj-344",
-						2
 					]
 				}
 			},
@@ -9542,6 +11100,30 @@
 						0
 					],
 					"source": [
+						"obj-355",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-358",
+						0
+					],
+					"source": [
+						"obj-357",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-359",
+						0
+					],
+					"source": [
 						"obj-358",
 						0
 					]
@@ -9550,7 +11132,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-357",
+						"obj-360",
 						0
 					],
 					"source": [
@@ -9566,18 +11148,6 @@
 						0
 					],
 					"source": [
-						"obj-362",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-362",
-						0
-					],
-					"source": [
 						"obj-364",
 						0
 					]
@@ -9586,7 +11156,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-364",
+						"obj-363",
 						0
 					],
 					"source": [
@@ -9598,23 +11168,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-364",
+						"obj-369",
 						0
 					],
 					"source": [
-						"obj-366",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-366",
-						0
-					],
-					"source": [
-						"obj-365",
+						"obj-368",
 						0
 					]
 				}
@@ -9626,43 +11184,19 @@
 						0
 					],
 					"source": [
-						"obj-367",
-						0
+						"obj-370",
+						1
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
+						"obj-372",
+						0
+					],
+					"source": [
 						"obj-371",
-						0
-					],
-					"source": [
-						"obj-370",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-370",
-						0
-					],
-					"source": [
-						"obj-372",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-372",
-						0
-					],
-					"source": [
-						"obj-373",
 						0
 					]
 				}
@@ -9682,6 +11216,42 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-374",
+						0
+					],
+					"source": [
+						"obj-376",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-376",
+						0
+					],
+					"source": [
+						"obj-377",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-376",
+						0
+					],
+					"source": [
+						"obj-378",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-378",
 						0
 					],
@@ -9694,47 +11264,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-377",
-						0
-					],
-					"source": [
-						"obj-379",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-379",
-						0
-					],
-					"source": [
 						"obj-380",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
+					],
+					"source": [
 						"obj-379",
-						0
-					],
-					"source": [
-						"obj-381",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-381",
-						0
-					],
-					"source": [
-						"obj-380",
 						0
 					]
 				}
@@ -9754,7 +11288,31 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-388",
+						"obj-382",
+						0
+					],
+					"source": [
+						"obj-384",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-384",
+						0
+					],
+					"source": [
+						"obj-385",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-387",
 						0
 					],
 					"source": [
@@ -9766,11 +11324,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-389",
+						"obj-390",
 						0
 					],
 					"source": [
-						"obj-388",
+						"obj-389",
 						0
 					]
 				}
@@ -9778,11 +11336,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-390",
+						"obj-389",
 						0
 					],
 					"source": [
-						"obj-389",
+						"obj-391",
 						0
 					]
 				}
@@ -9794,7 +11352,7 @@
 						0
 					],
 					"source": [
-						"obj-390",
+						"obj-392",
 						0
 					]
 				}
@@ -9802,7 +11360,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-395",
+						"obj-394",
 						0
 					],
 					"source": [
@@ -9814,11 +11372,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-396",
+						"obj-399",
 						0
 					],
 					"source": [
-						"obj-395",
+						"obj-397",
 						0
 					]
 				}
@@ -9826,23 +11384,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-397",
+						"obj-400",
 						0
 					],
 					"source": [
-						"obj-396",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-398",
-						0
-					],
-					"source": [
-						"obj-397",
+						"obj-399",
 						0
 					]
 				}
@@ -9855,6 +11401,546 @@
 					],
 					"source": [
 						"obj-400",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-402",
+						0
+					],
+					"source": [
+						"obj-401",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-406",
+						0
+					],
+					"source": [
+						"obj-404",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-407",
+						0
+					],
+					"source": [
+						"obj-406",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-408",
+						0
+					],
+					"source": [
+						"obj-407",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-409",
+						0
+					],
+					"source": [
+						"obj-408",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-412",
+						0
+					],
+					"source": [
+						"obj-411",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-415",
+						0
+					],
+					"source": [
+						"obj-413",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-416",
+						0
+					],
+					"source": [
+						"obj-415",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-417",
+						0
+					],
+					"source": [
+						"obj-416",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-418",
+						0
+					],
+					"source": [
+						"obj-417",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-421",
+						0
+					],
+					"source": [
+						"obj-420",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-423",
+						0
+					],
+					"source": [
+						"obj-424",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-426",
+						0
+					],
+					"source": [
+						"obj-423",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-427",
+						0
+					],
+					"source": [
+						"obj-426",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-429",
+						0
+					],
+					"source": [
+						"obj-423",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-430",
+						0
+					],
+					"source": [
+						"obj-429",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-432",
+						0
+					],
+					"source": [
+						"obj-423",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-433",
+						0
+					],
+					"source": [
+						"obj-432",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-436",
+						0
+					],
+					"source": [
+						"obj-437",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-436",
+						0
+					],
+					"source": [
+						"obj-438",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-442",
+						0
+					],
+					"source": [
+						"obj-441",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-441",
+						0
+					],
+					"source": [
+						"obj-443",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-443",
+						0
+					],
+					"source": [
+						"obj-444",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-443",
+						0
+					],
+					"source": [
+						"obj-445",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-445",
+						0
+					],
+					"source": [
+						"obj-444",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-447",
+						0
+					],
+					"source": [
+						"obj-446",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-450",
+						0
+					],
+					"source": [
+						"obj-449",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-449",
+						0
+					],
+					"source": [
+						"obj-451",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-451",
+						0
+					],
+					"source": [
+						"obj-452",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-454",
+						0
+					],
+					"source": [
+						"obj-453",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-457",
+						0
+					],
+					"source": [
+						"obj-456",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-456",
+						0
+					],
+					"source": [
+						"obj-458",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-458",
+						0
+					],
+					"source": [
+						"obj-459",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-458",
+						0
+					],
+					"source": [
+						"obj-460",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-460",
+						0
+					],
+					"source": [
+						"obj-459",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-462",
+						0
+					],
+					"source": [
+						"obj-461",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-467",
+						0
+					],
+					"source": [
+						"obj-465",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-468",
+						0
+					],
+					"source": [
+						"obj-467",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-469",
+						0
+					],
+					"source": [
+						"obj-468",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-470",
+						0
+					],
+					"source": [
+						"obj-469",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-474",
+						0
+					],
+					"source": [
+						"obj-472",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-475",
+						0
+					],
+					"source": [
+						"obj-474",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-476",
+						0
+					],
+					"source": [
+						"obj-475",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-477",
+						0
+					],
+					"source": [
+						"obj-476",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-480",
+						0
+					],
+					"source": [
+						"obj-479",
 						0
 					]
 				}

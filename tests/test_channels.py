@@ -49,25 +49,28 @@ def test_the_shipped_generators_start_on_distinct_channels():
 def test_cmt_channels_and_parts_are_parameters():
     gen = CMTGenerator()
     assert gen.channels() == DEFAULT_CHANNELS
-    gen.set("channels", "lead=11, bass=12")
-    gen.set("parts", "lead,bass,drums")
+    gen.set("lead_channel", 11)
+    gen.set("bass_channel", 12)
+    for part in ("strings", "piano", "guitar"):
+        gen.set(f"{part}_channel", 0)                       # off
     assert gen.channels() == {"lead": 11, "bass": 12, "drums": 10}
     assert gen.voice_map() == {10: ("lead", 73), 11: ("bass", 32), 9: ("drums", 0)}
     assert parse_parts("all") == parse_parts("") == tuple(DEFAULT_CHANNELS)
     for bad, match in (("lead=17", "1..16"), ("flute=3", "PART=CHANNEL"), ("lead", "PART=CHANNEL"), ("lead=x", "number")):
         with pytest.raises(Exception, match=match):
             parse_channels(bad)
+    assert parse_channels("lead=11, bass=12") == {**DEFAULT_CHANNELS, "lead": 11, "bass": 12}   # --channels
     with pytest.raises(Exception, match="no part 'banjo'"):
-        gen.set("parts", "lead,banjo")
+        parse_parts("lead,banjo")
 
 
 def test_a_shared_channel_is_one_line_naming_both_and_the_fix():
     lines = shared_channels({"midime": {"midime": 1}, "cmt": {"lead": 1, "bass": 6}, "arp": {"arp": 6}},
-                            {"midime": "/cmt/midime/channel", "cmt": "/cmt/cmt/channels"})
+                            {"midime": "/cmt/midime/channel", "cmt": "/cmt/cmt/{part}_channel"})
     assert lines == [
         "MIDI channel 1 is shared by midime and cmt lead: one's note-off cuts the other's notes "
-        "(set /cmt/cmt/channels or /cmt/midime/channel)",
-        "MIDI channel 6 is shared by cmt bass and arp: one's note-off cuts the other's notes (set /cmt/cmt/channels)",
+        "(set /cmt/cmt/lead_channel or /cmt/midime/channel)",
+        "MIDI channel 6 is shared by cmt bass and arp: one's note-off cuts the other's notes (set /cmt/cmt/bass_channel)",
     ]
     assert shared_channels({"a": {"a": 1}, "b": {"b": 2}}) == []
 
@@ -107,22 +110,23 @@ def test_a_shared_channel_is_warned_at_start_on_play_and_on_change(osc_receiver)
         assert any(shared in line and "WARNING" in line for line in run.lines), run.output     # the log line
 
         run.oscsend("/cmt/transcription/channel", "i", 2)
-        run.oscsend("/cmt/cmt/channels", "s", "lead=2")       # cmt is not playing yet: no warning
+        run.oscsend("/cmt/cmt/lead_channel", "i", 2)          # cmt is not playing yet: no warning
         run.oscsend("/cmt/play", "s", "cmt")
         clash = "MIDI channel 2 is shared by cmt lead and transcription"
         got = osc.wait_for(lambda m: any(x.address == "/cmt/error" and clash in x.args[1] for x in m), 15)
         err = next(x for x in got if x.address == "/cmt/error" and clash in x.args[1])
-        assert err.args[0] == "/cmt/play" and "/cmt/cmt/channels" in err.args[1]
+        assert err.args[0] == "/cmt/play" and "/cmt/cmt/lead_channel" in err.args[1]
 
-        run.oscsend("/cmt/cmt/channels", "s", "lead=1")       # a change while playing is checked too
+        run.oscsend("/cmt/cmt/lead_channel", "i", 1)          # a change while playing is checked too
         clash = "MIDI channel 1 is shared by cmt lead and midime"
         got = osc.wait_for(lambda m: any(x.address == "/cmt/error" and clash in x.args[1] for x in m), 15)
-        assert any(x.args[0] == "/cmt/cmt/channels" for x in got if x.address == "/cmt/error" and clash in x.args[1])
+        assert any(x.args[0] == "/cmt/cmt/lead_channel" for x in got if x.address == "/cmt/error" and clash in x.args[1])
 
         run.oscsend("/cmt/status")
         status = status_reply(osc)
         gens = status["generators"]
-        assert gens["midime"]["channels"] == {"midime": 1} and gens["transcription"]["channels"] == {"transcription": 2}
+        # a generator on its own channel parameter: the parameter says it (the reply stays short for Pd)
+        assert gens["midime"]["params"]["channel"] == 1 and gens["transcription"]["params"]["channel"] == 2
         assert gens["cmt"]["channels"]["lead"] == 1 and gens["cmt"]["channels"]["drums"] == 10
         assert isinstance(gens["cmt"]["seed"], int) and gens["cmt"]["seed"] >= 0      # seed -1 drew one
     finally:

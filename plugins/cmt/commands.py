@@ -8,12 +8,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from bridge.api import InputError, add_param_options, input_file, output_path, param_values
+from bridge.api import ConfigError, InputError, add_param_options, input_file, output_path, param_values
 
 from .params import PARAMS
 
-CLI_PARAMS = ("control", "temperature", "top_p", "guide", "seed", "channels", "parts", "arrange", "velocity",
-              "accent", "sensitivity")   # options built from the generator's own Param table
+CLI_PARAMS = ("control", "temperature", "top_p", "guide", "seed", "arrange", "velocity", "accent", "sensitivity")   # options built from the generator's own Param table
 
 EXAMPLES = """examples:
   cmt-bridge cmt video2midi clip.mp4 -o clip.mid                 (also writes clip.png, a piano roll)
@@ -59,6 +58,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--mix", type=float, default=0.0, metavar="GAIN",
                    help="--render: the clip's own audio under the music at this gain, 0..2 (default 0: music only)")
     v.add_argument("--force", action="store_true", help="overwrite existing output files")
+    v.add_argument("--channels", default="", metavar="PART=CH,...",
+                   help="MIDI channel per part, e.g. lead=11,bass=12 (default lead=3,strings=4,piano=5,bass=6,"
+                        "guitar=7,drums=10)")
+    v.add_argument("--parts", default="all", metavar="PART,...",
+                   help="the parts that play: lead, strings, piano, bass, guitar, drums (default all)")
     v.add_argument("--model", type=Path, default=None, help="model folder (default onnx_models/cmt)")
     v.set_defaults(func=cmd_video2midi)
 
@@ -87,6 +91,12 @@ def _check(args) -> None:
         raise InputError(f"--beats-per-bar must be in range 1..8, got {args.beats_per_bar}")
     if args.out.suffix.lower() not in (".mid", ".midi"):
         raise InputError(f"-o must name a .mid file, got {args.out}")
+    from .params import parse_channels, parse_parts
+
+    try:
+        args.channels, args.parts = parse_channels(args.channels), parse_parts(args.parts)
+    except ConfigError as e:
+        raise InputError(f"--{e}") from None
     if args.tempo is not None and not 20.0 <= args.tempo <= 300.0:
         raise InputError(f"--tempo must be in range 20..300 BPM, got {args.tempo:g}")
     if not 0.0 <= args.mix <= 2.0:
@@ -121,10 +131,9 @@ def cmd_video2midi(args) -> int:
     controls = video_controls(args.video, bpb, args.bars, sensitivity=args.sensitivity, tempo=args.tempo)
     from bridge.api import Progress
 
-    from .params import parse_channels, parse_parts
     from .parts import arrange, rules_from_manifest
 
-    rules, channels, parts = rules_from_manifest(bundle.manifest), parse_channels(args.channels), parse_parts(args.parts)
+    rules, channels, parts = rules_from_manifest(bundle.manifest), args.channels, args.parts
 
     def arranged(notes, strength):
         return arrange(notes, rules=rules, channels=channels, parts=parts, velocity=args.velocity,

@@ -19,8 +19,8 @@ onset positions inside the class its bar token declares, by masking the
 sampler's choices; off, the model alone decides (bench/bench_cmt.py measures
 both). Each part plays its instrument (:mod:`plugins.cmt.parts`: register,
 role, chord size, dynamics from ``velocity`` and ``accent``) on its own channel
-(``channels``, default lead 3, strings 4, piano 5, bass 6, guitar 7, drums 10);
-``parts`` switches parts on and off. With ``seed`` -1 the generator draws a
+(``<part>_channel``, default lead 3, strings 4, piano 5, bass 6, guitar 7,
+drums 10; channel 0 switches a part off). With ``seed`` -1 the generator draws a
 seed and shows it in ``/cmt/status``, so a liked piece can be made again.
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ import numpy as np
 from bridge.api import Action, Generator, InputError, Note, Param, Phrase
 
 from . import tokens as T
-from .params import PARAMS, parse_channels, parse_parts
+from .params import PARAMS, channels_of
 from .parts import DEFAULT_RULES, arrange, rules_from_manifest
 from .sampling import EXPECT, MODEL_NAME, BarSampler, Sampling
 
@@ -186,8 +186,7 @@ class CMTGenerator(Generator):
     # -- channels and parts ----------------------------------------------------------------------
     def part_channels(self) -> dict[str, int]:
         """``{part: channel 1..16}`` of the parts switched on."""
-        chans = parse_channels(self["channels"])
-        return {p: chans[p] for p in parse_parts(self["parts"])}
+        return channels_of(self.values)
 
     def voice_map(self) -> dict[int, tuple[str, int | None]]:
         programs = {i.name: i.program for i in T.INSTRUMENTS}
@@ -197,12 +196,13 @@ class CMTGenerator(Generator):
         return self.part_channels()
 
     def state(self) -> dict[str, Any]:
-        return {"seed": self.seed_used, "source": self.source}
+        return {"seed": self.seed_used}
 
     def arranged(self, notes: dict[str, list[Note]], strength: int) -> dict[str, list[Note]]:
         """One sampled bar as the parts play it (:func:`plugins.cmt.parts.arrange` with this generator's values)."""
-        return arrange(notes, rules=self.rules, channels=parse_channels(self["channels"]),
-                       parts=parse_parts(self["parts"]), velocity=self["velocity"], accent=self["accent"],
+        chans = self.part_channels()
+        return arrange(notes, rules=self.rules, channels=chans, parts=tuple(chans), velocity=self["velocity"],
+                       accent=self["accent"],
                        strength=strength, beats_per_bar=float(self.context.beats_per_bar), enforce=self["arrange"])
 
     # -- playing -------------------------------------------------------------------------------

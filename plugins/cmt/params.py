@@ -4,7 +4,10 @@ The control classes are part of the token vocabulary (:mod:`plugins.cmt.tokens`
 re-exports them); they live here so ``cmt-bridge --help`` builds the
 ``video2midi`` options without importing numpy. So do the part names and their
 default MIDI channels: a block of their own (3..7, drums on 10), away from
-midime (1) and transcription (2).
+midime (1) and transcription (2). Each part has its own ``<part>_channel``
+parameter (a number box in Max, a CC; 0 switches the part off); the command
+line also takes the whole map at once (``--channels lead=11,bass=12``,
+``--parts lead,bass``).
 """
 from __future__ import annotations
 
@@ -18,8 +21,8 @@ DEFAULT_CHANNELS = {"lead": 3, "strings": 4, "piano": 5, "bass": 6, "guitar": 7,
 
 
 def parse_channels(text: str) -> dict[str, int]:
-    """``"lead=3,bass=6"`` -> ``{part: channel 1..16}`` over :data:`DEFAULT_CHANNELS` (parts not named keep
-    theirs); ConfigError naming the bad entry."""
+    """``"lead=3,bass=6"`` (``--channels``) -> ``{part: channel 1..16}`` over :data:`DEFAULT_CHANNELS`
+    (parts not named keep theirs); ConfigError naming the bad entry."""
     out = dict(DEFAULT_CHANNELS)
     for item in (x.strip() for x in str(text).replace(";", ",").split(",")):
         if not item:
@@ -38,7 +41,7 @@ def parse_channels(text: str) -> dict[str, int]:
 
 
 def parse_parts(text: str) -> tuple[str, ...]:
-    """``"lead,bass"`` -> the parts that play (``"all"`` or ``""``: every part); ConfigError naming a bad one."""
+    """``"lead,bass"`` (``--parts``) -> the parts that play (``"all"`` or ``""``: every part); ConfigError naming a bad one."""
     names = [x.strip() for x in str(text).replace(";", ",").replace(" ", ",").split(",") if x.strip()]
     if not names or names == ["all"]:
         return PART_NAMES
@@ -67,10 +70,6 @@ PARAMS = (
     Param("duration_temperature", float, 1.0, 0.0, 2.0, doc="temperature of note lengths"),
     Param("instrument_temperature", float, 1.0, 0.0, 2.0, doc="temperature of which instrument plays"),
     Param("seed", int, -1, -1, 2 ** 31 - 1, doc="random seed (-1 = a new one, shown in /cmt/status)"),
-    Param("channels", str, format_channels(DEFAULT_CHANNELS), check=parse_channels,
-          doc="MIDI channel of each part, PART=CHANNEL,... (parts not named keep their default)"),
-    Param("parts", str, "all", check=parse_parts,
-          doc="the parts that play, comma-separated (lead, strings, piano, bass, guitar, drums) or all"),
     Param("arrange", bool, True,
           doc="keep each part in its instrument's register and role (bass below the harmony, one lead "
               "note at a time, chord sizes per part); off: the model's notes as sampled"),
@@ -79,4 +78,12 @@ PARAMS = (
           doc="dynamics: how much downbeats and strong (chordal) bars stand out (0 = every note at velocity)"),
     Param("sensitivity", float, 1.0, 0.05, 20.0,
           doc="motion sensitivity of video and camera (below 1: calmer, ignores sensor noise; above 1: busier)"),
+    # one number box per part (a Max/Live panel, a MIDI CC): the part -> channel map; 0 = the part is off
+    *(Param(f"{part}_channel", int, DEFAULT_CHANNELS[part], 0, 16,
+            doc=f"MIDI channel of the {part} part (0 = the {part} is off)") for part in PART_NAMES),
 )
+
+
+def channels_of(values: dict) -> dict[str, int]:
+    """``{part: channel 1..16}`` of the parts switched on (channel 0 = off), from a generator's values."""
+    return {p: int(values[f"{p}_channel"]) for p in PART_NAMES if values[f"{p}_channel"] > 0}
