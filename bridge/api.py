@@ -98,7 +98,7 @@ open audio input devices and resample their blocks (for plugins that listen). :f
 any refusal of the OS (too long, a folder, no permission) into a one-line InputError;
 ``output_path(..., force=False, inputs=[...])`` refuses to overwrite a file without ``--force``
 and never writes over an input; :func:`numbered` and :func:`with_time` name outputs made again
-and again. :func:`merge_unisons` merges duplicate notes as a MIDI file does (write and
+and again; :func:`claim_set` makes room for a numbered set of files (``sample_01.mid``...). :func:`merge_unisons` merges duplicate notes as a MIDI file does (write and
 piano roll both use it).
 
 ``CMT_BRIDGE_DISABLE=name,...`` disables plugins or generators by name.
@@ -114,7 +114,7 @@ from .generator import Action, Generator, GeneratorContext, Param
 from .hookspecs import hookimpl
 from .midifile import melody_notes, merge_unisons, read_notes, read_tempo, read_tracks, write_notes
 from .options import add_param_options, param_values
-from .paths import input_file, numbered, output_folder, output_path, same_file, with_time
+from .paths import claim_set, input_file, numbered, output_folder, output_path, same_file, with_time
 from .pianoroll import font as pil_font
 from .pianoroll import render as render_pianoroll
 from .progress import Progress
@@ -147,6 +147,6 @@ __all__ = [
     "BridgeError", "ConfigError", "InputError", "ModelError", "PluginError",
     "add_param_options", "param_values", "add_run_arguments", "run_commands", "run_host",
     "read_notes", "read_tempo", "read_tracks", "melody_notes", "write_notes", "merge_unisons", "render_pianoroll",
-    "Progress", "pil_font", "input_file", "output_path", "output_folder", "numbered", "same_file", "with_time",
+    "Progress", "pil_font", "input_file", "output_path", "output_folder", "numbered", "same_file", "with_time", "claim_set",
     "load_sounddevice", "find_device", "input_devices", "StreamResampler", "open_input", "close_input",
 ]

@@ -28,18 +28,24 @@ CLOSE_HOST_S = 1.5   # seconds the generators' threads get to finish at shut-dow
 
 
 def recording_path(record: str | None, now: float | None = None) -> Path | None:
-    """``""`` -> ``recordings/cmt-bridge-<timestamp>.mid``; None -> no recording."""
+    """Where this session records: ``""`` -> ``recordings/cmt-bridge-{time}.mid``; None -> no recording.
+
+    ``{time}`` (and ``{date}``) in the path is the start time; a file already there is never replaced:
+    the take gets the first free ``name-2.mid``, ``name-3.mid``, ... (:func:`bridge.paths.numbered`).
+    """
+    from .paths import numbered, with_time
+
     if record is None:
         return None
-    if record == "":
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
-        record = f"recordings/cmt-bridge-{stamp}.mid"
-    path = Path(record).expanduser()
+    path = with_time(record or "recordings/cmt-bridge-{time}.mid", now)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ConfigError(f"cannot create the recording folder {path.parent} ({e.strerror})") from None
-    return path
+    fresh = numbered(path)
+    if fresh != path:
+        log.warning("%s exists (an earlier take): recording to %s", path, fresh.name)
+    return fresh
 
 
 def compact_status(status: dict) -> dict:

@@ -104,6 +104,30 @@ def output_path(path: str | Path, what: str = "output file", *, force: bool = Tr
     return p
 
 
+def claim_set(folder: str | Path, stem: str, force: bool = False, what: str = "-o") -> list[Path]:
+    """Make room in ``folder`` for a set of files named ``stem_NN.mid``, ``stem_all.mid``, ``stem.png``...
+
+    Files of an earlier set there are refused (InputError naming ``--force``), or with ``force`` removed
+    now, so no stale ``stem_07.mid`` of a bigger earlier set is left beside the new ones. Returns what was
+    removed.
+    """
+    import re
+
+    p = Path(folder).expanduser()
+    pattern = re.compile(rf"^{re.escape(stem)}(_(\d+|all))?\.(mid|midi|png)$")
+    old = sorted(f for f in p.iterdir() if f.is_file() and pattern.match(f.name)) if p.is_dir() else []
+    if old and not force:
+        shown = ", ".join(f.name for f in old[:3]) + (f" and {len(old) - 3} more" if len(old) > 3 else "")
+        raise InputError(f"{what} {show(p)} already holds {shown}: pass --force to replace that set, "
+                         f"or choose another folder")
+    for f in old:
+        try:
+            f.unlink()
+        except OSError as e:
+            raise InputError(f"{what} {os_reason(e, f)}") from None
+    return old
+
+
 def same_file(a: str | Path, b: str | Path) -> bool:
     """True when ``a`` and ``b`` name the same file (links and ``..`` resolved; False if either is missing)."""
     a, b = Path(a).expanduser(), Path(b).expanduser()

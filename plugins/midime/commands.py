@@ -7,6 +7,7 @@ Heavy imports (onnxruntime, numpy work) wait inside the commands so
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from bridge.api import InputError, Progress, add_param_options, param_values
@@ -32,6 +33,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                        help="MusicVAE model folder (default: $CMT_BRIDGE_MODELS or onnx_models/, musicvae-mel2bar)")
         add_param_options(q, PARAMS, ("seed",))
         q.add_argument("--bpm", type=float, default=120.0, help="tempo written into the .mid files (default 120)")
+        q.add_argument("--force", action="store_true", help="replace files an earlier run wrote there")
 
     s = msub.add_parser("sample", help="new 2-bar melodies from MusicVAE (or a personal MidiMe)")
     s.add_argument("-n", "--num", type=int, default=8, help="how many (1..256, default 8)")
@@ -65,10 +67,17 @@ def _load(args):
     return MusicVAE.load(args.model)
 
 
-def _seed(args) -> int | None:
-    """``--seed`` checked against the live parameter; -1 (its default) = a new seed every run."""
+def _seed(args) -> int:
+    """``--seed`` checked against the live parameter; -1 (its default) = a new seed every run, printed
+    (and written into the .mid files) so the run can be made again."""
+    import numpy as np
+
     seed = param_values(args, PARAMS, ("seed",))["seed"]
-    return None if seed < 0 else seed
+    if seed < 0:
+        seed = int(np.random.SeedSequence().entropy % (2 ** 31))
+    args.seed_used = seed
+    print(f"seed {seed} (--seed {seed} makes these again)", file=sys.stderr)
+    return seed
 
 
 def _rng(args):
@@ -82,8 +91,10 @@ def _check_range(name: str, value: float, lo: float, hi: float) -> None:
         raise InputError(f"{name} must be in range {lo:g}..{hi:g}, got {value:g}")
 
 
-def _write_set(out: Path, stem: str, named_tokens: list[tuple[str, "object"]], title: str, bpm: float) -> list[Path]:
-    """One .mid per phrase, one .mid of all in a row, one PNG of all in a row (a colour each)."""
+def _write_set(out: Path, stem: str, named_tokens: list[tuple[str, "object"]], title: str, bpm: float,
+               text: tuple[str, ...] = ()) -> list[Path]:
+    """One .mid per phrase, one .mid of all in a row, one PNG of all in a row (a colour each); ``text``:
+    meta events in every .mid (the seed)."""
     from bridge.api import render_pianoroll as render, write_notes
 
     from . import melody, phrases
@@ -93,21 +104,22 @@ def _write_set(out: Path, stem: str, named_tokens: list[tuple[str, "object"]], t
     lines: dict[str, list] = {}
     for i, (label, tokens) in enumerate(named_tokens):
         notes = phrases.accent(melody.notes_from_tokens(tokens))
-        path = write_notes(out / f"{stem}_{i + 1:02d}.mid", notes, bpm=bpm)
+        path = write_notes(out / f"{stem}_{i + 1:02d}.mid", notes, bpm=bpm, text=text)
         written.append(path)
         lines[label] = [n.shifted(i * melody.PHRASE_BEATS) for n in notes]
     all_notes = [n for v in lines.values() for n in v]
-    written.append(write_notes(out / f"{stem}_all.mid", all_notes, bpm=bpm))
+    written.append(write_notes(out / f"{stem}_all.mid", all_notes, bpm=bpm, text=text))
     marks = [(i * melody.PHRASE_BEATS, label) for i, label in enumerate(lines)]
     written.append(render(lines, out / f"{stem}.png", title=title, marks=marks))
     return written
 
 
 def cmd_sample(args) -> int:
-    from bridge.api import output_folder
+    from bridge.api import claim_set, output_folder
 
     _check_range("-n", args.num, 1, 256)
     output_folder(args.out, "-o")
+    claim_set(args.out, "sample", args.force)
     vars(args).update(param_values(args, PARAMS, ("temperature",)))
     vae = _load(args)
     rng = _rng(args)
@@ -122,16 +134,18 @@ def cmd_sample(args) -> int:
     else:
         tokens = vae.sample(args.num, args.temperature, rng)
     written = _write_set(args.out, "sample", [(f"sample {i + 1}", t) for i, t in enumerate(tokens)],
-                         f"{what}: {args.num} samples, temperature {args.temperature:g}", args.bpm)
+                         f"{what}: {args.num} samples, temperature {args.temperature:g}, seed {args.seed_used}",
+                         args.bpm, (f"seed {args.seed_used}",))
     _report(written)
     return 0
 
 
 def cmd_interpolate(args) -> int:
-    from bridge.api import output_folder
+    from bridge.api import claim_set, output_folder
 
     _check_range("--steps", args.steps, 1, 64)
     output_folder(args.out, "-o")
+    claim_set(args.out, "interpolation", args.force)
     from . import phrases
 
     a, b = phrases.first_window(args.a), phrases.first_window(args.b)
@@ -167,7 +181,7 @@ def cmd_learn(args) -> int:
 
     epochs = args.epochs or EPOCHS
     _check_range("--epochs", epochs, 1, 100000)
-    output_path(args.out, "-o")
+    output_path(args.out, "-o", force=args.force, inputs=args.files)
     found, notes, bars = [], 0, 0.0
     for path in args.files:
         line = phrases.file_melody(path)
@@ -180,7 +194,6 @@ def cmd_learn(args) -> int:
     mu, _ = vae.encode(windows)
     bar = Progress(epochs, f"learning {len(windows)} windows", unit="epochs")
     seed = _seed(args)
-    seed = seed if seed is not None else int(np.random.default_rng().integers(2 ** 31))
     model = MidiMe.learn(mu, vae.name, vae.fingerprint, latent_dim=args.latent, epochs=epochs, seed=seed,
                          progress=bar.at)
     bar.close()
