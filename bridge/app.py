@@ -68,7 +68,7 @@ def compact_status(status: dict) -> dict:
             g.pop("ready")               # said only while a generator is still warming up
         gens[name] = g
     out["generators"] = gens
-    return {k: v for k, v in out.items() if v is not None}
+    return out
 
 
 def channel_text(name: str, channels: dict[str, int]) -> str:
