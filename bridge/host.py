@@ -140,6 +140,7 @@ class Host:
         self._reload_lock = threading.Lock()
         self._reloaders: list[threading.Thread] = []
         self._warned: dict[str, float] = {}   # channel clash line -> monotonic seconds it was last said
+        self._warn_lock = threading.Lock()
 
     # -- loading -----------------------------------------------------------
     def _models_root(self) -> Path:
@@ -279,7 +280,7 @@ class Host:
                 fixes[n] = f"/cmt/{n}/{{part}}_channel"
         lines = shared_channels(playing, fixes)
         now = time.monotonic()
-        with self._reload_lock:
+        with self._warn_lock:
             fresh = [ln for ln in lines if now - self._warned.get(ln, -1e9) > WARN_AGAIN_S]
             self._warned.update((ln, now) for ln in fresh)
         for line in fresh:   # two generators launched together find the same clash: said once

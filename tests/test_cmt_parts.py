@@ -106,3 +106,19 @@ def test_the_generator_plays_arranged_parts_with_a_seed_it_shows(bundle):
     again.set("piano_channel", 0)
     assert [again.next_phrase().notes for _ in range(4)] == [p.notes for p in bars]   # the seed makes it again
     assert np.mean([n.velocity for p in bars for n in p.notes]) != 90                  # not the old fixed 90
+
+
+def test_motion_sensitivity_and_target_tempo_for_video():
+    from plugins.cmt.video import bar_grid, controls_from_speed
+
+    times = np.arange(0, 8.0, 1 / 15)
+    noise = 0.006 + 0.001 * np.random.default_rng(0).standard_normal(len(times))   # a still shot's sensor noise
+    loud = controls_from_speed(times, noise, 8.0, 15.0, bars=4)
+    calm = controls_from_speed(times, noise, 8.0, 15.0, bars=4, sensitivity=0.5)
+    assert (loud.density > 1).all() and (calm.density == 1).all()      # the trim reaches the calmest class
+    busier = controls_from_speed(times, noise, 8.0, 15.0, bars=4, sensitivity=8.0)
+    assert (busier.density > loud.density).all()
+    assert bar_grid(60.0, 4.0, tempo=80.0) == (20, 80.0)              # 20 bars of 4 beats in 60 s: 80 BPM
+    assert bar_grid(60.0, 4.0)[1] == pytest.approx(112.0)             # default: nearest 110
+    with pytest.raises(Exception, match="tempo must be in range"):
+        bar_grid(60.0, 4.0, tempo=500.0)
