@@ -95,7 +95,11 @@ write MIDI files and draw piano rolls; :class:`Progress` is the progress bar for
 :func:`input_devices`, :func:`open_input`, :func:`close_input` and :class:`StreamResampler`
 open audio input devices and resample their blocks (for plugins that listen). :func:`input_file`,
 :func:`output_path` and :func:`output_folder` check paths a user gives and turn
-any refusal of the OS (too long, a folder, no permission) into a one-line InputError.
+any refusal of the OS (too long, a folder, no permission) into a one-line InputError;
+``output_path(..., force=False, inputs=[...])`` refuses to overwrite a file without ``--force``
+and never writes over an input; :func:`numbered` and :func:`with_time` name outputs made again
+and again; :func:`claim_set` makes room for a numbered set of files (``sample_01.mid``...). :func:`merge_unisons` merges duplicate notes as a MIDI file does (write and
+piano roll both use it).
 :func:`user_folder` is the user's cmt-bridge folder (``$XDG_CONFIG_HOME/cmt-bridge``, see
 :mod:`bridge.presets`): keep a plugin's own files there, in ``user_folder("<plugin>")``.
 
@@ -110,9 +114,9 @@ from .errors import BridgeError, ConfigError, InputError, ModelError, PluginErro
 from .events import InputNote, Note, Phrase
 from .generator import Action, Generator, GeneratorContext, Param
 from .hookspecs import hookimpl
-from .midifile import melody_notes, read_notes, read_tempo, read_tracks, write_notes
+from .midifile import melody_notes, merge_unisons, read_notes, read_tempo, read_tracks, write_notes
 from .options import add_param_options, param_values
-from .paths import input_file, output_folder, output_path
+from .paths import claim_set, input_file, numbered, output_folder, output_path, same_file, with_time
 from .pianoroll import font as pil_font
 from .pianoroll import render as render_pianoroll
 from .presets import user_folder
@@ -145,7 +149,8 @@ __all__ = [
     "ModelBundle", "default_models_dir", "model_folder",
     "BridgeError", "ConfigError", "InputError", "ModelError", "PluginError",
     "add_param_options", "param_values", "add_run_arguments", "run_commands", "run_host",
-    "read_notes", "read_tempo", "read_tracks", "melody_notes", "write_notes", "render_pianoroll",
-    "Progress", "pil_font", "input_file", "output_path", "output_folder", "user_folder",
+    "read_notes", "read_tempo", "read_tracks", "melody_notes", "write_notes", "merge_unisons", "render_pianoroll",
+    "Progress", "pil_font", "input_file", "output_path", "output_folder", "user_folder", "numbered", "same_file",
+    "with_time", "claim_set",
     "load_sounddevice", "find_device", "input_devices", "StreamResampler", "open_input", "close_input",
 ]

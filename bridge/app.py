@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 from .config import Settings
 from .errors import BridgeError, ConfigError
+from .generator import NO_MIDI_INPUT
 
 log = logging.getLogger(__name__)
 
@@ -27,18 +28,56 @@ CLOSE_HOST_S = 1.5   # seconds the generators' threads get to finish at shut-dow
 
 
 def recording_path(record: str | None, now: float | None = None) -> Path | None:
-    """``""`` -> ``recordings/cmt-bridge-<timestamp>.mid``; None -> no recording."""
+    """Where this session records: ``""`` -> ``recordings/cmt-bridge-{time}.mid``; None -> no recording.
+
+    ``{time}`` (and ``{date}``) in the path is the start time; a file already there is never replaced:
+    the take gets the first free ``name-2.mid``, ``name-3.mid``, ... (:func:`bridge.paths.numbered`).
+    """
+    from .paths import numbered, with_time
+
     if record is None:
         return None
-    if record == "":
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
-        record = f"recordings/cmt-bridge-{stamp}.mid"
-    path = Path(record).expanduser()
+    path = with_time(record or "recordings/cmt-bridge-{time}.mid", now)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ConfigError(f"cannot create the recording folder {path.parent} ({e.strerror})") from None
-    return path
+    fresh = numbered(path)
+    if fresh != path:
+        log.warning("%s exists (an earlier take): recording to %s", path, fresh.name)
+    return fresh
+
+
+def compact_status(status: dict) -> dict:
+    """The ``/cmt/status`` reply: :meth:`Bridge.status` without what says nothing or twice (a generator's
+    ``None`` values, e.g. no error; ``ready`` once it is; a plugin named like its generator; ``channels`` that are the
+    generator's own ``channel`` parameter, or per-part ``<part>_channel`` parameters that ``channels``
+    shows), so it stays within what Pd prints in one symbol (1000 characters)."""
+    out = dict(status)
+    gens = {}
+    for name, g in status.get("generators", {}).items():
+        g = {k: v for k, v in g.items() if v is not None}
+        params, channels = g.get("params", {}), g.get("channels")
+        if not channels or channels == {name: params.get("channel")}:
+            g.pop("channels", None)      # none, or the generator's own channel parameter
+        else:
+            g["params"] = {k: v for k, v in params.items() if not k.endswith("_channel")}
+        if g.get("plugin") == name:
+            g.pop("plugin")
+        if g.get("ready") is True:
+            g.pop("ready")               # said only while a generator is still warming up
+        gens[name] = g
+    out["generators"] = gens
+    return out
+
+
+def channel_text(name: str, channels: dict[str, int]) -> str:
+    """`` (ch 1)`` for a generator on one channel, `` (lead 3, bass 6)`` for parts, ``""`` for none."""
+    if not channels:
+        return ""
+    if list(channels) == [name]:
+        return f" (ch {channels[name]})"
+    return " (" + ", ".join(f"{part} {ch}" for part, ch in channels.items()) + ")"
 
 
 class Bridge:
@@ -108,9 +147,14 @@ class Bridge:
                 host.sync(values[0], values[1])
             elif verb == "status":
                 # compact: Pd's symbols hold at most 1000 characters (MAXPDSTRING)
-                self.control.send("/cmt/status", json.dumps(self.status(), default=str, separators=(",", ":")))
+                self.control.send("/cmt/status", json.dumps(compact_status(self.status()), default=str,
+                                                            separators=(",", ":")))
             elif verb == "learn":
+                if self.midi_in is None:
+                    raise ConfigError(NO_MIDI_INPUT.format(what="/cmt/learn binds the next CC that moves"))
                 self.ccmap.learn(values[0], values[1])
+                self.say(f"cmt-bridge: learning: move a controller on {self.midi_in.name!r} to bind it to "
+                         f"{values[0]}.{values[1]}")
             elif verb == "reload":
                 host.reload(values[0] or None)
 
@@ -149,9 +193,12 @@ class Bridge:
         from . import presets
 
         try:
-            self.say(f"cmt-bridge: learned CC {b.cc} -> {b.generator}.{b.param}, kept in {presets.remember_cc(b)}")
+            self.say(f"cmt-bridge: learned CC {b.cc} on channel {(b.channel or 0) + 1} -> {b.generator}.{b.param}, "
+                     f"kept in {presets.remember_cc(b)}")
         except (BridgeError, OSError) as e:
             log.warning("could not keep the learned CC mapping: %s", e)
+            self.say(f"cmt-bridge: learned CC {b.cc} on channel {(b.channel or 0) + 1} -> {b.generator}.{b.param}; "
+                     f"to keep it, add to your config (cmt-bridge.toml):\n{b.to_toml()}")
         if self.control is not None:
             self.control.send("/cmt/learned", b.generator, b.param, (b.channel or 0) + 1, b.cc)
 
@@ -199,7 +246,7 @@ class Bridge:
         self.host = Host(gens, clock, self.transport, plugin_of=lambda n: plugin_of(pm, n), provider=s.provider,
                          lookahead=s.lookahead, quantize=s.quantize, recent_input=self._recent_input,
                          on_error=self._error, on_progress=self._progress, on_info=self._info,
-                         on_send=self._send,
+                         on_send=self._send, midi_input=lambda: self.midi_in.name if self.midi_in else None,
                          defaults=defaults)
         load_errors = self.host.load()
         for e in load_errors:
@@ -240,8 +287,10 @@ class Bridge:
             self.host.perform(gen, action, args)   # its errors come back like an OSC action's
         port = self.transport.port_name or s.midi_out or s.virtual_name
         web = f" | web {self.web.url}" if self.web is not None else ""
-        self.say(f"{READY} MIDI out {port!r} | OSC in {s.osc_host}:{self.control.port} -> "
-                 f"{s.reply_host}:{s.reply_port}{web} | generators: {', '.join(self.host.names) or 'none'}"
+        midi_in = f"MIDI in {self.midi_in.name!r}" if self.midi_in is not None else "no MIDI in (--virtual-in)"
+        gens = ", ".join(f"{n}{channel_text(n, self.host.channels(n))}" for n in self.host.names)
+        self.say(f"{READY} MIDI out {port!r} | {midi_in} | OSC in {s.osc_host}:{self.control.port} -> "
+                 f"{s.reply_host}:{s.reply_port}{web} | generators: {gens or 'none'}"
                  f"{' | playing: ' + ', '.join(s.play) if s.play else ''}"
                  f"{' | recording ' + str(record) if record else ''}")
 

@@ -96,8 +96,9 @@ SETTINGS: tuple[Setting, ...] = (
             flag="--play", metavar="GENERATOR"),
     Setting("provider", "str?", None, "onnxruntime provider: cpu, cuda or a full name (default: CUDA if any)",
             flag="--provider", metavar="NAME"),
-    Setting("record", "str?", "", "recording path (default recordings/cmt-bridge-<time>.mid; "
-            "TOML false or --no-record: none)", flag="--record", metavar="PATH"),
+    Setting("record", "str?", "", "recording path; {time} is the start time, an existing take is kept "
+            "(name-2.mid...) (default recordings/cmt-bridge-{time}.mid; TOML false or --no-record: none)",
+            flag="--record", metavar="PATH"),
     Setting("quantize", "float?", None, "launch quantum in beats (default one bar; 0 = at once)",
             flag="--quantize", metavar="BEATS"),
     Setting("lookahead", "float?", None, "phrases made this many beats ahead (default one bar)",

@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
 
-from .errors import ConfigError, ModelError, PluginError
+from .errors import ConfigError, InputError, ModelError, PluginError
 from .events import InputNote, Phrase
 
 if TYPE_CHECKING:
@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _OSC_TYPES = {int: "i", float: "f", bool: "i", str: "s"}
 # Addresses the host owns: a generator may not be called like them.
+#: what needs MIDI input says when the host has none (``{what}``: what the player tried)
+NO_MIDI_INPUT = ("{what}, but this host has no MIDI input: start it with --virtual-in (then connect your "
+                 "keyboard or DAW to the port 'cmt-bridge-in') or --midi-in PORT (cmt-bridge ports lists them)")
 RESERVED_NAMES = frozenset({"play", "stop", "panic", "tempo", "status", "error", "progress",
                             "note", "beat", "learn", "cc", "reload", "ping", "preset", "presets"})
 
@@ -152,7 +155,9 @@ class GeneratorContext:
 
     ``now()`` is the clock's beat; ``played(from_beat, to_beat)`` lists what the host plays
     (every generator's notes, :class:`bridge.played.PlayedNote`, absolute beats) sounding in
-    that span, for generators that listen to the host. ``send(message, *args)`` sends ``/cmt/<generator>/<message> args...`` to the
+    that span, for generators that listen to the host. ``midi_input()`` names the MIDI input port
+    (None: the host has none; ``need_midi_input(what)`` raises InputError saying how to start it
+    with one). ``send(message, *args)`` sends ``/cmt/<generator>/<message> args...`` to the
     OSC reply address; ``message`` must be one of the generator's declared
     :attr:`Generator.messages` (so the schema, docs and patches know it).
     Arguments: int, float, bool or str.
@@ -166,6 +171,15 @@ class GeneratorContext:
     progress: Callable[[str, float], None] = lambda task, fraction: None
     report: Callable[[str], None] = lambda text: None
     send: Callable[..., None] = lambda message, *args: None
+    midi_input: Callable[[], str | None] = lambda: None
+
+    def need_midi_input(self, what: str) -> str:
+        """The MIDI input port's name; InputError saying how to start the host with one when it has none
+        (``what``: what the player tried, e.g. "learn plays back what you played")."""
+        port = self.midi_input()
+        if port is None:
+            raise InputError(NO_MIDI_INPUT.format(what=what))
+        return port
 
 
 class Generator:
@@ -256,6 +270,30 @@ class Generator:
         if found is None:
             raise ModelError(f"{self.name} needs the model {name} (not loaded)")
         return found
+
+    # -- what the player sees ------------------------------------------------------
+    def voice_map(self) -> dict[int, tuple[str, int | None]]:
+        """The instruments playing on fixed channels now (channel 0..15 -> (name, GM program or None)).
+
+        Default: the class's :attr:`voices`; a generator whose channels are parameters overrides it.
+        """
+        return dict(type(self).voices)
+
+    def channels(self) -> dict[str, int]:
+        """What plays on which MIDI channel now: ``{part: channel 1..16}``.
+
+        Default: the generator's ``channel`` parameter (under its own name) and the channels of
+        :meth:`voice_map`. The host shows them (ready line, ``/cmt/status``) and warns when two
+        playing generators share one (a note-off of one would cut the other's note).
+        """
+        out = {voice: channel + 1 for channel, (voice, _) in sorted(self.voice_map().items())}
+        if "channel" in self.values:
+            out[self.name] = int(self.values["channel"])
+        return out
+
+    def state(self) -> dict[str, Any]:
+        """What the player needs to make this music again (e.g. ``{"seed": 1234}``), for ``/cmt/status``."""
+        return {}
 
     def close(self) -> None:
         """Release resources (the host calls it on unload and hot-swap)."""

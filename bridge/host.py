@@ -49,6 +49,34 @@ LAUNCH_MARGIN_S = 0.002    # seconds between "play now" and the first note, for 
 MAX_WAIT_S = 0.25          # the worker re-checks the clock at least this often (tempo changes)
 
 ErrorSink = Callable[[str, str], None]
+WARN_AGAIN_S = 1.0         # seconds before the same channel warning is said again
+
+
+def moves_channels(param: str) -> bool:
+    """True for a parameter that moves a generator's channels (``channel``, ``bass_channel``...)."""
+    return param in ("channel", "channels", "parts") or param.endswith("_channel")
+
+
+def shared_channels(channels: dict[str, dict[str, int]], fixes: dict[str, str] | None = None) -> list[str]:
+    """One line per MIDI channel that more than one generator plays on.
+
+    ``channels``: generator -> ``{part: channel 1..16}`` (:meth:`Generator.channels`);
+    ``fixes``: generator -> the OSC address that moves its channels, named in the line (``{part}``
+    is replaced by the part's name).
+    """
+    users: dict[int, list[tuple[str, str]]] = {}
+    for gen, parts in channels.items():
+        for part, ch in parts.items():
+            users.setdefault(int(ch), []).append((gen, gen if part == gen else f"{gen} {part}"))
+    lines = []
+    for ch, who in sorted(users.items()):
+        gens = sorted({g for g, _ in who})
+        if len(gens) > 1:
+            moves = sorted({fixes[g].format(part=w.split(" ", 1)[-1]) for g, w in who if fixes and g in fixes})
+            fix = f" (set {' or '.join(moves)})" if moves else ""
+            lines.append(f"MIDI channel {ch} is shared by {' and '.join(w for _, w in who)}: one's "
+                         f"note-off cuts the other's notes{fix}")
+    return lines
 
 
 @dataclass
@@ -89,6 +117,7 @@ class Host:
                  on_progress: Callable[[str, float], None] | None = None,
                  on_info: Callable[[str, str], None] | None = None,
                  on_send: Callable[[str, tuple], None] | None = None,
+                 midi_input: Callable[[], str | None] | None = None,
                  defaults: dict[str, dict[str, Any]] | None = None):
         self.classes = dict(generators)
         self.clock = clock
@@ -104,11 +133,14 @@ class Host:
         self.on_progress = on_progress or (lambda task, fraction: None)
         self.on_info = on_info or (lambda generator, text: log.info("%s: %s", generator, text))
         self.on_send = on_send or (lambda address, args: None)
+        self.midi_input = midi_input or (lambda: None)
         self.defaults = defaults or {}
         self.slots: dict[str, Slot] = {}
         self._closing = threading.Event()
         self._reload_lock = threading.Lock()
         self._reloaders: list[threading.Thread] = []
+        self._warned: dict[str, float] = {}   # channel clash line -> monotonic seconds it was last said
+        self._warn_lock = threading.Lock()
 
     # -- loading -----------------------------------------------------------
     def _models_root(self) -> Path:
@@ -137,7 +169,7 @@ class Host:
             recent_input=self.recent_input, now=self.clock.now, played=self.played.between,
             progress=lambda task, fraction: self.on_progress(f"{name}/{task}", fraction),
             report=lambda text: self.on_info(name, text),
-            send=lambda message, *args: self._send(cls, message, args))
+            send=lambda message, *args: self._send(cls, message, args), midi_input=self.midi_input)
         try:
             return cls(models=bundles, context=context)
         except BridgeError as e:
@@ -221,7 +253,39 @@ class Host:
         for other in others:
             self._hand_over(other, beat)
         log.info("play %s from beat %.2f%s", name, beat, f" replacing {replace}" if replace else "")
+        slot.commands.put(("check", "/cmt/play"))   # on the worker: after the parameters set before the play
         return beat
+
+    def channels(self, name: str) -> dict[str, int]:
+        """``{part: channel 1..16}`` of generator ``name`` now ({} when it cannot say)."""
+        try:
+            return dict(self.slot(name).gen.channels())
+        except Exception as e:   # a plugin's channels() that raises must not stop a launch
+            log.debug("%s.channels() failed: %s", name, e)
+            return {}
+
+    def check_channels(self, address: str) -> list[str]:
+        """Warn (log + ``on_error(address, ...)``) about each channel two playing generators share."""
+        playing = {}
+        for n, s in sorted(self.slots.items()):
+            with s.lock:
+                if s.playing and s.stop_at is None:
+                    playing[n] = self.channels(n)
+        fixes = {}
+        for n in playing:
+            names = [p.name for p in self.slots[n].cls.params if moves_channels(p.name)]
+            if "channel" in names:
+                fixes[n] = f"/cmt/{n}/channel"
+            elif names:
+                fixes[n] = f"/cmt/{n}/{{part}}_channel"
+        lines = shared_channels(playing, fixes)
+        now = time.monotonic()
+        with self._warn_lock:
+            fresh = [ln for ln in lines if now - self._warned.get(ln, -1e9) > WARN_AGAIN_S]
+            self._warned.update((ln, now) for ln in fresh)
+        for line in fresh:   # two generators launched together find the same clash: said once
+            self.on_error(address, f"warning: {line}")
+        return lines
 
     def _hand_over(self, slot: Slot, beat: float) -> None:
         with slot.lock:
@@ -328,8 +392,16 @@ class Host:
         gens = {}
         for name, slot in sorted(self.slots.items()):
             gens[name] = {"playing": slot.playing, "plugin": slot.plugin, "params": dict(slot.gen.values),
+                          "channels": self.channels(name),
                           "error": slot.error, "phrases": slot.phrases, "ready": slot.prepared.is_set(),
                           "reloads": slot.reloads}
+            try:
+                state = slot.gen.state()
+            except Exception as e:
+                log.debug("%s.state() failed: %s", name, e)
+                state = {}
+            for k, v in (state or {}).items():
+                gens[name].setdefault(str(k), v)
             if slot.reloading:
                 gens[name]["reloading"] = True
         return {"tempo": round(self.clock.bpm, 3), "beat": round(self.clock.now(), 3),
@@ -451,6 +523,11 @@ class Host:
             slot.made.clear()   # made before the change: the next phrase follows the new value
             with slot.lock:
                 slot.cue = None
+                playing = slot.playing
+                if moves_channels(cmd[1]):
+                    slot.voiced = False     # the recording learns the new channels' instruments
+            if playing and moves_channels(cmd[1]):
+                self.check_channels(f"/cmt/{slot.name}/{cmd[1]}")
         elif kind == "perform":
             try:
                 phrases = slot.gen.run_action(cmd[1], cmd[2])
@@ -467,6 +544,8 @@ class Host:
                     return
                 slot.made.clear()
                 self._replace(slot, list(phrases))
+        elif kind == "check":
+            self.check_channels(cmd[1])
         elif kind == "swap":
             # the fresh instance makes the phrase after the one already queued: nothing is cancelled, so
             # no phrase is skipped and no gap opens; queued action results (slot.pending) still play.
@@ -530,8 +609,9 @@ class Host:
             if notes:
                 if not slot.voiced:   # once per generator instance: its instruments, for the recording
                     slot.voiced = True
-                    if type(slot.gen).voices:
-                        self.transport.voices(slot.name, dict(type(slot.gen).voices))
+                    voices = slot.gen.voice_map()
+                    if voices:
+                        self.transport.voices(slot.name, voices)
                 self.transport.schedule(slot.name, notes, start)
             slot.phrases += 1
             slot.cursor = self._next_start(slot, start + phrase.length)

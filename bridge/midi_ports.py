@@ -12,11 +12,13 @@ WinMM has no virtual ports, hence the loopMIDI advice in the error.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
+import tempfile
 import time
-from typing import Callable
+from typing import Callable, Iterator
 
 from .errors import PortError
 
@@ -77,12 +79,49 @@ def candidate_apis(api: str = "auto") -> list[str]:
     return [a for a in order if a in compiled] or order[:1]
 
 
+#: what the ALSA and JACK C libraries print on stderr while a MIDI system is probed (the error that
+#: follows says it in one line)
+C_NOISE = ("ALSA lib ", "Cannot connect to server", "jack server is not running", "JackShmReadWritePtr",
+           "Cannot read socket", "Cannot open ", "JackClient::", "Jack: ", "jack_client_new", "Unable to connect")
+
+
+@contextlib.contextmanager
+def quiet_c_stderr() -> Iterator[None]:
+    """Hold back what C libraries write to file descriptor 2 meanwhile: the ALSA / JACK probe noise is
+    dropped (logged at DEBUG), any other line is written back afterwards."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):   # no real fd 2 (embedded, tests capturing it): nothing to do
+        yield
+        return
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            try:
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            text = held.read().decode(errors="replace")
+            kept = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith(C_NOISE)]
+            if text.strip():
+                log.debug("MIDI probe said on stderr: %s", text.strip())
+            if kept:
+                os.write(2, ("\n".join(kept) + "\n").encode())
+
+
 def _make(kind: str, api: str, client_name: str):
     rtmidi = _rtmidi()
     try:
-        if kind == "output":
-            return rtmidi.MidiOut(_api_constant(api), client_name)
-        return rtmidi.MidiIn(_api_constant(api), client_name, queue_size_limit=4096)
+        with quiet_c_stderr():
+            if kind == "output":
+                return rtmidi.MidiOut(_api_constant(api), client_name)
+            return rtmidi.MidiIn(_api_constant(api), client_name, queue_size_limit=4096)
     except (rtmidi.RtMidiError, RuntimeError) as err:
         raise PortError(f"cannot open the {api} MIDI system ({err})") from None
 
@@ -95,7 +134,7 @@ def _open_first(kind: str, api: str, client_name: str):
             return _make(kind, candidate, client_name), candidate
         except PortError as err:
             errors.append(str(err))
-    hint = " (start a JACK server, or choose --midi-api)" if api == "auto" else ""
+    hint = " (start a JACK server, or choose another MIDI system: --api jack|alsa|none)" if api == "auto" else ""
     raise PortError("; ".join(errors) + hint)
 
 

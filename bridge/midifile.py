@@ -102,9 +102,37 @@ def read_notes(path: str | Path) -> list[Note]:
     return sorted(notes, key=lambda n: (n.start, n.pitch, n.channel))
 
 
+def merge_unisons(notes: Sequence[Note]) -> list[Note]:
+    """The notes a MIDI track can hold: the same pitch struck twice on the same tick and channel is one
+    note (the longer), and a repeat that starts while the same pitch still sounds ends the earlier one.
+
+    The one place duplicates are merged: :func:`write_notes` and the piano roll both call it, so a
+    picture counts the notes its .mid file has. Sorted by (start, pitch).
+    """
+    out: list[Note] = []
+    last: dict[tuple[int, int], int] = {}   # (channel, pitch) -> index in out of its latest note
+    for n in sorted(notes, key=lambda n: (n.start, n.pitch, -n.duration)):
+        key = (n.channel, n.pitch)
+        on = int(round(n.start * TICKS_PER_BEAT))
+        if key in last:
+            i = last[key]
+            prev = out[i]
+            prev_on = int(round(prev.start * TICKS_PER_BEAT))
+            if prev_on == on:
+                if n.end > prev.end:
+                    out[i] = Note(prev.pitch, max(prev.velocity, n.velocity), prev.start, n.duration, prev.channel)
+                continue
+            if prev.end > n.start:
+                out[i] = Note(prev.pitch, prev.velocity, prev.start, max(n.start - prev.start, 1.0 / TICKS_PER_BEAT),
+                              prev.channel)
+        last[key] = len(out)
+        out.append(n)
+    return out
+
+
 def write_notes(path: str | Path, notes: Sequence[Note] | Mapping[str, Sequence[Note]], bpm: float = 120.0,
                 programs: Mapping[str | int, int] | None = None, names: Mapping[int, str] | None = None,
-                time_signature: tuple[int, int] = (4, 4)) -> Path:
+                time_signature: tuple[int, int] = (4, 4), text: Sequence[str] = ()) -> Path:
     """Write a type-1 MIDI file: a tempo track, then one track per instrument.
 
     ``notes`` is a list (one track per channel used, keeping the notes'
@@ -112,7 +140,9 @@ def write_notes(path: str | Path, notes: Sequence[Note] | Mapping[str, Sequence[
     track names) or ``{track name: notes}`` (each track gets its own channel,
     1, 2, ... skipping the drum channel 10). ``programs`` maps track names (or
     channels 0..15 for a list) to General MIDI programs 0..127.
-    ``time_signature`` is (numerator, denominator), e.g. (3, 4).
+    ``time_signature`` is (numerator, denominator), e.g. (3, 4). ``text`` lines go into the tempo
+    track as text meta events (e.g. ``"seed 1234"``: what makes the music again). Unisons merge
+    (:func:`merge_unisons`).
     """
     import mido
 
@@ -125,13 +155,13 @@ def write_notes(path: str | Path, notes: Sequence[Note] | Mapping[str, Sequence[
         if len(notes) > len(channels):
             raise ConfigError(f"at most {len(channels)} instrument tracks fit in a MIDI file, got {len(notes)}")
         for (name, voice), channel in zip(notes.items(), channels):
-            tracks.append((str(name), channel, [_on_channel(n, channel) for n in voice]))
+            tracks.append((str(name), channel, merge_unisons([_on_channel(n, channel) for n in voice])))
     else:
         by_channel: dict[int, list[Note]] = defaultdict(list)
         for n in notes:
             by_channel[n.channel].append(n)
         for channel, voice in sorted(by_channel.items()):
-            tracks.append(((names or {}).get(channel, f"channel {channel + 1}"), channel, voice))
+            tracks.append(((names or {}).get(channel, f"channel {channel + 1}"), channel, merge_unisons(voice)))
 
     mid = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
     meta = mido.MidiTrack()
@@ -140,6 +170,8 @@ def write_notes(path: str | Path, notes: Sequence[Note] | Mapping[str, Sequence[
     if not (1 <= num <= 32 and den in (1, 2, 4, 8, 16, 32)):
         raise ConfigError(f"time signature must be n/d with n 1..32 and d a power of 2, got {num}/{den}")
     meta.append(mido.MetaMessage("time_signature", numerator=num, denominator=den, time=0))
+    for line in text:
+        meta.append(mido.MetaMessage("text", text=str(line), time=0))
     meta.append(mido.MetaMessage("end_of_track", time=0))
     mid.tracks.append(meta)
     for name, channel, voice in tracks:

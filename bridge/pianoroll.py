@@ -1,7 +1,11 @@
 """Piano-roll PNGs of notes in beats, drawn with pillow alone (no matplotlib in the host).
 
 One row per pitch (black-key rows shaded, every C labelled), beat and bar
-lines, bar numbers, one colour per track with a legend, and a title. Long
+lines, bar numbers, one colour per track with a legend, and a title. A track
+keeps its colour from picture to picture (:func:`colour_of`: instruments have
+their own, other names a colour from their hash), and the notes are merged as
+the .mid file merges them (:func:`bridge.midifile.merge_unisons`), so the
+legend counts what the file holds. Long
 pieces wrap onto several systems of ``bars_per_line`` bars, like a score, so
 a set of eight 2-bar samples laid end to end reads at a glance.
 """
@@ -14,11 +18,16 @@ from typing import Mapping, Sequence
 
 from .errors import ConfigError
 from .events import Note
+from .midifile import merge_unisons
 
 log = logging.getLogger(__name__)
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#17becf", "#8c564b",
            "#e377c2", "#7f7f7f", "#bcbd22")
+#: one colour per instrument, the same in every picture (CMT's parts, GM families, MidiMe's melody)
+INSTRUMENT_COLOURS = {"lead": "#d62728", "melody": "#d62728", "strings": "#2ca02c", "piano": "#1f77b4",
+                      "bass": "#9467bd", "guitar": "#ff7f0e", "drums": "#7f7f7f", "notes": "#1f77b4",
+                      "flute": "#d62728", "violin": "#2ca02c", "sax": "#17becf", "trumpet": "#bcbd22"}
 NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 BLACK_KEYS = {1, 3, 6, 8, 10}
 BACKGROUND = (255, 255, 255)
@@ -50,6 +59,22 @@ def font(size: int):
         return ImageFont.load_default()
 
 
+def colour_of(name: str, taken: Sequence[str] = ()) -> str:
+    """The colour of track ``name`` in every picture: its instrument's (a word of the name, e.g. "cmt bass"),
+    else one from a hash of the name; another when ``taken`` by a track drawn before it."""
+    import zlib
+
+    for word in [name.lower(), *name.lower().replace("_", " ").split()]:
+        if word in INSTRUMENT_COLOURS and INSTRUMENT_COLOURS[word] not in taken:
+            return INSTRUMENT_COLOURS[word]
+    start = zlib.crc32(name.encode()) % len(PALETTE)
+    for i in range(len(PALETTE)):
+        colour = PALETTE[(start + i) % len(PALETTE)]
+        if colour not in taken:
+            return colour
+    return PALETTE[start]
+
+
 def _rgb(hex_colour: str) -> tuple[int, int, int]:
     return tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
 
@@ -69,7 +94,8 @@ def render(notes: Sequence[Note] | Mapping[str, Sequence[Note]], path: str | Pat
 
     if beats_per_bar < 1 or bars_per_line < 1:
         raise ConfigError("beats_per_bar and bars_per_line must be >= 1")
-    tracks = dict(notes) if isinstance(notes, Mapping) else {"notes": list(notes)}
+    tracks = {str(k): merge_unisons(v) for k, v in notes.items()} if isinstance(notes, Mapping) \
+        else {"notes": merge_unisons(list(notes))}
     every = [n for v in tracks.values() for n in v]
     end_beat = max((n.end for n in every), default=float(beats_per_bar))
     bars = max(1, math.ceil(end_beat / beats_per_bar - 1e-9))
@@ -101,7 +127,10 @@ def render(notes: Sequence[Note] | Mapping[str, Sequence[Note]], path: str | Pat
     if title:
         draw.text((left, y), title, fill=TEXT, font=big)
         y += title_h
-    colours = {name: _rgb(PALETTE[i % len(PALETTE)]) for i, name in enumerate(tracks)}
+    picked: dict[str, str] = {}
+    for name in tracks:
+        picked[name] = colour_of(name, list(picked.values()))
+    colours = {name: _rgb(c) for name, c in picked.items()}
     if legend_h:
         x = left
         for name, colour in colours.items():

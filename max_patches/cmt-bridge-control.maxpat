@@ -2727,7 +2727,6 @@
 			},
 			{
 				"box": {
-					"fontface": 1,
 					"id": "obj-154",
 					"maxclass": "comment",
 					"numinlets": 1,
@@ -2735,101 +2734,15 @@
 					"patching_rect": [
 						520.0,
 						1284.0,
-						55.5,
+						420.0,
 						21.0
 					],
-					"text": "actions"
+					"text": "arrange (default True)"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-155",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						520.0,
-						1308.0,
-						420.0,
-						21.0
-					],
-					"text": "video: play in time with a video: its motion sets density and strength bar by bar"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-156",
-					"maxclass": "button",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						"bang"
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						520.0,
-						1358.0,
-						24.0,
-						24.0
-					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-157",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						548.0,
-						1360.0,
-						200.0,
-						21.0
-					],
-					"text": "choose a video file (mp4, mov, avi...)"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-158",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"patching_rect": [
-						760.0,
-						1358.0,
-						82.0,
-						22.0
-					],
-					"text": "opendialog"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-159",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"int"
-					],
-					"patching_rect": [
-						760.0,
-						1384.0,
-						166.0,
-						22.0
-					],
-					"text": "conformpath slash boot"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-160",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -2837,23 +2750,23 @@
 						""
 					],
 					"patching_rect": [
-						520.0,
-						1410.0,
-						166.0,
+						720.0,
+						1308.0,
+						180.0,
 						22.0
 					],
-					"text": "prepend /cmt/cmt/video"
+					"text": "prepend /cmt/cmt/arrange"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-161",
+					"id": "obj-156",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						520.0,
-						1436.0,
+						720.0,
+						1334.0,
 						103.0,
 						22.0
 					],
@@ -2862,22 +2775,43 @@
 			},
 			{
 				"box": {
-					"id": "obj-162",
-					"maxclass": "comment",
+					"id": "obj-157",
+					"maxclass": "toggle",
 					"numinlets": 1,
-					"numoutlets": 0,
+					"numoutlets": 1,
+					"outlettype": [
+						"int"
+					],
+					"parameter_enable": 0,
 					"patching_rect": [
 						520.0,
-						1470.0,
-						420.0,
-						21.0
-					],
-					"text": "camera: let a live camera's motion set density and strength (index 0..16 (default 0))"
+						1308.0,
+						24.0,
+						24.0
+					]
 				}
 			},
 			{
 				"box": {
-					"id": "obj-163",
+					"id": "obj-158",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						550.0,
+						1308.0,
+						110.0,
+						22.0
+					],
+					"text": "loadmess set 1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-159",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2886,26 +2820,95 @@
 					],
 					"patching_rect": [
 						520.0,
-						1494.0,
-						117.0,
+						1360.0,
+						166.0,
 						22.0
 					],
-					"text": "/cmt/cmt/camera"
+					"text": "/cmt/learn cmt arrange"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-160",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						696.0,
+						1360.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-161",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						1390.0,
+						420.0,
+						21.0
+					],
+					"text": "velocity 1..127 MIDI velocity (default 80)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-162",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						720.0,
+						1414.0,
+						187.0,
+						22.0
+					],
+					"text": "prepend /cmt/cmt/velocity"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-163",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						720.0,
+						1440.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-164",
-					"maxclass": "newobj",
+					"maxclass": "number",
+					"maximum": 127,
+					"minimum": 1,
 					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						647.0,
-						1494.0,
-						103.0,
-						22.0
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
 					],
-					"text": "s ---cmtb-out"
+					"parameter_enable": 0,
+					"patching_rect": [
+						620.0,
+						1414.0,
+						80.0,
+						22.0
+					]
 				}
 			},
 			{
@@ -2918,8 +2921,1395 @@
 						""
 					],
 					"patching_rect": [
-						610.0,
+						520.0,
+						1440.0,
+						117.0,
+						22.0
+					],
+					"text": "loadmess set 80"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-166",
+					"maxclass": "slider",
+					"min": 1,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						520.0,
+						1414.0,
+						90.0,
+						20.0
+					],
+					"size": 127
+				}
+			},
+			{
+				"box": {
+					"id": "obj-167",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						1466.0,
+						173.0,
+						22.0
+					],
+					"text": "/cmt/learn cmt velocity"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-168",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						703.0,
+						1466.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-169",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						1496.0,
+						420.0,
+						21.0
+					],
+					"text": "accent 0..1 (default 0.5)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-170",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						720.0,
 						1520.0,
+						173.0,
+						22.0
+					],
+					"text": "prepend /cmt/cmt/accent"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-171",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						720.0,
+						1546.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"format": 6,
+					"id": "obj-172",
+					"maxclass": "flonum",
+					"maximum": 1.0,
+					"minimum": 0.0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						620.0,
+						1520.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-173",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						1546.0,
+						124.0,
+						22.0
+					],
+					"text": "loadmess set 0.5"
+				}
+			},
+			{
+				"box": {
+					"floatoutput": 1,
+					"id": "obj-174",
+					"maxclass": "slider",
+					"min": 0.0,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						520.0,
+						1520.0,
+						90.0,
+						20.0
+					],
+					"size": 1.0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-175",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						1572.0,
+						159.0,
+						22.0
+					],
+					"text": "/cmt/learn cmt accent"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-176",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						689.0,
+						1572.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-177",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						1602.0,
+						420.0,
+						21.0
+					],
+					"text": "sensitivity 0.05..20 (default 1)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-178",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						720.0,
+						1626.0,
+						208.0,
+						22.0
+					],
+					"text": "prepend /cmt/cmt/sensitivity"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-179",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						720.0,
+						1652.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"format": 6,
+					"id": "obj-180",
+					"maxclass": "flonum",
+					"maximum": 20.0,
+					"minimum": 0.05,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						620.0,
+						1626.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-181",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						1652.0,
+						117.0,
+						22.0
+					],
+					"text": "loadmess set 1."
+				}
+			},
+			{
+				"box": {
+					"floatoutput": 1,
+					"id": "obj-182",
+					"maxclass": "slider",
+					"min": 0.05,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						520.0,
+						1626.0,
+						90.0,
+						20.0
+					],
+					"size": 19.95
+				}
+			},
+			{
+				"box": {
+					"id": "obj-183",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						1678.0,
+						194.0,
+						22.0
+					],
+					"text": "/cmt/learn cmt sensitivity"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-184",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						724.0,
+						1678.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-185",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						1708.0,
+						420.0,
+						21.0
+					],
+					"text": "lead_channel 0..16 (default 3)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-186",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						720.0,
+						1732.0,
+						215.0,
+						22.0
+					],
+					"text": "prepend /cmt/cmt/lead_channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-187",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						720.0,
+						1758.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-188",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						620.0,
+						1732.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-189",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						1758.0,
+						110.0,
+						22.0
+					],
+					"text": "loadmess set 3"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-190",
+					"maxclass": "slider",
+					"min": 0,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						520.0,
+						1732.0,
+						90.0,
+						20.0
+					],
+					"size": 17
+				}
+			},
+			{
+				"box": {
+					"id": "obj-191",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						1784.0,
+						201.0,
+						22.0
+					],
+					"text": "/cmt/learn cmt lead_channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-192",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						731.0,
+						1784.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-193",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						1814.0,
+						420.0,
+						21.0
+					],
+					"text": "strings_channel 0..16 (default 4)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-194",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						720.0,
+						1838.0,
+						236.0,
+						22.0
+					],
+					"text": "prepend /cmt/cmt/strings_channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-195",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						720.0,
+						1864.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-196",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						620.0,
+						1838.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-197",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						1864.0,
+						110.0,
+						22.0
+					],
+					"text": "loadmess set 4"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-198",
+					"maxclass": "slider",
+					"min": 0,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						520.0,
+						1838.0,
+						90.0,
+						20.0
+					],
+					"size": 17
+				}
+			},
+			{
+				"box": {
+					"id": "obj-199",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						1890.0,
+						222.0,
+						22.0
+					],
+					"text": "/cmt/learn cmt strings_channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-200",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						752.0,
+						1890.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-201",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						1920.0,
+						420.0,
+						21.0
+					],
+					"text": "piano_channel 0..16 (default 5)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-202",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						720.0,
+						1944.0,
+						222.0,
+						22.0
+					],
+					"text": "prepend /cmt/cmt/piano_channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-203",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						720.0,
+						1970.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-204",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						620.0,
+						1944.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-205",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						1970.0,
+						110.0,
+						22.0
+					],
+					"text": "loadmess set 5"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-206",
+					"maxclass": "slider",
+					"min": 0,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						520.0,
+						1944.0,
+						90.0,
+						20.0
+					],
+					"size": 17
+				}
+			},
+			{
+				"box": {
+					"id": "obj-207",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						1996.0,
+						208.0,
+						22.0
+					],
+					"text": "/cmt/learn cmt piano_channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-208",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						738.0,
+						1996.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-209",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						2026.0,
+						420.0,
+						21.0
+					],
+					"text": "bass_channel 0..16 (default 6)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-210",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						720.0,
+						2050.0,
+						215.0,
+						22.0
+					],
+					"text": "prepend /cmt/cmt/bass_channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-211",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						720.0,
+						2076.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-212",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						620.0,
+						2050.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-213",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						2076.0,
+						110.0,
+						22.0
+					],
+					"text": "loadmess set 6"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-214",
+					"maxclass": "slider",
+					"min": 0,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						520.0,
+						2050.0,
+						90.0,
+						20.0
+					],
+					"size": 17
+				}
+			},
+			{
+				"box": {
+					"id": "obj-215",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						2102.0,
+						201.0,
+						22.0
+					],
+					"text": "/cmt/learn cmt bass_channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-216",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						731.0,
+						2102.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-217",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						2132.0,
+						420.0,
+						21.0
+					],
+					"text": "guitar_channel 0..16 (default 7)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-218",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						720.0,
+						2156.0,
+						229.0,
+						22.0
+					],
+					"text": "prepend /cmt/cmt/guitar_channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-219",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						720.0,
+						2182.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-220",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						620.0,
+						2156.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-221",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						2182.0,
+						110.0,
+						22.0
+					],
+					"text": "loadmess set 7"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-222",
+					"maxclass": "slider",
+					"min": 0,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						520.0,
+						2156.0,
+						90.0,
+						20.0
+					],
+					"size": 17
+				}
+			},
+			{
+				"box": {
+					"id": "obj-223",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						2208.0,
+						215.0,
+						22.0
+					],
+					"text": "/cmt/learn cmt guitar_channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-224",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						745.0,
+						2208.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-225",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						2238.0,
+						420.0,
+						21.0
+					],
+					"text": "drums_channel 0..16 (default 10)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-226",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						720.0,
+						2262.0,
+						222.0,
+						22.0
+					],
+					"text": "prepend /cmt/cmt/drums_channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-227",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						720.0,
+						2288.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-228",
+					"maxclass": "number",
+					"maximum": 16,
+					"minimum": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						620.0,
+						2262.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-229",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						2288.0,
+						117.0,
+						22.0
+					],
+					"text": "loadmess set 10"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-230",
+					"maxclass": "slider",
+					"min": 0,
+					"numinlets": 1,
+					"numoutlets": 1,
+					"orientation": 1,
+					"outlettype": [
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						520.0,
+						2262.0,
+						90.0,
+						20.0
+					],
+					"size": 17
+				}
+			},
+			{
+				"box": {
+					"id": "obj-231",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						2314.0,
+						208.0,
+						22.0
+					],
+					"text": "/cmt/learn cmt drums_channel"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-232",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						738.0,
+						2314.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"id": "obj-233",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						2344.0,
+						55.5,
+						21.0
+					],
+					"text": "actions"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-234",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						2368.0,
+						420.0,
+						21.0
+					],
+					"text": "video: play in time with a video: its motion sets density and strength bar by bar"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-235",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						520.0,
+						2418.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-236",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						548.0,
+						2420.0,
+						200.0,
+						21.0
+					],
+					"text": "choose a video file (mp4, mov, avi...)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-237",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						760.0,
+						2418.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-238",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						760.0,
+						2444.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-239",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						2470.0,
+						166.0,
+						22.0
+					],
+					"text": "prepend /cmt/cmt/video"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-240",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						2496.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-241",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						520.0,
+						2530.0,
+						420.0,
+						21.0
+					],
+					"text": "camera: let a live camera's motion set density and strength (index 0..16 (default 0))"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-242",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						520.0,
+						2554.0,
+						117.0,
+						22.0
+					],
+					"text": "/cmt/cmt/camera"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-243",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						647.0,
+						2554.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-244",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						610.0,
+						2580.0,
 						173.0,
 						22.0
 					],
@@ -2928,7 +4318,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-166",
+					"id": "obj-245",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 0,
@@ -2941,7 +4331,7 @@
 					"parameter_enable": 0,
 					"patching_rect": [
 						520.0,
-						1520.0,
+						2580.0,
 						80.0,
 						22.0
 					]
@@ -2949,13 +4339,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-167",
+					"id": "obj-246",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						610.0,
-						1546.0,
+						2606.0,
 						103.0,
 						22.0
 					],
@@ -2964,13 +4354,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-168",
+					"id": "obj-247",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						520.0,
-						1580.0,
+						2640.0,
 						420.0,
 						21.0
 					],
@@ -2979,7 +4369,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-169",
+					"id": "obj-248",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -2988,7 +4378,7 @@
 					],
 					"patching_rect": [
 						520.0,
-						1604.0,
+						2664.0,
 						117.0,
 						22.0
 					],
@@ -2997,13 +4387,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-170",
+					"id": "obj-249",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						647.0,
-						1604.0,
+						2664.0,
 						103.0,
 						22.0
 					],
@@ -3012,13 +4402,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-171",
+					"id": "obj-250",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						520.0,
-						1638.0,
+						2698.0,
 						420.0,
 						21.0
 					],
@@ -3027,7 +4417,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-172",
+					"id": "obj-251",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3036,7 +4426,7 @@
 					],
 					"patching_rect": [
 						520.0,
-						1662.0,
+						2722.0,
 						124.0,
 						22.0
 					],
@@ -3045,13 +4435,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-173",
+					"id": "obj-252",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						654.0,
-						1662.0,
+						2722.0,
 						103.0,
 						22.0
 					],
@@ -3062,7 +4452,7 @@
 				"box": {
 					"fontface": 1,
 					"fontsize": 16.0,
-					"id": "obj-174",
+					"id": "obj-253",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3077,7 +4467,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-175",
+					"id": "obj-254",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3092,7 +4482,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-176",
+					"id": "obj-255",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3107,7 +4497,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-177",
+					"id": "obj-256",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3125,7 +4515,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-178",
+					"id": "obj-257",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3144,7 +4534,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-179",
+					"id": "obj-258",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3159,7 +4549,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-180",
+					"id": "obj-259",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3174,7 +4564,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-181",
+					"id": "obj-260",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3192,7 +4582,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-182",
+					"id": "obj-261",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3208,7 +4598,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-183",
+					"id": "obj-262",
 					"maxclass": "flonum",
 					"maximum": 2.0,
 					"minimum": 0.0,
@@ -3229,7 +4619,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-184",
+					"id": "obj-263",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3248,7 +4638,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-185",
+					"id": "obj-264",
 					"maxclass": "slider",
 					"min": 0.0,
 					"numinlets": 1,
@@ -3269,7 +4659,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-186",
+					"id": "obj-265",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3287,7 +4677,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-187",
+					"id": "obj-266",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3302,7 +4692,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-188",
+					"id": "obj-267",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3317,7 +4707,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-189",
+					"id": "obj-268",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3335,7 +4725,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-190",
+					"id": "obj-269",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3350,7 +4740,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-191",
+					"id": "obj-270",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 1,
@@ -3371,7 +4761,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-192",
+					"id": "obj-271",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3389,7 +4779,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-193",
+					"id": "obj-272",
 					"maxclass": "slider",
 					"min": 1,
 					"numinlets": 1,
@@ -3410,7 +4800,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-194",
+					"id": "obj-273",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3428,7 +4818,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-195",
+					"id": "obj-274",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3443,7 +4833,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-196",
+					"id": "obj-275",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3458,7 +4848,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-197",
+					"id": "obj-276",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3476,7 +4866,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-198",
+					"id": "obj-277",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3491,7 +4881,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-199",
+					"id": "obj-278",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 1,
@@ -3512,7 +4902,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-200",
+					"id": "obj-279",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3530,7 +4920,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-201",
+					"id": "obj-280",
 					"maxclass": "slider",
 					"min": 1,
 					"numinlets": 1,
@@ -3551,7 +4941,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-202",
+					"id": "obj-281",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3569,7 +4959,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-203",
+					"id": "obj-282",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3584,7 +4974,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-204",
+					"id": "obj-283",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3599,7 +4989,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-205",
+					"id": "obj-284",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3617,7 +5007,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-206",
+					"id": "obj-285",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3632,7 +5022,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-207",
+					"id": "obj-286",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 2,
@@ -3653,7 +5043,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-208",
+					"id": "obj-287",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3671,7 +5061,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-209",
+					"id": "obj-288",
 					"maxclass": "slider",
 					"min": 2,
 					"numinlets": 1,
@@ -3692,7 +5082,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-210",
+					"id": "obj-289",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3710,7 +5100,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-211",
+					"id": "obj-290",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3725,7 +5115,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-212",
+					"id": "obj-291",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3740,7 +5130,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-213",
+					"id": "obj-292",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3758,7 +5148,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-214",
+					"id": "obj-293",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3773,7 +5163,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-215",
+					"id": "obj-294",
 					"maxclass": "number",
 					"maximum": 2147483647,
 					"minimum": -1,
@@ -3794,7 +5184,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-216",
+					"id": "obj-295",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3812,7 +5202,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-217",
+					"id": "obj-296",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3830,7 +5220,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-218",
+					"id": "obj-297",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3845,7 +5235,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-219",
+					"id": "obj-298",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3860,7 +5250,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-220",
+					"id": "obj-299",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3878,7 +5268,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-221",
+					"id": "obj-300",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3893,7 +5283,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-222",
+					"id": "obj-301",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 1,
@@ -3914,7 +5304,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-223",
+					"id": "obj-302",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -3932,7 +5322,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-224",
+					"id": "obj-303",
 					"maxclass": "slider",
 					"min": 1,
 					"numinlets": 1,
@@ -3953,7 +5343,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-225",
+					"id": "obj-304",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -3971,7 +5361,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-226",
+					"id": "obj-305",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -3986,7 +5376,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-227",
+					"id": "obj-306",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4001,7 +5391,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-228",
+					"id": "obj-307",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4019,7 +5409,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-229",
+					"id": "obj-308",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4034,7 +5424,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-230",
+					"id": "obj-309",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 1,
@@ -4055,7 +5445,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-231",
+					"id": "obj-310",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4073,7 +5463,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-232",
+					"id": "obj-311",
 					"maxclass": "slider",
 					"min": 1,
 					"numinlets": 1,
@@ -4094,7 +5484,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-233",
+					"id": "obj-312",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4112,7 +5502,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-234",
+					"id": "obj-313",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4127,7 +5517,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-235",
+					"id": "obj-314",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4142,7 +5532,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-236",
+					"id": "obj-315",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4160,7 +5550,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-237",
+					"id": "obj-316",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4175,7 +5565,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-238",
+					"id": "obj-317",
 					"items": [
 						"off",
 						",",
@@ -4222,7 +5612,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-239",
+					"id": "obj-318",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4240,7 +5630,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-240",
+					"id": "obj-319",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4255,7 +5645,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-241",
+					"id": "obj-320",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4270,7 +5660,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-242",
+					"id": "obj-321",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4288,7 +5678,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-243",
+					"id": "obj-322",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4303,7 +5693,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-244",
+					"id": "obj-323",
 					"items": [
 						"major",
 						",",
@@ -4340,7 +5730,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-245",
+					"id": "obj-324",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4358,7 +5748,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-246",
+					"id": "obj-325",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4373,7 +5763,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-247",
+					"id": "obj-326",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4388,7 +5778,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-248",
+					"id": "obj-327",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4406,7 +5796,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-249",
+					"id": "obj-328",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4421,7 +5811,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-250",
+					"id": "obj-329",
 					"maxclass": "number",
 					"maximum": 108,
 					"minimum": 0,
@@ -4442,7 +5832,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-251",
+					"id": "obj-330",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4460,7 +5850,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-252",
+					"id": "obj-331",
 					"maxclass": "slider",
 					"min": 0,
 					"numinlets": 1,
@@ -4481,7 +5871,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-253",
+					"id": "obj-332",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4499,7 +5889,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-254",
+					"id": "obj-333",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4514,7 +5904,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-255",
+					"id": "obj-334",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4529,7 +5919,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-256",
+					"id": "obj-335",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4547,7 +5937,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-257",
+					"id": "obj-336",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4562,7 +5952,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-258",
+					"id": "obj-337",
 					"maxclass": "textedit",
 					"numinlets": 1,
 					"numoutlets": 4,
@@ -4583,7 +5973,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-259",
+					"id": "obj-338",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 2,
@@ -4602,7 +5992,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-260",
+					"id": "obj-339",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4620,7 +6010,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-261",
+					"id": "obj-340",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4638,7 +6028,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-262",
+					"id": "obj-341",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4654,7 +6044,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-263",
+					"id": "obj-342",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4669,7 +6059,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-264",
+					"id": "obj-343",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4684,7 +6074,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-265",
+					"id": "obj-344",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4702,7 +6092,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-266",
+					"id": "obj-345",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4717,7 +6107,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-267",
+					"id": "obj-346",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4735,7 +6125,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-268",
+					"id": "obj-347",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 0,
@@ -4756,7 +6146,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-269",
+					"id": "obj-348",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4771,7 +6161,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-270",
+					"id": "obj-349",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4786,7 +6176,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-271",
+					"id": "obj-350",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4804,7 +6194,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-272",
+					"id": "obj-351",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4819,7 +6209,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-273",
+					"id": "obj-352",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4837,7 +6227,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-274",
+					"id": "obj-353",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 0,
@@ -4858,7 +6248,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-275",
+					"id": "obj-354",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4873,7 +6263,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-276",
+					"id": "obj-355",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4888,7 +6278,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-277",
+					"id": "obj-356",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -4906,7 +6296,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-278",
+					"id": "obj-357",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4921,7 +6311,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-279",
+					"id": "obj-358",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -4939,7 +6329,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-280",
+					"id": "obj-359",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 0,
@@ -4960,7 +6350,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-281",
+					"id": "obj-360",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4975,7 +6365,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-282",
+					"id": "obj-361",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -4990,7 +6380,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-283",
+					"id": "obj-362",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5008,7 +6398,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-284",
+					"id": "obj-363",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5023,7 +6413,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-285",
+					"id": "obj-364",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5042,7 +6432,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-286",
+					"id": "obj-365",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5061,7 +6451,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-287",
+					"id": "obj-366",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5079,7 +6469,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-288",
+					"id": "obj-367",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5094,7 +6484,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-289",
+					"id": "obj-368",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5109,7 +6499,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-290",
+					"id": "obj-369",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5127,7 +6517,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-291",
+					"id": "obj-370",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5142,7 +6532,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-292",
+					"id": "obj-371",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5161,7 +6551,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-293",
+					"id": "obj-372",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5180,7 +6570,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-294",
+					"id": "obj-373",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5198,7 +6588,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-295",
+					"id": "obj-374",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5213,7 +6603,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-296",
+					"id": "obj-375",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5228,7 +6618,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-297",
+					"id": "obj-376",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5246,7 +6636,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-298",
+					"id": "obj-377",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5261,7 +6651,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-299",
+					"id": "obj-378",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5280,7 +6670,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-300",
+					"id": "obj-379",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5299,7 +6689,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-301",
+					"id": "obj-380",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5317,7 +6707,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-302",
+					"id": "obj-381",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5332,7 +6722,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-303",
+					"id": "obj-382",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5347,7 +6737,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-304",
+					"id": "obj-383",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5365,7 +6755,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-305",
+					"id": "obj-384",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5380,7 +6770,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-306",
+					"id": "obj-385",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5395,7 +6785,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-307",
+					"id": "obj-386",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5413,7 +6803,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-308",
+					"id": "obj-387",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5428,7 +6818,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-309",
+					"id": "obj-388",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5443,7 +6833,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-310",
+					"id": "obj-389",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5461,7 +6851,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-311",
+					"id": "obj-390",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5476,7 +6866,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-312",
+					"id": "obj-391",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5494,7 +6884,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-313",
+					"id": "obj-392",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5509,7 +6899,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-314",
+					"id": "obj-393",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5528,7 +6918,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-315",
+					"id": "obj-394",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5547,7 +6937,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-316",
+					"id": "obj-395",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5565,7 +6955,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-317",
+					"id": "obj-396",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5580,7 +6970,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-318",
+					"id": "obj-397",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5595,7 +6985,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-319",
+					"id": "obj-398",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5613,7 +7003,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-320",
+					"id": "obj-399",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5628,7 +7018,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-321",
+					"id": "obj-400",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5643,7 +7033,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-322",
+					"id": "obj-401",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5661,7 +7051,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-323",
+					"id": "obj-402",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5676,7 +7066,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-324",
+					"id": "obj-403",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5695,7 +7085,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-325",
+					"id": "obj-404",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -5714,7 +7104,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-326",
+					"id": "obj-405",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5732,7 +7122,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-327",
+					"id": "obj-406",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5748,7 +7138,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-328",
+					"id": "obj-407",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5763,7 +7153,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-329",
+					"id": "obj-408",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 2,
@@ -5782,7 +7172,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-330",
+					"id": "obj-409",
 					"maxclass": "newobj",
 					"numinlets": 0,
 					"numoutlets": 1,
@@ -5800,7 +7190,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-331",
+					"id": "obj-410",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5815,7 +7205,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-332",
+					"id": "obj-411",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5833,7 +7223,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-333",
+					"id": "obj-412",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5853,7 +7243,7 @@
 				"box": {
 					"fontface": 1,
 					"fontsize": 16.0,
-					"id": "obj-334",
+					"id": "obj-413",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5868,7 +7258,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-335",
+					"id": "obj-414",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5883,7 +7273,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-336",
+					"id": "obj-415",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5898,7 +7288,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-337",
+					"id": "obj-416",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5916,7 +7306,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-338",
+					"id": "obj-417",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -5935,7 +7325,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-339",
+					"id": "obj-418",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5950,7 +7340,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-340",
+					"id": "obj-419",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5965,7 +7355,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-341",
+					"id": "obj-420",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -5983,7 +7373,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-342",
+					"id": "obj-421",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -5999,7 +7389,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-343",
+					"id": "obj-422",
 					"maxclass": "flonum",
 					"maximum": 2.0,
 					"minimum": 0.0,
@@ -6020,7 +7410,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-344",
+					"id": "obj-423",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6039,7 +7429,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-345",
+					"id": "obj-424",
 					"maxclass": "slider",
 					"min": 0.0,
 					"numinlets": 1,
@@ -6060,7 +7450,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-346",
+					"id": "obj-425",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6078,7 +7468,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-347",
+					"id": "obj-426",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6093,7 +7483,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-348",
+					"id": "obj-427",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6108,7 +7498,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-349",
+					"id": "obj-428",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6126,7 +7516,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-350",
+					"id": "obj-429",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6141,7 +7531,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-351",
+					"id": "obj-430",
 					"maxclass": "number",
 					"maximum": 8,
 					"minimum": 1,
@@ -6162,7 +7552,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-352",
+					"id": "obj-431",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6180,7 +7570,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-353",
+					"id": "obj-432",
 					"maxclass": "slider",
 					"min": 1,
 					"numinlets": 1,
@@ -6201,7 +7591,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-354",
+					"id": "obj-433",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6219,7 +7609,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-355",
+					"id": "obj-434",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6234,7 +7624,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-356",
+					"id": "obj-435",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6249,7 +7639,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-357",
+					"id": "obj-436",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6267,7 +7657,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-358",
+					"id": "obj-437",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6282,7 +7672,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-359",
+					"id": "obj-438",
 					"maxclass": "number",
 					"maximum": 8,
 					"minimum": 1,
@@ -6303,7 +7693,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-360",
+					"id": "obj-439",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6321,7 +7711,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-361",
+					"id": "obj-440",
 					"maxclass": "slider",
 					"min": 1,
 					"numinlets": 1,
@@ -6342,7 +7732,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-362",
+					"id": "obj-441",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6360,7 +7750,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-363",
+					"id": "obj-442",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6375,7 +7765,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-364",
+					"id": "obj-443",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6390,7 +7780,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-365",
+					"id": "obj-444",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6408,7 +7798,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-366",
+					"id": "obj-445",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6423,7 +7813,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-367",
+					"id": "obj-446",
 					"maxclass": "number",
 					"maximum": 64,
 					"minimum": 16,
@@ -6444,7 +7834,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-368",
+					"id": "obj-447",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6462,7 +7852,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-369",
+					"id": "obj-448",
 					"maxclass": "slider",
 					"min": 16,
 					"numinlets": 1,
@@ -6483,7 +7873,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-370",
+					"id": "obj-449",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6501,7 +7891,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-371",
+					"id": "obj-450",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6516,7 +7906,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-372",
+					"id": "obj-451",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6531,7 +7921,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-373",
+					"id": "obj-452",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6549,7 +7939,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-374",
+					"id": "obj-453",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6564,7 +7954,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-375",
+					"id": "obj-454",
 					"maxclass": "number",
 					"maximum": 2147483647,
 					"minimum": -1,
@@ -6585,7 +7975,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-376",
+					"id": "obj-455",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6603,7 +7993,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-377",
+					"id": "obj-456",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6621,7 +8011,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-378",
+					"id": "obj-457",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6636,7 +8026,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-379",
+					"id": "obj-458",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6646,12 +8036,12 @@
 						420.0,
 						21.0
 					],
-					"text": "channel 1..16 (default 1)"
+					"text": "channel 1..16 (default 8)"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-380",
+					"id": "obj-459",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6669,7 +8059,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-381",
+					"id": "obj-460",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6684,7 +8074,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-382",
+					"id": "obj-461",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 1,
@@ -6705,7 +8095,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-383",
+					"id": "obj-462",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6718,12 +8108,12 @@
 						110.0,
 						22.0
 					],
-					"text": "loadmess set 1"
+					"text": "loadmess set 8"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-384",
+					"id": "obj-463",
 					"maxclass": "slider",
 					"min": 1,
 					"numinlets": 1,
@@ -6744,7 +8134,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-385",
+					"id": "obj-464",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6762,7 +8152,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-386",
+					"id": "obj-465",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6777,7 +8167,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-387",
+					"id": "obj-466",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6792,7 +8182,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-388",
+					"id": "obj-467",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6810,7 +8200,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-389",
+					"id": "obj-468",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6825,7 +8215,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-390",
+					"id": "obj-469",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 1,
@@ -6846,7 +8236,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-391",
+					"id": "obj-470",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6864,7 +8254,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-392",
+					"id": "obj-471",
 					"maxclass": "slider",
 					"min": 1,
 					"numinlets": 1,
@@ -6885,7 +8275,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-393",
+					"id": "obj-472",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -6903,7 +8293,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-394",
+					"id": "obj-473",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6918,7 +8308,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-395",
+					"id": "obj-474",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6933,7 +8323,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-396",
+					"id": "obj-475",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -6951,7 +8341,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-397",
+					"id": "obj-476",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -6966,7 +8356,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-398",
+					"id": "obj-477",
 					"items": [
 						"off",
 						",",
@@ -7013,7 +8403,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-399",
+					"id": "obj-478",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -7031,7 +8421,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-400",
+					"id": "obj-479",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7046,7 +8436,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-401",
+					"id": "obj-480",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7061,7 +8451,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-402",
+					"id": "obj-481",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7079,7 +8469,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-403",
+					"id": "obj-482",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7094,7 +8484,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-404",
+					"id": "obj-483",
 					"items": [
 						"major",
 						",",
@@ -7131,7 +8521,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-405",
+					"id": "obj-484",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -7149,7 +8539,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-406",
+					"id": "obj-485",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7164,7 +8554,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-407",
+					"id": "obj-486",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7179,7 +8569,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-408",
+					"id": "obj-487",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7197,7 +8587,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-409",
+					"id": "obj-488",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7212,7 +8602,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-410",
+					"id": "obj-489",
 					"maxclass": "number",
 					"maximum": 108,
 					"minimum": 0,
@@ -7233,7 +8623,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-411",
+					"id": "obj-490",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7251,7 +8641,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-412",
+					"id": "obj-491",
 					"maxclass": "slider",
 					"min": 0,
 					"numinlets": 1,
@@ -7272,7 +8662,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-413",
+					"id": "obj-492",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -7290,7 +8680,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-414",
+					"id": "obj-493",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7305,7 +8695,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-415",
+					"id": "obj-494",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7320,7 +8710,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-416",
+					"id": "obj-495",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7338,7 +8728,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-417",
+					"id": "obj-496",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7353,7 +8743,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-418",
+					"id": "obj-497",
 					"maxclass": "textedit",
 					"numinlets": 1,
 					"numoutlets": 4,
@@ -7374,7 +8764,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-419",
+					"id": "obj-498",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 2,
@@ -7393,7 +8783,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-420",
+					"id": "obj-499",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7411,7 +8801,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-421",
+					"id": "obj-500",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -7429,7 +8819,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-422",
+					"id": "obj-501",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7445,7 +8835,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-423",
+					"id": "obj-502",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7460,7 +8850,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-424",
+					"id": "obj-503",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7475,7 +8865,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-425",
+					"id": "obj-504",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -7493,7 +8883,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-426",
+					"id": "obj-505",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7508,7 +8898,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-427",
+					"id": "obj-506",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7526,7 +8916,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-428",
+					"id": "obj-507",
 					"maxclass": "number",
 					"maximum": 8,
 					"minimum": 0,
@@ -7547,7 +8937,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-429",
+					"id": "obj-508",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7562,7 +8952,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-430",
+					"id": "obj-509",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7577,7 +8967,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-431",
+					"id": "obj-510",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -7595,7 +8985,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-432",
+					"id": "obj-511",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7610,7 +9000,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-433",
+					"id": "obj-512",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7628,7 +9018,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-434",
+					"id": "obj-513",
 					"maxclass": "number",
 					"maximum": 8,
 					"minimum": 0,
@@ -7649,7 +9039,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-435",
+					"id": "obj-514",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7664,7 +9054,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-436",
+					"id": "obj-515",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7679,7 +9069,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-437",
+					"id": "obj-516",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -7697,7 +9087,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-438",
+					"id": "obj-517",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7712,7 +9102,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-439",
+					"id": "obj-518",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7730,7 +9120,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-440",
+					"id": "obj-519",
 					"maxclass": "number",
 					"maximum": 64,
 					"minimum": 0,
@@ -7751,7 +9141,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-441",
+					"id": "obj-520",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7766,7 +9156,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-442",
+					"id": "obj-521",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7781,7 +9171,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-443",
+					"id": "obj-522",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7799,7 +9189,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-444",
+					"id": "obj-523",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7814,7 +9204,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-445",
+					"id": "obj-524",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -7833,7 +9223,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-446",
+					"id": "obj-525",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -7852,7 +9242,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-447",
+					"id": "obj-526",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7870,7 +9260,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-448",
+					"id": "obj-527",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7885,7 +9275,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-449",
+					"id": "obj-528",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7900,7 +9290,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-450",
+					"id": "obj-529",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7918,7 +9308,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-451",
+					"id": "obj-530",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -7933,7 +9323,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-452",
+					"id": "obj-531",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -7952,7 +9342,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-453",
+					"id": "obj-532",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -7971,7 +9361,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-454",
+					"id": "obj-533",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -7989,7 +9379,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-455",
+					"id": "obj-534",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8004,7 +9394,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-456",
+					"id": "obj-535",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8019,7 +9409,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-457",
+					"id": "obj-536",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -8037,7 +9427,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-458",
+					"id": "obj-537",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8052,7 +9442,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-459",
+					"id": "obj-538",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -8071,7 +9461,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-460",
+					"id": "obj-539",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -8090,7 +9480,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-461",
+					"id": "obj-540",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -8108,7 +9498,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-462",
+					"id": "obj-541",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8123,7 +9513,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-463",
+					"id": "obj-542",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8138,7 +9528,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-464",
+					"id": "obj-543",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -8156,7 +9546,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-465",
+					"id": "obj-544",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8171,7 +9561,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-466",
+					"id": "obj-545",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8186,7 +9576,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-467",
+					"id": "obj-546",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -8204,7 +9594,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-468",
+					"id": "obj-547",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8219,7 +9609,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-469",
+					"id": "obj-548",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8234,7 +9624,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-470",
+					"id": "obj-549",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -8252,7 +9642,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-471",
+					"id": "obj-550",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8267,7 +9657,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-472",
+					"id": "obj-551",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -8285,7 +9675,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-473",
+					"id": "obj-552",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8300,7 +9690,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-474",
+					"id": "obj-553",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -8319,7 +9709,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-475",
+					"id": "obj-554",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -8338,7 +9728,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-476",
+					"id": "obj-555",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -8356,7 +9746,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-477",
+					"id": "obj-556",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8371,7 +9761,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-478",
+					"id": "obj-557",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8386,7 +9776,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-479",
+					"id": "obj-558",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -8404,7 +9794,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-480",
+					"id": "obj-559",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8419,7 +9809,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-481",
+					"id": "obj-560",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8434,7 +9824,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-482",
+					"id": "obj-561",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -8452,7 +9842,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-483",
+					"id": "obj-562",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8467,7 +9857,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-484",
+					"id": "obj-563",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -8486,7 +9876,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-485",
+					"id": "obj-564",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -8505,7 +9895,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-486",
+					"id": "obj-565",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -8523,7 +9913,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-487",
+					"id": "obj-566",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8539,7 +9929,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-488",
+					"id": "obj-567",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8554,7 +9944,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-489",
+					"id": "obj-568",
 					"maxclass": "newobj",
 					"numinlets": 2,
 					"numoutlets": 2,
@@ -8573,7 +9963,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-490",
+					"id": "obj-569",
 					"maxclass": "newobj",
 					"numinlets": 0,
 					"numoutlets": 1,
@@ -8591,7 +9981,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-491",
+					"id": "obj-570",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8606,7 +9996,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-492",
+					"id": "obj-571",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -8624,7 +10014,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-493",
+					"id": "obj-572",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -8644,7 +10034,7 @@
 				"box": {
 					"fontface": 1,
 					"fontsize": 16.0,
-					"id": "obj-494",
+					"id": "obj-573",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8659,7 +10049,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-495",
+					"id": "obj-574",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8674,7 +10064,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-496",
+					"id": "obj-575",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8689,7 +10079,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-497",
+					"id": "obj-576",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -8707,7 +10097,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-498",
+					"id": "obj-577",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -8726,7 +10116,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-499",
+					"id": "obj-578",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8741,7 +10131,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-500",
+					"id": "obj-579",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8756,7 +10146,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-501",
+					"id": "obj-580",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -8774,7 +10164,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-502",
+					"id": "obj-581",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8789,7 +10179,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-503",
+					"id": "obj-582",
 					"items": [
 						"plain",
 						",",
@@ -8814,7 +10204,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-504",
+					"id": "obj-583",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -8832,7 +10222,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-505",
+					"id": "obj-584",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8847,7 +10237,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-506",
+					"id": "obj-585",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8862,7 +10252,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-507",
+					"id": "obj-586",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -8880,7 +10270,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-508",
+					"id": "obj-587",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8896,7 +10286,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-509",
+					"id": "obj-588",
 					"maxclass": "flonum",
 					"maximum": 1.0,
 					"minimum": 0.0,
@@ -8917,7 +10307,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-510",
+					"id": "obj-589",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -8936,7 +10326,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-511",
+					"id": "obj-590",
 					"maxclass": "slider",
 					"min": 0.0,
 					"numinlets": 1,
@@ -8957,7 +10347,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-512",
+					"id": "obj-591",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -8975,7 +10365,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-513",
+					"id": "obj-592",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -8990,7 +10380,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-514",
+					"id": "obj-593",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -9005,7 +10395,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-515",
+					"id": "obj-594",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -9023,7 +10413,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-516",
+					"id": "obj-595",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -9038,7 +10428,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-517",
+					"id": "obj-596",
 					"maxclass": "toggle",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -9056,7 +10446,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-518",
+					"id": "obj-597",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -9074,7 +10464,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-519",
+					"id": "obj-598",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -9092,7 +10482,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-520",
+					"id": "obj-599",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -9107,7 +10497,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-521",
+					"id": "obj-600",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -9122,7 +10512,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-522",
+					"id": "obj-601",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -9140,7 +10530,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-523",
+					"id": "obj-602",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -9155,7 +10545,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-524",
+					"id": "obj-603",
 					"maxclass": "toggle",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -9173,7 +10563,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-525",
+					"id": "obj-604",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -9191,7 +10581,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-526",
+					"id": "obj-605",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -9209,7 +10599,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-527",
+					"id": "obj-606",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -9225,7 +10615,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-528",
+					"id": "obj-607",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -9240,7 +10630,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-529",
+					"id": "obj-608",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -9255,7 +10645,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-530",
+					"id": "obj-609",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -9273,7 +10663,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-531",
+					"id": "obj-610",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -9288,7 +10678,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-532",
+					"id": "obj-611",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -9307,7 +10697,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-533",
+					"id": "obj-612",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -9326,7 +10716,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-534",
+					"id": "obj-613",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -9344,7 +10734,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-535",
+					"id": "obj-614",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -9359,7 +10749,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-536",
+					"id": "obj-615",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -9374,7 +10764,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-537",
+					"id": "obj-616",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -9392,7 +10782,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-538",
+					"id": "obj-617",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -9407,7 +10797,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-539",
+					"id": "obj-618",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -9426,7 +10816,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-540",
+					"id": "obj-619",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -9445,7 +10835,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-541",
+					"id": "obj-620",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -9463,7 +10853,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-542",
+					"id": "obj-621",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -9478,7 +10868,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-543",
+					"id": "obj-622",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -9493,7 +10883,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-544",
+					"id": "obj-623",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -9511,7 +10901,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-545",
+					"id": "obj-624",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -9526,7 +10916,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-546",
+					"id": "obj-625",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -9544,7 +10934,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-547",
+					"id": "obj-626",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -9559,7 +10949,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-548",
+					"id": "obj-627",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -9578,7 +10968,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-549",
+					"id": "obj-628",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -9597,7 +10987,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-550",
+					"id": "obj-629",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -9615,7 +11005,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-551",
+					"id": "obj-630",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -9630,7 +11020,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-552",
+					"id": "obj-631",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -9645,7 +11035,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-553",
+					"id": "obj-632",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -9663,7 +11053,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-554",
+					"id": "obj-633",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -9679,7 +11069,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-555",
+					"id": "obj-634",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -9694,7 +11084,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-556",
+					"id": "obj-635",
 					"maxclass": "newobj",
 					"numinlets": 4,
 					"numoutlets": 4,
@@ -9715,7 +11105,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-557",
+					"id": "obj-636",
 					"maxclass": "newobj",
 					"numinlets": 0,
 					"numoutlets": 1,
@@ -9733,7 +11123,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-558",
+					"id": "obj-637",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -9748,7 +11138,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-559",
+					"id": "obj-638",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -9766,7 +11156,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-560",
+					"id": "obj-639",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -9784,7 +11174,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-561",
+					"id": "obj-640",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -9799,7 +11189,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-562",
+					"id": "obj-641",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -9817,7 +11207,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-563",
+					"id": "obj-642",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -9835,7 +11225,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-564",
+					"id": "obj-643",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -9850,7 +11240,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-565",
+					"id": "obj-644",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -9868,7 +11258,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-566",
+					"id": "obj-645",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -9888,7 +11278,7 @@
 				"box": {
 					"fontface": 1,
 					"fontsize": 16.0,
-					"id": "obj-567",
+					"id": "obj-646",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -9903,7 +11293,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-568",
+					"id": "obj-647",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -9918,7 +11308,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-569",
+					"id": "obj-648",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -9933,7 +11323,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-570",
+					"id": "obj-649",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -9951,7 +11341,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-571",
+					"id": "obj-650",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -9970,7 +11360,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-572",
+					"id": "obj-651",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -9985,7 +11375,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-573",
+					"id": "obj-652",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10000,7 +11390,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-574",
+					"id": "obj-653",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -10018,7 +11408,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-575",
+					"id": "obj-654",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10034,7 +11424,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-576",
+					"id": "obj-655",
 					"maxclass": "flonum",
 					"maximum": 0.95,
 					"minimum": 0.05,
@@ -10055,7 +11445,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-577",
+					"id": "obj-656",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -10074,7 +11464,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-578",
+					"id": "obj-657",
 					"maxclass": "slider",
 					"min": 0.05,
 					"numinlets": 1,
@@ -10095,7 +11485,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-579",
+					"id": "obj-658",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -10113,7 +11503,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-580",
+					"id": "obj-659",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10128,7 +11518,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-581",
+					"id": "obj-660",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10143,7 +11533,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-582",
+					"id": "obj-661",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -10161,7 +11551,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-583",
+					"id": "obj-662",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10176,7 +11566,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-584",
+					"id": "obj-663",
 					"maxclass": "toggle",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -10194,7 +11584,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-585",
+					"id": "obj-664",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -10212,7 +11602,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-586",
+					"id": "obj-665",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -10230,7 +11620,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-587",
+					"id": "obj-666",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10245,7 +11635,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-588",
+					"id": "obj-667",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10255,12 +11645,12 @@
 						420.0,
 						21.0
 					],
-					"text": "channel 1..16 (default 1)"
+					"text": "channel 1..16 (default 2)"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-589",
+					"id": "obj-668",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -10278,7 +11668,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-590",
+					"id": "obj-669",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10293,7 +11683,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-591",
+					"id": "obj-670",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 1,
@@ -10314,7 +11704,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-592",
+					"id": "obj-671",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -10327,12 +11717,12 @@
 						110.0,
 						22.0
 					],
-					"text": "loadmess set 1"
+					"text": "loadmess set 2"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-593",
+					"id": "obj-672",
 					"maxclass": "slider",
 					"min": 1,
 					"numinlets": 1,
@@ -10353,7 +11743,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-594",
+					"id": "obj-673",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -10371,7 +11761,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-595",
+					"id": "obj-674",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10387,7 +11777,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-596",
+					"id": "obj-675",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10402,7 +11792,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-597",
+					"id": "obj-676",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10417,7 +11807,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-598",
+					"id": "obj-677",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -10435,7 +11825,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-599",
+					"id": "obj-678",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10450,7 +11840,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-600",
+					"id": "obj-679",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -10469,7 +11859,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-601",
+					"id": "obj-680",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -10488,7 +11878,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-602",
+					"id": "obj-681",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -10506,7 +11896,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-603",
+					"id": "obj-682",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10521,7 +11911,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-604",
+					"id": "obj-683",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10536,7 +11926,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-605",
+					"id": "obj-684",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -10554,7 +11944,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-606",
+					"id": "obj-685",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10569,7 +11959,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-607",
+					"id": "obj-686",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -10588,7 +11978,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-608",
+					"id": "obj-687",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -10607,7 +11997,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-609",
+					"id": "obj-688",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -10625,7 +12015,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-610",
+					"id": "obj-689",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10640,7 +12030,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-611",
+					"id": "obj-690",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10655,7 +12045,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-612",
+					"id": "obj-691",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -10673,7 +12063,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-613",
+					"id": "obj-692",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10690,7 +12080,7 @@
 				"box": {
 					"fontface": 1,
 					"fontsize": 16.0,
-					"id": "obj-614",
+					"id": "obj-693",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10705,7 +12095,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-615",
+					"id": "obj-694",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10720,7 +12110,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-616",
+					"id": "obj-695",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10735,7 +12125,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-617",
+					"id": "obj-696",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -10753,7 +12143,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-618",
+					"id": "obj-697",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -10772,7 +12162,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-619",
+					"id": "obj-698",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10787,7 +12177,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-620",
+					"id": "obj-699",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10802,7 +12192,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-621",
+					"id": "obj-700",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -10820,7 +12210,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-622",
+					"id": "obj-701",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10836,7 +12226,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-623",
+					"id": "obj-702",
 					"maxclass": "flonum",
 					"maximum": 120.0,
 					"minimum": 1.0,
@@ -10857,7 +12247,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-624",
+					"id": "obj-703",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -10876,7 +12266,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-625",
+					"id": "obj-704",
 					"maxclass": "slider",
 					"min": 1.0,
 					"numinlets": 1,
@@ -10897,7 +12287,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-626",
+					"id": "obj-705",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -10915,7 +12305,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-627",
+					"id": "obj-706",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10930,7 +12320,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-628",
+					"id": "obj-707",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10945,7 +12335,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-629",
+					"id": "obj-708",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -10963,7 +12353,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-630",
+					"id": "obj-709",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10978,7 +12368,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-631",
+					"id": "obj-710",
 					"maxclass": "number",
 					"maximum": 2147483647,
 					"minimum": 0,
@@ -10999,7 +12389,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-632",
+					"id": "obj-711",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -11017,7 +12407,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-633",
+					"id": "obj-712",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -11035,7 +12425,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-634",
+					"id": "obj-713",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11050,7 +12440,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-635",
+					"id": "obj-714",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11065,7 +12455,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-636",
+					"id": "obj-715",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -11083,7 +12473,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-637",
+					"id": "obj-716",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11099,7 +12489,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-638",
+					"id": "obj-717",
 					"maxclass": "flonum",
 					"maximum": 4.0,
 					"minimum": 0.1,
@@ -11120,7 +12510,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-639",
+					"id": "obj-718",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -11139,7 +12529,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-640",
+					"id": "obj-719",
 					"maxclass": "slider",
 					"min": 0.1,
 					"numinlets": 1,
@@ -11160,7 +12550,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-641",
+					"id": "obj-720",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -11178,7 +12568,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-642",
+					"id": "obj-721",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11193,7 +12583,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-643",
+					"id": "obj-722",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11208,7 +12598,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-644",
+					"id": "obj-723",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -11226,7 +12616,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-645",
+					"id": "obj-724",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11241,7 +12631,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-646",
+					"id": "obj-725",
 					"maxclass": "toggle",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -11259,7 +12649,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-647",
+					"id": "obj-726",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -11277,7 +12667,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-648",
+					"id": "obj-727",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -11295,7 +12685,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-649",
+					"id": "obj-728",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11311,7 +12701,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-650",
+					"id": "obj-729",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11326,7 +12716,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-651",
+					"id": "obj-730",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11341,7 +12731,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-652",
+					"id": "obj-731",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -11359,7 +12749,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-653",
+					"id": "obj-732",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11374,7 +12764,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-654",
+					"id": "obj-733",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -11393,7 +12783,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-655",
+					"id": "obj-734",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -11412,7 +12802,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-656",
+					"id": "obj-735",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -11430,7 +12820,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-657",
+					"id": "obj-736",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11445,7 +12835,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-658",
+					"id": "obj-737",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11460,7 +12850,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-659",
+					"id": "obj-738",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -11478,7 +12868,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-660",
+					"id": "obj-739",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11493,7 +12883,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-661",
+					"id": "obj-740",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -11512,7 +12902,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-662",
+					"id": "obj-741",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -11531,7 +12921,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-663",
+					"id": "obj-742",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -11549,7 +12939,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-664",
+					"id": "obj-743",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11564,7 +12954,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-665",
+					"id": "obj-744",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11579,7 +12969,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-666",
+					"id": "obj-745",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -11597,7 +12987,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-667",
+					"id": "obj-746",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11612,7 +13002,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-668",
+					"id": "obj-747",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -11630,7 +13020,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-669",
+					"id": "obj-748",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11645,7 +13035,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-670",
+					"id": "obj-749",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -11664,7 +13054,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-671",
+					"id": "obj-750",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -11683,7 +13073,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-672",
+					"id": "obj-751",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -11701,7 +13091,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-673",
+					"id": "obj-752",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11716,7 +13106,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-674",
+					"id": "obj-753",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11731,7 +13121,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-675",
+					"id": "obj-754",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -11749,7 +13139,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-676",
+					"id": "obj-755",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11765,7 +13155,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-677",
+					"id": "obj-756",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11780,7 +13170,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-678",
+					"id": "obj-757",
 					"maxclass": "newobj",
 					"numinlets": 4,
 					"numoutlets": 4,
@@ -11801,7 +13191,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-679",
+					"id": "obj-758",
 					"maxclass": "newobj",
 					"numinlets": 0,
 					"numoutlets": 1,
@@ -11819,7 +13209,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-680",
+					"id": "obj-759",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11834,7 +13224,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-681",
+					"id": "obj-760",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -11852,7 +13242,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-682",
+					"id": "obj-761",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -11870,7 +13260,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-683",
+					"id": "obj-762",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11885,7 +13275,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-684",
+					"id": "obj-763",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -11903,7 +13293,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-685",
+					"id": "obj-764",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -11921,7 +13311,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-686",
+					"id": "obj-765",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11936,7 +13326,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-687",
+					"id": "obj-766",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -11954,7 +13344,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-688",
+					"id": "obj-767",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -13199,19 +14589,31 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-158",
-						0
-					],
-					"source": [
 						"obj-156",
 						0
+					],
+					"source": [
+						"obj-155",
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-159",
+						"obj-155",
+						0
+					],
+					"source": [
+						"obj-157",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-157",
 						0
 					],
 					"source": [
@@ -13235,11 +14637,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-161",
+						"obj-163",
 						0
 					],
 					"source": [
-						"obj-160",
+						"obj-162",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-162",
+						0
+					],
+					"source": [
+						"obj-164",
 						0
 					]
 				}
@@ -13251,7 +14665,7 @@
 						0
 					],
 					"source": [
-						"obj-163",
+						"obj-165",
 						0
 					]
 				}
@@ -13259,7 +14673,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-165",
+						"obj-164",
 						0
 					],
 					"source": [
@@ -13271,7 +14685,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-167",
+						"obj-166",
 						0
 					],
 					"source": [
@@ -13283,11 +14697,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-170",
+						"obj-168",
 						0
 					],
 					"source": [
-						"obj-169",
+						"obj-167",
 						0
 					]
 				}
@@ -13295,7 +14709,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-173",
+						"obj-171",
+						0
+					],
+					"source": [
+						"obj-170",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-170",
 						0
 					],
 					"source": [
@@ -13307,11 +14733,35 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-176",
+						"obj-172",
 						0
 					],
 					"source": [
-						"obj-177",
+						"obj-173",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-172",
+						0
+					],
+					"source": [
+						"obj-174",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-174",
+						0
+					],
+					"source": [
+						"obj-173",
 						0
 					]
 				}
@@ -13323,7 +14773,55 @@
 						0
 					],
 					"source": [
+						"obj-175",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-179",
+						0
+					],
+					"source": [
 						"obj-178",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-178",
+						0
+					],
+					"source": [
+						"obj-180",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-180",
+						0
+					],
+					"source": [
+						"obj-181",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-180",
+						0
+					],
+					"source": [
+						"obj-182",
 						0
 					]
 				}
@@ -13343,47 +14841,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-181",
-						0
-					],
-					"source": [
-						"obj-183",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-183",
-						0
-					],
-					"source": [
 						"obj-184",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
+					],
+					"source": [
 						"obj-183",
-						0
-					],
-					"source": [
-						"obj-185",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-185",
-						0
-					],
-					"source": [
-						"obj-184",
 						0
 					]
 				}
@@ -13403,6 +14865,42 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-186",
+						0
+					],
+					"source": [
+						"obj-188",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-188",
+						0
+					],
+					"source": [
+						"obj-189",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-188",
+						0
+					],
+					"source": [
+						"obj-190",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-190",
 						0
 					],
@@ -13415,47 +14913,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-189",
-						0
-					],
-					"source": [
-						"obj-191",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-191",
-						0
-					],
-					"source": [
 						"obj-192",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
+					],
+					"source": [
 						"obj-191",
-						0
-					],
-					"source": [
-						"obj-193",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-193",
-						0
-					],
-					"source": [
-						"obj-192",
 						0
 					]
 				}
@@ -13475,6 +14937,42 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-194",
+						0
+					],
+					"source": [
+						"obj-196",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-196",
+						0
+					],
+					"source": [
+						"obj-197",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-196",
+						0
+					],
+					"source": [
+						"obj-198",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-198",
 						0
 					],
@@ -13487,47 +14985,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-197",
-						0
-					],
-					"source": [
-						"obj-199",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-199",
-						0
-					],
-					"source": [
 						"obj-200",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
+					],
+					"source": [
 						"obj-199",
-						0
-					],
-					"source": [
-						"obj-201",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-201",
-						0
-					],
-					"source": [
-						"obj-200",
 						0
 					]
 				}
@@ -13547,6 +15009,42 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-202",
+						0
+					],
+					"source": [
+						"obj-204",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-204",
+						0
+					],
+					"source": [
+						"obj-205",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-204",
+						0
+					],
+					"source": [
+						"obj-206",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-206",
 						0
 					],
@@ -13559,47 +15057,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-205",
-						0
-					],
-					"source": [
-						"obj-207",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-207",
-						0
-					],
-					"source": [
 						"obj-208",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
+					],
+					"source": [
 						"obj-207",
-						0
-					],
-					"source": [
-						"obj-209",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-209",
-						0
-					],
-					"source": [
-						"obj-208",
 						0
 					]
 				}
@@ -13619,6 +15081,42 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-210",
+						0
+					],
+					"source": [
+						"obj-212",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-212",
+						0
+					],
+					"source": [
+						"obj-213",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-212",
+						0
+					],
+					"source": [
+						"obj-214",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-214",
 						0
 					],
@@ -13631,7 +15129,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-213",
+						"obj-216",
 						0
 					],
 					"source": [
@@ -13643,11 +15141,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-215",
+						"obj-219",
 						0
 					],
 					"source": [
-						"obj-216",
+						"obj-218",
 						0
 					]
 				}
@@ -13659,7 +15157,7 @@
 						0
 					],
 					"source": [
-						"obj-217",
+						"obj-220",
 						0
 					]
 				}
@@ -13667,12 +15165,12 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-220",
+						0
+					],
+					"source": [
 						"obj-221",
 						0
-					],
-					"source": [
-						"obj-220",
-						0
 					]
 				}
 			},
@@ -13695,19 +15193,7 @@
 						0
 					],
 					"source": [
-						"obj-223",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-222",
-						0
-					],
-					"source": [
-						"obj-224",
+						"obj-221",
 						0
 					]
 				}
@@ -13720,6 +15206,18 @@
 					],
 					"source": [
 						"obj-223",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-227",
+						0
+					],
+					"source": [
+						"obj-226",
 						0
 					]
 				}
@@ -13731,7 +15229,7 @@
 						0
 					],
 					"source": [
-						"obj-225",
+						"obj-228",
 						0
 					]
 				}
@@ -13739,12 +15237,12 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-228",
+						0
+					],
+					"source": [
 						"obj-229",
 						0
-					],
-					"source": [
-						"obj-228",
-						0
 					]
 				}
 			},
@@ -13767,19 +15265,7 @@
 						0
 					],
 					"source": [
-						"obj-231",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-230",
-						0
-					],
-					"source": [
-						"obj-232",
+						"obj-229",
 						0
 					]
 				}
@@ -13792,18 +15278,6 @@
 					],
 					"source": [
 						"obj-231",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-234",
-						0
-					],
-					"source": [
-						"obj-233",
 						0
 					]
 				}
@@ -13815,7 +15289,7 @@
 						0
 					],
 					"source": [
-						"obj-236",
+						"obj-235",
 						0
 					]
 				}
@@ -13823,12 +15297,24 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-236",
+						"obj-238",
+						0
+					],
+					"source": [
+						"obj-237",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-239",
 						0
 					],
 					"source": [
 						"obj-238",
-						1
+						0
 					]
 				}
 			},
@@ -13859,12 +15345,12 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-242",
+						"obj-244",
 						0
 					],
 					"source": [
-						"obj-244",
-						1
+						"obj-245",
+						0
 					]
 				}
 			},
@@ -13875,7 +15361,7 @@
 						0
 					],
 					"source": [
-						"obj-245",
+						"obj-244",
 						0
 					]
 				}
@@ -13895,42 +15381,6 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-248",
-						0
-					],
-					"source": [
-						"obj-250",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-250",
-						0
-					],
-					"source": [
-						"obj-251",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-250",
-						0
-					],
-					"source": [
-						"obj-252",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-252",
 						0
 					],
@@ -13943,11 +15393,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-254",
+						"obj-255",
 						0
 					],
 					"source": [
-						"obj-253",
+						"obj-256",
 						0
 					]
 				}
@@ -13955,23 +15405,23 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-255",
+						0
+					],
+					"source": [
 						"obj-257",
 						0
-					],
-					"source": [
-						"obj-256",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-259",
+						"obj-261",
 						0
 					],
 					"source": [
-						"obj-258",
+						"obj-260",
 						0
 					]
 				}
@@ -13983,19 +15433,7 @@
 						0
 					],
 					"source": [
-						"obj-259",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-256",
-						0
-					],
-					"source": [
-						"obj-260",
+						"obj-262",
 						0
 					]
 				}
@@ -14007,7 +15445,31 @@
 						0
 					],
 					"source": [
-						"obj-261",
+						"obj-263",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-262",
+						0
+					],
+					"source": [
+						"obj-264",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-264",
+						0
+					],
+					"source": [
+						"obj-263",
 						0
 					]
 				}
@@ -14027,7 +15489,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-267",
+						"obj-269",
 						0
 					],
 					"source": [
@@ -14039,11 +15501,35 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-269",
+						"obj-268",
 						0
 					],
 					"source": [
-						"obj-267",
+						"obj-270",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-270",
+						0
+					],
+					"source": [
+						"obj-271",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-270",
+						0
+					],
+					"source": [
+						"obj-272",
 						0
 					]
 				}
@@ -14063,11 +15549,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-273",
+						"obj-274",
 						0
 					],
 					"source": [
-						"obj-274",
+						"obj-273",
 						0
 					]
 				}
@@ -14075,11 +15561,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-275",
+						"obj-277",
 						0
 					],
 					"source": [
-						"obj-273",
+						"obj-276",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-276",
+						0
+					],
+					"source": [
+						"obj-278",
 						0
 					]
 				}
@@ -14091,7 +15589,7 @@
 						0
 					],
 					"source": [
-						"obj-277",
+						"obj-279",
 						0
 					]
 				}
@@ -14099,7 +15597,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-279",
+						"obj-278",
 						0
 					],
 					"source": [
@@ -14111,7 +15609,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-281",
+						"obj-280",
 						0
 					],
 					"source": [
@@ -14123,11 +15621,35 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-282",
+						0
+					],
+					"source": [
+						"obj-281",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-285",
 						0
 					],
 					"source": [
-						"obj-283",
+						"obj-284",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-284",
+						0
+					],
+					"source": [
+						"obj-286",
 						0
 					]
 				}
@@ -14139,19 +15661,19 @@
 						0
 					],
 					"source": [
-						"obj-285",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-287",
 						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-286",
+						0
 					],
 					"source": [
-						"obj-286",
+						"obj-288",
 						0
 					]
 				}
@@ -14171,12 +15693,12 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-292",
-						0
-					],
-					"source": [
 						"obj-290",
 						0
+					],
+					"source": [
+						"obj-289",
+						0
 					]
 				}
 			},
@@ -14195,11 +15717,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-294",
+						"obj-292",
 						0
 					],
 					"source": [
-						"obj-293",
+						"obj-294",
 						0
 					]
 				}
@@ -14207,24 +15729,24 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-294",
+						0
+					],
+					"source": [
 						"obj-295",
 						0
-					],
-					"source": [
-						"obj-294",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-299",
-						0
-					],
-					"source": [
 						"obj-297",
 						0
+					],
+					"source": [
+						"obj-296",
+						0
 					]
 				}
 			},
@@ -14243,11 +15765,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-301",
+						"obj-299",
 						0
 					],
 					"source": [
-						"obj-300",
+						"obj-301",
 						0
 					]
 				}
@@ -14255,11 +15777,35 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-302",
+						"obj-301",
 						0
 					],
 					"source": [
+						"obj-302",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-301",
+						0
+					],
+					"source": [
+						"obj-303",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-303",
+						0
+					],
+					"source": [
+						"obj-302",
 						0
 					]
 				}
@@ -14291,6 +15837,42 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-307",
+						0
+					],
+					"source": [
+						"obj-309",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-309",
+						0
+					],
+					"source": [
+						"obj-310",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-309",
+						0
+					],
+					"source": [
+						"obj-311",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-311",
 						0
 					],
@@ -14303,7 +15885,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-314",
+						"obj-313",
 						0
 					],
 					"source": [
@@ -14315,18 +15897,6 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-315",
-						0
-					],
-					"source": [
-						"obj-314",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-316",
 						0
 					],
@@ -14339,36 +15909,48 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-315",
+						0
+					],
+					"source": [
 						"obj-317",
-						0
-					],
-					"source": [
-						"obj-316",
-						0
+						1
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-320",
-						0
-					],
-					"source": [
 						"obj-319",
 						0
+					],
+					"source": [
+						"obj-318",
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-324",
-						0
-					],
-					"source": [
 						"obj-322",
 						0
+					],
+					"source": [
+						"obj-321",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-321",
+						0
+					],
+					"source": [
+						"obj-323",
+						1
 					]
 				}
 			},
@@ -14387,11 +15969,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-326",
+						"obj-328",
 						0
 					],
 					"source": [
-						"obj-325",
+						"obj-327",
 						0
 					]
 				}
@@ -14403,7 +15985,7 @@
 						0
 					],
 					"source": [
-						"obj-326",
+						"obj-329",
 						0
 					]
 				}
@@ -14423,11 +16005,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-332",
+						"obj-329",
 						0
 					],
 					"source": [
-						"obj-329",
+						"obj-331",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-331",
+						0
+					],
+					"source": [
+						"obj-330",
 						0
 					]
 				}
@@ -14451,6 +16045,18 @@
 						0
 					],
 					"source": [
+						"obj-335",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-338",
+						0
+					],
+					"source": [
 						"obj-337",
 						0
 					]
@@ -14459,7 +16065,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-336",
+						"obj-339",
 						0
 					],
 					"source": [
@@ -14471,11 +16077,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-342",
+						"obj-335",
 						0
 					],
 					"source": [
-						"obj-341",
+						"obj-339",
 						0
 					]
 				}
@@ -14487,31 +16093,7 @@
 						0
 					],
 					"source": [
-						"obj-343",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-343",
-						0
-					],
-					"source": [
-						"obj-344",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-343",
-						0
-					],
-					"source": [
-						"obj-345",
+						"obj-340",
 						0
 					]
 				}
@@ -14531,7 +16113,19 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-346",
+						0
+					],
+					"source": [
 						"obj-347",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-348",
 						0
 					],
 					"source": [
@@ -14543,43 +16137,19 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-351",
+						0
+					],
+					"source": [
 						"obj-350",
 						0
-					],
-					"source": [
-						"obj-349",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-349",
-						0
-					],
-					"source": [
-						"obj-351",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-351",
-						0
-					],
-					"source": [
 						"obj-352",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-351",
 						0
 					],
 					"source": [
@@ -14591,23 +16161,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-353",
-						0
-					],
-					"source": [
-						"obj-352",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-355",
-						0
-					],
-					"source": [
 						"obj-354",
+						0
+					],
+					"source": [
+						"obj-352",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-357",
+						0
+					],
+					"source": [
+						"obj-356",
 						0
 					]
 				}
@@ -14619,18 +16189,6 @@
 						0
 					],
 					"source": [
-						"obj-357",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-357",
-						0
-					],
-					"source": [
 						"obj-359",
 						0
 					]
@@ -14639,23 +16197,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-359",
-						0
-					],
-					"source": [
 						"obj-360",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-359",
-						0
 					],
 					"source": [
-						"obj-361",
+						"obj-358",
 						0
 					]
 				}
@@ -14663,23 +16209,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-361",
-						0
-					],
-					"source": [
-						"obj-360",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-363",
+						"obj-364",
 						0
 					],
 					"source": [
 						"obj-362",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-365",
+						0
+					],
+					"source": [
+						"obj-364",
 						0
 					]
 				}
@@ -14699,47 +16245,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-365",
-						0
-					],
-					"source": [
-						"obj-367",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-367",
 						0
 					],
 					"source": [
-						"obj-368",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-367",
-						0
-					],
-					"source": [
-						"obj-369",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-369",
-						0
-					],
-					"source": [
-						"obj-368",
+						"obj-366",
 						0
 					]
 				}
@@ -14751,7 +16261,31 @@
 						0
 					],
 					"source": [
-						"obj-370",
+						"obj-369",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-372",
+						0
+					],
+					"source": [
+						"obj-371",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-373",
+						0
+					],
+					"source": [
+						"obj-372",
 						0
 					]
 				}
@@ -14771,19 +16305,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-373",
-						0
-					],
-					"source": [
-						"obj-375",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-375",
+						"obj-378",
 						0
 					],
 					"source": [
@@ -14795,11 +16317,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-378",
+						"obj-379",
 						0
 					],
 					"source": [
-						"obj-377",
+						"obj-378",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-380",
+						0
+					],
+					"source": [
+						"obj-379",
 						0
 					]
 				}
@@ -14819,42 +16353,6 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-380",
-						0
-					],
-					"source": [
-						"obj-382",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-382",
-						0
-					],
-					"source": [
-						"obj-383",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-382",
-						0
-					],
-					"source": [
-						"obj-384",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-384",
 						0
 					],
@@ -14867,67 +16365,31 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-387",
+						0
+					],
+					"source": [
 						"obj-386",
 						0
-					],
-					"source": [
-						"obj-385",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
+						"obj-390",
+						0
+					],
+					"source": [
 						"obj-389",
 						0
-					],
-					"source": [
-						"obj-388",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-388",
-						0
-					],
-					"source": [
-						"obj-390",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-390",
-						0
-					],
-					"source": [
-						"obj-391",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-390",
-						0
-					],
-					"source": [
-						"obj-392",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-392",
+						"obj-393",
 						0
 					],
 					"source": [
@@ -14951,11 +16413,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-397",
+						"obj-395",
 						0
 					],
 					"source": [
-						"obj-396",
+						"obj-394",
 						0
 					]
 				}
@@ -14964,22 +16426,22 @@
 				"patchline": {
 					"destination": [
 						"obj-396",
+						0
+					],
+					"source": [
+						"obj-395",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-399",
 						0
 					],
 					"source": [
 						"obj-398",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-400",
-						0
-					],
-					"source": [
-						"obj-399",
 						0
 					]
 				}
@@ -14991,7 +16453,7 @@
 						0
 					],
 					"source": [
-						"obj-402",
+						"obj-401",
 						0
 					]
 				}
@@ -14999,12 +16461,24 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-402",
+						"obj-404",
+						0
+					],
+					"source": [
+						"obj-403",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-405",
 						0
 					],
 					"source": [
 						"obj-404",
-						1
+						0
 					]
 				}
 			},
@@ -15023,47 +16497,23 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-408",
+						0
+					],
+					"source": [
 						"obj-409",
 						0
-					],
-					"source": [
-						"obj-408",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-408",
-						0
-					],
-					"source": [
-						"obj-410",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-410",
-						0
-					],
-					"source": [
 						"obj-411",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-410",
-						0
 					],
 					"source": [
-						"obj-412",
+						"obj-408",
 						0
 					]
 				}
@@ -15083,11 +16533,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-414",
+						"obj-415",
 						0
 					],
 					"source": [
-						"obj-413",
+						"obj-416",
 						0
 					]
 				}
@@ -15095,23 +16545,23 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-415",
+						0
+					],
+					"source": [
 						"obj-417",
 						0
-					],
-					"source": [
-						"obj-416",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-419",
+						"obj-421",
 						0
 					],
 					"source": [
-						"obj-418",
+						"obj-420",
 						0
 					]
 				}
@@ -15123,19 +16573,7 @@
 						0
 					],
 					"source": [
-						"obj-419",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-416",
-						0
-					],
-					"source": [
-						"obj-420",
+						"obj-422",
 						0
 					]
 				}
@@ -15147,7 +16585,31 @@
 						0
 					],
 					"source": [
-						"obj-421",
+						"obj-423",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-422",
+						0
+					],
+					"source": [
+						"obj-424",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-424",
+						0
+					],
+					"source": [
+						"obj-423",
 						0
 					]
 				}
@@ -15167,7 +16629,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-427",
+						"obj-429",
 						0
 					],
 					"source": [
@@ -15179,11 +16641,35 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-429",
+						"obj-428",
 						0
 					],
 					"source": [
-						"obj-427",
+						"obj-430",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-430",
+						0
+					],
+					"source": [
+						"obj-431",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-430",
+						0
+					],
+					"source": [
+						"obj-432",
 						0
 					]
 				}
@@ -15203,11 +16689,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-433",
+						"obj-434",
 						0
 					],
 					"source": [
-						"obj-434",
+						"obj-433",
 						0
 					]
 				}
@@ -15215,11 +16701,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-435",
+						"obj-437",
 						0
 					],
 					"source": [
-						"obj-433",
+						"obj-436",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-436",
+						0
+					],
+					"source": [
+						"obj-438",
 						0
 					]
 				}
@@ -15231,7 +16729,7 @@
 						0
 					],
 					"source": [
-						"obj-437",
+						"obj-439",
 						0
 					]
 				}
@@ -15239,7 +16737,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-439",
+						"obj-438",
 						0
 					],
 					"source": [
@@ -15251,7 +16749,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-441",
+						"obj-440",
 						0
 					],
 					"source": [
@@ -15263,11 +16761,35 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-442",
+						0
+					],
+					"source": [
+						"obj-441",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-445",
 						0
 					],
 					"source": [
-						"obj-443",
+						"obj-444",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-444",
+						0
+					],
+					"source": [
+						"obj-446",
 						0
 					]
 				}
@@ -15279,19 +16801,19 @@
 						0
 					],
 					"source": [
-						"obj-445",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-447",
 						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-446",
+						0
 					],
 					"source": [
-						"obj-446",
+						"obj-448",
 						0
 					]
 				}
@@ -15311,12 +16833,12 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-452",
-						0
-					],
-					"source": [
 						"obj-450",
 						0
+					],
+					"source": [
+						"obj-449",
+						0
 					]
 				}
 			},
@@ -15335,11 +16857,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-454",
+						"obj-452",
 						0
 					],
 					"source": [
-						"obj-453",
+						"obj-454",
 						0
 					]
 				}
@@ -15347,24 +16869,24 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-454",
+						0
+					],
+					"source": [
 						"obj-455",
 						0
-					],
-					"source": [
-						"obj-454",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-459",
-						0
-					],
-					"source": [
 						"obj-457",
 						0
+					],
+					"source": [
+						"obj-456",
+						0
 					]
 				}
 			},
@@ -15383,11 +16905,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-461",
+						"obj-459",
 						0
 					],
 					"source": [
-						"obj-460",
+						"obj-461",
 						0
 					]
 				}
@@ -15395,11 +16917,35 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-462",
+						"obj-461",
 						0
 					],
 					"source": [
+						"obj-462",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-461",
+						0
+					],
+					"source": [
+						"obj-463",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-463",
+						0
+					],
+					"source": [
+						"obj-462",
 						0
 					]
 				}
@@ -15431,6 +16977,42 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-467",
+						0
+					],
+					"source": [
+						"obj-469",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-469",
+						0
+					],
+					"source": [
+						"obj-470",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-469",
+						0
+					],
+					"source": [
+						"obj-471",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-471",
 						0
 					],
@@ -15443,7 +17025,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-474",
+						"obj-473",
 						0
 					],
 					"source": [
@@ -15455,18 +17037,6 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-475",
-						0
-					],
-					"source": [
-						"obj-474",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-476",
 						0
 					],
@@ -15479,36 +17049,48 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-475",
+						0
+					],
+					"source": [
 						"obj-477",
-						0
-					],
-					"source": [
-						"obj-476",
-						0
+						1
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-480",
-						0
-					],
-					"source": [
 						"obj-479",
 						0
+					],
+					"source": [
+						"obj-478",
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-484",
-						0
-					],
-					"source": [
 						"obj-482",
 						0
+					],
+					"source": [
+						"obj-481",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-481",
+						0
+					],
+					"source": [
+						"obj-483",
+						1
 					]
 				}
 			},
@@ -15527,11 +17109,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-486",
+						"obj-488",
 						0
 					],
 					"source": [
-						"obj-485",
+						"obj-487",
 						0
 					]
 				}
@@ -15543,7 +17125,7 @@
 						0
 					],
 					"source": [
-						"obj-486",
+						"obj-489",
 						0
 					]
 				}
@@ -15563,11 +17145,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-492",
+						"obj-489",
 						0
 					],
 					"source": [
-						"obj-489",
+						"obj-491",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-491",
+						0
+					],
+					"source": [
+						"obj-490",
 						0
 					]
 				}
@@ -15591,6 +17185,18 @@
 						0
 					],
 					"source": [
+						"obj-495",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-498",
+						0
+					],
+					"source": [
 						"obj-497",
 						0
 					]
@@ -15599,7 +17205,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-496",
+						"obj-499",
 						0
 					],
 					"source": [
@@ -15611,11 +17217,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-502",
+						"obj-495",
 						0
 					],
 					"source": [
-						"obj-501",
+						"obj-499",
 						0
 					]
 				}
@@ -15627,8 +17233,8 @@
 						0
 					],
 					"source": [
-						"obj-503",
-						1
+						"obj-500",
+						0
 					]
 				}
 			},
@@ -15647,47 +17253,23 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-506",
+						0
+					],
+					"source": [
+						"obj-507",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-508",
 						0
 					],
 					"source": [
-						"obj-507",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-507",
-						0
-					],
-					"source": [
-						"obj-509",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-509",
-						0
-					],
-					"source": [
-						"obj-510",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-509",
-						0
-					],
-					"source": [
-						"obj-511",
+						"obj-506",
 						0
 					]
 				}
@@ -15707,7 +17289,19 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-512",
+						0
+					],
+					"source": [
 						"obj-513",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-514",
 						0
 					],
 					"source": [
@@ -15719,43 +17313,19 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-517",
+						0
+					],
+					"source": [
 						"obj-516",
 						0
-					],
-					"source": [
-						"obj-515",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-515",
-						0
-					],
-					"source": [
-						"obj-517",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-517",
-						0
-					],
-					"source": [
 						"obj-518",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-520",
 						0
 					],
 					"source": [
@@ -15767,7 +17337,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-523",
+						"obj-520",
+						0
+					],
+					"source": [
+						"obj-518",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-524",
 						0
 					],
 					"source": [
@@ -15779,7 +17361,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-522",
+						"obj-525",
 						0
 					],
 					"source": [
@@ -15791,7 +17373,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-524",
+						"obj-526",
 						0
 					],
 					"source": [
@@ -15815,11 +17397,23 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-531",
+						0
+					],
+					"source": [
+						"obj-529",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-532",
 						0
 					],
 					"source": [
-						"obj-530",
+						"obj-531",
 						0
 					]
 				}
@@ -15851,11 +17445,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-535",
+						"obj-538",
 						0
 					],
 					"source": [
-						"obj-534",
+						"obj-536",
 						0
 					]
 				}
@@ -15867,7 +17461,7 @@
 						0
 					],
 					"source": [
-						"obj-537",
+						"obj-538",
 						0
 					]
 				}
@@ -15899,31 +17493,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-542",
-						0
-					],
-					"source": [
-						"obj-541",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-545",
-						0
-					],
-					"source": [
 						"obj-544",
 						0
+					],
+					"source": [
+						"obj-543",
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-548",
+						"obj-547",
 						0
 					],
 					"source": [
@@ -15935,18 +17517,6 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-549",
-						0
-					],
-					"source": [
-						"obj-548",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-550",
 						0
 					],
@@ -15959,11 +17529,11 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-553",
+						0
+					],
+					"source": [
 						"obj-551",
-						0
-					],
-					"source": [
-						"obj-550",
 						0
 					]
 				}
@@ -15983,11 +17553,23 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-555",
+						0
+					],
+					"source": [
+						"obj-554",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-556",
 						0
 					],
 					"source": [
-						"obj-557",
+						"obj-555",
 						0
 					]
 				}
@@ -15999,32 +17581,8 @@
 						0
 					],
 					"source": [
-						"obj-556",
+						"obj-558",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-560",
-						0
-					],
-					"source": [
-						"obj-559",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-562",
-						0
-					],
-					"source": [
-						"obj-556",
-						1
 					]
 				}
 			},
@@ -16035,7 +17593,19 @@
 						0
 					],
 					"source": [
-						"obj-562",
+						"obj-561",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-564",
+						0
+					],
+					"source": [
+						"obj-563",
 						0
 					]
 				}
@@ -16047,8 +17617,8 @@
 						0
 					],
 					"source": [
-						"obj-556",
-						2
+						"obj-564",
+						0
 					]
 				}
 			},
@@ -16067,11 +17637,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-569",
+						"obj-568",
 						0
 					],
 					"source": [
-						"obj-570",
+						"obj-569",
 						0
 					]
 				}
@@ -16079,7 +17649,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-569",
+						"obj-571",
+						0
+					],
+					"source": [
+						"obj-568",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-572",
 						0
 					],
 					"source": [
@@ -16095,18 +17677,6 @@
 						0
 					],
 					"source": [
-						"obj-574",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-574",
-						0
-					],
-					"source": [
 						"obj-576",
 						0
 					]
@@ -16115,7 +17685,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-576",
+						"obj-575",
 						0
 					],
 					"source": [
@@ -16127,23 +17697,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-576",
+						"obj-581",
 						0
 					],
 					"source": [
-						"obj-578",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-578",
-						0
-					],
-					"source": [
-						"obj-577",
+						"obj-580",
 						0
 					]
 				}
@@ -16155,43 +17713,19 @@
 						0
 					],
 					"source": [
-						"obj-579",
-						0
+						"obj-582",
+						1
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
+						"obj-584",
+						0
+					],
+					"source": [
 						"obj-583",
-						0
-					],
-					"source": [
-						"obj-582",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-582",
-						0
-					],
-					"source": [
-						"obj-584",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-584",
-						0
-					],
-					"source": [
-						"obj-585",
 						0
 					]
 				}
@@ -16211,6 +17745,42 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-586",
+						0
+					],
+					"source": [
+						"obj-588",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-588",
+						0
+					],
+					"source": [
+						"obj-589",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-588",
+						0
+					],
+					"source": [
+						"obj-590",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-590",
 						0
 					],
@@ -16223,47 +17793,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-589",
-						0
-					],
-					"source": [
-						"obj-591",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-591",
-						0
-					],
-					"source": [
 						"obj-592",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
+					],
+					"source": [
 						"obj-591",
-						0
-					],
-					"source": [
-						"obj-593",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-593",
-						0
-					],
-					"source": [
-						"obj-592",
 						0
 					]
 				}
@@ -16283,7 +17817,31 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-600",
+						"obj-594",
+						0
+					],
+					"source": [
+						"obj-596",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-596",
+						0
+					],
+					"source": [
+						"obj-597",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-599",
 						0
 					],
 					"source": [
@@ -16295,11 +17853,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-601",
+						"obj-602",
 						0
 					],
 					"source": [
-						"obj-600",
+						"obj-601",
 						0
 					]
 				}
@@ -16307,11 +17865,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-602",
+						"obj-601",
 						0
 					],
 					"source": [
-						"obj-601",
+						"obj-603",
 						0
 					]
 				}
@@ -16323,7 +17881,7 @@
 						0
 					],
 					"source": [
-						"obj-602",
+						"obj-604",
 						0
 					]
 				}
@@ -16331,7 +17889,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-607",
+						"obj-606",
 						0
 					],
 					"source": [
@@ -16343,11 +17901,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-608",
+						"obj-611",
 						0
 					],
 					"source": [
-						"obj-607",
+						"obj-609",
 						0
 					]
 				}
@@ -16355,23 +17913,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-609",
+						"obj-612",
 						0
 					],
 					"source": [
-						"obj-608",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-610",
-						0
-					],
-					"source": [
-						"obj-609",
+						"obj-611",
 						0
 					]
 				}
@@ -16391,11 +17937,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-616",
+						"obj-614",
 						0
 					],
 					"source": [
-						"obj-617",
+						"obj-613",
 						0
 					]
 				}
@@ -16403,7 +17949,19 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-618",
+						0
+					],
+					"source": [
 						"obj-616",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-619",
 						0
 					],
 					"source": [
@@ -16415,11 +17973,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-622",
+						"obj-620",
 						0
 					],
 					"source": [
-						"obj-621",
+						"obj-619",
 						0
 					]
 				}
@@ -16431,7 +17989,7 @@
 						0
 					],
 					"source": [
-						"obj-623",
+						"obj-620",
 						0
 					]
 				}
@@ -16439,35 +17997,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-623",
-						0
-					],
-					"source": [
 						"obj-624",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
+					],
+					"source": [
 						"obj-623",
-						0
-					],
-					"source": [
-						"obj-625",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-625",
-						0
-					],
-					"source": [
-						"obj-624",
 						0
 					]
 				}
@@ -16479,7 +18013,31 @@
 						0
 					],
 					"source": [
-						"obj-626",
+						"obj-625",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-628",
+						0
+					],
+					"source": [
+						"obj-627",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-629",
+						0
+					],
+					"source": [
+						"obj-628",
 						0
 					]
 				}
@@ -16499,19 +18057,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-629",
-						0
-					],
-					"source": [
-						"obj-631",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-631",
+						"obj-633",
 						0
 					],
 					"source": [
@@ -16523,19 +18069,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-634",
-						0
-					],
-					"source": [
-						"obj-633",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-637",
+						"obj-635",
 						0
 					],
 					"source": [
@@ -16547,11 +18081,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-636",
+						"obj-638",
 						0
 					],
 					"source": [
-						"obj-638",
+						"obj-635",
 						0
 					]
 				}
@@ -16559,36 +18093,24 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-638",
-						0
-					],
-					"source": [
 						"obj-639",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
+					],
+					"source": [
 						"obj-638",
 						0
-					],
-					"source": [
-						"obj-640",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-640",
+						"obj-641",
 						0
 					],
 					"source": [
-						"obj-639",
-						0
+						"obj-635",
+						1
 					]
 				}
 			},
@@ -16607,6 +18129,18 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-644",
+						0
+					],
+					"source": [
+						"obj-635",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-645",
 						0
 					],
@@ -16619,36 +18153,24 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-644",
-						0
-					],
-					"source": [
-						"obj-646",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-646",
-						0
-					],
-					"source": [
-						"obj-647",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-649",
-						0
-					],
-					"source": [
 						"obj-648",
 						0
+					],
+					"source": [
+						"obj-649",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-648",
+						0
+					],
+					"source": [
+						"obj-650",
+						0
 					]
 				}
 			},
@@ -16659,7 +18181,19 @@
 						0
 					],
 					"source": [
-						"obj-652",
+						"obj-653",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-653",
+						0
+					],
+					"source": [
+						"obj-655",
 						0
 					]
 				}
@@ -16671,19 +18205,19 @@
 						0
 					],
 					"source": [
-						"obj-654",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-656",
 						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-655",
+						0
 					],
 					"source": [
-						"obj-655",
+						"obj-657",
 						0
 					]
 				}
@@ -16703,12 +18237,12 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-661",
-						0
-					],
-					"source": [
 						"obj-659",
 						0
+					],
+					"source": [
+						"obj-658",
+						0
 					]
 				}
 			},
@@ -16727,11 +18261,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-663",
+						"obj-661",
 						0
 					],
 					"source": [
-						"obj-662",
+						"obj-663",
 						0
 					]
 				}
@@ -16739,31 +18273,31 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-663",
+						0
+					],
+					"source": [
 						"obj-664",
 						0
-					],
-					"source": [
-						"obj-663",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-667",
-						0
-					],
-					"source": [
 						"obj-666",
 						0
+					],
+					"source": [
+						"obj-665",
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-670",
+						"obj-669",
 						0
 					],
 					"source": [
@@ -16775,7 +18309,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-671",
+						"obj-668",
 						0
 					],
 					"source": [
@@ -16787,6 +18321,30 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-670",
+						0
+					],
+					"source": [
+						"obj-671",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-670",
+						0
+					],
+					"source": [
+						"obj-672",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-672",
 						0
 					],
@@ -16799,11 +18357,23 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-674",
+						0
+					],
+					"source": [
 						"obj-673",
 						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-679",
+						0
 					],
 					"source": [
-						"obj-672",
+						"obj-677",
 						0
 					]
 				}
@@ -16811,19 +18381,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-676",
-						0
-					],
-					"source": [
-						"obj-675",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-678",
+						"obj-680",
 						0
 					],
 					"source": [
@@ -16839,7 +18397,7 @@
 						0
 					],
 					"source": [
-						"obj-678",
+						"obj-680",
 						0
 					]
 				}
@@ -16859,19 +18417,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-684",
-						0
-					],
-					"source": [
-						"obj-678",
-						1
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-685",
+						"obj-686",
 						0
 					],
 					"source": [
@@ -16887,8 +18433,8 @@
 						0
 					],
 					"source": [
-						"obj-678",
-						2
+						"obj-686",
+						0
 					]
 				}
 			},
@@ -16900,6 +18446,546 @@
 					],
 					"source": [
 						"obj-687",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-689",
+						0
+					],
+					"source": [
+						"obj-688",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-692",
+						0
+					],
+					"source": [
+						"obj-691",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-695",
+						0
+					],
+					"source": [
+						"obj-696",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-695",
+						0
+					],
+					"source": [
+						"obj-697",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-701",
+						0
+					],
+					"source": [
+						"obj-700",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-700",
+						0
+					],
+					"source": [
+						"obj-702",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-702",
+						0
+					],
+					"source": [
+						"obj-703",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-702",
+						0
+					],
+					"source": [
+						"obj-704",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-704",
+						0
+					],
+					"source": [
+						"obj-703",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-706",
+						0
+					],
+					"source": [
+						"obj-705",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-709",
+						0
+					],
+					"source": [
+						"obj-708",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-708",
+						0
+					],
+					"source": [
+						"obj-710",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-710",
+						0
+					],
+					"source": [
+						"obj-711",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-713",
+						0
+					],
+					"source": [
+						"obj-712",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-716",
+						0
+					],
+					"source": [
+						"obj-715",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-715",
+						0
+					],
+					"source": [
+						"obj-717",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-717",
+						0
+					],
+					"source": [
+						"obj-718",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-717",
+						0
+					],
+					"source": [
+						"obj-719",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-719",
+						0
+					],
+					"source": [
+						"obj-718",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-721",
+						0
+					],
+					"source": [
+						"obj-720",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-724",
+						0
+					],
+					"source": [
+						"obj-723",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-723",
+						0
+					],
+					"source": [
+						"obj-725",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-725",
+						0
+					],
+					"source": [
+						"obj-726",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-728",
+						0
+					],
+					"source": [
+						"obj-727",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-733",
+						0
+					],
+					"source": [
+						"obj-731",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-734",
+						0
+					],
+					"source": [
+						"obj-733",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-735",
+						0
+					],
+					"source": [
+						"obj-734",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-736",
+						0
+					],
+					"source": [
+						"obj-735",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-740",
+						0
+					],
+					"source": [
+						"obj-738",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-741",
+						0
+					],
+					"source": [
+						"obj-740",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-742",
+						0
+					],
+					"source": [
+						"obj-741",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-743",
+						0
+					],
+					"source": [
+						"obj-742",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-746",
+						0
+					],
+					"source": [
+						"obj-745",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-749",
+						0
+					],
+					"source": [
+						"obj-747",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-750",
+						0
+					],
+					"source": [
+						"obj-749",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-751",
+						0
+					],
+					"source": [
+						"obj-750",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-752",
+						0
+					],
+					"source": [
+						"obj-751",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-755",
+						0
+					],
+					"source": [
+						"obj-754",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-757",
+						0
+					],
+					"source": [
+						"obj-758",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-760",
+						0
+					],
+					"source": [
+						"obj-757",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-761",
+						0
+					],
+					"source": [
+						"obj-760",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-763",
+						0
+					],
+					"source": [
+						"obj-757",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-764",
+						0
+					],
+					"source": [
+						"obj-763",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-766",
+						0
+					],
+					"source": [
+						"obj-757",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-767",
+						0
+					],
+					"source": [
+						"obj-766",
 						0
 					]
 				}

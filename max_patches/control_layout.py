@@ -372,8 +372,11 @@ def pd_control(schema: dict) -> PdPatch:
     rsub = pd.obj("route " + " ".join(REPLIES), 20, y + 128)
     pd.connect(rcmt, 0, rsub)
     for i, r in enumerate(REPLIES):
-        shown = pd.atom("6 0 0 0 beat - - 0", 20 + i * 90, y + 160) if r == "beat" else \
-            pd.obj(f"print cmt-{r}", 20 + i * 90, y + 160 + (i % 2) * 26)
+        if r == "error":
+            shown = _pd_error_printer(pd, 20 + i * 90, y + 160 + (i % 2) * 26)
+        else:
+            shown = pd.atom("6 0 0 0 beat - - 0", 20 + i * 90, y + 160) if r == "beat" else \
+                pd.obj(f"print cmt-{r}", 20 + i * 90, y + 160 + (i % 2) * 26)
         pd.connect(rsub, i, shown)
     pd.connect(rsub, len(REPLIES), pd.obj(f"s {PD_GEN_IN}", 20 + len(REPLIES) * 90, y + 160))
     prog = pd.obj("unpack s f", 200, y + 220)
@@ -383,6 +386,32 @@ def pd_control(schema: dict) -> PdPatch:
     for gi, g in enumerate(gens):
         _pd_generator(pd, g, GEN_X + gi * COL, sender)
     return pd
+
+
+def _pd_error_printer(pd: PdPatch, x: float, y: float) -> int:
+    """``/cmt/error <address> <reason>`` printed as words: Pd's [print] would show the reason, one
+    symbol, with its spaces and commas escaped (``root\\ must\\ be...``). The reason is parsed into
+    atoms ([list fromsymbol] -> [fudiparse]; a comma starts a new line) and printed after the address.
+    Returns the object the replies go into."""
+    head = pd.obj("list", x, y - 26)                # [route] passes "/cmt/x reason": a message, not a list
+    fork = pd.obj("t l l", x, y)
+    pd.connect(head, 0, fork)
+    addr = pd.obj("list split 1", x + 60, y + 26)
+    rest = pd.obj("list split 1", x, y + 52)
+    chars = pd.obj("list fromsymbol", x, y + 78)
+    parse = pd.obj("fudiparse", x, y + 104)
+    prefix = pd.obj("list prepend", x, y + 130)
+    trim = pd.obj("list trim", x, y + 156)
+    printer = pd.obj("print cmt-error", x, y + 182)
+    pd.connect(fork, 1, addr)            # right first: the address becomes the prefix
+    pd.connect(addr, 0, prefix, 1)
+    pd.connect(fork, 0, rest)
+    pd.connect(rest, 1, chars)
+    pd.connect(chars, 0, parse)
+    pd.connect(parse, 0, prefix)
+    pd.connect(prefix, 0, trim)
+    pd.connect(trim, 0, printer)
+    return head
 
 
 def _pd_generator(pd: PdPatch, g: dict, x: float, sender) -> None:

@@ -22,6 +22,7 @@ OBJECT_IO: dict[str, tuple[int, int] | None] = {
     "makenote": (3, 2), "noteout": (3, 0), "mtof": (1, 1), "osc~": (2, 1), "phasor~": (2, 1),
     "vline~": (3, 1), "*~": (2, 1), "+~": (2, 1), "dac~": (2, 0), "lop~": (2, 1), "poly": (2, 3),
     "/": (2, 1), "*": (2, 1), "openpanel": (1, 1), "symbol": (2, 1), "del": (2, 1), "metro": (2, 1),
+    "fudiparse": (1, 1),
     # GUI boxes
     "hsl": (1, 1), "nbx": (1, 1), "bng": (1, 1), "tgl": (1, 1),
 }
@@ -49,6 +50,8 @@ def io_of(kind: str, words: list[str]) -> tuple[int, int]:
     n = len(args)
     if head == "list":
         sub = args[0] if args else "append"
+        if sub == "split":
+            return 2, 3
         return (1, 1) if sub in ("trim", "length", "fromsymbol", "tosymbol") else (2, 1)
     if head in ("route", "sel"):
         return (2 if n == 1 else 1), n + 1

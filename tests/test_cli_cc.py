@@ -63,6 +63,15 @@ def test_learn_binds_the_next_cc_and_config_mappings_work(jack_server, tmp_path)
         assert status_until(run, reply, lambda s: s["learning"] == "arp.root")["learning"] == "arp.root"
         knob.send_message([0xB2, 74, 127])                  # channel 3, CC 74 -> root (24..96)
         assert replies(reply, "/cmt/learned") == ["arp", "root", 3, 74]
+        # the player sees what to keep (not hidden at INFO), and which port the host listens on
+        end = time.monotonic() + 5
+        while "[[cc]]" not in run.output and time.monotonic() < end:
+            time.sleep(0.05)
+        shown = run.output
+        assert "learned CC 74 on channel 3 -> arp.root" in shown and "[[cc]]\ncc = 74" in shown, shown
+        assert "learning: move a controller on" in shown
+        ready = next(line for line in run.lines if line.startswith("cmt-bridge ready:"))
+        assert f"MIDI in '{run.virtual}-in" in ready, ready
         knob.send_message([0xB2, 74, 0])
         status = status_until(run, reply, lambda s: s["generators"]["arp"]["params"]["root"] == 24)
         assert status["generators"]["arp"]["params"]["root"] == 24

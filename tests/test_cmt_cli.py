@@ -127,3 +127,61 @@ def test_live_plays_a_video_whose_path_has_a_comma(tmp_path):
             env={"CMT_BRIDGE_DISABLE": "midime,transcription"})
     assert r.returncode == 0, r.stderr
     assert "video take 1, final.mp4" in r.stderr
+
+
+def test_outputs_are_never_lost_and_the_seed_is_printed_and_stored(tmp_path):
+    clip = moving_texture(tmp_path / "c.mp4", [3] * 60)
+    out = tmp_path / "c.mid"
+    r = cli("video2midi", str(clip), "-o", str(out), "--bars", "2")
+    assert r.returncode == 0, r.stderr
+    seed = int(next(line for line in r.stderr.splitlines() if line.startswith("seed ")).split()[1])
+    texts = [m.text for t in mido.MidiFile(out).tracks for m in t if m.type == "text"]
+    assert texts == [f"seed {seed}"]
+    first = out.read_bytes()
+    r = cli("video2midi", str(clip), "-o", str(out), "--bars", "2", "--seed", str(seed))
+    assert r.returncode == 2 and "already exists: pass --force" in r.stderr and out.read_bytes() == first
+    r = cli("video2midi", str(clip), "-o", str(out), "--bars", "2", "--seed", str(seed), "--force")
+    assert r.returncode == 0 and read_tracks(out) == read_tracks(tmp_path / "c.mid")
+    before = clip.read_bytes()
+    r = cli("video2midi", str(clip), "-o", str(tmp_path / "d.mid"), "--render", str(clip), "--force")
+    assert r.returncode == 2 and "is an input of this command" in r.stderr
+    assert clip.read_bytes() == before and not (tmp_path / "d.mid").exists()
+
+
+def test_the_piano_roll_counts_the_notes_the_file_has(tmp_path):
+    from plugins.cmt.video2midi import video_to_midi
+    from bridge.runtime import ModelBundle
+    from plugins.cmt.sampling import EXPECT
+
+    clip = moving_texture(tmp_path / "c.mp4", [6] * 80)
+    bundle = ModelBundle.load(MODEL, threads=1, expect=EXPECT)
+    path, _, notes = video_to_midi(bundle, clip, tmp_path / "c.mid", bars=3, seed=2)
+    in_file = sum(len(v) for v in read_tracks(path).values())
+    assert sum(len(v) for v in notes.values()) == in_file     # what the title and legend count
+
+
+@pytest.mark.skipif(shutil.which("fluidsynth") is None or shutil.which("ffmpeg") is None,
+                    reason="needs fluidsynth and ffmpeg")
+def test_render_mixes_the_clips_own_audio(tmp_path):
+    silent = still_then_moving(tmp_path / "v.mp4", seconds=4.0)
+    clip = tmp_path / "clip.mp4"          # the clip with its own sound: a 3 kHz tone the music never plays
+    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-i", str(silent), "-f", "lavfi", "-i",
+                    "sine=frequency=3000:duration=4", "-c:v", "copy", "-c:a", "aac", "-shortest", str(clip)], check=True)
+
+    def tone_level(video: Path) -> float:
+        import numpy as np
+
+        raw = subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(video), "-ac", "1", "-ar", "16000", "-f",
+                              "f32le", "-"], capture_output=True, check=True).stdout
+        x = np.frombuffer(raw, np.float32)
+        spec = np.abs(np.fft.rfft(x))
+        freqs = np.fft.rfftfreq(len(x), 1 / 16000)
+        return float(spec[(freqs > 2990) & (freqs < 3010)].mean() / (spec.mean() + 1e-9))
+
+    for mix, name in ((0.0, "dry.mp4"), (0.8, "mixed.mp4")):
+        r = cli("video2midi", str(clip), "-o", str(tmp_path / f"{name}.mid"), "--bars", "2", "--seed", "1",
+                "--render", str(tmp_path / name), *(["--mix", str(mix)] if mix else []))
+        assert r.returncode == 0, r.stderr
+    assert tone_level(tmp_path / "mixed.mp4") > 4 * tone_level(tmp_path / "dry.mp4")
+    r = cli("video2midi", str(clip), "-o", str(tmp_path / "x.mid"), "--mix", "0.5")
+    assert r.returncode == 2 and "--mix needs --render" in r.stderr

@@ -107,7 +107,7 @@ def test_decode_is_lenient_with_sampled_garbage():
     tok[2, T.F["type"]] = T.END
     tok[3, T.F["type"]] = T.NOTE                           # after the end: ignored
     tok[3, [T.F["pitch"], T.F["duration"], T.F["instrument"]]] = [61, 4, 1]
-    assert T.decode(tok) == {"lead": [Note(60, T.DEFAULT_VELOCITY, 0.0, 1.0, 0)]}
+    assert T.decode(tok) == {"lead": [Note(60, T.DEFAULT_VELOCITY, 0.0, 1.0, T.INSTRUMENTS[0].channel)]}
 
 
 def test_plugin_side_imports_no_torch():

@@ -37,6 +37,7 @@ class FakeContext(GeneratorContext):
         self.recent_input = self._recent
         self.progress = lambda task, fraction: self.progressed.append((task, fraction))
         self.report = self.reports.append
+        self.midi_input = lambda: "keyboard"     # a host started with a MIDI input
 
     def _recent(self, beats: float) -> list[InputNote]:
         self.asked.append(beats)
@@ -171,6 +172,15 @@ def test_learn_rejects_too_little_and_polyphonic_input(bundle):
     gen3, _ = make(bundle, played=[])
     with pytest.raises(InputError, match="nothing was played"):
         gen3.perform("learn", [4])
+
+
+def test_learn_and_capture_without_a_midi_input_say_how_to_start_one(bundle):
+    gen, ctx = make(bundle, played=[])
+    ctx.midi_input = lambda: None
+    for action, args in (("learn", [8]), ("capture_a", [])):
+        with pytest.raises(InputError, match="no MIDI input: start it with --virtual-in .* or --midi-in PORT"):
+            gen.perform(action, args)
+    assert ctx.asked == []     # it did not even look for notes
 
 
 def test_personal_file_loads_checks_base_and_resets(bundle, tmp_path):

@@ -124,6 +124,7 @@ def test_midime16_generator_plays_16_bar_sections_and_learns_from_one(exported):
         def __init__(self, played):
             super().__init__()
             self.recent_input = lambda beats: played
+            self.midi_input = lambda: "keyboard"
             self.progress = lambda task, fraction: None
             self.reports: list[str] = []
             self.report = self.reports.append

@@ -142,6 +142,8 @@ def test_pd_twin_plays_sets_a_parameter_and_prints_the_error_for_a_bad_value(sta
     # the bad value came back as /cmt/error and Pd printed it
     err = pd.wait_for("cmt-error", lambda e: e.startswith("/cmt/arp/root"))
     assert "root must be in range 24..96" in err[0], err
+    raw = [line for line in pd.lines if line.startswith("cmt-error: /cmt/arp/root")]
+    assert raw[0] == "cmt-error: /cmt/arp/root root must be in range 24..96", raw   # words, no escapes
     # the bad value changed nothing; Pd's stop reaches the host too
     pd2 = started.pd(patch, f"cmt-connect {run.osc_port}", f"cmt-listen {run.reply_port}", "cmt-stop bang",
                      "cmt-status bang")

@@ -7,7 +7,7 @@ from PIL import Image
 
 from bridge.errors import ConfigError
 from bridge.events import Note
-from bridge.pianoroll import PALETTE, pitch_name, render
+from bridge.pianoroll import colour_of, pitch_name, render
 
 
 def _where(img: np.ndarray, hex_colour: str) -> tuple[np.ndarray, np.ndarray]:
@@ -20,8 +20,8 @@ def test_notes_land_at_their_pitch_and_time(tmp_path):
     high, low = Note(84, 127, 0.0, 1.0), Note(60, 127, 6.0, 2.0)
     path = render({"hi": [high], "lo": [low]}, tmp_path / "roll.png", title="two notes")
     img = np.asarray(Image.open(path).convert("RGB"))
-    hy, hx = _where(img, PALETTE[0])
-    ly, lx = _where(img, PALETTE[1])
+    hy, hx = _where(img, colour_of("hi"))
+    ly, lx = _where(img, colour_of("lo", [colour_of("hi")]))
     hx, hy = hx[hy > 40], hy[hy > 40]  # drop the legend swatch
     lx, ly = lx[ly > 40], ly[ly > 40]
     assert hy.size and ly.size
@@ -73,8 +73,35 @@ def test_pianoroll_command_colours_each_track_of_a_file(tmp_path):
     rec.write()
     assert main(["pianoroll", str(tmp_path / "take.mid"), "-o", str(tmp_path / "take.png")]) == 0
     img = np.asarray(Image.open(tmp_path / "take.png").convert("RGB"))
-    (fy, fx), (sy, sx) = _where(img, PALETTE[0]), _where(img, PALETTE[1])
+    first = colour_of("cmt ch 1")
+    (fy, fx), (sy, sx) = _where(img, first), _where(img, colour_of("midime ch 6", [first]))
     fx, fy, sx, sy = fx[fy > 70], fy[fy > 70], sx[sy > 70], sy[sy > 70]   # below the title and legend
     assert fy.size and sy.size
     assert sy.mean() < fy.mean()                                # midime's C5 drawn above cmt's C3
     assert abs((sx.max() - sx.min()) - (fx.max() - fx.min())) <= 2   # both last the same bar
+
+
+def test_an_instrument_keeps_its_colour_across_pictures(tmp_path):
+    """The same part is drawn in the same colour whatever else is in the picture, and in whatever order."""
+    a = render({"bass": [Note(40, 127, 0, 4)], "lead": [Note(72, 127, 0, 4)]}, tmp_path / "a.png")
+    b = render({"strings": [Note(60, 127, 0, 4)], "piano": [Note(64, 127, 4, 4)], "lead": [Note(76, 127, 0, 4)],
+                "bass": [Note(38, 127, 0, 4)]}, tmp_path / "b.png")
+    for path in (a, b):
+        img = np.asarray(Image.open(path).convert("RGB"))
+        for name in ("bass", "lead"):
+            ys, _ = _where(img, colour_of(name))
+            assert ys[ys > 40].size, (path.name, name)
+    assert colour_of("bass") != colour_of("lead") and colour_of("cmt bass") == colour_of("bass")
+    assert colour_of("my synth") == colour_of("my synth")            # a hash, not an order
+
+
+def test_the_legend_counts_what_the_file_holds(tmp_path):
+    """Unisons struck together (one MIDI note in the file) count once in the picture too."""
+    from bridge.midifile import merge_unisons, read_notes, write_notes
+
+    notes = [Note(60, 90, 0.0, 1.0), Note(60, 80, 0.0, 2.0), Note(64, 90, 0.0, 1.0), Note(60, 90, 1.0, 1.0)]
+    merged = merge_unisons(notes)
+    assert len(merged) == 3 and merged[0].duration == 1.0             # the repeat at beat 1 ends the long one
+    write_notes(tmp_path / "u.mid", notes)
+    assert len(read_notes(tmp_path / "u.mid")) == len(merged)
+    assert merge_unisons(merged) == merged

@@ -14,7 +14,7 @@ import pytest
 
 from bridge.errors import InputError
 from bridge.events import Note
-from bridge.midifile import read_notes, write_notes
+from bridge.midifile import read_notes, read_tempo, write_notes
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "onnx_models" / "transcription"
@@ -68,8 +68,26 @@ def test_transcribe_cli_finds_the_tune(tmp_path, instrument, rate):
     r = cli("transcribe", str(wav), "-o", str(out))
     assert r.returncode == 0, r.stderr
     assert out.is_file() and out.with_suffix(".png").is_file()
-    found = [(n.start * 60 / 120.0, n.pitch) for n in read_notes(out)]  # written at 120 BPM
+    bpm = read_tempo(out)
+    assert bpm == pytest.approx(BPM, rel=0.02) or bpm == pytest.approx(2 * BPM, rel=0.02), bpm   # the song's tempo
+    found = [(n.start * 60 / bpm, n.pitch) for n in read_notes(out)]
     assert onset_f1(found, reference()) >= 0.7, found  # measured 0.86..1.0
+
+
+def test_transcribe_writes_the_tempo_asked_for_and_keeps_the_timing(tmp_path):
+    wav = render(tmp_path, "flute")
+    a, b = tmp_path / "a.mid", tmp_path / "b.mid"
+    assert cli("transcribe", str(wav), "-o", str(a)).returncode == 0
+    r = cli("transcribe", str(wav), "-o", str(b), "--tempo", "72")
+    assert r.returncode == 0, r.stderr
+    assert read_tempo(b) == pytest.approx(72.0)
+    secs = lambda path: [(n.start * 60 / read_tempo(path), n.pitch) for n in read_notes(path)]  # noqa: E731
+    assert [p for _, p in secs(a)] == [p for _, p in secs(b)]
+    assert max(abs(x - y) for (x, _), (y, _) in zip(secs(a), secs(b))) < 0.005   # the same seconds (ticks apart)
+    r = cli("transcribe", str(wav), "-o", str(b))
+    assert r.returncode == 2 and "--force" in r.stderr          # an earlier take is kept
+    r = cli("transcribe", str(wav), "-o", str(wav.with_suffix(".mid")), "--png", str(wav), "--force")
+    assert r.returncode == 2 and "is an input of this command" in r.stderr
 
 
 def test_synthesize_cli_writes_audio_of_the_notes(tmp_path):
@@ -146,3 +164,14 @@ def test_streaming_note_ons_equal_the_offline_tracker(tmp_path):
     stream.close()
     assert ons and ons == [n.start_frame for n in offline.finished][:len(ons)]
     assert len(ons) >= len(offline.finished) - 1
+
+
+def test_tempo_estimate_from_onsets():
+    from plugins.transcription.tempo import FALLBACK_BPM, estimate_tempo
+
+    rng = np.random.default_rng(0)
+    beats = [s for _, s, _ in TUNE] + [9 + s for _, s, _ in TUNE]
+    for bpm in (100.0, 120.0, 140.0, 160.0):
+        onsets = [0.5 + b * 60 / bpm + rng.normal(0, 0.008) for b in beats]
+        assert estimate_tempo(onsets) == pytest.approx(bpm, rel=0.01), bpm
+    assert estimate_tempo([0.0, 0.5, 1.0]) == FALLBACK_BPM

@@ -20,6 +20,7 @@ import torch
 from bridge.errors import BridgeError
 from bridge.runtime import ModelBundle, default_models_dir
 from plugins.cmt import tokens as T
+from plugins.cmt.parts import DEFAULT_RULES
 from plugins.cmt.sampling import EXPECT, MODEL_NAME
 
 from .. import checkpoints
@@ -97,6 +98,8 @@ def export(source: str | Path, out: Path | None = None, run_dir: Path | None = N
                 "fields": list(T.FIELDS), "vocab": dict(T.VOCAB), "field_offsets": field_offsets(mcfg),
                 "steps_per_beat": T.STEPS_PER_BEAT,
                 "instruments": [{"name": i.name, "program": i.program, "channel": i.channel} for i in T.INSTRUMENTS],
+                # the fixed register / role of each part, applied after sampling (plugins/cmt/parts.py)
+                "parts": {name: rule.describe() for name, rule in DEFAULT_RULES.items()},
                 "sampling": {"temperature": 1.0, "top_p": 0.95, "control": 1.0}},
         training={"config": cfg.to_dict(), "step": state["step"], "checkpoint": checkpoint.name,
                   "command": state.get("command") or f"cmt-bridge train {cfg.name} --run-dir runs/{cfg.name} --threads 2",

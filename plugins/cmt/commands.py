@@ -8,22 +8,26 @@ import argparse
 import sys
 from pathlib import Path
 
-from bridge.api import InputError, add_param_options, input_file, output_path, param_values
+from bridge.api import ConfigError, InputError, add_param_options, input_file, output_path, param_values
 
 from .params import PARAMS
 
-CLI_PARAMS = ("control", "temperature", "top_p", "guide", "seed")   # options built from the generator's own Param table
+CLI_PARAMS = ("control", "temperature", "top_p", "guide", "seed", "arrange", "velocity", "accent", "sensitivity")   # options built from the generator's own Param table
 
 EXAMPLES = """examples:
   cmt-bridge cmt video2midi clip.mp4 -o clip.mid                 (also writes clip.png, a piano roll)
   cmt-bridge cmt video2midi clip.mp4 -o clip.mid --bars 16 --render clip_music.mp4
   cmt-bridge cmt video2midi clip.mp4 -o clip.mid --control 0.5 --temperature 0.9 --seed 7
+  cmt-bridge cmt video2midi clip.mp4 -o clip.mid --tempo 90 --sensitivity 0.5 --parts lead,bass,strings
+  cmt-bridge cmt video2midi clip.mp4 -o clip.mid --render clip_scored.mp4 --mix 0.4   (keeps the clip's sound)
 
 The video's length sets the bar grid: --bars N whole bars fill it (default: the count nearest
-110 BPM), which sets the tempo. Motion speed per bar sets the rhythmic density, visual beats
-(sudden changes of motion) the rhythmic strength. Each instrument gets its own track and
-channel (lead 1, strings 2, piano 3, bass 4, guitar 5, drums 10) with a General MIDI program,
-so it lands on its own track in a DAW."""
+--tempo, 110 BPM), which sets the tempo. Motion speed per bar sets the rhythmic density (--sensitivity
+below 1 keeps a still shot calm), visual beats (sudden changes of motion) the rhythmic strength.
+Each instrument gets its own track and channel (--channels, default lead 3, strings 4, piano 5,
+bass 6, guitar 7, drums 10) with a General MIDI program, so it lands on its own track in a DAW.
+The seed is printed and written into the .mid (a text event "seed N"): --seed N makes it again.
+An existing -o, --png or --render file is kept unless --force."""
 
 
 LIVE_EXAMPLES = """examples:
@@ -44,11 +48,21 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     v.add_argument("-o", "--out", type=Path, required=True, help="the .mid file to write")
     v.add_argument("--bars", type=int, default=None, help="whole bars that fill the video (sets the tempo)")
     v.add_argument("--beats-per-bar", type=int, default=4, help="beats per bar (default 4, 4/4)")
+    v.add_argument("--tempo", type=float, default=None, metavar="BPM",
+                   help="target tempo: the bar count whose tempo is nearest it fills the video (default 110)")
     add_param_options(v, PARAMS, CLI_PARAMS)
     v.add_argument("--png", type=Path, default=None, help="piano-roll PNG (default: next to the .mid)")
     v.add_argument("--render", type=Path, default=None, metavar="OUT.mp4",
                    help="also render the music with FluidSynth and mux it with the video (needs fluidsynth, ffmpeg)")
     v.add_argument("--soundfont", type=Path, default=None, help="GM soundfont for --render (default: FluidR3)")
+    v.add_argument("--mix", type=float, default=0.0, metavar="GAIN",
+                   help="--render: the clip's own audio under the music at this gain, 0..2 (default 0: music only)")
+    v.add_argument("--force", action="store_true", help="overwrite existing output files")
+    v.add_argument("--channels", default="", metavar="PART=CH,...",
+                   help="MIDI channel per part, e.g. lead=11,bass=12 (default lead=3,strings=4,piano=5,bass=6,"
+                        "guitar=7,drums=10)")
+    v.add_argument("--parts", default="all", metavar="PART,...",
+                   help="the parts that play: lead, strings, piano, bass, guitar, drums (default all)")
     v.add_argument("--model", type=Path, default=None, help="model folder (default onnx_models/cmt)")
     v.set_defaults(func=cmd_video2midi)
 
@@ -67,19 +81,36 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 def _check(args) -> None:
     vars(args).update(param_values(args, PARAMS, CLI_PARAMS))
-    if args.seed < 0:
-        args.seed = None   # -1: new music every run
+    if args.seed < 0:   # -1: new music every run, from a seed that is printed and stored
+        from .generator import draw_seed
+
+        args.seed = draw_seed(-1)
     if args.bars is not None and not 1 <= args.bars <= 255:
         raise InputError(f"--bars must be in range 1..255, got {args.bars}")
     if not 1 <= args.beats_per_bar <= 8:
         raise InputError(f"--beats-per-bar must be in range 1..8, got {args.beats_per_bar}")
     if args.out.suffix.lower() not in (".mid", ".midi"):
         raise InputError(f"-o must name a .mid file, got {args.out}")
+    from .params import parse_channels, parse_parts
+
+    try:
+        args.channels, args.parts = parse_channels(args.channels), parse_parts(args.parts)
+    except ConfigError as e:
+        raise InputError(f"--{e}") from None
+    if args.tempo is not None and not 20.0 <= args.tempo <= 300.0:
+        raise InputError(f"--tempo must be in range 20..300 BPM, got {args.tempo:g}")
+    if not 0.0 <= args.mix <= 2.0:
+        raise InputError(f"--mix must be in range 0..2, got {args.mix:g}")
+    if args.mix and not args.render:
+        raise InputError("--mix needs --render OUT.mp4 (it mixes the clip's audio into the rendered video)")
     input_file(args.video, "video file", missing=f"no video file {args.video}")
-    output_path(args.out, "-o")
-    output_path(args.png or args.out.with_suffix(".png"), "--png")
+    outs = [(args.out, "-o"), (args.png or args.out.with_suffix(".png"), "--png")]
     if args.render:
-        output_path(args.render, "--render")
+        outs.append((args.render, "--render"))
+    for path, flag in outs:
+        output_path(path, flag, force=args.force, inputs=[args.video])
+    if len({Path(p).expanduser().resolve() for p, _ in outs}) < len(outs):
+        raise InputError("-o, --png and --render must name different files")
 
 
 def cmd_video2midi(args) -> int:
@@ -97,25 +128,34 @@ def cmd_video2midi(args) -> int:
 
     bpb = float(args.beats_per_bar)
     print(f"analysing motion in {args.video.name} ...", file=sys.stderr)
-    controls = video_controls(args.video, bpb, args.bars)
+    controls = video_controls(args.video, bpb, args.bars, sensitivity=args.sensitivity, tempo=args.tempo)
     from bridge.api import Progress
 
+    from .parts import arrange, rules_from_manifest
+
+    rules, channels, parts = rules_from_manifest(bundle.manifest), args.channels, args.parts
+
+    def arranged(notes, strength):
+        return arrange(notes, rules=rules, channels=channels, parts=parts, velocity=args.velocity,
+                       accent=args.accent, strength=strength, beats_per_bar=bpb, enforce=args.arrange)
+
+    print(f"seed {args.seed} (--seed {args.seed} makes this music again)", file=sys.stderr)
     bar = Progress(controls.bars, f"generating {controls.bars} bars", unit="bars")
     progress = bar.at
     path, c, notes = video_to_midi(bundle, args.video, args.out, controls.bars, bpb, args.seed, args.control,
                                    progress=progress, sampling=Sampling(args.temperature, args.top_p),
-                                   controls=controls, guide=args.guide)
+                                   controls=controls, guide=args.guide, arrange=arranged)
     bar.close()
     png = args.png or args.out.with_suffix(".png")
     n = sum(len(v) for v in notes.values())
     marks = [(b * bpb, f"d{d}s{s}") for b, (d, s) in enumerate(zip(c.density, c.strength))]
-    render(notes, png, title=f"{args.video.name}: {c.bars} bars at {c.bpm:.1f} BPM, {n} notes",
+    render(notes, png, title=f"{args.video.name}: {c.bars} bars at {c.bpm:.1f} BPM, {n} notes, seed {args.seed}",
            beats_per_bar=args.beats_per_bar, marks=marks)
     print(path)
     print(png)
     if args.render:
         print(f"rendering {args.render.name} with FluidSynth + ffmpeg ...", file=sys.stderr)
-        print(render_video(path, args.video, args.render, args.soundfont))
+        print(render_video(path, args.video, args.render, args.soundfont, mix=args.mix))
     return 0
 
 

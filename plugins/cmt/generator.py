@@ -17,8 +17,11 @@ model would sample (0 = the model ignores the controls, the uncontrolled
 baseline; 1 = always). ``guide`` (on by default) keeps each bar's number of
 onset positions inside the class its bar token declares, by masking the
 sampler's choices; off, the model alone decides (bench/bench_cmt.py measures
-both). Instruments play on their own channels (lead 1, strings 2, piano 3,
-bass 4, guitar 5, drums 10).
+both). Each part plays its instrument (:mod:`plugins.cmt.parts`: register,
+role, chord size, dynamics from ``velocity`` and ``accent``) on its own channel
+(``<part>_channel``, default lead 3, strings 4, piano 5, bass 6, guitar 7,
+drums 10; channel 0 switches a part off). With ``seed`` -1 the generator draws a
+seed and shows it in ``/cmt/status``, so a liked piece can be made again.
 """
 from __future__ import annotations
 
@@ -33,10 +36,16 @@ import numpy as np
 from bridge.api import Action, Generator, InputError, Note, Param, Phrase
 
 from . import tokens as T
-from .params import PARAMS
+from .params import PARAMS, channels_of
+from .parts import DEFAULT_RULES, arrange, rules_from_manifest
 from .sampling import EXPECT, MODEL_NAME, BarSampler, Sampling
 
 log = logging.getLogger(__name__)
+
+def draw_seed(seed: int) -> int:
+    """``seed`` itself, or a fresh one (0 .. 2**31 - 1) for -1: every piece has a seed that makes it again."""
+    return int(seed) if seed >= 0 else int(np.random.SeedSequence().entropy % (2 ** 31))
+
 
 class CameraMotion:
     """Reads a camera on a thread and keeps per-bar controls of what it saw (bars of the wall clock at ``tempo()``)."""
@@ -72,11 +81,11 @@ class CameraMotion:
         except Exception as e:  # a broken camera must not take the generator down
             self.error = f"camera failed: {e}"
 
-    def controls(self) -> tuple[int, int]:
+    def controls(self, sensitivity: float = 1.0) -> tuple[int, int]:
         """(density, strength) of the last whole bar seen (the current one while the first is still running)."""
         with self._lock:
             bar = int(self._beat // self.beats_per_bar)
-            return self.motion.bar_controls(max(0, bar - 1))
+            return self.motion.bar_controls(max(0, bar - 1), sensitivity)
 
     def close(self) -> None:
         self._stop.set()
@@ -92,7 +101,7 @@ class CMTGenerator(Generator):
     description = "Controllable Music Transformer: multi-track bars steered by density/strength, a video or a camera"
     models = (MODEL_NAME,)
     model_expect = {MODEL_NAME: EXPECT}
-    voices = {i.channel: (i.name, i.program) for i in T.INSTRUMENTS}
+    voices = {i.channel: (i.name, i.program) for i in T.INSTRUMENTS}   # the defaults; see voice_map()
     params = PARAMS
     actions = (
         Action("video", (Param("path", str, "", doc="a video file (mp4, mov, avi...)"),),
@@ -111,8 +120,11 @@ class CMTGenerator(Generator):
         self.camera: CameraMotion | None = None
         self.camera_factory = camera_factory  # tests pass a fake capture; default video.open_camera
         self.bars = 0
+        self.seed_used: int | None = None     # the seed of the piece playing (drawn when seed is -1)
         self._sampler: BarSampler | None = None
+        self.rules = dict(DEFAULT_RULES)
         if self.bundles:
+            self.rules = rules_from_manifest(self.bundle(MODEL_NAME).manifest)
             self._new_sampler()
 
     # -- model ---------------------------------------------------------------------------------
@@ -123,10 +135,11 @@ class CMTGenerator(Generator):
                                "instrument": (self["instrument_temperature"], p)})
 
     def _new_sampler(self) -> BarSampler:
-        seed = self["seed"]
+        self.seed_used = draw_seed(self["seed"])
         self._sampler = BarSampler.from_bundle(self.bundle(MODEL_NAME), beats_per_bar=float(self.context.beats_per_bar),
                                                control=self["control"], sampling=self._sampling(),
-                                               seed=None if seed < 0 else seed, guide=self["guide"])
+                                               seed=self.seed_used, guide=self["guide"])
+        log.info("cmt: seed %d", self.seed_used)
         return self._sampler
 
     @property
@@ -143,7 +156,8 @@ class CMTGenerator(Generator):
         elif name in ("temperature", "top_p") or name.endswith("_temperature"):
             self._sampler.sampling = self._sampling()
         elif name == "seed":
-            self._sampler.rng = np.random.default_rng(None if value < 0 else value)
+            self.seed_used = draw_seed(value)
+            self._sampler.rng = np.random.default_rng(self.seed_used)
 
     def prepare(self) -> None:
         # warm the graphs on a throw-away sampler so the first real bar is as fast as the rest
@@ -166,14 +180,36 @@ class CMTGenerator(Generator):
                 self.source = "manual"
                 self.context.report(f"{err}; back to manual controls")
             else:
-                return self.camera.controls()
+                return self.camera.controls(self["sensitivity"])
         return self["density"], self["strength"]
+
+    # -- channels and parts ----------------------------------------------------------------------
+    def part_channels(self) -> dict[str, int]:
+        """``{part: channel 1..16}`` of the parts switched on."""
+        return channels_of(self.values)
+
+    def voice_map(self) -> dict[int, tuple[str, int | None]]:
+        programs = {i.name: i.program for i in T.INSTRUMENTS}
+        return {ch - 1: (p, programs[p]) for p, ch in self.part_channels().items()}
+
+    def channels(self) -> dict[str, int]:
+        return self.part_channels()
+
+    def state(self) -> dict[str, Any]:
+        return {"seed": self.seed_used}
+
+    def arranged(self, notes: dict[str, list[Note]], strength: int) -> dict[str, list[Note]]:
+        """One sampled bar as the parts play it (:func:`plugins.cmt.parts.arrange` with this generator's values)."""
+        chans = self.part_channels()
+        return arrange(notes, rules=self.rules, channels=chans, parts=tuple(chans), velocity=self["velocity"],
+                       accent=self["accent"],
+                       strength=strength, beats_per_bar=float(self.context.beats_per_bar), enforce=self["arrange"])
 
     # -- playing -------------------------------------------------------------------------------
     def next_phrase(self) -> Phrase:
         density, strength = self.controls()
         notes, tokens = self.sampler.bar(density, strength)
-        flat = [n for part in notes.values() for n in part]
+        flat = [n for part in self.arranged(notes, strength).values() for n in part]
         length = float(self.context.beats_per_bar)
         flat = [Note(n.pitch, n.velocity, n.start, min(n.duration, 4 * length), n.channel) for n in flat]
         self.bars += 1
@@ -189,7 +225,7 @@ class CMTGenerator(Generator):
         bpb = float(self.context.beats_per_bar)
         times, speed, seconds, fps = motion_curve(p)   # InputError for unreadable / empty videos
         bars = max(1, round(seconds * self.context.tempo() / 60.0 / bpb))   # the video on the host's bar grid
-        c = controls_from_speed(times, speed, seconds, fps, bpb, bars)
+        c = controls_from_speed(times, speed, seconds, fps, bpb, bars, self["sensitivity"])
         self._close_camera()
         self.video_controls = list(zip((int(d) for d in c.density), (int(s) for s in c.strength)))
         self.video_bar, self.source = 0, "video"

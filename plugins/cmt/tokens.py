@@ -41,7 +41,7 @@ import numpy as np
 
 from bridge.api import InputError, Note
 
-from .params import DENSITY_CLASSES, STRENGTH_CLASSES  # noqa: F401  (part of the vocabulary)
+from .params import DEFAULT_CHANNELS, DENSITY_CLASSES, PART_NAMES, STRENGTH_CLASSES  # noqa: F401  (vocabulary)
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +71,15 @@ class Instrument:
 # The instrument classes (CMT used LPD's drums/piano/guitar/bass/strings; we add "lead"
 # for the top melodic part of chorales and quartets). See docs/cmt.md for the mapping.
 INSTRUMENTS: tuple[Instrument, ...] = (
-    Instrument("lead", 73, 0, 55, 96),        # GM 74 Flute
-    Instrument("strings", 48, 1, 40, 88),     # GM 49 String Ensemble 1
-    Instrument("piano", 0, 2, 21, 108),       # GM 1 Acoustic Grand Piano
-    Instrument("bass", 32, 3, 24, 62),        # GM 33 Acoustic Bass
-    Instrument("guitar", 24, 4, 40, 84),      # GM 25 Acoustic Guitar (nylon)
-    Instrument("drums", 0, 9, 35, 81),        # GM channel 10
+    Instrument("lead", 73, DEFAULT_CHANNELS["lead"] - 1, 55, 96),        # GM 74 Flute
+    Instrument("strings", 48, DEFAULT_CHANNELS["strings"] - 1, 40, 88),  # GM 49 String Ensemble 1
+    Instrument("piano", 0, DEFAULT_CHANNELS["piano"] - 1, 21, 108),      # GM 1 Acoustic Grand Piano
+    Instrument("bass", 32, DEFAULT_CHANNELS["bass"] - 1, 24, 62),        # GM 33 Acoustic Bass
+    Instrument("guitar", 24, DEFAULT_CHANNELS["guitar"] - 1, 40, 84),    # GM 25 Acoustic Guitar (nylon)
+    Instrument("drums", 0, DEFAULT_CHANNELS["drums"] - 1, 35, 81),       # GM channel 10
 )
+if tuple(i.name for i in INSTRUMENTS) != PART_NAMES:
+    raise ImportError("plugins.cmt.params.PART_NAMES must list INSTRUMENTS in order")
 INSTRUMENT_INDEX = {ins.name: i for i, ins in enumerate(INSTRUMENTS)}
 
 VOCAB = {

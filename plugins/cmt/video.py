@@ -96,12 +96,16 @@ class VideoControls:
         return self.beats_per_bar * 60.0 / self.bpm
 
 
-def bar_grid(duration: float, beats_per_bar: float = 4.0, bars: int | None = None) -> tuple[int, float]:
-    """(bars, bpm) so that whole bars exactly fill ``duration`` seconds."""
+def bar_grid(duration: float, beats_per_bar: float = 4.0, bars: int | None = None,
+             tempo: float | None = None) -> tuple[int, float]:
+    """(bars, bpm) so that whole bars exactly fill ``duration`` seconds: ``bars`` of them, or the count
+    whose tempo is nearest ``tempo`` BPM (default :data:`DEFAULT_BPM`)."""
     if duration <= 0:
         raise InputError("the video has no duration")
+    if tempo is not None and not TEMPO_RANGE[0] <= tempo <= TEMPO_RANGE[1]:
+        raise ConfigError(f"tempo must be in range {TEMPO_RANGE[0]:g}..{TEMPO_RANGE[1]:g} BPM, got {tempo:g}")
     if bars is None:
-        bars = max(1, round(duration * DEFAULT_BPM / 60.0 / beats_per_bar))
+        bars = max(1, round(duration * (tempo or DEFAULT_BPM) / 60.0 / beats_per_bar))
     if bars < 1:
         raise ConfigError(f"bars must be >= 1, got {bars}")
     bpm = bars * beats_per_bar * 60.0 / duration
@@ -131,9 +135,18 @@ def classes(values: np.ndarray, edges: tuple[float, ...], n: int) -> np.ndarray:
 
 
 def controls_from_speed(times: np.ndarray, speed: np.ndarray, duration: float, fps: float,
-                        beats_per_bar: float = 4.0, bars: int | None = None) -> VideoControls:
-    """Per-bar controls from a speed curve sampled at ``times`` (seconds)."""
-    bars, bpm = bar_grid(duration, beats_per_bar, bars)
+                        beats_per_bar: float = 4.0, bars: int | None = None, sensitivity: float = 1.0,
+                        tempo: float | None = None) -> VideoControls:
+    """Per-bar controls from a speed curve sampled at ``times`` (seconds).
+
+    ``sensitivity`` scales the measured motion before it is classed (0.5: twice the motion for the same
+    density, so a still shot's sensor noise stays in the calmest class); ``tempo`` (BPM) is the target
+    the bar count is chosen around when ``bars`` is not given.
+    """
+    if not sensitivity > 0:
+        raise ConfigError(f"sensitivity must be > 0, got {sensitivity}")
+    speed = np.asarray(speed, dtype=np.float64) * sensitivity
+    bars, bpm = bar_grid(duration, beats_per_bar, bars, tempo)
     bar_s = beats_per_bar * 60.0 / bpm
     idx = np.minimum((times / bar_s).astype(np.int64), bars - 1)
     per_bar = np.array([speed[idx == b].mean() if (idx == b).any() else 0.0 for b in range(bars)])
@@ -183,10 +196,10 @@ def motion_curve(path: str | Path, method: str = "dis") -> tuple[np.ndarray, np.
 
 
 def video_controls(path: str | Path, beats_per_bar: float = 4.0, bars: int | None = None,
-                   method: str = "dis") -> VideoControls:
-    """The bar grid and per-bar density / strength classes of a video file."""
+                   method: str = "dis", sensitivity: float = 1.0, tempo: float | None = None) -> VideoControls:
+    """The bar grid and per-bar density / strength classes of a video file (see :func:`controls_from_speed`)."""
     times, speed, duration, fps = motion_curve(path, method)
-    c = controls_from_speed(times, speed, duration, fps, beats_per_bar, bars)
+    c = controls_from_speed(times, speed, duration, fps, beats_per_bar, bars, sensitivity, tempo)
     log.info("video %s: %.1f s, %d bars at %.1f BPM, %d visual beats", path, duration, c.bars, c.bpm, len(c.beat_times))
     return c
 
@@ -212,12 +225,12 @@ class LiveMotion:
                 del self._samples[:10000]
         return s
 
-    def bar_controls(self, bar: int) -> tuple[int, int]:
+    def bar_controls(self, bar: int, sensitivity: float = 1.0) -> tuple[int, int]:
         lo, hi = bar * self.beats_per_bar, (bar + 1) * self.beats_per_bar
         if not self._samples:
             return 1, 1
         arr = np.asarray(self._samples)
-        t, beat, speed = arr[:, 0], arr[:, 1], arr[:, 2]
+        t, beat, speed = arr[:, 0], arr[:, 1], arr[:, 2] * sensitivity
         inside = (beat >= lo) & (beat < hi)
         if not inside.any():
             return 1, 1

@@ -7,6 +7,7 @@ Heavy imports (onnxruntime, numpy work) wait inside the commands so
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from bridge.api import InputError, Progress, add_param_options, param_values
@@ -42,6 +43,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                             "model folder (models are found in $CMT_BRIDGE_MODELS or onnx_models/)")
         add_param_options(q, PARAMS, ("seed",))
         q.add_argument("--bpm", type=float, default=120.0, help="tempo written into the .mid files (default 120)")
+        q.add_argument("--force", action="store_true", help="replace files an earlier run wrote there")
 
     s = msub.add_parser("sample", help="new 2-bar melodies from MusicVAE (or a personal MidiMe)")
     s.add_argument("-n", "--num", type=int, default=8, help="how many samples (1..256, default 8), each of "
@@ -82,10 +84,17 @@ def _load(args):
     return load_model(args.model)
 
 
-def _seed(args) -> int | None:
-    """``--seed`` checked against the live parameter; -1 (its default) = a new seed every run."""
+def _seed(args) -> int:
+    """``--seed`` checked against the live parameter; -1 (its default) = a new seed every run, printed
+    (and written into the .mid files) so the run can be made again."""
+    import numpy as np
+
     seed = param_values(args, PARAMS, ("seed",))["seed"]
-    return None if seed < 0 else seed
+    if seed < 0:
+        seed = int(np.random.SeedSequence().entropy % (2 ** 31))
+    args.seed_used = seed
+    print(f"seed {seed} (--seed {seed} makes these again)", file=sys.stderr)
+    return seed
 
 
 def _rng(args):
@@ -99,8 +108,10 @@ def _check_range(name: str, value: float, lo: float, hi: float) -> None:
         raise InputError(f"{name} must be in range {lo:g}..{hi:g}, got {value:g}")
 
 
-def _write_set(out: Path, stem: str, named: list[tuple[str, list, float]], title: str, bpm: float) -> list[Path]:
-    """One .mid per (label, notes, beats) item, one .mid of all in a row, one PNG of all in a row (a colour each)."""
+def _write_set(out: Path, stem: str, named: list[tuple[str, list, float]], title: str, bpm: float,
+               text: tuple[str, ...] = ()) -> list[Path]:
+    """One .mid per (label, notes, beats) item, one .mid of all in a row, one PNG of all in a row (a colour each);
+    ``text``: meta events in every .mid (the seed)."""
     from bridge.api import render_pianoroll as render, write_notes
 
     from . import phrases
@@ -112,13 +123,13 @@ def _write_set(out: Path, stem: str, named: list[tuple[str, list, float]], title
     at = 0.0
     for i, (label, notes, beats) in enumerate(named):
         notes = phrases.accent(list(notes))
-        path = write_notes(out / f"{stem}_{i + 1:02d}.mid", notes, bpm=bpm)
+        path = write_notes(out / f"{stem}_{i + 1:02d}.mid", notes, bpm=bpm, text=text)
         written.append(path)
         lines[label] = [n.shifted(at) for n in notes]
         marks.append((at, label))
         at += beats
     all_notes = [n for v in lines.values() for n in v]
-    written.append(write_notes(out / f"{stem}_all.mid", all_notes, bpm=bpm))
+    written.append(write_notes(out / f"{stem}_all.mid", all_notes, bpm=bpm, text=text))
     written.append(render(lines, out / f"{stem}.png", title=title, marks=marks))
     return written
 
@@ -131,12 +142,13 @@ def _token_set(named_tokens: list[tuple[str, "object"]]) -> list[tuple[str, list
 
 
 def cmd_sample(args) -> int:
-    from bridge.api import output_folder
+    from bridge.api import claim_set, output_folder
 
     from . import sampling
 
     _check_range("-n", args.num, 1, 256)
     output_folder(args.out, "-o")
+    claim_set(args.out, "sample", args.force)
     vars(args).update(param_values(args, PARAMS, SAMPLE_PARAMS))
     vae = _load(args)
     rng = _rng(args)
@@ -161,7 +173,8 @@ def cmd_sample(args) -> int:
     shaped += f", register {args.register}" if args.register else ""
     per = f" of {args.phrases} phrases" if args.phrases > 1 else ""
     written = _write_set(args.out, "sample", named,
-                         f"{what}: {args.num} samples{per}, temperature {args.temperature:g}{shaped}", args.bpm)
+                         f"{what}: {args.num} samples{per}, temperature {args.temperature:g}{shaped}, "
+                         f"seed {args.seed_used}", args.bpm, (f"seed {args.seed_used}",))
     _report(written)
     return 0
 
@@ -169,10 +182,11 @@ def cmd_sample(args) -> int:
 def cmd_interpolate(args) -> int:
     import sys
 
-    from bridge.api import output_folder
+    from bridge.api import claim_set, output_folder
 
     _check_range("--steps", args.steps, 1, 64)
     output_folder(args.out, "-o")
+    claim_set(args.out, "interpolation", args.force)
     from . import phrases
     from .morph import morph
 
@@ -185,7 +199,7 @@ def cmd_interpolate(args) -> int:
     named = [(labels.get(src, f"step {i + 1}"), t) for i, (src, t) in enumerate(zip(made.sources, made.tokens))]
     written = _write_set(args.out, "interpolation", _token_set(named),
                          f"MusicVAE interpolation {args.a.name} -> {args.b.name}: {args.steps} steps, "
-                         f"{made.distinct} distinct", args.bpm)
+                         f"{made.distinct} distinct, seed {args.seed_used}", args.bpm, (f"seed {args.seed_used}",))
     _report(written)
     return 0
 
@@ -209,7 +223,7 @@ def cmd_learn(args) -> int:
         args.out = path_for(args.name)
         if args.out.exists():
             raise InputError(f"the menu already has a model {args.name!r} ({args.out}): choose another --name")
-    output_path(args.out, "-o")
+    output_path(args.out, "-o", force=args.force, inputs=args.files)
     vae = _load(args)
     found, notes, bars = [], 0, 0.0
     for path in args.files:
@@ -221,7 +235,6 @@ def cmd_learn(args) -> int:
     windows = phrases.need_enough(np.concatenate(found), source, bars=round(bars, 1), notes=notes,
                                   least=phrases.MIN_WINDOWS if vae.bars <= melody.BARS else 1)
     seed = _seed(args)
-    seed = seed if seed is not None else int(np.random.default_rng().integers(2 ** 31))
     mu = vae.learning_latents(windows, np.random.default_rng(seed))
     bar = Progress(epochs, f"learning {len(windows)} windows", unit="epochs")
     model = MidiMe.learn(mu, vae.name, vae.fingerprint, latent_dim=args.latent, epochs=epochs, seed=seed,

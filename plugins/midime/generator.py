@@ -164,6 +164,7 @@ class MidiMeGenerator(Generator):
 
     def _capture(self, which: str) -> None:
         bpb, bars = self.context.beats_per_bar, self.vae.bars
+        self.context.need_midi_input(f"capture_{which} takes the last {bars} bars played into the MIDI input")
         played = phrases.input_notes(self.context.recent_input(float(bars * bpb)), bpb)
         if not played:
             raise InputError(f"capture_{which}: nothing was played into the MIDI input in the last {bars} bars")
@@ -178,6 +179,7 @@ class MidiMeGenerator(Generator):
     def action_learn(self, bars: int) -> list[Phrase]:
         bars = bars or self["bars"]
         bpb = self.context.beats_per_bar
+        self.context.need_midi_input("learn personalises on what you played into the MIDI input")
         played = phrases.input_notes(self.context.recent_input(float(bars * bpb)), bpb)
         source = f"the last {bars} bars played into the MIDI input"
         if not played:

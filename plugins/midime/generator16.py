@@ -20,7 +20,8 @@ _CHANGED = {
                                                                          "and queue refill"),
     "steps": Param("steps", int, 3, 1, 8, unit="sections", doc="sections of an interpolation, end points included"),
     "bars": Param("bars", int, 16, 16, 64, unit="bars", doc="bars of recent MIDI input that learn uses"),
-    "channel": Param("channel", int, 1, 1, 16, doc="MIDI channel of the sections"),
+    "channel": Param("channel", int, 8, 1, 16, doc="MIDI channel of the sections (8: clear of midime's 1, "
+                                                   "transcription's 2 and CMT's 3-7 and 10)"),
 }
 
 

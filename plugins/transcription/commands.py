@@ -13,10 +13,21 @@ from bridge.api import InputError, add_param_options, param_values
 TRANSCRIBE_EXAMPLES = """examples:
   cmt-bridge transcribe solo.wav -o solo.mid                  (also writes solo.png, a piano roll)
   cmt-bridge transcribe solo.wav -o solo.mid --instrument flute --png roll.png
+  cmt-bridge transcribe solo.wav -o solo.mid --tempo 96          (default: the tempo estimated from the notes)
   cmt-bridge transcribe --live --device 2 --seconds 30 -o take.mid    (an input device; needs sounddevice)"""
 SYNTH_EXAMPLES = """examples:
   cmt-bridge synthesize tune.mid -o tune.wav --instrument violin"""
-MIDI_BPM = 120.0  # transcriptions are written at 120 BPM: one beat = 0.5 s
+
+def file_tempo(args, onsets_s: list[float]) -> float:
+    """``--tempo``, else the tempo estimated from the onsets (seconds), said on stderr. The notes keep their
+    times in seconds either way: the tempo sets the grid they are written on, so they line up with the song."""
+    from .tempo import estimate_tempo
+
+    if args.tempo is not None:
+        return float(args.tempo)
+    bpm = estimate_tempo(onsets_s)
+    print(f"tempo {bpm:g} BPM (estimated from {len(onsets_s)} onsets; --tempo BPM sets it)", file=sys.stderr)
+    return bpm
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +44,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--instrument", choices=INSTRUMENT_NAMES, default=None,
                    help="GM program of the MIDI track (default: the instrument the model recognises)")
     t.add_argument("--png", type=Path, default=None, help="piano-roll PNG (default: next to the .mid)")
+    t.add_argument("--tempo", type=float, default=None, metavar="BPM",
+                   help="tempo of the .mid (20..300; default: estimated from the notes' onsets)")
+    t.add_argument("--force", action="store_true", help="overwrite an existing .mid / .png")
     from .params import PARAMS
 
     add_param_options(t, PARAMS, ("onset_threshold",))   # the live parameter's range and default
@@ -62,21 +76,25 @@ def cmd_transcribe(args) -> int:
     threshold = param_values(args, PARAMS, ("onset_threshold",))["onset_threshold"]
     if args.live == (args.audio is not None):
         raise InputError("transcribe needs either an audio file or --live")
-    output_path(args.out, "-o")
-    output_path(args.png or args.out.with_suffix(".png"), "--png")
+    if args.tempo is not None and not 20.0 <= args.tempo <= 300.0:
+        raise InputError(f"--tempo must be in range 20..300 BPM, got {args.tempo:g}")
+    inputs = [args.audio] if args.audio is not None else []
+    output_path(args.out, "-o", force=args.force, inputs=inputs)
+    output_path(args.png or args.out.with_suffix(".png"), "--png", force=args.force, inputs=inputs)
     model = Transcriber.load(args.model)
     if args.live:
         return transcribe_live(args, model, threshold)
     samples = read_wav(args.audio)
     notes = model.transcribe(samples, onset_threshold=threshold)
-    beats = [Note(n.pitch, n.velocity, n.start * MIDI_BPM / 60, (n.end - n.start) * MIDI_BPM / 60) for n in notes]
+    bpm = file_tempo(args, [n.start for n in notes])
+    beats = [Note(n.pitch, n.velocity, n.start * bpm / 60, (n.end - n.start) * bpm / 60) for n in notes]
     name = args.instrument
     if name is None and notes:
         name = model.instrument_guess(samples)
     program = instrument(name).program if name else 0
-    write_notes(args.out, beats, bpm=MIDI_BPM, programs={0: program})
+    write_notes(args.out, beats, bpm=bpm, programs={0: program})
     png = args.png or args.out.with_suffix(".png")
-    title = f"{args.audio.name}: {len(notes)} notes" + (f" ({name})" if name else "")
+    title = f"{args.audio.name}: {len(notes)} notes at {bpm:g} BPM" + (f" ({name})" if name else "")
     render(beats, png, title=title)
     print(args.out)
     print(png)
@@ -109,9 +127,10 @@ def transcribe_live(args, model, threshold: float) -> int:
     finally:
         live.stop()
     notes.sort(key=lambda n: n.start)
-    beats = [Note(n.pitch, n.velocity, n.start * MIDI_BPM / 60, (n.end - n.start) * MIDI_BPM / 60) for n in notes]
+    bpm = file_tempo(args, [n.start for n in notes])
+    beats = [Note(n.pitch, n.velocity, n.start * bpm / 60, (n.end - n.start) * bpm / 60) for n in notes]
     program = instrument(args.instrument).program if args.instrument else 0
-    write_notes(args.out, beats, bpm=MIDI_BPM, programs={0: program})
+    write_notes(args.out, beats, bpm=bpm, programs={0: program})
     png = args.png or args.out.with_suffix(".png")
     render(beats, png, title=f"{live.device_name}: {len(notes)} notes")
     print(args.out)
