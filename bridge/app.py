@@ -192,13 +192,12 @@ class Bridge:
     def _on_learned(self, b) -> None:
         from . import presets
 
+        learned = f"cmt-bridge: learned CC {b.cc} on channel {(b.channel or 0) + 1} -> {b.generator}.{b.param}"
         try:
-            self.say(f"cmt-bridge: learned CC {b.cc} on channel {(b.channel or 0) + 1} -> {b.generator}.{b.param}, "
-                     f"kept in {presets.remember_cc(b)}")
+            self.say(f"{learned}, kept in {presets.remember_cc(b)} (bound again at the next start):\n{b.to_toml()}")
         except (BridgeError, OSError) as e:
             log.warning("could not keep the learned CC mapping: %s", e)
-            self.say(f"cmt-bridge: learned CC {b.cc} on channel {(b.channel or 0) + 1} -> {b.generator}.{b.param}; "
-                     f"to keep it, add to your config (cmt-bridge.toml):\n{b.to_toml()}")
+            self.say(f"{learned}; to keep it, add to your config (cmt-bridge.toml):\n{b.to_toml()}")
         if self.control is not None:
             self.control.send("/cmt/learned", b.generator, b.param, (b.channel or 0) + 1, b.cc)
 
