@@ -17,8 +17,9 @@
     ``predicate(messages)``; ``.connect(port)`` adds a source. Killed after the test.
 
 The user folder (presets, learned CC mappings, personal models; bridge.presets.user_folder) is a fresh
-temporary folder for the whole run (``XDG_CONFIG_HOME``, inherited by every subprocess), so tests never
-read or write the real ``~/.config/cmt-bridge``.
+temporary folder for every test (``XDG_CONFIG_HOME``, inherited by every subprocess), so tests never
+read or write the real ``~/.config/cmt-bridge``, and what one test learns (a cc.toml) never reaches
+the next.
 
 ``osc_receiver`` (function scope) -> factory ``osc_receiver(port=None) -> peers.OscDump``
     Starts ``oscdump -L PORT`` (liblo-tools) on a free UDP port (``.port``);
@@ -40,6 +41,11 @@ import peers  # noqa: E402
 
 os.environ.pop("CMT_BRIDGE_HOME", None)
 os.environ["XDG_CONFIG_HOME"] = __import__("tempfile").mkdtemp(prefix="cmt-bridge-test-config-")
+
+
+@pytest.fixture(autouse=True)
+def fresh_user_folder(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("user-config")))
 
 
 @pytest.fixture(scope="session")

@@ -80,7 +80,7 @@ def started(jack_server):
     runs: list = []
 
     # visuals off: Pd prints a symbol of at most ~1000 characters, and /cmt/status of every generator is longer
-    def bridge(*args, plugins=(), disable="midime,visuals", env=None) -> BridgeRun:
+    def bridge(*args, plugins=(), disable="midime,midime16,visuals", env=None) -> BridgeRun:
         run = BridgeRun(*args, plugins=plugins, disable=disable, env=dict(jack_server.env, **(env or {})))
         runs.append(run)
         return run.wait_ready(60)

@@ -74,7 +74,7 @@ def osc():
 
 @pytest.fixture(scope="module")
 def run(jack_server, osc):
-    r = BridgeRun("--web", "0", "--tempo", "240", plugins=(ARP, TELLER), env=jack_server.env,
+    r = BridgeRun("--web", "0", "--tempo", "240", "--virtual-in", plugins=(ARP, TELLER), env=jack_server.env,
                   reply_port=osc.port)
     try:
         r.wait_ready()
