@@ -102,6 +102,23 @@ def midime16(d: dict) -> list[str]:
     return rows
 
 
+def web(d: dict) -> list[str]:
+    w, ws, o = d["web_play_to_first_note_ms"], d["ws_client_play_to_first_note_ms"], d["osc_play_to_first_note_ms"]
+    r, idle = d["roll_100_notes_per_s"], d["roll_idle"]
+    lost = d["trials_with_missed_jack_periods"]
+    load = d["load_average_1_5_15"][0]
+    return [f"**Web surface** (`python bench/bench_web.py --trials {w['trials']}`: {d['browser']}, JACK "
+            f"{d['jack']['period']} frames, load average {load}; trials where a JACK client missed a period are "
+            f"counted, not timed: web {lost['web']}, WebSocket {lost['ws']}, OSC {lost['osc']}):", "",
+            "| what | p50 / p90 / p99 | baseline in the same run | target |", "| --- | --- | --- | --- |",
+            f"| page *play* button -> first note at a JACK receiver | {w['p50']:.1f} / {w['p90']:.1f} / {w['p99']:.1f} ms "
+            f"| the same /cmt/play over OSC {o['p50']:.1f} / {o['p90']:.1f} / {o['p99']:.1f} ms "
+            f"({d['p99_ratio_web_vs_osc']:.1f}x at p99); a Python WebSocket client {ws['p50']:.1f} / {ws['p90']:.1f} / "
+            f"{ws['p99']:.1f} ms | p99 <= 20 ms |",
+            f"| live piano roll at {r['notes_per_s']:.0f} notes/s | {r['fps']:.0f} fps (frame p99 {r['p99_ms']:.1f} ms, "
+            f"draw p99 {r['draw_p99_ms']:.1f} ms) | idle page {idle['fps']:.0f} fps | >= 30 fps |"]
+
+
 def _decode_how(d: dict) -> str:
     return ", `decoder_sample`: the 32 steps in one call" if d.get("decode_graph", "").startswith("decoder_sample") \
         else ""
@@ -322,7 +339,7 @@ def visuals(d: dict) -> list[str]:
 
 
 def main() -> None:
-    parts = [("timing", timing), ("host", host), ("midime", midime), ("midime16", midime16),
+    parts = [("timing", timing), ("host", host), ("web", web), ("midime", midime), ("midime16", midime16),
              ("transcription", transcription),
              ("cmt", cmt), ("cmt_step", cmt_step), ("soak", soak), ("soak_p64", soak), ("flood", flood),
              ("tagger", tagger), ("visuals", visuals)]
