@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from bridge.runtime import MANIFEST, sha256
 from plugins.midime import melody
 
 from ..musicvae.sample_graph import build, decoder_weights
+from ..musicvae.sample_graph import validate as check_against_steps
 
 log = logging.getLogger(__name__)
 
@@ -80,30 +80,7 @@ def add_to_folder(folder: str | Path, windows: np.ndarray, windows_from: str, ti
 
 def validate(vae, windows: np.ndarray, timing_runs: int = 30) -> dict:
     """Tokens with ``bar_sample`` vs the step loop (greedy, Gumbel T 0.5 / 1.0; posterior means and prior
-    draws), and one 16-bar decode timed both ways on one thread."""
-    rng = np.random.default_rng(0)
-    mu, _ = vae.encode(windows)
-    latents = {"posterior_mean": mu, "prior": rng.standard_normal(mu.shape).astype(np.float32)}
-    rows = mismatched = 0
-    cases = {}
-    for lname, z in latents.items():
-        for temp in (0.0, 0.5, 1.0):
-            noise = None if temp == 0 else vae.gumbel(len(z), rng)
-            a = vae.decode_noise(z, temp, noise, graph=True)
-            b = vae.decode_noise(z, temp, noise, graph=False)
-            bad = int((a != b).any(axis=1).sum())
-            cases[f"{lname}_T{temp:g}"] = bad
-            rows += len(z)
-            mismatched += bad
-    z1 = mu[:1]
-    times: dict[str, list[float]] = {"sample": [], "steps": []}
-    for k in range(timing_runs + 3):
-        for key, graph in (("sample", True), ("steps", False)):
-            t0 = time.perf_counter()
-            vae.decode_noise(z1, 0.0, None, graph=graph)
-            if k >= 3:
-                times[key].append((time.perf_counter() - t0) * 1e3)
-    return {"identical": mismatched == 0, "rows": rows, "mismatched_rows": mismatched,
-            "decisions": rows * vae.steps, "mismatched_by_case": cases,
-            "decode_ms_bar_sample": round(float(np.median(times["sample"])), 3),
-            "decode_ms_step_loop": round(float(np.median(times["steps"])), 3), "threads": 1}
+    draws), and one 16-bar decode timed both ways on one thread: the 2-bar check, with this graph's names."""
+    report = check_against_steps(vae, windows, timing_runs, temperatures=(0.0, 0.5, 1.0), warmup=3)
+    report["decode_ms_bar_sample"] = report.pop("decode_ms_sample_graph")
+    return report
