@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from plugins.transcription import features, synth  # noqa: E402
-from plugins.transcription.audio import SAMPLE_RATE, read_wav  # noqa: E402
+from plugins.transcription.audio import SAMPLE_RATE, read_audio  # noqa: E402
 from plugins.transcription.labels import INSTRUMENT_NAMES  # noqa: E402
 from plugins.transcription.stream import LATENCY_SECONDS, StreamTranscriber  # noqa: E402
 from plugins.transcription.transcriber import Transcriber  # noqa: E402
@@ -146,7 +146,7 @@ def main() -> int:
             lat = []
             for wav in wavs:
                 ref = np.load(wav.with_suffix(".npz"))["notes"].astype(np.float64)
-                samples = read_wav(wav)
+                samples = read_audio(wav)
                 tot["audio_s"] += len(samples) / SAMPLE_RATE
                 ours.transcribe_file(wav)  # warm-up
                 t0 = time.perf_counter()

@@ -87,7 +87,7 @@ def run_cli(wav: Path, out: Path, seed: int = 0) -> tuple[float, float, float]:
 
 def in_process_sync(wav: Path, tagger, onset: np.ndarray) -> dict:
     """Ours and the level-driven baseline, rendered in-process at 128 px, same shader, same walk."""
-    from plugins.tagger.audio import read_audio
+    from bridge.api import read_audio
     from plugins.visuals.analysis import analyse, frame_vectors
     from plugins.visuals.render import ShaderRenderer
 
@@ -107,7 +107,7 @@ def in_process_sync(wav: Path, tagger, onset: np.ndarray) -> dict:
 def live_fps_worker(wav: str) -> None:
     """One core: the live path's frames per second at 512 px, and an ONNX conv decoder's beside it."""
     os.sched_setaffinity(0, {0})
-    from plugins.tagger.audio import read_audio
+    from bridge.api import read_audio
     from plugins.tagger.tagger import Tagger
     from plugins.visuals.live import LiveSteering
     from plugins.visuals.render import ShaderRenderer

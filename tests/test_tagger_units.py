@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bridge.errors import ConfigError, InputError, ModelError
-from plugins.tagger.audio import read_audio
+from bridge.api import read_audio
 from plugins.tagger.caption import SILENCE, Captioner, join_and
 from plugins.tagger.tagger import Tagger, cut_windows, rms_dbfs, window_starts
 from tagger_fixture import GROUPS, RATE, TAGS, THRESHOLDS, make_tagger_folder, tone

@@ -74,6 +74,46 @@ def test_transcribe_cli_finds_the_tune(tmp_path, instrument, rate):
     assert onset_f1(found, reference()) >= 0.7, found  # measured 0.86..1.0
 
 
+@pytest.mark.parametrize("fmt", ["flac", "ogg", "mp3"])
+def test_transcribe_reads_flac_ogg_and_mp3_like_wav(tmp_path, fmt):
+    """The same render as FLAC, OGG (Vorbis) and MP3 (lossy, with encoder delay) gives the tune's notes."""
+    import av
+    import soundfile
+
+    from plugins.transcription.audio import read_audio
+
+    wav = render(tmp_path, "flute", 44100)
+    x, rate = soundfile.read(str(wav), dtype="float32")
+    path = tmp_path / f"flute.{fmt}"
+    if fmt == "mp3":
+        mono = x.mean(axis=1) if x.ndim == 2 else x
+        with av.open(str(path), "w", format="mp3") as out:
+            stream = out.add_stream("libmp3lame", rate=rate)
+            stream.layout = "mono"
+            pcm = (np.clip(mono, -1, 1) * 32767).astype(np.int16)
+            for i in range(0, len(pcm), 1152):
+                frame = av.AudioFrame.from_ndarray(pcm[None, i:i + 1152], format="s16", layout="mono")
+                frame.sample_rate = rate
+                for packet in stream.encode(frame):
+                    out.mux(packet)
+            for packet in stream.encode(None):
+                out.mux(packet)
+    else:
+        soundfile.write(str(path), x, rate, format=fmt.upper(), subtype="VORBIS" if fmt == "ogg" else None)
+    assert read_audio(path).dtype == np.float32
+    out = tmp_path / f"{fmt}.mid"
+    r = cli("transcribe", str(path), "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    found = [(n.start * 60 / read_tempo(out), n.pitch) for n in read_notes(out)]
+    if fmt != "mp3":
+        assert onset_f1(found, reference(), tolerance=0.05) >= 0.7, found
+    else:   # every note is heard (MP3's encoder delay is a few ms), but its artefacts add re-onsets:
+        # F1 0.58 measured on this flute (issue 14's robustness work), so here recall is what is checked
+        ref = reference()
+        heard = sum(any(p == rp and abs(t - rt) <= 0.07 for t, p in found) for rt, rp in ref)
+        assert heard >= 0.8 * len(ref), found
+
+
 def test_transcribe_writes_the_tempo_asked_for_and_keeps_the_timing(tmp_path):
     wav = render(tmp_path, "flute")
     a, b = tmp_path / "a.mid", tmp_path / "b.mid"
@@ -107,7 +147,7 @@ def test_bad_and_silent_input(tmp_path):
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"this is not audio")
     r = cli("transcribe", str(bad), "-o", str(tmp_path / "x.mid"))
-    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "not a readable WAV" in r.stderr
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "not a readable audio file" in r.stderr
     silent = tmp_path / "silent.wav"
     with wave.open(str(silent), "wb") as w:
         w.setnchannels(1)
@@ -147,13 +187,13 @@ def test_generator_streams_the_transcription_in_beats(tmp_path):
 
 def test_streaming_note_ons_equal_the_offline_tracker(tmp_path):
     from plugins.transcription import features
-    from plugins.transcription.audio import read_wav
+    from plugins.transcription.audio import read_audio
     from plugins.transcription.stream import StreamTranscriber
     from plugins.transcription.tracking import NoteTracker
     from plugins.transcription.transcriber import Transcriber
 
     model = Transcriber.load(MODEL)
-    samples = read_wav(render(tmp_path, "trumpet"))
+    samples = read_audio(render(tmp_path, "trumpet"))
     offline = NoteTracker()
     offline.push(model.frame_labels(features.log_spectrum(samples)))
     offline.flush()

@@ -8,7 +8,7 @@ import pytest
 
 from bridge.errors import InputError
 from plugins.transcription import features
-from plugins.transcription.audio import SAMPLE_RATE, read_wav, resample, write_wav
+from plugins.transcription.audio import SAMPLE_RATE, read_audio, resample, write_wav
 
 
 def sine(hz: float, seconds: float = 1.0, rate: int = SAMPLE_RATE, amp: float = 0.5) -> np.ndarray:
@@ -49,12 +49,12 @@ def test_wav_round_trip_stereo_and_resampling(tmp_path):
         w.setsampwidth(2)
         w.setframerate(44100)
         w.writeframes((stereo * 32767).astype("<i2").tobytes())
-    y = read_wav(path)
+    y = read_audio(path)
     assert abs(len(y) - SAMPLE_RATE // 2) <= 1
     spectrum = np.abs(np.fft.rfft(y))
     assert abs(spectrum.argmax() * SAMPLE_RATE / len(y) - 440.0) < 3.0
     out = write_wav(tmp_path / "b.wav", y)
-    np.testing.assert_allclose(read_wav(out), y, atol=1e-4)
+    np.testing.assert_allclose(read_audio(out), y, atol=1e-4)
 
 
 def test_resample_keeps_frequency_and_length():
@@ -63,13 +63,14 @@ def test_resample_keeps_frequency_and_length():
     assert abs(np.abs(np.fft.rfft(y)).argmax() - 1000) <= 1
 
 
-@pytest.mark.parametrize("content, match", [(b"", "not a readable WAV"), (b"RIFF\x00\x00garbage", "not a readable WAV"),
-                                            (b"OggS" + bytes(100), "not a readable WAV")])
+@pytest.mark.parametrize("content, match", [(b"", "not a readable audio file"),
+                                            (b"RIFF\x00\x00garbage", "not a readable audio file"),
+                                            (b"OggS" + bytes(100), "not a readable audio file")])
 def test_unreadable_audio_is_one_line_input_error(tmp_path, content, match):
     path = tmp_path / "bad.wav"
     path.write_bytes(content)
     with pytest.raises(InputError, match=match) as err:
-        read_wav(path)
+        read_audio(path)
     assert "\n" not in str(err.value)
     with pytest.raises(InputError, match="no such audio file"):
-        read_wav(tmp_path / "missing.wav")
+        read_audio(tmp_path / "missing.wav")

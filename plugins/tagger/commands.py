@@ -124,7 +124,7 @@ def cmd_tag(args) -> int:
 
     tagger = Tagger.load(args.model)
     captioner = Captioner(tagger.tags, tagger.groups, tagger.thresholds).with_thresholds(overrides)
-    from .audio import read_audio
+    from bridge.api import read_audio
 
     samples = read_audio(args.audio, tagger.rate)
     windows = len(window_starts(len(samples), tagger.window, max(1, int(round(hop * tagger.rate)))))

@@ -11,7 +11,7 @@ audio time heard so far and ``describe`` names the source in one line.
   resamples with the transcription plugin's :class:`StreamResampler` (to the
   model's rate) into a ring buffer of ``keep_seconds``.
 - :class:`FileSource` decodes a whole file once (any format,
-  :func:`plugins.tagger.audio.read_audio`) and "plays" it against the monotonic
+  :func:`bridge.api.read_audio`) and "plays" it against the monotonic
   clock: at wall time ``t`` after the start, what has been heard is the file up
   to ``t`` seconds (looping if asked). Nothing sounds; the host's MIDI is
   unaffected.
@@ -28,7 +28,7 @@ import numpy as np
 
 from bridge.api import InputError
 
-from .audio import read_audio
+from bridge.api import read_audio
 
 log = logging.getLogger(__name__)
 

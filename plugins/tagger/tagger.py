@@ -24,7 +24,7 @@ import numpy as np
 
 from bridge.api import InputError, ModelBundle, ModelError, default_models_dir
 
-from .audio import read_audio
+from bridge.api import read_audio
 
 log = logging.getLogger(__name__)
 

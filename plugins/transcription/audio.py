@@ -1,8 +1,9 @@
-"""WAV in and out with the stdlib ``wave`` module, mono mixdown and resampling in numpy.
+"""Audio in (any common format) and WAV out, mono mixdown and resampling for the transcriber.
 
-Everything the transcriber sees is mono float32 at :data:`SAMPLE_RATE`; other
-rates are resampled here (band-limited, FFT based), so no audio library is
-needed at run time.
+Everything the transcriber sees is mono float32 at :data:`SAMPLE_RATE`. Files
+are decoded by the host's one audio reader (:func:`bridge.api.decode_audio`:
+WAV, FLAC, OGG, MP3 and what FFmpeg decodes) and resampled here (band-limited,
+FFT based, exact for whole signals).
 """
 from __future__ import annotations
 
@@ -12,49 +13,21 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge.api import InputError
-
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000  # Hz: what the features and the model expect
 
 
-def read_wav(path: str | Path, rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Mono float32 samples in -1..1 at ``rate`` Hz; InputError one-liners for anything unusable."""
-    from bridge.api import input_file
+def read_audio(path: str | Path, rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Mono float32 samples in -1..1 at ``rate`` Hz from WAV, FLAC, OGG, MP3...; InputError one-liners."""
+    from bridge.api import decode_audio, input_file
 
     path = input_file(path, "audio file")
-    try:
-        with wave.open(str(path), "rb") as w:
-            channels, width, source_rate, frames = w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()
-            raw = w.readframes(frames)
-    except (wave.Error, EOFError, OSError) as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise InputError(f"{path}: not a readable WAV file ({reason}; PCM WAV 8/16/24/32-bit is supported)") from None
-    if channels < 1 or source_rate < 1000:
-        raise InputError(f"{path}: WAV header says {channels} channels at {source_rate} Hz")
-    samples = _pcm_to_float(raw, width, path)
-    usable = len(samples) // channels * channels
-    samples = samples[:usable].reshape(-1, channels).mean(axis=1)
+    samples, source_rate = decode_audio(path)
     if source_rate != rate:
         log.info("%s: resampling %d Hz -> %d Hz", path.name, source_rate, rate)
         samples = resample(samples, source_rate, rate)
-    return samples.astype(np.float32)
-
-
-def _pcm_to_float(raw: bytes, width: int, path: Path) -> np.ndarray:
-    if width == 1:
-        return (np.frombuffer(raw, np.uint8).astype(np.float32) - 128.0) / 128.0
-    if width == 2:
-        return np.frombuffer(raw, "<i2").astype(np.float32) / 32768.0
-    if width == 3:
-        b = np.frombuffer(raw[: len(raw) // 3 * 3], np.uint8).reshape(-1, 3).astype(np.int32)
-        v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
-        v = np.where(v >= 1 << 23, v - (1 << 24), v)
-        return v.astype(np.float32) / float(1 << 23)
-    if width == 4:
-        return np.frombuffer(raw, "<i4").astype(np.float32) / float(1 << 31)
-    raise InputError(f"{path}: {8 * width}-bit WAV samples are not supported")
+    return np.asarray(samples, np.float32)
 
 
 def resample(samples: np.ndarray, source_rate: int, rate: int) -> np.ndarray:

@@ -12,6 +12,7 @@ from bridge.api import InputError, add_param_options, param_values
 
 TRANSCRIBE_EXAMPLES = """examples:
   cmt-bridge transcribe solo.wav -o solo.mid                  (also writes solo.png, a piano roll)
+  cmt-bridge transcribe take.mp3 -o take.mid                  (FLAC, OGG, MP3: any format FFmpeg decodes)
   cmt-bridge transcribe solo.wav -o solo.mid --instrument flute --png roll.png
   cmt-bridge transcribe solo.wav -o solo.mid --tempo 96          (default: the tempo estimated from the notes)
   cmt-bridge transcribe --live --device 2 --seconds 30 -o take.mid    (an input device; needs sounddevice)"""
@@ -33,10 +34,10 @@ def file_tempo(args, onsets_s: list[float]) -> float:
 def add_commands(sub: argparse._SubParsersAction) -> None:
     from .labels import INSTRUMENT_NAMES
 
-    t = sub.add_parser("transcribe", help="audio (WAV) -> MIDI notes + piano roll, with the cross-modal VAE",
-                       description="Transcribe a monophonic recording (WAV, any sample rate) into MIDI notes.",
+    t = sub.add_parser("transcribe", help="audio (WAV, FLAC, OGG, MP3...) -> MIDI notes + piano roll, with the cross-modal VAE",
+                       description="Transcribe a monophonic recording (WAV, FLAC, OGG, MP3 or anything FFmpeg decodes; any sample rate) into MIDI notes.",
                        epilog=TRANSCRIBE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    t.add_argument("audio", type=Path, nargs="?", help="a PCM WAV file (mono or stereo; resampled to 16 kHz)")
+    t.add_argument("audio", type=Path, nargs="?", help="an audio file: WAV, FLAC, OGG, MP3... (mono or stereo, mixed down; resampled to 16 kHz)")
     t.add_argument("--live", action="store_true", help="transcribe an audio input device instead of a file")
     t.add_argument("--device", default="", help="with --live: input device index or name (default: the default input)")
     t.add_argument("--seconds", type=float, default=10.0, help="with --live: how long to listen (default 10)")
@@ -68,7 +69,7 @@ def cmd_transcribe(args) -> int:
     from bridge.api import Note, output_path, write_notes
     from bridge.api import render_pianoroll as render
 
-    from .audio import read_wav
+    from .audio import read_audio
     from .labels import instrument
     from .params import PARAMS
     from .transcriber import Transcriber
@@ -84,7 +85,7 @@ def cmd_transcribe(args) -> int:
     model = Transcriber.load(args.model)
     if args.live:
         return transcribe_live(args, model, threshold)
-    samples = read_wav(args.audio)
+    samples = read_audio(args.audio)
     notes = model.transcribe(samples, onset_threshold=threshold)
     bpm = file_tempo(args, [n.start for n in notes])
     beats = [Note(n.pitch, n.velocity, n.start * bpm / 60, (n.end - n.start) * bpm / 60) for n in notes]

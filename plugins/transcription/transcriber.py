@@ -14,7 +14,7 @@ import numpy as np
 from bridge.api import InputError, ModelBundle, ModelError, model_folder
 
 from . import features, labels, tracking
-from .audio import SAMPLE_RATE, read_wav
+from .audio import SAMPLE_RATE, read_audio
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class Transcriber:
         return tracking.track(self.frame_labels(features.log_spectrum(samples)), onset_threshold, frame_threshold)
 
     def transcribe_file(self, path: str | Path, **kw) -> list[tracking.TrackedNote]:
-        return self.transcribe(read_wav(path, SAMPLE_RATE), **kw)
+        return self.transcribe(read_audio(path, SAMPLE_RATE), **kw)
 
     def instrument_guess(self, samples: np.ndarray) -> str:
         """The instrument the symbol decoder hears most often on sounding frames."""

@@ -85,7 +85,8 @@ def cmd_visualize(args) -> int:
 
     import numpy as np
 
-    from plugins.tagger.audio import decode, resample
+    from bridge.api import decode_audio as decode
+    from bridge.api import resample_audio as resample
     from plugins.tagger.tagger import Tagger
 
     from .analysis import analyse, frame_vectors

@@ -60,7 +60,7 @@ class VideoWriter:
         self.audio = None
         if audio is not None and len(audio[0]):
             samples, source_rate = audio
-            from plugins.tagger.audio import resample
+            from bridge.api import resample_audio as resample
 
             out_rate = aac_rate(int(source_rate))
             self.audio = (resample(np.asarray(samples, np.float32), int(source_rate), out_rate), out_rate)

@@ -1,11 +1,11 @@
-"""Audio files in any common format -> mono float32 at the model's rate.
+"""Audio files in any common format -> mono float32 at a model's rate: one reader for every plugin.
 
 WAV, FLAC, OGG (and AIFF, ...) are decoded by soundfile (libsndfile in its
 wheel); MP3, M4A/AAC, Opus and anything else by PyAV (FFmpeg in its wheel). A
 file the first decoder refuses is tried with the other before giving up, so
-a mislabelled extension still works. Resampling is soxr (high quality); the
-transcription plugin's WAV-only reader (:mod:`plugins.transcription.audio`)
-stays as it is for its own files.
+a mislabelled extension still works. Resampling is soxr (high quality).
+Plugins reach these through :mod:`bridge.api` (``read_audio``,
+``decode_audio``, ``resample_audio``).
 
 Every failure is an :class:`~bridge.errors.InputError` with one line naming the
 file and the reason.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge.api import InputError
+from .errors import InputError
 
 log = logging.getLogger(__name__)
 
