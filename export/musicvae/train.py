@@ -74,13 +74,18 @@ def loss_fn(net, batch: dict, beta: float, free_bits: float) -> tuple[torch.Tens
     """``net`` is the model or its DDP wrapper (whose forward all-reduces the gradients)."""
     x = batch["x"]
     inp = decoder_inputs(x).masked_fill(batch["drop"], START)
-    logits, mu, sigma = net(x, inp, batch["eps"])
+    logits, mu, sigma, *extra = net(x, inp, batch["eps"])
     rec = F.cross_entropy(logits.reshape(-1, NUM_CLASSES), x.reshape(-1), reduction="none").view(x.shape).sum(1)
     kl = 0.5 * (mu.pow(2) + sigma.pow(2) - 1 - 2 * torch.log(sigma)).sum(1)
-    loss = (rec + beta * torch.clamp(kl - free_bits, min=0)).mean()
+    per_window = rec + beta * torch.clamp(kl - free_bits, min=0)
+    aux = extra[0] if extra else {}   # a model's own extra terms (the 16-bar bar-code path): per window
+    if "loss" in aux:
+        per_window = per_window + aux["loss"]
+    loss = per_window.mean()
     with torch.no_grad():
         acc = (logits.argmax(-1) == x).float().mean().item()
-    return loss, {"loss": loss.item(), "rec": rec.mean().item(), "kl": kl.mean().item(), "tf_acc": acc}
+    stats = {k: float(v.detach().mean()) for k, v in aux.items() if k != "loss"}
+    return loss, {"loss": loss.item(), "rec": rec.mean().item(), "kl": kl.mean().item(), "tf_acc": acc, **stats}
 
 
 @torch.no_grad()

@@ -77,9 +77,10 @@ def export(source: str | Path, out: Path | None = None, run_dir: Path | None = N
     plan = ExportPlan(
         name=cfg.model_name, config=cfg.name, version=f"{cfg.name}@{state['step']}",
         description="MusicVAE for 16-bar monophonic melodies on a 16th grid (MusicVAE melody classes): "
-                    "bidirectional GRU encoder over 256 steps -> z -> conductor GRU (one embedding per bar) -> "
-                    "bar decoder GRU reset every bar (hierdec-mel_16bar's design); bar_sample decodes a bar "
-                    "in one call",
+                    + ("a bidirectional GRU per bar, then one over the 16 bar codes" if cfg.encoder == "bar"
+                       else "bidirectional GRU encoder over 256 steps")
+                    + " -> z -> conductor GRU (one embedding per bar) -> bar decoder GRU reset every bar "
+                    "(hierdec-mel_16bar's design); bar_sample decodes a bar in one call",
         graphs=graphs(model), metadata={"config": cfg.name, "step": str(state["step"])},
         fields={"z_dim": cfg.z_dim, "bars": BARS, "bar_embed": cfg.bar_embed,
                 "state_shape": [cfg.dec_layers, cfg.dec_hidden],

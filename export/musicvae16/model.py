@@ -1,4 +1,5 @@
-"""The 16-bar MusicVAE in torch: a bidirectional GRU encoder over 256 sixteenths, and either the
+"""The 16-bar MusicVAE in torch: a hierarchical encoder (a bidirectional GRU per bar, then one over the
+16 bar summaries; or one bidirectional GRU over 256 sixteenths, ``encoder="seq"``), and either the
 hierarchical decoder of hierdec-mel_16bar or the flat baseline.
 
 Hierarchical (Roberts et al. 2018, section 3.2): the conductor, a GRU run for
@@ -32,7 +33,14 @@ class MusicVAE16(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.embed = nn.Embedding(NUM_CLASSES + 1, cfg.embed)
-        self.encoder = nn.GRU(cfg.embed, cfg.enc_hidden, batch_first=True, bidirectional=True)
+        if cfg.encoder == "bar":
+            self.bar_encoder = nn.GRU(cfg.embed, cfg.bar_enc_hidden, batch_first=True, bidirectional=True)
+            self.to_code = nn.Linear(2 * cfg.bar_enc_hidden, cfg.bar_embed)
+            self.encoder = nn.GRU(cfg.bar_embed, cfg.enc_hidden, batch_first=True, bidirectional=True)
+        elif cfg.encoder == "seq":
+            self.encoder = nn.GRU(cfg.embed, cfg.enc_hidden, batch_first=True, bidirectional=True)
+        else:
+            raise ValueError(f"encoder must be 'bar' or 'seq', not {cfg.encoder!r}")
         self.to_mu = nn.Linear(2 * cfg.enc_hidden, cfg.z_dim)
         self.to_sigma = nn.Linear(2 * cfg.enc_hidden, cfg.z_dim)
         if cfg.decoder == "hier":
@@ -48,10 +56,30 @@ class MusicVAE16(nn.Module):
 
     # -- exported graphs --------------------------------------------------------------
     def encode(self, melody: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """melody int64 [B, 256] -> mu, sigma [B, Z]."""
-        _, h = self.encoder(self.embed(melody))
+        """melody int64 [B, 256] -> mu, sigma [B, Z].
+
+        ``bar``: each bar is read by its own (shared) bidirectional GRU, 16 steps, all bars at once,
+        into a bar code (the size of a conductor embedding, see :meth:`bar_codes`); the 16 codes are
+        then read by a bidirectional GRU over bars. A bar's notes are at most 16 + 16 recurrent steps
+        from z instead of up to 256."""
+        return self._encode(melody)[:2]
+
+    def bar_codes(self, melody: torch.Tensor) -> torch.Tensor:
+        """melody int64 [B, 256] -> one code per bar [B, 16, E] ("bar" encoder): what the bottom decoder
+        can decode a bar from, and what the conductor learns to produce from z (the aux loss)."""
+        b = melody.shape[0]
+        _, hb = self.bar_encoder(self.embed(melody).reshape(b * BARS, STEPS_PER_BAR, -1))
+        return torch.tanh(self.to_code(torch.cat([hb[0], hb[1]], dim=-1))).reshape(b, BARS, -1)
+
+    def _encode(self, melody: torch.Tensor):
+        codes = None
+        if self.cfg.encoder == "bar":
+            codes = x = self.bar_codes(melody)
+        else:
+            x = self.embed(melody)
+        _, h = self.encoder(x)
         h = torch.cat([h[0], h[1]], dim=-1)
-        return self.to_mu(h), F.softplus(self.to_sigma(h)) + 1e-4
+        return self.to_mu(h), F.softplus(self.to_sigma(h)) + 1e-4, codes
 
     def conduct(self, z: torch.Tensor) -> torch.Tensor:
         """z [B, Z] -> one embedding per bar [B, 16, E] (hier); the flat decoder's condition is z itself."""
@@ -73,8 +101,28 @@ class MusicVAE16(nn.Module):
 
     # -- training form -----------------------------------------------------------------
     def forward(self, melody: torch.Tensor, inputs: torch.Tensor, eps: torch.Tensor):
-        mu, sigma = self.encode(melody)
-        return self.decode_teacher(mu + sigma * eps, inputs), mu, sigma
+        """Training: logits, mu, sigma, and with ``aux`` > 0 a dict of extra loss terms per window.
+
+        The aux (bar-code) path gives the two halves of the hierarchy short training paths of their
+        own: the bottom decoder also decodes every bar from the encoder's code for that bar (a
+        one-bar autoencoder, 16 steps deep), and the conductor's embeddings are pulled towards those
+        codes (mean squared error, the codes held fixed). The exported model is unchanged: z ->
+        conductor -> bottom decoder."""
+        mu, sigma, codes = self._encode(melody)
+        z = mu + sigma * eps
+        if not (self.cfg.aux > 0 and codes is not None and self.cfg.decoder == "hier"):
+            return self.decode_teacher(z, inputs), mu, sigma
+        c = self.conduct(z)
+        logits = self._decode_bars(c, inputs)
+        code_logits = self._decode_bars(codes, inputs)
+        code_rec = F.cross_entropy(code_logits.reshape(-1, NUM_CLASSES), melody.reshape(-1),
+                                   reduction="none").view(melody.shape).sum(1)
+        code_mse = (c - codes.detach()).pow(2).sum((1, 2))
+        with torch.no_grad():
+            code_acc = (code_logits.argmax(-1) == melody).float().mean()
+        aux = {"code_rec": code_rec, "code_mse": code_mse,
+               "loss": self.cfg.aux * (code_rec + self.cfg.code_weight * code_mse), "code_tf_acc": code_acc}
+        return logits, mu, sigma, aux
 
     def decode_teacher(self, z: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits [B, 256, C] for decoder inputs [B, 256] (see :func:`decoder_inputs`)."""
@@ -83,7 +131,12 @@ class MusicVAE16(nn.Module):
             zz = z.unsqueeze(1).expand(-1, t, -1)
             y, _ = self.decoder(torch.cat([self.embed(inputs), zz], dim=-1), self.init_state(z))
             return self.out(torch.cat([y, zz], dim=-1))
-        c = self.conduct(z).reshape(b * BARS, -1)                       # [B*16, E]
+        return self._decode_bars(self.conduct(z), inputs)
+
+    def _decode_bars(self, bars: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        """Bottom decoder, teacher-forced, every bar at once from its embedding: bars [B, 16, E] -> logits."""
+        b, t = inputs.shape
+        c = bars.reshape(b * BARS, -1)                                   # [B*16, E]
         x = inputs.reshape(b * BARS, STEPS_PER_BAR)
         cc = c.unsqueeze(1).expand(-1, STEPS_PER_BAR, -1)
         y, _ = self.decoder(torch.cat([self.embed(x), cc], dim=-1), self.init_state(c))
