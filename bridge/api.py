@@ -93,7 +93,9 @@ table and :func:`param_values` checks them (one-line errors naming the flag);
 write MIDI files and draw piano rolls; :class:`Progress` is the progress bar for long work;
 :func:`pil_font` a PIL font for pictures. :func:`load_sounddevice`, :func:`find_device`,
 :func:`input_devices`, :func:`open_input`, :func:`close_input` and :class:`StreamResampler`
-open audio input devices and resample their blocks (for plugins that listen); :func:`read_audio`,
+open audio input devices and resample their blocks (for plugins that listen); a device written
+``jack`` or ``jack:<port>`` is a JACK audio input port instead (:func:`jack_source`, :class:`JackInput`,
+through the JACK client library); :func:`read_audio`,
 :func:`decode_audio` and :func:`resample_audio` read audio files of any common format (WAV, FLAC,
 OGG, MP3, and what FFmpeg decodes) with one-line errors. :func:`input_file`,
 :func:`output_path` and :func:`output_folder` check paths a user gives and turn
@@ -125,7 +127,8 @@ from .presets import user_folder
 from .progress import Progress
 
 if TYPE_CHECKING:
-    from .audio_in import StreamResampler, close_input, find_device, input_devices, load_sounddevice, open_input
+    from .audio_in import (JackInput, StreamResampler, close_input, find_device, input_devices, jack_source,
+                           load_sounddevice, open_input)
     from .audiofile import decode as decode_audio
     from .audiofile import read_audio
     from .audiofile import resample as resample_audio
@@ -133,7 +136,8 @@ if TYPE_CHECKING:
 
 # bridge.runtime and bridge.audio_in import numpy: loaded on first use, so a plugin's hooks and CLI options stay light
 _RUNTIME = ("ModelBundle", "default_models_dir", "model_folder")
-_AUDIO_IN = ("StreamResampler", "find_device", "input_devices", "load_sounddevice", "open_input", "close_input")
+_AUDIO_IN = ("StreamResampler", "find_device", "input_devices", "load_sounddevice", "open_input", "close_input",
+             "JackInput", "jack_source")
 _AUDIO_FILE = {"read_audio": "read_audio", "decode_audio": "decode", "resample_audio": "resample"}
 
 
@@ -163,5 +167,6 @@ __all__ = [
     "Progress", "pil_font", "input_file", "output_path", "output_folder", "user_folder", "numbered", "same_file",
     "with_time", "claim_set",
     "load_sounddevice", "find_device", "input_devices", "StreamResampler", "open_input", "close_input",
+    "JackInput", "jack_source",
     "read_audio", "decode_audio", "resample_audio",
 ]

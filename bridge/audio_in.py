@@ -110,3 +110,83 @@ def close_input(stream: Any, name: str) -> None:
         stream.close()
     except Exception as e:  # noqa: BLE001 - closing must not take the caller down
         log.warning("closing %s: %s", name, e)
+
+
+JACK_PREFIX = "jack"
+
+
+def jack_source(device: str | int | None) -> str | None:
+    """For a device written ``jack`` or ``jack:<port>``: the JACK output port to connect from ("" = none, wire it
+    yourself); None for every other device (a PortAudio device)."""
+    text = "" if device is None else str(device).strip()
+    if text == JACK_PREFIX:
+        return ""
+    if text.startswith(JACK_PREFIX + ":"):
+        return text[len(JACK_PREFIX) + 1:]
+    return None
+
+
+class JackInput:
+    """One JACK audio input port through the JACK client library (JACK-Client): a real audio path into a
+    plugin, as a DAW or a synth sends it, with no sound card (a dummy-driver server works too).
+
+    ``JackInput(client_name, source)`` connects to the running server (never starts one) and registers
+    ``<client_name>:in``; :meth:`start` activates it and calls ``callback(block, frames, None, None)`` (the
+    sounddevice callback's shape: a float32 [frames, 1] copy) once per JACK period, on JACK's thread, and
+    connects ``source`` (a port name or a regular expression, e.g. ``system:capture_1``) when given.
+    :attr:`rate` and :attr:`block` are the server's. Every failure is a one-line InputError."""
+
+    def __init__(self, client_name: str, source: str = "") -> None:
+        try:
+            import jack
+        except ImportError as err:
+            raise InputError(f"a JACK audio input needs JACK-Client ({err}): pip install JACK-Client") from None
+        except OSError as err:   # the JACK library itself is missing
+            raise InputError(f"a JACK audio input needs libjack ({str(err).splitlines()[0]}): "
+                             "apt install libjack-jackd2-0") from None
+        self._jack = jack
+        try:
+            self.client = jack.Client(client_name, no_start_server=True)
+        except jack.JackError as err:
+            raise InputError(f"no JACK server to listen to ({str(err).splitlines()[0]}): start one "
+                             "(jackd -d alsa, or jackd -d dummy) or use a PortAudio device") from None
+        self.source = source
+        self.port = self.client.inports.register("in")
+        self.name = self.port.name
+        self.rate = float(self.client.samplerate)
+        self.block = int(self.client.blocksize)
+        self.xruns = 0
+        self._callback: Any = None
+        self.client.set_process_callback(self._process)
+        self.client.set_xrun_callback(self._xrun)
+
+    def _process(self, frames: int) -> None:   # JACK's thread: copy the period and return
+        cb = self._callback
+        if cb is not None:
+            cb(self.port.get_array().astype(np.float32).reshape(-1, 1), frames, None, None)
+
+    def _xrun(self, delay: float) -> None:
+        self.xruns += 1
+
+    def start(self, callback: Any) -> "JackInput":
+        self._callback = callback
+        self.client.activate()
+        if self.source:
+            ports = self.client.get_ports(self.source, is_audio=True, is_output=True)
+            if not ports:
+                outs = [p.name for p in self.client.get_ports(is_audio=True, is_output=True)]
+                self.close()
+                raise InputError(f"no JACK audio output port matches {self.source!r}; audio outputs: "
+                                 f"{', '.join(outs) if outs else 'none'}")
+            self.client.connect(ports[0], self.port)
+            log.info("%s <- %s", self.name, ports[0].name)
+        return self
+
+    def close(self) -> None:
+        """Deactivate and leave the server (a failure is logged, never raised)."""
+        self._callback = None
+        try:
+            self.client.deactivate()
+            self.client.close()
+        except Exception as e:  # noqa: BLE001 - closing must not take the caller down
+            log.warning("closing %s: %s", self.name, e)

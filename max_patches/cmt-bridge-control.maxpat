@@ -11954,7 +11954,7 @@
 						200.0,
 						21.0
 					],
-					"text": "choose input device index or name (empty: the default input)"
+					"text": "choose input device index or name (empty: the default input); jack or jack:<port> for a JACK audio input"
 				}
 			},
 			{

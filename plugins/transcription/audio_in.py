@@ -11,7 +11,10 @@ model's look-ahead (:data:`~plugins.transcription.stream.LATENCY_SECONDS`,
 80 ms): :meth:`AudioInput.latency_seconds`.
 
 sounddevice is imported only when a stream opens (``pip install sounddevice``;
-Debian also needs ``libportaudio2``).
+Debian also needs ``libportaudio2``). A device written ``jack`` or
+``jack:<port>`` is a JACK audio input port instead (the JACK client library,
+no PortAudio): ``cmt-bridge-transcription:in``, connected from ``<port>`` when
+given, at the server's rate, one block per JACK period.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bridge.api import StreamResampler, close_input, find_device, load_sounddevice, open_input
+from bridge.api import JackInput, StreamResampler, close_input, find_device, jack_source, load_sounddevice, open_input
 
 from .audio import SAMPLE_RATE
 from .stream import LATENCY_SECONDS, StreamTranscriber
@@ -32,6 +35,7 @@ from .transcriber import Transcriber
 log = logging.getLogger(__name__)
 
 BLOCK = 256  # frames per PortAudio block at the device rate
+JACK_CLIENT = "cmt-bridge-transcription"
 OnNote = Callable[[str, TrackedNote, float], None]
 
 
@@ -40,12 +44,19 @@ class AudioInput:
 
     def __init__(self, model: Transcriber, on_note: OnNote, device: str | int | None = None, block: int = BLOCK,
                  onset_threshold: float = ONSET_THRESHOLD, sd: Any = None) -> None:
-        self.sd = sd or load_sounddevice()
-        self.key, info = find_device(self.sd, device)
-        self.device_name = str(info.get("name", device))
-        self.rate = float(info.get("default_samplerate") or SAMPLE_RATE)
-        self.channels = int(min(2, info.get("max_input_channels", 1)))
-        self.block = int(block)
+        self.jack: JackInput | None = None
+        source = jack_source(device)
+        if source is not None:
+            self.jack = JackInput(JACK_CLIENT, source)
+            self.device_name = f"JACK {self.jack.name}" + (f" <- {source}" if source else "")
+            self.rate, self.channels, self.block = self.jack.rate, 1, self.jack.block
+        else:
+            self.sd = sd or load_sounddevice()
+            self.key, info = find_device(self.sd, device)
+            self.device_name = str(info.get("name", device))
+            self.rate = float(info.get("default_samplerate") or SAMPLE_RATE)
+            self.channels = int(min(2, info.get("max_input_channels", 1)))
+            self.block = int(block)
         self.on_note = on_note
         self.stream = StreamTranscriber(model, onset_threshold)
         self.resampler = StreamResampler(self.rate, SAMPLE_RATE)
@@ -66,8 +77,11 @@ class AudioInput:
         self.blocks.put(np.array(indata, np.float32, copy=True))
 
     def start(self) -> "AudioInput":
-        self._pa = open_input(self.sd, self.key, self.device_name, self.rate, self.channels, self.block,
-                              self._callback)
+        if self.jack is not None:
+            self._pa = self.jack.start(self._callback)
+        else:
+            self._pa = open_input(self.sd, self.key, self.device_name, self.rate, self.channels, self.block,
+                                  self._callback)
         self._worker = threading.Thread(target=self._run, name="transcription-audio-in", daemon=True)
         self._worker.start()
         log.info("listening on %s at %g Hz, %d-frame blocks (+%.0f ms)", self.device_name, self.rate, self.block,
@@ -102,7 +116,10 @@ class AudioInput:
 
     def stop(self) -> None:
         """Close the device, transcribe what is queued, end the sounding note."""
-        close_input(self._pa, self.device_name)
+        if self.jack is not None:
+            self.jack.close()
+        else:
+            close_input(self._pa, self.device_name)
         self._pa = None
         if self._worker is not None:
             self.blocks.put(None)

@@ -50,7 +50,7 @@ class TranscriptionGenerator(Generator):
     actions = (
         Action("file", (Param("path", str, "", doc="a WAV file (any sample rate, mono or stereo)"),),
                doc="transcribe a recording and play its notes from the next bar"),
-        Action("listen", (Param("device", str, "", doc="input device index or name (empty: the default input)"),),
+        Action("listen", (Param("device", str, "", doc="input device index or name (empty: the default input); jack or jack:<port> for a JACK audio input"),),
                doc="transcribe an audio input device live (needs sounddevice); its notes replay a bar later"),
         Action("unlisten", doc="stop transcribing the audio input device"),
     )
