@@ -11835,7 +11835,7 @@
 						200.0,
 						21.0
 					],
-					"text": "choose a WAV file (any sample rate, mono or stereo)"
+					"text": "choose an audio file: WAV, FLAC, OGG, MP3... (any rate, mono or stereo)"
 				}
 			},
 			{
@@ -11921,7 +11921,7 @@
 						420.0,
 						21.0
 					],
-					"text": "listen: transcribe an audio input device live (needs sounddevice); its notes replay a bar later"
+					"text": "listen: transcribe an audio input live (a sounddevice device, or jack:<port>); its notes replay a bar later"
 				}
 			},
 			{

@@ -6,11 +6,15 @@ cut into one-bar phrases, which the host plays from the next bar. Between
 files (or with ``loop`` off, after one) the generator plays silent bars.
 
 ``/cmt/transcription/listen [device]`` transcribes an input device live
-(:mod:`plugins.transcription.audio_in`; "" = the default input): each finished
-note is kept in seconds since listening began and the next bar the host asks
-for carries the notes that ended since the previous one, at their place in the
-bar (the same seconds -> beats mapping as ``file``), so live notes replay one
-bar later in the rhythm they were played. ``unlisten`` closes the device.
+(:mod:`plugins.transcription.audio_in`; "" = the default input; ``jack`` or
+``jack:<port>`` = a JACK audio port): each note is kept in seconds since
+listening began from the moment it starts. The heard time is cut into bars on
+a grid set by the first bar the host asks for, each ending ``margin`` (the
+input's latency + 50 ms) before the host asks: every bar the host asks for
+carries the notes that started in the previous grid bar, at their place in it
+(the same seconds -> beats mapping as ``file``), so live notes replay one bar
+(+ margin) later in the rhythm they were played, notes held across the barline
+too (cut where they had sounded so far). ``unlisten`` closes the device.
 """
 from __future__ import annotations
 
@@ -48,10 +52,10 @@ class TranscriptionGenerator(Generator):
     model_expect = {MODEL_NAME: EXPECT}
     params = PARAMS
     actions = (
-        Action("file", (Param("path", str, "", doc="a WAV file (any sample rate, mono or stereo)"),),
+        Action("file", (Param("path", str, "", doc="an audio file: WAV, FLAC, OGG, MP3... (any rate, mono or stereo)"),),
                doc="transcribe a recording and play its notes from the next bar"),
         Action("listen", (Param("device", str, "", doc="input device index or name (empty: the default input); jack or jack:<port> for a JACK audio input"),),
-               doc="transcribe an audio input device live (needs sounddevice); its notes replay a bar later"),
+               doc="transcribe an audio input live (a sounddevice device, or jack:<port>); its notes replay a bar later"),
         Action("unlisten", doc="stop transcribing the audio input device"),
     )
 
@@ -61,7 +65,9 @@ class TranscriptionGenerator(Generator):
         self.last: list[Phrase] = []
         self._loop_at = 0
         self.live = None  # AudioInput while listening
-        self._heard: list[TrackedNote] = []
+        self._heard: list[TrackedNote] = []   # started since the last bar (the tracker's objects: pitch may settle)
+        self._closed: set[int] = set()          # ids of those that have ended
+        self._grid_end: float | None = None      # stream seconds where the next bar to replay ends
         self._heard_lock = threading.Lock()
         if self.bundles:
             self._model = self.model
@@ -83,18 +89,36 @@ class TranscriptionGenerator(Generator):
         return Phrase.of([], bar, self.name)
 
     def heard_phrase(self) -> Phrase:
-        """One bar of the live notes that ended since the last call (seconds -> beats, at their place in the bar)."""
-        with self._heard_lock:
-            heard, self._heard = self._heard, []
+        """One bar of the live notes that started since the last call (seconds -> beats, at their place in the
+        bar); a note still sounding ends where it had sounded so far."""
+        live = self.live
+        now = live.stream.seconds if live is not None else 0.0
         bpb = self.context.beats_per_bar
-        notes = [n for p in phrases_of(heard, float(self.context.tempo()), bpb, self["channel"] - 1, self.name)
-                 for n in p.notes]
+        bps = float(self.context.tempo()) / 60.0
+        bar_s = bpb / bps
+        if self._grid_end is None:   # the first bar: the grid ends margin before now, this bar is empty
+            margin = (live.latency_seconds if live is not None else 0.0) + 0.05
+            self._grid_end = now - margin
+        start, end = self._grid_end, self._grid_end + bar_s
+        self._grid_end = end
+        with self._heard_lock:
+            mine = [n for n in self._heard if n.start < end]
+            self._heard = [n for n in self._heard if n.start >= end]
+            closed = self._closed
+            self._closed = {i for i in closed if any(id(n) == i for n in self._heard)}
+        notes = []
+        for n in mine:
+            stop = n.end if id(n) in closed else max(now, n.start + 0.05)   # still sounding: as heard so far
+            at = n.start - start if n.start >= start else (n.start - start) % bar_s   # a late one: its place
+            notes.append(Note(n.pitch, n.velocity, at * bps, max((stop - n.start) * bps, 1e-3), self["channel"] - 1))
         return Phrase.of(notes, float(bpb), self.name)
 
     def _on_live_note(self, kind: str, note: TrackedNote, decided_at: float) -> None:  # the AudioInput's worker
-        if kind == "off":
-            with self._heard_lock:
+        with self._heard_lock:
+            if kind == "on":
                 self._heard.append(note)
+            else:
+                self._closed.add(id(note))
 
     def listen(self, device: str) -> None:
         from .audio_in import AudioInput
@@ -107,6 +131,9 @@ class TranscriptionGenerator(Generator):
 
     def unlisten(self) -> None:
         live, self.live = self.live, None
+        self._grid_end = None
+        with self._heard_lock:
+            self._heard, self._closed = [], set()
         if live is not None:
             live.stop()
             self.context.report(f"stopped listening to {live.device_name}")
@@ -123,7 +150,7 @@ class TranscriptionGenerator(Generator):
     def action_file(self, path_text: str) -> list[Phrase]:
         path = Path(path_text).expanduser()
         if not path_text:
-            raise InputError("file needs the path of a WAV file")
+            raise InputError("file needs the path of an audio file (WAV, FLAC, OGG, MP3...)")
         notes = self.model.transcribe_file(path, onset_threshold=self["onset_threshold"])
         phrases = phrases_of(notes, float(self.context.tempo()), self.context.beats_per_bar, self["channel"] - 1,
                              self.name)
