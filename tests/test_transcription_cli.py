@@ -215,3 +215,66 @@ def test_tempo_estimate_from_onsets():
         onsets = [0.5 + b * 60 / bpm + rng.normal(0, 0.008) for b in beats]
         assert estimate_tempo(onsets) == pytest.approx(bpm, rel=0.01), bpm
     assert estimate_tempo([0.0, 0.5, 1.0]) == FALLBACK_BPM
+
+
+def _tune_seconds(bpm: float = BPM) -> list[tuple[float, float, int, int]]:
+    return [(0.5 + s * 60 / bpm, 0.5 + (s + d * 0.9) * 60 / bpm, p, 80) for p, s, d in TUNE]
+
+
+def test_latent_graphs_are_synthesize_cut_in_two():
+    """symbol_encoder -> audio_decoder gives synthesize's spectrum; a morph of a piece with itself is the piece."""
+    from plugins.transcription import synth
+    from plugins.transcription.transcriber import Transcriber
+
+    model = Transcriber.load(MODEL)
+    assert model.has_latents
+    notes = _tune_seconds()
+    _, spec, share = synth.morph_notes(model, notes, notes, "violin", "violin")
+    frames = len(spec)
+    pitch, velocity = synth.note_frames(notes, frames)
+    plain = model.spectrum_of(pitch, velocity, "violin")
+    z = model.latents_of(pitch, velocity, "violin")
+    again = model.spectrum_of_latents(z)
+    sounding = pitch >= 0
+    np.testing.assert_allclose(again[sounding], plain[sounding], atol=1e-4)
+    np.testing.assert_allclose(spec[sounding], plain[sounding], atol=1e-4)
+    assert share[0] == 0.0 and share[-1] == 1.0
+
+
+def test_morph_starts_as_a_and_ends_as_b_and_the_orbit_keeps_the_notes(tmp_path):
+    from plugins.transcription import synth
+    from plugins.transcription.transcriber import Transcriber
+
+    model = Transcriber.load(MODEL)
+    a = [(0.2 + 0.5 * i, 0.6 + 0.5 * i, 60 + 2 * (i % 5), 90) for i in range(12)]
+    b = [(0.2 + 0.5 * i, 0.6 + 0.5 * i, 79 - 3 * (i % 4), 90) for i in range(12)]
+    audio, _, _ = synth.morph_notes(model, a, b, "flute", "trumpet")
+    heard = [(n.start, n.pitch) for n in model.transcribe(audio)]
+    first = [p for t, p in heard if t < 1.5]
+    last = [p for t, p in heard if t > 4.6]
+    assert first and set(first) <= {p for _, _, p, _ in a}, heard      # the start is A's notes
+    assert last and set(last) <= {p for _, _, p, _ in b}, heard        # the end is B's
+    still, _, _ = synth.orbit_notes(model, a, "flute", 0.0)
+    np.testing.assert_allclose(still, synth.synthesize_notes(model, a, "flute")[:len(still)], atol=1e-4)
+    moved, spec, _ = synth.orbit_notes(model, a, "flute", 1.5, seconds=3.0, seed=2)
+    assert np.abs(moved - still).max() > 0.01                          # the sound moves...
+    heard = model.transcribe(moved)      # ...the notes stay: each is heard at its pitch while it sounds
+    # (onsets are not compared: Griffin-Lim's phase gives re-onsets, F1 0.39 with or without the orbit)
+    kept = sum(any(n.pitch == p and n.start < e and n.end > s for n in heard) for s, e, p, _ in a)
+    assert kept == len(a), [(n.start, n.pitch) for n in heard]
+
+
+def test_synthesize_cli_morph_and_orbit_write_audio_and_a_picture(tmp_path):
+    a = write_notes(tmp_path / "a.mid", [Note(60 + i, 90, i * 0.5, 0.45) for i in range(8)], bpm=120)
+    b = write_notes(tmp_path / "b.mid", [Note(72 - i, 90, i * 0.5, 0.45) for i in range(8)], bpm=120)
+    r = cli("synthesize", "--morph", str(a), str(b), "-o", str(tmp_path / "ab.wav"), "--to-instrument", "violin")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "ab.wav").stat().st_size > 10000 and (tmp_path / "ab.png").is_file()
+    r = cli("synthesize", str(a), "-o", str(tmp_path / "o.wav"), "--orbit", "1", "--png", str(tmp_path / "o.png"))
+    assert r.returncode == 0 and (tmp_path / "o.png").is_file(), r.stderr
+    for args, message in ((["--morph", str(a), str(b), "-o", str(tmp_path / "ab.wav")], "--force"),
+                          ([str(a), "--morph", str(a), str(b), "-o", str(tmp_path / "x.wav")], "one MIDI file"),
+                          ([str(a), "-o", str(tmp_path / "y.wav"), "--orbit", "-1"], "radius >= 0"),
+                          (["--morph", str(a), str(b), "-o", str(a)], "is an input")):
+        r = cli("synthesize", *args)
+        assert r.returncode == 2 and message in r.stderr and r.stderr.strip().count("\n") == 0, r.stderr

@@ -68,7 +68,8 @@ def test_export_round_trip_matches_torch(tiny_model):
     root, data, ckpt, out, _ = tiny_model
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["diff"]["max_abs"] < 1e-4
-    assert set(manifest["graphs"]) == {"transcribe", "synthesize"}
+    assert set(manifest["graphs"]) == {"transcribe", "synthesize", "symbol_encoder", "audio_decoder"}
+    assert manifest["validation"]["latent_graphs"]["max_abs_diff_vs_synthesize"] < 1e-4
     for spec in manifest["graphs"].values():
         assert spec["sha256"] == sha256(out / spec["file"])
     assert manifest["training"]["config"]["name"] == "transcription-tiny"

@@ -40,7 +40,7 @@ from bridge.errors import BridgeError
 from bridge.events import Note
 from plugins.midime.melody import PHRASE_BEATS, notes_from_tokens
 from plugins.transcription import features
-from plugins.transcription.audio import SAMPLE_RATE, read_wav
+from plugins.transcription.audio import SAMPLE_RATE, read_audio
 from plugins.transcription.labels import INSTRUMENTS, Instrument
 
 from ..data import data_root
@@ -148,7 +148,7 @@ def render(notes: list[tuple], program: int, wav: Path, font: str = "fluidr3") -
     subprocess.run([fluidsynth, "-ni", "-g", "1.0", "-r", str(SAMPLE_RATE), "-F", str(wav), str(soundfont),
                     str(mid)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     mid.unlink()
-    return read_wav(wav)
+    return read_audio(wav)
 
 
 def frame_labels(notes: np.ndarray, frames: int) -> dict[str, np.ndarray]:

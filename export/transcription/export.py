@@ -132,8 +132,15 @@ def export(source: str | Path, out: Path | None = None, run_dir: Path | None = N
         golden=lambda: golden(model, valid),
         inputs_doc="held-out rendered frames (valid split) and their symbol labels",
         report_key="diff", diff_key="max_abs", report={"frames": int(n)},
+        finish=_add_latent_graphs,
     )
     return export_model(plan, Path(out) if out else default_models_dir() / cfg.model_name, tolerance)
+
+
+def _add_latent_graphs(folder: Path) -> dict:
+    from .latent_graphs import add_to_folder
+
+    return add_to_folder(folder)
 
 
 def _provenance(data: Path) -> dict:

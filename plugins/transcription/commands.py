@@ -17,7 +17,11 @@ TRANSCRIBE_EXAMPLES = """examples:
   cmt-bridge transcribe solo.wav -o solo.mid --tempo 96          (default: the tempo estimated from the notes)
   cmt-bridge transcribe --live --device 2 --seconds 30 -o take.mid    (an input device; needs sounddevice)"""
 SYNTH_EXAMPLES = """examples:
-  cmt-bridge synthesize tune.mid -o tune.wav --instrument violin"""
+  cmt-bridge synthesize tune.mid -o tune.wav --instrument violin
+  cmt-bridge synthesize --morph a.mid b.mid -o ab.wav --instrument flute --to-instrument trumpet
+        (latent morph: starts as a.mid on flute, ends as b.mid on trumpet; writes ab.png, its spectrum)
+  cmt-bridge synthesize tune.mid -o orbit.wav --orbit 1.0 --orbit-seconds 4 --seed 3
+        (latent trajectory: the notes stay, their sound circles through the latent space once every 4 s)"""
 
 def file_tempo(args, onsets_s: list[float]) -> float:
     """``--tempo``, else the tempo estimated from the onsets (seconds), said on stderr. The notes keep their
@@ -58,9 +62,20 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                        description="Render the melody of a MIDI file through symbol encoder -> audio decoder -> "
                                    "Griffin-Lim.", epilog=SYNTH_EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    s.add_argument("midi", type=Path, help="a MIDI file (its notes are played as one monophonic line)")
+    s.add_argument("midi", type=Path, nargs="?", help="a MIDI file (its notes are played as one monophonic line)")
     s.add_argument("-o", "--out", type=Path, required=True, help="the .wav file to write (16 kHz mono)")
     s.add_argument("--instrument", choices=INSTRUMENT_NAMES, default="flute", help="default flute")
+    s.add_argument("--morph", type=Path, nargs=2, metavar=("A.mid", "B.mid"),
+                   help="interpolate in latent space from A's label sequence to B's over the piece")
+    s.add_argument("--to-instrument", choices=INSTRUMENT_NAMES, default=None,
+                   help="--morph: B's instrument (default: --instrument)")
+    s.add_argument("--orbit", type=float, default=None, metavar="RADIUS",
+                   help="latent trajectory: circle around the notes' latent, RADIUS in latent spreads (try 0.5-2)")
+    s.add_argument("--orbit-seconds", type=float, default=4.0, help="--orbit: seconds per turn (default 4)")
+    s.add_argument("--seed", type=int, default=0, help="--orbit: which plane of the latent space to circle in")
+    s.add_argument("--png", type=Path, default=None,
+                   help="--morph / --orbit: where to draw the spectrum (default: the .wav's name, .png)")
+    s.add_argument("--force", action="store_true", help="overwrite an existing .wav / .png")
     s.add_argument("--model", type=Path, default=None, help="model folder (default onnx_models/transcription)")
     s.set_defaults(func=cmd_synthesize)
 
@@ -147,15 +162,47 @@ def cmd_synthesize(args) -> int:
     from .audio import write_wav
     from .transcriber import Transcriber
 
-    output_path(args.out, "-o")
-    notes = read_notes(args.midi)      # an unreadable file is reported here, in one line
-    spb = 60.0 / read_tempo(args.midi)
-    secs = [(n.start * spb, n.end * spb, n.pitch, n.velocity) for n in notes]
-    model = Transcriber.load(args.model)
-    from .synth import synthesize_notes
+    if (args.midi is None) == (args.morph is None):
+        raise InputError("synthesize needs one MIDI file, or --morph A.mid B.mid")
+    if args.morph is not None and args.orbit is not None:
+        raise InputError("--morph and --orbit are two modes: choose one")
+    if args.orbit is not None and (args.orbit < 0 or args.orbit_seconds <= 0):
+        raise InputError("--orbit needs a radius >= 0 and --orbit-seconds > 0")
+    inputs = list(args.morph or [args.midi])
+    plain = args.morph is None and args.orbit is None
+    output_path(args.out, "-o", force=args.force or plain, inputs=inputs)
+    png = None if plain else output_path(args.png or args.out.with_suffix(".png"), "--png", force=args.force,
+                                         inputs=inputs)
 
-    write_wav(args.out, synthesize_notes(model, secs, args.instrument))
+    def seconds_of(path: Path) -> list[tuple[float, float, int, int]]:
+        notes = read_notes(path)      # an unreadable file is reported here, in one line
+        spb = 60.0 / read_tempo(path)
+        return [(n.start * spb, n.end * spb, n.pitch, n.velocity) for n in notes]
+
+    model = Transcriber.load(args.model)
+    from . import synth
+
+    if plain:
+        write_wav(args.out, synth.synthesize_notes(model, seconds_of(args.midi), args.instrument))
+        print(args.out)
+        return 0
+    if args.morph is not None:
+        a, b = args.morph
+        to = args.to_instrument or args.instrument
+        audio, spec, curve = synth.morph_notes(model, seconds_of(a), seconds_of(b), args.instrument, to)
+        title, label = f"morph {a.name} ({args.instrument}) -> {b.name} ({to})", "share of B"
+    else:
+        audio, spec, angle = synth.orbit_notes(model, seconds_of(args.midi), args.instrument, args.orbit,
+                                               args.orbit_seconds, args.seed)
+        import numpy as np
+
+        curve = 0.5 + 0.5 * np.cos(angle) if args.orbit > 0 else None
+        title = f"{args.midi.name} ({args.instrument}), latent orbit radius {args.orbit:g}, {args.orbit_seconds:g} s a turn"
+        label = "orbit (cos)"
+    write_wav(args.out, audio)
+    synth.spectrum_png(spec, png, title, curve, label)
     print(args.out)
+    print(png)
     return 0
 
 

@@ -99,6 +99,76 @@ def spectral_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(sa[loud] - sb[loud]).mean())
 
 
+def morph_notes(model, notes_a, notes_b, instrument_a: str, instrument_b: str,
+                tail: float = 0.3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Audio that moves in latent space from ``notes_a`` to ``notes_b`` (seed 002's morph).
+
+    Both label sequences are encoded frame by frame (symbol encoder, means); frame t decodes
+    ``(1 - a) z_a(t) + a z_b(t)`` with ``a`` rising linearly from 0 at the start to 1 at the end, so
+    the piece begins as A (its notes, instrument, dynamics) and ends as B. Frames where both are
+    silent stay silent. Returns (audio, log spectrum [T, N_BINS], a [T])."""
+    end = max([n[1] for n in notes_a] + [n[1] for n in notes_b] + [0.0])
+    length = int((end + tail) * SAMPLE_RATE)
+    frames = features.n_frames(length)
+    pa, va = note_frames(notes_a, frames)
+    pb, vb = note_frames(notes_b, frames)
+    a = np.linspace(0.0, 1.0, frames, dtype=np.float32)[:, None]
+    z = (1 - a) * model.latents_of(pa, va, instrument_a) + a * model.latents_of(pb, vb, instrument_b)
+    spec = model.spectrum_of_latents(z)
+    spec[(pa < 0) & (pb < 0)] = np.log(features.FLOOR)
+    return griffin_lim(spec, length), spec, a[:, 0]
+
+
+def orbit_notes(model, notes, instrument: str, radius: float, seconds: float = 4.0, seed: int = 0,
+                tail: float = 0.3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The notes with their sound orbiting in latent space (seed 002's latent trajectories).
+
+    Frame t decodes ``z(t) + radius * s * (cos(w t) u + sin(w t) v)``: ``u``, ``v`` two orthonormal
+    directions drawn from ``seed``, ``s`` the spread (std) of the latent over every symbol, one turn
+    every ``seconds``. The notes stay; their colour circles around them and comes back. Returns
+    (audio, log spectrum, the offset's angle per frame)."""
+    if radius < 0 or seconds <= 0:
+        raise ValueError("orbit needs radius >= 0 and seconds > 0")
+    length = int((max((n[1] for n in notes), default=0.0) + tail) * SAMPLE_RATE)
+    frames = features.n_frames(length)
+    pitch, velocity = note_frames(notes, frames)
+    z = model.latents_of(pitch, velocity, instrument)
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.standard_normal((z.shape[1], 2)))
+    spread = float(model.latents_of(np.arange(48, 96), np.full(48, 80), instrument).std())
+    angle = 2 * np.pi * np.arange(frames) / (seconds * features.FRAME_RATE)
+    z = z + radius * spread * (np.cos(angle)[:, None] * q[:, 0] + np.sin(angle)[:, None] * q[:, 1])
+    spec = model.spectrum_of_latents(z.astype(np.float32))
+    spec[pitch < 0] = np.log(features.FLOOR)
+    return griffin_lim(spec, length), spec, angle
+
+
+def spectrum_png(spec: np.ndarray, path, title: str = "", curve: np.ndarray | None = None,
+                 curve_label: str = "") -> None:
+    """A picture of a log spectrum [T, N_BINS] (time ->, pitch ^), with an optional 0..1 curve over it."""
+    from PIL import Image, ImageDraw
+
+    from bridge.api import pil_font
+
+    floor = np.log(features.FLOOR)
+    x = np.clip((spec - floor) / max(float(spec.max() - floor), 1e-6), 0, 1).T[::-1]   # low pitches at the bottom
+    h, w = x.shape
+    scale_x = max(1, 900 // max(w, 1))
+    rgb = np.stack([x ** 0.7, x ** 1.6, 0.35 + 0.65 * x ** 3], axis=-1)   # dark blue -> orange -> white
+    img = Image.fromarray((255 * rgb).astype(np.uint8)).resize((w * scale_x, h * 3), Image.NEAREST)
+    top = 28
+    canvas = Image.new("RGB", (img.width + 20, img.height + top + 10), (18, 18, 24))
+    canvas.paste(img, (10, top))
+    draw = ImageDraw.Draw(canvas)
+    draw.text((10, 6), title, fill=(235, 235, 235), font=pil_font(14))
+    if curve is not None and len(curve):
+        pts = [(10 + i * img.width / len(curve), top + img.height * (1 - float(c))) for i, c in enumerate(curve)]
+        draw.line(pts, fill=(120, 255, 140), width=2)
+        if curve_label:
+            draw.text((img.width - 140, 6), curve_label, fill=(120, 255, 140), font=pil_font(12))
+    canvas.save(path)
+
+
 def synthesize_notes(model, notes: Sequence[tuple[float, float, int, int]], instrument: str,
                      tail: float = 0.3) -> np.ndarray:
     """Audio (SAMPLE_RATE) of (start s, end s, pitch, velocity) notes through the model's ``synthesize`` graph."""

@@ -36,6 +36,7 @@ class Transcriber:
             raise ModelError(f"{bundle.name}: its features {wrong} (model, runtime) do not match this runtime")
         self._transcribe = bundle.graph("transcribe")
         self._synthesize = bundle.graph("synthesize")
+        self.has_latents = all(g in bundle.manifest.get("graphs", {}) for g in ("symbol_encoder", "audio_decoder"))
 
     @classmethod
     def load(cls, folder: str | Path | None = None, threads: int = 1, provider: str | None = None) -> "Transcriber":
@@ -80,6 +81,26 @@ class Transcriber:
             raise InputError("no sounding frames to recognise an instrument from")
         votes = out["instrument"][0][sounding].sum(axis=0)
         return labels.INSTRUMENT_NAMES[int(votes.argmax())]
+
+    # -- notes -> latent -> spectrum (seed 002's generation modes) ------------------------------
+    def _latent_graphs(self):
+        if not self.has_latents:
+            raise ModelError(f"{self.bundle.name}: no symbol_encoder / audio_decoder graphs (re-export it: "
+                             "python -m export.transcription.latent_graphs)")
+        return self.bundle.graph("symbol_encoder"), self.bundle.graph("audio_decoder")
+
+    def latents_of(self, pitch: np.ndarray, velocity: np.ndarray, instrument: str) -> np.ndarray:
+        """[T, Z] the symbol encoder's latent (mean) of each frame; silent frames get the silence symbol's."""
+        enc, _ = self._latent_graphs()
+        inst = labels.INSTRUMENT_NAMES.index(labels.instrument(instrument).name)
+        symbols = labels.symbols_onehot(pitch, labels.dynamic_class(velocity), np.full(len(pitch), inst))
+        uniq, inverse = np.unique(symbols, axis=0, return_inverse=True)
+        return enc.run(symbols=uniq)["z"][inverse.reshape(-1)]
+
+    def spectrum_of_latents(self, z: np.ndarray) -> np.ndarray:
+        """[T, N_BINS] log spectrum of latent frames [T, Z] through the audio decoder."""
+        _, dec = self._latent_graphs()
+        return dec.run(z=np.asarray(z, np.float32))["spectrum"]
 
     # -- notes -> spectrum ---------------------------------------------------------
     def spectrum_of(self, pitch: np.ndarray, velocity: np.ndarray, instrument: str) -> np.ndarray:
