@@ -161,6 +161,36 @@ def transcription(d: dict) -> list[str]:
     return out
 
 
+def transcription_dynamics(d: dict) -> list[str]:
+    s, st = d["summary"], d["setup"]
+    out = [f"**Transcription dynamics** (`{st['command']}`: {st['melodies']}, 5 instruments, output gains "
+           f"{' and '.join(str(g) for g in st['gains'])}; matched = {st['match']}; baseline: the audio's RMS level "
+           f"in the 50 ms after each true onset):", "",
+           "| soundfont, gain | notes matched | Spearman(true, transcribed velocity) | level baseline | target |",
+           "| --- | --- | --- | --- | --- |"]
+    for key, v in s.items():
+        if isinstance(v, dict):
+            out.append(f"| {key} | {v['matched']} | {v['spearman_ours']:.2f} | {v['spearman_level_baseline']:.2f} "
+                       f"| >= 0.7 |")
+    out += ["", f"Per piece (instrument x soundfont x gain): median {s['median_cell_ours']:.2f}, worst "
+                f"{s['min_cell_ours']:.2f} (level baseline median {s['median_cell_level_baseline']:.2f})."]
+    return out
+
+
+def transcription_jack(d: dict) -> list[str]:
+    s, st = d["summary"], d["setup"]
+    load = st["load_average"][0]
+    return [f"**Live transcription over JACK** (`{st['command']}`: a WAV player process -> JACK "
+            f"({st['driver']}, {st['period_frames']} frames = {st['period_ms']} ms at {st['rate']} Hz) -> "
+            f"`listen jack:<port>`; {st['melodies']} melodies x {len(st['instruments'])} instruments, "
+            f"{s['notes']} notes; load average {load:.1f}, JACK lost {s['jack_lost_periods']} periods):", "",
+            "| what | over JACK | baseline in the same run | target |", "| --- | --- | --- | --- |",
+            f"| true onset -> note-on known, median / p95 / max | {s['latency_ms_median_jack']:.0f} / "
+            f"{s['latency_ms_p95_jack']:.0f} / {s['latency_ms_max_jack']:.0f} ms ({s['found_jack']} notes matched) "
+            f"| the same audio in-process in blocks of one period: median {s['latency_ms_median_in_process']:.0f} ms "
+            f"({s['found_in_process']} notes; JACK adds {s['ratio_jack_vs_in_process']:.2f}x) | <= 100 ms |"]
+
+
 def cmt(d: dict) -> list[str]:
     s, h, hu, r = d["summary"], d["held_out_controlled"], d["held_out_uncontrolled"], d["random_controlled"]
     hg, rg = d.get("held_out_guided"), d.get("random_guided")
@@ -340,7 +370,8 @@ def visuals(d: dict) -> list[str]:
 
 def main() -> None:
     parts = [("timing", timing), ("host", host), ("web", web), ("midime", midime), ("midime16", midime16),
-             ("transcription", transcription),
+             ("transcription", transcription), ("transcription_dynamics", transcription_dynamics),
+             ("transcription_jack", transcription_jack),
              ("cmt", cmt), ("cmt_step", cmt_step), ("soak", soak), ("soak_p64", soak), ("flood", flood),
              ("tagger", tagger), ("visuals", visuals)]
     for name, fn in parts:
