@@ -161,6 +161,21 @@ def transcription(d: dict) -> list[str]:
     return out
 
 
+def transcription_ood(d: dict) -> list[str]:
+    st, conds, s = d["setup"], d["conditions"], d["summary"]
+    out = [f"**Transcription off the training distribution** (`{st['command']}`: {st['pieces_per_cell']} pieces per "
+           f"cell, {st['metric']}; model {st['model']}; basic-pitch in the same run; OOD melodies from "
+           "export/transcription/melodies.py, seeds never trained on):", "",
+           "| instrument | " + " | ".join(f"{c}: ours / basic-pitch" for c in conds) + " |",
+           "| --- " * (len(conds) + 1) + "|"]
+    for inst in next(iter(conds.values())):
+        out.append(f"| {inst} | " + " | ".join(f"{conds[c][inst]['ours']['f1']:.3f} / "
+                                               f"{conds[c][inst]['basic_pitch']['f1']:.3f}" for c in conds) + " |")
+    out += ["", f"Cells at >= 0.90: {s['cells_ours_at_least_0.90']} of {s['cells']}; above basic-pitch: "
+                f"{s['cells_ours_above_basic_pitch']} of {s['cells']} (target: every cell, both)."]
+    return out
+
+
 def transcription_dynamics(d: dict) -> list[str]:
     s, st = d["summary"], d["setup"]
     out = [f"**Transcription dynamics** (`{st['command']}`: {st['melodies']}, 5 instruments, output gains "
@@ -370,7 +385,8 @@ def visuals(d: dict) -> list[str]:
 
 def main() -> None:
     parts = [("timing", timing), ("host", host), ("web", web), ("midime", midime), ("midime16", midime16),
-             ("transcription", transcription), ("transcription_dynamics", transcription_dynamics),
+             ("transcription", transcription), ("transcription_ood", transcription_ood),
+             ("transcription_dynamics", transcription_dynamics),
              ("transcription_jack", transcription_jack),
              ("cmt", cmt), ("cmt_step", cmt_step), ("soak", soak), ("soak_p64", soak), ("flood", flood),
              ("tagger", tagger), ("visuals", visuals)]

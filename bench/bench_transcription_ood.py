@@ -1,0 +1,154 @@
+"""Transcription off its training distribution (issue 14), three conditions, basic-pitch in the same run.
+
+- in-distribution: held-out folk tunes (music21's folk corpus, test split by tune: never trained on),
+  their first 15 s at 90-140 BPM, rendered with FluidR3_GM (a training soundfont);
+- out-of-distribution melodies: seeded melodies from export/transcription/melodies.py (modes,
+  whole-tone, blues, chromatic; leaps, fast runs, repeated notes, tempi 60-200; seeds >= 10^9, never
+  trained on), rendered with FluidR3_GM;
+- unseen soundfont: the same melodies rendered with MuseScore_General (never heard in training).
+
+Per instrument x condition: mir_eval note onset F1 (50 ms, 50 cents, no offsets) for ours and for
+Spotify's basic-pitch (default thresholds, nmp.onnx), pooled over the pieces.
+
+Needs the bench-only extras of bench_transcription.py (basic-pitch without TensorFlow, mir_eval).
+    .venv/bin/python bench/bench_transcription_ood.py [--pieces 4]
+Writes bench/results/transcription_ood.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_transcription import basic_pitch_model, counts, f1  # noqa: E402
+from bridge.events import Note  # noqa: E402
+from bridge.midifile import write_notes  # noqa: E402
+from export.transcription.melodies import BENCH_SEEDS, melody  # noqa: E402
+from plugins.transcription.audio import read_audio  # noqa: E402
+from plugins.transcription.transcriber import Transcriber  # noqa: E402
+
+FONTS = {"fluidr3": "/usr/share/sounds/sf2/FluidR3_GM.sf2", "musescore": "/usr/share/sounds/sf3/MuseScore_General.sf3"}
+PROGRAMS = {"flute": 73, "violin": 40, "trumpet": 56, "piano": 0, "alto sax": 65}
+CONDITIONS = (("in-distribution (folk test tunes, fluidr3)", "folk", "fluidr3"),
+              ("OOD melodies (fluidr3)", "ood", "fluidr3"),
+              ("OOD melodies, unseen soundfont (musescore)", "ood", "musescore"))
+
+
+def folk_tunes(n: int, seconds: float = 15.0) -> list[list[tuple[float, float, int, int]]]:
+    """The first ``seconds`` of ``n`` held-out (test-split) folk tunes, as (start s, end s, pitch, velocity)."""
+    import music21
+
+    from export.musicvae.folk import corpus_files, split_of
+
+    out = []
+    rng = np.random.default_rng(7)
+    for path in sorted(corpus_files(), key=lambda p: p.stat().st_size):
+        try:
+            obj = music21.converter.parse(str(path))
+        except Exception:  # noqa: BLE001 - music21 refuses some ABC
+            continue
+        scores = list(obj.scores) if hasattr(obj, "scores") and len(obj.scores) else [obj]
+        for i, sc in enumerate(scores):
+            if split_of(f"{path.parent.name}/{path.name}#{i}") != "test":
+                continue
+            bpm = float(rng.uniform(90, 140))
+            spb = 60.0 / bpm
+            notes = []
+            for nn in sc.parts[0].stripTies().flatten().notes if hasattr(sc, "parts") and len(sc.parts) else []:
+                if nn.duration.quarterLength <= 0:
+                    continue
+                p = max(x.midi for x in nn.pitches) if nn.isChord else nn.pitch.midi
+                s = 0.3 + float(nn.offset) * spb
+                if s >= seconds:
+                    break
+                notes.append((s, s + float(nn.duration.quarterLength) * spb * 0.9, int(p), 90))
+            if len(notes) >= 8 and all(55 <= n[2] <= 91 for n in notes):
+                out.append(notes)
+            if len(out) >= n:
+                return out
+    return out
+
+
+def render(tmp: Path, notes, program: int, font: str) -> Path:
+    mid = write_notes(tmp / "x.mid", [Note(p, v, s * 2, (e - s) * 2) for s, e, p, v in notes], bpm=120.0,
+                      programs={0: program})
+    wav = tmp / "x.wav"
+    subprocess.run(["fluidsynth", "-ni", "-g", "1.0", "-r", "44100", "-F", str(wav), FONTS[font], str(mid)],
+                   check=True, capture_output=True)
+    return wav
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--pieces", type=int, default=4, help="pieces per instrument and condition (default 4)")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "transcription_ood.json")
+    args = ap.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    from basic_pitch.inference import predict
+
+    ours = Transcriber.load(ROOT / "onnx_models" / "transcription")
+    bp = basic_pitch_model()
+    t0 = time.time()
+    folk = folk_tunes(args.pieces * len(PROGRAMS))
+    print(f"{len(folk)} held-out folk tunes in {time.time() - t0:.0f} s", flush=True)
+    table: dict = {}
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        for label, kind, font in CONDITIONS:
+            for k, (inst, prog) in enumerate(PROGRAMS.items()):
+                c_ours, c_bp = [0, 0, 0], [0, 0, 0]
+                for j in range(args.pieces):
+                    if kind == "folk":
+                        if not folk:
+                            break
+                        notes = folk[(k * args.pieces + j) % len(folk)]
+                    else:
+                        notes = melody(BENCH_SEEDS + 100 * k + j)["notes"]
+                    wav = render(tmp, notes, prog, font)
+                    ref = np.array([(s, e, p) for s, e, p, _ in notes], np.float64)
+                    est = [(n.start, n.end, n.pitch) for n in ours.transcribe(read_audio(wav))]
+                    c = counts(ref, est)
+                    c_ours = [a + b for a, b in zip(c_ours, c)]
+                    with open(os.devnull, "w") as null:
+                        old = sys.stdout
+                        sys.stdout = null
+                        try:
+                            _, _, events = predict(str(wav), bp)
+                        finally:
+                            sys.stdout = old
+                    c = counts(ref, [(float(s), float(e), int(p)) for s, e, p, *_ in events])
+                    c_bp = [a + b for a, b in zip(c_bp, c)]
+                row = {"ours": f1(c_ours), "basic_pitch": f1(c_bp)}
+                table.setdefault(label, {})[inst] = row
+                print(f"{label:45s} {inst:8s} ours {row['ours']['f1']:.3f}  basic-pitch {row['basic_pitch']['f1']:.3f}",
+                      flush=True)
+    cells = [(r["ours"]["f1"], r["basic_pitch"]["f1"]) for c in table.values() for r in c.values()]
+    summary = {"cells": len(cells), "cells_ours_at_least_0.90": sum(o >= 0.9 for o, _ in cells),
+               "cells_ours_above_basic_pitch": sum(o > b for o, b in cells),
+               "min_ours": round(min(o for o, _ in cells), 3), "target": ">= 0.90 and above basic-pitch in every cell"}
+    result = {"setup": {"pieces_per_cell": args.pieces, "render": "FluidSynth 44.1 kHz, gain 1.0",
+                        "metric": "mir_eval note onset F1, 50 ms, 50 cents, no offsets",
+                        "command": "python bench/bench_transcription_ood.py" +
+                                   (f" --pieces {args.pieces}" if args.pieces != 4 else ""),
+                        "model": json.loads((ROOT / "onnx_models" / "transcription" / "manifest.json").read_text())
+                        .get("version", ""), "load_average": list(os.getloadavg())},
+              "conditions": table, "summary": summary}
+    args.out.write_text(json.dumps(result, indent=1))
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
