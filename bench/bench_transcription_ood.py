@@ -4,7 +4,7 @@
   their first 15 s at 90-140 BPM, rendered with FluidR3_GM (a training soundfont);
 - out-of-distribution melodies: seeded melodies from export/transcription/melodies.py (modes,
   whole-tone, blues, chromatic; leaps, fast runs, repeated notes, tempi 60-200; seeds >= 10^9, never
-  trained on), rendered with FluidR3_GM;
+  trained on), each in its instrument's register, rendered with FluidR3_GM;
 - unseen soundfont: the same melodies rendered with MuseScore_General (never heard in training).
 
 Per instrument x condition: mir_eval note onset F1 (50 ms, 50 cents, no offsets) for ours and for
@@ -37,6 +37,7 @@ from bridge.events import Note  # noqa: E402
 from bridge.midifile import write_notes  # noqa: E402
 from export.transcription.melodies import BENCH_SEEDS, melody  # noqa: E402
 from plugins.transcription.audio import read_audio  # noqa: E402
+from plugins.transcription.labels import instrument  # noqa: E402
 from plugins.transcription.transcriber import Transcriber  # noqa: E402
 
 FONTS = {"fluidr3": "/usr/share/sounds/sf2/FluidR3_GM.sf2", "musescore": "/usr/share/sounds/sf3/MuseScore_General.sf3"}
@@ -115,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
                             break
                         notes = folk[(k * args.pieces + j) % len(folk)]
                     else:
-                        notes = melody(BENCH_SEEDS + 100 * k + j)["notes"]
+                        reg = instrument(inst)   # the instrument's own register, as a player would keep to
+                        notes = melody(BENCH_SEEDS + 100 * k + j, low=reg.low, high=reg.high)["notes"]
                     wav = render(tmp, notes, prog, font)
                     ref = np.array([(s, e, p) for s, e, p, _ in notes], np.float64)
                     est = [(n.start, n.end, n.pitch) for n in ours.transcribe(read_audio(wav))]

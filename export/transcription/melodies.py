@@ -30,7 +30,7 @@ def _scale_pitches(root: int, scale: tuple[int, ...], low: int, high: int) -> np
 def melody(seed: int, seconds: float = 15.0, low: int = 55, high: int = 91) -> dict:
     """{"notes": [(start s, end s, pitch, velocity)], "bpm", "scale", "figures"} of one seeded melody.
 
-    Pitches stay within ``low``..``high`` (the instruments' common range)."""
+    Pitches stay within ``low``..``high`` (give an instrument's register: a player keeps to it)."""
     rng = np.random.default_rng(seed)
     bpm = float(rng.uniform(60, 200))
     beat = 60.0 / bpm
