@@ -237,9 +237,16 @@ class Playout:
             for note in list(self.by_generator.get(generator, ())):
                 if note.state == PENDING and note.start >= from_beat - 1e-9:
                     self._cancel(note)
+            kept = []
             for mark in self.marks.get(generator, ()):
                 if mark.start >= from_beat - 1e-9:
-                    mark.state = DONE
+                    mark.state = DONE        # its heap entry is skipped
+                else:
+                    kept.append(mark)
+            if kept:
+                self.marks[generator] = kept
+            else:
+                self.marks.pop(generator, None)
         elif kind == "stop":
             self.release(msg[1])
             self.write_recording()
