@@ -157,7 +157,7 @@ function applyStatus(s) {
     if (!c) continue;
     c.state.textContent = g.error ? "error" : g.playing ? "playing" : g.ready ? "idle" : "loading";
     c.state.className = `state ${c.state.textContent}`;
-    c.state.title = g.error || `${g.phrases} phrases`;
+    c.state.title = g.error || `${g.phrases} phrases` + (g.seed !== undefined ? `, seed ${g.seed} (set it to hear it again)` : "");
     for (const [p, v] of Object.entries(g.params || {})) {
       const input = page.controls[`/cmt/${name}/${p}`];
       if (input && !input.busy()) input.set(typeof v === "number" ? fmt(v) : v);
