@@ -105,6 +105,7 @@ class Slot:
     reloading: bool = False         # a reload is being built (guarded by Host._reload_lock)
     reload_again: bool = False      # requests that came during it: one more reload when it ends
     reloads: int = 0                # reloads swapped in
+    seeds: deque = field(default_factory=deque)     # (start beat, seed) of scheduled phrases that carry one
 
 
 class Host:
@@ -293,6 +294,7 @@ class Host:
                 return
             slot.stop_at = beat
             self.transport.cancel(slot.name, beat)
+            _drop_seeds(slot, beat)
             if slot.cursor >= beat:
                 slot.playing = False
                 slot.stop_at = None
@@ -306,6 +308,7 @@ class Host:
                 slot.pending.clear()
                 slot.epoch += 1
                 self.transport.stop(slot.name)
+                _drop_seeds(slot, self.clock.now())
         if not name:
             self.transport.stop(None)
 
@@ -400,6 +403,9 @@ class Host:
             except Exception as e:
                 log.debug("%s.state() failed: %s", name, e)
                 state = {}
+            seed = self._seed_now(slot)
+            if seed is not None:      # the seed of the phrase now playing: set it to make that phrase again
+                gens[name]["seed"] = seed
             for k, v in (state or {}).items():
                 gens[name].setdefault(str(k), v)
             if slot.reloading:
@@ -407,6 +413,16 @@ class Host:
         return {"tempo": round(self.clock.bpm, 3), "beat": round(self.clock.now(), 3),
                 "beats_per_bar": self.clock.beats_per_bar,
                 "playing": [n for n, s in sorted(self.slots.items()) if s.playing], "generators": gens}
+
+    def _seed_now(self, slot: Slot) -> int | None:
+        """The seed of ``slot``'s phrase now playing (or last played), None when its phrases carry none."""
+        now = self.clock.now() + 1e-6
+        with slot.lock:
+            while len(slot.seeds) > 1 and slot.seeds[1][0] <= now:
+                slot.seeds.popleft()           # older than the phrase now playing
+            if slot.seeds and slot.seeds[0][0] <= now:
+                return slot.seeds[0][1]
+            return None
 
     def close(self, timeout: float = 2.0) -> None:
         """Stop every worker and reload, then close the generators and their onnxruntime sessions, in
@@ -454,6 +470,7 @@ class Host:
                 slot.epoch += 1
                 slot.error = reason
                 self.transport.cancel(slot.name, self.clock.now())
+                _drop_seeds(slot, self.clock.now())
             slot.made.clear()
             reason = f"{slot.name} stopped: {reason}"
         self.on_error(address or f"/cmt/{slot.name}", reason)
@@ -574,6 +591,7 @@ class Host:
             if slot.playing:
                 beat = max(beat, self._next_start(slot, beat)) if self.quantize > 0 else beat
                 self.transport.cancel(slot.name, beat)
+                _drop_seeds(slot, beat)
             else:
                 slot.grid = beat % self.clock.beats_per_bar if self.quantize <= 0 else 0.0
                 slot.playing, slot.error = True, None
@@ -612,11 +630,22 @@ class Host:
                     voices = slot.gen.voice_map()
                     if voices:
                         self.transport.voices(slot.name, voices)
-                self.transport.schedule(slot.name, notes, start)
+                seed = phrase.meta.get("seed")
+                marked = isinstance(seed, int) and not isinstance(seed, bool)
+                # the seed goes into the recording at the phrase's start (the text `midime sample` writes)
+                self.transport.schedule(slot.name, notes, start, text=f"seed {seed}" if marked else "")
+                if marked:
+                    slot.seeds.append((start, seed))
             slot.phrases += 1
             slot.cursor = self._next_start(slot, start + phrase.length)
             if slot.stop_at is not None and slot.cursor >= slot.stop_at:
                 slot.playing, slot.stop_at = False, None
+
+
+def _drop_seeds(slot: Slot, from_beat: float) -> None:
+    """Forget the seeds of phrases cancelled from ``from_beat`` on (caller holds ``slot.lock``)."""
+    while slot.seeds and slot.seeds[-1][0] >= from_beat - 1e-9:
+        slot.seeds.pop()
 
 
 def _close_generator(gen: Generator | None) -> int:

@@ -89,9 +89,12 @@ class _Tap:
         self._transport = transport
         self._played = played
 
-    def schedule(self, generator: str, notes, at_beat: float) -> None:
+    def schedule(self, generator: str, notes, at_beat: float, text: str = "") -> None:
         notes = list(notes)
-        self._transport.schedule(generator, notes, at_beat)
+        if text:
+            self._transport.schedule(generator, notes, at_beat, text=text)
+        else:
+            self._transport.schedule(generator, notes, at_beat)
         self._played.schedule(generator, notes, at_beat)
 
     def voices(self, generator: str, voices: dict) -> None:

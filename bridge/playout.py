@@ -20,6 +20,10 @@ Pairing rules (the receiver must never keep a stuck note):
   channel/pitch), so the later note is never cut short and the receiver sees
   on/off strictly alternating;
 - a note-on more than ``DROP_LATE_S`` late is dropped (with its note-off).
+
+A phrase scheduled with a text (its seed, ``"seed 1234"``) puts a :class:`Mark`
+in the heap at the phrase's start: when its time comes the recorder writes the
+text meta event there (cancelled with the phrase's notes; never sent as MIDI).
 """
 from __future__ import annotations
 
@@ -42,7 +46,7 @@ SHUTDOWN_DRAIN_S = 0.15   # seconds the MIDI backend gets to deliver the final n
 MAX_WAIT_S = 0.05         # the loop checks signals / parent at least this often
 POLL_ROUNDING_S = 0.0011  # conn.poll() sleeps whole milliseconds (rounded up)
 PENDING, SOUNDING, DONE = 0, 1, 2
-OFF, ON = 0, 1            # heap order within one beat: note-offs first
+MARK, OFF, ON = -1, 0, 1  # heap order within one beat: a phrase's text, note-offs, note-ons
 
 
 class PlayedNote:
@@ -51,6 +55,16 @@ class PlayedNote:
     def __init__(self, generator: str, pitch: int, velocity: int, start: float, end: float, channel: int) -> None:
         self.generator, self.pitch, self.velocity = generator, pitch, velocity
         self.start, self.end, self.channel = start, end, channel
+        self.state = PENDING
+
+
+class Mark:
+    """A text for the recording at a phrase's start (beat), on the channel of its first note."""
+
+    __slots__ = ("generator", "channel", "text", "start", "state")
+
+    def __init__(self, generator: str, channel: int, text: str, start: float) -> None:
+        self.generator, self.channel, self.text, self.start = generator, channel, text, start
         self.state = PENDING
 
 
@@ -98,6 +112,7 @@ class Playout:
         self.heap: list = []
         self.seq = itertools.count()
         self.by_generator: dict[str, set[PlayedNote]] = {}
+        self.marks: dict[str, list[Mark]] = {}      # pending marks per generator
         self.counts: dict[tuple[int, int], int] = {}
         self.sounding_notes: set[PlayedNote] = set()
         self.pending = 0
@@ -175,6 +190,9 @@ class Playout:
                     self._cancel(note)
                 else:
                     self._note_off(note, now)
+        for gen in [generator] if generator is not None else list(self.marks):
+            for mark in self.marks.pop(gen, ()):
+                mark.state = DONE
         if generator is None:
             self.heap.clear()
             self.pending = 0
@@ -192,7 +210,13 @@ class Playout:
     def handle(self, msg: tuple) -> None:
         kind = msg[0]
         if kind == "schedule":
-            _, generator, rows = msg
+            generator, rows = msg[1], msg[2]
+            if len(msg) > 3 and self.recorder is not None and rows:   # (phrase start beat, text)
+                at_beat, text = msg[3]
+                first = min(rows, key=lambda r: (r[2], r[0]))
+                mark = Mark(generator, first[4], text, at_beat)
+                self.marks.setdefault(generator, []).append(mark)
+                heapq.heappush(self.heap, (at_beat, MARK, next(self.seq), mark))
             notes = self.by_generator.setdefault(generator, set())
             if self.recorder is not None:
                 for channel in {row[4] for row in rows}:
@@ -213,6 +237,16 @@ class Playout:
             for note in list(self.by_generator.get(generator, ())):
                 if note.state == PENDING and note.start >= from_beat - 1e-9:
                     self._cancel(note)
+            kept = []
+            for mark in self.marks.get(generator, ()):
+                if mark.start >= from_beat - 1e-9:
+                    mark.state = DONE        # its heap entry is skipped
+                else:
+                    kept.append(mark)
+            if kept:
+                self.marks[generator] = kept
+            else:
+                self.marks.pop(generator, None)
         elif kind == "stop":
             self.release(msg[1])
             self.write_recording()
@@ -281,7 +315,13 @@ class Playout:
                 break
             beat, kind, _, note = heapq.heappop(self.heap)
             t = anchor.time_at(beat)
-            if kind == ON:
+            if kind == MARK:
+                note.state = DONE
+                marks = self.marks.get(note.generator, [])
+                if note in marks:
+                    marks.remove(note)
+                self.recorder.text(beat, note.channel, note.text)
+            elif kind == ON:
                 self.pending -= 1
                 if now - t > DROP_LATE_S:
                     note.state = DONE

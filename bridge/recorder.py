@@ -11,6 +11,8 @@ instrument ("cmt strings ch 2", "midime ch 6"; "channel N" when nobody said,
 where the generator declares one (``Generator.voices``). A GM synth plays it
 back with the right sounds; a DAW that imports it (Live, Logic, Reaper) puts each
 instrument -- CMT's strings, bass, lead; MidiMe's melody -- on its own track.
+A phrase's text (its seed: ``seed 1234``, as ``midime sample`` writes it) is a
+text meta event at the phrase's start in its channel's track (:meth:`Recorder.text`).
 
 The tracks are encoded incrementally as messages arrive (they arrive in time
 order; one that would go back in time is placed at the previous tick), so
@@ -102,6 +104,16 @@ class Recorder:
                 self._sounding[key] = self._sounding.get(key, 0) + 1
             elif data[0] & 0xF0 in (0x80, 0x90) and self._sounding.get(key):
                 self._sounding[key] -= 1
+            self._dirty = True
+
+    def text(self, beat: float, channel: int, text: str) -> None:
+        """A text meta event (e.g. a phrase's ``"seed 1234"``) at host ``beat`` in ``channel``'s track."""
+        data = str(text).encode("ascii", "replace")[:255]
+        with self._lock:
+            if self._origin is None:
+                self._origin = math.floor(beat / self.beats_per_bar + 1e-9) * self.beats_per_bar
+                self._start_bpm = self._bpm
+            self._append(beat, b"\xff\x01" + _varlen(len(data)) + data, int(channel) & 0x0F)
             self._dirty = True
 
     def player(self, channel: int, generator: str) -> None:

@@ -171,15 +171,17 @@ class Transport:
         self.close()
 
     # ----- playing -----
-    def schedule(self, generator: str, notes: Iterable[Note], at_beat: float) -> None:
-        """Play ``notes``: note i starts at host beat ``at_beat + notes[i].start``."""
+    def schedule(self, generator: str, notes: Iterable[Note], at_beat: float, text: str = "") -> None:
+        """Play ``notes``: note i starts at host beat ``at_beat + notes[i].start``; ``text`` (e.g. ``"seed 12"``)
+        goes into the recording as a text meta event at ``at_beat``, on the first note's channel."""
         rows = []
         for note in notes:
             if not isinstance(note, Note):
                 raise TypeError(f"schedule() needs Note objects, got {type(note).__name__}")
             rows.append((note.pitch, note.velocity, float(at_beat) + note.start, note.duration, note.channel))
         if rows:
-            self._send(("schedule", str(generator), rows))
+            self._send(("schedule", str(generator), rows, (float(at_beat), str(text))) if text
+                       else ("schedule", str(generator), rows))
 
     def voices(self, generator: str, voices: dict[int, tuple[str, int | None]]) -> None:
         """Name ``generator``'s channels (``{channel: (instrument, GM program or None)}``) for the recording."""

@@ -40,7 +40,7 @@ from .webguard import Guard
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).with_name("static")
-TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".frag": "text/plain; charset=utf-8",
          ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
 MAX_MESSAGE = 64 * 1024        # bytes of one page message (a file path, a note list)
 MAX_BUFFER = 1 << 20           # bytes queued to one slow page before it misses messages

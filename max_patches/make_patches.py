@@ -5,7 +5,9 @@
     python max_patches/make_patches.py --installed      # also installed / CMT_BRIDGE_PLUGINS plugins
     cmt-bridge osc-schema > s.json && python max_patches/make_patches.py --schema s.json -o /tmp/p
 
-``cmt-bridge-web.maxpat`` shows the host's web page in ``[jweb]`` (web_layout.py).
+``cmt-bridge-web.maxpat`` shows the host's web page in ``[jweb]`` (web_layout.py); the page's
+own copy of the visuals shader, ``bridge/static/visuals.frag``, is written here too (into the
+package, when the output is the default max_patches/ folder).
 Every control is laid out from ``cmt-bridge osc-schema``: a slider and a number box
 per parameter (the schema's range, default and unit), a button or message per
 action; and one Max for Live device per generator (live_layout.py, amxd.py).
@@ -34,6 +36,7 @@ from web_layout import max_web  # noqa: E402
 FILES = ("cmt-bridge-control.maxpat", "cmt-bridge-notes.maxpat", "cmt-bridge-control.pd", "cmt-bridge-notes.pd",
          "cmt-bridge-web.maxpat", "cmt-bridge-visuals.maxpat", "cmt-bridge-visuals.pd")
 SHADERS = (JXS,)              # written with the patches (the Jitter patch loads it), not a patch itself
+WEB_SHADER = HERE.parent / "bridge" / "static" / "visuals.frag"   # the web page's visuals card draws it
 LIVE = "live"                 # the devices' folder under the output folder (with cmt_clips.js, not generated)
 
 
@@ -115,6 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     schema = json.loads(args.schema.read_text()) if args.schema else shipped_schema(args.installed)
     for path in write(schema, args.out):
         print(path)
+    if args.out.resolve() == HERE:
+        sys.path.insert(0, str(HERE.parent))
+        from plugins.visuals.shader import webgl_shader
+
+        WEB_SHADER.write_text(webgl_shader())
+        print(WEB_SHADER)
     return 0
 
 

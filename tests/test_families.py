@@ -17,7 +17,7 @@ from fakeplugins.running import ROOT, cli
 def test_builtin_families_register_every_dataset_and_config_once():
     fams = reg.load_families(entry_points=False, extra=())
     assert list(fams) == ["musicvae", "musicvae16", "cmt", "transcription", "tagger"]
-    assert set(reg.datasets(fams)) == {"folk", "folk16", "midi", "cmt", "transcription", "tagger"}
+    assert set(reg.datasets(fams)) == {"folk", "folk16", "midi", "midi-cmt", "cmt", "transcription", "tagger"}
     assert {n for n, (f, _) in reg.configs(fams).items() if f.name == "musicvae16"} == \
         {"musicvae-mel16bar", "musicvae-mel16bar-flat", "musicvae16-tiny"}
     assert {n for n, (f, _) in reg.configs(fams).items() if f.name == "tagger"} == \

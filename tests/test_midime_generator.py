@@ -284,3 +284,27 @@ def test_the_menu_of_personal_models_the_style_param_and_keep(bundle, tmp_path, 
     with pytest.raises(ModelError, match="some-other-vae"):
         fresh.set("style", "alien")
     assert fresh["style"] == "" and fresh.personal is None      # the failed choice leaves what played
+
+
+def test_each_batch_carries_its_seed_and_setting_it_makes_the_phrase_again(bundle):
+    """Seed -1 draws a fresh seed per batch; that seed, set as ``seed``, makes the same phrases (issue 18)."""
+    gen, _ = make(bundle)
+    gen.set("seed", -1)
+    first, second = gen.next_phrase(), gen.next_phrase()
+    seeds = {p.meta["seed"] for p in first}
+    assert len(seeds) == 1 and len({p.meta["seed"] for p in second}) == 1
+    seed = seeds.pop()
+    assert 0 <= seed < 2 ** 31 and second[0].meta["seed"] != seed
+    liked = [p.notes for p in first]
+    gen.set("seed", seed)
+    again = gen.next_phrase()
+    assert [p.notes for p in again] == liked and again[0].meta["seed"] == seed
+    after = gen.next_phrase()                      # a fixed seed goes on N+1, N+2...: new phrases
+    assert after[0].meta["seed"] == seed + 1 and [p.notes for p in after] != liked
+    gen.set("seed", seed + 1)
+    assert [p.notes for p in gen.next_phrase()] == [p.notes for p in after]
+    # an action's phrases carry theirs too, and it makes them again
+    gen.set("seed", -1)
+    made = gen.perform("sample", [2])
+    gen.set("seed", made[0].meta["seed"])
+    assert [p.notes for p in gen.perform("sample", [2])] == [p.notes for p in made]

@@ -178,6 +178,11 @@ def test_midime16_generator_plays_16_bar_sections_and_learns_from_one(exported):
     gen.set("seed", 3)
     [phrase] = gen.next_phrase()
     assert phrase.length == 64.0 and all(0 <= n.start < 64 for n in phrase.notes)
+    assert phrase.meta["seed"] == 3                  # the section's seed (issue 18): set it, the section again
+    gen.set("seed", -1)
+    [drawn] = gen.next_phrase()
+    gen.set("seed", drawn.meta["seed"])
+    assert gen.next_phrase()[0].notes == drawn.notes
     out = gen.perform("learn", [])
     assert gen.personal is not None      # one section: MidiMe learns 8 draws of its posterior
     assert len(out) == 1 and out[0].meta["personal"] == "learned live"

@@ -247,3 +247,13 @@ def test_a_web_surface_that_cannot_start_is_one_warning_and_the_host_plays_on():
             assert len(notes) >= 4
         finally:
             run.close()
+
+
+def test_the_pages_visuals_shader_is_the_plugins_own():
+    """bridge/static/visuals.frag is generated from plugins/visuals/shader.py (python max_patches/make_patches.py)."""
+    from bridge.web import STATIC
+    from plugins.visuals.shader import BODY, webgl_shader
+
+    text = (STATIC / "visuals.frag").read_text()
+    assert text == webgl_shader(), "bridge/static/visuals.frag is stale: run python max_patches/make_patches.py"
+    assert BODY in text and "gl_FragColor" in text

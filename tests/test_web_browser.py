@@ -36,12 +36,17 @@ SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
 
 
 @pytest.fixture(scope="module")
-def browser():
+def playwright():
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                              args=[f"--host-resolver-rules=MAP {REBOUND} 127.0.0.1"])
-        yield b
-        b.close()
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    b = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                   args=[f"--host-resolver-rules=MAP {REBOUND} 127.0.0.1"])
+    yield b
+    b.close()
 
 
 class OscReplies:
@@ -63,6 +68,17 @@ class OscReplies:
             if m.address == address:
                 return list(m.params)
         raise AssertionError(f"no {address} reply within {timeout} s")
+
+    def drain(self) -> None:
+        """Drop what is waiting (a burst of visuals frames fills the socket's buffer)."""
+        self.sock.setblocking(False)
+        try:
+            while True:
+                self.sock.recv(65536)
+        except BlockingIOError:
+            pass
+        finally:
+            self.sock.setblocking(True)
 
 
 @pytest.fixture(scope="module")
@@ -262,3 +278,111 @@ def test_a_page_from_another_origin_cannot_drive_the_host(browser, run, osc):
         server.shutdown()
     assert host_status(run, osc)["tempo"] == 240.0
     assert "web request /ws refused: Origin 'http://127.0.0.1:" in run.output
+
+
+# -- the visuals card: the plugin's own shader in WebGL ------------------------------------------------
+
+def picture(page, size: int | None = None):
+    """The visuals card's drawing buffer as uint8 [h, w, 3], top row first (``size``: fix it square)."""
+    import numpy as np
+
+    if size:
+        page.evaluate(f"(() => {{ const p = window.cmtPage.visuals.visuals; p.size = [{size}, {size}]; "
+                      f"p.dirty = true; }})()")
+    d = page.evaluate("window.cmtPage.visuals.visuals.pixels()")
+    return np.array(d["rgb"], np.uint8).reshape(d["height"], d["width"], 3)
+
+
+def give(page, vector) -> None:
+    """One frame's uniforms as the host sends them (/params, /pulse, /palette), through the page's receiver."""
+    from plugins.visuals import shader as S
+
+    v = [float(x) for x in vector]
+    for address, args in (("params", [v[i] for i in S.SCENE]), ("pulse", [v[S.PULSE]]),
+                          ("palette", v[S.PALETTE])):
+        page.evaluate(f"window.cmtPage.receive({json.dumps({'address': f'/cmt/visuals/{address}', 'args': args})})")
+
+
+def test_the_visuals_card_draws_the_plugins_shader_and_follows_its_parameters(page):
+    import numpy as np
+
+    from plugins.visuals import shader as S
+
+    assert poll(page, "!!(window.cmtPage.visuals.visuals)"), "no picture on the visuals card"
+    assert page.locator("#gen-visuals canvas.picture").count() == 1
+    rng = np.random.default_rng(5)
+    one = np.concatenate([rng.uniform(-1, 1, 8), [0.7, 0.2, 1.8, 0.3, 3.0],
+                          [0.5, 0.45, 0.4, 0.45, 0.4, 0.35, 1.0, 1.0, 1.0, 0.0, 0.33, 0.67]])
+    two = one.copy()
+    two[S.SHAPE] = -two[S.SHAPE]
+    two[S.PALETTE.start + 9:S.PALETTE.stop] += 0.3               # another picture, other colours
+    give(page, one)
+    first = picture(page, 64)
+    assert first.std() > 10 and len(np.unique(first.reshape(-1, 3), axis=0)) > 500     # not blank, not flat
+    give(page, two)
+    second = picture(page)
+    assert np.abs(second.astype(int) - first).mean() > 10                  # the parameters changed it
+    give(page, one)
+    assert np.abs(picture(page).astype(int) - first).max() <= 1            # and only the parameters
+    # the same picture as the plugin's own renderer (moderngl) draws from the same vector
+    from bridge.api import ModelError
+    from plugins.visuals.render import ShaderRenderer
+
+    try:
+        with ShaderRenderer(64) as r:
+            reference = r.render(one)
+    except ModelError as e:
+        pytest.skip(f"no headless OpenGL for the reference picture: {e}")
+    diff = np.abs(reference.astype(int) - first)
+    assert diff.mean() < 1.0 and np.percentile(diff, 99) <= 4, (diff.mean(), np.percentile(diff, 99))
+    assert page.problems == []
+
+
+def test_the_visuals_card_moves_with_the_frames_the_host_sends(page, run, osc, tmp_path):
+    import numpy as np
+    import soundfile
+
+    from visuals_fixture import clicks
+
+    assert poll(page, "!!(window.cmtPage.visuals.visuals)"), "no picture on the visuals card"
+    x, _ = clicks(20.0, 22050, every_s=0.5)
+    soundfile.write(str(tmp_path / "clicks.wav"), x, 22050)
+    run.send("/cmt/visuals/file", str(tmp_path / "clicks.wav"))
+    try:
+        assert poll(page, "window.cmtPage.visuals.visuals.received >= 30", timeout=30), "no frames reached the page"
+        frames = page.evaluate("window.cmtPage.visuals.visuals.frames")
+        first = picture(page)
+        assert first.shape[1] >= 200 and first.std() > 10                    # the card's size, not blank
+        assert poll(page, f"window.cmtPage.visuals.visuals.frames >= {frames + 10}", timeout=20)
+        later = picture(page)
+        assert np.abs(later.astype(int) - first).mean() > 1                  # the motion goes on
+    finally:
+        run.send("/cmt/visuals/unlisten")
+        time.sleep(0.5)
+        osc.drain()                                    # the frames also went to the OSC reply address
+    assert page.locator("#gen-visuals .out-params").count() == 0            # drawn, not listed as bars
+    assert page.problems == []
+
+
+def test_without_webgl_the_visuals_card_says_so_and_the_page_works(playwright, run, osc):
+    if True:
+        b = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--disable-webgl", "--disable-3d-apis"])
+        try:
+            pg = b.new_page(viewport={"width": 1280, "height": 800})
+            problems: list[str] = []
+            pg.on("pageerror", lambda e: problems.append(str(e)))
+            pg.goto(run.url)
+            pg.wait_for_selector(".link.on", timeout=15000)
+            note = pg.locator("#gen-visuals .note")
+            note.wait_for(state="visible", timeout=10000)
+            assert "no WebGL" in note.inner_text()
+            assert pg.locator("#gen-visuals canvas.picture").count() == 0
+            pg.fill("#arp-root", "62")                                         # the rest of the page works
+            pg.press("#arp-root", "Enter")
+            assert wait_status(run, osc, lambda s: s["generators"]["arp"]["params"]["root"] == 62)[
+                "generators"]["arp"]["params"]["root"] == 62
+            pg.fill("#arp-root", "60")
+            pg.press("#arp-root", "Enter")
+            assert problems == []
+        finally:
+            b.close()

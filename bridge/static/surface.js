@@ -1,5 +1,6 @@
 // The page: reads /surface.json (the host's OSC schema + the piano-roll palette), builds a card per
-// generator, and talks to the host over one WebSocket in the OSC messages' JSON form
+// generator (with the visuals shader's picture for a generator that sends its uniforms: visuals.js),
+// and talks to the host over one WebSocket in the OSC messages' JSON form
 // {"address": "/cmt/...", "args": [...]}. No UI code per plugin: everything comes from the schema.
 "use strict";
 
@@ -7,7 +8,8 @@
 const {el, makeInput, fmt} = window.cmtControls;
 const token = new URLSearchParams(location.search).get("token");
 const withToken = (path) => (token ? `${path}?token=${encodeURIComponent(token)}` : path);
-const page = {socket: null, controls: {}, cards: {}, status: null, roll: null, errors: 0, sent: 0};
+const page = {socket: null, controls: {}, cards: {}, visuals: {}, status: null, roll: null, errors: 0, sent: 0,
+              receive: (msg) => receive(msg)};
 window.cmtPage = page;
 
 function send(address, args) {
@@ -98,14 +100,33 @@ function card(name, info, schema) {
   const outs = schema.out.filter((a) => a.generator === name);
   const monitor = el("div", {class: "monitor"});
   if (outs.length) box.append(monitor);
-  page.cards[name] = {box, state, monitor, slots: {}};
+  page.cards[name] = {box, state, monitor, slots: {}, picture: null};
+  const sends = new Set(outs.map((a) => a.address.split("/").pop()));
+  if (UNIFORMS.every((u) => sends.has(u))) picture(name, monitor);
   return box;
+}
+
+// A generator that sends the visuals shader's uniforms (/params, /pulse, /palette) gets the picture drawn
+// with that shader; without WebGL its card says so and shows the numbers as bars.
+const UNIFORMS = ["params", "pulse", "palette"];
+
+function picture(name, monitor) {
+  const canvas = el("canvas", {class: "picture", id: `${name}-picture`, width: 480, height: 270});
+  const note = el("p", {class: "note"});
+  monitor.prepend(canvas, note);
+  window.cmtVisuals.create(canvas, "/static/visuals.frag").then((pic) => {
+    if (pic) { page.cards[name].picture = pic; page.visuals[name] = pic; return; }
+    canvas.remove();
+    note.textContent = "No picture: this browser has no WebGL. The shader's parameters are shown as numbers.";
+  }).catch((e) => { canvas.remove(); note.textContent = `No picture: ${e.message}`; });
 }
 
 // a generator's own messages (the tagger's caption, tags and embedding; anything a new plugin declares)
 function monitor(gen, what, args) {
+  const a = args;
   const c = page.cards[gen];
   if (!c) return;
+  if (c.picture && UNIFORMS.includes(what) && c.picture.take(what, a)) return;
   let slot = c.slots[what];
   if (!slot) { slot = c.slots[what] = el("div", {class: `out out-${what}`}); c.monitor.append(slot); }
   slot.replaceChildren(el("small", {text: what}));
@@ -136,7 +157,7 @@ function applyStatus(s) {
     if (!c) continue;
     c.state.textContent = g.error ? "error" : g.playing ? "playing" : g.ready ? "idle" : "loading";
     c.state.className = `state ${c.state.textContent}`;
-    c.state.title = g.error || `${g.phrases} phrases`;
+    c.state.title = g.error || `${g.phrases} phrases` + (g.seed !== undefined ? `, seed ${g.seed} (set it to hear it again)` : "");
     for (const [p, v] of Object.entries(g.params || {})) {
       const input = page.controls[`/cmt/${name}/${p}`];
       if (input && !input.busy()) input.set(typeof v === "number" ? fmt(v) : v);

@@ -6,6 +6,13 @@ centred on ``register`` when set); the host plays them in order and asks
 again when they run out (or drops them when a parameter changes). Actions
 return the phrases they make, which the host plays from the next bar in place
 of what was queued.
+
+Seeds: every batch of phrases is made from one seed, carried in each phrase's
+``meta["seed"]`` (the host shows the playing phrase's seed in ``/cmt/status``
+and writes ``seed N`` into the recording at the phrase's start). With ``seed``
+-1 a fresh seed is drawn per batch; with ``seed`` N the batches use N, N+1,
+N+2... and an action uses N. Setting ``seed`` to a seed that was shown makes
+that batch again (same other parameters), then the ones after it.
 """
 from __future__ import annotations
 
@@ -27,6 +34,12 @@ from .vae import EXPECT, MODEL_NAME, MusicVAE
 log = logging.getLogger(__name__)
 
 LEARN_TASK = "learn"  # the host prefixes the generator: /cmt/progress midime/learn <fraction>
+SEEDS = 2 ** 31         # seeds are 0..2**31-1: what the ``seed`` parameter accepts
+
+
+def fresh_seed() -> int:
+    """A new seed from the OS's entropy (as ``midime sample`` draws one), in the ``seed`` parameter's range."""
+    return int(np.random.SeedSequence().entropy % SEEDS)
 
 
 class MidiMeGenerator(Generator):
@@ -68,7 +81,7 @@ class MidiMeGenerator(Generator):
         self.personal: MidiMe | None = None
         self.personal_name = ""
         self.personal_ref = ""   # the style value the playing personal model came from
-        self._rng = np.random.default_rng()
+        self._next_seed = max(0, int(self["seed"]))    # the next batch's seed while ``seed`` is fixed
         if self.bundles:  # check the model's vocabulary now, so a mismatch is a start-up error
             self._vae = self.vae
 
@@ -81,7 +94,7 @@ class MidiMeGenerator(Generator):
 
     def on_param(self, name: str, value: Any) -> None:
         if name == "seed":
-            self._rng = np.random.default_rng(None if value < 0 else value)
+            self._next_seed = max(0, int(value))
         elif name == "style" and value != self.personal_ref:
             try:
                 self._use_style(value)
@@ -102,20 +115,26 @@ class MidiMeGenerator(Generator):
             self.context.report(f"personal model {path.name}")
         self.personal_ref = self.values["style"] = ref
 
-    def _action_rng(self) -> np.random.Generator:
-        """A fixed seed makes every action repeat exactly; -1 keeps drawing new randomness."""
-        seed = self["seed"]
-        return np.random.default_rng(seed) if seed >= 0 else self._rng
+    def _action_seed(self) -> int:
+        """A fixed seed makes every action repeat exactly; -1 draws a fresh seed (shown, so it can be set)."""
+        return self["seed"] if self["seed"] >= 0 else fresh_seed()
+
+    def _batch_seed(self) -> int:
+        """The seed of the next batch ``next_phrase`` makes: N, N+1, ... for a fixed ``seed``; -1: a fresh one."""
+        if self["seed"] < 0:
+            return fresh_seed()
+        seed, self._next_seed = self._next_seed, (self._next_seed + 1) % SEEDS
+        return seed
 
     def prepare(self) -> None:
         self.vae.decode(np.zeros((1, self.vae.z_dim), np.float32))
 
     # -- playing --------------------------------------------------------------------
-    def _samples(self, n: int, rng: np.random.Generator) -> list[Phrase]:
-        """``n`` melodies of ``phrases`` phrases each, in the key/scale and register set (see keys.py)."""
+    def _samples(self, n: int, seed: int) -> list[Phrase]:
+        """``n`` melodies of ``phrases`` phrases each from ``seed``, in the key/scale and register set (keys.py)."""
         temperature, count = self["temperature"], self["phrases"]
-        tokens = sampling.melodies(self.vae, n, count, temperature, rng, self.personal)
-        meta = {"kind": "sample", "temperature": temperature, "personal": self.personal_name,
+        tokens = sampling.melodies(self.vae, n, count, temperature, np.random.default_rng(seed), self.personal)
+        meta = {"kind": "sample", "seed": seed, "temperature": temperature, "personal": self.personal_name,
                 "key": self["key"], "scale": self["scale"], "register": self["register"]}
         out = []
         for m, rows in enumerate(tokens):
@@ -126,22 +145,22 @@ class MidiMeGenerator(Generator):
         return out
 
     def next_phrase(self) -> list[Phrase]:
-        return self._samples(self["variations"], self._rng)
+        return self._samples(self["variations"], self._batch_seed())
 
     def action_sample(self, n: int) -> list[Phrase]:
-        return self._samples(n or self["variations"], self._action_rng())
+        return self._samples(n or self["variations"], self._action_seed())
 
     def action_interpolate(self, steps: int) -> list[Phrase]:
         missing = [k for k in ("a", "b") if k not in self.ends]
         if missing:
             raise InputError(f"interpolate needs phrases A and B (missing {' and '.join(missing).upper()}): set "
                              f"them with phrase_a/phrase_b <file.mid> or capture_a/capture_b")
-        steps = steps or self["steps"]
-        made = morph(self.vae, self.ends["a"], self.ends["b"], steps, self._action_rng())  # A first, B last
+        steps, seed = steps or self["steps"], self._action_seed()
+        made = morph(self.vae, self.ends["a"], self.ends["b"], steps, np.random.default_rng(seed))  # A first, B last
         for remark in made.remarks:
             self.context.report(remark)
         return [phrases.tokens_phrase(t, self["channel"] - 1, self.name, kind="interpolation", index=i,
-                                      steps=steps, source=src)
+                                      steps=steps, source=src, seed=seed)
                 for i, (t, src) in enumerate(zip(made.tokens, made.sources))]
 
     def action_phrase_a(self, path: str) -> None:
@@ -200,23 +219,23 @@ class MidiMeGenerator(Generator):
         windows = phrases.need_enough(phrases.melody_windows(line, steps=self.vae.steps), source, bars=bars,
                                       notes=len(line), least=1 if one else phrases.MIN_WINDOWS)
         self.context.progress(LEARN_TASK, 0.0)
-        mu = self.vae.learning_latents(windows, self._action_rng())
+        seed = self._action_seed()
+        mu = self.vae.learning_latents(windows, np.random.default_rng(seed))
 
         def progress(epoch: int, epochs: int, loss: float) -> None:
             if epoch == epochs or epoch % max(1, epochs // 50) == 0:
                 self.context.progress(LEARN_TASK, epoch / epochs)
 
-        seed = self["seed"] if self["seed"] >= 0 else int(self._rng.integers(2 ** 31))
         self.personal = MidiMe.learn(mu, self.vae.name, self.vae.fingerprint, seed=seed, progress=progress)
         self.personal_name = "learned live"
         self.personal_ref, self.values["style"] = "(learned live)", ""   # keep NAME puts it in the menu
         self.context.report(f"learned {len(windows)} {phrases.window_word(self.vae.bars)} windows in "
                             f"{self.personal.info['seconds']:.2f} s")
-        return self._samples(self["variations"], self._action_rng())
+        return self._samples(self["variations"], seed)
 
     def action_personal(self, path: str) -> list[Phrase]:
         self._use_style(path)
-        return self._samples(self["variations"], self._action_rng())
+        return self._samples(self["variations"], self._action_seed())
 
     def action_styles(self) -> None:
         menu = []

@@ -14,7 +14,9 @@ colours it.
 
 :data:`FRAGMENT` is GLSL 3.30 for moderngl; :func:`jitter_shader` wraps the same
 code for Max's ``jit.gl.slab`` (a .jxs file), so a Jitter patch driven by the
-OSC parameters draws the same pictures.
+OSC parameters draws the same pictures; :func:`webgl_shader` wraps it in GLSL ES
+1.00 for the web page's visuals card (``bridge/static/visuals.frag``, written by
+``python max_patches/make_patches.py``; a drift test keeps it equal).
 """
 from __future__ import annotations
 
@@ -146,3 +148,13 @@ void main() {{ gl_Position = ftransform(); }}
 \t</language>
 </jittershader>
 """
+
+
+def webgl_shader() -> str:
+    """The same picture as a WebGL (GLSL ES 1.00) fragment shader: the web page's ``visuals.frag``.
+
+    The host never imports plugins, so the page reads a generated copy (``bridge/static/visuals.frag``);
+    ``tests/test_web.py`` fails when it differs from this text."""
+    return ("// generated from plugins/visuals/shader.py by max_patches/make_patches.py: do not edit\n"
+            "precision highp float;\n" + UNIFORMS + BODY
+            + "\nvoid main() { gl_FragColor = vec4(picture(gl_FragCoord.xy, resolution), 1.0); }\n")

@@ -11,11 +11,14 @@ class RecordingTransport:
         self.lock = threading.Lock()
         self.notes: list[tuple[str, float, object]] = []
         self.calls: list[tuple] = []
+        self.texts: list[tuple[str, float, str]] = []     # (generator, beat, text) of scheduled phrases
         self.anchor = None
 
-    def schedule(self, generator, notes, at_beat):
+    def schedule(self, generator, notes, at_beat, text=""):
         with self.lock:
             self.calls.append(("schedule", generator, at_beat, len(notes)))
+            if text:
+                self.texts.append((generator, at_beat, text))
             self.notes += [(generator, at_beat + n.start, n) for n in notes]
 
     def voices(self, generator, voices):
