@@ -178,7 +178,7 @@ def butterchurn_only(args: argparse.Namespace) -> int:
                       + f" (ours {row['ours_128px']['r']:.2f}) in {time.perf_counter() - began:.0f} s", file=sys.stderr)
         summary, setup = butterchurn_figures(peer, why, doc["pieces"], key, doc["summary"]["sync_r_ours_128px_median"],
                                              args.butterchurn_size)
-    doc["summary"] |= summary
+    doc["summary"] = {k: v for k, v in doc["summary"].items() if "butterchurn" not in k} | summary
     doc["setup"]["butterchurn"] = setup | {"command": "python bench/bench_visuals.py --butterchurn-only"}
     args.out.write_text(json.dumps(doc, indent=1) + "\n")
     print(json.dumps(summary, indent=1))
