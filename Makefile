@@ -1,10 +1,11 @@
 # make test  -- set up everything (apt packages when root, .venv, extras), lint (ruff, import-linter), run the tests
 # make demo  -- set up, then a scripted run of the shipped models: recordings/ + a piano-roll PNG
 # make bench -- the benchmarks (not part of the tests): bench/results/*.json (the 10-minute soak runs by hand: bench/soak.py)
+# make bench-visuals -- the visuals bench with its butterchurn peer (bench/setup_butterchurn.sh: npm packages)
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup lint test demo bench clean
+.PHONY: setup lint test demo bench bench-visuals clean
 
 setup:
 	bash scripts/setup.sh
@@ -25,6 +26,11 @@ bench: setup
 	$(PY) bench/flood_bench.py
 	$(PY) bench/bench_web.py
 	@if [ -f bench/timing.py ]; then $(PY) bench/timing.py; fi
+
+# the visuals bench's peer (npm: butterchurn in Debian's chromium); bench_visuals.py records it as not run without it
+bench-visuals: setup
+	-bash bench/setup_butterchurn.sh
+	$(PY) bench/bench_visuals.py
 
 clean:
 	rm -rf .pytest_cache build *.egg-info

@@ -16,7 +16,11 @@ soundfont the tagger never heard. For each piece:
   and for ours, both rendered in-process at 128 px;
 - distinctness: Spearman between the pieces' pairwise tagger-embedding distances and
   their videos' pairwise image-feature distances; the closest pair of videos; the same
-  piece and seed twice gives the same frames.
+  piece and seed twice gives the same frames;
+- the peer in the same run: butterchurn (MilkDrop in WebGL) in headless chromium, fed the
+  same audio frame by frame, three named presets, the same sync measure at 128 px
+  (bench/butterchurn_peer.py; ``bash bench/setup_butterchurn.sh`` installs it; when it is
+  missing the bench says so in one line and records it as not run).
 
 Live renderer speed on ONE core (a subprocess pinned to CPU 0, llvmpipe with
 LP_NUM_THREADS=1): frames per second of the live path (features + steering +
@@ -24,6 +28,10 @@ render + read-back) at 512 x 512, beside a small ONNX conv decoder (random weigh
 speed only) at the same size on one thread.
 
     .venv/bin/python bench/bench_visuals.py [--pieces 10] [--seconds 20] [--work /tmp/cmt-visuals-bench]
+                                            [--no-butterchurn | --butterchurn-only]
+
+``--butterchurn-only`` runs only the peer on the pieces of an existing results file and
+merges its figures into it (the other figures, speed included, stay as measured).
 
 Writes bench/results/visuals.json.
 """
@@ -36,6 +44,7 @@ import resource
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import butterchurn_peer as bp  # noqa: E402
 import visuals_metrics as vm  # noqa: E402
 from visuals_music import render_piece  # noqa: E402
 
@@ -104,6 +114,77 @@ def in_process_sync(wav: Path, tagger, onset: np.ndarray) -> dict:
     return out
 
 
+def open_butterchurn(stack: ExitStack, args: argparse.Namespace) -> tuple[bp.ButterchurnPeer | None, str | None]:
+    """(the peer, None), or (None, why it is not run): one line on stderr, never an exception."""
+    if args.no_butterchurn:
+        return None, "skipped (--no-butterchurn)"
+    why = bp.unavailable()
+    if why is None:
+        try:
+            return stack.enter_context(bp.ButterchurnPeer(args.butterchurn_size)), None
+        except Exception as e:  # noqa: BLE001 - a peer that cannot start is recorded, not fatal
+            why = f"chromium/butterchurn failed to start: {str(e).splitlines()[0]}"
+    print(f"butterchurn peer not run: {why}", file=sys.stderr)
+    return None, why
+
+
+def butterchurn_piece(peer: bp.ButterchurnPeer | None, wav: Path, onset: np.ndarray) -> dict | None:
+    """{preset: sync} of the peer on one piece (the same onset curve and frame count as ours), or None."""
+    if peer is None:
+        return None
+    import soundfile
+
+    stereo, rate = soundfile.read(str(wav), dtype="float32", always_2d=True)
+    try:
+        return bp.peer_sync(peer, stereo[:, :2], rate, onset, FPS)
+    except Exception as e:  # noqa: BLE001 - one failed piece marks the peer as not run, the bench goes on
+        print(f"butterchurn peer failed on {wav.name}: {str(e).splitlines()[0]}", file=sys.stderr)
+        return None
+
+
+def butterchurn_figures(peer: bp.ButterchurnPeer | None, why: str | None, rows: list[dict], key: str,
+                        ours_median: float, size: int) -> tuple[dict, dict]:
+    """(summary figures, setup entry) of the peer; a peer that did not run on every piece is 'not run'."""
+    if why is None and any(r.get(key) is None for r in rows):
+        why = "failed on a piece (see the log)"
+    setup = {"run": why is None, "reason": why, "versions": bp.versions(), "presets": list(bp.PRESETS),
+             "size_px": size, "gl_renderer": peer.gl_renderer if peer else None,
+             "feed": "per frame: the 1024 samples centred on the frame's middle as AnalyserNode bytes "
+                     "(render({audioLevels, elapsedTime: 1/fps})), seeded Math.random; grey 128 px frames",
+             "load_average": os.getloadavg()}
+    if why is not None:
+        return {"sync_r_butterchurn_median": None, "sync_ratio_vs_butterchurn": None}, setup
+    return bp.summarise(rows, key, ours_median), setup
+
+
+def butterchurn_only(args: argparse.Namespace) -> int:
+    """Run only the peer on the pieces of ``args.out`` and merge its figures into it."""
+    import soundfile
+
+    doc = json.loads(args.out.read_text())
+    key = f"butterchurn_{args.butterchurn_size}px"
+    with ExitStack() as stack:
+        peer, why = open_butterchurn(stack, args)
+        for row in doc["pieces"]:
+            wav = args.work / f"piece{row['piece']}.wav"
+            if not wav.is_file():
+                render_piece(row["piece"], wav, doc["setup"]["seconds"], font=FONT)
+            mono, rate = soundfile.read(str(wav), dtype="float32", always_2d=True)
+            onset = vm.onset_strength(mono.mean(axis=1), rate, FPS, row["frames"])
+            began = time.perf_counter()
+            row[key] = butterchurn_piece(peer, wav, onset)
+            if row[key]:
+                print(f"piece {row['piece']}: butterchurn r " + ", ".join(f"{s['r']:.2f}" for s in row[key].values())
+                      + f" (ours {row['ours_128px']['r']:.2f}) in {time.perf_counter() - began:.0f} s", file=sys.stderr)
+        summary, setup = butterchurn_figures(peer, why, doc["pieces"], key, doc["summary"]["sync_r_ours_128px_median"],
+                                             args.butterchurn_size)
+    doc["summary"] = {k: v for k, v in doc["summary"].items() if "butterchurn" not in k} | summary
+    doc["setup"]["butterchurn"] = setup | {"command": "python bench/bench_visuals.py --butterchurn-only"}
+    args.out.write_text(json.dumps(doc, indent=1) + "\n")
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
 def live_fps_worker(wav: str) -> None:
     """One core: the live path's frames per second at 512 px, and an ONNX conv decoder's beside it."""
     os.sched_setaffinity(0, {0})
@@ -160,17 +241,27 @@ def conv_decoder_fps(n: int = 8) -> float:
     return n / (time.perf_counter() - began)
 
 
+def med_of(rows: list[dict], key: str, sub: str = "r") -> float:
+    return round(float(np.median([r[key][sub] for r in rows])), 3)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pieces", type=int, default=10)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--work", type=Path, default=Path("/tmp/cmt-visuals-bench"))
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "visuals.json")
+    ap.add_argument("--no-butterchurn", action="store_true", help="skip the butterchurn peer")
+    ap.add_argument("--butterchurn-only", action="store_true",
+                    help="run only the butterchurn peer on the pieces of --out and merge its figures into it")
+    ap.add_argument("--butterchurn-size", type=int, default=SMALL, help="the peer's canvas side, px")
     ap.add_argument("--live-fps-worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.live_fps_worker:
         live_fps_worker(args.live_fps_worker)
         return 0
+    if args.butterchurn_only:
+        return butterchurn_only(args)
     import soundfile
 
     from plugins.tagger.tagger import Tagger
@@ -178,6 +269,9 @@ def main() -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     tagger = Tagger.load()
     rows, embeddings, features, curves = [], [], [], []
+    stack = ExitStack()
+    peer, peer_why = open_butterchurn(stack, args)
+    bc_key = f"butterchurn_{args.butterchurn_size}px"
     for k in range(args.pieces):
         wav = args.work / f"piece{k}.wav"
         if not wav.is_file():
@@ -193,6 +287,7 @@ def main() -> int:
                "realtime_factor": round(seconds / wall, 3), "cpu_s": round(cpu, 2),
                "cpu_realtime_factor": round(seconds / cpu, 3), "peak_rss_mb": round(rss, 1), "video_512px": vm.sync(onset, vm.frame_change(greys), FPS)}
         row |= in_process_sync(wav, tagger, onset)
+        row[bc_key] = butterchurn_piece(peer, wav, onset)
         tl = tagger.tag_file(wav, 1.0)
         embeddings.append(tl.pooled_embedding())
         features.append(vm.video_feature(rgbs, greys))
@@ -206,6 +301,9 @@ def main() -> int:
               f"{row['video_512px']['r']:.2f} (control {row['video_512px']['control_shifted']:.2f}, lag "
               f"{row['video_512px']['best_lag_frames']}), level baseline r {row['level_baseline_128px']['r']:.2f}",
               file=sys.stderr)
+    bc_summary, bc_setup = butterchurn_figures(peer, peer_why, rows, bc_key, med_of(rows, "ours_128px"),
+                                               args.butterchurn_size)
+    stack.close()
     peak_rss_mb = max(r["peak_rss_mb"] for r in rows)
     # control 2: each video against the next piece's audio (a shift can land on whole beats of a steady piece)
     mismatched = []
@@ -222,7 +320,7 @@ def main() -> int:
                                      text=True).stdout)
 
     def med(key: str, sub: str = "r") -> float:
-        return round(float(np.median([r[key][sub] for r in rows])), 3)
+        return med_of(rows, key, sub)
 
     summary = {
         "sync_r_median": med("video_512px"), "sync_control_shifted_median": med("video_512px", "control_shifted"),
@@ -244,9 +342,9 @@ def main() -> int:
         "conv_decoder_fps_512px_one_core": round(live["conv_decoder_fps"], 2),
         "live_fps_ratio_vs_conv_decoder": round(live["live_fps"] / live["conv_decoder_fps"], 1),
         "peak_rss_mb": round(peak_rss_mb, 1),
-    }
+    } | bc_summary
     doc = {"setup": {"pieces": args.pieces, "seconds": args.seconds, "soundfont": FONT, "size": SIZE, "fps": FPS,
-                     "load_average": os.getloadavg(), "cpus": os.cpu_count(),
+                     "load_average": os.getloadavg(), "cpus": os.cpu_count(), "butterchurn": bc_setup,
                      "command": "python bench/bench_visuals.py", "note": "RTF and fps are wall-clock on a shared "
                      "machine; the load average at the end of the run is recorded"},
            "summary": summary, "pieces": rows}

@@ -380,7 +380,27 @@ def visuals(d: dict) -> list[str]:
             f"| live renderer, 512 x 512, one core | {m['live_fps_512px_one_core']:.0f} fps "
             f"({m.get('live_frames_per_cpu_second', float('nan')):.0f} frames per CPU second) | small ONNX conv decoder "
             f"{m['conv_decoder_fps_512px_one_core']:.1f} fps ({m['live_fps_ratio_vs_conv_decoder']:.1f}x) | >= 30 fps |",
-            f"| peak RSS of `visualize` | {m['peak_rss_mb']:.0f} MB | | <= 500 MB |"]
+            f"| peak RSS of `visualize` | {m['peak_rss_mb']:.0f} MB | | <= 500 MB |"] + butterchurn_rows(d)
+
+
+def butterchurn_rows(d: dict) -> list[str]:
+    """The visuals peer (butterchurn) as a table row plus a line naming its presets; 'not run' when absent."""
+    su, m = d["setup"], d["summary"]
+    bc = su.get("butterchurn")
+    what = "| sync against the peer: butterchurn (MilkDrop in WebGL) in headless chromium, same audio per frame"
+    if not bc or not bc.get("run") or m.get("sync_r_butterchurn_median") is None:
+        why = bc.get("reason") if bc else "never run"
+        return [f"{what} | ours {m['sync_r_ours_128px_median']:.2f} at 128 px | not run: {why} | beat its median |"]
+    per = m["sync_r_butterchurn_presets"]
+    ratio = m.get("sync_ratio_vs_butterchurn")
+    return [f"{what}, {len(per)} presets at {bc['size_px']} px | ours {m['sync_r_ours_128px_median']:.2f} at 128 px "
+            f"({ratio:.1f}x) | butterchurn median {m['sync_r_butterchurn_median']:.2f} (presets "
+            f"{' / '.join(f'{r:.2f}' for r in per.values())}; shifted control "
+            f"{m['sync_control_shifted_butterchurn_median']:.2f}) | beat its median |", "",
+            f"butterchurn {bc['versions']['butterchurn']} with butterchurn-presets "
+            f"{bc['versions']['butterchurn-presets']} ({bc['gl_renderer'].split('(')[0].strip() or 'WebGL'} "
+            f"SwiftShader, load average {bc['load_average'][0]:.1f}); median r per preset over the pieces: "
+            + "; ".join(f"\"{name}\" {r:.2f}" for name, r in per.items()) + "."]
 
 
 def main() -> None:
