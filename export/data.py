@@ -45,3 +45,35 @@ class FileProgress:
 
     def close(self) -> None:
         self.bar.close()
+
+
+MIDI_SUFFIXES = (".mid", ".midi")
+
+
+def midi_files(source: Path) -> list[Path]:
+    """Every MIDI file under ``source``, sorted by path (a user's folder for ``data prepare midi*``)."""
+    return sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in MIDI_SUFFIXES)
+
+
+def cache_each(files: list[Path], parts: Path, cache_name, work, label: str, describe, jobs: int = 2) -> None:
+    """Run ``work((path, cache))`` for every file whose cache ``parts / cache_name(file)`` is missing
+    (resumable), largest files first so a pool of ``jobs`` processes ends together, under a
+    :class:`FileProgress` bar; ``describe(result)`` is the bar's text for a finished file (``result[0]``
+    is its path)."""
+    parts.mkdir(parents=True, exist_ok=True)
+    size = {str(f): f.stat().st_size for f in files}
+    todo = sorted(((str(f), str(parts / cache_name(f))) for f in files if not (parts / cache_name(f)).exists()),
+                  key=lambda t: -size[t[0]])
+    pending = {p for p, _ in todo}
+    bar = FileProgress(files, label, done={str(f) for f in files} - pending)
+    if jobs > 1 and len(todo) > 1:
+        from multiprocessing import Pool
+
+        with Pool(jobs) as pool:
+            for r in pool.imap_unordered(work, todo):
+                bar.update(r[0], describe(r))
+    else:
+        for item in todo:
+            r = work(item)
+            bar.update(r[0], describe(r))
+    bar.close()

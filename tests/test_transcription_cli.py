@@ -77,7 +77,6 @@ def test_transcribe_cli_finds_the_tune(tmp_path, instrument, rate):
 @pytest.mark.parametrize("fmt", ["flac", "ogg", "mp3"])
 def test_transcribe_reads_flac_ogg_and_mp3_like_wav(tmp_path, fmt):
     """The same render as FLAC, OGG (Vorbis) and MP3 (lossy, with encoder delay) gives the tune's notes."""
-    import av
     import soundfile
 
     from plugins.transcription.audio import read_audio
@@ -86,18 +85,9 @@ def test_transcribe_reads_flac_ogg_and_mp3_like_wav(tmp_path, fmt):
     x, rate = soundfile.read(str(wav), dtype="float32")
     path = tmp_path / f"flute.{fmt}"
     if fmt == "mp3":
-        mono = x.mean(axis=1) if x.ndim == 2 else x
-        with av.open(str(path), "w", format="mp3") as out:
-            stream = out.add_stream("libmp3lame", rate=rate)
-            stream.layout = "mono"
-            pcm = (np.clip(mono, -1, 1) * 32767).astype(np.int16)
-            for i in range(0, len(pcm), 1152):
-                frame = av.AudioFrame.from_ndarray(pcm[None, i:i + 1152], format="s16", layout="mono")
-                frame.sample_rate = rate
-                for packet in stream.encode(frame):
-                    out.mux(packet)
-            for packet in stream.encode(None):
-                out.mux(packet)
+        from test_tagger_units import _write_mp3   # the tagger's format tests write MP3 the same way
+
+        _write_mp3(path, x.mean(axis=1) if x.ndim == 2 else x, rate)
     else:
         soundfile.write(str(path), x, rate, format=fmt.upper(), subtype="VORBIS" if fmt == "ogg" else None)
     assert read_audio(path).dtype == np.float32

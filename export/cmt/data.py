@@ -180,6 +180,13 @@ def assemble(out: Path, files: list[Path]) -> dict:
                    "instruments": [i.name for i in T.INSTRUMENTS],
                    "split": {"seed": SPLIT_SEED, "valid": VALID_SHARE, "test": TEST_SHARE, "by": "piece"},
                    "skipped": skipped}
+    write_splits(out, buckets, index)
+    return index
+
+
+def write_splits(out: Path, buckets: dict[str, list[tuple[str, np.ndarray, float]]], index: dict) -> None:
+    """``<split>.npz`` for each split's (piece id, tokens, beats per bar): tokens concatenated with offsets;
+    the counts and a checksum go into ``index``."""
     for name, pieces in buckets.items():
         toks = [t for _, t, _ in pieces]
         tokens = np.concatenate(toks) if toks else np.zeros((0, len(T.FIELDS)), np.int64)
@@ -190,7 +197,6 @@ def assemble(out: Path, files: list[Path]) -> dict:
         index[f"{name}_pieces"] = len(pieces)
         index[f"{name}_tokens"] = int(len(tokens))
         index[f"{name}_crc"] = zlib.crc32(tokens.astype(np.int64).tobytes())
-    return index
 
 
 def load_split(split: str, root: Path | None = None) -> tuple[list[np.ndarray], np.ndarray]:

@@ -29,7 +29,6 @@ import json
 import statistics
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -37,21 +36,15 @@ import numpy as np
 from bridge.errors import BridgeError, InputError
 from plugins.cmt import tokens as T
 
-from ..data import FileProgress, data_root
-from .data import MIN_BARS, TEST_SHARE, VALID_SHARE
+from ..data import cache_each, data_root, midi_files
+from .data import MIN_BARS, TEST_SHARE, VALID_SHARE, write_splits
 from .parts import instrument_for_part
 
 DATASET = "midi-cmt"
 SPLIT_SEED = "cmt-bridge-midi-cmt-v1"
-SUFFIXES = (".mid", ".midi")
 DRUM_CHANNEL = 9
 MIN_NOTES = 4       # a part with fewer notes is noise (a count-in, a stray note)
 BASS_BELOW = 48     # MIDI pitch (C3): the lowest of two parts with its median below is the bass
-
-
-def midi_files(source: Path) -> list[Path]:
-    """Every MIDI file under ``source``, sorted by path."""
-    return sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
 
 
 def split_of(rel: str) -> str:
@@ -150,25 +143,9 @@ def prepare(source: Path, out: Path | None = None, jobs: int = 2, limit: int | N
     if not files:
         raise BridgeError(f"data prepare midi-cmt: no .mid or .midi files under {source}")
     out = out or data_root() / DATASET
-    parts = out / "parts"
-    parts.mkdir(parents=True, exist_ok=True)
-    size = {str(f): f.stat().st_size for f in files}
-    todo = sorted(((str(f), str(parts / _cache_name(f))) for f in files if not (parts / _cache_name(f)).exists()),
-                  key=lambda t: -size[t[0]])   # large files first: the pool ends together
-    pending = {p for p, _ in todo}
-    bar = FileProgress(files, f"read MIDI parts ({len(files)} files)", done={str(f) for f in files} - pending)
     t0 = time.time()
-    if jobs > 1 and len(todo) > 1:
-        from multiprocessing import Pool
-
-        with Pool(jobs) as pool:
-            for p, err in pool.imap_unordered(_work, todo):
-                bar.update(p, f"{Path(p).name} ({'skipped' if err else 'a piece'})")
-    else:
-        for item in todo:
-            p, err = _work(item)
-            bar.update(p, f"{Path(p).name} ({'skipped' if err else 'a piece'})")
-    bar.close()
+    cache_each(files, out / "parts", _cache_name, _work, f"read MIDI parts ({len(files)} files)",
+               lambda r: f"{Path(r[0]).name} ({'skipped' if r[1] else 'a piece'})", jobs)
     index = assemble(out, source, files)
     index["seconds"] = round(time.time() - t0, 1)
     index["out"] = str(out)
@@ -201,14 +178,5 @@ def assemble(out: Path, source: Path, files: list[Path]) -> dict:
                    "pieces_with": used, "conditioning": "density and strength measured from the notes (no video)",
                    "split": {"seed": SPLIT_SEED, "valid": VALID_SHARE, "test": TEST_SHARE, "by": "file"},
                    "skipped": skipped}
-    for name, pieces in buckets.items():
-        toks = [t for _, t, _ in pieces]
-        tokens = np.concatenate(toks) if toks else np.zeros((0, len(T.FIELDS)), np.int64)
-        offsets = np.concatenate([[0], np.cumsum([len(t) for t in toks])]).astype(np.int64)
-        np.savez_compressed(out / f"{name}.npz", tokens=tokens.astype(np.int64), offsets=offsets,
-                            piece_ids=np.array([p for p, _, _ in pieces], dtype=str),
-                            beats_per_bar=np.array([b for _, _, b in pieces], dtype=np.float64))
-        index[f"{name}_pieces"] = len(pieces)
-        index[f"{name}_tokens"] = int(len(tokens))
-        index[f"{name}_crc"] = zlib.crc32(tokens.astype(np.int64).tobytes())
+    write_splits(out, buckets, index)
     return index

@@ -31,20 +31,14 @@ from bridge.errors import BridgeError, InputError
 from bridge.events import Note
 from plugins.midime.melody import MIN_PITCH, STEPS, STEPS_PER_BAR, STEPS_PER_BEAT, tokens_from_notes, windows
 
-from ..data import FileProgress, data_root
+from ..data import cache_each, data_root, midi_files
 from .folk import TEST_SHARE, VALID_SHARE
 
 DATASET = "midi"
 SPLIT_SEED = "cmt-bridge-midi-v1"
-SUFFIXES = (".mid", ".midi")
 BAR_QUARTERS = (2.0, 4.0)
 DRUM_CHANNEL = 9
 MIN_NOTES = 4   # a line with fewer notes is no melody
-
-
-def midi_files(source: Path) -> list[Path]:
-    """Every MIDI file under ``source``, sorted by path."""
-    return sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
 
 
 def split_of(rel: str) -> str:
@@ -134,25 +128,9 @@ def prepare(source: Path, out: Path | None = None, jobs: int = 2, limit: int | N
     if not files:
         raise BridgeError(f"data prepare midi: no .mid or .midi files under {source}")
     out = out or data_root() / DATASET
-    parts = out / "parts"
-    parts.mkdir(parents=True, exist_ok=True)
-    size = {str(f): f.stat().st_size for f in files}
-    todo = sorted(((str(f), str(parts / _cache_name(f))) for f in files if not (parts / _cache_name(f)).exists()),
-                  key=lambda t: -size[t[0]])   # large files first: the pool ends together
-    pending = {p for p, _ in todo}
-    bar = FileProgress(files, f"read MIDI ({len(files)} files)", done={str(f) for f in files} - pending)
     t0 = time.time()
-    if jobs > 1 and len(todo) > 1:
-        from multiprocessing import Pool
-
-        with Pool(jobs) as pool:
-            for p, _err, n in pool.imap_unordered(_work, todo):
-                bar.update(p, f"{Path(p).name} ({n} windows)")
-    else:
-        for item in todo:
-            p, _err, n = _work(item)
-            bar.update(p, f"{Path(p).name} ({n} windows)")
-    bar.close()
+    cache_each(files, out / "parts", _cache_name, _work, f"read MIDI ({len(files)} files)",
+               lambda r: f"{Path(r[0]).name} ({r[2]} windows)", jobs)
     index = assemble(out, source, files)
     index["seconds"] = round(time.time() - t0, 1)
     index["out"] = str(out)
