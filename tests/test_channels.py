@@ -20,20 +20,33 @@ from plugins.midime.generator import MidiMeGenerator
 from plugins.transcription.generator import TranscriptionGenerator
 
 
-def status_reply(osc, timeout: float = 10.0) -> dict:
-    """The first /cmt/status JSON oscdump printed (in quotes, the JSON's own quotes unescaped: read
-    the line as it is, once oscdump has written all of it)."""
+def _statuses(osc) -> list[dict]:
+    """Every whole /cmt/status JSON oscdump has printed so far (in quotes, the JSON's own quotes unescaped:
+    a line counts once oscdump has written all of it)."""
+    out = []
+    for line in osc.path.read_text().splitlines():
+        if " /cmt/status s " in line:
+            try:
+                out.append(json.loads(line.split(" /cmt/status s ", 1)[1].strip()[1:-1]))
+            except ValueError:
+                pass
+    return out
+
+
+def status_reply(run, osc, ready=lambda status: True, timeout: float = 10.0) -> dict:
+    """Ask for /cmt/status until a new reply satisfies ``ready``; that reply. Parameter changes reach a
+    generator asynchronously, so a test that depends on one waits for the status to show it."""
+    seen = len(_statuses(osc))
     end = time.monotonic() + timeout
     while True:
-        for line in osc.path.read_text().splitlines():
-            if " /cmt/status s " in line:
-                try:
-                    return json.loads(line.split(" /cmt/status s ", 1)[1].strip()[1:-1])
-                except ValueError:
-                    pass
+        run.oscsend("/cmt/status")
+        for _ in range(10):
+            new = _statuses(osc)[seen:]
+            if any(ready(st) for st in new):
+                return next(st for st in reversed(new) if ready(st))
+            time.sleep(0.05)
         if time.monotonic() > end:
-            raise AssertionError(f"no whole /cmt/status reply in {timeout} s")
-        time.sleep(0.05)
+            raise AssertionError(f"no /cmt/status reply showing the change in {timeout} s")
 
 
 def test_the_shipped_generators_start_on_distinct_channels():
@@ -111,6 +124,8 @@ def test_a_shared_channel_is_warned_at_start_on_play_and_on_change(osc_receiver)
 
         run.oscsend("/cmt/transcription/channel", "i", 2)
         run.oscsend("/cmt/cmt/lead_channel", "i", 2)          # cmt is not playing yet: no warning
+        status_reply(run, osc, lambda st: st["generators"]["cmt"]["channels"]["lead"] == 2
+                     and st["generators"]["transcription"]["params"]["channel"] == 2)
         run.oscsend("/cmt/play", "s", "cmt")
         clash = "MIDI channel 2 is shared by cmt lead and transcription"
         got = osc.wait_for(lambda m: any(x.address == "/cmt/error" and clash in x.args[1] for x in m), 15)
@@ -122,8 +137,7 @@ def test_a_shared_channel_is_warned_at_start_on_play_and_on_change(osc_receiver)
         got = osc.wait_for(lambda m: any(x.address == "/cmt/error" and clash in x.args[1] for x in m), 15)
         assert any(x.args[0] == "/cmt/cmt/lead_channel" for x in got if x.address == "/cmt/error" and clash in x.args[1])
 
-        run.oscsend("/cmt/status")
-        status = status_reply(osc)
+        status = status_reply(run, osc, lambda st: st["generators"]["cmt"]["channels"]["lead"] == 1)
         gens = status["generators"]
         # a generator on its own channel parameter: the parameter says it (the reply stays short for Pd)
         assert gens["midime"]["params"]["channel"] == 1 and gens["transcription"]["params"]["channel"] == 2
