@@ -95,3 +95,27 @@ def test_runtime_uses_the_exported_model(tiny_model):
     assert len(audio) == int(1.2 * 16000) and np.isfinite(audio).all()
     assert isinstance(model.transcribe(audio), list)
     assert model.transcribe(np.zeros(16000, np.float32)) == []
+
+
+def test_varied_expressive_chunk_keeps_written_labels(tiny_model, tmp_path):
+    """A varied chunk (odd chunk of train): melodies.py melodies in the register, bends and effects on the
+    audio, labels of the written notes; seeds stay below the benches' seeds."""
+    from export.transcription import data as d
+    from export.transcription.melodies import BENCH_SEEDS
+    from plugins.transcription.labels import instrument
+
+    root, *_ = tiny_model
+    violin = instrument("violin")
+    assert d.chunk_kind("train", 1) == "varied" and d.chunk_kind("test", 1) == "folk"
+    path = d.render_chunk(root, "train", violin, 1, tmp_path, clips=2, chunks=2)
+    got = np.load(path)
+    notes = got["notes"]
+    assert len(notes) > 12 and got["onset"].sum() == len(notes)
+    assert violin.low <= notes[:, 2].min() and notes[:, 2].max() <= violin.high
+    assert set(np.unique(got["pitch"])) - {-1} <= set(notes[:, 2].astype(int))
+    assert np.isfinite(got["spec"].astype(np.float32)).all()
+    bends = d.expressive_bends([(0.0, 1.0, 60, 80), (1.0, 1.1, 62, 80)], np.random.default_rng(3))
+    assert bends[0] == (0.0, 0) and all(-8192 <= b <= 8191 for _, b in bends)
+    assert max(abs(b) for _, b in bends) <= 80 * 8192 / 200 + 1   # never more than 80 cents
+    clip, length = d.varied_clip(BENCH_SEEDS + 5, violin, 1.0)   # wraps below the bench seeds
+    assert clip == d.varied_clip(5, violin, 1.0)[0] and length > 0

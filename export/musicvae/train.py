@@ -54,6 +54,15 @@ def _beta(cfg: MusicVAEConfig, step: int) -> float:
     return cfg.beta_max * min(1.0, step / max(1, cfg.beta_steps))
 
 
+def _free_bits(cfg, step: int) -> float:
+    """The free-bits budget at ``step``: ``free_bits``, raised to ``free_bits_late`` from ``late_from`` on (a
+    second stage resumed from the first: the 16-bar model's z opened wider once the bar-code path has trained)."""
+    late = getattr(cfg, "free_bits_late", None)
+    if late is not None and step >= getattr(cfg, "late_from", 0):
+        return late
+    return cfg.free_bits
+
+
 def make_batch(cfg: MusicVAEConfig, data: np.ndarray, rng: np.random.Generator) -> dict[str, torch.Tensor]:
     """A global batch: windows (transposed), word-dropout mask and reparameterisation noise."""
     idx = rng.integers(0, len(data), cfg.batch)
@@ -222,7 +231,7 @@ def train(cfg: MusicVAEConfig, run_dir: Path, resume: bool = False, steps: int |
         local = {k: v[rank * per:(rank + 1) * per] for k, v in batch.items()}
         for g in opt.param_groups:
             g["lr"] = _lr(cfg, step)
-        loss, stats = loss_fn(ddp, local, _beta(cfg, step), cfg.free_bits)
+        loss, stats = loss_fn(ddp, local, _beta(cfg, step), _free_bits(cfg, step))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

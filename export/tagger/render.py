@@ -102,7 +102,7 @@ def clip_spec(piece: dict, rng: np.random.Generator) -> dict | None:
     families = np.array([f in present for f in vocab.FAMILIES], np.uint8)
     events = [(n[0], n[1], int(n[2]), n[3], n[4]) for n in notes] + drums
     return {"events": events, "programs": programs, "stats": stats, "families": families,
-            "effects": _effects_spec(rng), "piece": piece["id"]}
+            "effects": effects_spec(rng), "piece": piece["id"]}
 
 
 def _beat(bpm: float, base_vel: float, rng: np.random.Generator) -> list[tuple]:
@@ -123,7 +123,7 @@ def _beat(bpm: float, base_vel: float, rng: np.random.Generator) -> list[tuple]:
     return [e for e in out if e[0] < WINDOW_SECONDS]
 
 
-def _effects_spec(rng: np.random.Generator) -> dict:
+def effects_spec(rng: np.random.Generator) -> dict:
     """Random effect parameters (applied with pedalboard): reverb, EQ, compression, noise, gain."""
     return {"reverb": float(rng.uniform(0.1, 0.9)) if rng.random() < 0.4 else None,
             "wet": float(rng.uniform(0.05, 0.3)),

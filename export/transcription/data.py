@@ -1,15 +1,32 @@
 """Paired audio/label data for the cross-modal transcription model, rendered with FluidSynth.
 
-For each split of the folk melodies (``data/folk/{train,valid,test}.npz``,
-split by tune, so test tunes never reach training) and each of the paper's five
-instruments, 2-bar windows (one per tune, in a seeded order) become short
-clips: random tempo (80..150 BPM), per-clip dynamic level with per-note jitter
-(velocity 30..127), articulation (70..97 % of the written length) and register
-(a random transposition folded into the instrument's range). Clips are laid
-end to end with 0.6 s of silence between them, rendered as one MIDI file per
-chunk of :data:`CLIPS_PER_CHUNK` clips with each soundfont of :data:`FONTS`
-(FluidR3 and TimGM6mb for every split, MuseScore General Lite for test only, so
-the benchmark also measures a timbre never heard in training; each soundfont
+Two kinds of chunk, alternating in train and valid (even chunks folk, odd chunks varied):
+
+- **folk**: for each split of the folk melodies (``data/folk/{train,valid,test}.npz``,
+  split by tune, so test tunes never reach training) and each of the paper's five
+  instruments, 2-bar windows (one per tune, in a seeded order) become short
+  clips: random tempo (60..200 BPM), per-clip dynamic level with per-note jitter
+  (velocity 30..127), articulation (70..97 % of the written length) and register
+  (a random transposition folded into the instrument's range);
+- **varied**: 8-second melodies of :mod:`export.transcription.melodies` (modes,
+  whole-tone, blues and chromatic scales, leaps, fast runs, repeated and held
+  notes, ranges up to three octaves, tempo 60..200, phrase-level velocity
+  curves) in the instrument's register, from seeds below
+  :data:`~export.transcription.melodies.BENCH_SEEDS` (the benches draw above it).
+
+In train and valid, clips of the four instruments that bend are played
+expressively half of the time (vibrato 4.5..6.5 Hz, 8..45 cents, after a
+delay; scoops into some notes, as pitch-bend events; the label stays the
+written pitch), and 80 % of the chunks go through a random effect chain (room
+reverb, shelving EQ, compression, noise at 25..50 dB SNR, gain: the tagger's
+:func:`export.tagger.render.apply_effects`). Test chunks are folk, dry and
+straight: the in-distribution condition of the bench.
+
+Clips are laid end to end with 0.6 s of silence between them, rendered as one
+MIDI file per chunk with each soundfont of :data:`FONTS` (five soundfonts for
+train and valid: FluidR3, TimGM6mb, csound's sf_GMbank, the OPL3 FM bank and
+FluidR3Mono; test renders FluidR3, TimGM6mb and MuseScore General Lite, the
+last never heard in training (MuseScore's fonts are held out); each soundfont
 gets its own tunes and performances), and stored as one npz per chunk::
 
     data/transcription/<split>/<instrument>_<chunk>[_<soundfont>].npz   (no suffix: FluidR3)
@@ -52,15 +69,23 @@ SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 #: (a timbre the model never hears in training); missing ones are skipped with a warning
 SOUNDFONTS = {"fluidr3": (SOUNDFONT, "fluid-soundfont-gm"),
               "timgm6mb": (Path("/usr/share/sounds/sf2/TimGM6mb.sf2"), "timgm6mb-soundfont"),
+              "csound": (Path("/usr/share/sounds/sf2/sf_GMbank.sf2"), "csound-soundfont"),
+              "opl3": (Path("/usr/share/sounds/sf2/OPL-3_FM_128M.sf2"), "opl3-soundfont"),
+              "fluidr3mono": (Path("/usr/share/sounds/sf3/FluidR3Mono_GM.sf3"), "fluidr3mono-gm-soundfont"),
               "musescore": (Path("/usr/share/sounds/sf3/MuseScore_General_Lite.sf3"),
                             "musescore-general-soundfont-small")}
-FONTS = {"train": ("fluidr3", "timgm6mb"), "valid": ("fluidr3", "timgm6mb"),
-         "test": ("fluidr3", "timgm6mb", "musescore")}
+#: every soundfont Debian packages trains, except MuseScore's (held out: the unseen-timbre condition)
+TRAIN_FONTS = ("fluidr3", "timgm6mb", "csound", "opl3", "fluidr3mono")
+FONTS = {"train": TRAIN_FONTS, "valid": TRAIN_FONTS, "test": ("fluidr3", "timgm6mb", "musescore")}
 CLIPS_PER_CHUNK = 25
-CHUNKS = {"train": 16, "valid": 1, "test": 2}
+VARIED_CLIPS = 12                 # 8-second melodies per varied chunk (about as long as 25 folk clips)
+VARIED_SECONDS = 8.0
+CHUNKS = {"train": 24, "valid": 2, "test": 2}
 GAP_SECONDS = 0.6
-BPM_RANGE = (80.0, 150.0)
-VERSION = "transcription-v1"
+BPM_RANGE = (60.0, 200.0)
+EXPRESSIVE = 0.5                  # share of clips (train/valid, not piano) played with vibrato and scoops
+EFFECTS = 0.8                     # share of chunks (train/valid) through the effect chain
+VERSION = "transcription-v2"
 
 
 def data_dir() -> Path:
@@ -114,6 +139,41 @@ def clip_notes(tokens: np.ndarray, inst: Instrument, rng: np.random.Generator, t
     return out, PHRASE_BEATS * spb
 
 
+def chunk_kind(split: str, chunk: int) -> str:
+    """``folk`` or ``varied``: train and valid alternate; test is folk (the in-distribution condition)."""
+    return "varied" if split != "test" and chunk % 2 == 1 else "folk"
+
+
+def varied_clip(seed: int, inst: Instrument, t0: float) -> tuple[list, float]:
+    """One melody of :mod:`.melodies` in ``inst``'s register, from ``t0``; its notes and length in s."""
+    from .melodies import BENCH_SEEDS, melody
+
+    m = melody(seed % BENCH_SEEDS, seconds=VARIED_SECONDS, low=inst.low, high=inst.high)
+    notes = [(t0 + s, t0 + e, int(p), int(v)) for s, e, p, v in m["notes"]]
+    return notes, max(e for _, e, _, _ in notes) - t0
+
+
+def expressive_bends(notes: list[tuple], rng: np.random.Generator) -> list[tuple[float, int]]:
+    """Pitch-wheel events (seconds, -8192..8191 for +-2 semitones) for a clip played expressively:
+    delayed vibrato on notes longer than 0.25 s, and a scoop from below into some notes."""
+    rate, depth = rng.uniform(4.5, 6.5), rng.uniform(8, 45)        # Hz, cents
+    delay, scoop = rng.uniform(0.08, 0.25), rng.uniform(0.0, 0.35)  # s, share of notes scooped
+    per_cent = 8192 / 200.0
+    out = []
+    for start, end, _, _ in notes:
+        out.append((start, 0))
+        if rng.random() < scoop:
+            low, dur = -rng.uniform(30, 80), rng.uniform(0.03, 0.08)
+            for t in np.arange(0.0, dur, 0.01):
+                out.append((start + t, int(low * (1 - t / dur) * per_cent)))
+            out.append((start + dur, 0))
+        if end - start > 0.25:
+            for t in np.arange(start + delay, end, 0.015):
+                ramp = min(1.0, (t - start - delay) / 0.2)
+                out.append((t, int(depth * ramp * np.sin(2 * np.pi * rate * (t - start - delay)) * per_cent)))
+    return out
+
+
 def chunk_name(inst: Instrument, chunk: int, font: str = "fluidr3") -> str:
     return f"{inst.name}_{chunk:03d}" + ("" if font == "fluidr3" else f"_{font}")
 
@@ -131,8 +191,29 @@ def font_of(stem: str) -> str:
     return tail[1] if len(tail) > 1 else "fluidr3"
 
 
-def render(notes: list[tuple], program: int, wav: Path, font: str = "fluidr3") -> np.ndarray:
-    """FluidSynth renders ``notes`` (seconds) with GM ``program``; mono samples at SAMPLE_RATE."""
+def write_bent_midi(path: Path, notes: list[tuple], program: int, bends: list[tuple[float, int]]) -> None:
+    """One-channel MIDI of ``notes`` (seconds) with pitch-wheel events, at 120 BPM (960 ticks a second)."""
+    import mido
+
+    ev = [(s, 2, mido.Message("note_on", note=int(p), velocity=int(v))) for s, _, p, v in notes]
+    ev += [(e, 0, mido.Message("note_off", note=int(p))) for _, e, p, _ in notes]
+    ev += [(t, 1, mido.Message("pitchwheel", pitch=int(np.clip(b, -8192, 8191)))) for t, b in bends]
+    ev.sort(key=lambda x: (x[0], x[1]))
+    track = mido.MidiTrack([mido.Message("program_change", program=program)])
+    now = 0
+    for t, _, msg in ev:
+        tick = int(round(t * 960))
+        track.append(msg.copy(time=max(0, tick - now)))
+        now = max(now, tick)
+    mid = mido.MidiFile(ticks_per_beat=480)
+    mid.tracks.append(track)
+    mid.save(str(path))
+
+
+def render(notes: list[tuple], program: int, wav: Path, font: str = "fluidr3",
+           bends: list[tuple[float, int]] | None = None) -> np.ndarray:
+    """FluidSynth renders ``notes`` (seconds) with GM ``program`` (and pitch-wheel ``bends``: seconds,
+    value); mono samples at SAMPLE_RATE."""
     from bridge.midifile import write_notes
 
     soundfont, package = SOUNDFONTS[font]
@@ -142,9 +223,11 @@ def render(notes: list[tuple], program: int, wav: Path, font: str = "fluidr3") -
     if not fluidsynth:
         raise BridgeError("fluidsynth is not installed (apt-get install fluidsynth)")
     mid = wav.with_suffix(".mid")
-    # 120 BPM: one beat = 0.5 s, so beats = 2 * seconds
-    write_notes(mid, [Note(int(p), int(v), 2.0 * s, 2.0 * (e - s)) for s, e, p, v in notes], bpm=120.0,
-                programs={0: program})
+    if bends:
+        write_bent_midi(mid, notes, program, bends)
+    else:   # 120 BPM: one beat = 0.5 s, so beats = 2 * seconds
+        write_notes(mid, [Note(int(p), int(v), 2.0 * s, 2.0 * (e - s)) for s, e, p, v in notes], bpm=120.0,
+                    programs={0: program})
     subprocess.run([fluidsynth, "-ni", "-g", "1.0", "-r", str(SAMPLE_RATE), "-F", str(wav), str(soundfont),
                     str(mid)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     mid.unlink()
@@ -177,17 +260,28 @@ def render_chunk(folk: Path, split: str, inst: Instrument, chunk: int, out: Path
     key = inst.name if font == "fluidr3" else f"{inst.name}:{font}"
     windows = choose_windows(folk, split, (chunks or CHUNKS[split]) * clips, key)
     rng = _rng("chunk", split, key, chunk)
+    kind = chunk_kind(split, chunk)
+    played = split != "test"          # expressive playing and effects: train and valid only
     notes: list[tuple] = []
+    bends: list[tuple[float, int]] = []
     t = 0.3
-    for tokens in windows[chunk * clips:(chunk + 1) * clips]:
-        clip, length = clip_notes(tokens, inst, rng, t)
+    sources = (windows[chunk * clips:(chunk + 1) * clips] if kind == "folk"
+               else [int(rng.integers(0, 2**62)) for _ in range(VARIED_CLIPS)])
+    for src in sources:
+        clip, length = clip_notes(src, inst, rng, t) if kind == "folk" else varied_clip(src, inst, t)
+        if played and inst.name != "piano" and rng.random() < EXPRESSIVE:
+            bends += expressive_bends(clip, rng)
         notes += clip
         t += length + GAP_SECONDS
     with tempfile.TemporaryDirectory(prefix="cmt-transcription-") as tmp:
         wav = Path(tmp) / "chunk.wav"
-        samples = render(notes, inst.program, wav, font)
+        samples = render(notes, inst.program, wav, font, bends)
         if split == "test":
             shutil.copy(wav, path.with_suffix(".wav"))
+    if played and rng.random() < EFFECTS:
+        from ..tagger.render import apply_effects, effects_spec
+
+        samples = apply_effects(samples.astype(np.float32), effects_spec(rng), rng)
     spec = features.log_spectrum(samples)
     ref = np.asarray(notes, np.float32)
     labels = frame_labels(ref, len(spec))
@@ -226,8 +320,9 @@ def prepare(folk: Path = Path("data/folk"), out: Path | None = None, splits=("tr
         render_chunk(folk, split, inst, chunk, out, clips, chunks[split], font)
         bar.update(1, f"{split} {font} {inst.name} {chunk}")
     bar.close()
-    index = {"version": VERSION, "source": "music21 folk windows (data/folk, split by tune) rendered with "
-             "FluidSynth", "soundfonts": {s: f for s, f in used.items()},
+    index = {"version": VERSION, "source": "music21 folk windows (data/folk, split by tune) and seeded varied "
+             "melodies (export/transcription/melodies.py, seeds below BENCH_SEEDS) rendered with FluidSynth; "
+             "train/valid: expressive pitch bends on half the clips, pedalboard effects on 80% of chunks", "soundfonts": {s: f for s, f in used.items()},
              "soundfont_files": {k: str(v[0]) for k, v in SOUNDFONTS.items()},
              "sample_rate": SAMPLE_RATE, "hop": features.HOP, "clips_per_chunk": clips, "chunks": chunks,
              "instruments": {i.name: {"program": i.program, "register": [i.low, i.high]} for i in INSTRUMENTS}}
