@@ -64,6 +64,22 @@ def f1(c: list[int]) -> dict:
             "ref_notes": nr, "est_notes": ne}
 
 
+def basic_pitch_notes(wav: Path, model) -> list[tuple[float, float, int]]:
+    """basic-pitch's notes (start s, end s, MIDI pitch) of a file, its progress prints silenced."""
+    import os
+
+    from basic_pitch.inference import predict
+
+    with open(os.devnull, "w") as null:
+        old = sys.stdout
+        sys.stdout = null
+        try:
+            events = predict(str(wav), model)[2]
+        finally:
+            sys.stdout = old
+    return [(float(s), float(e), int(p)) for s, e, p, *_ in events]
+
+
 def basic_pitch_model():
     import onnxruntime as ort
     from basic_pitch import ICASSP_2022_MODEL_PATH

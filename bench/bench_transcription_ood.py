@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_transcription import basic_pitch_model, counts, f1  # noqa: E402
+from bench_transcription import basic_pitch_model, basic_pitch_notes, counts, f1  # noqa: E402
 from bridge.events import Note  # noqa: E402
 from bridge.midifile import write_notes  # noqa: E402
 from export.transcription.data import expressive_bends, write_bent_midi  # noqa: E402
@@ -108,8 +108,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "transcription_ood.json")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
-    from basic_pitch.inference import predict
-
     ours = Transcriber.load(args.model)
     bp = basic_pitch_model()
     t0 = time.time()
@@ -136,14 +134,7 @@ def main(argv: list[str] | None = None) -> int:
                     est = [(n.start, n.end, n.pitch) for n in ours.transcribe(read_audio(wav))]
                     c = counts(ref, est)
                     c_ours = [a + b for a, b in zip(c_ours, c)]
-                    with open(os.devnull, "w") as null:
-                        old = sys.stdout
-                        sys.stdout = null
-                        try:
-                            _, _, events = predict(str(wav), bp)
-                        finally:
-                            sys.stdout = old
-                    c = counts(ref, [(float(s), float(e), int(p)) for s, e, p, *_ in events])
+                    c = counts(ref, basic_pitch_notes(wav, bp))
                     c_bp = [a + b for a, b in zip(c_bp, c)]
                 row = {"ours": f1(c_ours), "basic_pitch": f1(c_bp)}
                 table.setdefault(label, {})[inst] = row

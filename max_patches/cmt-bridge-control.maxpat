@@ -12078,9 +12078,128 @@
 			},
 			{
 				"box": {
+					"id": "obj-693",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2280.0,
+						948.0,
+						420.0,
+						21.0
+					],
+					"text": "duet: transcribe a duet and play each instrument on its own channel (channel, channel + 1) from the next bar"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-694",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						2280.0,
+						998.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-695",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2308.0,
+						1000.0,
+						200.0,
+						21.0
+					],
+					"text": "choose an audio file of two of the five instruments playing together"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-696",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						2520.0,
+						998.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-697",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						2520.0,
+						1024.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-698",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2280.0,
+						1050.0,
+						229.0,
+						22.0
+					],
+					"text": "prepend /cmt/transcription/duet"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-699",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2280.0,
+						1076.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
 					"fontface": 1,
 					"fontsize": 16.0,
-					"id": "obj-693",
+					"id": "obj-700",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12095,7 +12214,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-694",
+					"id": "obj-701",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12110,7 +12229,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-695",
+					"id": "obj-702",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12125,7 +12244,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-696",
+					"id": "obj-703",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -12143,7 +12262,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-697",
+					"id": "obj-704",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -12162,7 +12281,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-698",
+					"id": "obj-705",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12177,7 +12296,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-699",
+					"id": "obj-706",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12192,7 +12311,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-700",
+					"id": "obj-707",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -12210,7 +12329,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-701",
+					"id": "obj-708",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12226,7 +12345,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-702",
+					"id": "obj-709",
 					"maxclass": "flonum",
 					"maximum": 120.0,
 					"minimum": 1.0,
@@ -12247,7 +12366,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-703",
+					"id": "obj-710",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -12266,7 +12385,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-704",
+					"id": "obj-711",
 					"maxclass": "slider",
 					"min": 1.0,
 					"numinlets": 1,
@@ -12287,7 +12406,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-705",
+					"id": "obj-712",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -12305,7 +12424,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-706",
+					"id": "obj-713",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12320,7 +12439,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-707",
+					"id": "obj-714",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12335,7 +12454,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-708",
+					"id": "obj-715",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -12353,7 +12472,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-709",
+					"id": "obj-716",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12368,7 +12487,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-710",
+					"id": "obj-717",
 					"maxclass": "number",
 					"maximum": 2147483647,
 					"minimum": 0,
@@ -12389,7 +12508,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-711",
+					"id": "obj-718",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -12407,7 +12526,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-712",
+					"id": "obj-719",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -12425,7 +12544,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-713",
+					"id": "obj-720",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12440,7 +12559,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-714",
+					"id": "obj-721",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12455,7 +12574,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-715",
+					"id": "obj-722",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -12473,7 +12592,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-716",
+					"id": "obj-723",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12489,7 +12608,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-717",
+					"id": "obj-724",
 					"maxclass": "flonum",
 					"maximum": 4.0,
 					"minimum": 0.1,
@@ -12510,7 +12629,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-718",
+					"id": "obj-725",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -12529,7 +12648,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-719",
+					"id": "obj-726",
 					"maxclass": "slider",
 					"min": 0.1,
 					"numinlets": 1,
@@ -12550,7 +12669,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-720",
+					"id": "obj-727",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -12568,7 +12687,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-721",
+					"id": "obj-728",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12583,7 +12702,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-722",
+					"id": "obj-729",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12598,7 +12717,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-723",
+					"id": "obj-730",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -12616,7 +12735,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-724",
+					"id": "obj-731",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12631,7 +12750,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-725",
+					"id": "obj-732",
 					"maxclass": "toggle",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -12649,7 +12768,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-726",
+					"id": "obj-733",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -12667,7 +12786,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-727",
+					"id": "obj-734",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -12685,7 +12804,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-728",
+					"id": "obj-735",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12701,7 +12820,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-729",
+					"id": "obj-736",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12716,7 +12835,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-730",
+					"id": "obj-737",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12731,7 +12850,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-731",
+					"id": "obj-738",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -12749,7 +12868,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-732",
+					"id": "obj-739",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12764,125 +12883,6 @@
 			},
 			{
 				"box": {
-					"id": "obj-733",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"patching_rect": [
-						2960.0,
-						722.0,
-						82.0,
-						22.0
-					],
-					"text": "opendialog"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-734",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"int"
-					],
-					"patching_rect": [
-						2960.0,
-						748.0,
-						166.0,
-						22.0
-					],
-					"text": "conformpath slash boot"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-735",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						2720.0,
-						774.0,
-						187.0,
-						22.0
-					],
-					"text": "prepend /cmt/visuals/file"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-736",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						2720.0,
-						800.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-737",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						2720.0,
-						834.0,
-						420.0,
-						21.0
-					],
-					"text": "listen: follow an audio input device (needs sounddevice)"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-738",
-					"maxclass": "button",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						"bang"
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						2720.0,
-						884.0,
-						24.0,
-						24.0
-					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-739",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						2748.0,
-						886.0,
-						200.0,
-						21.0
-					],
-					"text": "choose input device index or name (empty: the default input)"
-				}
-			},
-			{
-				"box": {
 					"id": "obj-740",
 					"maxclass": "newobj",
 					"numinlets": 1,
@@ -12893,7 +12893,7 @@
 					],
 					"patching_rect": [
 						2960.0,
-						884.0,
+						722.0,
 						82.0,
 						22.0
 					],
@@ -12912,7 +12912,7 @@
 					],
 					"patching_rect": [
 						2960.0,
-						910.0,
+						748.0,
 						166.0,
 						22.0
 					],
@@ -12930,11 +12930,11 @@
 					],
 					"patching_rect": [
 						2720.0,
-						936.0,
-						201.0,
+						774.0,
+						187.0,
 						22.0
 					],
-					"text": "prepend /cmt/visuals/listen"
+					"text": "prepend /cmt/visuals/file"
 				}
 			},
 			{
@@ -12945,7 +12945,7 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						2720.0,
-						962.0,
+						800.0,
 						103.0,
 						22.0
 					],
@@ -12960,6 +12960,125 @@
 					"numoutlets": 0,
 					"patching_rect": [
 						2720.0,
+						834.0,
+						420.0,
+						21.0
+					],
+					"text": "listen: follow an audio input device (needs sounddevice)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-745",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						2720.0,
+						884.0,
+						24.0,
+						24.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-746",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2748.0,
+						886.0,
+						200.0,
+						21.0
+					],
+					"text": "choose input device index or name (empty: the default input)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-747",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						2960.0,
+						884.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-748",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						2960.0,
+						910.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-749",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						2720.0,
+						936.0,
+						201.0,
+						22.0
+					],
+					"text": "prepend /cmt/visuals/listen"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-750",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2720.0,
+						962.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-751",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						2720.0,
 						996.0,
 						420.0,
 						21.0
@@ -12969,7 +13088,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-745",
+					"id": "obj-752",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -12987,7 +13106,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-746",
+					"id": "obj-753",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -13002,7 +13121,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-747",
+					"id": "obj-754",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -13020,7 +13139,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-748",
+					"id": "obj-755",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -13035,7 +13154,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-749",
+					"id": "obj-756",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -13054,7 +13173,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-750",
+					"id": "obj-757",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -13073,7 +13192,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-751",
+					"id": "obj-758",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -13091,7 +13210,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-752",
+					"id": "obj-759",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -13106,7 +13225,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-753",
+					"id": "obj-760",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -13121,7 +13240,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-754",
+					"id": "obj-761",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -13139,7 +13258,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-755",
+					"id": "obj-762",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -13155,7 +13274,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-756",
+					"id": "obj-763",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -13170,7 +13289,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-757",
+					"id": "obj-764",
 					"maxclass": "newobj",
 					"numinlets": 4,
 					"numoutlets": 4,
@@ -13191,7 +13310,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-758",
+					"id": "obj-765",
 					"maxclass": "newobj",
 					"numinlets": 0,
 					"numoutlets": 1,
@@ -13209,7 +13328,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-759",
+					"id": "obj-766",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -13224,7 +13343,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-760",
+					"id": "obj-767",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -13242,7 +13361,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-761",
+					"id": "obj-768",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -13260,7 +13379,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-762",
+					"id": "obj-769",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -13275,7 +13394,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-763",
+					"id": "obj-770",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -13293,7 +13412,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-764",
+					"id": "obj-771",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -13311,7 +13430,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-765",
+					"id": "obj-772",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -13326,7 +13445,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-766",
+					"id": "obj-773",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -13344,7 +13463,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-767",
+					"id": "obj-774",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -18477,7 +18596,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-695",
+						"obj-696",
+						0
+					],
+					"source": [
+						"obj-694",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-697",
 						0
 					],
 					"source": [
@@ -18489,7 +18620,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-695",
+						"obj-698",
 						0
 					],
 					"source": [
@@ -18501,23 +18632,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-701",
+						"obj-699",
 						0
 					],
 					"source": [
-						"obj-700",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-700",
-						0
-					],
-					"source": [
-						"obj-702",
+						"obj-698",
 						0
 					]
 				}
@@ -18549,11 +18668,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-704",
+						"obj-708",
 						0
 					],
 					"source": [
-						"obj-703",
+						"obj-707",
 						0
 					]
 				}
@@ -18561,11 +18680,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-706",
+						"obj-707",
 						0
 					],
 					"source": [
-						"obj-705",
+						"obj-709",
 						0
 					]
 				}
@@ -18577,18 +18696,6 @@
 						0
 					],
 					"source": [
-						"obj-708",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-708",
-						0
-					],
-					"source": [
 						"obj-710",
 						0
 					]
@@ -18597,11 +18704,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-710",
+						"obj-709",
 						0
 					],
 					"source": [
 						"obj-711",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-711",
+						0
+					],
+					"source": [
+						"obj-710",
 						0
 					]
 				}
@@ -18657,35 +18776,35 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-717",
-						0
-					],
-					"source": [
-						"obj-719",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-719",
-						0
-					],
-					"source": [
-						"obj-718",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-721",
-						0
-					],
-					"source": [
 						"obj-720",
+						0
+					],
+					"source": [
+						"obj-719",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-723",
+						0
+					],
+					"source": [
+						"obj-722",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-722",
+						0
+					],
+					"source": [
+						"obj-724",
 						0
 					]
 				}
@@ -18697,18 +18816,6 @@
 						0
 					],
 					"source": [
-						"obj-723",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-723",
-						0
-					],
-					"source": [
 						"obj-725",
 						0
 					]
@@ -18717,11 +18824,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-725",
+						"obj-724",
 						0
 					],
 					"source": [
 						"obj-726",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-726",
+						0
+					],
+					"source": [
+						"obj-725",
 						0
 					]
 				}
@@ -18741,19 +18860,31 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-733",
-						0
-					],
-					"source": [
 						"obj-731",
 						0
+					],
+					"source": [
+						"obj-730",
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-734",
+						"obj-730",
+						0
+					],
+					"source": [
+						"obj-732",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-732",
 						0
 					],
 					"source": [
@@ -18770,18 +18901,6 @@
 					],
 					"source": [
 						"obj-734",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-736",
-						0
-					],
-					"source": [
-						"obj-735",
 						0
 					]
 				}
@@ -18837,7 +18956,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-746",
+						"obj-747",
 						0
 					],
 					"source": [
@@ -18849,7 +18968,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-749",
+						"obj-748",
 						0
 					],
 					"source": [
@@ -18861,6 +18980,18 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-749",
+						0
+					],
+					"source": [
+						"obj-748",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-750",
 						0
 					],
@@ -18873,31 +19004,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-751",
+						"obj-753",
 						0
 					],
 					"source": [
-						"obj-750",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-752",
 						0
-					],
-					"source": [
-						"obj-751",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-755",
+						"obj-756",
 						0
 					],
 					"source": [
@@ -18913,6 +19032,30 @@
 						0
 					],
 					"source": [
+						"obj-756",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-758",
+						0
+					],
+					"source": [
+						"obj-757",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-759",
+						0
+					],
+					"source": [
 						"obj-758",
 						0
 					]
@@ -18921,36 +19064,12 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-760",
+						"obj-762",
 						0
 					],
 					"source": [
-						"obj-757",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-761",
 						0
-					],
-					"source": [
-						"obj-760",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-763",
-						0
-					],
-					"source": [
-						"obj-757",
-						1
 					]
 				}
 			},
@@ -18961,20 +19080,8 @@
 						0
 					],
 					"source": [
-						"obj-763",
+						"obj-765",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-766",
-						0
-					],
-					"source": [
-						"obj-757",
-						2
 					]
 				}
 			},
@@ -18985,7 +19092,67 @@
 						0
 					],
 					"source": [
-						"obj-766",
+						"obj-764",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-768",
+						0
+					],
+					"source": [
+						"obj-767",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-770",
+						0
+					],
+					"source": [
+						"obj-764",
+						1
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-771",
+						0
+					],
+					"source": [
+						"obj-770",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-773",
+						0
+					],
+					"source": [
+						"obj-764",
+						2
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-774",
+						0
+					],
+					"source": [
+						"obj-773",
 						0
 					]
 				}

@@ -11,6 +11,7 @@ class TranscriptionConfig:
     name: str
     doc: str
     model_name: str = "transcription"
+    kind: str = "vae"  # "vae": the cross-modal VAE (solo); "duet": per-instrument heads trained on mixtures
     audio_hidden: int = 256
     symbol_hidden: int = 128
     z_dim: int = 32
@@ -36,7 +37,15 @@ class TranscriptionConfig:
 
 
 CONFIGS = {c.name: c for c in (
-    TranscriptionConfig("transcription", "cross-modal VAE transcription, 5 instruments, 2 soundfonts; shipped"),
+    TranscriptionConfig("transcription", "cross-modal VAE transcription, 5 instruments; folk and varied melodies, "
+                        "expressive renders and effects, 5 training soundfonts (MuseScore's held out); shipped",
+                        audio_hidden=384, steps=24000),
+    TranscriptionConfig("transcription-duet", "duets: two of the five instruments together -> one track per "
+                        "instrument; mixtures of the solo renders with random source presence; shipped",
+                        model_name="transcription-duet", kind="duet", audio_hidden=384, steps=24000),
+    TranscriptionConfig("transcription-duet-tiny", "tiny duet config for tests and CI (seconds), never shipped",
+                        model_name="transcription-duet-tiny", kind="duet", audio_hidden=16, segment=16, batch=8,
+                        steps=12, valid_every=6, limit_chunks=1),
     TranscriptionConfig("transcription-tiny", "tiny config for tests and CI (seconds), never shipped",
                         model_name="transcription-tiny", audio_hidden=16, symbol_hidden=16, z_dim=4, onset_hidden=8,
                         segment=16, batch=8, steps=12, valid_every=6, limit_chunks=1),

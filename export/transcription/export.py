@@ -74,6 +74,40 @@ def graphs(model) -> list[Graph]:
     ]
 
 
+D_OUTS = ("pitch", "onset", "dynamics")
+
+
+def duet_graphs(model) -> list[Graph]:
+    """The duet transcriber's one graph: frames -> per-instrument pitch, onset and dynamics."""
+    import torch
+
+    from .duet import N_INST, N_PITCH
+
+    f32 = "float32"
+    return [Graph("duet", module=model.eval(), args=(torch.zeros(1, 40 + features.CONTEXT - 1, features.N_BINS),),
+                  inputs={"frames": tensor("frames", f32, ["batch", f"time+{features.CONTEXT - 1}", features.N_BINS],
+                                           "log spectrum (features.log_spectrum), padded with features.pad_context")},
+                  outputs={"pitch": tensor("pitch", f32, ["batch", "time", N_INST, N_PITCH],
+                                           "per instrument: log-probabilities of silence (0) and MIDI "
+                                           "min_note.. (1..)"),
+                           "onset": tensor("onset", f32, ["batch", "time", N_INST], "onset probability per instrument"),
+                           "dynamics": tensor("dynamics", f32, ["batch", "time", N_INST, len(labels.DYNAMICS)],
+                                              "per instrument: dynamics log-probabilities")},
+                  dynamic_axes={"frames": {0: "batch", 1: "padded_time"}, **{o: {0: "batch", 1: "time"} for o in D_OUTS}})]
+
+
+def duet_golden(model, valid) -> list[Golden]:
+    """Held-out mixtures (valid split, mixed as in training) with torch's outputs on them."""
+    import torch
+
+    from .duet import MixSet
+
+    frames = MixSet(valid).batch(np.random.default_rng(7), 8, 120)[0].numpy()
+    with torch.no_grad():
+        ref = dict(zip(D_OUTS, (t.numpy() for t in model(torch.from_numpy(frames)))))
+    return [Golden("duet", {"frames": frames}, ref)]
+
+
 def golden(model, valid) -> list[Golden]:
     """Held-out rendered frames and their symbols, with torch's outputs on them."""
     import torch
@@ -104,13 +138,16 @@ def export(source: str | Path, out: Path | None = None, run_dir: Path | None = N
     cfg = model.cfg
     valid = FrameSet(data / "valid", cfg.limit_chunks)
     n = min(GOLDEN_FRAMES, len(valid) - features.CONTEXT)
+    duet = cfg.kind == "duet"
     plan = ExportPlan(
         name=cfg.model_name, config=cfg.name, version=f"{cfg.name}@{state['step']}",
-        description="cross-modal VAE (Chemla--Romeu-Santos et al., IJCNN 2019): audio VAE and symbol VAE with "
-                    "cross-regularised latents; transcribe = audio encoder -> symbol decoder + onset head, "
-                    "synthesize = symbol encoder -> audio decoder",
-        graphs=graphs(model), metadata={"config": cfg.name, "step": str(state["step"])},
-        fields={"z_dim": cfg.z_dim,
+        description=("duet transcription (seed 002's mixtures): audio of two of the five instruments -> per "
+                     "instrument pitch, onset and dynamics, so every note is attributed" if duet else
+                     "cross-modal VAE (Chemla--Romeu-Santos et al., IJCNN 2019): audio VAE and symbol VAE with "
+                     "cross-regularised latents; transcribe = audio encoder -> symbol decoder + onset head, "
+                     "synthesize = symbol encoder -> audio decoder"),
+        graphs=duet_graphs(model) if duet else graphs(model), metadata={"config": cfg.name, "step": str(state["step"])},
+        fields={**({"kind": "duet", "min_note": labels.MIN_NOTE} if duet else {"z_dim": cfg.z_dim}),
                 "features": {"sample_rate": features.SAMPLE_RATE, "n_fft": features.N_FFT, "hop": features.HOP,
                              "min_midi": features.MIN_MIDI, "max_midi": features.MAX_MIDI,
                              "bins_per_semitone": features.BINS_PER_SEMITONE, "n_bins": features.N_BINS,
@@ -129,10 +166,11 @@ def export(source: str | Path, out: Path | None = None, run_dir: Path | None = N
                   "history": json.loads(state["history"])[-1:] if state.get("history") else [],
                   "torch": torch.__version__},
         data=_provenance(data),
-        golden=lambda: golden(model, valid),
-        inputs_doc="held-out rendered frames (valid split) and their symbol labels",
-        report_key="diff", diff_key="max_abs", report={"frames": int(n)},
-        finish=_add_latent_graphs,
+        golden=(lambda: duet_golden(model, valid)) if duet else (lambda: golden(model, valid)),
+        inputs_doc=("held-out mixtures of two instruments (valid split)" if duet else
+                    "held-out rendered frames (valid split) and their symbol labels"),
+        report_key="diff", diff_key="max_abs", report={"frames": 960 if duet else int(n)},
+        finish=None if duet else _add_latent_graphs,
     )
     return export_model(plan, Path(out) if out else default_models_dir() / cfg.model_name, tolerance)
 
@@ -146,10 +184,15 @@ def _add_latent_graphs(folder: Path) -> dict:
 def _provenance(data: Path) -> dict:
     index = data / "index.json"
     info = json.loads(index.read_text()) if index.is_file() else {}
-    return {"source": "music21 corpus folk tunes (public domain), windows of data/folk split by tune; test tunes "
-                      "never rendered into train/valid",
-            "rendering": "FluidSynth 2 with FluidR3_GM.sf2 and TimGM6mb.sf2 (train/valid/test) and "
-                         "MuseScore_General_Lite.sf3 (test only: a timbre never heard in training); GM programs "
-                         "flute 73, piano 0, alto sax 65, trumpet 56, violin 40; random tempo 80-150 BPM, velocity "
-                         "30-127, articulation 70-97%, transposed into each instrument's register",
+    return {"source": "music21 corpus folk tunes (public domain), windows of data/folk split by tune (test tunes "
+                      "never rendered into train/valid), and seeded varied melodies of "
+                      "export/transcription/melodies.py (seeds below BENCH_SEEDS; the benches draw above it)",
+            "rendering": "FluidSynth 2; train/valid with FluidR3_GM, TimGM6mb, csound's sf_GMbank, OPL-3_FM_128M and "
+                         "FluidR3Mono_GM (Debian packages fluid-soundfont-gm, timgm6mb-soundfont, csound-soundfont, "
+                         "opl3-soundfont, fluidr3mono-gm-soundfont); test with FluidR3, TimGM6mb and "
+                         "MuseScore_General_Lite (MuseScore's fonts are never heard in training); GM programs flute "
+                         "73, piano 0, alto sax 65, trumpet 56, violin 40; tempo 60-200 BPM, velocity 20-127, "
+                         "articulation 60-97%, each instrument's register; train/valid: vibrato and scoops (pitch "
+                         "bend) on half the clips of the four instruments that bend, pedalboard reverb / EQ / "
+                         "compression / noise / gain on 80% of chunks",
             "index": info}

@@ -104,7 +104,7 @@ def train(cfg, run_dir: Path, data: Path | None = None, resume: bool = False, st
     from bridge.progress import Progress
     from .configs import get_config
     from .data import data_dir
-    from .model import CrossModalVAE, losses
+    from .model import losses
 
     cfg = get_config(cfg) if isinstance(cfg, str) else cfg
     if seed is not None:
@@ -119,10 +119,16 @@ def train(cfg, run_dir: Path, data: Path | None = None, resume: bool = False, st
     train_set = FrameSet(data / "train", cfg.limit_chunks)
     valid_set = FrameSet(data / "valid", cfg.limit_chunks)
     log.info("train %d frames, valid %d frames (%.1fs to load)", len(train_set), len(valid_set), time.time() - t0)
-    model = CrossModalVAE(cfg)
+    model = build_model(cfg)
     pitched = train_set.pitch >= 0
-    model.audio_encoder.mean.copy_(torch.from_numpy(train_set.spec.mean(0)))
-    model.audio_encoder.std.copy_(torch.from_numpy(train_set.spec.std(0) + 1e-3))
+    norm = model if cfg.kind == "duet" else model.audio_encoder
+    norm.mean.copy_(torch.from_numpy(train_set.spec.mean(0)))
+    norm.std.copy_(torch.from_numpy(train_set.spec.std(0) + 1e-3))
+    if cfg.kind == "duet":   # mixtures of two instruments, drawn from the solo renders
+        from .duet import MixSet, duet_accuracy, duet_losses
+
+        train_mix, valid_mix = MixSet(train_set), MixSet(valid_set)
+        vbatch = valid_mix.batch(np.random.default_rng(12345), max(64, cfg.batch * 4), cfg.segment)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     total = steps or cfg.steps
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -145,7 +151,10 @@ def train(cfg, run_dir: Path, data: Path | None = None, resume: bool = False, st
         for g in opt.param_groups:
             g["lr"] = lr
         model.train()
-        parts = losses(model, *train_set.batch(rng, cfg.batch, cfg.segment, cfg.gain_db))
+        if cfg.kind == "duet":
+            parts = duet_losses(model, *train_mix.batch(rng, cfg.batch, cfg.segment))
+        else:
+            parts = losses(model, *train_set.batch(rng, cfg.batch, cfg.segment, cfg.gain_db))
         opt.zero_grad()
         parts["total"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -153,12 +162,15 @@ def train(cfg, run_dir: Path, data: Path | None = None, resume: bool = False, st
         if (step + 1) % cfg.valid_every == 0 or step + 1 == total:
             model.eval()
             with torch.no_grad():
-                frames, symbols, target, onset = valid_set.segments(vstarts, cfg.segment)
-                v = losses(model, frames, symbols, target, onset)
-                out = model.transcribe(frames)
-                acc = frame_accuracy(out, target)
+                if cfg.kind == "duet":
+                    v = duet_losses(model, *vbatch)
+                    accs = {f"valid_{k}": round(x, 4) for k, x in duet_accuracy(model, vbatch[0], vbatch[1]).items()}
+                else:
+                    frames, symbols, target, onset = valid_set.segments(vstarts, cfg.segment)
+                    v = losses(model, frames, symbols, target, onset)
+                    accs = {"valid_frame_pitch_acc": round(frame_accuracy(model.transcribe(frames), target), 4)}
             row = {"step": step + 1, "lr": lr, **{f"valid_{k}": round(float(x), 4) for k, x in v.items()},
-                   "valid_frame_pitch_acc": round(acc, 4), "seconds": round(time.time() - t0, 1)}
+                   **accs, "seconds": round(time.time() - t0, 1)}
             history.append(row)
             log.info("%s", row)
             checkpoint(step + 1)
@@ -178,14 +190,24 @@ def frame_accuracy(out: dict, target: dict) -> float:
     return float(right.float().mean())
 
 
+def build_model(cfg):
+    """The torch model of a config: the cross-modal VAE, or the duet transcriber (``kind="duet"``)."""
+    if cfg.kind == "duet":
+        from .duet import DuetNet
+
+        return DuetNet(cfg)
+    from .model import CrossModalVAE
+
+    return CrossModalVAE(cfg)
+
+
 def load_model(ckpt: Path):
     from ..checkpoints import load
     from .configs import TranscriptionConfig
-    from .model import CrossModalVAE
 
     state = load(ckpt, weights_only=True)
     cfg = TranscriptionConfig(**json.loads(state["config"]))
-    model = CrossModalVAE(cfg)
+    model = build_model(cfg)
     model.load_state_dict(state["model"])
     model.eval()
     return model, state

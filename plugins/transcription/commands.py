@@ -15,6 +15,7 @@ TRANSCRIBE_EXAMPLES = """examples:
   cmt-bridge transcribe take.mp3 -o take.mid                  (FLAC, OGG, MP3: any format FFmpeg decodes)
   cmt-bridge transcribe solo.wav -o solo.mid --instrument flute --png roll.png
   cmt-bridge transcribe solo.wav -o solo.mid --tempo 96          (default: the tempo estimated from the notes)
+  cmt-bridge transcribe duet.wav -o duet.mid --duet              (two instruments together: one track each)
   cmt-bridge transcribe --live --device 2 --seconds 30 -o take.mid    (an input device; needs sounddevice)"""
 SYNTH_EXAMPLES = """examples:
   cmt-bridge synthesize tune.mid -o tune.wav --instrument violin
@@ -51,11 +52,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--png", type=Path, default=None, help="piano-roll PNG (default: next to the .mid)")
     t.add_argument("--tempo", type=float, default=None, metavar="BPM",
                    help="tempo of the .mid (20..300; default: estimated from the notes' onsets)")
+    t.add_argument("--duet", action="store_true",
+                   help="two of the five instruments playing together: one track per instrument heard, every note "
+                        "attributed (model onnx_models/transcription-duet)")
     t.add_argument("--force", action="store_true", help="overwrite an existing .mid / .png")
     from .params import PARAMS
 
     add_param_options(t, PARAMS, ("onset_threshold",))   # the live parameter's range and default
-    t.add_argument("--model", type=Path, default=None, help="model folder (default onnx_models/transcription)")
+    t.add_argument("--model", type=Path, default=None,
+                   help="model folder (default onnx_models/transcription, with --duet onnx_models/transcription-duet)")
     t.set_defaults(func=cmd_transcribe)
 
     s = sub.add_parser("synthesize", help="MIDI -> audio (WAV) with the cross-modal VAE's audio decoder",
@@ -97,6 +102,10 @@ def cmd_transcribe(args) -> int:
     inputs = [args.audio] if args.audio is not None else []
     output_path(args.out, "-o", force=args.force, inputs=inputs)
     output_path(args.png or args.out.with_suffix(".png"), "--png", force=args.force, inputs=inputs)
+    if args.duet:
+        if args.live:
+            raise InputError("--duet transcribes a file; --live listens to one instrument")
+        return transcribe_duet(args, threshold)
     model = Transcriber.load(args.model)
     if args.live:
         return transcribe_live(args, model, threshold)
@@ -115,6 +124,32 @@ def cmd_transcribe(args) -> int:
     print(args.out)
     print(png)
     if not notes:
+        print(f"{args.audio}: no notes found (silent or unpitched audio)", file=sys.stderr)
+    return 0
+
+
+def transcribe_duet(args, threshold: float) -> int:
+    """Two instruments in one file -> a .mid with one track (and GM program) per instrument heard."""
+    from bridge.api import Note, render_pianoroll as render, write_notes
+
+    from .audio import read_audio
+    from .duet import DuetTranscriber
+    from .labels import instrument
+
+    if args.instrument is not None:
+        raise InputError("--duet names each track by the instrument it hears: leave out --instrument")
+    model = DuetTranscriber.load(args.model)
+    heard = model.transcribe(read_audio(args.audio), onset_threshold=threshold)
+    bpm = file_tempo(args, sorted(n.start for notes in heard.values() for n in notes))
+    tracks = {name: [Note(n.pitch, n.velocity, n.start * bpm / 60, (n.end - n.start) * bpm / 60) for n in notes]
+              for name, notes in heard.items()}
+    write_notes(args.out, tracks, bpm=bpm, programs={name: instrument(name).program for name in tracks})
+    png = args.png or args.out.with_suffix(".png")
+    counts = ", ".join(f"{name} {len(notes)}" for name, notes in tracks.items()) or "no notes"
+    render(tracks, png, title=f"{args.audio.name}: {counts} at {bpm:g} BPM")
+    print(args.out)
+    print(png)
+    if not tracks:
         print(f"{args.audio}: no notes found (silent or unpitched audio)", file=sys.stderr)
     return 0
 

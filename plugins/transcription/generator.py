@@ -31,11 +31,27 @@ from .transcriber import EXPECT, MODEL_NAME, Transcriber
 log = logging.getLogger(__name__)
 
 
-def phrases_of(notes: list[TrackedNote], bpm: float, beats_per_bar: int, channel: int, name: str) -> list[Phrase]:
-    """Bars of notes (seconds -> beats at ``bpm``); a note belongs to the bar it starts in."""
+def duet_channels(heard: dict[str, list[TrackedNote]], channel: int) -> dict[str, int]:
+    """The channel (0..15) of each instrument heard in a duet: ``channel``, then the next ones, in the order of
+    the five instruments (flute, piano, alto sax, trumpet, violin), so a pair always lands the same way."""
+    from .labels import INSTRUMENT_NAMES
+
+    ranked = [name for name in INSTRUMENT_NAMES if heard.get(name)]
+    return {name: (channel + k) % 16 for k, name in enumerate(ranked)}
+
+
+def phrases_of(notes: list[TrackedNote] | dict[str, list[TrackedNote]], bpm: float, beats_per_bar: int, channel: int,
+               name: str) -> list[Phrase]:
+    """Bars of notes (seconds -> beats at ``bpm``); a note belongs to the bar it starts in. ``notes`` may be a
+    duet's ``{instrument: notes}``: each instrument plays on its own channel (:func:`duet_channels`)."""
+    if isinstance(notes, dict):
+        chans = duet_channels(notes, channel)
+        tagged = [(n, chans[k]) for k, ns in notes.items() if k in chans for n in ns]
+    else:
+        tagged = [(n, channel) for n in notes]
     bars: dict[int, list[Note]] = {}
     beats_per_second = bpm / 60.0
-    for n in notes:
+    for n, channel in tagged:
         start = n.start * beats_per_second
         bar = int(start // beats_per_bar)
         duration = max((n.end - n.start) * beats_per_second, 1e-3)
@@ -57,6 +73,8 @@ class TranscriptionGenerator(Generator):
         Action("listen", (Param("device", str, "", doc="input device index or name (empty: the default input); jack or jack:<port> for a JACK audio input"),),
                doc="transcribe an audio input live (a sounddevice device, or jack:<port>); its notes replay a bar later"),
         Action("unlisten", doc="stop transcribing the audio input device"),
+        Action("duet", (Param("path", str, "", doc="an audio file of two of the five instruments playing together"),),
+               doc="transcribe a duet and play each instrument on its own channel (channel, channel + 1) from the next bar"),
     )
 
     def __init__(self, models: dict | None = None, context=None) -> None:
@@ -69,6 +87,8 @@ class TranscriptionGenerator(Generator):
         self._closed: set[int] = set()          # ids of those that have ended
         self._grid_end: float | None = None      # stream seconds where the next bar to replay ends
         self._heard_lock = threading.Lock()
+        self._duet = None   # the duet model, loaded on the first duet action (onnx_models/transcription-duet)
+        self._duet_channels: dict[str, int] = {}   # the last file's duet: instrument -> channel 0..15
         if self.bundles:
             self._model = self.model
 
@@ -147,14 +167,40 @@ class TranscriptionGenerator(Generator):
     def action_unlisten(self) -> None:
         self.unlisten()
 
+    def channels(self) -> dict[str, int]:
+        """The ``channel`` parameter, and while a duet plays, each of its instruments' channels."""
+        out = super().channels()
+        if self.last and self._duet_channels:
+            out.update({f"{self.name} {k}": c + 1 for k, c in self._duet_channels.items()})
+        return out
+
     def action_file(self, path_text: str) -> list[Phrase]:
         path = Path(path_text).expanduser()
         if not path_text:
             raise InputError("file needs the path of an audio file (WAV, FLAC, OGG, MP3...)")
         notes = self.model.transcribe_file(path, onset_threshold=self["onset_threshold"])
+        self._duet_channels = {}
         phrases = phrases_of(notes, float(self.context.tempo()), self.context.beats_per_bar, self["channel"] - 1,
                              self.name)
         self.context.report(f"{path.name}: {len(notes)} notes, {len(phrases)} bars")
         log.info("%s: %d notes in %d bars", path, len(notes), len(phrases))
+        self.last, self._loop_at = phrases, 0
+        return phrases or [Phrase.of([], float(self.context.beats_per_bar), self.name)]
+
+    def action_duet(self, path_text: str) -> list[Phrase]:
+        from .duet import DuetTranscriber
+
+        path = Path(path_text).expanduser()
+        if not path_text:
+            raise InputError("duet needs the path of an audio file (WAV, FLAC, OGG, MP3...)")
+        if self._duet is None:
+            self._duet = DuetTranscriber.load()
+        heard = self._duet.transcribe_file(path, onset_threshold=self["onset_threshold"])
+        phrases = phrases_of(heard, float(self.context.tempo()), self.context.beats_per_bar, self["channel"] - 1,
+                             self.name)
+        chans = duet_channels(heard, self["channel"] - 1)
+        self._duet_channels = chans
+        said = ", ".join(f"{k} {len(heard[k])} notes on channel {c + 1}" for k, c in chans.items()) or "no notes"
+        self.context.report(f"{path.name}: {said}, {len(phrases)} bars")
         self.last, self._loop_at = phrases, 0
         return phrases or [Phrase.of([], float(self.context.beats_per_bar), self.name)]

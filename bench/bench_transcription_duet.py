@@ -1,0 +1,115 @@
+"""Duets (issue 14): two of the five instruments playing together, basic-pitch in the same run.
+
+Every pair of the five instruments (10 pairs) plays ``--pieces`` duets: two
+seeded melodies of export/transcription/melodies.py (seeds >= 10^9, never
+trained on), each in its instrument's register, rendered separately with
+FluidSynth and mixed (sum, peak-normalised), in two conditions: FluidR3_GM (a
+training soundfont) and MuseScore_General (never heard in training).
+
+- per-instrument onset F1 with attribution: the notes of instrument X's track
+  against the notes X played (a note heard on the wrong track counts as a
+  miss there and a false note on the other), pooled per instrument;
+- instrument-agnostic multi-pitch onset F1: all transcribed notes against all
+  played notes, for ours and for basic-pitch (Spotify's polyphonic,
+  instrument-agnostic nmp.onnx, default thresholds) on the same mixtures.
+
+mir_eval note matching, 50 ms onsets, 50 cents, offsets ignored.
+    .venv/bin/python bench/bench_transcription_duet.py [--pieces 3]
+Writes bench/results/transcription_duet.json. Needs bench_transcription.py's bench-only extras.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_transcription import basic_pitch_model, basic_pitch_notes, counts, f1  # noqa: E402
+from bench_transcription_ood import FONTS, PROGRAMS, render  # noqa: E402
+from export.transcription.melodies import BENCH_SEEDS, melody  # noqa: E402
+from plugins.transcription.audio import read_audio, write_wav  # noqa: E402
+from plugins.transcription.duet import DuetTranscriber  # noqa: E402
+from plugins.transcription.labels import instrument  # noqa: E402
+
+SECONDS = 12.0
+DUET_SEEDS = BENCH_SEEDS + 50_000   # apart from bench_transcription_ood's melodies
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--pieces", type=int, default=3, help="duets per pair of instruments and condition (default 3)")
+    ap.add_argument("--model", type=Path, default=ROOT / "onnx_models" / "transcription-duet")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "transcription_duet.json")
+    args = ap.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    ours = DuetTranscriber.load(args.model)
+    bp = basic_pitch_model()
+    names = list(PROGRAMS)                  # bench display names ("alto sax") -> the model's ("alto_sax")
+    model_name = {n: instrument(n).name for n in names}
+    pairs = list(itertools.combinations(names, 2))
+    result: dict = {}
+    t0 = time.time()
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        for font in ("fluidr3", "musescore"):
+            per_inst = {n: [0, 0, 0] for n in names}
+            agn_ours, agn_bp = [0, 0, 0], [0, 0, 0]
+            for p, pair in enumerate(pairs):
+                for j in range(args.pieces):
+                    parts, mix = {}, None
+                    for k, name in enumerate(pair):
+                        reg = instrument(name)
+                        seed = DUET_SEEDS + 1000 * p + 10 * j + k
+                        notes = melody(seed, seconds=SECONDS, low=reg.low, high=reg.high)["notes"]
+                        audio = read_audio(render(tmp, notes, PROGRAMS[name], font))
+                        parts[name] = notes
+                        mix = audio if mix is None else mix[:len(audio)] + audio[:len(mix)]
+                    wav = tmp / "duet.wav"
+                    write_wav(wav, mix / max(1e-6, float(np.abs(mix).max())) * 0.8)
+                    heard = ours.transcribe(read_audio(wav))
+                    for name in names:
+                        ref = np.array([(s, e, q) for s, e, q, _ in parts.get(name, [])], np.float64).reshape(-1, 3)
+                        est = [(n.start, n.end, n.pitch) for n in heard.get(model_name[name], [])]
+                        per_inst[name] = [a + b for a, b in zip(per_inst[name], counts(ref, est))]
+                    ref_all = np.array([(s, e, q) for ns in parts.values() for s, e, q, _ in ns], np.float64)
+                    est_all = [(n.start, n.end, n.pitch) for ns in heard.values() for n in ns]
+                    agn_ours = [a + b for a, b in zip(agn_ours, counts(ref_all, est_all))]
+                    agn_bp = [a + b for a, b in zip(agn_bp, counts(ref_all, basic_pitch_notes(wav, bp)))]
+                print(f"{font} {pair[0]}+{pair[1]} done ({time.time() - t0:.0f} s)", flush=True)
+            result[font] = {"per_instrument_attributed": {n: f1(c) for n, c in per_inst.items()},
+                            "instrument_agnostic": {"ours": f1(agn_ours), "basic_pitch": f1(agn_bp)}}
+            row = result[font]
+            print(font, " ".join(f"{n} {r['f1']:.3f}" for n, r in row["per_instrument_attributed"].items()),
+                  f"| agnostic ours {row['instrument_agnostic']['ours']['f1']:.3f}"
+                  f" basic-pitch {row['instrument_agnostic']['basic_pitch']['f1']:.3f}", flush=True)
+    attributed = [r["f1"] for c in result.values() for r in c["per_instrument_attributed"].values()]
+    summary = {"min_attributed_f1": min(attributed), "attributed_cells_at_least_0.80": sum(x >= 0.8 for x in attributed),
+               "cells": len(attributed),
+               "agnostic_above_basic_pitch": {f: c["instrument_agnostic"]["ours"]["f1"] >
+                                              c["instrument_agnostic"]["basic_pitch"]["f1"] for f, c in result.items()},
+               "targets": "attributed onset F1 >= 0.80 per instrument; instrument-agnostic above basic-pitch"}
+    manifest = json.loads((args.model / "manifest.json").read_text())
+    out = {"setup": {"pairs": len(pairs), "pieces_per_pair": args.pieces, "seconds": SECONDS,
+                     "fonts": {f: FONTS[f] for f in result}, "metric": "mir_eval note onset F1, 50 ms, 50 cents, no offsets",
+                     "command": "python bench/bench_transcription_duet.py" +
+                                (f" --pieces {args.pieces}" if args.pieces != 3 else ""),
+                     "model": manifest.get("version", ""), "load_average": list(os.getloadavg())},
+           "conditions": result, "summary": summary}
+    args.out.write_text(json.dumps(out, indent=1))
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""Duets: mixing, per-instrument targets, the tiny duet model through train -> export -> runtime -> CLI,
+and the shipped duet model on a rendered duet it never heard."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from plugins.transcription import features, labels  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SILENCE = np.float32(np.log(features.FLOOR))
+
+
+def test_mixing_in_the_power_domain():
+    from export.transcription.duet import mix_log_spectra
+
+    quiet = np.full((3, features.N_BINS), SILENCE)
+    loud = np.full((3, features.N_BINS), -1.0, np.float32)
+    np.testing.assert_allclose(mix_log_spectra(quiet, quiet), quiet, atol=1e-6)   # silence + silence = silence
+    np.testing.assert_allclose(mix_log_spectra(loud, quiet), loud, atol=1e-4)     # a source alone stays itself
+    np.testing.assert_allclose(mix_log_spectra(loud, loud), loud + 0.5 * np.log(2), atol=1e-5)  # +3 dB
+    a = np.maximum(np.random.default_rng(0).normal(-5, 3, (5, features.N_BINS)), SILENCE).astype(np.float32)
+    b = np.maximum(np.random.default_rng(1).normal(-5, 3, (5, features.N_BINS)), SILENCE).astype(np.float32)
+    np.testing.assert_allclose(mix_log_spectra(a, b), mix_log_spectra(b, a), atol=1e-6)
+    assert (mix_log_spectra(a, b) >= np.maximum(a, b) - 1e-5).all()
+
+
+class _Solo:
+    """A FrameSet-shaped stand-in: three instruments, each a run of one steady pitch."""
+
+    def __init__(self):
+        n = 300
+        self.instrument = np.repeat([0, 2, 4], n)
+        self.pitch = np.repeat([60, 48, 76], n).astype(np.int64)
+        self.pitch[::50] = -1
+        self.onset = (np.arange(3 * n) % 50 == 1).astype(np.float32)
+        self.dynamics = np.repeat([0, 1, 3], n)
+        self.spec = np.full((3 * n, features.N_BINS), SILENCE)
+        for k, p in enumerate((60, 48, 76)):
+            self.spec[k * n:(k + 1) * n, 2 * (p - features.MIN_MIDI)] = 0.0
+
+
+def test_mixset_attributes_each_source_to_its_own_slot():
+    from export.transcription.duet import MixSet
+
+    mix = MixSet(_Solo())
+    assert set(mix.runs) == {0, 2, 4}
+    frames, pitch, onset, dyn = mix.batch(np.random.default_rng(0), 64, 20)
+    assert frames.shape == (64, 20 + features.CONTEXT - 1, features.N_BINS)
+    heard = (pitch > 0).any(1).numpy()                 # [B, 5]: which slots sound in each mixture
+    assert heard[:, [1, 3]].sum() == 0                 # flute, alto sax, violin only: the others stay silent
+    assert (heard.sum(1) >= 1).all() and (heard.sum(1) == 2).mean() > 0.5   # mostly two, never none
+    want = {0: 60, 2: 48, 4: 76}
+    for slot, p in want.items():
+        got = pitch[:, :, slot][pitch[:, :, slot] > 0]
+        assert (got == p - labels.MIN_NOTE + 1).all()
+    both = heard.sum(1) == 2
+    peaks = frames.numpy()[both].max(axis=1)           # both sources' partials are in the mixture
+    for i, row in zip(np.flatnonzero(both), peaks):
+        for slot in np.flatnonzero(heard[i]):
+            assert row[2 * (want[int(slot)] - features.MIN_MIDI)] > -2.0
+
+
+pytestmark_fluid = pytest.mark.skipif(shutil.which("fluidsynth") is None, reason="needs the fluidsynth CLI")
+
+
+@pytest.fixture(scope="module")
+def tiny_duet(tmp_path_factory):
+    if shutil.which("fluidsynth") is None:
+        pytest.skip("needs the fluidsynth CLI")
+    from export.transcription.data import prepare
+    from export.transcription.export import export
+    from export.transcription.train import train
+    from tests.test_transcription_export import fake_folk
+
+    root = tmp_path_factory.mktemp("duet")
+    fake_folk(root)
+    data = root / "data"
+    prepare(root, data, splits=("train", "valid"), chunks={"train": 1, "valid": 1}, clips=2, fonts=("fluidr3",))
+    ckpt = train("transcription-duet-tiny", root / "run", data=data, threads=1)
+    return root, export(ckpt, root / "model", data=data)
+
+
+def test_tiny_duet_exports_and_runs(tiny_duet, tmp_path):
+    from plugins.transcription.duet import DuetTranscriber
+
+    root, out = tiny_duet
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["kind"] == "duet" and list(manifest["graphs"]) == ["duet"]
+    assert manifest["diff"]["max_abs"] < 1e-4
+    model = DuetTranscriber.load(out)
+    assert model.instruments == list(labels.INSTRUMENT_NAMES)
+    spec = np.random.default_rng(2).normal(-5, 2, (50, features.N_BINS)).astype(np.float32)
+    o = model.outputs(spec)
+    assert o["pitch"].shape == (50, 5, labels.MAX_NOTE - labels.MIN_NOTE + 2) and o["onset"].shape == (50, 5)
+    np.testing.assert_allclose(np.exp(o["pitch"]).sum(-1), 1.0, atol=1e-4)
+    assert model.transcribe(np.zeros(16000, np.float32)) == {}
+    heard = model.transcribe(np.random.default_rng(3).normal(0, 0.1, 16000).astype(np.float32))
+    assert isinstance(heard, dict) and set(heard) <= set(labels.INSTRUMENT_NAMES)
+
+
+def _duet_wav(tmp: Path, parts: dict[str, list[tuple[float, float, int, int]]]) -> Path:
+    """Each instrument rendered on its own with FluidR3 (a training soundfont), then mixed."""
+    from export.transcription.data import render
+    from plugins.transcription.audio import write_wav
+
+    mix = None
+    for name, notes in parts.items():
+        audio = render(notes, labels.instrument(name).program, tmp / f"{name}.wav")
+        mix = audio if mix is None else mix[:len(audio)] + audio[:len(mix)]
+    path = tmp / "duet.wav"
+    write_wav(path, mix / max(1e-6, float(np.abs(mix).max())) * 0.8)
+    return path
+
+
+def test_cli_duet_writes_one_track_per_instrument(tiny_duet, tmp_path):
+    _, out = tiny_duet
+    wav = _duet_wav(tmp_path, {"flute": [(0.2 + 0.5 * i, 0.6 + 0.5 * i, 72 + i, 90) for i in range(4)],
+                               "piano": [(0.2 + 1.0 * i, 1.0 + 1.0 * i, 48 + 2 * i, 90) for i in range(2)]})
+    mid = tmp_path / "duet.mid"
+    r = subprocess.run([sys.executable, "-m", "bridge.cli", "transcribe", str(wav), "-o", str(mid), "--duet",
+                        "--model", str(out), "--tempo", "120"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert mid.is_file() and mid.with_suffix(".png").is_file()
+    r = subprocess.run([sys.executable, "-m", "bridge.cli", "transcribe", str(wav), "-o", str(tmp_path / "x.mid"),
+                        "--duet", "--instrument", "flute", "--model", str(out)], capture_output=True, text=True,
+                       cwd=ROOT)
+    assert r.returncode == 2 and "--duet" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+SHIPPED = ROOT / "onnx_models" / "transcription-duet"
+
+
+@pytest.mark.skipif(not (SHIPPED / "manifest.json").is_file() or shutil.which("fluidsynth") is None,
+                    reason="needs the shipped duet model and fluidsynth")
+def test_shipped_duet_model_hears_both_players(tmp_path):
+    """A flute line over a violin line it never heard (new melodies): each track gets its own notes."""
+    from bridge.midifile import read_tracks
+    from export.transcription.melodies import BENCH_SEEDS, melody
+    from plugins.transcription.duet import DuetTranscriber
+
+    parts = {}
+    for k, name in enumerate(("flute", "violin")):
+        inst = labels.instrument(name)
+        parts[name] = melody(BENCH_SEEDS + 777 + k, seconds=8.0, low=inst.low, high=inst.high)["notes"]
+    wav = _duet_wav(tmp_path, parts)
+    heard = DuetTranscriber.load(SHIPPED).transcribe_file(wav)
+    for name, ref in parts.items():
+        got = heard.get(name, [])
+        hits = sum(any(abs(n.start - s) < 0.05 and n.pitch == p for n in got) for s, _, p, _ in ref)
+        assert hits >= 0.6 * len(ref), (name, hits, len(ref), len(got))
+    assert sum(len(v) for k, v in heard.items() if k not in parts) <= 0.2 * sum(map(len, parts.values()))
+    mid = tmp_path / "d.mid"
+    r = subprocess.run([sys.executable, "-m", "bridge.cli", "transcribe", str(wav), "-o", str(mid), "--duet"],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert {"flute", "violin"} <= set(read_tracks(mid))
+
+
+@pytest.mark.skipif(not (SHIPPED / "manifest.json").is_file() or shutil.which("fluidsynth") is None
+                    or shutil.which("oscsend") is None or shutil.which("oscdump") is None,
+                    reason="needs the shipped duet model, fluidsynth and liblo-tools")
+def test_host_plays_a_duet_on_two_channels(tmp_path):
+    """``/cmt/transcription/duet`` through a real host process: each instrument's notes on its own channel."""
+    import os
+    import time
+
+    from test_transcription_host import free_port, start_host, stop
+
+    flute = [(0.5 + 0.5 * i, 0.9 + 0.5 * i, p, 90) for i, p in enumerate((79, 81, 83, 84, 83, 81, 79, 76))]
+    piano = [(0.5 + 1.0 * i, 1.4 + 1.0 * i, p, 80) for i, p in enumerate((48, 43, 45, 41))]
+    wav = _duet_wav(tmp_path, {"flute": flute, "piano": piano})
+    osc_in, osc_out = free_port(), free_port()
+    dump = tmp_path / "dump.txt"
+    env = {**os.environ, "CMT_BRIDGE_PLUGINS": "plugins.transcription.plugin", "PYTHONPATH": str(ROOT)}
+    procs = []
+    try:
+        start_host(procs, osc_in, osc_out, dump, env)
+        subprocess.run(["oscsend", "localhost", str(osc_in), "/cmt/transcription/duet", "s", str(wav)], check=True)
+        deadline = time.monotonic() + 30
+        got: list[tuple[int, int]] = []
+        while len(got) < len(flute) + len(piano) and time.monotonic() < deadline:
+            time.sleep(0.2)
+            got = [(int(p[5]), int(p[7])) for p in (ln.split() for ln in dump.read_text().splitlines())
+                   if len(p) >= 8 and p[1] == "/cmt/note"]
+    finally:
+        stop(procs)
+    by_channel: dict[int, set[int]] = {}
+    for pitch, channel in got:
+        by_channel.setdefault(channel, set()).add(pitch)
+    # transcription's channel is 2: flute (first of the five instruments) on 2, piano on 3
+    assert len(by_channel.get(2, set()) & {p for _, _, p, _ in flute}) >= 4, by_channel
+    assert len(by_channel.get(3, set()) & {p for _, _, p, _ in piano}) >= 2, by_channel
+    assert not by_channel.get(2, set()) & {p for _, _, p, _ in piano}, by_channel
