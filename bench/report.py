@@ -176,6 +176,26 @@ def transcription_ood(d: dict) -> list[str]:
     return out
 
 
+def transcription_duet(d: dict) -> list[str]:
+    st, conds, s = d["setup"], d["conditions"], d["summary"]
+    out = [f"**Transcription of duets** (`{st['command']}`: every pair of the five instruments, "
+           f"{st['pieces_per_pair']} duets each of two {st['seconds']:g}-second seeded melodies (never trained on), "
+           f"each voice rendered alone and mixed; {st['metric']}; model {st['model']}; basic-pitch on the same "
+           "mixtures):", "",
+           "| instrument: attributed onset F1 | " + " | ".join(conds) + " |", "| --- " * (len(conds) + 1) + "|"]
+    for inst in next(iter(conds.values()))["per_instrument_attributed"]:
+        out.append(f"| {inst} | " + " | ".join(f"{conds[c]['per_instrument_attributed'][inst]['f1']:.3f}"
+                                               for c in conds) + " |")
+    out.append("| all notes, any instrument: ours / basic-pitch | " + " | ".join(
+        f"{conds[c]['instrument_agnostic']['ours']['f1']:.3f} / {conds[c]['instrument_agnostic']['basic_pitch']['f1']:.3f}"
+        for c in conds) + " |")
+    out += ["", f"Attributed cells at >= 0.80: {s['attributed_cells_at_least_0.80']} of {s['cells']} (worst "
+                f"{s['min_attributed_f1']:.3f}); instrument-agnostic above basic-pitch: "
+                + ", ".join(f"{f} {'yes' if v else 'no'}" for f, v in s["agnostic_above_basic_pitch"].items())
+                + " (targets: >= 0.80 attributed, above basic-pitch)."]
+    return out
+
+
 def transcription_dynamics(d: dict) -> list[str]:
     s, st = d["summary"], d["setup"]
     out = [f"**Transcription dynamics** (`{st['command']}`: {st['melodies']}, 5 instruments, output gains "
@@ -406,6 +426,7 @@ def butterchurn_rows(d: dict) -> list[str]:
 def main() -> None:
     parts = [("timing", timing), ("host", host), ("web", web), ("midime", midime), ("midime16", midime16),
              ("transcription", transcription), ("transcription_ood", transcription_ood),
+             ("transcription_duet", transcription_duet),
              ("transcription_dynamics", transcription_dynamics),
              ("transcription_jack", transcription_jack),
              ("cmt", cmt), ("cmt_step", cmt_step), ("soak", soak), ("soak_p64", soak), ("flood", flood),

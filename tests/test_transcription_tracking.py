@@ -77,3 +77,21 @@ def test_incremental_push_equals_one_push():
     assert summary(whole.finished) == summary(pieces.finished)
     assert [n.start_frame for n in started] == [n.start_frame for n in pieces.finished]
     assert tracking.LAG == 1  # the live latency stated in docs/transcription.md depends on it
+
+
+def test_a_held_note_whose_onset_probability_wavers_stays_one_note():
+    """High violin and flute notes make the onset head waver (0.9, 0.5, 0.8, ...): without a dip below REARM
+    since its onset, a peak on the same pitch is not a new attack; after a real dip it is."""
+    lab = labels_of([(5, 60, 76, True)])
+    lab.onset[6:58] = np.tile([0.6, 0.5, 0.85, 0.7], 13)          # peaks at 0.85, never below 0.5
+    assert summary(track(lab)) == [(5, 60, 76)]
+    lab.onset[30] = 0.1                                            # a real release ...
+    lab.onset[31:34] = [0.3, 0.9, 0.5]                             # ... and a new attack at 32
+    got = summary(track(lab))
+    assert [s for s, _, _ in got] == [5, 32] and {p for *_, p in got} == {76}
+    live = NoteTracker()
+    for i in range(0, len(lab), 7):
+        live.push(FrameLabels(lab.onset[i:i + 7], lab.pitch[i:i + 7], lab.silence[i:i + 7], lab.dynamics[i:i + 7]))
+    live.flush()
+    assert [n.start_frame for n in live.finished] == [5, 32]
+    assert tracking.REARM < tracking.ONSET_THRESHOLD

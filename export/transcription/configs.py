@@ -12,6 +12,7 @@ class TranscriptionConfig:
     doc: str
     model_name: str = "transcription"
     kind: str = "vae"  # "vae": the cross-modal VAE (solo); "duet": per-instrument heads trained on mixtures
+    dilations: tuple = ()  # "duet": residual dilated convolutions after the frame window (context both ways)
     audio_hidden: int = 256
     symbol_hidden: int = 128
     z_dim: int = 32
@@ -42,9 +43,9 @@ CONFIGS = {c.name: c for c in (
                         audio_hidden=384, steps=24000),
     TranscriptionConfig("transcription-duet", "duets: two of the five instruments together -> one track per "
                         "instrument; mixtures of the solo renders with random source presence; shipped",
-                        model_name="transcription-duet", kind="duet", audio_hidden=384, steps=24000),
+                        model_name="transcription-duet", kind="duet", audio_hidden=384, dilations=(1, 2, 4, 8), segment=64, batch=32, steps=8000),
     TranscriptionConfig("transcription-duet-tiny", "tiny duet config for tests and CI (seconds), never shipped",
-                        model_name="transcription-duet-tiny", kind="duet", audio_hidden=16, segment=16, batch=8,
+                        model_name="transcription-duet-tiny", kind="duet", audio_hidden=16, dilations=(1, 2), segment=16, batch=8,
                         steps=12, valid_every=6, limit_chunks=1),
     TranscriptionConfig("transcription-tiny", "tiny config for tests and CI (seconds), never shipped",
                         model_name="transcription-tiny", audio_hidden=16, symbol_hidden=16, z_dim=4, onset_hidden=8,

@@ -2,9 +2,12 @@
 
 Seed 002 trains its transcriber on mixtures of its instruments with random
 source presence. :class:`DuetNet` is the audio side of that: the same
-log-frequency frames and causal context as the solo model, a wider trunk, and
-for each of the five instruments its own heads: pitch (silence + MIDI
-``MIN_NOTE..MAX_NOTE``), onset and dynamics. A slot is silent when its
+log-frequency frames as the solo model, read by the same 7-frame window, then
+by residual dilated convolutions that look both ways (dilations 1, 2, 4, 8:
+15 frames, 240 ms, on each side; a duet is transcribed from a file, so the
+model may hear what comes next: telling two timbres apart needs more than one
+instant), and for each of the five instruments its own heads: pitch (silence
++ MIDI ``MIN_NOTE..MAX_NOTE``), onset and dynamics. A slot is silent when its
 instrument does not play, so every note comes out attributed.
 
 Training mixes the rendered solo chunks (``data/transcription``) on the fly
@@ -41,17 +44,24 @@ class DuetNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         h = cfg.audio_hidden
+        self.dilations = tuple(cfg.dilations)
+        self.before = features.CONTEXT_BEFORE + sum(self.dilations)   # frames of context the graph needs
+        self.after = features.CONTEXT_AFTER + sum(self.dilations)
         self.register_buffer("mean", torch.zeros(features.N_BINS))
         self.register_buffer("std", torch.ones(features.N_BINS))
         self.context = nn.Conv1d(features.N_BINS, h, features.CONTEXT)
-        self.trunk = nn.Sequential(nn.ReLU(), nn.Conv1d(h, h, 1), nn.ReLU(), nn.Conv1d(h, h, 1), nn.ReLU())
+        self.wide = nn.ModuleList(nn.Conv1d(h, h, 3, dilation=d) for d in self.dilations)
+        self.trunk = nn.Sequential(nn.Conv1d(h, h, 1), nn.ReLU(), nn.Conv1d(h, h, 1), nn.ReLU())
         self.pitch = nn.Conv1d(h, N_INST * N_PITCH, 1)
         self.onset = nn.Conv1d(h, N_INST, 1)
         self.dynamics = nn.Conv1d(h, N_INST * len(labels.DYNAMICS), 1)
 
     def logits(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
         x = ((frames - self.mean) / self.std).transpose(1, 2)
-        h = self.trunk(self.context(x))
+        h = F.relu(self.context(x))
+        for d, conv in zip(self.dilations, self.wide):   # residual, each sees d frames further both ways
+            h = h[:, :, d:h.shape[2] - d] + F.relu(conv(h))
+        h = self.trunk(h)
         b, _, t = h.shape
         return {"pitch": self.pitch(h).transpose(1, 2).reshape(b, t, N_INST, N_PITCH),
                 "onset": self.onset(h).transpose(1, 2),
@@ -87,16 +97,19 @@ class MixSet:
         if len(self.runs) < 2:
             raise ValueError("duets need rendered chunks of at least two instruments")
 
-    def _starts(self, k: int, count: int, segment: int, rng: np.random.Generator) -> np.ndarray:
+    def _starts(self, k: int, count: int, segment: int, rng: np.random.Generator, before: int,
+                after: int) -> np.ndarray:
         lo, hi = self.runs[k]
-        return rng.integers(lo + features.CONTEXT_BEFORE, hi - segment - features.CONTEXT_AFTER, size=count)
+        return rng.integers(lo + before, hi - segment - after, size=count)
 
-    def batch(self, rng: np.random.Generator, count: int, segment: int, presence: float = PRESENCE):
+    def batch(self, rng: np.random.Generator, count: int, segment: int, presence: float = PRESENCE,
+              before: int = features.CONTEXT_BEFORE, after: int = features.CONTEXT_AFTER):
         """(frames [B, T + ctx, N_BINS], pitch targets [B, T, 5], onset targets [B, T, 5],
-        dynamics targets [B, T, 5]) as torch tensors; absent instruments' slots are silence."""
+        dynamics targets [B, T, 5]) as torch tensors; absent instruments' slots are silence. ``before`` /
+        ``after``: frames of context around the T labelled ones (the model's)."""
         solo = self.solo
         have = sorted(self.runs)
-        ctx = np.arange(-features.CONTEXT_BEFORE, segment + features.CONTEXT_AFTER)
+        ctx = np.arange(-before, segment + after)
         frames = np.empty((count, len(ctx), features.N_BINS), np.float32)
         pitch = np.zeros((count, segment, N_INST), np.int64)
         onset = np.zeros((count, segment, N_INST), np.float32)
@@ -111,7 +124,7 @@ class MixSet:
             for k, on in zip(pair, play):
                 if not on:
                     continue
-                s = int(self._starts(int(k), 1, segment, rng)[0])
+                s = int(self._starts(int(k), 1, segment, rng, before, after)[0])
                 spec = solo.spec[s + ctx] + np.float32(rng.uniform(-LEVEL_DB, LEVEL_DB) * math.log(10) / 20)
                 spec = np.maximum(spec, silence)
                 mix = spec if mix is None else mix_log_spectra(mix, spec)

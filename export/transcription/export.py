@@ -84,9 +84,11 @@ def duet_graphs(model) -> list[Graph]:
     from .duet import N_INST, N_PITCH
 
     f32 = "float32"
-    return [Graph("duet", module=model.eval(), args=(torch.zeros(1, 40 + features.CONTEXT - 1, features.N_BINS),),
-                  inputs={"frames": tensor("frames", f32, ["batch", f"time+{features.CONTEXT - 1}", features.N_BINS],
-                                           "log spectrum (features.log_spectrum), padded with features.pad_context")},
+    pad = model.before + model.after
+    return [Graph("duet", module=model.eval(), args=(torch.zeros(1, 40 + pad, features.N_BINS),),
+                  inputs={"frames": tensor("frames", f32, ["batch", f"time+{pad}", features.N_BINS],
+                                           "log spectrum (features.log_spectrum) with the manifest's context "
+                                           "(silence frames) before and after")},
                   outputs={"pitch": tensor("pitch", f32, ["batch", "time", N_INST, N_PITCH],
                                            "per instrument: log-probabilities of silence (0) and MIDI "
                                            "min_note.. (1..)"),
@@ -102,7 +104,7 @@ def duet_golden(model, valid) -> list[Golden]:
 
     from .duet import MixSet
 
-    frames = MixSet(valid).batch(np.random.default_rng(7), 8, 120)[0].numpy()
+    frames = MixSet(valid).batch(np.random.default_rng(7), 8, 120, before=model.before, after=model.after)[0].numpy()
     with torch.no_grad():
         ref = dict(zip(D_OUTS, (t.numpy() for t in model(torch.from_numpy(frames)))))
     return [Golden("duet", {"frames": frames}, ref)]
@@ -147,7 +149,8 @@ def export(source: str | Path, out: Path | None = None, run_dir: Path | None = N
                      "cross-regularised latents; transcribe = audio encoder -> symbol decoder + onset head, "
                      "synthesize = symbol encoder -> audio decoder"),
         graphs=duet_graphs(model) if duet else graphs(model), metadata={"config": cfg.name, "step": str(state["step"])},
-        fields={**({"kind": "duet", "min_note": labels.MIN_NOTE} if duet else {"z_dim": cfg.z_dim}),
+        fields={**({"kind": "duet", "min_note": labels.MIN_NOTE,
+                    "context": {"before": model.before, "after": model.after}} if duet else {"z_dim": cfg.z_dim}),
                 "features": {"sample_rate": features.SAMPLE_RATE, "n_fft": features.N_FFT, "hop": features.HOP,
                              "min_midi": features.MIN_MIDI, "max_midi": features.MAX_MIDI,
                              "bins_per_semitone": features.BINS_PER_SEMITONE, "n_bins": features.N_BINS,

@@ -128,7 +128,8 @@ def train(cfg, run_dir: Path, data: Path | None = None, resume: bool = False, st
         from .duet import MixSet, duet_accuracy, duet_losses
 
         train_mix, valid_mix = MixSet(train_set), MixSet(valid_set)
-        vbatch = valid_mix.batch(np.random.default_rng(12345), max(64, cfg.batch * 4), cfg.segment)
+        wide = {"before": model.before, "after": model.after}
+        vbatch = valid_mix.batch(np.random.default_rng(12345), max(64, cfg.batch * 4), cfg.segment, **wide)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     total = steps or cfg.steps
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -152,7 +153,7 @@ def train(cfg, run_dir: Path, data: Path | None = None, resume: bool = False, st
             g["lr"] = lr
         model.train()
         if cfg.kind == "duet":
-            parts = duet_losses(model, *train_mix.batch(rng, cfg.batch, cfg.segment))
+            parts = duet_losses(model, *train_mix.batch(rng, cfg.batch, cfg.segment, **wide))
         else:
             parts = losses(model, *train_set.batch(rng, cfg.batch, cfg.segment, cfg.gain_db))
         opt.zero_grad()

@@ -27,13 +27,15 @@ class DuetTranscriber:
         self.bundle = bundle
         m = bundle.manifest
         f = m.get("features", {})
-        mine = {"sample_rate": features.SAMPLE_RATE, "hop": features.HOP, "n_bins": features.N_BINS,
-                "context_before": features.CONTEXT_BEFORE, "context_after": features.CONTEXT_AFTER}
+        mine = {"sample_rate": features.SAMPLE_RATE, "hop": features.HOP, "n_bins": features.N_BINS}
         wrong = {k: (f.get(k), v) for k, v in mine.items() if f.get(k) != v}
         if wrong:
             raise ModelError(f"{bundle.name}: its features {wrong} (model, runtime) do not match this runtime")
         self.instruments = list(m.get("labels", {}).get("instruments", labels.INSTRUMENT_NAMES))
         self.min_note = int(m.get("min_note", labels.MIN_NOTE))
+        ctx = m.get("context", {})
+        self.before = int(ctx.get("before", features.CONTEXT_BEFORE))   # silence frames the graph needs around
+        self.after = int(ctx.get("after", features.CONTEXT_AFTER))
         self._duet = bundle.graph("duet")
 
     @classmethod
@@ -42,13 +44,13 @@ class DuetTranscriber:
         return cls(ModelBundle.load(folder, provider=provider, threads=threads, expect=EXPECT))
 
     def outputs(self, spec: np.ndarray) -> dict[str, np.ndarray]:
-        """The graph's outputs for a log spectrum [T, N_BINS] (padded here, windowed for long inputs), batch
-        axis dropped: pitch [T, 5, P], onset [T, 5], dynamics [T, 5, 4]."""
-        padded = features.pad_context(spec)
+        """The graph's outputs for a log spectrum [T, N_BINS] (padded here with the model's context, windowed
+        for long inputs), batch axis dropped: pitch [T, 5, P], onset [T, 5], dynamics [T, 5, 4]."""
+        padded = np.concatenate([features.silence_frames(self.before), spec, features.silence_frames(self.after)])
         parts = []
         for start in range(0, len(spec), WINDOW_FRAMES):
             stop = min(len(spec), start + WINDOW_FRAMES)
-            parts.append(self._duet.run(frames=padded[start:stop + features.CONTEXT - 1][None]))
+            parts.append(self._duet.run(frames=padded[start:stop + self.before + self.after][None]))
         return {k: np.concatenate([p[k][0] for p in parts], axis=0) for k in ("pitch", "onset", "dynamics")}
 
     def slot_labels(self, out: dict[str, np.ndarray], slot: int) -> tracking.FrameLabels:

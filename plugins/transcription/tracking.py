@@ -25,6 +25,7 @@ REFRACTORY = 4  # frames after a note-on in which another onset peak is ignored 
 SETTLE = 6  # frames after a note-on in which a pitch change re-pitches the note instead of splitting it
 REJOIN = 12  # frames after a note ends in which the same pitch cannot restart without an onset (128 ms)
 ONSET_THRESHOLD = 0.5
+REARM = 0.3  # a note restarts on its own pitch only if the onset probability fell below this since its onset
 FRAME_THRESHOLD = 0.5  # a frame sounds when P(silence) < this
 
 
@@ -69,6 +70,7 @@ class NoteTracker:
         self.next = 0  # next frame to decide
         self.current: TrackedNote | None = None
         self.off_run = 0
+        self.low_since = 1.0  # the lowest onset probability since the sounding note's onset
         self.finished: list[TrackedNote] = []
 
     def push(self, labels: FrameLabels) -> tuple[list[TrackedNote], list[TrackedNote]]:
@@ -108,12 +110,14 @@ class NoteTracker:
         cur = self.current
         if self._is_peak(i):
             pitch = self._window_pitch(i)
-            if pitch is not None and not (cur is not None and i - cur.start_frame < REFRACTORY):
+            again = cur is not None and pitch == cur.pitch and self.low_since >= REARM   # no new attack
+            if pitch is not None and not again and not (cur is not None and i - cur.start_frame < REFRACTORY):
                 if cur is not None:
                     ended.append(self._close(i))
                 started.append(self._open(i, pitch))
                 return
         if cur is not None:
+            self.low_since = min(self.low_since, self.onset[i])
             if not self.active[i]:
                 self.off_run += 1
                 if self.off_run >= 2:
@@ -140,6 +144,7 @@ class NoteTracker:
 
     def _open(self, frame: int, pitch: int) -> TrackedNote:
         self.off_run = 0
+        self.low_since = 1.0
         dyn = self.dyn[frame:frame + LAG + 1]
         velocity = DYNAMIC_VELOCITY[Counter(dyn).most_common(1)[0][0]] if dyn else DYNAMIC_VELOCITY[2]
         self.current = TrackedNote(frame / FRAME_RATE, frame / FRAME_RATE, int(pitch), int(velocity), frame, frame)
