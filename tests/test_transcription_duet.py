@@ -200,3 +200,23 @@ def test_host_plays_a_duet_on_two_channels(tmp_path):
     assert len(by_channel.get(2, set()) & {p for _, _, p, _ in flute}) >= 4, by_channel
     assert len(by_channel.get(3, set()) & {p for _, _, p, _ in piano}) >= 2, by_channel
     assert not by_channel.get(2, set()) & {p for _, _, p, _ in piano}, by_channel
+
+
+def test_a_duet_keeps_its_two_most_present_instruments(tiny_duet):
+    from plugins.transcription.duet import DuetTranscriber
+
+    model = DuetTranscriber.load(tiny_duet[1])
+    t, n_pitch = 100, labels.MAX_NOTE - labels.MIN_NOTE + 2
+    p_silent = np.full((t, 5), 0.99)
+    p_silent[:, 0], p_silent[:60, 3], p_silent[:40, 4] = 0.1, 0.1, 0.5   # flute always, trumpet often, violin a little
+    pitch = np.full((t, 5, n_pitch), np.log(1e-6), np.float32)
+    pitch[:, :, 0] = np.log(p_silent)
+    pitch[:, :, 1] = np.log(1 - p_silent)
+    out = {"pitch": pitch}
+    assert model.players(out) == [0, 3]
+    assert model.players(out, players=3) == [0, 3, 4]
+    p_silent[:, 3] = 0.99                                                # trumpet gone: violin is the second
+    pitch[:, :, 0], pitch[:, :, 1] = np.log(p_silent), np.log(1 - p_silent)
+    assert model.players(out) == [0, 4]
+    pitch[:, 4, 0], pitch[:, 4, 1] = np.log(0.995), np.log(0.005)      # under 15% of the leader: a solo
+    assert model.players(out) == [0]

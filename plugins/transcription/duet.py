@@ -19,6 +19,8 @@ from .audio import SAMPLE_RATE, read_audio
 from .transcriber import SILENCE_RMS, WINDOW_FRAMES
 
 MODEL_NAME = "transcription-duet"
+PLAYERS = 2          # a duet: keep at most this many instruments ...
+PRESENCE_SHARE = 0.15  # ... each sounding at least this share of the most present one's frames
 EXPECT = {"duet": ({"frames"}, {"pitch", "onset", "dynamics"})}
 
 
@@ -60,18 +62,27 @@ class DuetTranscriber:
                                     (logp[:, 1:].argmax(-1) + self.min_note).astype(np.int64),
                                     np.exp(logp[:, 0]).astype(np.float32), out["dynamics"][:, slot].argmax(-1))
 
+    def players(self, out: dict[str, np.ndarray], players: int = PLAYERS) -> list[int]:
+        """The slots of the instruments that play: the ``players`` most present (expected sounding frames),
+        each at least :data:`PRESENCE_SHARE` of the leader's; a third instrument's stray notes are dropped."""
+        sounding = (1.0 - np.exp(out["pitch"][:, :, 0])).sum(axis=0)
+        order = [int(k) for k in np.argsort(-sounding)]
+        return [k for k in order[:players] if sounding[k] > 0 and sounding[k] >= PRESENCE_SHARE * sounding[order[0]]]
+
     def transcribe(self, samples: np.ndarray, onset_threshold: float = tracking.ONSET_THRESHOLD,
-                   frame_threshold: float = tracking.FRAME_THRESHOLD) -> dict[str, list[tracking.TrackedNote]]:
-        """{instrument: notes (seconds)} of mono float samples at SAMPLE_RATE, only the instruments heard."""
+                   frame_threshold: float = tracking.FRAME_THRESHOLD,
+                   players: int = PLAYERS) -> dict[str, list[tracking.TrackedNote]]:
+        """{instrument: notes (seconds)} of mono float samples at SAMPLE_RATE, only the instruments heard (at
+        most ``players``: a duet is two)."""
         samples = np.asarray(samples, np.float32)
         if len(samples) == 0 or float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) < SILENCE_RMS:
             return {}
         out = self.outputs(features.log_spectrum(samples))
         heard = {}
-        for slot, name in enumerate(self.instruments):
+        for slot in sorted(self.players(out, players)):
             notes = tracking.track(self.slot_labels(out, slot), onset_threshold, frame_threshold)
             if notes:
-                heard[name] = notes
+                heard[self.instruments[slot]] = notes
         return heard
 
     def transcribe_file(self, path: str | Path, **kw) -> dict[str, list[tracking.TrackedNote]]:
