@@ -27,6 +27,7 @@ class Progress:
         self.total, self.label, self.done, self.every, self.unit = max(total, 1), label, done, every, unit
         self.stream = stream or sys.stderr
         self.t0 = time.time()
+        self.start = done   # a resumed run: the rate (and so the eta) counts only work done in this sitting
         self._last = 0.0
         self.tty = self.stream.isatty()
 
@@ -39,7 +40,8 @@ class Progress:
         self._last = now
         frac = min(1.0, self.done / self.total)
         el = now - self.t0
-        eta = el / frac - el if frac > 0 else 0
+        here = self.done - self.start
+        eta = el * (self.total - self.done) / here if here > 0 else 0
         width = 30
         bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
         unit = f" {self.unit}" if self.unit else ""
@@ -54,6 +56,8 @@ class Progress:
         """Callback form: ``done`` of ``total`` so far (and a loss, when training)."""
         if total is not None:
             self.total = max(total, 1)
+        if done < self.done:   # a callback that restarted its count
+            self.done = self.start = 0
         self.update(done - self.done, "" if loss is None else f"loss {loss:.3g}")
 
     def close(self) -> None:
