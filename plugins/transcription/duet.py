@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge.api import ModelBundle, ModelError, model_folder
+from bridge.api import ModelBundle, model_folder
 
 from . import features, labels, tracking
 from .audio import SAMPLE_RATE, read_audio
-from .transcriber import SILENCE_RMS, WINDOW_FRAMES
+from .transcriber import check_features, is_silent, run_windowed
 
 MODEL_NAME = "transcription-duet"
 PLAYERS = 2          # a duet: keep at most this many instruments ...
@@ -28,11 +28,7 @@ class DuetTranscriber:
     def __init__(self, bundle: ModelBundle) -> None:
         self.bundle = bundle
         m = bundle.manifest
-        f = m.get("features", {})
-        mine = {"sample_rate": features.SAMPLE_RATE, "hop": features.HOP, "n_bins": features.N_BINS}
-        wrong = {k: (f.get(k), v) for k, v in mine.items() if f.get(k) != v}
-        if wrong:
-            raise ModelError(f"{bundle.name}: its features {wrong} (model, runtime) do not match this runtime")
+        check_features(bundle, context=False)   # its context is its own (the manifest's), read below
         self.instruments = list(m.get("labels", {}).get("instruments", labels.INSTRUMENT_NAMES))
         self.min_note = int(m.get("min_note", labels.MIN_NOTE))
         ctx = m.get("context", {})
@@ -48,12 +44,8 @@ class DuetTranscriber:
     def outputs(self, spec: np.ndarray) -> dict[str, np.ndarray]:
         """The graph's outputs for a log spectrum [T, N_BINS] (padded here with the model's context, windowed
         for long inputs), batch axis dropped: pitch [T, 5, P], onset [T, 5], dynamics [T, 5, 4]."""
-        padded = np.concatenate([features.silence_frames(self.before), spec, features.silence_frames(self.after)])
-        parts = []
-        for start in range(0, len(spec), WINDOW_FRAMES):
-            stop = min(len(spec), start + WINDOW_FRAMES)
-            parts.append(self._duet.run(frames=padded[start:stop + self.before + self.after][None]))
-        return {k: np.concatenate([p[k][0] for p in parts], axis=0) for k in ("pitch", "onset", "dynamics")}
+        out = run_windowed(self._duet, spec, self.before, self.after, axis=1)
+        return {k: out[k][0] for k in ("pitch", "onset", "dynamics")}
 
     def slot_labels(self, out: dict[str, np.ndarray], slot: int) -> tracking.FrameLabels:
         """One instrument's frames in the tracker's terms."""
@@ -75,7 +67,7 @@ class DuetTranscriber:
         """{instrument: notes (seconds)} of mono float samples at SAMPLE_RATE, only the instruments heard (at
         most ``players``: a duet is two)."""
         samples = np.asarray(samples, np.float32)
-        if len(samples) == 0 or float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) < SILENCE_RMS:
+        if is_silent(samples):
             return {}
         out = self.outputs(features.log_spectrum(samples))
         heard = {}

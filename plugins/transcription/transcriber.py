@@ -25,15 +25,37 @@ WINDOW_FRAMES = 4096
 SILENCE_RMS = 1e-4  # below this the input counts as silent (-80 dBFS)
 
 
+def check_features(bundle: ModelBundle, context: bool = True) -> None:
+    """A one-line ModelError when the model was trained on other features than this runtime computes
+    (``context``: the frames of context around each labelled frame must match too)."""
+    f = bundle.manifest.get("features", {})
+    mine = {"sample_rate": features.SAMPLE_RATE, "hop": features.HOP, "n_bins": features.N_BINS}
+    if context:
+        mine.update(context_before=features.CONTEXT_BEFORE, context_after=features.CONTEXT_AFTER)
+    wrong = {k: (f.get(k), v) for k, v in mine.items() if f.get(k) != v}
+    if wrong:
+        raise ModelError(f"{bundle.name}: its features {wrong} (model, runtime) do not match this runtime")
+
+
+def is_silent(samples: np.ndarray) -> bool:
+    """No samples, or a level below :data:`SILENCE_RMS`."""
+    return len(samples) == 0 or float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) < SILENCE_RMS
+
+
+def run_windowed(graph, spec: np.ndarray, before: int, after: int, axis: int) -> dict[str, np.ndarray]:
+    """``graph`` over a log spectrum [T, N_BINS] in windows of :data:`WINDOW_FRAMES` labelled frames, each
+    with ``before`` / ``after`` frames of context (silence at the ends): the outputs concatenated along their
+    time ``axis``, so memory stays flat on long files. ``{}`` for no frames."""
+    padded = np.concatenate([features.silence_frames(before), spec, features.silence_frames(after)])
+    parts = [graph.run(frames=padded[start:min(len(spec), start + WINDOW_FRAMES) + before + after][None])
+             for start in range(0, len(spec), WINDOW_FRAMES)]
+    return {k: np.concatenate([p[k] for p in parts], axis=axis) for k in parts[0]} if parts else {}
+
+
 class Transcriber:
     def __init__(self, bundle: ModelBundle) -> None:
         self.bundle = bundle
-        f = bundle.manifest.get("features", {})
-        mine = {"sample_rate": features.SAMPLE_RATE, "hop": features.HOP, "n_bins": features.N_BINS,
-                "context_before": features.CONTEXT_BEFORE, "context_after": features.CONTEXT_AFTER}
-        wrong = {k: (f.get(k), v) for k, v in mine.items() if f.get(k) != v}
-        if wrong:
-            raise ModelError(f"{bundle.name}: its features {wrong} (model, runtime) do not match this runtime")
+        check_features(bundle)
         self._transcribe = bundle.graph("transcribe")
         self._synthesize = bundle.graph("synthesize")
         self.has_latents = all(g in bundle.manifest.get("graphs", {}) for g in ("symbol_encoder", "audio_decoder"))
@@ -46,15 +68,9 @@ class Transcriber:
     # -- audio -> labels -> notes ------------------------------------------------
     def frame_labels(self, spec: np.ndarray) -> tracking.FrameLabels:
         """Model outputs for a log spectrum [T, N_BINS] (padded here), windowed for long inputs."""
-        padded = features.pad_context(spec)
-        parts: list[dict[str, np.ndarray]] = []
-        for start in range(0, len(spec), WINDOW_FRAMES):
-            stop = min(len(spec), start + WINDOW_FRAMES)
-            window = padded[start:stop + features.CONTEXT - 1][None]
-            parts.append(self._transcribe.run(frames=window))
-        if not parts:
+        out = run_windowed(self._transcribe, spec, features.CONTEXT_BEFORE, features.CONTEXT_AFTER, axis=1)
+        if not out:
             return tracking.FrameLabels(*(np.zeros(0, t) for t in (np.float32, np.int64, np.float32, np.int64)))
-        out = {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}
         return tracking.FrameLabels.from_outputs(out)
 
     def run_frames(self, frames: np.ndarray) -> dict[str, np.ndarray]:
@@ -65,7 +81,7 @@ class Transcriber:
                    frame_threshold: float = tracking.FRAME_THRESHOLD) -> list[tracking.TrackedNote]:
         """Notes (seconds) of mono float samples at SAMPLE_RATE; silence -> []."""
         samples = np.asarray(samples, np.float32)
-        if len(samples) == 0 or float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) < SILENCE_RMS:
+        if is_silent(samples):
             return []
         return tracking.track(self.frame_labels(features.log_spectrum(samples)), onset_threshold, frame_threshold)
 
