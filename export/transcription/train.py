@@ -104,7 +104,6 @@ def train(cfg, run_dir: Path, data: Path | None = None, resume: bool = False, st
     from bridge.progress import Progress
     from .configs import get_config
     from .data import data_dir
-    from .model import losses
 
     cfg = get_config(cfg) if isinstance(cfg, str) else cfg
     if seed is not None:
@@ -121,15 +120,7 @@ def train(cfg, run_dir: Path, data: Path | None = None, resume: bool = False, st
     log.info("train %d frames, valid %d frames (%.1fs to load)", len(train_set), len(valid_set), time.time() - t0)
     model = build_model(cfg)
     pitched = train_set.pitch >= 0
-    norm = model if cfg.kind == "duet" else model.audio_encoder
-    norm.mean.copy_(torch.from_numpy(train_set.spec.mean(0)))
-    norm.std.copy_(torch.from_numpy(train_set.spec.std(0) + 1e-3))
-    if cfg.kind == "duet":   # mixtures of two instruments, drawn from the solo renders
-        from .duet import MixSet, duet_accuracy, duet_losses
-
-        train_mix, valid_mix = MixSet(train_set), MixSet(valid_set)
-        wide = {"before": model.before, "after": model.after}
-        vbatch = valid_mix.batch(np.random.default_rng(12345), max(64, cfg.batch * 4), cfg.segment, **wide)
+    kind = (DuetKind if cfg.kind == "duet" else SoloKind)(cfg, model, train_set, valid_set)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     total = steps or cfg.steps
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -138,8 +129,6 @@ def train(cfg, run_dir: Path, data: Path | None = None, resume: bool = False, st
     if resume and ckpt.is_file():
         start, history = restore(ckpt, model, opt, weights_only=True)
         rng = np.random.default_rng([cfg.seed, start])
-    vrng = np.random.default_rng(12345)
-    vstarts = vrng.integers(features.CONTEXT_BEFORE, len(valid_set) - cfg.segment - 1, size=max(64, cfg.batch * 4))
     bar = Progress(total, f"train {cfg.name}", done=start)
 
     def checkpoint(step: int) -> None:
@@ -152,10 +141,7 @@ def train(cfg, run_dir: Path, data: Path | None = None, resume: bool = False, st
         for g in opt.param_groups:
             g["lr"] = lr
         model.train()
-        if cfg.kind == "duet":
-            parts = duet_losses(model, *train_mix.batch(rng, cfg.batch, cfg.segment, **wide))
-        else:
-            parts = losses(model, *train_set.batch(rng, cfg.batch, cfg.segment, cfg.gain_db))
+        parts = kind.losses(rng)
         opt.zero_grad()
         parts["total"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -163,13 +149,7 @@ def train(cfg, run_dir: Path, data: Path | None = None, resume: bool = False, st
         if (step + 1) % cfg.valid_every == 0 or step + 1 == total:
             model.eval()
             with torch.no_grad():
-                if cfg.kind == "duet":
-                    v = duet_losses(model, *vbatch)
-                    accs = {f"valid_{k}": round(x, 4) for k, x in duet_accuracy(model, vbatch[0], vbatch[1]).items()}
-                else:
-                    frames, symbols, target, onset = valid_set.segments(vstarts, cfg.segment)
-                    v = losses(model, frames, symbols, target, onset)
-                    accs = {"valid_frame_pitch_acc": round(frame_accuracy(model.transcribe(frames), target), 4)}
+                v, accs = kind.validate()
             row = {"step": step + 1, "lr": lr, **{f"valid_{k}": round(float(x), 4) for k, x in v.items()},
                    **accs, "seconds": round(time.time() - t0, 1)}
             history.append(row)
@@ -179,6 +159,64 @@ def train(cfg, run_dir: Path, data: Path | None = None, resume: bool = False, st
     bar.close()
     (run_dir / "history.json").write_text(json.dumps(history, indent=1))
     return ckpt
+
+
+class SoloKind:
+    """The cross-modal VAE (``kind="vae"``): solo segments with level augmentation; validated on fixed
+    held-out segments (losses and frame pitch accuracy)."""
+
+    def __init__(self, cfg, model, train_set: FrameSet, valid_set: FrameSet) -> None:
+        import torch
+
+        self.cfg, self.model, self.train_set, self.valid_set = cfg, model, train_set, valid_set
+        with torch.no_grad():   # input normalisation from the training spectra
+            model.audio_encoder.mean.copy_(torch.from_numpy(train_set.spec.mean(0)))
+            model.audio_encoder.std.copy_(torch.from_numpy(train_set.spec.std(0) + 1e-3))
+        vrng = np.random.default_rng(12345)
+        self.vstarts = vrng.integers(features.CONTEXT_BEFORE, len(valid_set) - cfg.segment - 1,
+                                     size=max(64, cfg.batch * 4))
+
+    def losses(self, rng: np.random.Generator) -> dict:
+        from .model import losses
+
+        return losses(self.model, *self.train_set.batch(rng, self.cfg.batch, self.cfg.segment, self.cfg.gain_db))
+
+    def validate(self) -> tuple[dict, dict]:
+        from .model import losses
+
+        frames, symbols, target, onset = self.valid_set.segments(self.vstarts, self.cfg.segment)
+        v = losses(self.model, frames, symbols, target, onset)
+        return v, {"valid_frame_pitch_acc": round(frame_accuracy(self.model.transcribe(frames), target), 4)}
+
+
+class DuetKind:
+    """The duet transcriber (``kind="duet"``): mixtures of two instruments drawn from the solo renders
+    (export/transcription/duet.py); validated on one fixed batch of held-out mixtures."""
+
+    def __init__(self, cfg, model, train_set: FrameSet, valid_set: FrameSet) -> None:
+        import torch
+
+        from .duet import MixSet
+
+        self.cfg, self.model = cfg, model
+        with torch.no_grad():
+            model.mean.copy_(torch.from_numpy(train_set.spec.mean(0)))
+            model.std.copy_(torch.from_numpy(train_set.spec.std(0) + 1e-3))
+        self.wide = {"before": model.before, "after": model.after}
+        self.train_mix = MixSet(train_set)
+        self.vbatch = MixSet(valid_set).batch(np.random.default_rng(12345), max(64, cfg.batch * 4), cfg.segment,
+                                              **self.wide)
+
+    def losses(self, rng: np.random.Generator) -> dict:
+        from .duet import duet_losses
+
+        return duet_losses(self.model, *self.train_mix.batch(rng, self.cfg.batch, self.cfg.segment, **self.wide))
+
+    def validate(self) -> tuple[dict, dict]:
+        from .duet import duet_accuracy, duet_losses
+
+        v = duet_losses(self.model, *self.vbatch)
+        return v, {f"valid_{k}": round(x, 4) for k, x in duet_accuracy(self.model, self.vbatch[0], self.vbatch[1]).items()}
 
 
 def frame_accuracy(out: dict, target: dict) -> float:
