@@ -26,6 +26,7 @@ class HierConfig:
     code_weight: float = 4.0          # weight of the conductor-matches-bar-codes term inside the aux loss
     enc_hidden: int = 128
     conductor: int = 256
+    conductor_input: str = "zeros"    # the conductor GRU's input per bar: "zeros" (the paper: z only through its first state) or "z" (z and the bar's position at every step: z reaches every bar directly)
     bar_embed: int = 128              # the conductor's output per bar
     dec_hidden: int = 256
     dec_layers: int = 1
@@ -103,6 +104,7 @@ register(HierConfig(
     model_name="musicvae16-tiny", embed=16, enc_hidden=24, conductor=24, bar_embed=16, dec_hidden=24,
     dec_layers=1, z_dim=8, batch=8, steps=20, warmup=5, beta_steps=10, valid_every=10, ckpt_every=10,
     valid_windows=16, limit_train=200, free_bits=4.0, minutes=None, encoder="bar", bar_enc_hidden=16, aux=1.0,
+    conductor_input="z",
 ))
 
 

@@ -45,7 +45,10 @@ class MusicVAE16(nn.Module):
         self.to_sigma = nn.Linear(2 * cfg.enc_hidden, cfg.z_dim)
         if cfg.decoder == "hier":
             self.z_to_conductor = nn.Linear(cfg.z_dim, cfg.conductor)
-            self.conductor = nn.GRU(1, cfg.conductor, batch_first=True)
+            if cfg.conductor_input not in ("zeros", "z"):
+                raise ValueError(f"conductor_input must be 'zeros' or 'z', not {cfg.conductor_input!r}")
+            c_in = cfg.z_dim + BARS if cfg.conductor_input == "z" else 1
+            self.conductor = nn.GRU(c_in, cfg.conductor, batch_first=True)
             self.to_bar = nn.Linear(cfg.conductor, cfg.bar_embed)
             cond = cfg.bar_embed
         else:
@@ -84,7 +87,12 @@ class MusicVAE16(nn.Module):
     def conduct(self, z: torch.Tensor) -> torch.Tensor:
         """z [B, Z] -> one embedding per bar [B, 16, E] (hier); the flat decoder's condition is z itself."""
         h0 = torch.tanh(self.z_to_conductor(z)).unsqueeze(0)
-        y, _ = self.conductor(z.new_zeros(z.shape[0], BARS, 1), h0)
+        if self.cfg.conductor_input == "z":   # z and a one-hot bar position at every step
+            pos = torch.eye(BARS, dtype=z.dtype).unsqueeze(0).expand(z.shape[0], -1, -1)
+            x = torch.cat([z.unsqueeze(1).expand(-1, BARS, -1), pos], dim=-1)
+        else:
+            x = z.new_zeros(z.shape[0], BARS, 1)
+        y, _ = self.conductor(x, h0)
         return torch.tanh(self.to_bar(y))
 
     def init_state(self, c: torch.Tensor) -> torch.Tensor:
