@@ -220,3 +220,23 @@ def test_a_duet_keeps_its_two_most_present_instruments(tiny_duet):
     assert model.players(out) == [0, 4]
     pitch[:, 4, 0], pitch[:, 4, 1] = np.log(0.995), np.log(0.005)      # under 15% of the leader: a solo
     assert model.players(out) == [0]
+
+
+def test_merge_restarts_joins_a_twitching_held_note_but_keeps_a_real_repeat():
+    from plugins.transcription.duet import merge_restarts
+    from plugins.transcription.tracking import FrameLabels, TrackedNote
+
+    onset = np.zeros(100, np.float32)
+    onset[[0, 30, 60]] = [0.9, 0.4, 0.95]     # a clear attack, a twitch, a clear re-attack
+    frames = FrameLabels(onset, np.full(100, 60, np.int64), np.zeros(100, np.float32), np.zeros(100, np.int64))
+
+    def note(a, b, pitch=60):
+        return TrackedNote(a / 62.5, b / 62.5, pitch, 80, a, b)
+
+    merged = merge_restarts([note(0, 28), note(30, 50), note(60, 90)], frames)
+    assert [(n.start_frame, n.end_frame) for n in merged] == [(0, 50), (60, 90)]
+    # another pitch between them, or a long gap: never joined
+    kept = merge_restarts([note(0, 10), note(12, 20, 62), note(30, 50)], frames)
+    assert len(kept) == 3
+    far = merge_restarts([note(0, 10), note(30, 50)], frames, gap=5)
+    assert len(far) == 2
