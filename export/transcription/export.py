@@ -164,8 +164,9 @@ def export(source: str | Path, out: Path | None = None, run_dir: Path | None = N
                   "command": state.get("command") or f"cmt-bridge train {cfg.name}",
                   "export_command": command or f"cmt-bridge export-onnx {cfg.name}",
                   "reproduce": "cmt-bridge data prepare folk && cmt-bridge data prepare transcription && "
-                               f"cmt-bridge train {cfg.name} --threads 2 && cmt-bridge export-onnx {cfg.name}"
-                               " && python bench/bench_transcription.py --write-manifest",
+                               f"{cfg.reproduce_training()} && cmt-bridge export-onnx {cfg.name} && "
+                               + ("python bench/bench_transcription_duet.py" if duet else
+                                  "python bench/bench_transcription.py --write-manifest"),
                   "history": json.loads(state["history"])[-1:] if state.get("history") else [],
                   "torch": torch.__version__},
         data=_provenance(data),

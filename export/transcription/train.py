@@ -1,7 +1,7 @@
 """Train the cross-modal transcription VAE on the rendered data (``cmt-bridge train transcription``).
 
     cmt-bridge data prepare transcription               # render data/transcription (resumable; needs folk)
-    cmt-bridge train transcription --threads 2          # -> runs/transcription/model.pt
+    cmt-bridge train transcription --threads 1          # -> runs/transcription/model.pt
     cmt-bridge export-onnx transcription                # -> onnx_models/transcription/
 
 The run keeps one checkpoint, ``model.pt``, written at every validation
