@@ -32,6 +32,11 @@ class TranscriptionConfig:
     valid_every: int = 500
     seed: int = 1
     limit_chunks: int | None = None  # tiny configs: first N train chunks only
+    train_command: str = ""  # how the shipped weights were trained, when it is not one plain run
+
+    def reproduce_training(self) -> str:
+        """The training command(s) that made the shipped weights, for the manifest."""
+        return self.train_command or f"cmt-bridge train {self.name} --threads 1"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -43,7 +48,9 @@ CONFIGS = {c.name: c for c in (
                         audio_hidden=384, steps=24000),
     TranscriptionConfig("transcription-duet", "duets: two of the five instruments together -> one track per "
                         "instrument; mixtures of the solo renders with random source presence; shipped",
-                        model_name="transcription-duet", kind="duet", audio_hidden=384, dilations=(1, 2, 4, 8), segment=64, batch=32, steps=8000),
+                        model_name="transcription-duet", kind="duet", audio_hidden=384, dilations=(1, 2, 4, 8), segment=64, batch=32, steps=18000,
+                        train_command="cmt-bridge train transcription-duet --steps 8000 --threads 1 && "
+                                      "cmt-bridge train transcription-duet --resume --threads 1"),
     TranscriptionConfig("transcription-duet-tiny", "tiny duet config for tests and CI (seconds), never shipped",
                         model_name="transcription-duet-tiny", kind="duet", audio_hidden=16, dilations=(1, 2), segment=16, batch=8,
                         steps=12, valid_every=6, limit_chunks=1),
