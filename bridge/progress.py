@@ -56,8 +56,6 @@ class Progress:
         """Callback form: ``done`` of ``total`` so far (and a loss, when training)."""
         if total is not None:
             self.total = max(total, 1)
-        if done < self.done:   # a callback that restarted its count
-            self.done = self.start = 0
         self.update(done - self.done, "" if loss is None else f"loss {loss:.3g}")
 
     def close(self) -> None:

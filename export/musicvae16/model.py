@@ -88,7 +88,7 @@ class MusicVAE16(nn.Module):
         """z [B, Z] -> one embedding per bar [B, 16, E] (hier); the flat decoder's condition is z itself."""
         h0 = torch.tanh(self.z_to_conductor(z)).unsqueeze(0)
         if self.cfg.conductor_input == "z":   # z and a one-hot bar position at every step
-            pos = torch.eye(BARS, dtype=z.dtype).unsqueeze(0).expand(z.shape[0], -1, -1)
+            pos = torch.eye(BARS, dtype=z.dtype, device=z.device).unsqueeze(0).expand(z.shape[0], -1, -1)
             x = torch.cat([z.unsqueeze(1).expand(-1, BARS, -1), pos], dim=-1)
         else:
             x = z.new_zeros(z.shape[0], BARS, 1)

@@ -161,17 +161,22 @@ def train(cfg, run_dir: Path, data: Path | None = None, resume: bool = False, st
     return ckpt
 
 
+def normalise_input(module, train_set: FrameSet) -> None:
+    """Set ``module``'s input normalisation buffers (``mean``, ``std``) from the training spectra."""
+    import torch
+
+    with torch.no_grad():
+        module.mean.copy_(torch.from_numpy(train_set.spec.mean(0)))
+        module.std.copy_(torch.from_numpy(train_set.spec.std(0) + 1e-3))
+
+
 class SoloKind:
     """The cross-modal VAE (``kind="vae"``): solo segments with level augmentation; validated on fixed
     held-out segments (losses and frame pitch accuracy)."""
 
     def __init__(self, cfg, model, train_set: FrameSet, valid_set: FrameSet) -> None:
-        import torch
-
         self.cfg, self.model, self.train_set, self.valid_set = cfg, model, train_set, valid_set
-        with torch.no_grad():   # input normalisation from the training spectra
-            model.audio_encoder.mean.copy_(torch.from_numpy(train_set.spec.mean(0)))
-            model.audio_encoder.std.copy_(torch.from_numpy(train_set.spec.std(0) + 1e-3))
+        normalise_input(model.audio_encoder, train_set)
         vrng = np.random.default_rng(12345)
         self.vstarts = vrng.integers(features.CONTEXT_BEFORE, len(valid_set) - cfg.segment - 1,
                                      size=max(64, cfg.batch * 4))
@@ -194,14 +199,10 @@ class DuetKind:
     (export/transcription/duet.py); validated on one fixed batch of held-out mixtures."""
 
     def __init__(self, cfg, model, train_set: FrameSet, valid_set: FrameSet) -> None:
-        import torch
-
         from .duet import MixSet
 
         self.cfg, self.model = cfg, model
-        with torch.no_grad():
-            model.mean.copy_(torch.from_numpy(train_set.spec.mean(0)))
-            model.std.copy_(torch.from_numpy(train_set.spec.std(0) + 1e-3))
+        normalise_input(model, train_set)
         self.wide = {"before": model.before, "after": model.after}
         self.train_mix = MixSet(train_set)
         self.vbatch = MixSet(valid_set).batch(np.random.default_rng(12345), max(64, cfg.batch * 4), cfg.segment,
