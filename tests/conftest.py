@@ -43,6 +43,9 @@ os.environ.pop("CMT_BRIDGE_HOME", None)
 os.environ["XDG_CONFIG_HOME"] = __import__("tempfile").mkdtemp(prefix="cmt-bridge-test-config-")
 
 
+from jack_rerun import JackLostPeriods, pytest_collection_modifyitems, pytest_runtest_call  # noqa: E402,F401  (hooks)
+
+
 @pytest.fixture(autouse=True)
 def fresh_user_folder(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("user-config")))

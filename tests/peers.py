@@ -115,6 +115,10 @@ def realtime_threads(pid: int, priority: int = 10) -> bool:
     return ok
 
 
+#: the JACK servers this test process has started (conftest's rerun hook reads their logs)
+STARTED: list["JackServer"] = []
+
+
 class JackServer:
     """``jackd [--no-realtime] -n NAME -d dummy -r RATE -p PERIOD``; ``env`` selects it for children."""
 
@@ -154,6 +158,8 @@ class JackServer:
             with open(self.log, "w") as log:
                 self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env)
             if self._wait_ready(timeout):
+                if self not in STARTED:
+                    STARTED.append(self)
                 return self
             self.stop()
             if attempt == 0 and not (reclaim_dead_jack_slots() or clear_stale_jack_shm()):
