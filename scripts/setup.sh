@@ -10,6 +10,11 @@ PYTHON=${PYTHON:-python3}
 TORCH_PIN="torch==2.13.0"
 EXTRAS=${CMT_BRIDGE_EXTRAS:-train,dev,link,jack}
 APT_PACKAGES=(jackd2 liblo-tools puredata-core fluidsynth fluid-soundfont-gm timgm6mb-soundfont musescore-general-soundfont-small ffmpeg nodejs chromium libegl1 libgl1-mesa-dri)
+# the transcription models' other training soundfonts (opl3 alone is a 100 MB download): only to retrain them,
+#   CMT_BRIDGE_TRAINING_FONTS=1 bash scripts/setup.sh
+if [ "${CMT_BRIDGE_TRAINING_FONTS:-0}" = 1 ]; then
+  APT_PACKAGES+=(csound-soundfont opl3-soundfont fluidr3mono-gm-soundfont)
+fi
 
 say() { echo "setup: $*" >&2; }
 

@@ -308,7 +308,7 @@ def prepare(folk: Path = Path("data/folk"), out: Path | None = None, splits=("tr
             if fonts is not None and font not in fonts:
                 continue
             if not SOUNDFONTS[font][0].is_file():
-                log.warning("soundfont %s missing (apt-get install %s): not rendered", font, SOUNDFONTS[font][1])
+                log.warning("soundfont %s missing (apt-get install %s, or CMT_BRIDGE_TRAINING_FONTS=1 bash scripts/setup.sh): not rendered", font, SOUNDFONTS[font][1])
                 continue
             used.setdefault(s, []).append(font)
     jobs = [(s, f, inst, c) for s in splits for f in used.get(s, []) for inst in INSTRUMENTS for c in range(chunks[s])]
