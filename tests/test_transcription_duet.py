@@ -243,3 +243,28 @@ def test_merge_restarts_joins_a_twitching_held_note_but_keeps_a_real_repeat():
     assert len(kept) == 3
     far = merge_restarts([note(0, 10), note(30, 50)], frames, gap=5)
     assert len(far) == 2
+
+
+def test_one_owner_keeps_a_shared_note_in_the_slot_that_believes_it_most():
+    from plugins.transcription.duet import DuetTranscriber
+    from plugins.transcription.tracking import TrackedNote
+
+    model = DuetTranscriber.__new__(DuetTranscriber)   # one_owner reads only min_note and the outputs
+    model.min_note = 40
+    t, classes = 100, 50
+    logp = np.full((t, 5, classes), np.log(1e-3), np.float32)
+    logp[0:40, 0, 60 - 40 + 1] = np.log(0.9)     # flute (slot 0) holds 60 strongly ...
+    logp[0:40, 3, 60 - 40 + 1] = np.log(0.3)     # ... and the piano slot (3) hears it weakly: a copy
+    logp[50:90, 3, 55 - 40 + 1] = np.log(0.8)    # the piano's own 55
+    logp[50:90, 0, 55 - 40 + 1] = np.log(0.2)    # ... leaking into the flute slot for 10 of its 40 frames
+
+    def note(a, b, pitch):
+        return TrackedNote(a / 62.5, b / 62.5, pitch, 80, a, b)
+
+    found = {0: [note(0, 40, 60), note(80, 90, 55)], 3: [note(2, 38, 60), note(50, 90, 55), note(92, 99, 60)]}
+    kept = model.one_owner({"pitch": logp}, found)
+    assert [(n.start_frame, n.pitch) for n in kept[0]] == [(0, 60)]
+    assert [(n.start_frame, n.pitch) for n in kept[3]] == [(50, 55), (92, 60)]   # 92: not overlapping, kept
+    # overlapping less than half of the shorter note: both kept
+    kept = model.one_owner({"pitch": logp}, {0: [note(0, 40, 60)], 3: [note(30, 70, 60)]})
+    assert len(kept[0]) == len(kept[3]) == 1

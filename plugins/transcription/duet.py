@@ -23,6 +23,7 @@ PLAYERS = 2          # a duet: keep at most this many instruments ...
 PRESENCE_SHARE = 0.15  # ... each sounding at least this share of the most present one's frames
 REJOIN = tracking.REJOIN  # frames: a same-pitch note starting this soon after the last one ended ...
 STRONG_ONSET = 0.6        # ... with an onset probability below this is the same note (see merge_restarts)
+SHARED = 0.5              # two instruments' same-pitch notes overlapping this share of the shorter are one note
 EXPECT = {"duet": ({"frames"}, {"pitch", "onset", "dynamics"})}
 
 
@@ -72,13 +73,40 @@ class DuetTranscriber:
         if is_silent(samples):
             return {}
         out = self.outputs(features.log_spectrum(samples))
-        heard = {}
+        found = {}
         for slot in sorted(self.players(out, players)):
             frames = self.slot_labels(out, slot)
-            notes = merge_restarts(tracking.track(frames, onset_threshold, frame_threshold), frames)
-            if notes:
-                heard[self.instruments[slot]] = notes
-        return heard
+            found[slot] = merge_restarts(tracking.track(frames, onset_threshold, frame_threshold), frames)
+        found = self.one_owner(out, found)
+        return {self.instruments[slot]: notes for slot, notes in found.items() if notes}
+
+    def one_owner(self, out: dict[str, np.ndarray], found: dict[int, list[tracking.TrackedNote]],
+                  shared: float = SHARED) -> dict[int, list[tracking.TrackedNote]]:
+        """A note heard by two instruments' slots is one instrument's: when two slots have notes of the same
+        pitch overlapping at least ``shared`` of the shorter one, only the note whose slot gives that pitch
+        the higher mean probability over the note's frames is kept.
+
+        A loud note leaks into the other player's slot (the slot's pitch follows the louder sound while its
+        own player rests or plays softly). On duets of dev melodies (never the bench's) a third of the false
+        notes were such copies; dropping the weaker one raised instrument-agnostic precision from 0.64 to
+        0.71 for 0.6 points of recall. Two players in unison lose one of the two notes."""
+        def belief(slot: int, note: tracking.TrackedNote) -> float:
+            end = max(note.end_frame, note.start_frame + 1)
+            return float(np.exp(out["pitch"][note.start_frame:end, slot, note.pitch - self.min_note + 1]).mean())
+
+        slots = sorted(found)
+        dropped: set[int] = set()
+        for i, a in enumerate(slots):
+            for b in slots[i + 1:]:
+                for x in found[a]:
+                    for y in found[b]:
+                        if x.pitch != y.pitch:
+                            continue
+                        overlap = min(x.end_frame, y.end_frame) - max(x.start_frame, y.start_frame)
+                        shorter = max(1, min(x.end_frame - x.start_frame, y.end_frame - y.start_frame))
+                        if overlap >= shared * shorter:
+                            dropped.add(id(y) if belief(a, x) >= belief(b, y) else id(x))
+        return {slot: [n for n in found[slot] if id(n) not in dropped] for slot in slots}
 
     def transcribe_file(self, path: str | Path, **kw) -> dict[str, list[tracking.TrackedNote]]:
         return self.transcribe(read_audio(path, SAMPLE_RATE), **kw)
