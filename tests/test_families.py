@@ -19,7 +19,7 @@ def test_builtin_families_register_every_dataset_and_config_once():
     assert list(fams) == ["musicvae", "musicvae16", "cmt", "transcription", "tagger"]
     assert set(reg.datasets(fams)) == {"folk", "folk16", "midi", "midi-cmt", "cmt", "transcription", "tagger"}
     assert {n for n, (f, _) in reg.configs(fams).items() if f.name == "musicvae16"} == \
-        {"musicvae-mel16bar", "musicvae-mel16bar-flat", "musicvae-mel16bar-fb1024", "musicvae-mel16bar-wd50", "musicvae16-tiny"}
+        {"musicvae-mel16bar", "musicvae-mel16bar-flat", "musicvae-mel16bar-fb1024", "musicvae-mel16bar-pool", "musicvae16-tiny"}
     assert {n for n, (f, _) in reg.configs(fams).items() if f.name == "tagger"} == \
         {"tagger", "tagger-clmr", "tagger-tiny", "tagger-clmr-tiny"}
     table = reg.configs(fams)

@@ -41,8 +41,14 @@ class MusicVAE16(nn.Module):
             self.encoder = nn.GRU(cfg.embed, cfg.enc_hidden, batch_first=True, bidirectional=True)
         else:
             raise ValueError(f"encoder must be 'bar' or 'seq', not {cfg.encoder!r}")
-        self.to_mu = nn.Linear(2 * cfg.enc_hidden, cfg.z_dim)
-        self.to_sigma = nn.Linear(2 * cfg.enc_hidden, cfg.z_dim)
+        if cfg.enc_pool not in ("last", "bars") or (cfg.enc_pool == "bars" and cfg.encoder != "bar"):
+            raise ValueError(f"enc_pool must be 'last' or 'bars' (with the 'bar' encoder), not {cfg.enc_pool!r}")
+        pooled = 2 * cfg.enc_hidden
+        if cfg.enc_pool == "bars":   # each bar's output, made small by one shared map, then all 16 side by side
+            self.bar_pool = nn.Linear(2 * cfg.enc_hidden, cfg.pool_dim)
+            pooled = BARS * cfg.pool_dim
+        self.to_mu = nn.Linear(pooled, cfg.z_dim)
+        self.to_sigma = nn.Linear(pooled, cfg.z_dim)
         if cfg.decoder == "hier":
             self.z_to_conductor = nn.Linear(cfg.z_dim, cfg.conductor)
             if cfg.conductor_input not in ("zeros", "z"):
@@ -80,8 +86,11 @@ class MusicVAE16(nn.Module):
             codes = x = self.bar_codes(melody)
         else:
             x = self.embed(melody)
-        _, h = self.encoder(x)
-        h = torch.cat([h[0], h[1]], dim=-1)
+        y, h = self.encoder(x)
+        if self.cfg.enc_pool == "bars":     # every bar's output, both directions: each bar one step from z
+            h = torch.tanh(self.bar_pool(y)).reshape(y.shape[0], -1)
+        else:
+            h = torch.cat([h[0], h[1]], dim=-1)
         return self.to_mu(h), F.softplus(self.to_sigma(h)) + 1e-4, codes
 
     def conduct(self, z: torch.Tensor) -> torch.Tensor:
