@@ -81,6 +81,10 @@ def midime16(d: dict) -> list[str]:
     if "reconstruction_nonhold_acc" in f:
         rows.append(f"| ... on steps that are not hold | {d['reconstruction_nonhold_acc']:.3f} | flat "
                     f"{f['reconstruction_nonhold_acc']:.3f} ({d['nonhold_acc_vs_flat']:.1f}x) | >= 3x the flat |")
+    if "reconstruction_nonhold_by_bar" in d:
+        nb = d["reconstruction_nonhold_by_bar"]
+        rows.append(f"| ... by bar: bar 1 / bars 2-15 (mean) / bar 16 | {nb[0]:.3f} / {sum(nb[1:15]) / 14:.3f} / "
+                    f"{nb[15]:.3f} | | (diagnostic) |")
     rows += [f"| structure: bars that repeat an earlier bar (<= 2 of 16 tokens differ), prior samples T "
              f"{d['sample_temperature']:g} | {d['sample_repeat_share']:.3f} ({(d['sample_repeat_share'] - held) / held:+.0%}) "
              f"| held-out tunes {held:.3f}"
