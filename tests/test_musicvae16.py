@@ -214,3 +214,23 @@ def test_midime_cli_samples_interpolates_and_learns_16_bars(exported, tmp_path):
                 "-o", str(tmp_path / "mine.midime")]) == 0
     assert run(["midime", "sample", "--model", m, "--personal", str(tmp_path / "mine.midime"), "-n", "1",
                 "-o", str(tmp_path / "p")]) == 0
+
+
+def test_pooling_by_bar_gives_every_bar_its_own_place_in_mu():
+    """enc_pool="bars": mu and sigma read the encoder's output at each of the 16 bars (each through the same
+    small map), side by side, so the middle of a piece is as near z as its ends; "last" reads the two final
+    states only."""
+    torch.manual_seed(0)
+    cfg = configs.get("musicvae16-tiny")
+    assert cfg.enc_pool == "bars"
+    m = TorchModel(cfg).eval()
+    assert m.to_mu.in_features == 16 * cfg.pool_dim
+    x = torch.randint(0, NUM_CLASSES, (1, 256))
+    y = x.clone()
+    y[0, 8 * 16:9 * 16] = (y[0, 8 * 16:9 * 16] + 5) % NUM_CLASSES          # bar 9 only
+    with torch.no_grad():
+        assert (m.encode(x)[0] - m.encode(y)[0]).abs().max() > 1e-6
+    last = TorchModel(cfg.replace(enc_pool="last"))
+    assert last.to_mu.in_features == 2 * cfg.enc_hidden
+    with pytest.raises(ValueError, match="enc_pool"):
+        TorchModel(cfg.replace(enc_pool="mean"))

@@ -116,7 +116,7 @@ register(HierConfig(
     model_name="musicvae16-tiny", embed=16, enc_hidden=24, conductor=24, bar_embed=16, dec_hidden=24,
     dec_layers=1, z_dim=8, batch=8, steps=20, warmup=5, beta_steps=10, valid_every=10, ckpt_every=10,
     valid_windows=16, limit_train=200, free_bits=4.0, minutes=None, encoder="bar", bar_enc_hidden=16, aux=1.0,
-    conductor_input="z",
+    conductor_input="z", enc_pool="bars", pool_dim=4,
 ))
 
 
