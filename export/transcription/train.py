@@ -133,7 +133,8 @@ def train(cfg, run_dir: Path, data: Path | None = None, resume: bool = False, st
 
     def checkpoint(step: int) -> None:
         save(ckpt, {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                    "config": json.dumps(cfg.to_dict()), "history": json.dumps(history), "command": command,
+                    "config": json.dumps({**cfg.to_dict(), "steps": total}),   # --steps N: the run's own length
+                    "history": json.dumps(history), "command": command,
                     "pitched_share": float(pitched.mean())})
 
     for step in range(start, total):
