@@ -31,5 +31,5 @@ FAMILY = Family(
     export="export.musicvae16.export:export",
     datasets=(Dataset("folk16", "monophonic 16-bar melodies from music21's ABC tunes (split by tune)",
                       prepare_folk16),),
-    shipped=("musicvae-mel16bar",),
+    shipped=("musicvae-mel16bar-pool",),
 )

@@ -84,7 +84,7 @@ register(HierConfig(
         "BiGRU 2x128 over the 16 codes, z 256, conductor GRU 256 reading z and the bar position at every "
         "step -> 16 bar embeddings of 128, GRU 192 bar decoder reset every bar, trained with the bar-code "
         "path (aux 1.0) and 512 free bits on music21 folk tunes; 5,000 steps of 64, at most 95 minutes on one "
-        "core; shipped",
+        "core; the third model (musicvae-mel16bar@4454, shipped before musicvae-mel16bar-pool)",
     dec_hidden=192, aux=1.0, code_weight=4.0, conductor_input="z", **{**_SHARED, "free_bits": 512.0},
 ))
 register(HierConfig(
@@ -92,7 +92,7 @@ register(HierConfig(
     doc="musicvae-mel16bar with the encoder's outputs at all 16 bars (not its two final states) read into "
         "mu and sigma: the third model reconstructed bars 1 and 16 far better than the middle ones "
         "(non-hold 0.59 and 0.34 against 0.25-0.33), the mark of a summary that keeps the ends; 85 minutes "
-        "on one core (under the flat baseline's 95)",
+        "on one core (under the flat baseline's 95); shipped",
     dec_hidden=192, aux=1.0, code_weight=4.0, conductor_input="z", enc_pool="bars",
     **{**_SHARED, "free_bits": 512.0, "minutes": 85.0},
 ))
