@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# make demo: the shipped default models, scripted. Writes recordings/demo-*.mid, a CMT video score, its tags and recordings/demo-run.png.
+# make demo: the shipped default models, scripted. Writes into a new folder per run, recordings/demo-<date>-<time>/
+# (a second run never meets the first one's files): demo-*.mid, a CMT video score, its tags and demo-run.png.
 # Without JACK the live run uses --api none (OSC + recording only); a failing step fails the demo.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 CLI=.venv/bin/cmt-bridge
-OUT=recordings
+OUT=recordings/demo-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$OUT"
 say() { echo "demo: $*" >&2; }
 
