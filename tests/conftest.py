@@ -43,7 +43,7 @@ os.environ.pop("CMT_BRIDGE_HOME", None)
 os.environ["XDG_CONFIG_HOME"] = __import__("tempfile").mkdtemp(prefix="cmt-bridge-test-config-")
 
 
-from jack_rerun import JackLostPeriods, pytest_collection_modifyitems, pytest_runtest_call  # noqa: E402,F401  (hooks)
+from jack_rerun import pytest_collection_modifyitems, pytest_runtest_call  # noqa: E402,F401  (its hooks)
 
 
 @pytest.fixture(autouse=True)

@@ -46,7 +46,7 @@ def test_a_unit_test_is_never_rerun():
 
 def test_a_jack_failure_with_lost_periods_is_rerun_and_no_other(pytester):
     pytester.makeconftest(f"import sys\nsys.path.insert(0, {str(TESTS)!r})\n"
-                          "from jack_rerun import JackLostPeriods, pytest_collection_modifyitems, pytest_runtest_call\n")
+                          "from jack_rerun import pytest_collection_modifyitems, pytest_runtest_call\n")
     pytester.makepyfile(test_inner=INNER)
     result = pytester.runpytest_subprocess("-p", "rerunfailures", "-p", "no:cacheprovider", "-q")
     assert result.parseoutcomes() == {"passed": 1, "failed": 2, "rerun": 1}

@@ -8,6 +8,7 @@ so every note comes out attributed to the instrument that played it.
 """
 from __future__ import annotations
 
+from itertools import combinations, product
 from pathlib import Path
 
 import numpy as np
@@ -96,16 +97,12 @@ class DuetTranscriber:
 
         slots = sorted(found)
         dropped: set[int] = set()
-        for i, a in enumerate(slots):
-            for b in slots[i + 1:]:
-                for x in found[a]:
-                    for y in found[b]:
-                        if x.pitch != y.pitch:
-                            continue
-                        overlap = min(x.end_frame, y.end_frame) - max(x.start_frame, y.start_frame)
-                        shorter = max(1, min(x.end_frame - x.start_frame, y.end_frame - y.start_frame))
-                        if overlap >= shared * shorter:
-                            dropped.add(id(y) if belief(a, x) >= belief(b, y) else id(x))
+        for a, b in combinations(slots, 2):
+            for x, y in product(found[a], found[b]):
+                overlap = min(x.end_frame, y.end_frame) - max(x.start_frame, y.start_frame)
+                shorter = max(1, min(x.end_frame - x.start_frame, y.end_frame - y.start_frame))
+                if x.pitch == y.pitch and overlap >= shared * shorter:
+                    dropped.add(id(y) if belief(a, x) >= belief(b, y) else id(x))
         return {slot: [n for n in found[slot] if id(n) not in dropped] for slot in slots}
 
     def transcribe_file(self, path: str | Path, **kw) -> dict[str, list[tracking.TrackedNote]]:
