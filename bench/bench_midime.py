@@ -95,13 +95,19 @@ def tune_sets(windows: np.ndarray, tune_ids: np.ndarray, trials: int, size: int 
     return out
 
 
-def personalisation(vae: MusicVAE, sets: list[np.ndarray], rng, n: int, temperature: float) -> dict:
+def personalisation(vae: MusicVAE, sets: list[np.ndarray], rng, n: int, temperature: float,
+                    form: str | None = None) -> dict:
+    """``form`` (16-bar models): personal and base samples both drawn with that form setting."""
     rows = []
     for k, s in enumerate(sets):
         mu, _ = vae.encode(s)
         model = MidiMe.learn(mu, vae.name, vae.fingerprint, seed=k)
-        personal = vae.decode(model.sample_latents(n, rng), temperature, rng)
-        base = vae.sample(n, temperature, rng)
+        if form is None:
+            personal = vae.decode(model.sample_latents(n, rng), temperature, rng)
+            base = vae.sample(n, temperature, rng)
+        else:
+            personal = vae.decode(model.sample_latents(n, rng), temperature, rng, form=vae.draw_forms(n, form, rng))
+            base = vae.sample(n, temperature, rng, form=form)
         dp, db = distance(personal, s), distance(base, s)
         rows.append({"personal": round(dp, 4), "base": round(db, 4), "ratio": round(db / max(dp, 1e-9), 2)})
     ratios = [r["ratio"] for r in rows]

@@ -10,10 +10,13 @@
   bench/models/musicvae-mel16bar-flat.pt);
 - structure: how often a bar repeats or nearly repeats (<= 2 of its 16 tokens
   differ) an earlier bar of the same piece, for held-out tunes and for pieces
-  sampled from the prior by each model;
+  sampled from the prior by each model: the shipped sampler (a form drawn
+  from the training tunes', plugins/midime/form.py) and the plain prior
+  (``form=free``: what the network does alone);
 - interpolation: end points against the inputs, change per step;
 - personalisation: MidiMe learns 4 16-bar windows of one held-out tune;
-  distance of 50 personal vs 50 base samples to them (plugins/midime/style.py);
+  distance of 50 personal vs 50 base samples to them (plugins/midime/style.py),
+  both sampled as the host samples them (with corpus forms);
 - speed: one 16-bar sample on one thread (conductor + 16 ``bar_sample`` calls)
   against the step loop (1 + 16 x 17 calls) and torch eager in the same run;
   MidiMe learning time.
@@ -41,7 +44,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import bench_midime as two  # noqa: E402
 
-from plugins.midime import melody  # noqa: E402
+from plugins.midime import form, melody  # noqa: E402
 from plugins.midime.vae16 import MusicVAE16  # noqa: E402
 
 FLAT = "musicvae-mel16bar-flat"
@@ -168,15 +171,17 @@ def main(argv: list[str] | None = None) -> int:
     first = np.unique(tune_ids, return_index=True)[1]
     res["heldout_repeat_share"] = round(repeats(windows[first]), 4)
     res["heldout_tunes"] = int(len(first))
-    z = rng.standard_normal((args.samples, vae.z_dim)).astype(np.float32)
-    samples = vae.decode(z, temp, rng)
+    samples = vae.sample(args.samples, temp, rng, form=form.CORPUS)
     res["sample_repeat_share"] = round(repeats(samples), 4)
+    res["sample_form"] = "corpus: a form drawn from the training windows' (manifest forms), repeated bars written again"
+    res["forms_repeat_share"] = round(vae.forms.repeat_share(), 4) if vae.forms is not None else None
+    res["sample_repeat_share_free"] = round(repeats(vae.sample(args.samples, temp, rng, form=form.FREE)), 4)
     res["sample_temperature"] = temp
     res["repeat_definition"] = f"share of bars 2-16 within {NEAR} of 16 tokens of an earlier bar of the piece"
     res.update(two.interpolation(vae, scored, scored_ids, rng, pairs=50, steps=5))
     sets = two.tune_sets(windows, tune_ids, args.trials, size=4)
     if sets:
-        res.update(two.personalisation(vae, sets, rng, n=50, temperature=temp))
+        res.update(two.personalisation(vae, sets, rng, n=50, temperature=temp, form=form.CORPUS))
         res["personalisation_set"] = (f"4 16-bar windows of one held-out tune (every other bar when long enough), "
                                       f"{len(sets)} tunes; distance as for 2 bars (plugins/midime/style.py)")
         res.update(two.learning_time(vae, sets[0]))
@@ -210,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"non-hold by bar: bar 1 {nb[0]:.3f}, bars 2-15 {np.mean(nb[1:15]):.3f} (worst {min(nb[1:15]):.3f}), "
           f"bar 16 {nb[15]:.3f}")
     print(f"structure (bars repeating an earlier bar): held-out {held:.3f}, samples {res['sample_repeat_share']:.3f} "
-          f"({(res['sample_repeat_share'] - held) / max(held, 1e-9):+.0%}; target within 20%)"
+          f"({(res['sample_repeat_share'] - held) / max(held, 1e-9):+.0%}; target within 20%) with corpus forms, "
+          f"{res['sample_repeat_share_free']:.3f} free"
           + (f", flat samples {res['flat']['sample_repeat_share']:.3f}" if "sample_repeat_share" in res['flat'] else ""))
     print(f"interpolation end points {res['interpolation_endpoint_acc']:.3f}, per-step Hamming "
           f"{res['interpolation_step_hamming']}")

@@ -85,9 +85,12 @@ def midime16(d: dict) -> list[str]:
         nb = d["reconstruction_nonhold_by_bar"]
         rows.append(f"| ... by bar: bar 1 / bars 2-15 (mean) / bar 16 | {nb[0]:.3f} / {sum(nb[1:15]) / 14:.3f} / "
                     f"{nb[15]:.3f} | | (diagnostic) |")
+    free = (f"; the plain prior alone (form free) {d['sample_repeat_share_free']:.3f}"
+            f" ({(d['sample_repeat_share_free'] - held) / held:+.0%})" if "sample_repeat_share_free" in d else "")
+    how = ", each with a form drawn from the training tunes'" if "sample_repeat_share_free" in d else ""
     rows += [f"| structure: bars that repeat an earlier bar (<= 2 of 16 tokens differ), prior samples T "
-             f"{d['sample_temperature']:g} | {d['sample_repeat_share']:.3f} ({(d['sample_repeat_share'] - held) / held:+.0%}) "
-             f"| held-out tunes {held:.3f}"
+             f"{d['sample_temperature']:g}{how} | {d['sample_repeat_share']:.3f} "
+             f"({(d['sample_repeat_share'] - held) / held:+.0%}) | held-out tunes {held:.3f}{free}"
              + (f"; flat samples {f['sample_repeat_share']:.3f}" if "sample_repeat_share" in f else "")
              + " | within 20% of held-out |",
              f"| interpolation end points | {d['interpolation_endpoint_acc']:.3f} | | reconstruct |",

@@ -234,3 +234,32 @@ def test_pooling_by_bar_gives_every_bar_its_own_place_in_mu():
     assert last.to_mu.in_features == 2 * cfg.enc_hidden
     with pytest.raises(ValueError, match="enc_pool"):
         TorchModel(cfg.replace(enc_pool="mean"))
+
+
+def test_sampling_follows_a_form_the_corpus_forms_or_none(exported):
+    """The manifest counts the training windows' forms; a repeated bar is its source bar written again (the
+    graph and the step loop agree), ``corpus`` draws a training form, ``free`` none."""
+    from plugins.midime import form
+
+    man = json.loads((exported / "manifest.json").read_text())
+    assert man["forms"]["counts"] and man["sampling"]["form"] == "corpus"
+    vae = MusicVAE16.load(exported)
+    rng = np.random.default_rng(5)
+    z = rng.standard_normal((3, vae.z_dim)).astype(np.float32)
+    noise = vae.gumbel(3, rng)
+    shape = form.parse("AABA CCDC AABA EEFE")
+    out = vae.decode_noise(z, 1.0, noise, form=shape)
+    assert (out == vae.decode_noise(z, 1.0, noise, graph=False, form=shape)).all()
+    bars = out.reshape(3, 16, 16)
+    for k, src in enumerate(shape):
+        assert (bars[:, k] == bars[:, src]).all()
+    free = vae.decode_noise(z, 1.0, noise)
+    assert (free[:, :16] == out[:, :16]).all()           # the first bar is the model's either way
+    vae.forms = form.Forms({"AAAAAAAAAAAAAAAA": 1})       # corpus forms are drawn from the manifest's table
+    for p in vae.sample(2, 0.5, np.random.default_rng(1)):
+        assert form.letters(form.sources(p, near=0)) == "A" * 16
+    vae.forms = form.Forms(man["forms"]["counts"])
+    free_bars = vae.sample(2, 0.5, np.random.default_rng(1), form="free").reshape(2, 16, 16)
+    assert free_bars.shape == (2, 16, 16)
+    with pytest.raises(BridgeError, match="form must be"):
+        vae.decode_noise(z, 1.0, noise, form=np.array([1] + list(range(1, 16))))

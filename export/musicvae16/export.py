@@ -18,6 +18,7 @@ import torch
 
 from bridge.errors import BridgeError
 from bridge.runtime import ModelBundle, default_models_dir
+from plugins.midime import form
 from plugins.midime.melody import HOLD, MAX_PITCH, MIN_PITCH, NUM_CLASSES, REST, START, STEPS_PER_BAR
 
 from .. import checkpoints
@@ -86,7 +87,8 @@ def export(source: str | Path, out: Path | None = None, run_dir: Path | None = N
                 "state_shape": [cfg.dec_layers, cfg.dec_hidden],
                 "vocab": {"rest": REST, "hold": HOLD, "min_pitch": MIN_PITCH, "max_pitch": MAX_PITCH,
                           "start": START, "steps": STEPS, "num_classes": NUM_CLASSES, "steps_per_beat": 4},
-                "sampling": {"temperature": 0.5}, "golden": golden(model, x[:2])},
+                "sampling": {"temperature": 0.5, "form": form.CORPUS}, "golden": golden(model, x[:2]),
+                "forms": forms_entry(cfg)},
         training={"config": cfg.to_dict(), "step": state["step"], "command": state.get("command", ""),
                   "minutes": round(_seconds(state) / 60, 1),
                   "reproduce": f"cmt-bridge data prepare {cfg.dataset} && cmt-bridge train {cfg.name} "
@@ -101,6 +103,19 @@ def export(source: str | Path, out: Path | None = None, run_dir: Path | None = N
         finish=lambda folder: add_bar_sample(folder, test_w[pick], f"{len(pick)} held-out test windows (seed 1)"),
     )
     return export_model(plan, out, tolerance)
+
+
+def forms_entry(cfg) -> dict:
+    """The training windows' forms (plugins/midime/form.py), counted: what ``form=corpus`` draws from."""
+    train_w, _ = load_split("train", dataset=cfg.dataset)
+    if cfg.limit_train:
+        train_w = train_w[:cfg.limit_train]
+    counts = form.count(train_w)
+    share = form.Forms(counts).repeat_share()
+    return {"definition": f"one letter per bar; a bar repeating an earlier one (at most {form.NEAR} of 16 "
+                          f"sixteenths differ) takes its letter",
+            "source": f"the {len(train_w)} training windows of {cfg.dataset}", "repeat_share": round(share, 4),
+            "counts": counts}
 
 
 def _seconds(state: dict) -> float:

@@ -26,6 +26,7 @@ EXAMPLES = """examples:
   cmt-bridge midime styles                                       # the menu
   cmt-bridge midime sample --personal mine -o out/
   cmt-bridge midime sample --model musicvae-mel16bar -n 2 -o out16/     (16-bar sections)
+  cmt-bridge midime sample --model musicvae-mel16bar --form "AABA AABA AABA AABC" -o out16/
   cmt-bridge midime learn --model musicvae-mel16bar my_tunes/*.mid -o mine16.midime"""
 
 
@@ -50,6 +51,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                                                             "--phrases phrases")
     add_param_options(s, PARAMS, SAMPLE_PARAMS)   # range, default and doc of the live parameters
     s.add_argument("-o", "--out", type=Path, default=Path("out"), help="output folder (default out/)")
+    s.add_argument("--form", default=None, metavar="corpus|free|LETTERS",
+                   help="16-bar model only: which bars repeat which. corpus (default): each section takes the "
+                        "form of a training tune; free: none (the plain prior); or 16 letters, one per bar, same "
+                        "letter = same bar, e.g. --form ABCDABCEABCDABCF")
     s.add_argument("--personal", default=None, metavar="NAME|FILE.midime",
                    help="a personal model from `midime learn`: a name from `midime styles` or a .midime file")
     common(s)
@@ -144,13 +149,17 @@ def _token_set(named_tokens: list[tuple[str, "object"]]) -> list[tuple[str, list
 def cmd_sample(args) -> int:
     from bridge.api import claim_set, output_folder
 
-    from . import sampling
+    from . import form, sampling
 
     _check_range("-n", args.num, 1, 256)
     output_folder(args.out, "-o")
     claim_set(args.out, "sample", args.force)
     vars(args).update(param_values(args, PARAMS, SAMPLE_PARAMS))
     vae = _load(args)
+    if args.form is not None:
+        if not hasattr(vae, "draw_forms"):
+            raise InputError(f"--form is for 16-bar models; {vae.name} makes 2-bar phrases")
+        form.check(args.form)
     rng = _rng(args)
     what, personal = "MusicVAE", None
     if args.personal:
@@ -162,14 +171,16 @@ def cmd_sample(args) -> int:
         personal = MidiMe.load(path)
         personal.check_base(vae.name, vae.fingerprint, source=path.name)
         what = f"MidiMe {path.name}"
-    tokens = sampling.melodies(vae, args.num, args.phrases, args.temperature, rng, personal)
+    spec = args.form or form.CORPUS
+    tokens = sampling.melodies(vae, args.num, args.phrases, args.temperature, rng, personal, form=spec)
     named = []
     for i, rows in enumerate(tokens):
         notes = sampling.melody_notes(rows, args.key, args.scale, args.register)
         beats = sampling.phrase_beats(rows[0])
         named.append((f"sample {i + 1}", [n.shifted(k * beats) for k, p in enumerate(notes) for n in p],
                       beats * len(rows)))
-    shaped = "" if args.key == "off" else f", {args.key} {args.scale}"
+    shaped = f", form {spec}" if hasattr(vae, "draw_forms") else ""
+    shaped += "" if args.key == "off" else f", {args.key} {args.scale}"
     shaped += f", register {args.register}" if args.register else ""
     per = f" of {args.phrases} phrases" if args.phrases > 1 else ""
     written = _write_set(args.out, "sample", named,

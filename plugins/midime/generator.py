@@ -133,7 +133,8 @@ class MidiMeGenerator(Generator):
     def _samples(self, n: int, seed: int) -> list[Phrase]:
         """``n`` melodies of ``phrases`` phrases each from ``seed``, in the key/scale and register set (keys.py)."""
         temperature, count = self["temperature"], self["phrases"]
-        tokens = sampling.melodies(self.vae, n, count, temperature, np.random.default_rng(seed), self.personal)
+        tokens = sampling.melodies(self.vae, n, count, temperature, np.random.default_rng(seed), self.personal,
+                                   form=self.form())
         meta = {"kind": "sample", "seed": seed, "temperature": temperature, "personal": self.personal_name,
                 "key": self["key"], "scale": self["scale"], "register": self["register"]}
         out = []
@@ -143,6 +144,10 @@ class MidiMeGenerator(Generator):
                 out.append(phrases.notes_phrase(notes, sampling.phrase_beats(t), self.name, tokens=t,
                                                 index=m * count + k, melody=m, **meta))
         return out
+
+    def form(self) -> str | None:
+        """Which bars repeat which in a sample (the 16-bar generator's ``form``); None: the model's own."""
+        return None
 
     def next_phrase(self) -> list[Phrase]:
         return self._samples(self["variations"], self._batch_seed())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from bridge.api import Action, Param
 
+from . import form
 from .generator import MidiMeGenerator
 from .params import PARAMS
 from .vae16 import EXPECT, MODEL_NAME, MusicVAE16
@@ -23,6 +24,9 @@ _CHANGED = {
     "channel": Param("channel", int, 8, 1, 16, doc="MIDI channel of the sections (8: clear of midime's 1, "
                                                    "transcription's 2 and CMT's 3-7 and 10)"),
 }
+FORM = Param("form", str, form.CORPUS, doc="which bars of a section repeat which: corpus (a form of a training "
+             "tune, drawn per section), free (no form: the plain prior) or 16 letters, one per bar, same letter = "
+             "same bar (e.g. ABCDABCEABCDABCF)", check=form.check)
 
 
 class MidiMe16Generator(MidiMeGenerator):
@@ -31,7 +35,7 @@ class MidiMe16Generator(MidiMeGenerator):
     models = (MODEL_NAME,)
     model_expect = {MODEL_NAME: EXPECT}
     vae_class = MusicVAE16
-    params = tuple(_CHANGED.get(p.name, p) for p in PARAMS)
+    params = tuple(_CHANGED.get(p.name, p) for p in PARAMS) + (FORM,)
     actions = tuple({a.name: a for a in (
         Action("sample", (Param("n", int, 0, 0, 8, unit="sections", doc="0 = the variations parameter"),),
                doc="play n new 16-bar sections"),
@@ -52,3 +56,6 @@ class MidiMe16Generator(MidiMeGenerator):
                                                       "(\"\" = back to plain MusicVAE)"),),
                doc="sample from a personal MidiMe model"),
     )}.get(a.name, a) for a in MidiMeGenerator.actions)   # the 2-bar generator's actions, worded for 16 bars
+
+    def form(self) -> str:
+        return self["form"]

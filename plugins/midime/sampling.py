@@ -36,13 +36,18 @@ def walk(n: int, phrases: int, dim: int, rng: np.random.Generator) -> np.ndarray
 
 
 def melodies(vae: "MusicVAE", n: int, phrases: int, temperature: float, rng: np.random.Generator,
-             personal: "MidiMe | None" = None) -> np.ndarray:
-    """Tokens int64 [n, phrases, steps]: ``n`` melodies of ``phrases`` phrases (from ``personal``'s prior if set)."""
+             personal: "MidiMe | None" = None, form: str | None = None) -> np.ndarray:
+    """Tokens int64 [n, phrases, steps]: ``n`` melodies of ``phrases`` phrases (from ``personal``'s prior if set).
+
+    ``form`` (16-bar models: ``corpus``, ``free`` or 16 letters, see :mod:`.form`): which bars of each
+    section repeat which; ignored by the 2-bar model."""
     if personal is not None:
         z = personal.decode(walk(n, phrases, personal.latent_dim, rng))
     else:
         z = walk(n, phrases, vae.z_dim, rng).astype(np.float32)
-    tokens = vae.decode(z, temperature, rng)
+    draw = getattr(vae, "draw_forms", None)
+    shape = draw(len(z), form, rng) if draw is not None and form is not None else None
+    tokens = vae.decode(z, temperature, rng) if shape is None else vae.decode(z, temperature, rng, form=shape)
     return tokens.reshape(int(n), int(phrases), -1)
 
 

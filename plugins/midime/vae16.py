@@ -10,6 +10,9 @@ the previous bar's last token, so a note held over the barline stays held.
 
 Same verbs as the 2-bar :class:`~plugins.midime.vae.MusicVAE` (encode,
 decode, sample, interpolate, ...) on tokens [B, 256]; MidiMe works on either.
+Decoding can follow a form (:mod:`.form`): a repeated bar is the bar it
+repeats, written again; ``sample`` draws forms from the training tunes'
+(the manifest's ``forms``).
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ import numpy as np
 
 from bridge.api import InputError, ModelBundle, ModelError
 
+from . import form as forms_
 from . import melody
 from .vae import MusicVAE, _sample_graph
 
@@ -44,6 +48,10 @@ class MusicVAE16(MusicVAE):
     STEPS = STEPS
 
     def _graphs(self, bundle: ModelBundle) -> None:
+        try:
+            self.forms = forms_.Forms.from_manifest(bundle.manifest.get("forms"))
+        except (InputError, TypeError, AttributeError) as e:
+            raise ModelError(f"{bundle.name}: manifest forms are not valid ({e})") from None
         self._conductor = bundle.graph("conductor")
         self._init = bundle.graph("bar_init")
         self._step = bundle.graph("bar_step")
@@ -53,10 +61,37 @@ class MusicVAE16(MusicVAE):
         """Latents [B, Z] -> the conductor's bar embeddings float32 [B, 16, E]."""
         return self._conductor.run(z=self._latents(z))["bars"].astype(np.float32)
 
+    def draw_forms(self, n: int, spec: str | None, rng: np.random.Generator) -> np.ndarray | None:
+        """``n`` forms for a ``form`` setting (``corpus``, ``free`` or 16 letters; see :mod:`.form`)."""
+        return forms_.resolve(spec, n, self.forms, rng)
+
+    def decode(self, z: np.ndarray, temperature: float = 0.0, rng: np.random.Generator | None = None,
+               form: np.ndarray | None = None) -> np.ndarray:
+        """Latents [B, Z] -> tokens [B, 256]; ``form`` (source bar per bar, int [B, 16]) makes repeats."""
+        z = self._latents(z)
+        if temperature < 0:
+            raise InputError(f"temperature must be >= 0, got {temperature}")
+        if temperature <= 0:
+            return self.decode_noise(z, 0.0, None, form=form)
+        rng = rng if rng is not None else np.random.default_rng()
+        return self.decode_noise(z, temperature, self.gumbel(len(z), rng), form=form)
+
+    def sample(self, n: int, temperature: float = 0.5, rng: np.random.Generator | None = None,
+               form: str | None = forms_.CORPUS) -> np.ndarray:
+        """``n`` new 16-bar pieces: z ~ N(0, I), each with a form drawn from the training tunes' (``form=
+        "corpus"``), none (``"free"``) or the given letters -> tokens [n, 256]."""
+        rng = rng if rng is not None else np.random.default_rng()
+        z = rng.standard_normal((int(n), self.z_dim)).astype(np.float32)
+        return self.decode(z, temperature, rng, form=self.draw_forms(int(n), form, rng))
+
     def decode_noise(self, z: np.ndarray, temperature: float, noise: np.ndarray | None,
-                     graph: bool = True) -> np.ndarray:
+                     graph: bool = True, form: np.ndarray | None = None) -> np.ndarray:
         """Token t = argmax(logits_t + temperature * noise[:, t]) over 16 bars (see the 2-bar model's docs):
-        the conductor once, then each bar in one ``bar_sample`` call (or its 16 steps one by one)."""
+        the conductor once, then each bar in one ``bar_sample`` call (or its 16 steps one by one).
+
+        ``form``: int [B, 16], bar k's source bar (k itself, or an earlier bar it repeats): a repeated bar is
+        its source bar written again, and the bars after it follow on from it (their first input is its last
+        token); the model writes every bar that is new material."""
         z = self._latents(z)
         batch = z.shape[0]
         if noise is not None:
@@ -69,6 +104,12 @@ class MusicVAE16(MusicVAE):
             return out
         bars = self.conduct(z)
         per = melody.STEPS_PER_BAR
+        if form is not None:
+            form = np.asarray(form, dtype=np.int64)
+            if form.ndim == 1:
+                form = np.tile(form, (batch, 1))
+            if form.shape != (batch, BARS) or (form < 0).any() or (form > np.arange(BARS)).any():
+                raise InputError(f"form must be [{batch}, {BARS}] source bars, each at or before its bar")
         prev = np.full(batch, melody.START, dtype=np.int64)
         temp = np.float32(temperature)
         use_graph = graph and self._sample is not None
@@ -89,6 +130,11 @@ class MusicVAE16(MusicVAE):
                         logits = logits + temp * noise[:, t]
                     prev = logits.argmax(axis=1).astype(np.int64)
                     out[:, t] = prev
+            if form is not None:   # a repeated bar is the bar it repeats, written again
+                again = np.flatnonzero(form[:, bar] != bar)
+                for r in again:
+                    src = form[r, bar] * per
+                    out[r, span] = out[r, src:src + per]
             prev = out[:, span.stop - 1].copy()
         return out
 
