@@ -8834,7 +8834,6 @@
 			},
 			{
 				"box": {
-					"fontface": 1,
 					"id": "obj-502",
 					"maxclass": "comment",
 					"numinlets": 1,
@@ -8842,6 +8841,146 @@
 					"patching_rect": [
 						1400.0,
 						1390.0,
+						420.0,
+						21.0
+					],
+					"text": "form (default corpus)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-503",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1600.0,
+						1414.0,
+						194.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime16/form"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-504",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1600.0,
+						1440.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-505",
+					"maxclass": "textedit",
+					"numinlets": 1,
+					"numoutlets": 4,
+					"outlettype": [
+						"",
+						"int",
+						"",
+						""
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						1414.0,
+						120.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-506",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1440.0,
+						82.0,
+						22.0
+					],
+					"text": "route text"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-507",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1480.0,
+						1440.0,
+						68.0,
+						22.0
+					],
+					"text": "tosymbol"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-508",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						1466.0,
+						180.0,
+						22.0
+					],
+					"text": "/cmt/learn midime16 form"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-509",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1590.0,
+						1466.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"id": "obj-510",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						1496.0,
 						55.5,
 						21.0
 					],
@@ -8850,13 +8989,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-503",
+					"id": "obj-511",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						1400.0,
-						1414.0,
+						1520.0,
 						420.0,
 						21.0
 					],
@@ -8865,7 +9004,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-504",
+					"id": "obj-512",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -8874,7 +9013,7 @@
 					],
 					"patching_rect": [
 						1400.0,
-						1438.0,
+						1544.0,
 						152.0,
 						22.0
 					],
@@ -8883,13 +9022,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-505",
+					"id": "obj-513",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						1562.0,
-						1438.0,
+						1544.0,
 						103.0,
 						22.0
 					],
@@ -8898,7 +9037,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-506",
+					"id": "obj-514",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -8907,7 +9046,7 @@
 					],
 					"patching_rect": [
 						1490.0,
-						1464.0,
+						1570.0,
 						208.0,
 						22.0
 					],
@@ -8916,7 +9055,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-507",
+					"id": "obj-515",
 					"maxclass": "number",
 					"maximum": 8,
 					"minimum": 0,
@@ -8929,7 +9068,7 @@
 					"parameter_enable": 0,
 					"patching_rect": [
 						1400.0,
-						1464.0,
+						1570.0,
 						80.0,
 						22.0
 					]
@@ -8937,13 +9076,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-508",
+					"id": "obj-516",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						1490.0,
-						1490.0,
+						1596.0,
 						103.0,
 						22.0
 					],
@@ -8952,13 +9091,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-509",
+					"id": "obj-517",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						1400.0,
-						1524.0,
+						1630.0,
 						420.0,
 						21.0
 					],
@@ -8967,7 +9106,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-510",
+					"id": "obj-518",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -8976,7 +9115,7 @@
 					],
 					"patching_rect": [
 						1400.0,
-						1548.0,
+						1654.0,
 						187.0,
 						22.0
 					],
@@ -8985,13 +9124,13 @@
 			},
 			{
 				"box": {
-					"id": "obj-511",
+					"id": "obj-519",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						1597.0,
-						1548.0,
+						1654.0,
 						103.0,
 						22.0
 					],
@@ -9000,7 +9139,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-512",
+					"id": "obj-520",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -9009,7 +9148,7 @@
 					],
 					"patching_rect": [
 						1490.0,
-						1574.0,
+						1680.0,
 						243.0,
 						22.0
 					],
@@ -9018,7 +9157,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-513",
+					"id": "obj-521",
 					"maxclass": "number",
 					"maximum": 8,
 					"minimum": 0,
@@ -9031,160 +9170,25 @@
 					"parameter_enable": 0,
 					"patching_rect": [
 						1400.0,
-						1574.0,
+						1680.0,
 						80.0,
 						22.0
 					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-514",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1490.0,
-						1600.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-515",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1400.0,
-						1634.0,
-						420.0,
-						21.0
-					],
-					"text": "learn: personalise (MidiMe) on the last bars played into the MIDI input (16 or more) (bars 0..64 bars (default 0))"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-516",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						1400.0,
-						1658.0,
-						145.0,
-						22.0
-					],
-					"text": "/cmt/midime16/learn"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-517",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1555.0,
-						1658.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-518",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						1490.0,
-						1684.0,
-						201.0,
-						22.0
-					],
-					"text": "prepend /cmt/midime16/learn"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-519",
-					"maxclass": "number",
-					"maximum": 64,
-					"minimum": 0,
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						1400.0,
-						1684.0,
-						80.0,
-						22.0
-					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-520",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1490.0,
-						1710.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-521",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1400.0,
-						1744.0,
-						420.0,
-						21.0
-					],
-					"text": "learn_notes: personalise (MidiMe) on notes sent as JSON (the Live device's Learn from clip)"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-522",
-					"maxclass": "button",
+					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						"bang"
-					],
-					"parameter_enable": 0,
+					"numoutlets": 0,
 					"patching_rect": [
-						1400.0,
-						1794.0,
-						24.0,
-						24.0
-					]
+						1490.0,
+						1706.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
 				}
 			},
 			{
@@ -9194,31 +9198,30 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1428.0,
-						1796.0,
-						200.0,
+						1400.0,
+						1740.0,
+						420.0,
 						21.0
 					],
-					"text": "choose JSON: [[pitch, start_beats, duration_beats, velocity], ...] (a clip's notes, 16 bars or more)"
+					"text": "learn: personalise (MidiMe) on the last bars played into the MIDI input (16 or more) (bars 0..64 bars (default 0))"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-524",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
 					"outlettype": [
-						"",
-						"bang"
+						""
 					],
 					"patching_rect": [
-						1640.0,
-						1794.0,
-						82.0,
+						1400.0,
+						1764.0,
+						145.0,
 						22.0
 					],
-					"text": "opendialog"
+					"text": "/cmt/midime16/learn"
 				}
 			},
 			{
@@ -9226,18 +9229,14 @@
 					"id": "obj-525",
 					"maxclass": "newobj",
 					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"int"
-					],
+					"numoutlets": 0,
 					"patching_rect": [
-						1640.0,
-						1820.0,
-						166.0,
+						1555.0,
+						1764.0,
+						103.0,
 						22.0
 					],
-					"text": "conformpath slash boot"
+					"text": "s ---cmtb-out"
 				}
 			},
 			{
@@ -9250,23 +9249,44 @@
 						""
 					],
 					"patching_rect": [
-						1400.0,
-						1846.0,
-						243.0,
+						1490.0,
+						1790.0,
+						201.0,
 						22.0
 					],
-					"text": "prepend /cmt/midime16/learn_notes"
+					"text": "prepend /cmt/midime16/learn"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-527",
+					"maxclass": "number",
+					"maximum": 64,
+					"minimum": 0,
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						1790.0,
+						80.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-528",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1400.0,
-						1872.0,
+						1490.0,
+						1816.0,
 						103.0,
 						22.0
 					],
@@ -9275,22 +9295,22 @@
 			},
 			{
 				"box": {
-					"id": "obj-528",
+					"id": "obj-529",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						1400.0,
-						1906.0,
+						1850.0,
 						420.0,
 						21.0
 					],
-					"text": "phrase_a: set interpolation start from a file"
+					"text": "learn_notes: personalise (MidiMe) on notes sent as JSON (the Live device's Learn from clip)"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-529",
+					"id": "obj-530",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -9300,7 +9320,7 @@
 					"parameter_enable": 0,
 					"patching_rect": [
 						1400.0,
-						1956.0,
+						1900.0,
 						24.0,
 						24.0
 					]
@@ -9308,36 +9328,17 @@
 			},
 			{
 				"box": {
-					"id": "obj-530",
+					"id": "obj-531",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						1428.0,
-						1958.0,
+						1902.0,
 						200.0,
 						21.0
 					],
-					"text": "choose a MIDI file (its first 16 bars of melody)"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-531",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"patching_rect": [
-						1640.0,
-						1956.0,
-						82.0,
-						22.0
-					],
-					"text": "opendialog"
+					"text": "choose JSON: [[pitch, start_beats, duration_beats, velocity], ...] (a clip's notes, 16 bars or more)"
 				}
 			},
 			{
@@ -9348,11 +9349,30 @@
 					"numoutlets": 2,
 					"outlettype": [
 						"",
+						"bang"
+					],
+					"patching_rect": [
+						1640.0,
+						1900.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-533",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
 						"int"
 					],
 					"patching_rect": [
 						1640.0,
-						1982.0,
+						1926.0,
 						166.0,
 						22.0
 					],
@@ -9361,7 +9381,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-533",
+					"id": "obj-534",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -9370,22 +9390,22 @@
 					],
 					"patching_rect": [
 						1400.0,
-						2008.0,
-						222.0,
+						1952.0,
+						243.0,
 						22.0
 					],
-					"text": "prepend /cmt/midime16/phrase_a"
+					"text": "prepend /cmt/midime16/learn_notes"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-534",
+					"id": "obj-535",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						1400.0,
-						2034.0,
+						1978.0,
 						103.0,
 						22.0
 					],
@@ -9394,22 +9414,22 @@
 			},
 			{
 				"box": {
-					"id": "obj-535",
+					"id": "obj-536",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						1400.0,
-						2068.0,
+						2012.0,
 						420.0,
 						21.0
 					],
-					"text": "phrase_b: set interpolation end from a file"
+					"text": "phrase_a: set interpolation start from a file"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-536",
+					"id": "obj-537",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -9419,7 +9439,7 @@
 					"parameter_enable": 0,
 					"patching_rect": [
 						1400.0,
-						2118.0,
+						2062.0,
 						24.0,
 						24.0
 					]
@@ -9427,36 +9447,17 @@
 			},
 			{
 				"box": {
-					"id": "obj-537",
+					"id": "obj-538",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						1428.0,
-						2120.0,
+						2064.0,
 						200.0,
 						21.0
 					],
 					"text": "choose a MIDI file (its first 16 bars of melody)"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-538",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						"bang"
-					],
-					"patching_rect": [
-						1640.0,
-						2118.0,
-						82.0,
-						22.0
-					],
-					"text": "opendialog"
 				}
 			},
 			{
@@ -9467,11 +9468,30 @@
 					"numoutlets": 2,
 					"outlettype": [
 						"",
+						"bang"
+					],
+					"patching_rect": [
+						1640.0,
+						2062.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-540",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
 						"int"
 					],
 					"patching_rect": [
 						1640.0,
-						2144.0,
+						2088.0,
 						166.0,
 						22.0
 					],
@@ -9480,7 +9500,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-540",
+					"id": "obj-541",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -9489,74 +9509,59 @@
 					],
 					"patching_rect": [
 						1400.0,
-						2170.0,
+						2114.0,
 						222.0,
 						22.0
 					],
-					"text": "prepend /cmt/midime16/phrase_b"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-541",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1400.0,
-						2196.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
+					"text": "prepend /cmt/midime16/phrase_a"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-542",
-					"maxclass": "comment",
+					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						1400.0,
-						2230.0,
-						420.0,
-						21.0
+						2140.0,
+						103.0,
+						22.0
 					],
-					"text": "capture_a: set interpolation start from the last 16 bars played"
+					"text": "s ---cmtb-out"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-543",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
 					"patching_rect": [
 						1400.0,
-						2254.0,
-						173.0,
-						22.0
+						2174.0,
+						420.0,
+						21.0
 					],
-					"text": "/cmt/midime16/capture_a"
+					"text": "phrase_b: set interpolation end from a file"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-544",
-					"maxclass": "newobj",
+					"maxclass": "button",
 					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1583.0,
-						2254.0,
-						103.0,
-						22.0
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
 					],
-					"text": "s ---cmtb-out"
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						2224.0,
+						24.0,
+						24.0
+					]
 				}
 			},
 			{
@@ -9566,131 +9571,17 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1400.0,
-						2288.0,
-						420.0,
+						1428.0,
+						2226.0,
+						200.0,
 						21.0
 					],
-					"text": "capture_b: set interpolation end from the last 16 bars played"
+					"text": "choose a MIDI file (its first 16 bars of melody)"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-546",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						1400.0,
-						2312.0,
-						173.0,
-						22.0
-					],
-					"text": "/cmt/midime16/capture_b"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-547",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1583.0,
-						2312.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-548",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1400.0,
-						2346.0,
-						420.0,
-						21.0
-					],
-					"text": "personal: sample from a personal MidiMe model"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-549",
-					"maxclass": "message",
-					"numinlets": 2,
-					"numoutlets": 1,
-					"outlettype": [
-						""
-					],
-					"patching_rect": [
-						1400.0,
-						2370.0,
-						187.0,
-						22.0
-					],
-					"text": "/cmt/midime16/personal \"\""
-				}
-			},
-			{
-				"box": {
-					"id": "obj-550",
-					"maxclass": "newobj",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1597.0,
-						2370.0,
-						103.0,
-						22.0
-					],
-					"text": "s ---cmtb-out"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-551",
-					"maxclass": "button",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						"bang"
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						1400.0,
-						2396.0,
-						24.0,
-						24.0
-					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-552",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1428.0,
-						2398.0,
-						200.0,
-						21.0
-					],
-					"text": "choose a .midime file learned on the 16-bar model (\"\" = back to plain MusicVAE)"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-553",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -9700,7 +9591,7 @@
 					],
 					"patching_rect": [
 						1640.0,
-						2396.0,
+						2224.0,
 						82.0,
 						22.0
 					],
@@ -9709,7 +9600,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-554",
+					"id": "obj-547",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -9719,7 +9610,7 @@
 					],
 					"patching_rect": [
 						1640.0,
-						2422.0,
+						2250.0,
 						166.0,
 						22.0
 					],
@@ -9728,7 +9619,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-555",
+					"id": "obj-548",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -9737,22 +9628,22 @@
 					],
 					"patching_rect": [
 						1400.0,
-						2448.0,
+						2276.0,
 						222.0,
 						22.0
 					],
-					"text": "prepend /cmt/midime16/personal"
+					"text": "prepend /cmt/midime16/phrase_b"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-556",
+					"id": "obj-549",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						1400.0,
-						2474.0,
+						2302.0,
 						103.0,
 						22.0
 					],
@@ -9761,22 +9652,22 @@
 			},
 			{
 				"box": {
-					"id": "obj-557",
+					"id": "obj-550",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						1400.0,
-						2508.0,
+						2336.0,
 						420.0,
 						21.0
 					],
-					"text": "styles: send the menu of personal models: /cmt/midime/style_list <json>"
+					"text": "capture_a: set interpolation start from the last 16 bars played"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-558",
+					"id": "obj-551",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -9785,26 +9676,140 @@
 					],
 					"patching_rect": [
 						1400.0,
-						2532.0,
-						152.0,
+						2360.0,
+						173.0,
 						22.0
 					],
-					"text": "/cmt/midime16/styles"
+					"text": "/cmt/midime16/capture_a"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-552",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1583.0,
+						2360.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-553",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						2394.0,
+						420.0,
+						21.0
+					],
+					"text": "capture_b: set interpolation end from the last 16 bars played"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-554",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						2418.0,
+						173.0,
+						22.0
+					],
+					"text": "/cmt/midime16/capture_b"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-555",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1583.0,
+						2418.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-556",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						2452.0,
+						420.0,
+						21.0
+					],
+					"text": "personal: sample from a personal MidiMe model"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-557",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						2476.0,
+						187.0,
+						22.0
+					],
+					"text": "/cmt/midime16/personal \"\""
+				}
+			},
+			{
+				"box": {
+					"id": "obj-558",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1597.0,
+						2476.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-559",
-					"maxclass": "newobj",
+					"maxclass": "button",
 					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1562.0,
-						2532.0,
-						103.0,
-						22.0
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
 					],
-					"text": "s ---cmtb-out"
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						2502.0,
+						24.0,
+						24.0
+					]
 				}
 			},
 			{
@@ -9814,50 +9819,17 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1400.0,
-						2566.0,
-						420.0,
+						1428.0,
+						2504.0,
+						200.0,
 						21.0
 					],
-					"text": "keep: keep the model learned live in the menu of personal models (and select it)"
+					"text": "choose a .midime file learned on the 16-bar model (\"\" = back to plain MusicVAE)"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-561",
-					"maxclass": "button",
-					"numinlets": 1,
-					"numoutlets": 1,
-					"outlettype": [
-						"bang"
-					],
-					"parameter_enable": 0,
-					"patching_rect": [
-						1400.0,
-						2616.0,
-						24.0,
-						24.0
-					]
-				}
-			},
-			{
-				"box": {
-					"id": "obj-562",
-					"maxclass": "comment",
-					"numinlets": 1,
-					"numoutlets": 0,
-					"patching_rect": [
-						1428.0,
-						2618.0,
-						200.0,
-						21.0
-					],
-					"text": "choose a name for the menu"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-563",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -9867,7 +9839,7 @@
 					],
 					"patching_rect": [
 						1640.0,
-						2616.0,
+						2502.0,
 						82.0,
 						22.0
 					],
@@ -9876,7 +9848,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-564",
+					"id": "obj-562",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -9886,7 +9858,7 @@
 					],
 					"patching_rect": [
 						1640.0,
-						2642.0,
+						2528.0,
 						166.0,
 						22.0
 					],
@@ -9895,7 +9867,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-565",
+					"id": "obj-563",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -9904,22 +9876,22 @@
 					],
 					"patching_rect": [
 						1400.0,
-						2668.0,
-						194.0,
+						2554.0,
+						222.0,
 						22.0
 					],
-					"text": "prepend /cmt/midime16/keep"
+					"text": "prepend /cmt/midime16/personal"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-566",
+					"id": "obj-564",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						1400.0,
-						2694.0,
+						2580.0,
 						103.0,
 						22.0
 					],
@@ -9928,55 +9900,83 @@
 			},
 			{
 				"box": {
-					"fontface": 1,
-					"id": "obj-567",
+					"id": "obj-565",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
 						1400.0,
-						2728.0,
+						2614.0,
 						420.0,
 						21.0
 					],
-					"text": "messages from midime16 (the last of each)"
+					"text": "styles: send the menu of personal models: /cmt/midime/style_list <json>"
 				}
 			},
 			{
 				"box": {
-					"id": "obj-568",
-					"maxclass": "newobj",
+					"id": "obj-566",
+					"maxclass": "message",
 					"numinlets": 2,
-					"numoutlets": 2,
-					"outlettype": [
-						"",
-						""
-					],
-					"patching_rect": [
-						1400.0,
-						2778.0,
-						400.0,
-						22.0
-					],
-					"text": "route /cmt/midime16/style_list"
-				}
-			},
-			{
-				"box": {
-					"id": "obj-569",
-					"maxclass": "newobj",
-					"numinlets": 0,
 					"numoutlets": 1,
 					"outlettype": [
 						""
 					],
 					"patching_rect": [
 						1400.0,
-						2752.0,
-						124.0,
+						2638.0,
+						152.0,
 						22.0
 					],
-					"text": "r ---cmtb-gen-in"
+					"text": "/cmt/midime16/styles"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-567",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1562.0,
+						2638.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-568",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						2672.0,
+						420.0,
+						21.0
+					],
+					"text": "keep: keep the model learned live in the menu of personal models (and select it)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-569",
+					"maxclass": "button",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						"bang"
+					],
+					"parameter_enable": 0,
+					"patching_rect": [
+						1400.0,
+						2722.0,
+						24.0,
+						24.0
+					]
 				}
 			},
 			{
@@ -9986,17 +9986,55 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [
-						1400.0,
-						2808.0,
-						420.0,
+						1428.0,
+						2724.0,
+						200.0,
 						21.0
 					],
-					"text": "style_list: the menu of personal MidiMe models (reply to /cmt/midime/styles)"
+					"text": "choose a name for the menu"
 				}
 			},
 			{
 				"box": {
 					"id": "obj-571",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						1640.0,
+						2722.0,
+						82.0,
+						22.0
+					],
+					"text": "opendialog"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-572",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"int"
+					],
+					"patching_rect": [
+						1640.0,
+						2748.0,
+						166.0,
+						22.0
+					],
+					"text": "conformpath slash boot"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-573",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -10005,7 +10043,108 @@
 					],
 					"patching_rect": [
 						1400.0,
-						2832.0,
+						2774.0,
+						194.0,
+						22.0
+					],
+					"text": "prepend /cmt/midime16/keep"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-574",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						2800.0,
+						103.0,
+						22.0
+					],
+					"text": "s ---cmtb-out"
+				}
+			},
+			{
+				"box": {
+					"fontface": 1,
+					"id": "obj-575",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						2834.0,
+						420.0,
+						21.0
+					],
+					"text": "messages from midime16 (the last of each)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-576",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						2884.0,
+						400.0,
+						22.0
+					],
+					"text": "route /cmt/midime16/style_list"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-577",
+					"maxclass": "newobj",
+					"numinlets": 0,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						2858.0,
+						124.0,
+						22.0
+					],
+					"text": "r ---cmtb-gen-in"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-578",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1400.0,
+						2914.0,
+						420.0,
+						21.0
+					],
+					"text": "style_list: the menu of personal MidiMe models (reply to /cmt/midime/styles)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-579",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						1400.0,
+						2938.0,
 						89.0,
 						22.0
 					],
@@ -10014,7 +10153,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-572",
+					"id": "obj-580",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -10023,7 +10162,7 @@
 					],
 					"patching_rect": [
 						1400.0,
-						2858.0,
+						2964.0,
 						400.0,
 						22.0
 					],
@@ -10034,7 +10173,7 @@
 				"box": {
 					"fontface": 1,
 					"fontsize": 16.0,
-					"id": "obj-573",
+					"id": "obj-581",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10049,7 +10188,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-574",
+					"id": "obj-582",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10064,7 +10203,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-575",
+					"id": "obj-583",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10079,7 +10218,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-576",
+					"id": "obj-584",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -10097,7 +10236,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-577",
+					"id": "obj-585",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -10116,7 +10255,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-578",
+					"id": "obj-586",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10131,7 +10270,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-579",
+					"id": "obj-587",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10146,7 +10285,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-580",
+					"id": "obj-588",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -10164,7 +10303,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-581",
+					"id": "obj-589",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10179,7 +10318,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-582",
+					"id": "obj-590",
 					"items": [
 						"plain",
 						",",
@@ -10204,7 +10343,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-583",
+					"id": "obj-591",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -10222,7 +10361,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-584",
+					"id": "obj-592",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10237,7 +10376,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-585",
+					"id": "obj-593",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10252,7 +10391,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-586",
+					"id": "obj-594",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -10270,7 +10409,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-587",
+					"id": "obj-595",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10286,7 +10425,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-588",
+					"id": "obj-596",
 					"maxclass": "flonum",
 					"maximum": 1.0,
 					"minimum": 0.0,
@@ -10307,7 +10446,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-589",
+					"id": "obj-597",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -10326,7 +10465,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-590",
+					"id": "obj-598",
 					"maxclass": "slider",
 					"min": 0.0,
 					"numinlets": 1,
@@ -10347,7 +10486,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-591",
+					"id": "obj-599",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -10365,7 +10504,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-592",
+					"id": "obj-600",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10380,7 +10519,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-593",
+					"id": "obj-601",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10395,7 +10534,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-594",
+					"id": "obj-602",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -10413,7 +10552,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-595",
+					"id": "obj-603",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10428,7 +10567,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-596",
+					"id": "obj-604",
 					"maxclass": "toggle",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -10446,7 +10585,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-597",
+					"id": "obj-605",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -10464,7 +10603,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-598",
+					"id": "obj-606",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -10482,7 +10621,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-599",
+					"id": "obj-607",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10497,7 +10636,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-600",
+					"id": "obj-608",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10512,7 +10651,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-601",
+					"id": "obj-609",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -10530,7 +10669,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-602",
+					"id": "obj-610",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10545,7 +10684,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-603",
+					"id": "obj-611",
 					"maxclass": "toggle",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -10563,7 +10702,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-604",
+					"id": "obj-612",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -10581,7 +10720,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-605",
+					"id": "obj-613",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -10599,7 +10738,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-606",
+					"id": "obj-614",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10615,7 +10754,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-607",
+					"id": "obj-615",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10630,7 +10769,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-608",
+					"id": "obj-616",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10645,7 +10784,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-609",
+					"id": "obj-617",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -10663,7 +10802,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-610",
+					"id": "obj-618",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10678,7 +10817,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-611",
+					"id": "obj-619",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -10697,7 +10836,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-612",
+					"id": "obj-620",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -10716,7 +10855,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-613",
+					"id": "obj-621",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -10734,7 +10873,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-614",
+					"id": "obj-622",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10749,7 +10888,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-615",
+					"id": "obj-623",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10764,7 +10903,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-616",
+					"id": "obj-624",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -10782,7 +10921,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-617",
+					"id": "obj-625",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10797,7 +10936,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-618",
+					"id": "obj-626",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -10816,7 +10955,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-619",
+					"id": "obj-627",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -10835,7 +10974,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-620",
+					"id": "obj-628",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -10853,7 +10992,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-621",
+					"id": "obj-629",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10868,7 +11007,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-622",
+					"id": "obj-630",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10883,7 +11022,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-623",
+					"id": "obj-631",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -10901,7 +11040,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-624",
+					"id": "obj-632",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10916,7 +11055,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-625",
+					"id": "obj-633",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -10934,7 +11073,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-626",
+					"id": "obj-634",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -10949,7 +11088,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-627",
+					"id": "obj-635",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -10968,7 +11107,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-628",
+					"id": "obj-636",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -10987,7 +11126,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-629",
+					"id": "obj-637",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -11005,7 +11144,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-630",
+					"id": "obj-638",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11020,7 +11159,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-631",
+					"id": "obj-639",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11035,7 +11174,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-632",
+					"id": "obj-640",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -11053,7 +11192,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-633",
+					"id": "obj-641",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11069,7 +11208,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-634",
+					"id": "obj-642",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11084,7 +11223,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-635",
+					"id": "obj-643",
 					"maxclass": "newobj",
 					"numinlets": 4,
 					"numoutlets": 4,
@@ -11105,7 +11244,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-636",
+					"id": "obj-644",
 					"maxclass": "newobj",
 					"numinlets": 0,
 					"numoutlets": 1,
@@ -11123,7 +11262,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-637",
+					"id": "obj-645",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11138,7 +11277,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-638",
+					"id": "obj-646",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -11156,7 +11295,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-639",
+					"id": "obj-647",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -11174,7 +11313,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-640",
+					"id": "obj-648",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11189,7 +11328,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-641",
+					"id": "obj-649",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -11207,7 +11346,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-642",
+					"id": "obj-650",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -11225,7 +11364,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-643",
+					"id": "obj-651",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11240,7 +11379,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-644",
+					"id": "obj-652",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -11258,7 +11397,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-645",
+					"id": "obj-653",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -11278,7 +11417,7 @@
 				"box": {
 					"fontface": 1,
 					"fontsize": 16.0,
-					"id": "obj-646",
+					"id": "obj-654",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11293,7 +11432,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-647",
+					"id": "obj-655",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11308,7 +11447,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-648",
+					"id": "obj-656",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11323,7 +11462,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-649",
+					"id": "obj-657",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -11341,7 +11480,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-650",
+					"id": "obj-658",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -11360,7 +11499,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-651",
+					"id": "obj-659",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11375,7 +11514,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-652",
+					"id": "obj-660",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11390,7 +11529,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-653",
+					"id": "obj-661",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -11408,7 +11547,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-654",
+					"id": "obj-662",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11424,7 +11563,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-655",
+					"id": "obj-663",
 					"maxclass": "flonum",
 					"maximum": 0.95,
 					"minimum": 0.05,
@@ -11445,7 +11584,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-656",
+					"id": "obj-664",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -11464,7 +11603,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-657",
+					"id": "obj-665",
 					"maxclass": "slider",
 					"min": 0.05,
 					"numinlets": 1,
@@ -11485,7 +11624,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-658",
+					"id": "obj-666",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -11503,7 +11642,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-659",
+					"id": "obj-667",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11518,7 +11657,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-660",
+					"id": "obj-668",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11533,7 +11672,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-661",
+					"id": "obj-669",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -11551,7 +11690,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-662",
+					"id": "obj-670",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11566,7 +11705,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-663",
+					"id": "obj-671",
 					"maxclass": "toggle",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -11584,7 +11723,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-664",
+					"id": "obj-672",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -11602,7 +11741,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-665",
+					"id": "obj-673",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -11620,7 +11759,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-666",
+					"id": "obj-674",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11635,7 +11774,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-667",
+					"id": "obj-675",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11650,7 +11789,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-668",
+					"id": "obj-676",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -11668,7 +11807,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-669",
+					"id": "obj-677",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11683,7 +11822,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-670",
+					"id": "obj-678",
 					"maxclass": "number",
 					"maximum": 16,
 					"minimum": 1,
@@ -11704,7 +11843,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-671",
+					"id": "obj-679",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -11722,7 +11861,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-672",
+					"id": "obj-680",
 					"maxclass": "slider",
 					"min": 1,
 					"numinlets": 1,
@@ -11743,7 +11882,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-673",
+					"id": "obj-681",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -11761,7 +11900,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-674",
+					"id": "obj-682",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11777,7 +11916,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-675",
+					"id": "obj-683",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11792,7 +11931,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-676",
+					"id": "obj-684",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11807,7 +11946,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-677",
+					"id": "obj-685",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -11825,7 +11964,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-678",
+					"id": "obj-686",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11840,7 +11979,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-679",
+					"id": "obj-687",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -11859,7 +11998,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-680",
+					"id": "obj-688",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -11878,7 +12017,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-681",
+					"id": "obj-689",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -11896,7 +12035,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-682",
+					"id": "obj-690",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11911,7 +12050,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-683",
+					"id": "obj-691",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11926,7 +12065,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-684",
+					"id": "obj-692",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -11944,7 +12083,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-685",
+					"id": "obj-693",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -11959,7 +12098,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-686",
+					"id": "obj-694",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -11978,7 +12117,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-687",
+					"id": "obj-695",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -11997,7 +12136,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-688",
+					"id": "obj-696",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -12015,7 +12154,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-689",
+					"id": "obj-697",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12030,7 +12169,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-690",
+					"id": "obj-698",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12045,7 +12184,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-691",
+					"id": "obj-699",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -12063,7 +12202,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-692",
+					"id": "obj-700",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12078,7 +12217,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-693",
+					"id": "obj-701",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12093,7 +12232,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-694",
+					"id": "obj-702",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -12111,7 +12250,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-695",
+					"id": "obj-703",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12126,7 +12265,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-696",
+					"id": "obj-704",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -12145,7 +12284,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-697",
+					"id": "obj-705",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -12164,7 +12303,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-698",
+					"id": "obj-706",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -12182,7 +12321,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-699",
+					"id": "obj-707",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12199,7 +12338,7 @@
 				"box": {
 					"fontface": 1,
 					"fontsize": 16.0,
-					"id": "obj-700",
+					"id": "obj-708",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12214,7 +12353,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-701",
+					"id": "obj-709",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12229,7 +12368,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-702",
+					"id": "obj-710",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12244,7 +12383,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-703",
+					"id": "obj-711",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -12262,7 +12401,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-704",
+					"id": "obj-712",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -12281,7 +12420,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-705",
+					"id": "obj-713",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12296,7 +12435,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-706",
+					"id": "obj-714",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12311,7 +12450,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-707",
+					"id": "obj-715",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -12329,7 +12468,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-708",
+					"id": "obj-716",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12345,7 +12484,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-709",
+					"id": "obj-717",
 					"maxclass": "flonum",
 					"maximum": 120.0,
 					"minimum": 1.0,
@@ -12366,7 +12505,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-710",
+					"id": "obj-718",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -12385,7 +12524,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-711",
+					"id": "obj-719",
 					"maxclass": "slider",
 					"min": 1.0,
 					"numinlets": 1,
@@ -12406,7 +12545,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-712",
+					"id": "obj-720",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -12424,7 +12563,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-713",
+					"id": "obj-721",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12439,7 +12578,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-714",
+					"id": "obj-722",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12454,7 +12593,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-715",
+					"id": "obj-723",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -12472,7 +12611,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-716",
+					"id": "obj-724",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12487,7 +12626,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-717",
+					"id": "obj-725",
 					"maxclass": "number",
 					"maximum": 2147483647,
 					"minimum": 0,
@@ -12508,7 +12647,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-718",
+					"id": "obj-726",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -12526,7 +12665,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-719",
+					"id": "obj-727",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -12544,7 +12683,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-720",
+					"id": "obj-728",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12559,7 +12698,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-721",
+					"id": "obj-729",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12574,7 +12713,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-722",
+					"id": "obj-730",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -12592,7 +12731,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-723",
+					"id": "obj-731",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12608,7 +12747,7 @@
 			{
 				"box": {
 					"format": 6,
-					"id": "obj-724",
+					"id": "obj-732",
 					"maxclass": "flonum",
 					"maximum": 4.0,
 					"minimum": 0.1,
@@ -12629,7 +12768,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-725",
+					"id": "obj-733",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -12648,7 +12787,7 @@
 			{
 				"box": {
 					"floatoutput": 1,
-					"id": "obj-726",
+					"id": "obj-734",
 					"maxclass": "slider",
 					"min": 0.1,
 					"numinlets": 1,
@@ -12669,7 +12808,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-727",
+					"id": "obj-735",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -12687,7 +12826,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-728",
+					"id": "obj-736",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12702,7 +12841,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-729",
+					"id": "obj-737",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12717,7 +12856,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-730",
+					"id": "obj-738",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -12735,7 +12874,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-731",
+					"id": "obj-739",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12750,7 +12889,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-732",
+					"id": "obj-740",
 					"maxclass": "toggle",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -12768,7 +12907,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-733",
+					"id": "obj-741",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -12786,7 +12925,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-734",
+					"id": "obj-742",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -12804,7 +12943,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-735",
+					"id": "obj-743",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12820,7 +12959,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-736",
+					"id": "obj-744",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12835,7 +12974,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-737",
+					"id": "obj-745",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12850,7 +12989,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-738",
+					"id": "obj-746",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -12868,7 +13007,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-739",
+					"id": "obj-747",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12883,7 +13022,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-740",
+					"id": "obj-748",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -12902,7 +13041,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-741",
+					"id": "obj-749",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -12921,7 +13060,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-742",
+					"id": "obj-750",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -12939,7 +13078,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-743",
+					"id": "obj-751",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12954,7 +13093,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-744",
+					"id": "obj-752",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -12969,7 +13108,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-745",
+					"id": "obj-753",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -12987,7 +13126,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-746",
+					"id": "obj-754",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -13002,7 +13141,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-747",
+					"id": "obj-755",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -13021,7 +13160,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-748",
+					"id": "obj-756",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -13040,7 +13179,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-749",
+					"id": "obj-757",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -13058,7 +13197,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-750",
+					"id": "obj-758",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -13073,7 +13212,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-751",
+					"id": "obj-759",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -13088,7 +13227,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-752",
+					"id": "obj-760",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -13106,7 +13245,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-753",
+					"id": "obj-761",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -13121,7 +13260,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-754",
+					"id": "obj-762",
 					"maxclass": "button",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -13139,7 +13278,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-755",
+					"id": "obj-763",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -13154,7 +13293,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-756",
+					"id": "obj-764",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -13173,7 +13312,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-757",
+					"id": "obj-765",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 2,
@@ -13192,7 +13331,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-758",
+					"id": "obj-766",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -13210,7 +13349,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-759",
+					"id": "obj-767",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -13225,7 +13364,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-760",
+					"id": "obj-768",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -13240,7 +13379,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-761",
+					"id": "obj-769",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -13258,7 +13397,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-762",
+					"id": "obj-770",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -13274,7 +13413,7 @@
 			{
 				"box": {
 					"fontface": 1,
-					"id": "obj-763",
+					"id": "obj-771",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -13289,7 +13428,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-764",
+					"id": "obj-772",
 					"maxclass": "newobj",
 					"numinlets": 4,
 					"numoutlets": 4,
@@ -13310,7 +13449,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-765",
+					"id": "obj-773",
 					"maxclass": "newobj",
 					"numinlets": 0,
 					"numoutlets": 1,
@@ -13328,7 +13467,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-766",
+					"id": "obj-774",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -13343,7 +13482,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-767",
+					"id": "obj-775",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -13361,7 +13500,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-768",
+					"id": "obj-776",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -13379,7 +13518,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-769",
+					"id": "obj-777",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -13394,7 +13533,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-770",
+					"id": "obj-778",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -13412,7 +13551,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-771",
+					"id": "obj-779",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -13430,7 +13569,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-772",
+					"id": "obj-780",
 					"maxclass": "comment",
 					"numinlets": 1,
 					"numoutlets": 0,
@@ -13445,7 +13584,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-773",
+					"id": "obj-781",
 					"maxclass": "newobj",
 					"numinlets": 1,
 					"numoutlets": 1,
@@ -13463,7 +13602,7 @@
 			},
 			{
 				"box": {
-					"id": "obj-774",
+					"id": "obj-782",
 					"maxclass": "message",
 					"numinlets": 2,
 					"numoutlets": 1,
@@ -17360,11 +17499,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-505",
+						"obj-504",
 						0
 					],
 					"source": [
-						"obj-504",
+						"obj-503",
 						0
 					]
 				}
@@ -17373,6 +17512,30 @@
 				"patchline": {
 					"destination": [
 						"obj-506",
+						0
+					],
+					"source": [
+						"obj-505",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-507",
+						0
+					],
+					"source": [
+						"obj-506",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-503",
 						0
 					],
 					"source": [
@@ -17384,35 +17547,23 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-509",
+						0
+					],
+					"source": [
 						"obj-508",
 						0
-					],
-					"source": [
-						"obj-506",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-511",
-						0
-					],
-					"source": [
-						"obj-510",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-512",
-						0
-					],
-					"source": [
 						"obj-513",
+						0
+					],
+					"source": [
+						"obj-512",
 						0
 					]
 				}
@@ -17424,7 +17575,7 @@
 						0
 					],
 					"source": [
-						"obj-512",
+						"obj-515",
 						0
 					]
 				}
@@ -17432,23 +17583,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-517",
-						0
-					],
-					"source": [
 						"obj-516",
 						0
+					],
+					"source": [
+						"obj-514",
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-518",
+						"obj-519",
 						0
 					],
 					"source": [
-						"obj-519",
+						"obj-518",
 						0
 					]
 				}
@@ -17460,7 +17611,7 @@
 						0
 					],
 					"source": [
-						"obj-518",
+						"obj-521",
 						0
 					]
 				}
@@ -17468,12 +17619,12 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-524",
-						0
-					],
-					"source": [
 						"obj-522",
 						0
+					],
+					"source": [
+						"obj-520",
+						0
 					]
 				}
 			},
@@ -17496,7 +17647,7 @@
 						0
 					],
 					"source": [
-						"obj-525",
+						"obj-527",
 						0
 					]
 				}
@@ -17504,23 +17655,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-527",
+						"obj-528",
 						0
 					],
 					"source": [
 						"obj-526",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-531",
-						0
-					],
-					"source": [
-						"obj-529",
 						0
 					]
 				}
@@ -17532,7 +17671,7 @@
 						0
 					],
 					"source": [
-						"obj-531",
+						"obj-530",
 						0
 					]
 				}
@@ -17564,11 +17703,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-538",
+						"obj-535",
 						0
 					],
 					"source": [
-						"obj-536",
+						"obj-534",
 						0
 					]
 				}
@@ -17580,7 +17719,7 @@
 						0
 					],
 					"source": [
-						"obj-538",
+						"obj-537",
 						0
 					]
 				}
@@ -17612,11 +17751,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-544",
+						"obj-542",
 						0
 					],
 					"source": [
-						"obj-543",
+						"obj-541",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-546",
+						0
+					],
+					"source": [
+						"obj-544",
 						0
 					]
 				}
@@ -17636,11 +17787,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-550",
+						"obj-548",
 						0
 					],
 					"source": [
-						"obj-549",
+						"obj-547",
 						0
 					]
 				}
@@ -17648,7 +17799,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-553",
+						"obj-549",
+						0
+					],
+					"source": [
+						"obj-548",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-552",
 						0
 					],
 					"source": [
@@ -17660,18 +17823,6 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-554",
-						0
-					],
-					"source": [
-						"obj-553",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-555",
 						0
 					],
@@ -17684,31 +17835,31 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-556",
-						0
-					],
-					"source": [
-						"obj-555",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-559",
-						0
-					],
-					"source": [
 						"obj-558",
 						0
+					],
+					"source": [
+						"obj-557",
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-563",
+						"obj-561",
+						0
+					],
+					"source": [
+						"obj-559",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-562",
 						0
 					],
 					"source": [
@@ -17720,6 +17871,18 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-563",
+						0
+					],
+					"source": [
+						"obj-562",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-564",
 						0
 					],
@@ -17732,35 +17895,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-565",
+						"obj-567",
 						0
 					],
 					"source": [
-						"obj-564",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-566",
-						0
-					],
-					"source": [
-						"obj-565",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-568",
-						0
-					],
-					"source": [
-						"obj-569",
 						0
 					]
 				}
@@ -17772,7 +17911,7 @@
 						0
 					],
 					"source": [
-						"obj-568",
+						"obj-569",
 						0
 					]
 				}
@@ -17792,11 +17931,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-575",
+						"obj-573",
 						0
 					],
 					"source": [
-						"obj-576",
+						"obj-572",
 						0
 					]
 				}
@@ -17804,7 +17943,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-575",
+						"obj-574",
+						0
+					],
+					"source": [
+						"obj-573",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-576",
 						0
 					],
 					"source": [
@@ -17816,11 +17967,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-581",
+						"obj-579",
 						0
 					],
 					"source": [
-						"obj-580",
+						"obj-576",
 						0
 					]
 				}
@@ -17832,31 +17983,19 @@
 						0
 					],
 					"source": [
-						"obj-582",
-						1
+						"obj-579",
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-584",
-						0
-					],
-					"source": [
 						"obj-583",
 						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-587",
-						0
 					],
 					"source": [
-						"obj-586",
+						"obj-584",
 						0
 					]
 				}
@@ -17864,11 +18003,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-586",
+						"obj-583",
 						0
 					],
 					"source": [
-						"obj-588",
+						"obj-585",
 						0
 					]
 				}
@@ -17876,11 +18015,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-588",
-						0
-					],
-					"source": [
 						"obj-589",
+						0
+					],
+					"source": [
+						"obj-588",
 						0
 					]
 				}
@@ -17893,19 +18032,7 @@
 					],
 					"source": [
 						"obj-590",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-590",
-						0
-					],
-					"source": [
-						"obj-589",
-						0
+						1
 					]
 				}
 			},
@@ -17960,7 +18087,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-599",
+						"obj-596",
 						0
 					],
 					"source": [
@@ -17972,31 +18099,43 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-598",
+						0
+					],
+					"source": [
+						"obj-597",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-600",
+						0
+					],
+					"source": [
+						"obj-599",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-603",
+						0
+					],
+					"source": [
 						"obj-602",
 						0
-					],
-					"source": [
-						"obj-601",
-						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-601",
-						0
-					],
-					"source": [
-						"obj-603",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-603",
+						"obj-602",
 						0
 					],
 					"source": [
@@ -18008,7 +18147,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-606",
+						"obj-604",
 						0
 					],
 					"source": [
@@ -18020,7 +18159,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-611",
+						"obj-607",
+						0
+					],
+					"source": [
+						"obj-606",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-610",
 						0
 					],
 					"source": [
@@ -18032,7 +18183,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-612",
+						"obj-609",
 						0
 					],
 					"source": [
@@ -18044,7 +18195,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-613",
+						"obj-611",
 						0
 					],
 					"source": [
@@ -18068,23 +18219,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-618",
-						0
-					],
-					"source": [
-						"obj-616",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-619",
 						0
 					],
 					"source": [
-						"obj-618",
+						"obj-617",
 						0
 					]
 				}
@@ -18116,12 +18255,24 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-622",
+						0
+					],
+					"source": [
+						"obj-621",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-626",
+						0
+					],
+					"source": [
 						"obj-624",
 						0
-					],
-					"source": [
-						"obj-623",
-						0
 					]
 				}
 			},
@@ -18132,7 +18283,7 @@
 						0
 					],
 					"source": [
-						"obj-625",
+						"obj-626",
 						0
 					]
 				}
@@ -18164,23 +18315,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-630",
-						0
-					],
-					"source": [
-						"obj-629",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-633",
-						0
-					],
-					"source": [
 						"obj-632",
+						0
+					],
+					"source": [
+						"obj-631",
 						0
 					]
 				}
@@ -18189,6 +18328,30 @@
 				"patchline": {
 					"destination": [
 						"obj-635",
+						0
+					],
+					"source": [
+						"obj-633",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-636",
+						0
+					],
+					"source": [
+						"obj-635",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-637",
 						0
 					],
 					"source": [
@@ -18204,19 +18367,7 @@
 						0
 					],
 					"source": [
-						"obj-635",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-639",
-						0
-					],
-					"source": [
-						"obj-638",
+						"obj-637",
 						0
 					]
 				}
@@ -18228,7 +18379,55 @@
 						0
 					],
 					"source": [
-						"obj-635",
+						"obj-640",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-643",
+						0
+					],
+					"source": [
+						"obj-644",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-646",
+						0
+					],
+					"source": [
+						"obj-643",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-647",
+						0
+					],
+					"source": [
+						"obj-646",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-649",
+						0
+					],
+					"source": [
+						"obj-643",
 						1
 					]
 				}
@@ -18236,43 +18435,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-642",
-						0
-					],
-					"source": [
-						"obj-641",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-644",
-						0
-					],
-					"source": [
-						"obj-635",
-						2
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-645",
-						0
-					],
-					"source": [
-						"obj-644",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-648",
+						"obj-650",
 						0
 					],
 					"source": [
@@ -18284,24 +18447,12 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-648",
+						"obj-652",
 						0
 					],
 					"source": [
-						"obj-650",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-654",
-						0
-					],
-					"source": [
-						"obj-653",
-						0
+						"obj-643",
+						2
 					]
 				}
 			},
@@ -18312,7 +18463,7 @@
 						0
 					],
 					"source": [
-						"obj-655",
+						"obj-652",
 						0
 					]
 				}
@@ -18320,19 +18471,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-655",
-						0
-					],
-					"source": [
 						"obj-656",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-655",
 						0
 					],
 					"source": [
@@ -18344,19 +18483,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-657",
-						0
-					],
-					"source": [
 						"obj-656",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-659",
 						0
 					],
 					"source": [
@@ -18404,7 +18531,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-666",
+						"obj-663",
 						0
 					],
 					"source": [
@@ -18416,34 +18543,46 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-665",
+						0
+					],
+					"source": [
+						"obj-664",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-667",
+						0
+					],
+					"source": [
+						"obj-666",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-670",
+						0
+					],
+					"source": [
+						"obj-669",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-669",
 						0
 					],
 					"source": [
-						"obj-668",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-668",
-						0
-					],
-					"source": [
-						"obj-670",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-670",
-						0
-					],
-					"source": [
 						"obj-671",
 						0
 					]
@@ -18452,23 +18591,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-670",
-						0
-					],
-					"source": [
-						"obj-672",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-672",
-						0
-					],
-					"source": [
 						"obj-671",
+						0
+					],
+					"source": [
+						"obj-672",
 						0
 					]
 				}
@@ -18488,19 +18615,31 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-679",
-						0
-					],
-					"source": [
 						"obj-677",
 						0
+					],
+					"source": [
+						"obj-676",
+						0
 					]
 				}
 			},
 			{
 				"patchline": {
 					"destination": [
-						"obj-680",
+						"obj-676",
+						0
+					],
+					"source": [
+						"obj-678",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-678",
 						0
 					],
 					"source": [
@@ -18512,11 +18651,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-681",
+						"obj-678",
 						0
 					],
 					"source": [
 						"obj-680",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-680",
+						0
+					],
+					"source": [
+						"obj-679",
 						0
 					]
 				}
@@ -18536,23 +18687,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-686",
-						0
-					],
-					"source": [
-						"obj-684",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-687",
 						0
 					],
 					"source": [
-						"obj-686",
+						"obj-685",
 						0
 					]
 				}
@@ -18584,11 +18723,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-692",
+						"obj-690",
 						0
 					],
 					"source": [
-						"obj-691",
+						"obj-689",
 						0
 					]
 				}
@@ -18596,7 +18735,19 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-696",
+						"obj-694",
+						0
+					],
+					"source": [
+						"obj-692",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-695",
 						0
 					],
 					"source": [
@@ -18608,6 +18759,18 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-696",
+						0
+					],
+					"source": [
+						"obj-695",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-697",
 						0
 					],
@@ -18620,23 +18783,23 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-698",
+						"obj-700",
 						0
 					],
 					"source": [
-						"obj-697",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-699",
 						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-704",
+						0
 					],
 					"source": [
-						"obj-698",
+						"obj-702",
 						0
 					]
 				}
@@ -18644,19 +18807,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-702",
-						0
-					],
-					"source": [
-						"obj-703",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-702",
+						"obj-705",
 						0
 					],
 					"source": [
@@ -18668,11 +18819,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-708",
+						"obj-706",
 						0
 					],
 					"source": [
-						"obj-707",
+						"obj-705",
 						0
 					]
 				}
@@ -18684,7 +18835,7 @@
 						0
 					],
 					"source": [
-						"obj-709",
+						"obj-706",
 						0
 					]
 				}
@@ -18692,19 +18843,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-709",
-						0
-					],
-					"source": [
 						"obj-710",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-709",
 						0
 					],
 					"source": [
@@ -18716,19 +18855,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-711",
-						0
-					],
-					"source": [
 						"obj-710",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-713",
 						0
 					],
 					"source": [
@@ -18776,7 +18903,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-720",
+						"obj-717",
 						0
 					],
 					"source": [
@@ -18788,34 +18915,46 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-719",
+						0
+					],
+					"source": [
+						"obj-718",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-721",
+						0
+					],
+					"source": [
+						"obj-720",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-724",
+						0
+					],
+					"source": [
+						"obj-723",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
 						"obj-723",
 						0
 					],
 					"source": [
-						"obj-722",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-722",
-						0
-					],
-					"source": [
-						"obj-724",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-724",
-						0
-					],
-					"source": [
 						"obj-725",
 						0
 					]
@@ -18824,23 +18963,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-724",
-						0
-					],
-					"source": [
-						"obj-726",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-726",
-						0
-					],
-					"source": [
 						"obj-725",
+						0
+					],
+					"source": [
+						"obj-726",
 						0
 					]
 				}
@@ -18896,7 +19023,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-735",
+						"obj-732",
 						0
 					],
 					"source": [
@@ -18908,7 +19035,31 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-740",
+						"obj-734",
+						0
+					],
+					"source": [
+						"obj-733",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-736",
+						0
+					],
+					"source": [
+						"obj-735",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-739",
 						0
 					],
 					"source": [
@@ -18920,7 +19071,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-741",
+						"obj-738",
 						0
 					],
 					"source": [
@@ -18932,7 +19083,7 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-742",
+						"obj-740",
 						0
 					],
 					"source": [
@@ -18956,23 +19107,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-747",
-						0
-					],
-					"source": [
-						"obj-745",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
 						"obj-748",
 						0
 					],
 					"source": [
-						"obj-747",
+						"obj-746",
 						0
 					]
 				}
@@ -19004,12 +19143,24 @@
 			{
 				"patchline": {
 					"destination": [
+						"obj-751",
+						0
+					],
+					"source": [
+						"obj-750",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-755",
+						0
+					],
+					"source": [
 						"obj-753",
 						0
-					],
-					"source": [
-						"obj-752",
-						0
 					]
 				}
 			},
@@ -19020,7 +19171,7 @@
 						0
 					],
 					"source": [
-						"obj-754",
+						"obj-755",
 						0
 					]
 				}
@@ -19052,23 +19203,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-759",
-						0
-					],
-					"source": [
-						"obj-758",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-762",
-						0
-					],
-					"source": [
 						"obj-761",
+						0
+					],
+					"source": [
+						"obj-760",
 						0
 					]
 				}
@@ -19077,6 +19216,30 @@
 				"patchline": {
 					"destination": [
 						"obj-764",
+						0
+					],
+					"source": [
+						"obj-762",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-765",
+						0
+					],
+					"source": [
+						"obj-764",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-766",
 						0
 					],
 					"source": [
@@ -19092,19 +19255,7 @@
 						0
 					],
 					"source": [
-						"obj-764",
-						0
-					]
-				}
-			},
-			{
-				"patchline": {
-					"destination": [
-						"obj-768",
-						0
-					],
-					"source": [
-						"obj-767",
+						"obj-766",
 						0
 					]
 				}
@@ -19116,7 +19267,55 @@
 						0
 					],
 					"source": [
-						"obj-764",
+						"obj-769",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-772",
+						0
+					],
+					"source": [
+						"obj-773",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-775",
+						0
+					],
+					"source": [
+						"obj-772",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-776",
+						0
+					],
+					"source": [
+						"obj-775",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"destination": [
+						"obj-778",
+						0
+					],
+					"source": [
+						"obj-772",
 						1
 					]
 				}
@@ -19124,11 +19323,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-771",
+						"obj-779",
 						0
 					],
 					"source": [
-						"obj-770",
+						"obj-778",
 						0
 					]
 				}
@@ -19136,11 +19335,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-773",
+						"obj-781",
 						0
 					],
 					"source": [
-						"obj-764",
+						"obj-772",
 						2
 					]
 				}
@@ -19148,11 +19347,11 @@
 			{
 				"patchline": {
 					"destination": [
-						"obj-774",
+						"obj-782",
 						0
 					],
 					"source": [
-						"obj-773",
+						"obj-781",
 						0
 					]
 				}
