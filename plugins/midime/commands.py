@@ -254,7 +254,9 @@ def cmd_learn(args) -> int:
     model.info["sources"] = [p.name for p in args.files]
     written = [model.save(args.out)]
     rng = np.random.default_rng(seed)
-    preview = vae.decode(model.sample_latents(max(1, args.preview), rng), 0.5, rng)
+    z = model.sample_latents(max(1, args.preview), rng)
+    shape = vae.draw_forms(len(z), "corpus", rng) if hasattr(vae, "draw_forms") else None   # 16 bars: a form
+    preview = vae.decode(z, 0.5, rng) if shape is None else vae.decode(z, 0.5, rng, form=shape)
     stem = args.out.with_suffix("")
     from bridge.api import write_notes
 
