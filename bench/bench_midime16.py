@@ -13,6 +13,11 @@
   sampled from the prior by each model: the shipped sampler (a form drawn
   from the training tunes', plugins/midime/form.py) and the plain prior
   (``form=free``: what the network does alone);
+- out of distribution (``--ood``, on by default): the same reconstruction on
+  16-bar windows the folk-trained models never saw: the first part (the
+  soprano, for the chorales) of music21's Bach corpus, and melodies from
+  export/transcription/melodies.py (leaps, chromatic and fast runs, repeated
+  notes; seeds from BENCH_SEEDS, never trained on), quantised to 16ths;
 - interpolation: end points against the inputs, change per step;
 - personalisation: MidiMe learns 4 16-bar windows of one held-out tune;
   distance of 50 personal vs 50 base samples to them (plugins/midime/style.py),
@@ -74,6 +79,43 @@ def by_bar(windows: np.ndarray, out: np.ndarray) -> dict:
     return {"reconstruction_nonhold_by_bar": [round(float(a), 3) for a in acc]}
 
 
+def bach_windows(limit: int | None = None) -> np.ndarray:
+    """16-bar windows (one per bar) of the first part of each piece in music21's Bach corpus, 4/4 and 2/4
+    only (as for the folk tunes), cached in data/ood16/bach.npz."""
+    cache = ROOT / "data" / "ood16" / "bach.npz"
+    if cache.is_file():
+        return np.load(cache)["windows"]
+    from music21 import corpus
+
+    from export.musicvae import folk
+
+    out = []
+    for path in corpus.getComposer("bach")[:limit]:
+        _, tunes, _ = folk.parse_file(path, steps=256)
+        out += [w for _, ws in tunes for w in ws]
+    got = np.stack(out).astype(np.int64) if out else np.zeros((0, 256), np.int64)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(cache, windows=got)
+    return got
+
+
+def generated_windows(n: int) -> np.ndarray:
+    """``n`` 16-bar melodies from the transcription bench's generator (seeds BENCH_SEEDS + 50,000 + k),
+    its seconds turned back into beats at the melody's tempo and quantised to 16ths."""
+    from export.transcription.melodies import BENCH_SEEDS, melody as generated
+
+    rows = []
+    for k in range(n):
+        seed = BENCH_SEEDS + 50_000 + k
+        bpm = generated(seed, seconds=1.0)["bpm"]
+        m = generated(seed, seconds=64 * 60.0 / bpm + 0.3)
+        per = m["bpm"] / 60.0
+        notes = [melody.Note(p, v, (s - 0.3) * per, max((e - s) * per, 0.25)) for s, e, p, v in m["notes"]
+                 if s >= 0.3]
+        rows.append(melody.tokens_from_notes(notes, steps=256))
+    return np.stack(rows).astype(np.int64)
+
+
 def flat_model(given: Path | None):
     """The flat baseline in torch: (model, where from) or (None, why not)."""
     try:
@@ -120,12 +162,17 @@ def torch_sample(model, z: np.ndarray, temperature: float, rng) -> np.ndarray:
         return torch.stack(out, 1).numpy()
 
 
-def flat_figures(model, windows: np.ndarray, rng, n: int, temperature: float) -> dict:
+def flat_figures(model, windows: np.ndarray, rng, n: int, temperature: float, ood: dict | None = None) -> dict:
     import torch
 
     from export.musicvae.train import evaluate
 
     q = evaluate(model, windows)
+    extra = {}
+    for name, ws in (ood or {}).items():
+        o = evaluate(model, ws)
+        extra[f"ood_{name}"] = {"reconstruction_acc": round(o["acc"], 4),
+                                "reconstruction_nonhold_acc": round(o["nonhold_acc"], 4)}
     z = rng.standard_normal((n, model.cfg.z_dim)).astype(np.float32)
     samples = torch_sample(model, z, temperature, rng)
     with torch.no_grad():
@@ -134,7 +181,7 @@ def flat_figures(model, windows: np.ndarray, rng, n: int, temperature: float) ->
             model.decode_greedy(torch.from_numpy(z[:1]))
     return {"reconstruction_acc": round(q["acc"], 4), "reconstruction_nonhold_acc": round(q["nonhold_acc"], 4),
             "sample_repeat_share": round(repeats(samples), 4),
-            "decode_ms_torch": round((time.perf_counter() - t0) / 3 * 1e3, 1)}
+            "decode_ms_torch": round((time.perf_counter() - t0) / 3 * 1e3, 1), **extra}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trials", type=int, default=5)
     ap.add_argument("--runs", type=int, default=30, help="timed decodes")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-ood", dest="ood", action="store_false", help="skip the out-of-distribution sets")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "midime16.json")
     ap.add_argument("--write-manifest", action="store_true", help="store the figures in the model's manifest")
     args = ap.parse_args(argv)
@@ -167,6 +215,16 @@ def main(argv: list[str] | None = None) -> int:
     rebuilt = two.reconstruct(vae, scored)
     res.update(two.reconstruction(vae, scored, rebuilt))
     res.update(by_bar(scored, rebuilt))
+    ood = {}
+    if args.ood:
+        bach = bach_windows()
+        ood = {"bach": bach[np.sort(rng.choice(len(bach), min(300, len(bach)), replace=False))],
+               "generated": generated_windows(200)}
+        for name, ws in ood.items():
+            res[f"ood_{name}"] = {"windows": int(len(ws)), **two.reconstruction(vae, ws, two.reconstruct(vae, ws))}
+        res["ood_sets"] = ("bach: the first part of music21's Bach corpus (chorale sopranos mostly), 16-bar "
+                           "windows one per bar, 300 drawn; generated: export/transcription/melodies.py, seeds "
+                           "BENCH_SEEDS + 50,000.., 16 bars at each melody's tempo")
     # structure: one window per held-out tune (the first), against prior samples of each model
     first = np.unique(tune_ids, return_index=True)[1]
     res["heldout_repeat_share"] = round(repeats(windows[first]), 4)
@@ -195,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     if model is None:
         res["flat"] = {"skipped": where}
     else:
-        res["flat"] = {**where, **flat_figures(model, scored, rng, args.samples, temp)}
+        res["flat"] = {**where, **flat_figures(model, scored, rng, args.samples, temp, ood)}
         res["nonhold_acc_vs_flat"] = round(res["reconstruction_nonhold_acc"]
                                            / max(res["flat"]["reconstruction_nonhold_acc"], 1e-9), 2)
     res["decode_ms_torch_at_export"] = vae.bundle.manifest.get("validation", {}).get("decode_ms_torch")
@@ -211,6 +269,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"flat baseline ({f['step']} steps, {f['minutes']} min): acc {f['reconstruction_acc']:.3f}, non-hold "
               f"{f['reconstruction_nonhold_acc']:.3f}; hierarchical/flat non-hold {res['nonhold_acc_vs_flat']}x "
               f"(target >= 3x)")
+    for name in ood:
+        o, fo = res[f"ood_{name}"], res["flat"].get(f"ood_{name}", {})
+        print(f"out of distribution, {name} ({o['windows']} windows): acc {o['reconstruction_acc']:.3f} non-hold "
+              f"{o['reconstruction_nonhold_acc']:.3f} (all-hold {o['all_hold_baseline_acc']:.3f})"
+              + (f"; flat {fo['reconstruction_acc']:.3f} / {fo['reconstruction_nonhold_acc']:.3f}" if fo else ""))
     nb = res["reconstruction_nonhold_by_bar"]
     print(f"non-hold by bar: bar 1 {nb[0]:.3f}, bars 2-15 {np.mean(nb[1:15]):.3f} (worst {min(nb[1:15]):.3f}), "
           f"bar 16 {nb[15]:.3f}")

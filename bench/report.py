@@ -81,6 +81,13 @@ def midime16(d: dict) -> list[str]:
     if "reconstruction_nonhold_acc" in f:
         rows.append(f"| ... on steps that are not hold | {d['reconstruction_nonhold_acc']:.3f} | flat "
                     f"{f['reconstruction_nonhold_acc']:.3f} ({d['nonhold_acc_vs_flat']:.1f}x) | >= 3x the flat |")
+    for name, what in (("bach", "Bach (music21, first parts)"), ("generated", "generated melodies (leaps, runs)")):
+        if f"ood_{name}" in d:
+            o, fo = d[f"ood_{name}"], f.get(f"ood_{name}", {})
+            rows.append(f"| ... out of distribution: {what}, {o['windows']} windows, overall / non-hold | "
+                        f"{o['reconstruction_acc']:.3f} / {o['reconstruction_nonhold_acc']:.3f} | "
+                        + (f"flat {fo['reconstruction_acc']:.3f} / {fo['reconstruction_nonhold_acc']:.3f}; " if fo else "")
+                        + f"all-hold {o['all_hold_baseline_acc']:.3f} | (reported) |")
     if "reconstruction_nonhold_by_bar" in d:
         nb = d["reconstruction_nonhold_by_bar"]
         rows.append(f"| ... by bar: bar 1 / bars 2-15 (mean) / bar 16 | {nb[0]:.3f} / {sum(nb[1:15]) / 14:.3f} / "
