@@ -138,15 +138,17 @@ class MusicVAE:
         out = self._encoder.run(melody=x.astype(np.int64))
         return out["mu"].astype(np.float32), out["sigma"].astype(np.float32)
 
-    def decode(self, z: np.ndarray, temperature: float = 0.0, rng: np.random.Generator | None = None) -> np.ndarray:
-        """Latents [B, Z] -> tokens int64 [B, 32]; temperature 0 = argmax, else sample softmax(logits / T)."""
+    def decode(self, z: np.ndarray, temperature: float = 0.0, rng: np.random.Generator | None = None,
+               **options) -> np.ndarray:
+        """Latents [B, Z] -> tokens int64 [B, 32]; temperature 0 = argmax, else sample softmax(logits / T).
+        ``options`` go to :meth:`decode_noise` (the 16-bar model's ``form``)."""
         z = self._latents(z)
         if temperature < 0:
             raise InputError(f"temperature must be >= 0, got {temperature}")
         if temperature <= 0:
-            return self.decode_noise(z, 0.0, None)
+            return self.decode_noise(z, 0.0, None, **options)
         rng = rng if rng is not None else np.random.default_rng()
-        return self.decode_noise(z, temperature, self.gumbel(len(z), rng))
+        return self.decode_noise(z, temperature, self.gumbel(len(z), rng), **options)
 
     def gumbel(self, batch: int, rng: np.random.Generator) -> np.ndarray:
         """Gumbel noise float32 [batch, 32, C], drawn step after step (the stream the step-by-step decode drew)."""

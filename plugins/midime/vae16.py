@@ -65,17 +65,6 @@ class MusicVAE16(MusicVAE):
         """``n`` forms for a ``form`` setting (``corpus``, ``free`` or 16 letters; see :mod:`.form`)."""
         return forms_.resolve(spec, n, self.forms, rng)
 
-    def decode(self, z: np.ndarray, temperature: float = 0.0, rng: np.random.Generator | None = None,
-               form: np.ndarray | None = None) -> np.ndarray:
-        """Latents [B, Z] -> tokens [B, 256]; ``form`` (source bar per bar, int [B, 16]) makes repeats."""
-        z = self._latents(z)
-        if temperature < 0:
-            raise InputError(f"temperature must be >= 0, got {temperature}")
-        if temperature <= 0:
-            return self.decode_noise(z, 0.0, None, form=form)
-        rng = rng if rng is not None else np.random.default_rng()
-        return self.decode_noise(z, temperature, self.gumbel(len(z), rng), form=form)
-
     def sample(self, n: int, temperature: float = 0.5, rng: np.random.Generator | None = None,
                form: str | None = forms_.CORPUS) -> np.ndarray:
         """``n`` new 16-bar pieces: z ~ N(0, I), each with a form drawn from the training tunes' (``form=
