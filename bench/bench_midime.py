@@ -217,6 +217,58 @@ def load_test(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return d["windows"].astype(np.int64), d["tune_ids"]
 
 
+def bach_windows(steps: int) -> np.ndarray:
+    """Windows of ``steps`` 16ths (one per bar) of the first part of each piece in music21's Bach corpus
+    (chorale sopranos mostly), 4/4 and 2/4 only as for the folk tunes; cached in data/ood/bach-<steps>.npz.
+    Out of distribution for models trained on folk tunes."""
+    cache = ROOT / "data" / "ood" / f"bach-{steps}.npz"
+    if cache.is_file():
+        return np.load(cache)["windows"]
+    from music21 import corpus
+
+    from export.musicvae import folk
+
+    out = []
+    for path in corpus.getComposer("bach"):
+        _, tunes, _ = folk.parse_file(path, steps=steps)
+        out += [w for _, ws in tunes for w in ws]
+    got = np.stack(out).astype(np.int64) if out else np.zeros((0, steps), np.int64)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(cache, windows=got)
+    return got
+
+
+def generated_windows(n: int, steps: int) -> np.ndarray:
+    """``n`` melodies of ``steps`` 16ths from the transcription bench's generator (export/transcription/
+    melodies.py: modes, leaps, chromatic and fast runs, repeated notes; seeds BENCH_SEEDS + 50,000 + k,
+    never trained on), its seconds turned back into beats at the melody's tempo and quantised to 16ths."""
+    from export.transcription.melodies import BENCH_SEEDS, melody as generated
+
+    beats = steps / melody.STEPS_PER_BEAT
+    rows = []
+    for k in range(n):
+        seed = BENCH_SEEDS + 50_000 + k
+        bpm = generated(seed, seconds=1.0)["bpm"]
+        m = generated(seed, seconds=beats * 60.0 / bpm + 0.3)
+        per = m["bpm"] / 60.0
+        notes = [melody.Note(p, v, (s - 0.3) * per, max((e - s) * per, 0.25)) for s, e, p, v in m["notes"]]
+        rows.append(melody.tokens_from_notes(notes, steps=steps))
+    return np.stack(rows).astype(np.int64)
+
+
+def ood_figures(vae: MusicVAE, rng: np.random.Generator, bach: int, generated: int) -> dict:
+    """Reconstruction on ``bach`` Bach windows (drawn) and ``generated`` generator melodies, as in-distribution."""
+    res = {}
+    sets = {"bach": bach_windows(vae.steps), "generated": generated_windows(generated, vae.steps)}
+    sets["bach"] = sets["bach"][np.sort(rng.choice(len(sets["bach"]), min(bach, len(sets["bach"])), replace=False))]
+    for name, ws in sets.items():
+        res[f"ood_{name}"] = reconstruction(vae, ws)
+    res["ood_sets"] = (f"bach: the first part of each piece of music21's Bach corpus (chorale sopranos mostly), "
+                       f"windows one per bar, {len(sets['bach'])} drawn; generated: export/transcription/melodies.py, "
+                       f"seeds BENCH_SEEDS + 50,000.., at each melody's tempo")
+    return res, sets
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=None, help="default $CMT_BRIDGE_MODELS or onnx_models/, "
@@ -227,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trials", type=int, default=5, help="tunes for the personalisation figure")
     ap.add_argument("--runs", type=int, default=200, help="timed decodes")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-ood", dest="ood", action="store_false", help="skip the out-of-distribution sets")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "midime.json")
     ap.add_argument("--write-manifest", action="store_true",
                     help="also store the figures in the model's manifest.json under quality.bench")
@@ -246,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
                  "split": "test (held-out tunes)"}
     t0 = time.perf_counter()
     res.update(reconstruction(vae, scored))
+    if args.ood:
+        res.update(ood_figures(vae, np.random.default_rng(args.seed + 1), 1000, 500)[0])
     res.update(interpolation(vae, scored, scored_ids, rng, pairs=100, steps=5))
     sets = tune_sets(windows, tune_ids, args.trials)
     if not sets:
@@ -262,6 +317,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model {res['model']} ({res['version']}), {res['windows']} held-out windows")
     print(f"reconstruction acc {res['reconstruction_acc']:.3f} (all-hold baseline {res['all_hold_baseline_acc']:.3f}), "
           f"non-hold acc {res['reconstruction_nonhold_acc']:.3f}   targets >= 0.90 / >= 0.70")
+    for name in ("bach", "generated"):
+        if f"ood_{name}" in res:
+            o = res[f"ood_{name}"]
+            print(f"out of distribution, {name} ({o['windows']} windows): acc {o['reconstruction_acc']:.3f} non-hold "
+                  f"{o['reconstruction_nonhold_acc']:.3f} (all-hold {o['all_hold_baseline_acc']:.3f})")
     print(f"interpolation end points acc {res['interpolation_endpoint_acc']:.3f} (target >= 0.90); per-step "
           f"Hamming {res['interpolation_step_hamming']}")
     if "personalisation_ratio_median" in res:

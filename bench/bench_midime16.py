@@ -79,43 +79,6 @@ def by_bar(windows: np.ndarray, out: np.ndarray) -> dict:
     return {"reconstruction_nonhold_by_bar": [round(float(a), 3) for a in acc]}
 
 
-def bach_windows(limit: int | None = None) -> np.ndarray:
-    """16-bar windows (one per bar) of the first part of each piece in music21's Bach corpus, 4/4 and 2/4
-    only (as for the folk tunes), cached in data/ood16/bach.npz."""
-    cache = ROOT / "data" / "ood16" / "bach.npz"
-    if cache.is_file():
-        return np.load(cache)["windows"]
-    from music21 import corpus
-
-    from export.musicvae import folk
-
-    out = []
-    for path in corpus.getComposer("bach")[:limit]:
-        _, tunes, _ = folk.parse_file(path, steps=256)
-        out += [w for _, ws in tunes for w in ws]
-    got = np.stack(out).astype(np.int64) if out else np.zeros((0, 256), np.int64)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(cache, windows=got)
-    return got
-
-
-def generated_windows(n: int) -> np.ndarray:
-    """``n`` 16-bar melodies from the transcription bench's generator (seeds BENCH_SEEDS + 50,000 + k),
-    its seconds turned back into beats at the melody's tempo and quantised to 16ths."""
-    from export.transcription.melodies import BENCH_SEEDS, melody as generated
-
-    rows = []
-    for k in range(n):
-        seed = BENCH_SEEDS + 50_000 + k
-        bpm = generated(seed, seconds=1.0)["bpm"]
-        m = generated(seed, seconds=64 * 60.0 / bpm + 0.3)
-        per = m["bpm"] / 60.0
-        notes = [melody.Note(p, v, (s - 0.3) * per, max((e - s) * per, 0.25)) for s, e, p, v in m["notes"]
-                 if s >= 0.3]
-        rows.append(melody.tokens_from_notes(notes, steps=256))
-    return np.stack(rows).astype(np.int64)
-
-
 def flat_model(given: Path | None):
     """The flat baseline in torch: (model, where from) or (None, why not)."""
     try:
@@ -217,9 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     res.update(by_bar(scored, rebuilt))
     ood = {}
     if args.ood:
-        bach = bach_windows()
+        bach = two.bach_windows(256)
         ood = {"bach": bach[np.sort(rng.choice(len(bach), min(300, len(bach)), replace=False))],
-               "generated": generated_windows(200)}
+               "generated": two.generated_windows(200, 256)}
         for name, ws in ood.items():
             res[f"ood_{name}"] = {"windows": int(len(ws)), **two.reconstruction(vae, ws, two.reconstruct(vae, ws))}
         res["ood_sets"] = ("bach: the first part of music21's Bach corpus (chorale sopranos mostly), 16-bar "

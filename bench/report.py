@@ -48,6 +48,19 @@ def host(d: dict) -> list[str]:
             "| | <= 250 MB |"]
 
 
+def _ood_rows(d: dict, flat: dict | None = None) -> list[str]:
+    """Reconstruction on the out-of-distribution sets (bench_midime.ood_figures), overall / non-hold."""
+    rows = []
+    for name, what in (("bach", "Bach (music21, first parts)"), ("generated", "generated melodies (leaps, runs)")):
+        if f"ood_{name}" in d:
+            o, fo = d[f"ood_{name}"], (flat or {}).get(f"ood_{name}", {})
+            rows.append(f"| ... out of distribution: {what}, {o['windows']} windows, overall / non-hold | "
+                        f"{o['reconstruction_acc']:.3f} / {o['reconstruction_nonhold_acc']:.3f} | "
+                        + (f"flat {fo['reconstruction_acc']:.3f} / {fo['reconstruction_nonhold_acc']:.3f}; " if fo else "")
+                        + f"all-hold {o['all_hold_baseline_acc']:.3f} | (reported) |")
+    return rows
+
+
 def midime(d: dict) -> list[str]:
     return [f"**MidiMe / MusicVAE** (`python bench/bench_midime.py`, model {d['version']}, {d['split']}, "
             f"{d['windows']} windows, {d['threads']} thread, load average {d['load_average_1min']}):", "",
@@ -55,6 +68,7 @@ def midime(d: dict) -> list[str]:
             f"| reconstruction, free-running argmax from the posterior mean, per 16th | {d['reconstruction_acc']:.3f} "
             f"| all-hold {d['all_hold_baseline_acc']:.3f} | >= 0.90 |",
             f"| ... on steps that are not hold | {d['reconstruction_nonhold_acc']:.3f} | all-hold 0.000 | >= 0.70 |",
+            *_ood_rows(d),
             f"| interpolation end points | {d['interpolation_endpoint_acc']:.3f} | | >= 0.90 |",
             f"| interpolation change per step (share of 16ths) | "
             f"{' / '.join(f'{x:.2f}' for x in d['interpolation_step_hamming'])} | | smooth |",
@@ -81,13 +95,7 @@ def midime16(d: dict) -> list[str]:
     if "reconstruction_nonhold_acc" in f:
         rows.append(f"| ... on steps that are not hold | {d['reconstruction_nonhold_acc']:.3f} | flat "
                     f"{f['reconstruction_nonhold_acc']:.3f} ({d['nonhold_acc_vs_flat']:.1f}x) | >= 3x the flat |")
-    for name, what in (("bach", "Bach (music21, first parts)"), ("generated", "generated melodies (leaps, runs)")):
-        if f"ood_{name}" in d:
-            o, fo = d[f"ood_{name}"], f.get(f"ood_{name}", {})
-            rows.append(f"| ... out of distribution: {what}, {o['windows']} windows, overall / non-hold | "
-                        f"{o['reconstruction_acc']:.3f} / {o['reconstruction_nonhold_acc']:.3f} | "
-                        + (f"flat {fo['reconstruction_acc']:.3f} / {fo['reconstruction_nonhold_acc']:.3f}; " if fo else "")
-                        + f"all-hold {o['all_hold_baseline_acc']:.3f} | (reported) |")
+    rows += _ood_rows(d, f)
     if "reconstruction_nonhold_by_bar" in d:
         nb = d["reconstruction_nonhold_by_bar"]
         rows.append(f"| ... by bar: bar 1 / bars 2-15 (mean) / bar 16 | {nb[0]:.3f} / {sum(nb[1:15]) / 14:.3f} / "
