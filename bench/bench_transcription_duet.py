@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pieces", type=int, default=3, help="duets per pair of instruments and condition (default 3)")
     ap.add_argument("--model", type=Path, default=ROOT / "onnx_models" / "transcription-duet")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "transcription_duet.json")
+    ap.add_argument("--write-manifest", action="store_true", help="store the figures in the model's manifest")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
     ours = DuetTranscriber.load(args.model)
@@ -102,12 +103,19 @@ def main(argv: list[str] | None = None) -> int:
     manifest = json.loads((args.model / "manifest.json").read_text())
     out = {"setup": {"pairs": len(pairs), "pieces_per_pair": args.pieces, "seconds": SECONDS,
                      "fonts": {f: FONTS[f] for f in result}, "metric": "mir_eval note onset F1, 50 ms, 50 cents, no offsets",
-                     "command": "python bench/bench_transcription_duet.py" +
+                     "command": "python bench/bench_transcription_duet.py" + (" --write-manifest" if args.write_manifest else "") +
                                 (f" --pieces {args.pieces}" if args.pieces != 3 else ""),
                      "model": manifest.get("version", ""), "load_average": list(os.getloadavg())},
            "conditions": result, "summary": summary}
     args.out.write_text(json.dumps(out, indent=1))
     print(json.dumps(summary, indent=1))
+    if args.write_manifest:   # the held-out figures travel with the model
+        manifest["quality"] = {"bench": {"summary": summary, "setup": out["setup"], "attributed_f1": {
+            f: {n: r["f1"] for n, r in c["per_instrument_attributed"].items()} for f, c in result.items()},
+            "agnostic_f1": {f: {k: v["f1"] for k, v in c["instrument_agnostic"].items()} for f, c in result.items()}},
+            "bench_command": "python bench/bench_transcription_duet.py --write-manifest"}
+        (args.model / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        print(f"wrote the figures into {args.model / 'manifest.json'}")
     return 0
 
 

@@ -198,7 +198,7 @@ def test_host_plays_a_duet_on_two_channels(tmp_path):
         by_channel.setdefault(channel, set()).add(pitch)
     # transcription's channel is 2: flute (first of the five instruments) on 2, piano on 3. This checks the
     # routing; how many notes the model gets right is the bench's (bench_transcription_duet.py: flute's
-    # attributed F1 is 0.66-0.70 with transcription-duet@29000; on this duet transcription-duet@18000 found 3
+    # attributed F1 is 0.69-0.73 with transcription-duet@38000; on this duet transcription-duet@18000 found 3
     # of the flute's 5 pitches, missing the 84 and giving the last 76 to the piano track)
     assert len(by_channel.get(2, set()) & {p for _, _, p, _ in flute}) >= 3, by_channel
     assert len(by_channel.get(3, set()) & {p for _, _, p, _ in piano}) >= 3, by_channel
