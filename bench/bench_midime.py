@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from plugins.midime import melody  # noqa: E402
+from plugins.midime import melody, sampling  # noqa: E402
 from plugins.midime.midime import MidiMe  # noqa: E402
 from plugins.midime.style import distance  # noqa: E402
 from plugins.midime.vae import MODEL_NAME, MusicVAE  # noqa: E402
@@ -102,12 +102,8 @@ def personalisation(vae: MusicVAE, sets: list[np.ndarray], rng, n: int, temperat
     for k, s in enumerate(sets):
         mu, _ = vae.encode(s)
         model = MidiMe.learn(mu, vae.name, vae.fingerprint, seed=k)
-        if form is None:
-            personal = vae.decode(model.sample_latents(n, rng), temperature, rng)
-            base = vae.sample(n, temperature, rng)
-        else:
-            personal = vae.decode(model.sample_latents(n, rng), temperature, rng, form=vae.draw_forms(n, form, rng))
-            base = vae.sample(n, temperature, rng, form=form)
+        personal = sampling.decode(vae, model.sample_latents(n, rng), temperature, rng, form)
+        base = vae.sample(n, temperature, rng) if form is None else vae.sample(n, temperature, rng, form=form)
         dp, db = distance(personal, s), distance(base, s)
         rows.append({"personal": round(dp, 4), "base": round(db, 4), "ratio": round(db / max(dp, 1e-9), 2)})
     ratios = [r["ratio"] for r in rows]
@@ -256,8 +252,9 @@ def generated_windows(n: int, steps: int) -> np.ndarray:
     return np.stack(rows).astype(np.int64)
 
 
-def ood_figures(vae: MusicVAE, rng: np.random.Generator, bach: int, generated: int) -> dict:
-    """Reconstruction on ``bach`` Bach windows (drawn) and ``generated`` generator melodies, as in-distribution."""
+def ood_figures(vae: MusicVAE, rng: np.random.Generator, bach: int, generated: int) -> tuple[dict, dict]:
+    """Reconstruction on ``bach`` Bach windows (drawn) and ``generated`` generator melodies, as in-distribution:
+    (figures, {set name: windows})."""
     res = {}
     sets = {"bach": bach_windows(vae.steps), "generated": generated_windows(generated, vae.steps)}
     sets["bach"] = sets["bach"][np.sort(rng.choice(len(sets["bach"]), min(bach, len(sets["bach"])), replace=False))]

@@ -13,7 +13,7 @@
   sampled from the prior by each model: the shipped sampler (a form drawn
   from the training tunes', plugins/midime/form.py) and the plain prior
   (``form=free``: what the network does alone);
-- out of distribution (``--ood``, on by default): the same reconstruction on
+- out of distribution (on unless ``--no-ood``): the same reconstruction on
   16-bar windows the folk-trained models never saw: the first part (the
   soprano, for the chorales) of music21's Bach corpus, and melodies from
   export/transcription/melodies.py (leaps, chromatic and fast runs, repeated
@@ -54,19 +54,15 @@ from plugins.midime.vae16 import MusicVAE16  # noqa: E402
 
 FLAT = "musicvae-mel16bar-flat"
 KEPT_FLAT = ROOT / "bench" / "models" / f"{FLAT}.pt"
-NEAR = 2  # a bar "nearly repeats" an earlier one when at most this many of its 16 tokens differ
+NEAR = form.NEAR  # a bar "nearly repeats" an earlier one when at most this many of its 16 tokens differ
 
 
 def repeats(pieces: np.ndarray) -> float:
-    """Share of bars 2..16 that repeat or nearly repeat an earlier bar of the same piece."""
-    bars = np.asarray(pieces).reshape(len(pieces), -1, melody.STEPS_PER_BAR)
-    hits = total = 0
-    for p in bars:
-        for i in range(1, len(p)):
-            diff = (p[:i] != p[i]).sum(axis=1).min()
-            hits += int(diff <= NEAR)
-            total += 1
-    return hits / max(total, 1)
+    """Share of bars 2..16 that repeat or nearly repeat an earlier bar of the same piece (form.sources)."""
+    if not len(pieces):
+        return 0.0
+    again = [form.sources(p)[1:] != np.arange(1, form.BARS) for p in np.asarray(pieces)]
+    return float(np.mean(again))
 
 
 def by_bar(windows: np.ndarray, out: np.ndarray) -> dict:
@@ -180,14 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     res.update(by_bar(scored, rebuilt))
     ood = {}
     if args.ood:
-        bach = two.bach_windows(256)
-        ood = {"bach": bach[np.sort(rng.choice(len(bach), min(300, len(bach)), replace=False))],
-               "generated": two.generated_windows(200, 256)}
-        for name, ws in ood.items():
-            res[f"ood_{name}"] = {"windows": int(len(ws)), **two.reconstruction(vae, ws, two.reconstruct(vae, ws))}
-        res["ood_sets"] = ("bach: the first part of music21's Bach corpus (chorale sopranos mostly), 16-bar "
-                           "windows one per bar, 300 drawn; generated: export/transcription/melodies.py, seeds "
-                           "BENCH_SEEDS + 50,000.., 16 bars at each melody's tempo")
+        figures, ood = two.ood_figures(vae, rng, bach=300, generated=200)
+        res.update(figures)
     # structure: one window per held-out tune (the first), against prior samples of each model
     first = np.unique(tune_ids, return_index=True)[1]
     res["heldout_repeat_share"] = round(repeats(windows[first]), 4)

@@ -221,7 +221,7 @@ def cmd_learn(args) -> int:
 
     from bridge.api import render_pianoroll as render
 
-    from . import melody, phrases
+    from . import melody, phrases, sampling
     from .midime import EPOCHS, MidiMe
 
     from bridge.api import output_path
@@ -254,9 +254,7 @@ def cmd_learn(args) -> int:
     model.info["sources"] = [p.name for p in args.files]
     written = [model.save(args.out)]
     rng = np.random.default_rng(seed)
-    z = model.sample_latents(max(1, args.preview), rng)
-    shape = vae.draw_forms(len(z), "corpus", rng) if hasattr(vae, "draw_forms") else None   # 16 bars: a form
-    preview = vae.decode(z, 0.5, rng) if shape is None else vae.decode(z, 0.5, rng, form=shape)
+    preview = sampling.decode(vae, model.sample_latents(max(1, args.preview), rng), 0.5, rng, "corpus")
     stem = args.out.with_suffix("")
     from bridge.api import write_notes
 

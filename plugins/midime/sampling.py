@@ -45,10 +45,15 @@ def melodies(vae: "MusicVAE", n: int, phrases: int, temperature: float, rng: np.
         z = personal.decode(walk(n, phrases, personal.latent_dim, rng))
     else:
         z = walk(n, phrases, vae.z_dim, rng).astype(np.float32)
+    return decode(vae, z, temperature, rng, form).reshape(int(n), int(phrases), -1)
+
+
+def decode(vae: "MusicVAE", z: np.ndarray, temperature: float, rng: np.random.Generator,
+           form: str | None = None) -> np.ndarray:
+    """``vae.decode`` with a ``form`` setting drawn per row on a 16-bar model (the 2-bar model has none)."""
     draw = getattr(vae, "draw_forms", None)
     shape = draw(len(z), form, rng) if draw is not None and form is not None else None
-    tokens = vae.decode(z, temperature, rng) if shape is None else vae.decode(z, temperature, rng, form=shape)
-    return tokens.reshape(int(n), int(phrases), -1)
+    return vae.decode(z, temperature, rng) if shape is None else vae.decode(z, temperature, rng, form=shape)
 
 
 def phrase_beats(tokens: np.ndarray) -> float:
