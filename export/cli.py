@@ -95,7 +95,8 @@ def add_commands(sub: argparse._SubParsersAction, guard: bool = True) -> None:
                    help="train on this prepared folder (cmt-bridge data prepare midi DIR --out FOLDER) instead of "
                         "the config's dataset")
     t.add_argument("--init", type=Path, default=None,
-                   help="start from this model folder (e.g. onnx_models/musicvae-mel2bar): fine-tuning")
+                   help="start from this model folder (e.g. onnx_models/musicvae-mel2bar): fine-tuning; "
+                        "transcription: train a shipped model on (--steps is the total, going on from its step)")
     t.set_defaults(func=wrap(_cmd_train, "train"))
 
     e = sub.add_parser("export-onnx", help="export a trained checkpoint to validated ONNX + manifest",

@@ -119,3 +119,67 @@ def test_varied_expressive_chunk_keeps_written_labels(tiny_model, tmp_path):
     assert max(abs(b) for _, b in bends) <= 80 * 8192 / 200 + 1   # never more than 80 cents
     clip, length = d.varied_clip(BENCH_SEEDS + 5, violin, 1.0)   # wraps below the bench seeds
     assert clip == d.varied_clip(5, violin, 1.0)[0] and length > 0
+
+
+def test_drill_chunks_repeat_and_hold_high_without_changing_other_melodies():
+    """Train chunks from DRILL_FROM on are drills: more repeated and held notes, high in the register;
+    melody() without drill draws exactly as before (the benches' melodies do not move)."""
+    from export.transcription import data as d
+    from export.transcription.melodies import melody
+    from plugins.transcription.labels import instrument
+
+    assert d.chunk_kind("train", d.DRILL_FROM) == "drill" and d.chunk_kind("train", d.DRILL_FROM - 1) == "varied"
+    assert d.chunk_kind("valid", d.DRILL_FROM) != "drill" and d.chunk_number("alto_sax_027_opl3") == 27
+    flute = instrument("flute")
+    plain = [melody(s, 8.0, flute.low, flute.high) for s in range(40)]
+    drill = [melody(s, 8.0, flute.low, flute.high, drill=True) for s in range(40)]
+    for a, b in zip(plain[:5], drill[:5]):
+        assert a["bpm"] == b["bpm"]   # the same first draws: only what drill changes differs
+
+    def repeats(ms):
+        return np.mean([sum(x[2] == y[2] for x, y in zip(m["notes"], m["notes"][1:])) / len(m["notes"]) for m in ms])
+
+    def height(ms):
+        return np.mean([np.mean([n[2] for n in m["notes"]]) for m in ms])
+
+    assert repeats(drill) > 1.3 * repeats(plain) and height(drill) > height(plain) + 4
+    assert all(flute.low <= n[2] <= flute.high for m in drill for n in m["notes"])
+
+
+def test_training_goes_on_from_an_exported_folder(tiny_model, tmp_path):
+    """--init: the torch model is rebuilt from the ONNX folder (checked against onnxruntime), the step count
+    goes on from the folder's, the schedule warms up again; --resume keeps that schedule."""
+    from bridge.errors import BridgeError
+    from export.checkpoints import load
+    from export.transcription.configs import CONFIGS
+    from export.transcription.train import INIT_WARMUP, build_model, learning_rate, train
+    from export.transcription.weights import load_from_folder
+
+    root, data, ckpt, out, _ = tiny_model
+    model = build_model(CONFIGS["transcription-tiny"])
+    report = load_from_folder(model, out)
+    assert report["step"] == 12 and report["max_abs"] < 1e-4
+    assert sorted(report["fresh"]) == sorted(k for k in model.state_dict() if ".logvar." in k)
+    with pytest.raises(BridgeError, match="give --steps above it"):
+        train("transcription-tiny", tmp_path / "run", data=data, threads=1, init=out)
+    got = train("transcription-tiny", tmp_path / "run", data=data, threads=1, init=out, steps=18)
+    state = load(got, weights_only=True)
+    assert state["step"] == 18 and state["init_step"] == 12 and str(out) in state["init"]
+    again = train("transcription-tiny", tmp_path / "run", data=data, threads=1, resume=True, steps=24)
+    assert load(again, weights_only=True)["init_step"] == 12
+    cfg = CONFIGS["transcription"]
+    assert learning_rate(cfg, 24000, 42000, first=24000) < learning_rate(cfg, 24000 + INIT_WARMUP, 42000, 24000)
+    assert learning_rate(cfg, 24000 + INIT_WARMUP, 42000, 24000) <= cfg.lr / 4 + 1e-12
+    assert abs(learning_rate(cfg, 41999, 42000, 24000) - cfg.lr_min) < 1e-5
+    with pytest.raises(BridgeError, match="not a model folder"):
+        load_from_folder(model, tmp_path)
+
+
+def test_shipped_folders_rebuild_in_torch():
+    from export.transcription.configs import CONFIGS
+    from export.transcription.train import build_model
+    from export.transcription.weights import load_from_folder
+
+    for name in ("transcription", "transcription-duet"):
+        report = load_from_folder(build_model(CONFIGS[name]), f"onnx_models/{name}")
+        assert report["max_abs"] < 1e-4 and report["step"] > 0

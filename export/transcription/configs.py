@@ -32,6 +32,7 @@ class TranscriptionConfig:
     valid_every: int = 500
     seed: int = 1
     limit_chunks: int | None = None  # tiny configs: first N train chunks only
+    train_chunks: int | None = None  # train chunks numbered below this only (None: all; 24: before the drills)
     train_command: str = ""  # how the shipped weights were trained, when it is not one plain run
 
     def reproduce_training(self) -> str:
@@ -43,9 +44,16 @@ class TranscriptionConfig:
 
 
 CONFIGS = {c.name: c for c in (
-    TranscriptionConfig("transcription", "cross-modal VAE transcription, 5 instruments; folk and varied melodies, "
-                        "expressive renders and effects, 5 training soundfonts (MuseScore's held out); shipped",
-                        audio_hidden=384, steps=24000),
+    TranscriptionConfig("transcription-v2", "the first shipped transcriber's recipe (transcription@24000): the "
+                        "train chunks before the drills; `transcription` trains on from it",
+                        audio_hidden=384, steps=24000, train_chunks=24),
+    TranscriptionConfig("transcription", "cross-modal VAE transcription, 5 instruments; folk, varied and drill "
+                        "melodies, expressive renders and effects, 5 training soundfonts (MuseScore's held out); "
+                        "trained on from transcription-v2; shipped",
+                        audio_hidden=384, steps=42000,
+                        train_command="cmt-bridge train transcription-v2 --threads 1 && "
+                                      "cmt-bridge export-onnx transcription-v2 && "
+                                      "cmt-bridge train transcription --init onnx_models/transcription --threads 1"),
     TranscriptionConfig("transcription-duet", "duets: two of the five instruments together -> one track per "
                         "instrument; mixtures of the solo renders with random source presence; shipped",
                         model_name="transcription-duet", kind="duet", audio_hidden=384, dilations=(1, 2, 4, 8), segment=64, batch=32, steps=38000,

@@ -14,6 +14,11 @@ Two kinds of chunk, alternating in train and valid (even chunks folk, odd chunks
   curves) in the instrument's register, from seeds below
   :data:`~export.transcription.melodies.BENCH_SEEDS` (the benches draw above it).
 
+- **drill** (train chunks from :data:`DRILL_FROM` on): varied melodies drawn with
+  ``melody(drill=True)``: fast repeated notes with short gaps and long held notes,
+  high in the register, more often (what the flute missed off the folk tunes).
+  The chunks before them are unchanged by their addition.
+
 In train and valid, clips of the four instruments that bend are played
 expressively half of the time (vibrato 4.5..6.5 Hz, 8..45 cents, after a
 delay; scoops into some notes, as pitch-bend events; the label stays the
@@ -80,7 +85,8 @@ FONTS = {"train": TRAIN_FONTS, "valid": TRAIN_FONTS, "test": ("fluidr3", "timgm6
 CLIPS_PER_CHUNK = 25
 VARIED_CLIPS = 12                 # 8-second melodies per varied chunk (about as long as 25 folk clips)
 VARIED_SECONDS = 8.0
-CHUNKS = {"train": 24, "valid": 2, "test": 2}
+CHUNKS = {"train": 32, "valid": 2, "test": 2}
+DRILL_FROM = 24                   # train chunks 24.. are drills (the first shipped model trained on 0..23)
 GAP_SECONDS = 0.6
 BPM_RANGE = (60.0, 200.0)
 EXPRESSIVE = 0.5                  # share of clips (train/valid, not piano) played with vibrato and scoops
@@ -140,15 +146,23 @@ def clip_notes(tokens: np.ndarray, inst: Instrument, rng: np.random.Generator, t
 
 
 def chunk_kind(split: str, chunk: int) -> str:
-    """``folk`` or ``varied``: train and valid alternate; test is folk (the in-distribution condition)."""
+    """``folk``, ``varied`` or ``drill``: train and valid alternate folk and varied, train ends with drills;
+    test is folk (the in-distribution condition)."""
+    if split == "train" and chunk >= DRILL_FROM:
+        return "drill"
     return "varied" if split != "test" and chunk % 2 == 1 else "folk"
 
 
-def varied_clip(seed: int, inst: Instrument, t0: float) -> tuple[list, float]:
+def chunk_number(stem: str) -> int:
+    """``alto_sax_003_timgm6mb`` -> 3."""
+    return int(stem[len(instrument_of(stem)) + 1:].split("_", 1)[0])
+
+
+def varied_clip(seed: int, inst: Instrument, t0: float, drill: bool = False) -> tuple[list, float]:
     """One melody of :mod:`.melodies` in ``inst``'s register, from ``t0``; its notes and length in s."""
     from .melodies import BENCH_SEEDS, melody
 
-    m = melody(seed % BENCH_SEEDS, seconds=VARIED_SECONDS, low=inst.low, high=inst.high)
+    m = melody(seed % BENCH_SEEDS, seconds=VARIED_SECONDS, low=inst.low, high=inst.high, drill=drill)
     notes = [(t0 + s, t0 + e, int(p), int(v)) for s, e, p, v in m["notes"]]
     return notes, max(e for _, e, _, _ in notes) - t0
 
@@ -268,7 +282,8 @@ def render_chunk(folk: Path, split: str, inst: Instrument, chunk: int, out: Path
     sources = (windows[chunk * clips:(chunk + 1) * clips] if kind == "folk"
                else [int(rng.integers(0, 2**62)) for _ in range(VARIED_CLIPS)])
     for src in sources:
-        clip, length = clip_notes(src, inst, rng, t) if kind == "folk" else varied_clip(src, inst, t)
+        clip, length = (clip_notes(src, inst, rng, t) if kind == "folk"
+                        else varied_clip(src, inst, t, drill=kind == "drill"))
         if played and inst.name != "piano" and rng.random() < EXPRESSIVE:
             bends += expressive_bends(clip, rng)
         notes += clip

@@ -28,13 +28,17 @@ log = logging.getLogger(__name__)
 class FrameSet:
     """Every chunk of a split, end to end with silence between them, with the frame labels the model learns."""
 
-    def __init__(self, folder: Path, limit: int | None = None, fonts: tuple[str, ...] | None = None) -> None:
-        from .data import font_of, instrument_of
+    def __init__(self, folder: Path, limit: int | None = None, fonts: tuple[str, ...] | None = None,
+                 below: int | None = None) -> None:
+        """``limit``: the first N files per instrument (tiny configs); ``below``: chunks numbered below it only."""
+        from .data import chunk_number, font_of, instrument_of
 
         files = sorted(folder.glob("*.npz"))
         files = [f for f in files if not f.name.endswith(".part.npz")]
         if fonts is not None:
             files = [f for f in files if font_of(f.stem) in fonts]
+        if below is not None:
+            files = [f for f in files if chunk_number(f.stem) < below]
         if limit:
             by_inst: dict[str, list[Path]] = {}
             for f in files:
@@ -92,12 +96,31 @@ class FrameSet:
 
 
 CHECKPOINT = "model.pt"
+#: training on from a model folder (``--init``): the peak learning rate is the config's times this, reached
+#: after INIT_WARMUP steps (the optimizer starts afresh), then a cosine down to the config's lr_min
+INIT_LR_SCALE = 0.25
+INIT_WARMUP = 200
+
+
+def learning_rate(cfg, step: int, total: int, first: int = 0) -> float:
+    """The schedule: a cosine from cfg.lr to cfg.lr_min over the run; trained on from a folder at step
+    ``first`` (> 0), a warm-up to INIT_LR_SCALE * cfg.lr, then a cosine to cfg.lr_min over the rest."""
+    if not first:
+        return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * step / total))
+    peak, k, n = cfg.lr * INIT_LR_SCALE, step - first, max(1, total - first)
+    if k < INIT_WARMUP:
+        return peak * (k + 1) / INIT_WARMUP
+    return cfg.lr_min + 0.5 * (peak - cfg.lr_min) * (1 + math.cos(math.pi * (k - INIT_WARMUP) / max(1, n - INIT_WARMUP)))
 
 
 def train(cfg, run_dir: Path, data: Path | None = None, resume: bool = False, steps: int | None = None,
-          threads: int | None = None, seed: int | None = None, command: str = "") -> Path:
+          threads: int | None = None, seed: int | None = None, command: str = "", init: Path | None = None) -> Path:
     """Train ``cfg`` (a TranscriptionConfig or its name) on ``data`` (default data/transcription) into
-    ``run_dir/model.pt``; -> that checkpoint."""
+    ``run_dir/model.pt``; -> that checkpoint.
+
+    ``init``: a model folder (``onnx_models/transcription``) to train on from (export/transcription/weights.py):
+    the step count goes on from the folder's (``--steps``, like the config's, is the total), with a fresh
+    optimizer and :func:`learning_rate`'s warm restart. ``--resume`` of such a run keeps its schedule."""
     import torch
 
     from ..checkpoints import restore, save
@@ -115,7 +138,7 @@ def train(cfg, run_dir: Path, data: Path | None = None, resume: bool = False, st
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     t0 = time.time()
-    train_set = FrameSet(data / "train", cfg.limit_chunks)
+    train_set = FrameSet(data / "train", cfg.limit_chunks, below=cfg.train_chunks)
     valid_set = FrameSet(data / "valid", cfg.limit_chunks)
     log.info("train %d frames, valid %d frames (%.1fs to load)", len(train_set), len(valid_set), time.time() - t0)
     model = build_model(cfg)
@@ -125,20 +148,35 @@ def train(cfg, run_dir: Path, data: Path | None = None, resume: bool = False, st
     total = steps or cfg.steps
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt = run_dir / CHECKPOINT
-    start, history = 0, []
+    start, history, first, origin = 0, [], 0, None
     if resume and ckpt.is_file():
+        from ..checkpoints import load
+
+        stored = load(ckpt, weights_only=True)
+        first, origin = int(stored.get("init_step", 0)), stored.get("init") or None
         start, history = restore(ckpt, model, opt, weights_only=True)
         rng = np.random.default_rng([cfg.seed, start])
+    elif init is not None:
+        from .weights import load_from_folder
+
+        report = load_from_folder(model, init)
+        first = start = report["step"]
+        origin = f"{init} ({report['version']})"
+        log.info("training on from %s at step %d (fresh: %s; torch vs onnxruntime %.1g)", origin, start,
+                 ", ".join(report["fresh"]) or "nothing", report["max_abs"])
+        if total <= start:
+            raise BridgeError(f"{init} is at step {start}: give --steps above it (the total, e.g. {start + 10000})")
+        rng = np.random.default_rng([cfg.seed, start, 1])
     bar = Progress(total, f"train {cfg.name}", done=start)
 
     def checkpoint(step: int) -> None:
         save(ckpt, {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
                     "config": json.dumps({**cfg.to_dict(), "steps": total}),   # --steps N: the run's own length
                     "history": json.dumps(history), "command": command,
-                    "pitched_share": float(pitched.mean())})
+                    "pitched_share": float(pitched.mean()), "init_step": first, "init": origin or ""})
 
     for step in range(start, total):
-        lr = cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * step / total))
+        lr = learning_rate(cfg, step, total, first)
         for g in opt.param_groups:
             g["lr"] = lr
         model.train()

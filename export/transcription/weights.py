@@ -1,0 +1,131 @@
+"""Torch transcription models rebuilt from an exported model folder's ONNX initializers (``--init``).
+
+``runs/`` is not in git, so a shipped model is trained further from its folder:
+``cmt-bridge train transcription --init onnx_models/transcription --steps N``.
+
+- **duet** (``duet.onnx``): every parameter and buffer is an initializer under its torch name.
+- **solo** (``transcribe.onnx`` and ``synthesize.onnx``): the audio encoder, onset head, audio decoder
+  and symbol encoder are initializers under their torch names (prefixed ``m.``); the symbol decoder's
+  linear layers were exported as MatMul, their weights transposed, under generated names (matched here
+  by shape, which is unique per layer). The two ``logvar`` layers only training uses are in no graph:
+  they start at weight 0 and bias :data:`LOGVAR_INIT` (a narrow posterior) and learn again.
+
+The rebuilt model is checked against onnxruntime on held-out-like input (every graph, 1e-4, the
+export's tolerance) before training starts.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from bridge.errors import BridgeError
+from bridge.runtime import MANIFEST
+
+TOLERANCE = 1e-4
+LOGVAR_INIT = -4.0
+
+
+def _initializers(path: Path) -> dict[str, np.ndarray]:
+    import onnx
+    from onnx import numpy_helper
+
+    if not path.is_file():
+        raise BridgeError(f"{path}: missing (--init takes a transcription model folder, e.g. onnx_models/transcription)")
+    return {i.name: numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer}
+
+
+def _solo_state(folder: Path, model) -> tuple[dict, list[str]]:
+    """The solo model's state dict from both graphs; the names no graph holds."""
+    inits = {**_initializers(folder / "transcribe.onnx"), **_initializers(folder / "synthesize.onnx")}
+    want = model.state_dict()
+    state = {k[2:]: v for k, v in inits.items() if k.startswith("m.") and k[2:] in want}
+    matmul = {k: v for k, v in inits.items() if not k.startswith("m.") and v.ndim == 2}
+    for name in [k for k in want if k.startswith("symbol_decoder.") and k.endswith(".weight")]:
+        shape = tuple(want[name].shape[::-1])
+        found = [k for k, v in matmul.items() if v.shape == shape]
+        if len(found) != 1:
+            raise BridgeError(f"{folder}: {len(found)} MatMul weights of shape {shape} for {name} (expected one)")
+        state[name] = matmul.pop(found[0]).T
+    missing = [k for k in want if k not in state]
+    return state, missing
+
+
+def load_from_folder(model, folder: str | Path, check: bool = True) -> dict:
+    """Load ``folder``'s weights into ``model`` (a fresh model of the same config kind); -> a report:
+    the folder's step, the names that start fresh, the max |torch - onnxruntime|."""
+    import torch
+
+    folder = Path(folder)
+    manifest_path = folder / MANIFEST
+    if not manifest_path.is_file():
+        raise BridgeError(f"{folder}: not a model folder (no {MANIFEST})")
+    manifest = json.loads(manifest_path.read_text())
+    cfg = model.cfg
+    stored = manifest.get("training", {}).get("config", {})
+    for key in ("kind", "audio_hidden", "symbol_hidden", "z_dim", "onset_hidden", "dilations"):
+        if key in stored and stored[key] != (list(getattr(cfg, key)) if key == "dilations" else getattr(cfg, key)):
+            raise BridgeError(f"{folder}: its {key} is {stored[key]}, config {cfg.name} has {getattr(cfg, key)}")
+    if cfg.kind == "duet":
+        inits = _initializers(folder / "duet.onnx")
+        want = model.state_dict()
+        state = {k: v for k, v in inits.items() if k in want}
+        missing = [k for k in want if k not in state]
+        if missing:
+            raise BridgeError(f"{folder}: duet.onnx has no {', '.join(missing)}")
+        fresh: list[str] = []
+    else:
+        state, fresh = _solo_state(folder, model)
+        unexpected = [k for k in fresh if ".logvar." not in k]
+        if unexpected:
+            raise BridgeError(f"{folder}: the graphs hold no {', '.join(unexpected)}")
+        for k in fresh:
+            state[k] = np.zeros(model.state_dict()[k].shape, np.float32) if k.endswith("weight") else \
+                np.full(model.state_dict()[k].shape, LOGVAR_INIT, np.float32)
+    model.load_state_dict({k: torch.from_numpy(np.array(v, np.float32)) for k, v in state.items()})
+    report = {"init": str(folder), "step": int(manifest.get("training", {}).get("step", 0)),
+              "version": manifest.get("version", ""), "fresh": fresh}
+    if check:
+        report["max_abs"] = _check(model, folder)
+    return report
+
+
+def _check(model, folder: Path) -> float:
+    """Max |torch - onnxruntime| over the folder's graphs on seeded spectrum-like input; raises above TOLERANCE."""
+    import onnxruntime as ort
+    import torch
+
+    from plugins.transcription import features, labels
+
+    rng = np.random.default_rng(0)
+    model.eval()
+    worst = 0.0
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+
+    def run(name: str, feeds: dict) -> list[np.ndarray]:
+        return ort.InferenceSession(str(folder / name), opts, providers=["CPUExecutionProvider"]).run(None, feeds)
+
+    with torch.no_grad():
+        if model.cfg.kind == "duet":
+            pad = model.before + model.after
+            frames = (model.mean.numpy() + model.std.numpy() * rng.standard_normal((2, 60 + pad, features.N_BINS))
+                      ).astype(np.float32)
+            outs = [t.numpy() for t in model(torch.from_numpy(frames))]
+            got = run("duet.onnx", {"frames": frames})
+        else:
+            frames = (model.audio_encoder.mean.numpy() + model.audio_encoder.std.numpy()
+                      * rng.standard_normal((2, 60 + features.CONTEXT - 1, features.N_BINS))).astype(np.float32)
+            o = model.transcribe(torch.from_numpy(frames))
+            outs = [o[k].numpy() for k in ("pitch_class", "octave", "dynamics", "instrument", "onset", "z")]
+            got = run("transcribe.onnx", {"frames": frames})
+            symbols = np.eye(labels.SYMBOL_SIZE, dtype=np.float32)[rng.integers(0, labels.SYMBOL_SIZE, 8)]
+            outs.append(model.synthesize(torch.from_numpy(symbols)).numpy())
+            got += run("synthesize.onnx", {"symbols": symbols})
+    for a, b in zip(outs, got):
+        worst = max(worst, float(np.abs(a - b).max()))
+    if worst > TOLERANCE:
+        raise BridgeError(f"{folder}: the rebuilt torch model differs from onnxruntime by {worst:.2g} "
+                          f"(> {TOLERANCE}): not the same architecture")
+    return worst
