@@ -50,17 +50,28 @@ CONFIGS = {c.name: c for c in (
     TranscriptionConfig("transcription", "cross-modal VAE transcription, 5 instruments; folk, varied and drill "
                         "melodies, expressive renders and effects, 5 training soundfonts (MuseScore's held out); "
                         "trained on from transcription-v2; shipped",
-                        audio_hidden=384, steps=42000,
+                        audio_hidden=384, steps=60000,
                         train_command="cmt-bridge train transcription-v2 --threads 1 && "
                                       "cmt-bridge export-onnx transcription-v2 && "
                                       "cmt-bridge train transcription --init onnx_models/transcription --threads 1"),
+    TranscriptionConfig("transcription-duet-v1", "the first shipped duet transcriber's recipe "
+                        "(transcription-duet@38000, four sittings): the train chunks before the drills; "
+                        "`transcription-duet` trains on from it",
+                        model_name="transcription-duet", kind="duet", audio_hidden=384, dilations=(1, 2, 4, 8),
+                        segment=64, batch=32, steps=38000, train_chunks=24,
+                        train_command="cmt-bridge train transcription-duet-v1 --steps 8000 --threads 1 && "
+                                      "cmt-bridge train transcription-duet-v1 --resume --steps 18000 --threads 1 && "
+                                      "cmt-bridge train transcription-duet-v1 --resume --steps 29000 --threads 1 && "
+                                      "cmt-bridge train transcription-duet-v1 --resume --threads 1"),
     TranscriptionConfig("transcription-duet", "duets: two of the five instruments together -> one track per "
-                        "instrument; mixtures of the solo renders with random source presence; shipped",
-                        model_name="transcription-duet", kind="duet", audio_hidden=384, dilations=(1, 2, 4, 8), segment=64, batch=32, steps=38000,
-                        train_command="cmt-bridge train transcription-duet --steps 8000 --threads 1 && "
-                                      "cmt-bridge train transcription-duet --resume --steps 18000 --threads 1 && "
-                                      "cmt-bridge train transcription-duet --resume --steps 29000 --threads 1 && "
-                                      "cmt-bridge train transcription-duet --resume --threads 1"),
+                        "instrument; mixtures of the solo renders (drills too) with random source presence; "
+                        "trained on from transcription-duet-v1; shipped",
+                        model_name="transcription-duet", kind="duet", audio_hidden=384, dilations=(1, 2, 4, 8),
+                        segment=64, batch=32, steps=53000,
+                        train_command="(the four sittings of transcription-duet-v1) && "
+                                      "cmt-bridge export-onnx transcription-duet-v1 && "
+                                      "cmt-bridge train transcription-duet --init onnx_models/transcription-duet "
+                                      "--threads 1"),
     TranscriptionConfig("transcription-duet-tiny", "tiny duet config for tests and CI (seconds), never shipped",
                         model_name="transcription-duet-tiny", kind="duet", audio_hidden=16, dilations=(1, 2), segment=16, batch=8,
                         steps=12, valid_every=6, limit_chunks=1),
