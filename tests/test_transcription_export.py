@@ -144,6 +144,9 @@ def test_drill_chunks_repeat_and_hold_high_without_changing_other_melodies():
 
     assert repeats(drill) > 1.3 * repeats(plain) and height(drill) > height(plain) + 4
     assert all(flute.low <= n[2] <= flute.high for m in drill for n in m["notes"])
+    sax = instrument("alto_sax")
+    reach = [p for s in range(20) for _, _, p, _ in d.varied_clip(s, sax, 0.0, drill=True)[0]]
+    assert max(reach) > sax.high and max(reach) <= d.DRILL_REGISTER["alto_sax"][1] and min(reach) >= sax.low
 
 
 def test_training_goes_on_from_an_exported_folder(tiny_model, tmp_path):

@@ -50,7 +50,7 @@ CONFIGS = {c.name: c for c in (
     TranscriptionConfig("transcription", "cross-modal VAE transcription, 5 instruments; folk, varied and drill "
                         "melodies, expressive renders and effects, 5 training soundfonts (MuseScore's held out); "
                         "trained on from transcription-v2; shipped",
-                        audio_hidden=384, steps=60000,
+                        audio_hidden=384, steps=59000,
                         train_command="cmt-bridge train transcription-v2 --threads 1 && "
                                       "cmt-bridge export-onnx transcription-v2 && "
                                       "cmt-bridge train transcription --init onnx_models/transcription --threads 1"),
@@ -67,7 +67,7 @@ CONFIGS = {c.name: c for c in (
                         "instrument; mixtures of the solo renders (drills too) with random source presence; "
                         "trained on from transcription-duet-v1; shipped",
                         model_name="transcription-duet", kind="duet", audio_hidden=384, dilations=(1, 2, 4, 8),
-                        segment=64, batch=32, steps=53000,
+                        segment=64, batch=32, steps=52000,
                         train_command="(the four sittings of transcription-duet-v1) && "
                                       "cmt-bridge export-onnx transcription-duet-v1 && "
                                       "cmt-bridge train transcription-duet --init onnx_models/transcription-duet "
