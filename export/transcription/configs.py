@@ -32,7 +32,7 @@ class TranscriptionConfig:
     valid_every: int = 500
     seed: int = 1
     limit_chunks: int | None = None  # tiny configs: first N train chunks only
-    train_chunks: int | None = None  # train chunks numbered below this only (None: all; 24: before the drills)
+    train_chunks: int | None = None  # train chunks numbered below this only (24: before the drills)
     train_command: str = ""  # how the shipped weights were trained, when it is not one plain run
 
     def reproduce_training(self) -> str:
@@ -44,34 +44,16 @@ class TranscriptionConfig:
 
 
 CONFIGS = {c.name: c for c in (
-    TranscriptionConfig("transcription-v2", "the first shipped transcriber's recipe (transcription@24000): the "
-                        "train chunks before the drills; `transcription` trains on from it",
+    TranscriptionConfig("transcription", "cross-modal VAE transcription, 5 instruments; folk and varied melodies, "
+                        "expressive renders and effects, 5 training soundfonts (MuseScore's held out); shipped",
                         audio_hidden=384, steps=24000, train_chunks=24),
-    TranscriptionConfig("transcription", "cross-modal VAE transcription, 5 instruments; folk, varied and drill "
-                        "melodies, expressive renders and effects, 5 training soundfonts (MuseScore's held out); "
-                        "trained on from transcription-v2; shipped",
-                        audio_hidden=384, steps=59000,
-                        train_command="cmt-bridge train transcription-v2 --threads 1 && "
-                                      "cmt-bridge export-onnx transcription-v2 && "
-                                      "cmt-bridge train transcription --init onnx_models/transcription --threads 1"),
-    TranscriptionConfig("transcription-duet-v1", "the first shipped duet transcriber's recipe "
-                        "(transcription-duet@38000, four sittings): the train chunks before the drills; "
-                        "`transcription-duet` trains on from it",
-                        model_name="transcription-duet", kind="duet", audio_hidden=384, dilations=(1, 2, 4, 8),
-                        segment=64, batch=32, steps=38000, train_chunks=24,
-                        train_command="cmt-bridge train transcription-duet-v1 --steps 8000 --threads 1 && "
-                                      "cmt-bridge train transcription-duet-v1 --resume --steps 18000 --threads 1 && "
-                                      "cmt-bridge train transcription-duet-v1 --resume --steps 29000 --threads 1 && "
-                                      "cmt-bridge train transcription-duet-v1 --resume --threads 1"),
     TranscriptionConfig("transcription-duet", "duets: two of the five instruments together -> one track per "
-                        "instrument; mixtures of the solo renders (drills too) with random source presence; "
-                        "trained on from transcription-duet-v1; shipped",
-                        model_name="transcription-duet", kind="duet", audio_hidden=384, dilations=(1, 2, 4, 8),
-                        segment=64, batch=32, steps=52000,
-                        train_command="(the four sittings of transcription-duet-v1) && "
-                                      "cmt-bridge export-onnx transcription-duet-v1 && "
-                                      "cmt-bridge train transcription-duet --init onnx_models/transcription-duet "
-                                      "--threads 1"),
+                        "instrument; mixtures of the solo renders with random source presence; shipped",
+                        model_name="transcription-duet", kind="duet", audio_hidden=384, dilations=(1, 2, 4, 8), segment=64, batch=32, steps=38000, train_chunks=24,
+                        train_command="cmt-bridge train transcription-duet --steps 8000 --threads 1 && "
+                                      "cmt-bridge train transcription-duet --resume --steps 18000 --threads 1 && "
+                                      "cmt-bridge train transcription-duet --resume --steps 29000 --threads 1 && "
+                                      "cmt-bridge train transcription-duet --resume --threads 1"),
     TranscriptionConfig("transcription-duet-tiny", "tiny duet config for tests and CI (seconds), never shipped",
                         model_name="transcription-duet-tiny", kind="duet", audio_hidden=16, dilations=(1, 2), segment=16, batch=8,
                         steps=12, valid_every=6, limit_chunks=1),
