@@ -80,9 +80,9 @@ def load_from_folder(model, folder: str | Path, check: bool = True) -> dict:
         unexpected = [k for k in fresh if ".logvar." not in k]
         if unexpected:
             raise BridgeError(f"{folder}: the graphs hold no {', '.join(unexpected)}")
+        shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
         for k in fresh:
-            state[k] = np.zeros(model.state_dict()[k].shape, np.float32) if k.endswith("weight") else \
-                np.full(model.state_dict()[k].shape, LOGVAR_INIT, np.float32)
+            state[k] = np.full(shapes[k], 0.0 if k.endswith("weight") else LOGVAR_INIT, np.float32)
     model.load_state_dict({k: torch.from_numpy(np.array(v, np.float32)) for k, v in state.items()})
     report = {"init": str(folder), "step": int(manifest.get("training", {}).get("step", 0)),
               "version": manifest.get("version", ""), "fresh": fresh}
