@@ -105,10 +105,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pieces", type=int, default=4, help="pieces per instrument and condition (default 4)")
     ap.add_argument("--model", type=Path, default=ROOT / "onnx_models" / "transcription",
                     help="the model folder to measure (default the shipped one)")
+    ap.add_argument("--compare", type=Path, action="append", default=[], metavar="FOLDER",
+                    help="also measure this model folder on the same renders (repeatable; printed and stored "
+                         "under 'compare', the main table stays --model's)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "transcription_ood.json")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
     ours = Transcriber.load(args.model)
+    others = {str(f): Transcriber.load(f) for f in args.compare}
+    other_counts: dict = {}
     bp = basic_pitch_model()
     t0 = time.time()
     folk = folk_tunes(args.pieces * len(PROGRAMS))
@@ -134,12 +139,18 @@ def main(argv: list[str] | None = None) -> int:
                     est = [(n.start, n.end, n.pitch) for n in ours.transcribe(read_audio(wav))]
                     c = counts(ref, est)
                     c_ours = [a + b for a, b in zip(c_ours, c)]
+                    audio = read_audio(wav)
+                    for name, model in others.items():
+                        c = counts(ref, [(n.start, n.end, n.pitch) for n in model.transcribe(audio)])
+                        cell = other_counts.setdefault(name, {}).setdefault(label, {}).setdefault(inst, [0, 0, 0])
+                        cell[:] = [a + b for a, b in zip(cell, c)]
                     c = counts(ref, basic_pitch_notes(wav, bp))
                     c_bp = [a + b for a, b in zip(c_bp, c)]
                 row = {"ours": f1(c_ours), "basic_pitch": f1(c_bp)}
                 table.setdefault(label, {})[inst] = row
-                print(f"{label:45s} {inst:8s} ours {row['ours']['f1']:.3f}  basic-pitch {row['basic_pitch']['f1']:.3f}",
-                      flush=True)
+                more = "".join(f"  {Path(n).name} {f1(other_counts[n][label][inst])['f1']:.3f}" for n in others)
+                print(f"{label:45s} {inst:8s} ours {row['ours']['f1']:.3f}  basic-pitch {row['basic_pitch']['f1']:.3f}"
+                      + more, flush=True)
     cells = [(r["ours"]["f1"], r["basic_pitch"]["f1"]) for c in table.values() for r in c.values()]
     summary = {"cells": len(cells), "cells_ours_at_least_0.90": sum(o >= 0.9 for o, _ in cells),
                "cells_ours_above_basic_pitch": sum(o > b for o, b in cells),
@@ -151,6 +162,12 @@ def main(argv: list[str] | None = None) -> int:
                         "model": json.loads((args.model / "manifest.json").read_text())
                         .get("version", ""), "load_average": list(os.getloadavg())},
               "conditions": table, "summary": summary}
+    if others:
+        result["compare"] = {n: {label: {inst: f1(c) for inst, c in row.items()} for label, row in t.items()}
+                             for n, t in other_counts.items()}
+        for n, t in result["compare"].items():
+            fs = [r["f1"] for row in t.values() for r in row.values()]
+            print(f"{Path(n).name}: {sum(f >= 0.9 for f in fs)} of {len(fs)} cells >= 0.90, min {min(fs):.3f}")
     args.out.write_text(json.dumps(result, indent=1))
     print(json.dumps(summary, indent=1))
     return 0

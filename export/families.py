@@ -111,6 +111,19 @@ class Family:
         classes = {type(c) for c in self.config_table().values()}
         return any({f.name for f in fields(cls)} == set(config) for cls in classes)
 
+    def owns_older_config(self, config: Mapping[str, Any]) -> bool:
+        """True when a stored config lacks only fields added since, each with a default (an older checkpoint)."""
+        from dataclasses import MISSING
+
+        classes = {type(c) for c in self.config_table().values()}
+        for cls in classes:
+            names = {f.name for f in fields(cls)}
+            new = [f for f in fields(cls) if f.name not in config]
+            if set(config) <= names and all(f.default is not MISSING or f.default_factory is not MISSING
+                                            for f in new):
+                return True
+        return False
+
     def run_train(self, cfg: Any, run_dir: Path, *, resume: bool = False, steps: int | None = None,
                   seed: int | None = None, threads: int | None = None, command: str = "", **extra: Any) -> Any:
         """``extra``: options only some families take (MusicVAE: ``data``, ``init``); ConfigError otherwise."""
@@ -214,4 +227,7 @@ def family_of_checkpoint(path: Path, registry: Mapping[str, Family] | None = Non
     for fam in (registry or families()).values():
         if fam.owns_config(stored):
             return fam
+    older = [fam for fam in (registry or families()).values() if fam.owns_older_config(stored)]
+    if len(older) == 1:
+        return older[0]
     raise ConfigError(f"{path}: no model family has a config with its fields")

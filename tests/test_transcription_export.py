@@ -186,3 +186,79 @@ def test_shipped_folders_rebuild_in_torch():
     for name in ("transcription", "transcription-duet"):
         report = load_from_folder(build_model(CONFIGS[name]), f"onnx_models/{name}")
         assert report["max_abs"] < 1e-4 and report["step"] > 0
+
+
+def test_past_context_starts_as_the_folder_it_trains_on_and_streams_like_offline(tiny_model, tmp_path):
+    """Config ``past``: causal residual blocks that start as no-ops, so --init from a folder without them is
+    checked against that folder's graph; exported, the runtime reads the wider context from the manifest and the
+    live stream gives the offline frames exactly."""
+    from export.transcription.configs import CONFIGS
+    from export.transcription.export import export
+    from export.transcription.train import build_model, train
+    from export.transcription.weights import load_from_folder
+    from plugins.transcription import features
+    from plugins.transcription.stream import StreamTranscriber
+    from plugins.transcription.transcriber import Transcriber
+
+    root, data, ckpt, out, _ = tiny_model
+    cfg = CONFIGS["transcription-tiny-past"]
+    model = build_model(cfg)
+    assert (model.before, model.after) == (features.CONTEXT_BEFORE + 3, features.CONTEXT_AFTER)
+    # the tiny folder has the same sizes but no past: the blocks start fresh, as no-ops (the check passes)
+    tiny = dict(json.loads((out / "manifest.json").read_text()))
+    folder = tmp_path / "tiny"
+    shutil.copytree(out, folder)
+    assert tiny["training"]["config"]["past"] == []
+    (folder / "manifest.json").write_text(json.dumps(tiny))
+    report = load_from_folder(model, folder)
+    assert report["max_abs"] < 1e-4
+    assert any(k.startswith("audio_encoder.blocks.") for k in report["fresh"])
+    got = train("transcription-tiny-past", tmp_path / "run", data=data, threads=1, init=folder, steps=16)
+    model_dir = export(got, tmp_path / "past", data=data)
+    assert json.loads((model_dir / "manifest.json").read_text())["context"] == {"before": model.before, "after": 0}
+    ours = Transcriber.load(model_dir)
+    assert ours.before == model.before
+    t = np.arange(16000 * 2) / 16000
+    x = (0.3 * np.sin(2 * np.pi * 440 * t) * (t % 0.5 < 0.3)).astype(np.float32)
+    offline = ours.frame_labels(features.log_spectrum(x)).onset
+    seen = []
+    run = ours.run_frames
+    ours.run_frames = lambda frames: seen.append(run(frames)["onset"][0]) or run(frames)
+    stream = StreamTranscriber(ours)
+    for i in range(0, len(x), 512):
+        stream.push(x[i:i + 512])
+    live = np.concatenate(seen)
+    assert len(live) > 100 and np.abs(live - offline[:len(live)]).max() < 1e-4
+
+
+def test_drill_instruments_keep_only_those_drills(tiny_model, tmp_path):
+    from export.transcription.data import DRILL_FROM
+    from export.transcription.train import FrameSet
+
+    root, data, *_ = tiny_model
+    folder = tmp_path / "train"
+    folder.mkdir()
+    first = sorted((data / "train").glob("*.npz"))
+    names = {f.name for f in first}
+    for f in first:
+        shutil.copy(f, folder / f.name)
+        shutil.copy(f, folder / f.name.replace("_000", f"_{DRILL_FROM:03d}"))
+    everything = FrameSet(folder)
+    sax = FrameSet(folder, drills=("alto_sax",))
+    drills = [f.name for f in sax.files if f.name not in names]
+    assert drills and all(n.startswith("alto_sax_") for n in drills)
+    assert len(everything.files) == 2 * len(first) and len(sax) < len(everything)
+
+
+def test_an_older_checkpoint_finds_its_family(tiny_model, tmp_path):
+    """A checkpoint written before a config field was added (every new field has a default) still exports."""
+    from export.checkpoints import load, save
+    from export.families import family_of_checkpoint
+
+    *_, ckpt, out, _ = tiny_model
+    state = load(ckpt, weights_only=True)
+    cfg = json.loads(state["config"])
+    for field in ("past", "past_hidden", "drill_instruments"):
+        cfg.pop(field)
+    old = save(tmp_path / "model.pt", {**state, "config": json.dumps(cfg)}, keep=None)
+    assert family_of_checkpoint(old).name == family_of_checkpoint(ckpt).name == "transcription"

@@ -12,6 +12,8 @@ class TranscriptionConfig:
     doc: str
     model_name: str = "transcription"
     kind: str = "vae"  # "vae": the cross-modal VAE (solo); "duet": per-instrument heads trained on mixtures
+    past: tuple = ()  # solo: residual causal dilated convolutions after the frame window (past only: no latency)
+    past_hidden: int = 128  # their bottleneck width
     dilations: tuple = ()  # "duet": residual dilated convolutions after the frame window (context both ways)
     audio_hidden: int = 256
     symbol_hidden: int = 128
@@ -33,6 +35,7 @@ class TranscriptionConfig:
     seed: int = 1
     limit_chunks: int | None = None  # tiny configs: first N train chunks only
     train_chunks: int | None = None  # train chunks numbered below this only (24: before the drills)
+    drill_instruments: tuple[str, ...] | None = None  # the drill chunks of these instruments only (None: all)
     train_command: str = ""  # how the shipped weights were trained, when it is not one plain run
 
     def reproduce_training(self) -> str:
@@ -47,6 +50,17 @@ CONFIGS = {c.name: c for c in (
     TranscriptionConfig("transcription", "cross-modal VAE transcription, 5 instruments; folk and varied melodies, "
                         "expressive renders and effects, 5 training soundfonts (MuseScore's held out); shipped",
                         audio_hidden=384, steps=24000, train_chunks=24),
+    TranscriptionConfig("transcription-altsax", "candidate: the shipped solo model trained on with the drill chunks "
+                        "of the alto sax only (its altissimo, above its usual register), chunks 0..23 for the others",
+                        audio_hidden=384, steps=54000, drill_instruments=("alto_sax",),
+                        train_command="cmt-bridge train transcription-altsax --init onnx_models/transcription "
+                                      "--threads 1"),
+    TranscriptionConfig("transcription-past", "candidate: the shipped solo model with past context (causal "
+                        "dilated residual blocks, 1+2+4+8 frames further back, started as no-ops) trained on with "
+                        "the alto sax drills",
+                        audio_hidden=384, steps=44000, past=(1, 2, 4, 8), drill_instruments=("alto_sax",),
+                        train_command="cmt-bridge train transcription-past --init onnx_models/transcription "
+                                      "--threads 1"),
     TranscriptionConfig("transcription-duet", "duets: two of the five instruments together -> one track per "
                         "instrument; mixtures of the solo renders with random source presence; shipped",
                         model_name="transcription-duet", kind="duet", audio_hidden=384, dilations=(1, 2, 4, 8), segment=64, batch=32, steps=38000, train_chunks=24,
@@ -57,6 +71,9 @@ CONFIGS = {c.name: c for c in (
     TranscriptionConfig("transcription-duet-tiny", "tiny duet config for tests and CI (seconds), never shipped",
                         model_name="transcription-duet-tiny", kind="duet", audio_hidden=16, dilations=(1, 2), segment=16, batch=8,
                         steps=12, valid_every=6, limit_chunks=1),
+    TranscriptionConfig("transcription-tiny-past", "tiny config with past context, for tests (seconds), never shipped",
+                        model_name="transcription-tiny-past", audio_hidden=16, symbol_hidden=16, z_dim=4, onset_hidden=8,
+                        segment=16, batch=8, steps=12, valid_every=6, limit_chunks=1, past=(1, 2), past_hidden=8),
     TranscriptionConfig("transcription-tiny", "tiny config for tests and CI (seconds), never shipped",
                         model_name="transcription-tiny", audio_hidden=16, symbol_hidden=16, z_dim=4, onset_hidden=8,
                         segment=16, batch=8, steps=12, valid_every=6, limit_chunks=1),

@@ -62,9 +62,10 @@ def graphs(model) -> list[Graph]:
     t_spec["z"] = tensor("z", f32, ["batch", "time", cfg.z_dim], "z_a means")
     return [
         Graph("transcribe", module=transcribe,
-              args=(torch.zeros(1, 40 + features.CONTEXT - 1, features.N_BINS),),
-              inputs={"frames": tensor("frames", f32, ["batch", f"time+{features.CONTEXT - 1}", features.N_BINS],
-                                       "log spectrum (features.log_spectrum), padded with features.pad_context")},
+              args=(torch.zeros(1, 40 + model.before + model.after, features.N_BINS),),
+              inputs={"frames": tensor("frames", f32, ["batch", f"time+{model.before + model.after}", features.N_BINS],
+                                       "log spectrum (features.log_spectrum) with the manifest's context "
+                                       "(silence frames before and after)")},
               outputs=t_spec,
               dynamic_axes={"frames": {0: "batch", 1: "padded_time"}, **{o: {0: "batch", 1: "time"} for o in T_OUTS}}),
         Graph("synthesize", module=synthesize, args=(torch.zeros(3, labels.SYMBOL_SIZE),),
@@ -114,9 +115,9 @@ def golden(model, valid) -> list[Golden]:
     """Held-out rendered frames and their symbols, with torch's outputs on them."""
     import torch
 
-    n = min(GOLDEN_FRAMES, len(valid) - features.CONTEXT)
-    frames = valid.spec[:n + features.CONTEXT - 1][None].astype(np.float32)
-    symbols = valid.symbols[features.CONTEXT_BEFORE:features.CONTEXT_BEFORE + n]
+    n = min(GOLDEN_FRAMES, len(valid) - model.before - model.after - 1)
+    frames = valid.spec[:n + model.before + model.after][None].astype(np.float32)
+    symbols = valid.symbols[model.before:model.before + n]
     with torch.no_grad():
         ref = {k: v.numpy() for k, v in model.transcribe(torch.from_numpy(frames)).items()}
         spec_ref = model.synthesize(torch.from_numpy(symbols)).numpy()
@@ -150,7 +151,8 @@ def export(source: str | Path, out: Path | None = None, run_dir: Path | None = N
                      "synthesize = symbol encoder -> audio decoder"),
         graphs=duet_graphs(model) if duet else graphs(model), metadata={"config": cfg.name, "step": str(state["step"])},
         fields={**({"kind": "duet", "min_note": labels.MIN_NOTE,
-                    "context": {"before": model.before, "after": model.after}} if duet else {"z_dim": cfg.z_dim}),
+                    "context": {"before": model.before, "after": model.after}} if duet else
+                   {"z_dim": cfg.z_dim, "context": {"before": model.before, "after": model.after}}),
                 "features": {"sample_rate": features.SAMPLE_RATE, "n_fft": features.N_FFT, "hop": features.HOP,
                              "min_midi": features.MIN_MIDI, "max_midi": features.MAX_MIDI,
                              "bins_per_semitone": features.BINS_PER_SEMITONE, "n_bins": features.N_BINS,

@@ -33,18 +33,31 @@ HEADS = (("pitch_class", labels.PITCH_CLASSES + 1), ("octave", labels.OCTAVES + 
 class AudioEncoder(nn.Module):
     """[B, T + CONTEXT - 1, N_BINS] log spectrum -> hidden, mu, logvar [B, T, .]."""
 
-    def __init__(self, hidden: int, z_dim: int) -> None:
+    def __init__(self, hidden: int, z_dim: int, past: tuple = (), past_hidden: int = 128) -> None:
         super().__init__()
         self.register_buffer("mean", torch.zeros(features.N_BINS))
         self.register_buffer("std", torch.ones(features.N_BINS))
         self.context = nn.Conv1d(features.N_BINS, hidden, features.CONTEXT)
+        # past context (config ``past``): residual blocks, each a causal conv seeing d frames further back and a
+        # 1x1 conv started at zero, so a model with them starts as the model without (``--init``)
+        self.past = tuple(past)
+        self.before = features.CONTEXT_BEFORE + sum(self.past)   # frames of context the graph needs
+        self.after = features.CONTEXT_AFTER
+        self.blocks = nn.ModuleList(nn.Sequential(nn.Conv1d(hidden, past_hidden, 2, dilation=d), nn.ReLU(),
+                                                  nn.Conv1d(past_hidden, hidden, 1)) for d in self.past)
+        for block in self.blocks:
+            nn.init.zeros_(block[2].weight)
+            nn.init.zeros_(block[2].bias)
         self.mix = nn.Conv1d(hidden, hidden, 1)
         self.mu = nn.Conv1d(hidden, z_dim, 1)
         self.logvar = nn.Conv1d(hidden, z_dim, 1)
 
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x = ((frames - self.mean) / self.std).transpose(1, 2)
-        h = F.relu(self.mix(F.relu(self.context(x))))
+        h = F.relu(self.context(x))
+        for d, block in zip(self.past, self.blocks):
+            h = h[:, :, d:] + block(h)
+        h = F.relu(self.mix(h))
         return h, self.mu(h).transpose(1, 2), self.logvar(h).transpose(1, 2).clamp(-8.0, 4.0)
 
 
@@ -87,7 +100,8 @@ class CrossModalVAE(nn.Module):
     def __init__(self, cfg: TranscriptionConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.audio_encoder = AudioEncoder(cfg.audio_hidden, cfg.z_dim)
+        self.audio_encoder = AudioEncoder(cfg.audio_hidden, cfg.z_dim, tuple(cfg.past), cfg.past_hidden)
+        self.before, self.after = self.audio_encoder.before, self.audio_encoder.after
         self.audio_decoder = AudioDecoder(cfg.audio_hidden, cfg.z_dim)
         self.symbol_encoder = SymbolEncoder(cfg.symbol_hidden, cfg.z_dim)
         self.symbol_decoder = SymbolDecoder(cfg.symbol_hidden, cfg.z_dim)
@@ -137,7 +151,7 @@ def losses(model: CrossModalVAE, frames: torch.Tensor, symbols: torch.Tensor, ta
     cfg = model.cfg
     enc = model.audio_encoder
     h, mu_a, lv_a = enc(frames)
-    centre = (frames[:, features.CONTEXT_BEFORE:frames.shape[1] - features.CONTEXT_AFTER] - enc.mean) / enc.std
+    centre = (frames[:, enc.before:frames.shape[1] - enc.after] - enc.mean) / enc.std
     mu_s, lv_s = model.symbol_encoder(symbols)
     z_a, z_s = sample(mu_a, lv_a), sample(mu_s, lv_s)
     pitched = target["pitch_class"] != labels.NONE_PC

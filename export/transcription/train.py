@@ -29,9 +29,10 @@ class FrameSet:
     """Every chunk of a split, end to end with silence between them, with the frame labels the model learns."""
 
     def __init__(self, folder: Path, limit: int | None = None, fonts: tuple[str, ...] | None = None,
-                 below: int | None = None) -> None:
-        """``limit``: the first N files per instrument (tiny configs); ``below``: chunks numbered below it only."""
-        from .data import chunk_number, font_of, instrument_of
+                 below: int | None = None, drills: tuple[str, ...] | None = None) -> None:
+        """``limit``: the first N files per instrument (tiny configs); ``below``: chunks numbered below it only;
+        ``drills``: the drill chunks of these instruments only (None: every instrument's)."""
+        from .data import DRILL_FROM, chunk_number, font_of, instrument_of
 
         files = sorted(folder.glob("*.npz"))
         files = [f for f in files if not f.name.endswith(".part.npz")]
@@ -39,6 +40,8 @@ class FrameSet:
             files = [f for f in files if font_of(f.stem) in fonts]
         if below is not None:
             files = [f for f in files if chunk_number(f.stem) < below]
+        if drills is not None:
+            files = [f for f in files if chunk_number(f.stem) < DRILL_FROM or instrument_of(f.stem) in drills]
         if limit:
             by_inst: dict[str, list[Path]] = {}
             for f in files:
@@ -73,16 +76,18 @@ class FrameSet:
     def __len__(self) -> int:
         return len(self.spec)
 
-    def batch(self, rng: np.random.Generator, count: int, segment: int, gain_db: float = 0.0):
-        lo, hi = features.CONTEXT_BEFORE, len(self) - segment - features.CONTEXT_AFTER
+    def batch(self, rng: np.random.Generator, count: int, segment: int, gain_db: float = 0.0,
+              before: int = features.CONTEXT_BEFORE, after: int = features.CONTEXT_AFTER):
+        lo, hi = before, len(self) - segment - after
         starts = rng.integers(lo, hi, size=count)
-        return self.segments(starts, segment, rng, gain_db)
+        return self.segments(starts, segment, rng, gain_db, before, after)
 
     def segments(self, starts: np.ndarray, segment: int, rng: np.random.Generator | None = None,
-                 gain_db: float = 0.0):
+                 gain_db: float = 0.0, before: int = features.CONTEXT_BEFORE, after: int = features.CONTEXT_AFTER):
+        """Frames ``[starts - before, starts + segment + after)`` and the labels of the ``segment`` frames."""
         import torch
 
-        ctx = np.arange(-features.CONTEXT_BEFORE, segment + features.CONTEXT_AFTER)
+        ctx = np.arange(-before, segment + after)
         lab = np.arange(segment)
         frames = self.spec[starts[:, None] + ctx[None, :]]
         if gain_db and rng is not None:
@@ -138,7 +143,8 @@ def train(cfg, run_dir: Path, data: Path | None = None, resume: bool = False, st
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     t0 = time.time()
-    train_set = FrameSet(data / "train", cfg.limit_chunks, below=cfg.train_chunks)
+    train_set = FrameSet(data / "train", cfg.limit_chunks, below=cfg.train_chunks,
+                         drills=cfg.drill_instruments)
     valid_set = FrameSet(data / "valid", cfg.limit_chunks)
     log.info("train %d frames, valid %d frames (%.1fs to load)", len(train_set), len(valid_set), time.time() - t0)
     model = build_model(cfg)
@@ -217,18 +223,19 @@ class SoloKind:
         self.cfg, self.model, self.train_set, self.valid_set = cfg, model, train_set, valid_set
         normalise_input(model.audio_encoder, train_set)
         vrng = np.random.default_rng(12345)
-        self.vstarts = vrng.integers(features.CONTEXT_BEFORE, len(valid_set) - cfg.segment - 1,
-                                     size=max(64, cfg.batch * 4))
+        self.wide = {"before": model.before, "after": model.after}
+        self.vstarts = vrng.integers(model.before, len(valid_set) - cfg.segment - 1, size=max(64, cfg.batch * 4))
 
     def losses(self, rng: np.random.Generator) -> dict:
         from .model import losses
 
-        return losses(self.model, *self.train_set.batch(rng, self.cfg.batch, self.cfg.segment, self.cfg.gain_db))
+        return losses(self.model, *self.train_set.batch(rng, self.cfg.batch, self.cfg.segment, self.cfg.gain_db,
+                                                        **self.wide))
 
     def validate(self) -> tuple[dict, dict]:
         from .model import losses
 
-        frames, symbols, target, onset = self.valid_set.segments(self.vstarts, self.cfg.segment)
+        frames, symbols, target, onset = self.valid_set.segments(self.vstarts, self.cfg.segment, **self.wide)
         v = losses(self.model, frames, symbols, target, onset)
         return v, {"valid_frame_pitch_acc": round(frame_accuracy(self.model.transcribe(frames), target), 4)}
 

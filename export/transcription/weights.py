@@ -64,8 +64,10 @@ def load_from_folder(model, folder: str | Path, check: bool = True) -> dict:
     manifest = json.loads(manifest_path.read_text())
     cfg = model.cfg
     stored = manifest.get("training", {}).get("config", {})
-    for key in ("kind", "audio_hidden", "symbol_hidden", "z_dim", "onset_hidden", "dilations"):
-        if key in stored and stored[key] != (list(getattr(cfg, key)) if key == "dilations" else getattr(cfg, key)):
+    for key in ("kind", "audio_hidden", "symbol_hidden", "z_dim", "onset_hidden", "dilations", "past"):
+        if key == "past" and not stored.get(key):
+            continue   # a folder without past context starts a model with it: the new blocks start as no-ops
+        if key in stored and stored[key] != (list(getattr(cfg, key)) if key in ("dilations", "past") else getattr(cfg, key)):
             raise BridgeError(f"{folder}: its {key} is {stored[key]}, config {cfg.name} has {getattr(cfg, key)}")
     if cfg.kind == "duet":
         inits = _initializers(folder / "duet.onnx")
@@ -77,12 +79,13 @@ def load_from_folder(model, folder: str | Path, check: bool = True) -> dict:
         fresh: list[str] = []
     else:
         state, fresh = _solo_state(folder, model)
-        unexpected = [k for k in fresh if ".logvar." not in k]
+        unexpected = [k for k in fresh if ".logvar." not in k and not k.startswith("audio_encoder.blocks.")]
         if unexpected:
             raise BridgeError(f"{folder}: the graphs hold no {', '.join(unexpected)}")
-        shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-        for k in fresh:
-            state[k] = np.full(shapes[k], 0.0 if k.endswith("weight") else LOGVAR_INIT, np.float32)
+        own = model.state_dict()
+        for k in fresh:   # logvar: a narrow posterior; past blocks (new in this config): their own init, a no-op
+            state[k] = (own[k].numpy() if k.startswith("audio_encoder.blocks.") else
+                        np.full(tuple(own[k].shape), 0.0 if k.endswith("weight") else LOGVAR_INIT, np.float32))
     model.load_state_dict({k: torch.from_numpy(np.array(v, np.float32)) for k, v in state.items()})
     report = {"init": str(folder), "step": int(manifest.get("training", {}).get("step", 0)),
               "version": manifest.get("version", ""), "fresh": fresh}
@@ -116,10 +119,13 @@ def _check(model, folder: Path) -> float:
             got = run("duet.onnx", {"frames": frames})
         else:
             frames = (model.audio_encoder.mean.numpy() + model.audio_encoder.std.numpy()
-                      * rng.standard_normal((2, 60 + features.CONTEXT - 1, features.N_BINS))).astype(np.float32)
+                      * rng.standard_normal((2, 60 + model.before + model.after, features.N_BINS))).astype(np.float32)
             o = model.transcribe(torch.from_numpy(frames))
             outs = [o[k].numpy() for k in ("pitch_class", "octave", "dynamics", "instrument", "onset", "z")]
-            got = run("transcribe.onnx", {"frames": frames})
+            # a model given past context (its new blocks no-ops) is compared on the frames the folder's graph sees
+            ctx = json.loads((folder / MANIFEST).read_text()).get("context", {})
+            skip = model.before - int(ctx.get("before", features.CONTEXT_BEFORE))
+            got = run("transcribe.onnx", {"frames": frames[:, skip:]})
             symbols = np.eye(labels.SYMBOL_SIZE, dtype=np.float32)[rng.integers(0, labels.SYMBOL_SIZE, 8)]
             outs.append(model.synthesize(torch.from_numpy(symbols)).numpy())
             got += run("synthesize.onnx", {"symbols": symbols})

@@ -28,7 +28,8 @@ class StreamTranscriber:
         self.buffer = np.zeros(features.N_FFT // 2, np.float32)  # the left padding the offline path adds
         self.base = 0  # padded-sample index of buffer[0]
         self.frames = 0  # spectrum frames computed so far
-        self.context = features.silence_frames(features.CONTEXT_BEFORE)
+        self.before, self.after = model.before, model.after   # the model's frames of context
+        self.context = features.silence_frames(self.before)
         self.pending = np.zeros((0, features.N_BINS), np.float32)  # frames waiting for their after-context
 
     @property
@@ -52,13 +53,13 @@ class StreamTranscriber:
 
     def _frames(self, spec: np.ndarray) -> tuple[list[TrackedNote], list[TrackedNote]]:
         ready = np.concatenate([self.pending, spec])
-        usable = len(ready) - features.CONTEXT_AFTER
+        usable = len(ready) - self.after
         if usable <= 0:
             self.pending = ready
             return [], []
         window = np.concatenate([self.context, ready])[None]
-        out = self.model.run_frames(window[:, : features.CONTEXT_BEFORE + usable + features.CONTEXT_AFTER])
-        self.context = np.concatenate([self.context, ready[:usable]])[-features.CONTEXT_BEFORE:]
+        out = self.model.run_frames(window[:, : self.before + usable + self.after])
+        self.context = np.concatenate([self.context, ready[:usable]])[-self.before:]
         self.pending = ready[usable:]
         return self.tracker.push(FrameLabels.from_outputs(out))
 

@@ -58,6 +58,9 @@ class Transcriber:
         check_features(bundle)
         self._transcribe = bundle.graph("transcribe")
         self._synthesize = bundle.graph("synthesize")
+        ctx = bundle.manifest.get("context", {})   # a model with past context needs more frames than the window
+        self.before = int(ctx.get("before", features.CONTEXT_BEFORE))
+        self.after = int(ctx.get("after", features.CONTEXT_AFTER))
         self.has_latents = all(g in bundle.manifest.get("graphs", {}) for g in ("symbol_encoder", "audio_decoder"))
 
     @classmethod
@@ -68,13 +71,13 @@ class Transcriber:
     # -- audio -> labels -> notes ------------------------------------------------
     def frame_labels(self, spec: np.ndarray) -> tracking.FrameLabels:
         """Model outputs for a log spectrum [T, N_BINS] (padded here), windowed for long inputs."""
-        out = run_windowed(self._transcribe, spec, features.CONTEXT_BEFORE, features.CONTEXT_AFTER, axis=1)
+        out = run_windowed(self._transcribe, spec, self.before, self.after, axis=1)
         if not out:
             return tracking.FrameLabels(*(np.zeros(0, t) for t in (np.float32, np.int64, np.float32, np.int64)))
         return tracking.FrameLabels.from_outputs(out)
 
     def run_frames(self, frames: np.ndarray) -> dict[str, np.ndarray]:
-        """The raw graph on already padded frames [1, T + CONTEXT - 1, N_BINS] (the live path)."""
+        """The raw graph on already padded frames [1, before + T + after, N_BINS] (the live path)."""
         return self._transcribe.run(frames=frames)
 
     def transcribe(self, samples: np.ndarray, onset_threshold: float = tracking.ONSET_THRESHOLD,
