@@ -176,7 +176,6 @@ def test_generator_streams_the_transcription_in_beats(tmp_path):
 
 
 def test_streaming_note_ons_equal_the_offline_tracker(tmp_path):
-    from plugins.transcription import features
     from plugins.transcription.audio import read_audio
     from plugins.transcription.stream import StreamTranscriber
     from plugins.transcription.tracking import NoteTracker
@@ -185,7 +184,7 @@ def test_streaming_note_ons_equal_the_offline_tracker(tmp_path):
     model = Transcriber.load(MODEL)
     samples = read_audio(render(tmp_path, "trumpet"))
     offline = NoteTracker()
-    offline.push(model.frame_labels(features.log_spectrum(samples)))
+    offline.push(model.frame_labels(model.frames_of(samples)))
     offline.flush()
     stream = StreamTranscriber(model)
     ons = []

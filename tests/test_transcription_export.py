@@ -188,10 +188,11 @@ def test_shipped_folders_rebuild_in_torch():
         assert report["max_abs"] < 1e-4 and report["step"] > 0
 
 
-def test_past_context_starts_as_the_folder_it_trains_on_and_streams_like_offline(tiny_model, tmp_path):
-    """Config ``past``: causal residual blocks that start as no-ops, so --init from a folder without them is
-    checked against that folder's graph; exported, the runtime reads the wider context from the manifest and the
-    live stream gives the offline frames exactly."""
+def test_past_context_and_fast_bands_start_as_the_folder_and_stream_like_offline(tiny_model, tmp_path):
+    """Configs ``past`` and ``fast_bands``: causal residual blocks that start as no-ops and input columns that
+    start at weight 0, so --init from a folder without them is checked against that folder's graph; exported,
+    the runtime reads the wider context and the fast bands from the manifest and the live stream gives the
+    offline frames exactly."""
     from export.transcription.configs import CONFIGS
     from export.transcription.export import export
     from export.transcription.train import build_model, train
@@ -213,14 +214,18 @@ def test_past_context_starts_as_the_folder_it_trains_on_and_streams_like_offline
     report = load_from_folder(model, folder)
     assert report["max_abs"] < 1e-4
     assert any(k.startswith("audio_encoder.blocks.") for k in report["fresh"])
+    assert "audio_encoder.context.weight" in report["fresh_columns"]
     got = train("transcription-tiny-past", tmp_path / "run", data=data, threads=1, init=folder, steps=16)
     model_dir = export(got, tmp_path / "past", data=data)
-    assert json.loads((model_dir / "manifest.json").read_text())["context"] == {"before": model.before, "after": 0}
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    assert manifest["context"] == {"before": model.before, "after": 0}
+    assert manifest["features"]["fast_bands"] == features.FAST_BANDS
     ours = Transcriber.load(model_dir)
-    assert ours.before == model.before
+    assert ours.before == model.before and ours.fast == features.FAST_BANDS
     t = np.arange(16000 * 2) / 16000
     x = (0.3 * np.sin(2 * np.pi * 440 * t) * (t % 0.5 < 0.3)).astype(np.float32)
-    offline = ours.frame_labels(features.log_spectrum(x)).onset
+    assert ours.frames_of(x).shape[1] == features.N_BINS + features.FAST_BANDS
+    offline = ours.frame_labels(ours.frames_of(x)).onset
     seen = []
     run = ours.run_frames
     ours.run_frames = lambda frames: seen.append(run(frames)["onset"][0]) or run(frames)

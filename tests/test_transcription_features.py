@@ -74,3 +74,21 @@ def test_unreadable_audio_is_one_line_input_error(tmp_path, content, match):
     assert "\n" not in str(err.value)
     with pytest.raises(InputError, match="no such audio file"):
         read_audio(tmp_path / "missing.wav")
+
+
+def test_fast_bands_see_a_short_dip_the_spectrum_smears_and_stream_like_offline():
+    """A 30 ms dip of 26 dB (two repeated notes) is 2-4 dB deep in the 2048-sample spectrum and more than
+    15 dB deep in the fast bands; the live path gives the offline frames."""
+    t = np.arange(16000) / 16000
+    x = (0.3 * np.sin(2 * np.pi * 1400 * t) * np.where((t > 0.5) & (t < 0.53), 0.05, 1)).astype(np.float32)
+    frames = features.model_frames(x, features.FAST_BANDS)
+    assert frames.shape == (features.n_frames(len(x)), features.N_BINS + features.FAST_BANDS)
+    spec, bands = frames[:, :features.N_BINS].max(1), frames[:, features.N_BINS:].max(1)
+    db = 20 / np.log(10)
+    assert (spec[20] - spec[28:38].min()) * db < 5
+    assert (bands[20] - bands[28:38].min()) * db > 15
+    pad = features.N_FFT // 2
+    padded = np.pad(x, (pad, pad + features.HOP))
+    live = features.model_frames_live(padded, len(frames), features.FAST_BANDS)
+    assert np.abs(live - frames).max() < 1e-5
+    assert np.array_equal(features.model_frames(x), features.log_spectrum(x))

@@ -12,6 +12,7 @@ class TranscriptionConfig:
     doc: str
     model_name: str = "transcription"
     kind: str = "vae"  # "vae": the cross-modal VAE (solo); "duet": per-instrument heads trained on mixtures
+    fast_bands: int = 0  # solo: the model also takes features.FAST_BANDS fast band levels (0: the spectrum only)
     past: tuple = ()  # solo: residual causal dilated convolutions after the frame window (past only: no latency)
     past_hidden: int = 128  # their bottleneck width
     dilations: tuple = ()  # "duet": residual dilated convolutions after the frame window (context both ways)
@@ -61,6 +62,12 @@ CONFIGS = {c.name: c for c in (
                         audio_hidden=384, steps=44000, past=(1, 2, 4, 8), drill_instruments=("alto_sax",),
                         train_command="cmt-bridge train transcription-past --init onnx_models/transcription "
                                       "--threads 1"),
+    TranscriptionConfig("transcription-fast", "candidate: the shipped solo model also taking the fast bands "
+                        "(features.FAST_BANDS levels from a 32 ms window: repeated notes' re-articulation, not "
+                        "tremolo; their input columns start at weight 0) trained on with the alto sax drills",
+                        audio_hidden=384, steps=46000, fast_bands=16, drill_instruments=("alto_sax",),
+                        train_command="cmt-bridge train transcription-fast --init onnx_models/transcription "
+                                      "--threads 1"),
     TranscriptionConfig("transcription-duet", "duets: two of the five instruments together -> one track per "
                         "instrument; mixtures of the solo renders with random source presence; shipped",
                         model_name="transcription-duet", kind="duet", audio_hidden=384, dilations=(1, 2, 4, 8), segment=64, batch=32, steps=38000, train_chunks=24,
@@ -73,7 +80,8 @@ CONFIGS = {c.name: c for c in (
                         steps=12, valid_every=6, limit_chunks=1),
     TranscriptionConfig("transcription-tiny-past", "tiny config with past context, for tests (seconds), never shipped",
                         model_name="transcription-tiny-past", audio_hidden=16, symbol_hidden=16, z_dim=4, onset_hidden=8,
-                        segment=16, batch=8, steps=12, valid_every=6, limit_chunks=1, past=(1, 2), past_hidden=8),
+                        segment=16, batch=8, steps=12, valid_every=6, limit_chunks=1, past=(1, 2), past_hidden=8,
+                        fast_bands=16),
     TranscriptionConfig("transcription-tiny", "tiny config for tests and CI (seconds), never shipped",
                         model_name="transcription-tiny", audio_hidden=16, symbol_hidden=16, z_dim=4, onset_hidden=8,
                         segment=16, batch=8, steps=12, valid_every=6, limit_chunks=1),

@@ -271,12 +271,24 @@ def frame_labels(notes: np.ndarray, frames: int) -> dict[str, np.ndarray]:
     return {"pitch": pitch, "onset": onset, "velocity": velocity}
 
 
+def finished(path: Path) -> bool:
+    """A chunk file rendered by this version (with its fast bands; older ones are rendered again, the same
+    audio: every draw is seeded)."""
+    if not path.is_file():
+        return False
+    try:
+        with np.load(path) as d:
+            return "bands" in d.files
+    except (OSError, ValueError):
+        return False
+
+
 def render_chunk(folk: Path, split: str, inst: Instrument, chunk: int, out: Path, clips: int = CLIPS_PER_CHUNK,
                  chunks: int | None = None, font: str = "fluidr3") -> Path:
     """Render chunk ``chunk`` of ``split`` for ``inst`` (``chunks`` in the split, ``clips`` clips each)
     with soundfont ``font`` (each font gets its own tunes and its own random performance)."""
     path = out / split / f"{chunk_name(inst, chunk, font)}.npz"
-    if path.is_file():
+    if finished(path):
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     key = inst.name if font == "fluidr3" else f"{inst.name}:{font}"
@@ -306,10 +318,11 @@ def render_chunk(folk: Path, split: str, inst: Instrument, chunk: int, out: Path
 
         samples = apply_effects(samples.astype(np.float32), effects_spec(rng), rng)
     spec = features.log_spectrum(samples)
+    bands = features.fast_bands(samples)
     ref = np.asarray(notes, np.float32)
     labels = frame_labels(ref, len(spec))
     tmp_path = path.with_name(path.stem + ".part.npz")
-    np.savez_compressed(tmp_path, spec=spec.astype(np.float16), notes=ref, **labels)
+    np.savez_compressed(tmp_path, spec=spec.astype(np.float16), bands=bands.astype(np.float16), notes=ref, **labels)
     os.replace(tmp_path, path)
     return path
 
@@ -335,10 +348,10 @@ def prepare(folk: Path = Path("data/folk"), out: Path | None = None, splits=("tr
                 continue
             used.setdefault(s, []).append(font)
     jobs = [(s, f, inst, c) for s in splits for f in used.get(s, []) for inst in INSTRUMENTS for c in range(chunks[s])]
-    done = sum((out / s / f"{chunk_name(i, c, f)}.npz").is_file() for s, f, i, c in jobs)
+    done = sum(finished(out / s / f"{chunk_name(i, c, f)}.npz") for s, f, i, c in jobs)
     bar = Progress(len(jobs), "render", done=done)
     for split, font, inst, chunk in jobs:
-        if (out / split / f"{chunk_name(inst, chunk, font)}.npz").is_file():
+        if finished(out / split / f"{chunk_name(inst, chunk, font)}.npz"):
             continue
         render_chunk(folk, split, inst, chunk, out, clips, chunks[split], font)
         bar.update(1, f"{split} {font} {inst.name} {chunk}")

@@ -62,8 +62,9 @@ def graphs(model) -> list[Graph]:
     t_spec["z"] = tensor("z", f32, ["batch", "time", cfg.z_dim], "z_a means")
     return [
         Graph("transcribe", module=transcribe,
-              args=(torch.zeros(1, 40 + model.before + model.after, features.N_BINS),),
-              inputs={"frames": tensor("frames", f32, ["batch", f"time+{model.before + model.after}", features.N_BINS],
+              args=(torch.zeros(1, 40 + model.before + model.after, model.audio_encoder.width),),
+              inputs={"frames": tensor("frames", f32, ["batch", f"time+{model.before + model.after}",
+                                                       model.audio_encoder.width],
                                        "log spectrum (features.log_spectrum) with the manifest's context "
                                        "(silence frames before and after)")},
               outputs=t_spec,
@@ -139,7 +140,7 @@ def export(source: str | Path, out: Path | None = None, run_dir: Path | None = N
     data = Path(data) if data else data_dir()
     model, state = load_model(ckpt)
     cfg = model.cfg
-    valid = FrameSet(data / "valid", cfg.limit_chunks)
+    valid = FrameSet(data / "valid", cfg.limit_chunks, fast=0 if cfg.kind == "duet" else cfg.fast_bands)
     n = min(GOLDEN_FRAMES, len(valid) - features.CONTEXT)
     duet = cfg.kind == "duet"
     plan = ExportPlan(
@@ -157,7 +158,10 @@ def export(source: str | Path, out: Path | None = None, run_dir: Path | None = N
                              "min_midi": features.MIN_MIDI, "max_midi": features.MAX_MIDI,
                              "bins_per_semitone": features.BINS_PER_SEMITONE, "n_bins": features.N_BINS,
                              "context_before": features.CONTEXT_BEFORE, "context_after": features.CONTEXT_AFTER,
-                             "floor": features.FLOOR},
+                             "floor": features.FLOOR,
+                             **({"fast_bands": cfg.fast_bands, "fast_fft": features.FAST_FFT,
+                                 "fast_low_hz": features.FAST_LOW_HZ, "fast_high_hz": features.FAST_HIGH_HZ}
+                                if cfg.fast_bands and not duet else {})},
                 "labels": {"pitch_classes": labels.PITCH_CLASSES, "octave_min": labels.OCTAVE_MIN,
                            "octaves": labels.OCTAVES, "dynamics": list(labels.DYNAMICS),
                            "dynamic_velocity": list(labels.DYNAMIC_VELOCITY),

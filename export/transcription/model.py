@@ -33,11 +33,12 @@ HEADS = (("pitch_class", labels.PITCH_CLASSES + 1), ("octave", labels.OCTAVES + 
 class AudioEncoder(nn.Module):
     """[B, T + CONTEXT - 1, N_BINS] log spectrum -> hidden, mu, logvar [B, T, .]."""
 
-    def __init__(self, hidden: int, z_dim: int, past: tuple = (), past_hidden: int = 128) -> None:
+    def __init__(self, hidden: int, z_dim: int, past: tuple = (), past_hidden: int = 128, fast: int = 0) -> None:
         super().__init__()
-        self.register_buffer("mean", torch.zeros(features.N_BINS))
-        self.register_buffer("std", torch.ones(features.N_BINS))
-        self.context = nn.Conv1d(features.N_BINS, hidden, features.CONTEXT)
+        self.width = features.N_BINS + fast   # input columns: the spectrum, then the fast bands (config fast_bands)
+        self.register_buffer("mean", torch.zeros(self.width))
+        self.register_buffer("std", torch.ones(self.width))
+        self.context = nn.Conv1d(self.width, hidden, features.CONTEXT)
         # past context (config ``past``): residual blocks, each a causal conv seeing d frames further back and a
         # 1x1 conv started at zero, so a model with them starts as the model without (``--init``)
         self.past = tuple(past)
@@ -100,7 +101,8 @@ class CrossModalVAE(nn.Module):
     def __init__(self, cfg: TranscriptionConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.audio_encoder = AudioEncoder(cfg.audio_hidden, cfg.z_dim, tuple(cfg.past), cfg.past_hidden)
+        self.audio_encoder = AudioEncoder(cfg.audio_hidden, cfg.z_dim, tuple(cfg.past), cfg.past_hidden,
+                                          cfg.fast_bands)
         self.before, self.after = self.audio_encoder.before, self.audio_encoder.after
         self.audio_decoder = AudioDecoder(cfg.audio_hidden, cfg.z_dim)
         self.symbol_encoder = SymbolEncoder(cfg.symbol_hidden, cfg.z_dim)
@@ -119,7 +121,8 @@ class CrossModalVAE(nn.Module):
     def synthesize(self, symbols: torch.Tensor) -> torch.Tensor:
         """Symbol encoder -> audio decoder: the log spectrum (un-normalised) of each symbol frame."""
         mu, _ = self.symbol_encoder(symbols)
-        return self.audio_decoder(mu) * self.audio_encoder.std + self.audio_encoder.mean
+        enc, n = self.audio_encoder, features.N_BINS
+        return self.audio_decoder(mu) * enc.std[:n] + enc.mean[:n]
 
 
 def gaussian_kl(mu_q: torch.Tensor, logvar_q: torch.Tensor, mu_p: torch.Tensor | None = None,
@@ -151,7 +154,8 @@ def losses(model: CrossModalVAE, frames: torch.Tensor, symbols: torch.Tensor, ta
     cfg = model.cfg
     enc = model.audio_encoder
     h, mu_a, lv_a = enc(frames)
-    centre = (frames[:, enc.before:frames.shape[1] - enc.after] - enc.mean) / enc.std
+    n = features.N_BINS   # the decoder reconstructs the spectrum (not the fast bands)
+    centre = (frames[:, enc.before:frames.shape[1] - enc.after, :n] - enc.mean[:n]) / enc.std[:n]
     mu_s, lv_s = model.symbol_encoder(symbols)
     z_a, z_s = sample(mu_a, lv_a), sample(mu_s, lv_s)
     pitched = target["pitch_class"] != labels.NONE_PC

@@ -29,9 +29,10 @@ class FrameSet:
     """Every chunk of a split, end to end with silence between them, with the frame labels the model learns."""
 
     def __init__(self, folder: Path, limit: int | None = None, fonts: tuple[str, ...] | None = None,
-                 below: int | None = None, drills: tuple[str, ...] | None = None) -> None:
+                 below: int | None = None, drills: tuple[str, ...] | None = None, fast: int = 0) -> None:
         """``limit``: the first N files per instrument (tiny configs); ``below``: chunks numbered below it only;
-        ``drills``: the drill chunks of these instruments only (None: every instrument's)."""
+        ``drills``: the drill chunks of these instruments only (None: every instrument's); ``fast``: the frames
+        carry the chunks' fast bands after the spectrum (chunks rendered before them: a one-line error)."""
         from .data import DRILL_FROM, chunk_number, font_of, instrument_of
 
         files = sorted(folder.glob("*.npz"))
@@ -54,14 +55,20 @@ class FrameSet:
         for f in files:
             d = np.load(f)
             index = labels.INSTRUMENT_NAMES.index(instrument_of(f.stem))
-            specs += [features.silence_frames(pad), d["spec"].astype(np.float32)]
+            spec = d["spec"].astype(np.float32)
+            if fast:
+                if "bands" not in d.files:
+                    raise BridgeError(f"{f}: rendered without fast bands (run: cmt-bridge data prepare transcription "
+                                      "again; it renders them)")
+                spec = np.concatenate([spec, d["bands"].astype(np.float32)], axis=1)
+            specs += [features.silence_frames(pad, features.N_BINS + fast), spec]
             n = len(d["pitch"])
             pitch += [np.full(pad, -1, np.int16), d["pitch"]]
             onset += [np.zeros(pad, np.uint8), d["onset"]]
             velocity += [np.zeros(pad, np.uint8), d["velocity"]]
             inst += [np.full(pad + n, index, np.int64)]
         self.files = files
-        self.spec = np.concatenate(specs + [features.silence_frames(pad)])
+        self.spec = np.concatenate(specs + [features.silence_frames(pad, features.N_BINS + fast)])
         self.pitch = np.concatenate(pitch + [np.full(pad, -1, np.int16)]).astype(np.int64)
         on = np.concatenate(onset + [np.zeros(pad, np.uint8)]).astype(np.float32)
         # soft onset targets: the labelled frame and half on its neighbours (rendering is sample-exact,
@@ -144,8 +151,8 @@ def train(cfg, run_dir: Path, data: Path | None = None, resume: bool = False, st
     rng = np.random.default_rng(cfg.seed)
     t0 = time.time()
     train_set = FrameSet(data / "train", cfg.limit_chunks, below=cfg.train_chunks,
-                         drills=cfg.drill_instruments)
-    valid_set = FrameSet(data / "valid", cfg.limit_chunks)
+                         drills=cfg.drill_instruments, fast=cfg.fast_bands)
+    valid_set = FrameSet(data / "valid", cfg.limit_chunks, fast=cfg.fast_bands)
     log.info("train %d frames, valid %d frames (%.1fs to load)", len(train_set), len(valid_set), time.time() - t0)
     model = build_model(cfg)
     pitched = train_set.pitch >= 0
@@ -166,6 +173,11 @@ def train(cfg, run_dir: Path, data: Path | None = None, resume: bool = False, st
         from .weights import load_from_folder
 
         report = load_from_folder(model, init)
+        if cfg.kind != "duet" and cfg.fast_bands and any(k == "audio_encoder.mean" for k in report["fresh_columns"]):
+            enc, n = model.audio_encoder, features.N_BINS   # the fast bands' normalisation: this training set's
+            with torch.no_grad():
+                enc.mean[n:] = torch.from_numpy(train_set.spec[:, n:].mean(0))
+                enc.std[n:] = torch.from_numpy(train_set.spec[:, n:].std(0) + 1e-3)
         first = start = report["step"]
         origin = f"{init} ({report['version']})"
         log.info("training on from %s at step %d (fresh: %s; torch vs onnxruntime %.1g)", origin, start,

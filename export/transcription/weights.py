@@ -52,6 +52,25 @@ def _solo_state(folder: Path, model) -> tuple[dict, list[str]]:
     return state, missing
 
 
+def _widen(state: dict, want: dict) -> list[str]:
+    """A folder without fast bands starting a model with them: the input layer's new columns start at weight 0
+    (mean 0, std 1 until the trainer sets them), so the model starts as the folder's. -> the widened names."""
+    widened = []
+    for name in ("audio_encoder.context.weight", "audio_encoder.mean", "audio_encoder.std"):
+        have, shape = np.asarray(state[name]), tuple(want[name].shape)
+        if have.shape == shape:
+            continue
+        axis = 1 if have.ndim == 3 else 0
+        if have.shape[axis] > shape[axis] or have.ndim != len(shape):
+            raise BridgeError(f"{name}: the folder's is {have.shape}, the config's {shape}")
+        extra = list(have.shape)
+        extra[axis] = shape[axis] - have.shape[axis]
+        fill = np.ones(extra, np.float32) if name.endswith(".std") else np.zeros(extra, np.float32)
+        state[name] = np.concatenate([have.astype(np.float32), fill], axis=axis)
+        widened.append(name)
+    return widened
+
+
 def load_from_folder(model, folder: str | Path, check: bool = True) -> dict:
     """Load ``folder``'s weights into ``model`` (a fresh model of the same config kind); -> a report:
     the folder's step, the names that start fresh, the max |torch - onnxruntime|."""
@@ -77,8 +96,10 @@ def load_from_folder(model, folder: str | Path, check: bool = True) -> dict:
         if missing:
             raise BridgeError(f"{folder}: duet.onnx has no {', '.join(missing)}")
         fresh: list[str] = []
+        columns: list[str] = []
     else:
         state, fresh = _solo_state(folder, model)
+        columns = _widen(state, model.state_dict())
         unexpected = [k for k in fresh if ".logvar." not in k and not k.startswith("audio_encoder.blocks.")]
         if unexpected:
             raise BridgeError(f"{folder}: the graphs hold no {', '.join(unexpected)}")
@@ -88,7 +109,7 @@ def load_from_folder(model, folder: str | Path, check: bool = True) -> dict:
                         np.full(tuple(own[k].shape), 0.0 if k.endswith("weight") else LOGVAR_INIT, np.float32))
     model.load_state_dict({k: torch.from_numpy(np.array(v, np.float32)) for k, v in state.items()})
     report = {"init": str(folder), "step": int(manifest.get("training", {}).get("step", 0)),
-              "version": manifest.get("version", ""), "fresh": fresh}
+              "version": manifest.get("version", ""), "fresh": fresh, "fresh_columns": columns}
     if check:
         report["max_abs"] = _check(model, folder)
     return report
@@ -118,14 +139,17 @@ def _check(model, folder: Path) -> float:
             outs = [t.numpy() for t in model(torch.from_numpy(frames))]
             got = run("duet.onnx", {"frames": frames})
         else:
-            frames = (model.audio_encoder.mean.numpy() + model.audio_encoder.std.numpy()
-                      * rng.standard_normal((2, 60 + model.before + model.after, features.N_BINS))).astype(np.float32)
+            enc = model.audio_encoder
+            frames = (enc.mean.numpy() + enc.std.numpy()
+                      * rng.standard_normal((2, 60 + model.before + model.after, enc.width))).astype(np.float32)
             o = model.transcribe(torch.from_numpy(frames))
             outs = [o[k].numpy() for k in ("pitch_class", "octave", "dynamics", "instrument", "onset", "z")]
             # a model given past context (its new blocks no-ops) is compared on the frames the folder's graph sees
             ctx = json.loads((folder / MANIFEST).read_text()).get("context", {})
             skip = model.before - int(ctx.get("before", features.CONTEXT_BEFORE))
-            got = run("transcribe.onnx", {"frames": frames[:, skip:]})
+            width = features.N_BINS + int(json.loads((folder / MANIFEST).read_text()).get("features", {})
+                                          .get("fast_bands", 0))
+            got = run("transcribe.onnx", {"frames": frames[:, skip:, :width]})
             symbols = np.eye(labels.SYMBOL_SIZE, dtype=np.float32)[rng.integers(0, labels.SYMBOL_SIZE, 8)]
             outs.append(model.synthesize(torch.from_numpy(symbols)).numpy())
             got += run("synthesize.onnx", {"symbols": symbols})

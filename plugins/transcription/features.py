@@ -112,8 +112,71 @@ def log_spectrum_frames(padded: np.ndarray, count: int) -> np.ndarray:
     return _log_frames(padded, count)
 
 
-def silence_frames(count: int) -> np.ndarray:
-    return np.full((count, N_BINS), np.log(FLOOR), np.float32)
+def silence_frames(count: int, width: int = N_BINS) -> np.ndarray:
+    return np.full((count, width), np.log(FLOOR), np.float32)
+
+
+# -- fast bands: the level envelope at a finer time resolution ------------------------------------------
+# The 2048-sample window smears a 30 ms dip between two repeated notes into a dip of 2-3 dB, no deeper than
+# a flute's tremolo. A model may also take FAST_BANDS log band levels from a 512-sample (32 ms) window
+# centred on the same sample as each frame: the re-articulation shows as a dip of 10 dB and more.
+FAST_FFT = 512
+FAST_BANDS = 16
+FAST_LOW_HZ, FAST_HIGH_HZ = 150.0, 7500.0
+
+
+@lru_cache(maxsize=1)
+def fast_filterbank() -> np.ndarray:
+    """[FAST_BANDS, FAST_FFT//2+1] triangular bands log-spaced from FAST_LOW_HZ to FAST_HIGH_HZ, rows summing to 1."""
+    fft_hz = np.arange(FAST_FFT // 2 + 1) * SAMPLE_RATE / FAST_FFT
+    edges = np.geomspace(FAST_LOW_HZ, FAST_HIGH_HZ, FAST_BANDS + 2)
+    fb = np.zeros((FAST_BANDS, len(fft_hz)), np.float64)
+    step = SAMPLE_RATE / FAST_FFT
+    for k in range(FAST_BANDS):
+        lo, mid, hi = edges[k], edges[k + 1], edges[k + 2]
+        lo, hi = min(lo, mid - step), max(hi, mid + step)     # every band at least one FFT bin each side
+        up = (fft_hz - lo) / (mid - lo)
+        down = (hi - fft_hz) / (hi - mid)
+        fb[k] = np.maximum(0.0, np.minimum(up, down))
+    fb /= np.maximum(fb.sum(axis=1, keepdims=True), 1e-12)
+    return fb.astype(np.float32)
+
+
+def _fast_frames(padded: np.ndarray, count: int) -> np.ndarray:
+    """Fast bands of frames 0..count-1 of a buffer padded like :func:`log_spectrum` pads (frame i's centre is
+    padded[i*HOP + N_FFT//2])."""
+    w = np.hanning(FAST_FFT + 1)[:-1].astype(np.float32)
+    off = N_FFT // 2 - FAST_FFT // 2
+    x = np.ascontiguousarray(padded[off:off + (count - 1) * HOP + FAST_FFT], np.float32)
+    frames = np.lib.stride_tricks.as_strided(x, (count, FAST_FFT), (x.strides[0] * HOP, x.strides[0]),
+                                             writeable=False)
+    mag = np.abs(np.fft.rfft(frames * w, axis=1)) * np.float32(2.0 / w.sum())
+    return np.log(np.maximum(mag @ fast_filterbank().T, FLOOR)).astype(np.float32)
+
+
+def fast_bands(samples: np.ndarray) -> np.ndarray:
+    """[frames, FAST_BANDS] log band levels from a FAST_FFT window, the frames of :func:`log_spectrum`."""
+    if len(samples) == 0:
+        return np.zeros((0, FAST_BANDS), np.float32)
+    pad = N_FFT // 2
+    return _fast_frames(np.pad(np.asarray(samples, np.float32), (pad, pad + HOP)), n_frames(len(samples)))
+
+
+def model_frames(samples: np.ndarray, fast: int = 0) -> np.ndarray:
+    """What a model takes: the log spectrum [T, N_BINS], with the fast bands after it when ``fast``
+    (a model's manifest ``features.fast_bands``) -> [T, N_BINS + FAST_BANDS]."""
+    spec = log_spectrum(samples)
+    if not fast or len(spec) == 0:
+        return spec if not fast else np.zeros((0, N_BINS + fast), np.float32)
+    return np.concatenate([spec, fast_bands(samples)], axis=1)
+
+
+def model_frames_live(padded: np.ndarray, count: int, fast: int = 0) -> np.ndarray:
+    """The live path of :func:`model_frames`: ``count`` frames of a buffer padded like it."""
+    spec = log_spectrum_frames(padded, count)
+    if not fast or count <= 0:
+        return spec if not fast else np.zeros((0, N_BINS + fast), np.float32)
+    return np.concatenate([spec, _fast_frames(padded, count)], axis=1)
 
 
 def pad_context(spec: np.ndarray) -> np.ndarray:

@@ -29,8 +29,9 @@ class StreamTranscriber:
         self.base = 0  # padded-sample index of buffer[0]
         self.frames = 0  # spectrum frames computed so far
         self.before, self.after = model.before, model.after   # the model's frames of context
-        self.context = features.silence_frames(self.before)
-        self.pending = np.zeros((0, features.N_BINS), np.float32)  # frames waiting for their after-context
+        self.fast = getattr(model, "fast", 0)                  # fast bands after the spectrum
+        self.context = features.silence_frames(self.before, features.N_BINS + self.fast)
+        self.pending = np.zeros((0, features.N_BINS + self.fast), np.float32)  # frames waiting for their after-context
 
     @property
     def seconds(self) -> float:
@@ -45,7 +46,7 @@ class StreamTranscriber:
         if count == 0:
             return [], []
         offset = self.frames * features.HOP - self.base
-        spec = features.log_spectrum_frames(self.buffer[offset:], count)
+        spec = features.model_frames_live(self.buffer[offset:], count, self.fast)
         self.frames += count
         drop = self.frames * features.HOP - self.base
         self.buffer, self.base = self.buffer[drop:], self.base + drop

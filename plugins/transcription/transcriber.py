@@ -32,6 +32,8 @@ def check_features(bundle: ModelBundle, context: bool = True) -> None:
     mine = {"sample_rate": features.SAMPLE_RATE, "hop": features.HOP, "n_bins": features.N_BINS}
     if context:
         mine.update(context_before=features.CONTEXT_BEFORE, context_after=features.CONTEXT_AFTER)
+    if f.get("fast_bands"):   # a model that also takes the fast bands: this runtime's must be the same
+        mine.update(fast_bands=features.FAST_BANDS, fast_fft=features.FAST_FFT)
     wrong = {k: (f.get(k), v) for k, v in mine.items() if f.get(k) != v}
     if wrong:
         raise ModelError(f"{bundle.name}: its features {wrong} (model, runtime) do not match this runtime")
@@ -46,7 +48,8 @@ def run_windowed(graph, spec: np.ndarray, before: int, after: int, axis: int) ->
     """``graph`` over a log spectrum [T, N_BINS] in windows of :data:`WINDOW_FRAMES` labelled frames, each
     with ``before`` / ``after`` frames of context (silence at the ends): the outputs concatenated along their
     time ``axis``, so memory stays flat on long files. ``{}`` for no frames."""
-    padded = np.concatenate([features.silence_frames(before), spec, features.silence_frames(after)])
+    width = spec.shape[1]
+    padded = np.concatenate([features.silence_frames(before, width), spec, features.silence_frames(after, width)])
     parts = [graph.run(frames=padded[start:min(len(spec), start + WINDOW_FRAMES) + before + after][None])
              for start in range(0, len(spec), WINDOW_FRAMES)]
     return {k: np.concatenate([p[k] for p in parts], axis=axis) for k in parts[0]} if parts else {}
@@ -61,6 +64,7 @@ class Transcriber:
         ctx = bundle.manifest.get("context", {})   # a model with past context needs more frames than the window
         self.before = int(ctx.get("before", features.CONTEXT_BEFORE))
         self.after = int(ctx.get("after", features.CONTEXT_AFTER))
+        self.fast = int(bundle.manifest.get("features", {}).get("fast_bands", 0))   # fast bands after the spectrum
         self.has_latents = all(g in bundle.manifest.get("graphs", {}) for g in ("symbol_encoder", "audio_decoder"))
 
     @classmethod
@@ -70,7 +74,7 @@ class Transcriber:
 
     # -- audio -> labels -> notes ------------------------------------------------
     def frame_labels(self, spec: np.ndarray) -> tracking.FrameLabels:
-        """Model outputs for a log spectrum [T, N_BINS] (padded here), windowed for long inputs."""
+        """Model outputs for input frames [T, width] (:meth:`frames_of`; padded here), windowed for long inputs."""
         out = run_windowed(self._transcribe, spec, self.before, self.after, axis=1)
         if not out:
             return tracking.FrameLabels(*(np.zeros(0, t) for t in (np.float32, np.int64, np.float32, np.int64)))
@@ -86,15 +90,20 @@ class Transcriber:
         samples = np.asarray(samples, np.float32)
         if is_silent(samples):
             return []
-        return tracking.track(self.frame_labels(features.log_spectrum(samples)), onset_threshold, frame_threshold)
+        return tracking.track(self.frame_labels(self.frames_of(samples)), onset_threshold, frame_threshold)
+
+    def frames_of(self, samples: np.ndarray) -> np.ndarray:
+        """The model's input frames for mono samples at SAMPLE_RATE (the spectrum, and fast bands if it takes them)."""
+        return features.model_frames(np.asarray(samples, np.float32), self.fast)
 
     def transcribe_file(self, path: str | Path, **kw) -> list[tracking.TrackedNote]:
         return self.transcribe(read_audio(path, SAMPLE_RATE), **kw)
 
     def instrument_guess(self, samples: np.ndarray) -> str:
         """The instrument the symbol decoder hears most often on sounding frames."""
-        spec = features.log_spectrum(np.asarray(samples, np.float32))
-        out = self._transcribe.run(frames=features.pad_context(spec)[None])
+        out = run_windowed(self._transcribe, self.frames_of(samples), self.before, self.after, axis=1)
+        if not out:
+            raise InputError("no sounding frames to recognise an instrument from")
         sounding = np.exp(out["pitch_class"][0, :, labels.NONE_PC]) < 0.5
         if not sounding.any():
             raise InputError("no sounding frames to recognise an instrument from")
