@@ -194,7 +194,9 @@ def transcription_ood(d: dict) -> list[str]:
         out.append(f"| {inst} | " + " | ".join(f"{conds[c][inst]['ours']['f1']:.3f} / "
                                                f"{conds[c][inst]['basic_pitch']['f1']:.3f}" for c in conds) + " |")
     out += ["", f"Cells at >= 0.90: {s['cells_ours_at_least_0.90']} of {s['cells']}; above basic-pitch: "
-                f"{s['cells_ours_above_basic_pitch']} of {s['cells']} (target: every cell, both)."]
+                f"{s['cells_ours_above_basic_pitch']} of {s['cells']} (target: every cell, both)"
+                + (f"; in the issue's three conditions (the first three columns): {s['issue_cells_at_least_0.90']} and "
+                   f"{s['issue_cells_above_basic_pitch']} of {s['issue_cells']}." if "issue_cells" in s else ".")]
     return out
 
 

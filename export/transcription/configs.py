@@ -54,20 +54,23 @@ CONFIGS = {c.name: c for c in (
     TranscriptionConfig("transcription-altsax", "candidate: the shipped solo model trained on with the drill chunks "
                         "of the alto sax only (its altissimo, above its usual register), chunks 0..23 for the others",
                         audio_hidden=384, steps=54000, drill_instruments=("alto_sax",),
-                        train_command="cmt-bridge train transcription-altsax --init onnx_models/transcription "
-                                      "--threads 1"),
+                        train_command="cmt-bridge train transcription --threads 1 && cmt-bridge export-onnx "
+                                      "transcription -o runs/transcription-24000 && cmt-bridge train "
+                                      "transcription-altsax --init runs/transcription-24000 --threads 1"),
     TranscriptionConfig("transcription-past", "candidate: the shipped solo model with past context (causal "
                         "dilated residual blocks, 1+2+4+8 frames further back, started as no-ops) trained on with "
                         "the alto sax drills",
                         audio_hidden=384, steps=44000, past=(1, 2, 4, 8), drill_instruments=("alto_sax",),
-                        train_command="cmt-bridge train transcription-past --init onnx_models/transcription "
-                                      "--threads 1"),
+                        train_command="cmt-bridge train transcription --threads 1 && cmt-bridge export-onnx "
+                                      "transcription -o runs/transcription-24000 && cmt-bridge train "
+                                      "transcription-past --init runs/transcription-24000 --threads 1"),
     TranscriptionConfig("transcription-fast", "candidate: the shipped solo model also taking the fast bands "
                         "(features.FAST_BANDS levels from a 32 ms window: repeated notes' re-articulation, not "
                         "tremolo; their input columns start at weight 0) trained on with the alto sax drills",
                         audio_hidden=384, steps=46000, fast_bands=16, drill_instruments=("alto_sax",),
-                        train_command="cmt-bridge train transcription-fast --init onnx_models/transcription "
-                                      "--threads 1"),
+                        train_command="cmt-bridge train transcription --threads 1 && cmt-bridge export-onnx "
+                                      "transcription -o runs/transcription-24000 && cmt-bridge train "
+                                      "transcription-fast --init runs/transcription-24000 --threads 1"),
     TranscriptionConfig("transcription-duet", "duets: two of the five instruments together -> one track per "
                         "instrument; mixtures of the solo renders with random source presence; shipped",
                         model_name="transcription-duet", kind="duet", audio_hidden=384, dilations=(1, 2, 4, 8), segment=64, batch=32, steps=38000, train_chunks=24,
