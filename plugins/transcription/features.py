@@ -142,10 +142,15 @@ def fast_filterbank() -> np.ndarray:
     return fb.astype(np.float32)
 
 
+@lru_cache(maxsize=1)
+def fast_window() -> np.ndarray:
+    return np.hanning(FAST_FFT + 1)[:-1].astype(np.float32)
+
+
 def _fast_frames(padded: np.ndarray, count: int) -> np.ndarray:
     """Fast bands of frames 0..count-1 of a buffer padded like :func:`log_spectrum` pads (frame i's centre is
     padded[i*HOP + N_FFT//2])."""
-    w = np.hanning(FAST_FFT + 1)[:-1].astype(np.float32)
+    w = fast_window()
     off = N_FFT // 2 - FAST_FFT // 2
     x = np.ascontiguousarray(padded[off:off + (count - 1) * HOP + FAST_FFT], np.float32)
     frames = np.lib.stride_tricks.as_strided(x, (count, FAST_FFT), (x.strides[0] * HOP, x.strides[0]),
