@@ -57,8 +57,21 @@ def test_a_short_dip_does_not_restart_the_note_but_an_onset_does():
 def test_weak_onsets_follow_the_threshold():
     lab = labels_of([(5, 30, 62, True), (30, 60, 62, True)])
     lab.onset[30] = 0.55
+    lab.silence[29] = 0.3   # the short gap of a repeated note
     assert len(track(lab, onset_threshold=0.5)) == 2
     assert len(track(lab, onset_threshold=0.7)) == 1
+
+
+def test_a_note_restarts_on_its_own_pitch_only_on_an_attack():
+    """Within a held note an onset peak of the same pitch is a new note when it is strong or the level dips
+    around it (a repeated note's gap), not when it is a weak swell with no dip (a flute's tremolo)."""
+    lab = labels_of([(5, 60, 74, True)])
+    lab.onset[30], lab.onset[45] = 0.6, 0.6          # swells: no dip
+    assert len(track(lab)) == 1
+    lab.silence[44] = tracking.DIP                    # a gap before the second swell
+    assert [n.start_frame for n in track(lab)] == [5, 45]
+    lab.onset[30] = tracking.STRONG_ONSET             # a strong re-attack needs no gap
+    assert [n.start_frame for n in track(lab)] == [5, 30, 45]
 
 
 def test_incremental_push_equals_one_push():
