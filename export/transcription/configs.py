@@ -49,22 +49,23 @@ class TranscriptionConfig:
 
 CONFIGS = {c.name: c for c in (
     TranscriptionConfig("transcription", "cross-modal VAE transcription, 5 instruments; folk and varied melodies, "
-                        "expressive renders and effects, 5 training soundfonts (MuseScore's held out); shipped",
+                        "expressive renders and effects, 5 training soundfonts (MuseScore's held out); the start of the "
+                        "shipped transcription-past",
                         audio_hidden=384, steps=24000, train_chunks=24),
-    TranscriptionConfig("transcription-altsax", "candidate: the shipped solo model trained on with the drill chunks "
+    TranscriptionConfig("transcription-altsax", "candidate: the 24,000-step transcription model trained on with the drill chunks "
                         "of the alto sax only (its altissimo, above its usual register), chunks 0..23 for the others",
                         audio_hidden=384, steps=54000, drill_instruments=("alto_sax",),
                         train_command="cmt-bridge train transcription --threads 1 && cmt-bridge export-onnx "
                                       "transcription -o runs/transcription-24000 && cmt-bridge train "
                                       "transcription-altsax --init runs/transcription-24000 --threads 1"),
-    TranscriptionConfig("transcription-past", "candidate: the shipped solo model with past context (causal "
-                        "dilated residual blocks, 1+2+4+8 frames further back, started as no-ops) trained on with "
-                        "the alto sax drills",
+    TranscriptionConfig("transcription-past", "shipped: the 24,000-step transcription model with past context "
+                        "(causal dilated residual blocks, 1+2+4+8 frames further back, started as no-ops) trained on "
+                        "to 44,000 steps with the alto sax drills",
                         audio_hidden=384, steps=44000, past=(1, 2, 4, 8), drill_instruments=("alto_sax",),
                         train_command="cmt-bridge train transcription --threads 1 && cmt-bridge export-onnx "
                                       "transcription -o runs/transcription-24000 && cmt-bridge train "
                                       "transcription-past --init runs/transcription-24000 --threads 1"),
-    TranscriptionConfig("transcription-fast", "candidate: the shipped solo model also taking the fast bands "
+    TranscriptionConfig("transcription-fast", "candidate: the 24,000-step transcription model also taking the fast bands "
                         "(features.FAST_BANDS levels from a 32 ms window: repeated notes' re-articulation, not "
                         "tremolo; their input columns start at weight 0) trained on with the alto sax drills",
                         audio_hidden=384, steps=46000, fast_bands=16, drill_instruments=("alto_sax",),

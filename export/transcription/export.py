@@ -143,6 +143,12 @@ def export(source: str | Path, out: Path | None = None, run_dir: Path | None = N
     valid = FrameSet(data / "valid", cfg.limit_chunks, fast=0 if cfg.kind == "duet" else cfg.fast_bands)
     n = min(GOLDEN_FRAMES, len(valid) - features.CONTEXT)
     duet = cfg.kind == "duet"
+    # a checkpoint keeps its config as it was when the run started; the registered one may since have a newer
+    # description and recipe (the same training fields): the manifest takes those
+    known = CONFIGS.get(cfg.name)
+    same = lambda c: json.dumps({**c.to_dict(), "doc": "", "train_command": ""}, sort_keys=True)  # noqa: E731
+    if known is not None and same(known) == same(cfg):
+        cfg = known
     plan = ExportPlan(
         name=cfg.model_name, config=cfg.name, version=f"{cfg.name}@{state['step']}",
         description=("duet transcription (seed 002's mixtures): audio of two of the five instruments -> per "
@@ -168,6 +174,7 @@ def export(source: str | Path, out: Path | None = None, run_dir: Path | None = N
                            "instruments": list(labels.INSTRUMENT_NAMES), "symbol_size": labels.SYMBOL_SIZE}},
         training={"config": cfg.to_dict(), "step": int(state["step"]),
                   "command": state.get("command") or f"cmt-bridge train {cfg.name}",
+                  **({"trained_on_from": state["init"]} if state.get("init") else {}),
                   "export_command": command or f"cmt-bridge export-onnx {cfg.name}",
                   "reproduce": "cmt-bridge data prepare folk && cmt-bridge data prepare transcription && "
                                f"{cfg.reproduce_training()} && cmt-bridge export-onnx {cfg.name} && "
