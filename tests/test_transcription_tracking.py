@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from plugins.transcription import tracking
 from plugins.transcription.features import FRAME_RATE
@@ -72,6 +73,31 @@ def test_a_note_restarts_on_its_own_pitch_only_on_an_attack():
     assert [n.start_frame for n in track(lab)] == [5, 45]
     lab.onset[30] = tracking.STRONG_ONSET             # a strong re-attack needs no gap
     assert [n.start_frame for n in track(lab)] == [5, 30, 45]
+
+
+def test_with_the_audio_level_a_dip_must_be_heard():
+    """When the labels carry the audio's level, a weak same-pitch peak restarts the note only if the sound dips
+    by LEVEL_DIP dB too: the model's P(silence) rising inside a soft held note is not a gap. Live (pieces of
+    frames) decides the same as offline."""
+    lab = labels_of([(5, 60, 74, True)])
+    lab.onset[45], lab.silence[44] = 0.6, 0.5         # the model hears a gap ...
+    lab.level = np.full(len(lab), -40.0, np.float32)
+    lab.level[42:46] = -40.0 - tracking.LEVEL_DIP / 2  # ... the sound wavers by half the dip
+    assert len(track(lab)) == 1
+    lab.level[43:45] = -40.0 - tracking.LEVEL_DIP - 1  # a real gap
+    assert [n.start_frame for n in track(lab)] == [5, 45]
+    lab.level[42:46] = -40.0
+    lab.onset[45] = tracking.STRONG_ONSET             # a strong attack needs no dip
+    assert [n.start_frame for n in track(lab)] == [5, 45]
+    lab.onset[45] = 0.6
+    pieces = NoteTracker()
+    for i in range(0, len(lab), 7):
+        pieces.push(FrameLabels(lab.onset[i:i + 7], lab.pitch[i:i + 7], lab.silence[i:i + 7], lab.dynamics[i:i + 7],
+                                lab.level[i:i + 7]))
+    pieces.flush()
+    assert summary(pieces.finished) == summary(track(lab, refine_pitch=False)) and len(pieces.finished) == 1
+    with pytest.raises(ValueError, match="level"):
+        pieces.push(FrameLabels(lab.onset[:3], lab.pitch[:3], lab.silence[:3], lab.dynamics[:3]))
 
 
 def test_incremental_push_equals_one_push():

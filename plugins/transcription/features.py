@@ -167,6 +167,23 @@ def fast_bands(samples: np.ndarray) -> np.ndarray:
     return _fast_frames(np.pad(np.asarray(samples, np.float32), (pad, pad + HOP)), n_frames(len(samples)))
 
 
+def band_level_db(bands: np.ndarray) -> np.ndarray:
+    """Fast bands [T, FAST_BANDS] (log magnitudes) -> the frames' broadband level in dB [T] (their power sum)."""
+    b = np.asarray(bands, np.float64)
+    return (10.0 / np.log(10.0) * np.log(np.exp(2.0 * b).sum(axis=-1))).astype(np.float32)
+
+
+def fast_level(samples: np.ndarray) -> np.ndarray:
+    """[frames] level in dB of a FAST_FFT (32 ms) window centred on each frame of :func:`log_spectrum`: a
+    repeated note's 20-30 ms gap shows here as a dip of 10 dB and more, where the spectrum's window smears it."""
+    return band_level_db(fast_bands(samples))
+
+
+def fast_level_live(padded: np.ndarray, count: int) -> np.ndarray:
+    """The live path of :func:`fast_level`: ``count`` frames of a buffer padded like it."""
+    return band_level_db(_fast_frames(padded, count)) if count > 0 else np.zeros(0, np.float32)
+
+
 def model_frames(samples: np.ndarray, fast: int = 0) -> np.ndarray:
     """What a model takes: the log spectrum [T, N_BINS], with the fast bands after it when ``fast``
     (a model's manifest ``features.fast_bands``) -> [T, N_BINS + FAST_BANDS]."""

@@ -32,6 +32,7 @@ class StreamTranscriber:
         self.fast = getattr(model, "fast", 0)                  # fast bands after the spectrum
         self.context = features.silence_frames(self.before, features.N_BINS + self.fast)
         self.pending = np.zeros((0, features.N_BINS + self.fast), np.float32)  # frames waiting for their after-context
+        self.pending_level = np.zeros(0, np.float32)   # their audio level (features.fast_level), for the tracker
 
     @property
     def seconds(self) -> float:
@@ -47,22 +48,24 @@ class StreamTranscriber:
             return [], []
         offset = self.frames * features.HOP - self.base
         spec = features.model_frames_live(self.buffer[offset:], count, self.fast)
+        level = features.fast_level_live(self.buffer[offset:], count)
         self.frames += count
         drop = self.frames * features.HOP - self.base
         self.buffer, self.base = self.buffer[drop:], self.base + drop
-        return self._frames(spec)
+        return self._frames(spec, level)
 
-    def _frames(self, spec: np.ndarray) -> tuple[list[TrackedNote], list[TrackedNote]]:
+    def _frames(self, spec: np.ndarray, level: np.ndarray) -> tuple[list[TrackedNote], list[TrackedNote]]:
         ready = np.concatenate([self.pending, spec])
+        ready_level = np.concatenate([self.pending_level, level])
         usable = len(ready) - self.after
         if usable <= 0:
-            self.pending = ready
+            self.pending, self.pending_level = ready, ready_level
             return [], []
         window = np.concatenate([self.context, ready])[None]
         out = self.model.run_frames(window[:, : self.before + usable + self.after])
         self.context = np.concatenate([self.context, ready[:usable]])[-self.before:]
-        self.pending = ready[usable:]
-        return self.tracker.push(FrameLabels.from_outputs(out))
+        self.pending, self.pending_level = ready[usable:], ready_level[usable:]
+        return self.tracker.push(FrameLabels.from_outputs(out, ready_level[:usable]))
 
     def close(self) -> list[TrackedNote]:
         """End of the input: the sounding note ends."""

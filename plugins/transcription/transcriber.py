@@ -90,7 +90,14 @@ class Transcriber:
         samples = np.asarray(samples, np.float32)
         if is_silent(samples):
             return []
-        return tracking.track(self.frame_labels(self.frames_of(samples)), onset_threshold, frame_threshold)
+        return tracking.track(self.labels_of(samples), onset_threshold, frame_threshold)
+
+    def labels_of(self, samples: np.ndarray) -> tracking.FrameLabels:
+        """What the tracker reads for mono samples at SAMPLE_RATE: the model's frame labels and the audio's level."""
+        samples = np.asarray(samples, np.float32)
+        labels = self.frame_labels(self.frames_of(samples))
+        labels.level = features.fast_level(samples)[:len(labels)] if len(labels) else None
+        return labels
 
     def frames_of(self, samples: np.ndarray) -> np.ndarray:
         """The model's input frames for mono samples at SAMPLE_RATE (the spectrum, and fast bands if it takes them)."""
