@@ -35,6 +35,20 @@ def test_separate_and_repeated_notes():
     assert abs(n.start - 5 / FRAME_RATE) < 1e-9 and n.velocity == 88
 
 
+def test_velocity_is_the_mean_dynamics_of_the_attack():
+    """Offline, a note's velocity is its first VELOCITY_FRAMES frames' mean dynamics class, between the classes'
+    velocities: two notes the most frequent class would tie are ranked, and a piano's decay does not count."""
+    lab = labels_of([(5, 40, 64, True), (45, 80, 67, True)])
+    lab.dynamics[5:40] = 1
+    lab.dynamics[5:5 + tracking.VELOCITY_FRAMES // 2] = 3             # a loud attack, then a decay
+    lab.dynamics[45:80] = 2
+    lab.dynamics[45:45 + tracking.VELOCITY_FRAMES // 4] = 3
+    first, second = track(lab)
+    v = tracking.DYNAMIC_VELOCITY
+    assert first.velocity == v[2] and v[2] < second.velocity < v[3]
+    assert tracking.note_velocity(np.array([], np.int64)) == v[2]
+
+
 def test_legato_change_without_onset_splits_and_silence_gives_nothing():
     lab = labels_of([(5, 30, 64, True), (30, 50, 66, False)])
     assert summary(track(lab)) == [(5, 30, 64), (30, 50, 66)]
