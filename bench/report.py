@@ -1,10 +1,16 @@
 """Print the README's "Measured" tables from bench/results/*.json (so the README quotes what bench/ wrote).
 
     .venv/bin/python bench/report.py            # markdown on stdout
+    .venv/bin/python bench/report.py --readme   # rewrite the README's generated blocks in place
+
+In the README each generated block sits between ``<!-- report: NAME -->`` and ``<!-- /report -->``
+(NAME is a bench/results/NAME.json); the text around them is written by hand.
 """
 from __future__ import annotations
 
+import argparse
 import json
+import re
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -451,21 +457,56 @@ def butterchurn_rows(d: dict) -> list[str]:
             + "; ".join(f"\"{name}\" {r:.2f}" for name, r in per.items()) + "."]
 
 
-def main() -> None:
-    parts = [("timing", timing), ("host", host), ("web", web), ("midime", midime), ("midime16", midime16),
-             ("transcription", transcription), ("transcription_ood", transcription_ood),
-             ("transcription_ood_dev", transcription_ood),
-             ("transcription_duet", transcription_duet),
-             ("transcription_dynamics", transcription_dynamics),
-             ("transcription_jack", transcription_jack),
-             ("cmt", cmt), ("cmt_step", cmt_step), ("soak", soak), ("soak_p64", soak), ("flood", flood),
-             ("tagger", tagger), ("visuals", visuals)]
-    for name, fn in parts:
-        d = _load(name)
-        if d is None:
-            print(f"({name}: no bench/results/{name}.json yet)\n")
-            continue
-        print("\n".join(fn(d)) + "\n")
+PARTS = (("timing", timing), ("host", host), ("web", web), ("midime", midime), ("midime16", midime16),
+         ("transcription", transcription), ("transcription_ood", transcription_ood),
+         ("transcription_ood_dev", transcription_ood),
+         ("transcription_duet", transcription_duet),
+         ("transcription_dynamics", transcription_dynamics),
+         ("transcription_jack", transcription_jack),
+         ("cmt", cmt), ("cmt_step", cmt_step), ("soak", soak), ("soak_p64", soak), ("flood", flood),
+         ("tagger", tagger), ("visuals", visuals))
+BLOCK = re.compile(r"(<!-- report: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /report -->)", re.S)
+
+
+def render(name: str) -> str | None:
+    """The markdown of one part (None without its results file)."""
+    fn = dict(PARTS)[name]
+    d = _load(name)
+    return None if d is None else "\n".join(fn(d))
+
+
+def update_readme(text: str) -> tuple[str, list[str]]:
+    """README text -> (the text with every generated block rendered again, the names of the blocks changed)."""
+    changed: list[str] = []
+
+    def fill(m: re.Match) -> str:
+        name = m.group("name")
+        if name not in dict(PARTS):
+            raise SystemExit(f"error: README block {name!r} is not a report part ({', '.join(dict(PARTS))})")
+        body = render(name)
+        if body is None:
+            return m.group(0)
+        body += "\n"
+        if body != m.group("body"):
+            changed.append(name)
+        return m.group(1) + body + m.group(4)
+
+    return BLOCK.sub(fill, text), changed
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--readme", type=Path, nargs="?", const=Path(__file__).resolve().parent.parent / "README.md",
+                    help="rewrite the generated blocks of this README (default the repository's) instead of printing")
+    args = ap.parse_args(argv)
+    if args.readme:
+        text, changed = update_readme(args.readme.read_text())
+        args.readme.write_text(text)
+        print(f"{args.readme}: " + (f"rewrote {', '.join(changed)}" if changed else "every block was up to date"))
+        return
+    for name, _ in PARTS:
+        body = render(name)
+        print(f"({name}: no bench/results/{name}.json yet)\n" if body is None else body + "\n")
 
 
 if __name__ == "__main__":
