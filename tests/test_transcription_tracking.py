@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from plugins.transcription import tracking
 from plugins.transcription.features import FRAME_RATE
@@ -148,3 +150,40 @@ def test_a_held_note_whose_onset_probability_wavers_stays_one_note():
     live.flush()
     assert [n.start_frame for n in live.finished] == [5, 32]
     assert tracking.REARM < tracking.ONSET_THRESHOLD
+
+
+@st.composite
+def frame_labels(draw):
+    n = draw(st.integers(1, 160))
+    floats = lambda lo, hi: st.lists(st.floats(lo, hi, allow_nan=False, width=32), min_size=n, max_size=n)  # noqa: E731
+    onset = np.array(draw(floats(0.0, 1.0)), np.float32)
+    silence = np.array(draw(floats(0.0, 1.0)), np.float32)
+    pitch = np.array(draw(st.lists(st.sampled_from([60, 62, 67, 72]), min_size=n, max_size=n)), np.int64)
+    dyn = np.array(draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)), np.int64)
+    level = np.array(draw(floats(-90.0, 0.0)), np.float32) if draw(st.booleans()) else None
+    cuts = sorted(set(draw(st.lists(st.integers(1, max(1, n - 1)), max_size=8))))
+    return FrameLabels(onset, pitch, silence, dyn, level), cuts
+
+
+@settings(max_examples=150, deadline=None)
+@given(frame_labels())
+def test_any_labels_pushed_in_any_pieces_give_the_offline_notes(case):
+    """Fuzz: the live tracker (labels in arbitrary pieces, with or without the audio level) decides exactly what
+    one push decides, and every note has a start before its end, one at a time."""
+    lab, cuts = case
+    whole = NoteTracker()
+    whole.push(lab)
+    whole.flush()
+    live = NoteTracker()
+    for a, b in zip([0] + cuts, cuts + [len(lab)]):
+        sl = slice(a, b)
+        live.push(FrameLabels(lab.onset[sl], lab.pitch[sl], lab.silence[sl], lab.dynamics[sl],
+                              None if lab.level is None else lab.level[sl]))
+    live.flush()
+    key = [(n.start_frame, n.end_frame, n.pitch, n.velocity) for n in whole.finished]
+    assert key == [(n.start_frame, n.end_frame, n.pitch, n.velocity) for n in live.finished]
+    for before, after in zip(whole.finished, whole.finished[1:]):
+        assert before.end_frame <= after.start_frame
+    assert all(n.start_frame < n.end_frame for n in whole.finished)
+    for n in track(lab):
+        assert n.start < n.end and 20 <= n.velocity <= 127
