@@ -267,3 +267,21 @@ def test_synthesize_cli_morph_and_orbit_write_audio_and_a_picture(tmp_path):
                           (["--morph", str(a), str(b), "-o", str(a)], "is an input")):
         r = cli("synthesize", *args)
         assert r.returncode == 2 and message in r.stderr and r.stderr.strip().count("\n") == 0, r.stderr
+
+
+def test_the_level_of_a_file_does_not_change_its_notes(tmp_path):
+    """The transcriber scales a file to its training loudness (manifest features.reference_level_db): the same
+    melody 20 dB quieter or 10 dB louder gives the same notes (onsets within a frame: the quietest bands sit
+    at the features' floor, so the measured loudness moves by a fraction of a dB)."""
+    from plugins.transcription.audio import read_audio
+    from plugins.transcription.transcriber import Transcriber
+
+    model = Transcriber.load(MODEL)
+    assert model.reference_db is not None
+    samples = read_audio(render(tmp_path, "flute")) * 0.5
+    plain = [(n.start_frame, n.pitch) for n in model.transcribe(samples)]
+    assert plain
+    for gain in (0.1, 3.0):
+        heard = [(n.start_frame, n.pitch) for n in model.transcribe(samples * gain)]
+        assert [p for _, p in heard] == [p for _, p in plain]
+        assert all(abs(a - b) <= 1 for (a, _), (b, _) in zip(heard, plain))

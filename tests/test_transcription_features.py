@@ -92,3 +92,17 @@ def test_fast_bands_see_a_short_dip_the_spectrum_smears_and_stream_like_offline(
     live = features.model_frames_live(padded, len(frames), features.FAST_BANDS)
     assert np.abs(live - frames).max() < 1e-5
     assert np.array_equal(features.model_frames(x), features.log_spectrum(x))
+
+
+def test_a_file_is_scaled_to_the_reference_loudness():
+    """features.normalized: any gain in, the reference loudness out (within MAX_GAIN_DB); silence and a model
+    without a reference are left alone."""
+    t = np.arange(SAMPLE_RATE * 2) / SAMPLE_RATE
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t) * (t % 0.5 < 0.4)).astype(np.float32)
+    for gain in (0.01, 0.1, 1.0, 3.0):
+        out = features.normalized(tone * gain, -30.0)
+        assert abs(features.loudness_of_levels(features.fast_level(out)) + 30.0) < 0.5
+    assert np.array_equal(features.normalized(tone, None), tone)
+    assert not features.normalized(np.zeros(4000, np.float32), -30.0).any()
+    quiet = features.normalized(tone * 1e-4, -10.0)     # 80 dB short: raised by MAX_GAIN_DB only
+    assert abs(np.abs(quiet).max() / np.abs(tone * 1e-4).max() - 10 ** (features.MAX_GAIN_DB / 20)) < 1

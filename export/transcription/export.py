@@ -125,6 +125,49 @@ def golden(model, valid) -> list[Golden]:
     return [Golden("transcribe", {"frames": frames}, ref), Golden("synthesize", {"symbols": symbols}, {"spectrum": spec_ref})]
 
 
+REFERENCE_SECONDS = 15.0   # loudness is measured on pieces this long (the benches' length)
+
+
+def reference_level(folder: Path, duet: bool, seed: int = 0) -> float:
+    """The median loudness (features.loudness_of_levels) of 15-second pieces of the rendered chunks in
+    ``folder`` (their stored fast bands); ``duet``: of two different instruments' pieces mixed as MixSet
+    mixes them (each present with probability PRESENCE, +-LEVEL_DB, power sum). The runtime scales a file to
+    it before transcribing (manifest ``features.reference_level_db``)."""
+    from .duet import LEVEL_DB, PRESENCE
+
+    n = int(REFERENCE_SECONDS * features.FRAME_RATE)
+    pieces: dict[str, list[np.ndarray]] = {}
+    for f in sorted(Path(folder).glob("*.npz")):
+        with np.load(f) as z:
+            if "bands" not in z:
+                continue
+            level = features.band_level_db(z["bands"])
+        inst = next((k for k in labels.INSTRUMENT_NAMES if f.name.startswith(k)), f.name)
+        if len(level):   # a chunk shorter than a piece (tiny test data) is one piece
+            pieces.setdefault(inst, []).extend(level[i:i + n] for i in range(0, max(1, len(level) - n + 1), n))
+    if not pieces:
+        raise BridgeError(f"{folder}: no rendered chunks with fast bands (cmt-bridge data prepare transcription)")
+    if not duet:
+        loud = [features.loudness_of_levels(x) for v in pieces.values() for x in v]
+        return round(float(np.median(loud)), 2)
+    rng = np.random.default_rng(seed)
+    names = sorted(pieces)
+    if len(names) < 2:
+        raise BridgeError(f"{folder}: duets need rendered chunks of at least two instruments")
+    loud = []
+    for _ in range(2000):
+        a, b = rng.choice(names, size=2, replace=False)
+        play = rng.random(2) < PRESENCE
+        if not play.any():
+            play[rng.integers(0, 2)] = True
+        xs = [pieces[inst][rng.integers(len(pieces[inst]))] + rng.uniform(-LEVEL_DB, LEVEL_DB)
+              for inst, on in zip((a, b), play) if on]
+        m = min(len(x) for x in xs)
+        power = sum(10.0 ** (x[:m] / 10.0) for x in xs)
+        loud.append(features.loudness_of_levels(10.0 * np.log10(power)))
+    return round(float(np.median(loud)), 2)
+
+
 def export(source: str | Path, out: Path | None = None, run_dir: Path | None = None, tolerance: float = 1e-4,
            command: str = "", data: Path | None = None) -> Path:
     """A config's run (``runs/<config>/model.pt``) or a checkpoint file -> validated model folder."""
@@ -165,6 +208,7 @@ def export(source: str | Path, out: Path | None = None, run_dir: Path | None = N
                              "bins_per_semitone": features.BINS_PER_SEMITONE, "n_bins": features.N_BINS,
                              "context_before": features.CONTEXT_BEFORE, "context_after": features.CONTEXT_AFTER,
                              "floor": features.FLOOR,
+                             "reference_level_db": reference_level(data / "valid", duet),
                              **({"fast_bands": cfg.fast_bands, "fast_fft": features.FAST_FFT,
                                  "fast_low_hz": features.FAST_LOW_HZ, "fast_high_hz": features.FAST_HIGH_HZ}
                                 if cfg.fast_bands and not duet else {})},

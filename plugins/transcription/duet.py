@@ -17,7 +17,7 @@ from bridge.api import ModelBundle, model_folder
 
 from . import features, labels, tracking
 from .audio import SAMPLE_RATE, read_audio
-from .transcriber import check_features, is_silent, run_windowed
+from .transcriber import check_features, is_silent, reference_level, run_windowed
 
 MODEL_NAME = "transcription-duet"
 PLAYERS = 2          # a duet: keep at most this many instruments ...
@@ -39,6 +39,7 @@ class DuetTranscriber:
         self.before = int(ctx.get("before", features.CONTEXT_BEFORE))   # silence frames the graph needs around
         self.after = int(ctx.get("after", features.CONTEXT_AFTER))
         self._duet = bundle.graph("duet")
+        self.reference_db = reference_level(bundle)   # a file is scaled to its training mixtures' loudness
 
     @classmethod
     def load(cls, folder: str | Path | None = None, threads: int = 1, provider: str | None = None) -> "DuetTranscriber":
@@ -73,7 +74,7 @@ class DuetTranscriber:
         samples = np.asarray(samples, np.float32)
         if is_silent(samples):
             return {}
-        out = self.outputs(features.log_spectrum(samples))
+        out = self.outputs(features.log_spectrum(features.normalized(samples, self.reference_db)))
         found = {}
         for slot in sorted(self.players(out, players)):
             frames = self.slot_labels(out, slot)

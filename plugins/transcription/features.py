@@ -184,6 +184,33 @@ def fast_level_live(padded: np.ndarray, count: int) -> np.ndarray:
     return band_level_db(_fast_frames(padded, count)) if count > 0 else np.zeros(0, np.float32)
 
 
+LEVEL_RANGE_DB = 40.0   # loudness: frames within this of the loudest one count as sounding
+LEVEL_PERCENTILE = 90.0
+MAX_GAIN_DB = 30.0
+
+
+def loudness_of_levels(level: np.ndarray) -> float | None:
+    """Frame levels in dB (:func:`fast_level`, or :func:`band_level_db` of stored fast bands) -> the piece's
+    loudness: the LEVEL_PERCENTILE-th percentile of its sounding frames (None for no frames). It moves with
+    the gain dB for dB, and a model's manifest stores its training data's median (``reference_level_db``)."""
+    level = np.asarray(level, np.float64)
+    if len(level) == 0:
+        return None
+    return float(np.percentile(level[level > level.max() - LEVEL_RANGE_DB], LEVEL_PERCENTILE))
+
+
+def normalized(samples: np.ndarray, reference_db: float | None) -> np.ndarray:
+    """Samples scaled so that their loudness is ``reference_db`` (the training data's: the models learned
+    absolute levels, and a recording's level is arbitrary), within +-MAX_GAIN_DB, clipped to +-1. None, or
+    silence: unchanged."""
+    samples = np.asarray(samples, np.float32)
+    loud = loudness_of_levels(fast_level(samples)) if reference_db is not None and len(samples) else None
+    if loud is None:
+        return samples
+    gain = float(np.clip(reference_db - loud, -MAX_GAIN_DB, MAX_GAIN_DB))
+    return np.clip(samples * np.float32(10.0 ** (gain / 20.0)), -1.0, 1.0)
+
+
 def model_frames(samples: np.ndarray, fast: int = 0) -> np.ndarray:
     """What a model takes: the log spectrum [T, N_BINS], with the fast bands after it when ``fast``
     (a model's manifest ``features.fast_bands``) -> [T, N_BINS + FAST_BANDS]."""

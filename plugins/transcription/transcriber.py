@@ -39,6 +39,13 @@ def check_features(bundle: ModelBundle, context: bool = True) -> None:
         raise ModelError(f"{bundle.name}: its features {wrong} (model, runtime) do not match this runtime")
 
 
+def reference_level(bundle: ModelBundle) -> float | None:
+    """The loudness (features.loudness_of_levels) of the model's training data, from its manifest: a file is
+    scaled to it before it is transcribed. None for models exported before it was stored (no scaling)."""
+    value = bundle.manifest.get("features", {}).get("reference_level_db")
+    return None if value is None else float(value)
+
+
 def is_silent(samples: np.ndarray) -> bool:
     """No samples, or a level below :data:`SILENCE_RMS`."""
     return len(samples) == 0 or float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) < SILENCE_RMS
@@ -65,6 +72,7 @@ class Transcriber:
         self.before = int(ctx.get("before", features.CONTEXT_BEFORE))
         self.after = int(ctx.get("after", features.CONTEXT_AFTER))
         self.fast = int(bundle.manifest.get("features", {}).get("fast_bands", 0))   # fast bands after the spectrum
+        self.reference_db = reference_level(bundle)
         self.has_latents = all(g in bundle.manifest.get("graphs", {}) for g in ("symbol_encoder", "audio_decoder"))
 
     @classmethod
@@ -86,11 +94,14 @@ class Transcriber:
 
     def transcribe(self, samples: np.ndarray, onset_threshold: float = tracking.ONSET_THRESHOLD,
                    frame_threshold: float = tracking.FRAME_THRESHOLD) -> list[tracking.TrackedNote]:
-        """Notes (seconds) of mono float samples at SAMPLE_RATE; silence -> []."""
+        """Notes (seconds) of mono float samples at SAMPLE_RATE; silence -> []. The samples are first scaled to
+        the model's training loudness (manifest ``features.reference_level_db``), so a file's level does not
+        matter."""
         samples = np.asarray(samples, np.float32)
         if is_silent(samples):
             return []
-        return tracking.track(self.labels_of(samples), onset_threshold, frame_threshold)
+        return tracking.track(self.labels_of(features.normalized(samples, self.reference_db)), onset_threshold,
+                              frame_threshold)
 
     def labels_of(self, samples: np.ndarray) -> tracking.FrameLabels:
         """What the tracker reads for mono samples at SAMPLE_RATE: the model's frame labels and the audio's level."""
@@ -108,6 +119,7 @@ class Transcriber:
 
     def instrument_guess(self, samples: np.ndarray) -> str:
         """The instrument the symbol decoder hears most often on sounding frames."""
+        samples = features.normalized(samples, self.reference_db)
         out = run_windowed(self._transcribe, self.frames_of(samples), self.before, self.after, axis=1)
         if not out:
             raise InputError("no sounding frames to recognise an instrument from")
