@@ -186,7 +186,7 @@ def test_streaming_note_ons_equal_the_offline_tracker(tmp_path):
     offline = NoteTracker()
     offline.push(model.labels_of(samples))   # with the audio level, as the stream's tracker reads it
     offline.flush()
-    stream = StreamTranscriber(model)
+    stream = StreamTranscriber(model, level_match=False)   # the same input as the offline labels
     ons = []
     for i in range(0, len(samples), 256):
         ons += [n.start_frame for n in stream.push(samples[i:i + 256])[0]]
@@ -285,3 +285,27 @@ def test_the_level_of_a_file_does_not_change_its_notes(tmp_path):
         heard = [(n.start_frame, n.pitch) for n in model.transcribe(samples * gain)]
         assert [p for _, p in heard] == [p for _, p in plain]
         assert all(abs(a - b) <= 1 for (a, _), (b, _) in zip(heard, plain))
+
+
+def test_live_input_is_brought_to_the_reference_level(tmp_path):
+    """Live, the stream scales its input toward the training loudness from what it has heard: a melody 20 dB
+    too quiet ends with the gain that offline scaling would give (within 2 dB), its notes are found, and the
+    gain moves once by a jump and then never more than LEVEL_SLEW_DB a frame."""
+    from plugins.transcription import features, stream as stream_mod
+    from plugins.transcription.audio import read_audio
+    from plugins.transcription.stream import StreamTranscriber
+    from plugins.transcription.transcriber import Transcriber
+
+    model = Transcriber.load(MODEL)
+    quiet = read_audio(render(tmp_path, "flute")) * 0.1
+    offline_gain = model.reference_db - features.loudness_of_levels(features.fast_level(quiet))
+    stream = StreamTranscriber(model)
+    gains, ons = [], []
+    for i in range(0, len(quiet), 256):
+        ons += stream.push(quiet[i:i + 256])[0]
+        gains.append(stream.gain_db)
+    stream.close()
+    assert abs(gains[-1] - offline_gain) < 2.0 and gains[-1] > 10
+    steps = [abs(b - a) for a, b in zip(gains, gains[1:])]
+    assert sum(s > stream_mod.LEVEL_SLEW_DB * 2 + 1e-6 for s in steps) == 1   # a 256-sample block: <= 2 frames
+    assert len(ons) >= len(TUNE) - 2

@@ -8,6 +8,16 @@ on the new frames with their context, and feeds the incremental
 (80 ms at 16 kHz), plus up to one block and the compute time: :data:`LATENCY_SECONDS`
 is the look-ahead part. The offline path (:meth:`Transcriber.transcribe`) gives the
 same frames; only pitch refinement over the whole note is offline-only.
+
+Level: offline, a file is scaled to the model's training loudness before it is transcribed
+(:func:`features.normalized`). Live, the future is unknown, so the stream measures the loudness of the
+last :data:`LEVEL_HISTORY_SECONDS` of input and scales what comes next by the gain that brings it to the
+reference: it jumps to that gain once, after :data:`LEVEL_MIN_SECONDS` of audible input, and then follows
+it at most :data:`LEVEL_SLEW_DB` per frame (6 dB a second), far too slowly to look like the 6 dB dip of a
+re-articulation (jumping whenever no note sounded made level steps inside the model's context: piano 0.99
+-> 0.91 at +12 dB on tuning melodies). On tuning melodies at -12 / 0 / +12 dB: violin 0.57 / 0.76 / 0.83 ->
+0.79 / 0.82 / 0.82, flute 0.90 / 0.87 / 0.72 -> 0.86 / 0.86 / 0.84, piano 0.93 / 0.99 / 0.99 -> 0.97 /
+0.97 / 0.98. ``level_match=False`` takes the input as it is.
 """
 from __future__ import annotations
 
@@ -19,11 +29,19 @@ from .tracking import NoteTracker, ONSET_THRESHOLD, LAG, FrameLabels, TrackedNot
 from .transcriber import Transcriber
 
 LATENCY_SECONDS = (features.N_FFT // 2 + (LAG + features.CONTEXT_AFTER) * features.HOP) / SAMPLE_RATE
+LEVEL_HISTORY_SECONDS = 10.0
+LEVEL_MIN_SECONDS = 1.0   # of input with some sound (a frame above LEVEL_AUDIBLE_DB) before the gain moves
+LEVEL_AUDIBLE_DB = -75.0
+LEVEL_SLEW_DB = 0.1
 
 
 class StreamTranscriber:
-    def __init__(self, model: Transcriber, onset_threshold: float = ONSET_THRESHOLD) -> None:
+    def __init__(self, model: Transcriber, onset_threshold: float = ONSET_THRESHOLD, level_match: bool = True) -> None:
         self.model = model
+        self.reference_db = getattr(model, "reference_db", None) if level_match else None
+        self.gain_db = 0.0                       # applied to the input (level matching)
+        self.level_known = False
+        self.history: list[float] = []           # the input's frame levels before the gain, dB
         self.tracker = NoteTracker(onset_threshold)
         self.buffer = np.zeros(features.N_FFT // 2, np.float32)  # the left padding the offline path adds
         self.base = 0  # padded-sample index of buffer[0]
@@ -41,7 +59,10 @@ class StreamTranscriber:
 
     def push(self, block: np.ndarray) -> tuple[list[TrackedNote], list[TrackedNote]]:
         """Add mono float samples at SAMPLE_RATE; returns (notes started, notes ended) decided by now."""
-        self.buffer = np.concatenate([self.buffer, np.asarray(block, np.float32).reshape(-1)])
+        block = np.asarray(block, np.float32).reshape(-1)
+        if self.gain_db:
+            block = np.clip(block * np.float32(10.0 ** (self.gain_db / 20.0)), -1.0, 1.0)
+        self.buffer = np.concatenate([self.buffer, block])
         end = self.base + len(self.buffer)
         count = max(0, (end - features.N_FFT - self.frames * features.HOP) // features.HOP + 1)
         if count == 0:
@@ -52,7 +73,25 @@ class StreamTranscriber:
         self.frames += count
         drop = self.frames * features.HOP - self.base
         self.buffer, self.base = self.buffer[drop:], self.base + drop
-        return self._frames(spec, level)
+        result = self._frames(spec, level)
+        self._match_level(level - np.float32(self.gain_db), count)
+        return result
+
+    def _match_level(self, level: np.ndarray, count: int) -> None:
+        """Update the input gain from the latest frame levels (dB, before the gain)."""
+        if self.reference_db is None:
+            return
+        self.history = (self.history + level.tolist())[-int(LEVEL_HISTORY_SECONDS * features.FRAME_RATE):]
+        if len(self.history) < LEVEL_MIN_SECONDS * features.FRAME_RATE or max(self.history) < LEVEL_AUDIBLE_DB:
+            return
+        target = float(np.clip(self.reference_db - features.loudness_of_levels(np.array(self.history)),
+                               -features.MAX_GAIN_DB, features.MAX_GAIN_DB))
+        if not self.level_known:   # the first estimate: jump to it, between notes
+            if self.tracker.current is None:
+                self.gain_db, self.level_known = target, True
+        else:                      # then follow slowly
+            step = LEVEL_SLEW_DB * count
+            self.gain_db += float(np.clip(target - self.gain_db, -step, step))
 
     def _frames(self, spec: np.ndarray, level: np.ndarray) -> tuple[list[TrackedNote], list[TrackedNote]]:
         ready = np.concatenate([self.pending, spec])
