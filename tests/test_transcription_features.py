@@ -106,3 +106,9 @@ def test_a_file_is_scaled_to_the_reference_loudness():
     assert not features.normalized(np.zeros(4000, np.float32), -30.0).any()
     quiet = features.normalized(tone * 1e-4, -10.0)     # 80 dB short: raised by MAX_GAIN_DB only
     assert abs(np.abs(quiet).max() / np.abs(tone * 1e-4).max() - 10 ** (features.MAX_GAIN_DB / 20)) < 1
+
+
+def test_velocity_goes_back_by_the_gain_the_input_was_scaled_by():
+    assert features.velocity_at_gain(80, 0.0) == 80
+    assert features.velocity_at_gain(80, 12.0) == 40           # 12 dB louder heard: half the velocity played
+    assert features.velocity_at_gain(100, -30.0) == 127 and features.velocity_at_gain(1, 30.0) == 1

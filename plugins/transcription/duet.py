@@ -74,12 +74,16 @@ class DuetTranscriber:
         samples = np.asarray(samples, np.float32)
         if is_silent(samples):
             return {}
-        out = self.outputs(features.log_spectrum(features.normalized(samples, self.reference_db)))
+        gain = features.normalization_gain(samples, self.reference_db)
+        out = self.outputs(features.log_spectrum(features.scaled(samples, gain)))
         found = {}
         for slot in sorted(self.players(out, players)):
             frames = self.slot_labels(out, slot)
             found[slot] = merge_restarts(tracking.track(frames, onset_threshold, frame_threshold), frames)
         found = self.one_owner(out, found)
+        for notes in found.values():   # heard at the training level; a quiet take stays soft
+            for n in notes:
+                n.velocity = features.velocity_at_gain(n.velocity, gain)
         return {self.instruments[slot]: notes for slot, notes in found.items() if notes}
 
     def one_owner(self, out: dict[str, np.ndarray], found: dict[int, list[tracking.TrackedNote]],

@@ -199,16 +199,29 @@ def loudness_of_levels(level: np.ndarray) -> float | None:
     return float(np.percentile(level[level > level.max() - LEVEL_RANGE_DB], LEVEL_PERCENTILE))
 
 
-def normalized(samples: np.ndarray, reference_db: float | None) -> np.ndarray:
-    """Samples scaled so that their loudness is ``reference_db`` (the training data's: the models learned
-    absolute levels, and a recording's level is arbitrary), within +-MAX_GAIN_DB, clipped to +-1. None, or
-    silence: unchanged."""
+def normalization_gain(samples: np.ndarray, reference_db: float | None) -> float:
+    """The gain in dB that brings the samples' loudness to ``reference_db`` (the training data's: the models
+    learned absolute levels, and a recording's level is arbitrary), within +-MAX_GAIN_DB; 0 for None or
+    silence."""
     samples = np.asarray(samples, np.float32)
     loud = loudness_of_levels(fast_level(samples)) if reference_db is not None and len(samples) else None
-    if loud is None:
-        return samples
-    gain = float(np.clip(reference_db - loud, -MAX_GAIN_DB, MAX_GAIN_DB))
-    return np.clip(samples * np.float32(10.0 ** (gain / 20.0)), -1.0, 1.0)
+    return 0.0 if loud is None else float(np.clip(reference_db - loud, -MAX_GAIN_DB, MAX_GAIN_DB))
+
+
+def scaled(samples: np.ndarray, gain_db: float) -> np.ndarray:
+    samples = np.asarray(samples, np.float32)
+    return samples if not gain_db else np.clip(samples * np.float32(10.0 ** (gain_db / 20.0)), -1.0, 1.0)
+
+
+def normalized(samples: np.ndarray, reference_db: float | None) -> np.ndarray:
+    """Samples scaled to the loudness ``reference_db`` (:func:`normalization_gain`), clipped to +-1."""
+    return scaled(samples, normalization_gain(samples, reference_db))
+
+
+def velocity_at_gain(velocity: int, gain_db: float) -> int:
+    """A velocity heard after the input was scaled by ``gain_db`` -> the velocity of the input as it was: a
+    note's amplitude goes as the square of its velocity (the SoundFont/GM convention, 40 log10(v/127) dB)."""
+    return int(np.clip(round(velocity * 10.0 ** (-gain_db / 40.0)), 1, 127))
 
 
 def model_frames(samples: np.ndarray, fast: int = 0) -> np.ndarray:

@@ -96,12 +96,15 @@ class Transcriber:
                    frame_threshold: float = tracking.FRAME_THRESHOLD) -> list[tracking.TrackedNote]:
         """Notes (seconds) of mono float samples at SAMPLE_RATE; silence -> []. The samples are first scaled to
         the model's training loudness (manifest ``features.reference_level_db``), so a file's level does not
-        matter."""
+        change which notes are heard; their velocities are moved back by that gain (a quiet take stays soft)."""
         samples = np.asarray(samples, np.float32)
         if is_silent(samples):
             return []
-        return tracking.track(self.labels_of(features.normalized(samples, self.reference_db)), onset_threshold,
-                              frame_threshold)
+        gain = features.normalization_gain(samples, self.reference_db)
+        notes = tracking.track(self.labels_of(features.scaled(samples, gain)), onset_threshold, frame_threshold)
+        for n in notes:   # pitch and timing are heard at the training level; a quiet take stays soft
+            n.velocity = features.velocity_at_gain(n.velocity, gain)
+        return notes
 
     def labels_of(self, samples: np.ndarray) -> tracking.FrameLabels:
         """What the tracker reads for mono samples at SAMPLE_RATE: the model's frame labels and the audio's level."""
