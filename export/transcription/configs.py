@@ -74,11 +74,14 @@ CONFIGS = {c.name: c for c in (
                                       "transcription-fast --init runs/transcription-24000 --threads 1"),
     TranscriptionConfig("transcription-duet", "duets: two of the five instruments together -> one track per "
                         "instrument; mixtures of the solo renders with random source presence; shipped",
-                        model_name="transcription-duet", kind="duet", audio_hidden=384, dilations=(1, 2, 4, 8), segment=64, batch=32, steps=38000, train_chunks=24,
+                        model_name="transcription-duet", kind="duet", audio_hidden=384, dilations=(1, 2, 4, 8), segment=64, batch=32, steps=52000, train_chunks=24,
                         train_command="cmt-bridge train transcription-duet --steps 8000 --threads 1 && "
                                       "cmt-bridge train transcription-duet --resume --steps 18000 --threads 1 && "
                                       "cmt-bridge train transcription-duet --resume --steps 29000 --threads 1 && "
-                                      "cmt-bridge train transcription-duet --resume --threads 1"),
+                                      "cmt-bridge train transcription-duet --resume --steps 38000 --threads 1 && "
+                                      "cmt-bridge export-onnx transcription-duet -o runs/transcription-duet-38000 && "
+                                      "cmt-bridge train transcription-duet --init runs/transcription-duet-38000 "
+                                      "--threads 1"),
     TranscriptionConfig("transcription-duet-tiny", "tiny duet config for tests and CI (seconds), never shipped",
                         model_name="transcription-duet-tiny", kind="duet", audio_hidden=16, dilations=(1, 2), segment=16, batch=8,
                         steps=12, valid_every=6, limit_chunks=1),

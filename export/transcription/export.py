@@ -222,7 +222,7 @@ def export(source: str | Path, out: Path | None = None, run_dir: Path | None = N
                   "export_command": command or f"cmt-bridge export-onnx {cfg.name}",
                   "reproduce": "cmt-bridge data prepare folk && cmt-bridge data prepare transcription && "
                                f"{cfg.reproduce_training()} && cmt-bridge export-onnx {cfg.name} && "
-                               + ("python bench/bench_transcription_duet.py" if duet else
+                               + ("python bench/bench_transcription_duet.py --write-manifest" if duet else
                                   "python bench/bench_transcription.py --write-manifest"),
                   "history": json.loads(state["history"])[-1:] if state.get("history") else [],
                   "torch": torch.__version__},
