@@ -133,6 +133,7 @@ def reference_level(folder: Path, duet: bool, seed: int = 0) -> float:
     ``folder`` (their stored fast bands); ``duet``: of two different instruments' pieces mixed as MixSet
     mixes them (each present with probability PRESENCE, +-LEVEL_DB, power sum). The runtime scales a file to
     it before transcribing (manifest ``features.reference_level_db``)."""
+    from .data import instrument_of
     from .duet import LEVEL_DB, PRESENCE
 
     n = int(REFERENCE_SECONDS * features.FRAME_RATE)
@@ -142,7 +143,7 @@ def reference_level(folder: Path, duet: bool, seed: int = 0) -> float:
             if "bands" not in z:
                 continue
             level = features.band_level_db(z["bands"])
-        inst = next((k for k in labels.INSTRUMENT_NAMES if f.name.startswith(k)), f.name)
+        inst = instrument_of(f.stem)
         if len(level):   # a chunk shorter than a piece (tiny test data) is one piece
             pieces.setdefault(inst, []).extend(level[i:i + n] for i in range(0, max(1, len(level) - n + 1), n))
     if not pieces:

@@ -199,16 +199,22 @@ def loudness_of_levels(level: np.ndarray) -> float | None:
     return float(np.percentile(level[level > level.max() - LEVEL_RANGE_DB], LEVEL_PERCENTILE))
 
 
-def normalization_gain(samples: np.ndarray, reference_db: float | None) -> float:
-    """The gain in dB that brings the samples' loudness to ``reference_db`` (the training data's: the models
-    learned absolute levels, and a recording's level is arbitrary), within +-MAX_GAIN_DB; 0 for None or
-    silence."""
-    samples = np.asarray(samples, np.float32)
-    loud = loudness_of_levels(fast_level(samples)) if reference_db is not None and len(samples) else None
+def level_gain(level: np.ndarray, reference_db: float | None) -> float:
+    """Frame levels in dB -> the gain in dB that brings their loudness to ``reference_db`` (the training
+    data's: the models learned absolute levels, and a recording's level is arbitrary), within +-MAX_GAIN_DB;
+    0 for None or no frames."""
+    loud = loudness_of_levels(level) if reference_db is not None else None
     return 0.0 if loud is None else float(np.clip(reference_db - loud, -MAX_GAIN_DB, MAX_GAIN_DB))
 
 
+def normalization_gain(samples: np.ndarray, reference_db: float | None) -> float:
+    """The gain in dB that brings the samples' loudness to ``reference_db`` (:func:`level_gain`)."""
+    samples = np.asarray(samples, np.float32)
+    return level_gain(fast_level(samples), reference_db) if reference_db is not None and len(samples) else 0.0
+
+
 def scaled(samples: np.ndarray, gain_db: float) -> np.ndarray:
+    """Samples times ``gain_db``, clipped to +-1 (unchanged at 0 dB)."""
     samples = np.asarray(samples, np.float32)
     return samples if not gain_db else np.clip(samples * np.float32(10.0 ** (gain_db / 20.0)), -1.0, 1.0)
 

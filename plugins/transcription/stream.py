@@ -59,9 +59,7 @@ class StreamTranscriber:
 
     def push(self, block: np.ndarray) -> tuple[list[TrackedNote], list[TrackedNote]]:
         """Add mono float samples at SAMPLE_RATE; returns (notes started, notes ended) decided by now."""
-        block = np.asarray(block, np.float32).reshape(-1)
-        if self.gain_db:
-            block = np.clip(block * np.float32(10.0 ** (self.gain_db / 20.0)), -1.0, 1.0)
+        block = features.scaled(np.asarray(block, np.float32).reshape(-1), self.gain_db)
         self.buffer = np.concatenate([self.buffer, block])
         end = self.base + len(self.buffer)
         count = max(0, (end - features.N_FFT - self.frames * features.HOP) // features.HOP + 1)
@@ -84,8 +82,7 @@ class StreamTranscriber:
         self.history = (self.history + level.tolist())[-int(LEVEL_HISTORY_SECONDS * features.FRAME_RATE):]
         if len(self.history) < LEVEL_MIN_SECONDS * features.FRAME_RATE or max(self.history) < LEVEL_AUDIBLE_DB:
             return
-        target = float(np.clip(self.reference_db - features.loudness_of_levels(np.array(self.history)),
-                               -features.MAX_GAIN_DB, features.MAX_GAIN_DB))
+        target = features.level_gain(np.array(self.history), self.reference_db)
         if not self.level_known:   # the first estimate: jump to it, between notes
             if self.tracker.current is None:
                 self.gain_db, self.level_known = target, True
