@@ -270,3 +270,30 @@ def test_an_older_checkpoint_finds_its_family(tiny_model, tmp_path):
         cfg.pop(field)
     old = save(tmp_path / "model.pt", {**state, "config": json.dumps(cfg)}, keep=None)
     assert family_of_checkpoint(old).name == family_of_checkpoint(ckpt).name == "transcription"
+
+
+def test_eq_augmentation_is_a_smooth_bounded_colour(tiny_model):
+    """``eq_db`` colours each segment with one smooth curve over the bins (the same in every frame), within
+    the bound, on top of the level, and never below the spectrum's floor."""
+    import math
+
+    from export.transcription.train import FrameSet, random_eq
+    from plugins.transcription import features
+
+    root, data, *_ = tiny_model
+    curves = random_eq(np.random.default_rng(0), 500, 6.0)
+    assert curves.shape == (500, features.N_BINS) and np.abs(curves).max() <= 6.0 + 1e-5
+    assert np.abs(curves).mean() > 1.0 and np.abs(np.diff(curves, axis=1)).max() < 0.5   # felt, and smooth
+    train = FrameSet(data / "train")
+    starts = np.array([40, 90, 140])
+    plain = train.segments(starts, 16)[0].numpy()
+    coloured = train.segments(starts, 16, np.random.default_rng(1), eq_db=6.0)[0].numpy()
+    floor = math.log(features.FLOOR)
+    assert (coloured >= floor - 1e-6).all() and not np.allclose(plain, coloured)
+    loud = (plain > floor + 2.0) & (coloured > floor + 1e-3)
+    delta = coloured - plain
+    for seg in range(len(starts)):   # one curve per segment: every loud frame of a bin moves by the same
+        for b in np.flatnonzero(loud[seg].any(axis=0)):
+            d = delta[seg, loud[seg, :, b], b]
+            assert d.max() - d.min() < 1e-4
+    assert np.abs(delta[loud]).max() <= 6.0 * math.log(10) / 20 + 1e-4

@@ -32,6 +32,7 @@ class TranscriptionConfig:
     onset_weight: float = 2.0
     onset_pos_weight: float = 8.0
     gain_db: float = 4.0  # random level augmentation, +-dB per segment
+    eq_db: float = 0.0  # random smooth EQ augmentation (train.random_eq), within +-dB per segment
     valid_every: int = 500
     seed: int = 1
     limit_chunks: int | None = None  # tiny configs: first N train chunks only
@@ -65,6 +66,16 @@ CONFIGS = {c.name: c for c in (
                         train_command="cmt-bridge train transcription --threads 1 && cmt-bridge export-onnx "
                                       "transcription -o runs/transcription-24000 && cmt-bridge train "
                                       "transcription-past --init runs/transcription-24000 --threads 1"),
+    TranscriptionConfig("transcription-eq", "candidate: the shipped transcription-past@44000 trained on to 66,000 "
+                        "steps with a random smooth EQ on every segment (+-6 dB: tilt and three cosine bumps across "
+                        "the bins), for soundfonts and rooms it has not heard",
+                        audio_hidden=384, steps=66000, past=(1, 2, 4, 8), drill_instruments=("alto_sax",), eq_db=6.0,
+                        train_command="cmt-bridge train transcription --threads 1 && cmt-bridge export-onnx "
+                                      "transcription -o runs/transcription-24000 && cmt-bridge train "
+                                      "transcription-past --init runs/transcription-24000 --threads 1 && "
+                                      "cmt-bridge export-onnx transcription-past -o runs/transcription-past-44000 && "
+                                      "cmt-bridge train transcription-eq --init runs/transcription-past-44000 "
+                                      "--threads 1"),
     TranscriptionConfig("transcription-fast", "candidate: the 24,000-step transcription model also taking the fast bands "
                         "(features.FAST_BANDS levels from a 32 ms window: repeated notes' re-articulation, not "
                         "tremolo; their input columns start at weight 0) trained on with the alto sax drills",

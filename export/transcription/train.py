@@ -84,27 +84,45 @@ class FrameSet:
         return len(self.spec)
 
     def batch(self, rng: np.random.Generator, count: int, segment: int, gain_db: float = 0.0,
-              before: int = features.CONTEXT_BEFORE, after: int = features.CONTEXT_AFTER):
+              before: int = features.CONTEXT_BEFORE, after: int = features.CONTEXT_AFTER, eq_db: float = 0.0):
         lo, hi = before, len(self) - segment - after
         starts = rng.integers(lo, hi, size=count)
-        return self.segments(starts, segment, rng, gain_db, before, after)
+        return self.segments(starts, segment, rng, gain_db, before, after, eq_db)
 
     def segments(self, starts: np.ndarray, segment: int, rng: np.random.Generator | None = None,
-                 gain_db: float = 0.0, before: int = features.CONTEXT_BEFORE, after: int = features.CONTEXT_AFTER):
-        """Frames ``[starts - before, starts + segment + after)`` and the labels of the ``segment`` frames."""
+                 gain_db: float = 0.0, before: int = features.CONTEXT_BEFORE, after: int = features.CONTEXT_AFTER,
+                 eq_db: float = 0.0):
+        """Frames ``[starts - before, starts + segment + after)`` and the labels of the ``segment`` frames;
+        with ``rng``, each segment at a random level (+-``gain_db``) through a random smooth EQ
+        (:func:`random_eq`, +-``eq_db``)."""
         import torch
 
         ctx = np.arange(-before, segment + after)
         lab = np.arange(segment)
         frames = self.spec[starts[:, None] + ctx[None, :]]
-        if gain_db and rng is not None:
-            gain = rng.uniform(-gain_db, gain_db, size=(len(starts), 1, 1)) * math.log(10) / 20
-            frames = np.maximum(frames + gain, math.log(features.FLOOR)).astype(np.float32)
+        if (gain_db or eq_db) and rng is not None:
+            shift = np.zeros((len(starts), 1, frames.shape[2]), np.float32)
+            if gain_db:
+                shift += rng.uniform(-gain_db, gain_db, size=(len(starts), 1, 1)) * math.log(10) / 20
+            if eq_db:
+                shift[:, 0, :features.N_BINS] += random_eq(rng, len(starts), eq_db) * math.log(10) / 20
+            frames = np.maximum(frames + shift, math.log(features.FLOOR)).astype(np.float32)
         idx = starts[:, None] + lab[None, :]
         t = torch.from_numpy
         target = {"pitch_class": t(self.pitch_class[idx]), "octave": t(self.octave[idx]),
                   "dynamics": t(self.dynamics[idx]), "instrument": t(self.instrument[idx])}
         return t(frames), t(self.symbols[idx]), target, t(self.onset[idx])
+
+
+def random_eq(rng: np.random.Generator, count: int, eq_db: float, width: int = features.N_BINS) -> np.ndarray:
+    """``count`` random smooth EQ curves in dB over the log-frequency bins [count, width], within +-``eq_db``:
+    a tilt and three cosine bumps across the range (another instrument maker's, room's or microphone's
+    colour; an unseen soundfont differs from the training ones mostly in its spectral envelope)."""
+    x = np.linspace(0.0, 1.0, width)[None, :]
+    curve = rng.uniform(-1, 1, (count, 1)) * (2 * x - 1)
+    for k in (1, 2, 3):
+        curve = curve + rng.uniform(-1, 1, (count, 1)) / k * np.cos(np.pi * k * x + rng.uniform(0, 2 * np.pi, (count, 1)))
+    return (np.clip(curve, -1.0, 1.0) * eq_db).astype(np.float32)
 
 
 CHECKPOINT = "model.pt"
@@ -242,7 +260,7 @@ class SoloKind:
         from .model import losses
 
         return losses(self.model, *self.train_set.batch(rng, self.cfg.batch, self.cfg.segment, self.cfg.gain_db,
-                                                        **self.wide))
+                                                        eq_db=self.cfg.eq_db, **self.wide))
 
     def validate(self) -> tuple[dict, dict]:
         from .model import losses
