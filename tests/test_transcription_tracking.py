@@ -187,3 +187,28 @@ def test_any_labels_pushed_in_any_pieces_give_the_offline_notes(case):
     assert all(n.start_frame < n.end_frame for n in whole.finished)
     for n in track(lab):
         assert n.start < n.end and 20 <= n.velocity <= 127
+
+
+def test_offline_a_note_that_waited_for_its_pitch_starts_at_its_attack():
+    """A bowed attack: the onset head fires at frame 20 while the pitch is still unsure (the model says
+    silence), the pitch holds from frame 25. Live the note opens at 25; offline it starts at the attack,
+    and a note still sounding before it ends there. A peak further back than BACKDATE, or none, moves
+    nothing."""
+    for before in ([], [(5, 24, 60, True)]):   # after a rest, and legato out of a held note
+        lab = labels_of(before + [(25, 60, 67, False)])
+        lab.onset[20], lab.onset[21] = 0.7, 0.5
+        if not before:
+            lab.silence[20:25] = 0.9
+        # legato: the held note's pitch still leads at the attack, so live the peak is taken for its swell
+        live = NoteTracker()
+        on, _ = live.push(lab)
+        live.flush()
+        assert [n.start_frame for n in live.finished][-1] >= 24
+        got = summary(track(lab))
+        assert got[-1] == (20, 60, 67)
+        if before:
+            assert got[0] == (5, 20, 60)
+        assert summary(track(lab, backdate=0))[-1][0] >= 24
+    far = labels_of([(25, 60, 67, False)])
+    far.onset[25 - tracking.BACKDATE - 2] = 0.7
+    assert summary(track(far)) == [(25, 60, 67)]

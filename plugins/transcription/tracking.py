@@ -50,6 +50,9 @@ FRAME_THRESHOLD = 0.5  # a frame sounds when P(silence) < this
 # 900.. and 3,900..): pooled Spearman 0.74-0.88 -> 0.80-0.90, worst cell 0.51 -> 0.77 (the most frequent class
 # over the whole note before); over the whole note the mean pooled a little higher and its worst cell was 0.68.
 VELOCITY_FRAMES = 12
+#: offline, a note that started without an onset peak moves back to the attack at most this many frames
+#: before it (192 ms, as REJOIN; see backdate_onsets)
+BACKDATE = 12
 
 
 @dataclass
@@ -215,13 +218,18 @@ def note_velocity(dynamics: np.ndarray) -> int:
 
 
 def track(labels: FrameLabels, onset_threshold: float = ONSET_THRESHOLD, frame_threshold: float = FRAME_THRESHOLD,
-          refine_pitch: bool = True) -> list[TrackedNote]:
-    """Offline: every note of ``labels``; short notes dropped, pitch re-estimated over the whole note."""
+          refine_pitch: bool = True, backdate: int = BACKDATE) -> list[TrackedNote]:
+    """Offline: every note of ``labels``; a note that waited for its pitch starts at its attack
+    (:func:`backdate_onsets`, ``backdate`` frames back at most; 0: never), short notes dropped, pitch
+    re-estimated over the whole note."""
     tracker = NoteTracker(onset_threshold, frame_threshold)
     tracker.push(labels)
     tracker.flush()
+    finished = tracker.finished
+    if backdate:
+        finished = backdate_onsets(finished, labels, backdate, onset_threshold)
     notes = []
-    for n in tracker.finished:
+    for n in finished:
         if n.end_frame - n.start_frame < 2:
             continue
         if refine_pitch:
@@ -231,4 +239,30 @@ def track(labels: FrameLabels, onset_threshold: float = ONSET_THRESHOLD, frame_t
                 n.pitch = Counter(frames).most_common(1)[0][0]
             n.velocity = note_velocity(labels.dynamics[n.start_frame:n.start_frame + VELOCITY_FRAMES][:len(span)])
         notes.append(n)
+    return notes
+
+
+def backdate_onsets(notes: list[TrackedNote], labels: FrameLabels, look: int = 8,
+                    onset_threshold: float = ONSET_THRESHOLD) -> list[TrackedNote]:
+    """Offline: a note that started without an onset peak (its pitch had to hold first) starts at the
+    strongest onset peak of the ``look`` frames before it, if one reached ``onset_threshold`` and no
+    other note started there; a previous note still sounding then ends there.
+
+    A bowed or breathy attack is heard before its pitch settles: the onset head fires at the attack while
+    the slot's pitch is still unsure, so the tracker (which needs a pitch to open a note) starts the note
+    frames later, when the pitch has held. Live, a note cannot be moved back; offline it can."""
+    for k, n in enumerate(notes):
+        if labels.onset[n.start_frame] >= onset_threshold:
+            continue
+        prev = notes[k - 1] if k else None
+        lo = max(0, n.start_frame - look, prev.start_frame + MIN_FRAMES if prev is not None else 0)
+        if lo >= n.start_frame:
+            continue
+        seg = labels.onset[lo:n.start_frame]
+        best = lo + int(np.argmax(seg))
+        if seg[best - lo] < onset_threshold:
+            continue
+        if prev is not None and prev.end_frame > best:
+            prev.end_frame, prev.end = best, best / FRAME_RATE
+        n.start_frame, n.start = best, best / FRAME_RATE
     return notes
