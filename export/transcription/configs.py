@@ -51,7 +51,7 @@ class TranscriptionConfig:
 CONFIGS = {c.name: c for c in (
     TranscriptionConfig("transcription", "cross-modal VAE transcription, 5 instruments; folk and varied melodies, "
                         "expressive renders and effects, 5 training soundfonts (MuseScore's held out); the start of the "
-                        "shipped transcription-past",
+                        "shipped transcription-eq",
                         audio_hidden=384, steps=24000, train_chunks=24),
     TranscriptionConfig("transcription-altsax", "candidate: the 24,000-step transcription model trained on with the drill chunks "
                         "of the alto sax only (its altissimo, above its usual register), chunks 0..23 for the others",
@@ -59,14 +59,14 @@ CONFIGS = {c.name: c for c in (
                         train_command="cmt-bridge train transcription --threads 1 && cmt-bridge export-onnx "
                                       "transcription -o runs/transcription-24000 && cmt-bridge train "
                                       "transcription-altsax --init runs/transcription-24000 --threads 1"),
-    TranscriptionConfig("transcription-past", "shipped: the 24,000-step transcription model with past context "
+    TranscriptionConfig("transcription-past", "the start of the shipped transcription-eq: the 24,000-step transcription model with past context "
                         "(causal dilated residual blocks, 1+2+4+8 frames further back, started as no-ops) trained on "
                         "to 44,000 steps with the alto sax drills",
                         audio_hidden=384, steps=44000, past=(1, 2, 4, 8), drill_instruments=("alto_sax",),
                         train_command="cmt-bridge train transcription --threads 1 && cmt-bridge export-onnx "
                                       "transcription -o runs/transcription-24000 && cmt-bridge train "
                                       "transcription-past --init runs/transcription-24000 --threads 1"),
-    TranscriptionConfig("transcription-eq", "candidate: the shipped transcription-past@44000 trained on to 66,000 "
+    TranscriptionConfig("transcription-eq", "shipped: transcription-past@44000 trained on to 66,000 "
                         "steps with a random smooth EQ on every segment (+-6 dB: tilt and three cosine bumps across "
                         "the bins), for soundfonts and rooms it has not heard",
                         audio_hidden=384, steps=66000, past=(1, 2, 4, 8), drill_instruments=("alto_sax",), eq_db=6.0,
@@ -85,13 +85,16 @@ CONFIGS = {c.name: c for c in (
                                       "transcription-fast --init runs/transcription-24000 --threads 1"),
     TranscriptionConfig("transcription-duet", "duets: two of the five instruments together -> one track per "
                         "instrument; mixtures of the solo renders with random source presence; shipped",
-                        model_name="transcription-duet", kind="duet", audio_hidden=384, dilations=(1, 2, 4, 8), segment=64, batch=32, steps=52000, train_chunks=24,
+                        model_name="transcription-duet", kind="duet", audio_hidden=384, dilations=(1, 2, 4, 8), segment=64, batch=32, steps=68000, train_chunks=24,
                         train_command="cmt-bridge train transcription-duet --steps 8000 --threads 1 && "
                                       "cmt-bridge train transcription-duet --resume --steps 18000 --threads 1 && "
                                       "cmt-bridge train transcription-duet --resume --steps 29000 --threads 1 && "
                                       "cmt-bridge train transcription-duet --resume --steps 38000 --threads 1 && "
                                       "cmt-bridge export-onnx transcription-duet -o runs/transcription-duet-38000 && "
                                       "cmt-bridge train transcription-duet --init runs/transcription-duet-38000 "
+                                      "--steps 52000 --threads 1 && "
+                                      "cmt-bridge export-onnx transcription-duet -o runs/transcription-duet-52000 && "
+                                      "cmt-bridge train transcription-duet --init runs/transcription-duet-52000 "
                                       "--threads 1"),
     TranscriptionConfig("transcription-duet-tiny", "tiny duet config for tests and CI (seconds), never shipped",
                         model_name="transcription-duet-tiny", kind="duet", audio_hidden=16, dilations=(1, 2), segment=16, batch=8,
