@@ -89,6 +89,17 @@ def tiny_duet(tmp_path_factory):
     return root, export(ckpt, root / "model", data=data)
 
 
+def test_mixset_eq_colours_each_source_and_keeps_the_floor():
+    from export.transcription.duet import MixSet
+
+    mix = MixSet(_Solo())
+    plain = mix.batch(np.random.default_rng(3), 16, 20)[0].numpy()
+    coloured = mix.batch(np.random.default_rng(3), 16, 20, eq_db=6.0)[0].numpy()
+    assert coloured.shape == plain.shape and (coloured >= SILENCE - 1e-6).all()
+    assert not np.allclose(plain, coloured)
+    assert np.abs(coloured.max() - plain.max()) <= 6.0 * np.log(10) / 20 + 0.5   # a colour, not a new level
+
+
 def test_tiny_duet_exports_and_runs(tiny_duet, tmp_path):
     from plugins.transcription.duet import DuetTranscriber
 

@@ -103,10 +103,13 @@ class MixSet:
         return rng.integers(lo + before, hi - segment - after, size=count)
 
     def batch(self, rng: np.random.Generator, count: int, segment: int, presence: float = PRESENCE,
-              before: int = features.CONTEXT_BEFORE, after: int = features.CONTEXT_AFTER):
+              before: int = features.CONTEXT_BEFORE, after: int = features.CONTEXT_AFTER, eq_db: float = 0.0):
         """(frames [B, T + ctx, N_BINS], pitch targets [B, T, 5], onset targets [B, T, 5],
         dynamics targets [B, T, 5]) as torch tensors; absent instruments' slots are silence. ``before`` /
-        ``after``: frames of context around the T labelled ones (the model's)."""
+        ``after``: frames of context around the T labelled ones (the model's); ``eq_db``: each source
+        through its own random smooth EQ (:func:`export.transcription.train.random_eq`) before mixing."""
+        from .train import random_eq
+
         solo = self.solo
         have = sorted(self.runs)
         ctx = np.arange(-before, segment + after)
@@ -126,6 +129,8 @@ class MixSet:
                     continue
                 s = int(self._starts(int(k), 1, segment, rng, before, after)[0])
                 spec = solo.spec[s + ctx] + np.float32(rng.uniform(-LEVEL_DB, LEVEL_DB) * math.log(10) / 20)
+                if eq_db:
+                    spec = spec + random_eq(rng, 1, eq_db, spec.shape[1]) * np.float32(math.log(10) / 20)
                 spec = np.maximum(spec, silence)
                 mix = spec if mix is None else mix_log_spectra(mix, spec)
                 p = solo.pitch[s:s + segment]

@@ -287,7 +287,8 @@ class DuetKind:
     def losses(self, rng: np.random.Generator) -> dict:
         from .duet import duet_losses
 
-        return duet_losses(self.model, *self.train_mix.batch(rng, self.cfg.batch, self.cfg.segment, **self.wide))
+        return duet_losses(self.model, *self.train_mix.batch(rng, self.cfg.batch, self.cfg.segment,
+                                                             eq_db=self.cfg.eq_db, **self.wide))
 
     def validate(self) -> tuple[dict, dict]:
         from .duet import duet_accuracy, duet_losses
