@@ -129,8 +129,8 @@ class MixSet:
                     continue
                 s = int(self._starts(int(k), 1, segment, rng, before, after)[0])
                 spec = solo.spec[s + ctx] + np.float32(rng.uniform(-LEVEL_DB, LEVEL_DB) * math.log(10) / 20)
-                if eq_db:
-                    spec = spec + random_eq(rng, 1, eq_db, spec.shape[1]) * np.float32(math.log(10) / 20)
+                if eq_db:   # over the spectrum's bins, as FrameSet.segments
+                    spec[:, :features.N_BINS] += random_eq(rng, 1, eq_db) * np.float32(math.log(10) / 20)
                 spec = np.maximum(spec, silence)
                 mix = spec if mix is None else mix_log_spectra(mix, spec)
                 p = solo.pitch[s:s + segment]

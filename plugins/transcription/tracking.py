@@ -242,7 +242,7 @@ def track(labels: FrameLabels, onset_threshold: float = ONSET_THRESHOLD, frame_t
     return notes
 
 
-def backdate_onsets(notes: list[TrackedNote], labels: FrameLabels, look: int = 8,
+def backdate_onsets(notes: list[TrackedNote], labels: FrameLabels, look: int = BACKDATE,
                     onset_threshold: float = ONSET_THRESHOLD) -> list[TrackedNote]:
     """Offline: a note that started without an onset peak (its pitch had to hold first) starts at the
     strongest onset peak of the ``look`` frames before it, if one reached ``onset_threshold`` and no
