@@ -76,6 +76,16 @@ CONFIGS = {c.name: c for c in (
                                       "cmt-bridge export-onnx transcription-past -o runs/transcription-past-44000 && "
                                       "cmt-bridge train transcription-eq --init runs/transcription-past-44000 "
                                       "--threads 1"),
+    TranscriptionConfig("transcription-eq2", "candidate: transcription-eq@66000 trained on to 86,000 steps with the "
+                        "same random EQ (+-6 dB)",
+                        audio_hidden=384, steps=86000, past=(1, 2, 4, 8), drill_instruments=("alto_sax",), eq_db=6.0,
+                        train_command="cmt-bridge train transcription --threads 1 && cmt-bridge export-onnx "
+                                      "transcription -o runs/transcription-24000 && cmt-bridge train "
+                                      "transcription-past --init runs/transcription-24000 --threads 1 && "
+                                      "cmt-bridge export-onnx transcription-past -o runs/transcription-past-44000 && "
+                                      "cmt-bridge train transcription-eq --init runs/transcription-past-44000 "
+                                      "--threads 1 && cmt-bridge export-onnx transcription-eq -o runs/transcription-eq-66000 && "
+                                      "cmt-bridge train transcription-eq2 --init runs/transcription-eq-66000 --threads 1"),
     TranscriptionConfig("transcription-fast", "candidate: the 24,000-step transcription model also taking the fast bands "
                         "(features.FAST_BANDS levels from a 32 ms window: repeated notes' re-articulation, not "
                         "tremolo; their input columns start at weight 0) trained on with the alto sax drills",
@@ -95,6 +105,23 @@ CONFIGS = {c.name: c for c in (
                                       "--steps 52000 --threads 1 && "
                                       "cmt-bridge export-onnx transcription-duet -o runs/transcription-duet-52000 && "
                                       "cmt-bridge train transcription-duet --init runs/transcription-duet-52000 "
+                                      "--threads 1"),
+    TranscriptionConfig("transcription-duet-eq", "candidate: transcription-duet@68000 trained on to 84,000 steps with a "
+                        "random smooth EQ on each source before mixing (+-6 dB), for soundfonts it has not heard",
+                        model_name="transcription-duet", kind="duet", audio_hidden=384, dilations=(1, 2, 4, 8), segment=64, batch=32,
+                        steps=84000, train_chunks=24, eq_db=6.0,
+                        train_command="cmt-bridge train transcription-duet --steps 8000 --threads 1 && "
+                                      "cmt-bridge train transcription-duet --resume --steps 18000 --threads 1 && "
+                                      "cmt-bridge train transcription-duet --resume --steps 29000 --threads 1 && "
+                                      "cmt-bridge train transcription-duet --resume --steps 38000 --threads 1 && "
+                                      "cmt-bridge export-onnx transcription-duet -o runs/transcription-duet-38000 && "
+                                      "cmt-bridge train transcription-duet --init runs/transcription-duet-38000 "
+                                      "--steps 52000 --threads 1 && "
+                                      "cmt-bridge export-onnx transcription-duet -o runs/transcription-duet-52000 && "
+                                      "cmt-bridge train transcription-duet --init runs/transcription-duet-52000 "
+                                      "--threads 1 && "
+                                      "cmt-bridge export-onnx transcription-duet -o runs/transcription-duet-68000 && "
+                                      "cmt-bridge train transcription-duet-eq --init runs/transcription-duet-68000 "
                                       "--threads 1"),
     TranscriptionConfig("transcription-duet-tiny", "tiny duet config for tests and CI (seconds), never shipped",
                         model_name="transcription-duet-tiny", kind="duet", audio_hidden=16, dilations=(1, 2), segment=16, batch=8,
