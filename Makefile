@@ -11,7 +11,7 @@ setup:
 	bash scripts/setup.sh
 
 test: setup lint
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -rR $(PYTEST_ARGS)
 
 # the code's shape: ruff (rules in pyproject.toml) and the import-linter layer contracts
 lint: setup
