@@ -277,7 +277,8 @@ def test_eq_augmentation_is_a_smooth_bounded_colour(tiny_model):
     the bound, on top of the level, and never below the spectrum's floor."""
     import math
 
-    from export.transcription.train import FrameSet, random_eq
+    from export.transcription.augment import random_eq
+    from export.transcription.train import FrameSet
     from plugins.transcription import features
 
     root, data, *_ = tiny_model

@@ -32,7 +32,7 @@ class TranscriptionConfig:
     onset_weight: float = 2.0
     onset_pos_weight: float = 8.0
     gain_db: float = 4.0  # random level augmentation, +-dB per segment
-    eq_db: float = 0.0  # random smooth EQ augmentation (train.random_eq), within +-dB per segment
+    eq_db: float = 0.0  # random smooth EQ augmentation (augment.random_eq), within +-dB per segment
     valid_every: int = 500
     seed: int = 1
     limit_chunks: int | None = None  # tiny configs: first N train chunks only

@@ -30,6 +30,8 @@ from torch.nn import functional as F
 
 from plugins.transcription import features, labels
 
+from .augment import DB_TO_LOG, random_eq
+
 N_INST = len(labels.INSTRUMENTS)
 N_PITCH = labels.MAX_NOTE - labels.MIN_NOTE + 2   # silence + every MIDI pitch of the label range
 PRESENCE = 0.85                                    # each source plays in a mixture with this probability
@@ -107,9 +109,7 @@ class MixSet:
         """(frames [B, T + ctx, N_BINS], pitch targets [B, T, 5], onset targets [B, T, 5],
         dynamics targets [B, T, 5]) as torch tensors; absent instruments' slots are silence. ``before`` /
         ``after``: frames of context around the T labelled ones (the model's); ``eq_db``: each source
-        through its own random smooth EQ (:func:`export.transcription.train.random_eq`) before mixing."""
-        from .train import random_eq
-
+        through its own random smooth EQ (:func:`export.transcription.augment.random_eq`) before mixing."""
         solo = self.solo
         have = sorted(self.runs)
         ctx = np.arange(-before, segment + after)
@@ -130,7 +130,7 @@ class MixSet:
                 s = int(self._starts(int(k), 1, segment, rng, before, after)[0])
                 spec = solo.spec[s + ctx] + np.float32(rng.uniform(-LEVEL_DB, LEVEL_DB) * math.log(10) / 20)
                 if eq_db:   # over the spectrum's bins, as FrameSet.segments
-                    spec[:, :features.N_BINS] += random_eq(rng, 1, eq_db) * np.float32(math.log(10) / 20)
+                    spec[:, :features.N_BINS] += random_eq(rng, 1, eq_db) * np.float32(DB_TO_LOG)
                 spec = np.maximum(spec, silence)
                 mix = spec if mix is None else mix_log_spectra(mix, spec)
                 p = solo.pitch[s:s + segment]

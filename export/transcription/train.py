@@ -22,6 +22,8 @@ import numpy as np
 from bridge.errors import BridgeError
 from plugins.transcription import features, labels
 
+from .augment import DB_TO_LOG, random_eq
+
 log = logging.getLogger(__name__)
 
 
@@ -94,7 +96,7 @@ class FrameSet:
                  eq_db: float = 0.0):
         """Frames ``[starts - before, starts + segment + after)`` and the labels of the ``segment`` frames;
         with ``rng``, each segment at a random level (+-``gain_db``) through a random smooth EQ
-        (:func:`random_eq`, +-``eq_db``)."""
+        (:func:`augment.random_eq`, +-``eq_db``)."""
         import torch
 
         ctx = np.arange(-before, segment + after)
@@ -103,26 +105,15 @@ class FrameSet:
         if (gain_db or eq_db) and rng is not None:
             shift = np.zeros((len(starts), 1, frames.shape[2]), np.float32)
             if gain_db:
-                shift += rng.uniform(-gain_db, gain_db, size=(len(starts), 1, 1)) * math.log(10) / 20
+                shift += rng.uniform(-gain_db, gain_db, size=(len(starts), 1, 1)) * DB_TO_LOG
             if eq_db:
-                shift[:, 0, :features.N_BINS] += random_eq(rng, len(starts), eq_db) * math.log(10) / 20
+                shift[:, 0, :features.N_BINS] += random_eq(rng, len(starts), eq_db) * DB_TO_LOG
             frames = np.maximum(frames + shift, math.log(features.FLOOR)).astype(np.float32)
         idx = starts[:, None] + lab[None, :]
         t = torch.from_numpy
         target = {"pitch_class": t(self.pitch_class[idx]), "octave": t(self.octave[idx]),
                   "dynamics": t(self.dynamics[idx]), "instrument": t(self.instrument[idx])}
         return t(frames), t(self.symbols[idx]), target, t(self.onset[idx])
-
-
-def random_eq(rng: np.random.Generator, count: int, eq_db: float, width: int = features.N_BINS) -> np.ndarray:
-    """``count`` random smooth EQ curves in dB over the log-frequency bins [count, width], within +-``eq_db``:
-    a tilt and three cosine bumps across the range (another instrument maker's, room's or microphone's
-    colour; an unseen soundfont differs from the training ones mostly in its spectral envelope)."""
-    x = np.linspace(0.0, 1.0, width)[None, :]
-    curve = rng.uniform(-1, 1, (count, 1)) * (2 * x - 1)
-    for k in (1, 2, 3):
-        curve = curve + rng.uniform(-1, 1, (count, 1)) / k * np.cos(np.pi * k * x + rng.uniform(0, 2 * np.pi, (count, 1)))
-    return (np.clip(curve, -1.0, 1.0) * eq_db).astype(np.float32)
 
 
 CHECKPOINT = "model.pt"
