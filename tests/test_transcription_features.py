@@ -31,6 +31,17 @@ def test_silence_is_the_floor_and_empty_input_has_no_frames():
     assert len(padded) == len(spec) + features.CONTEXT - 1
 
 
+def test_an_eq_tilt_lifts_the_top_lowers_the_bottom_and_keeps_the_floor():
+    spec = np.zeros((10, features.N_BINS + 4), np.float32)   # well above the floor; 4 extra columns
+    assert features.tilted(spec, 0.0) is spec
+    step = 6.0 * np.log(10) / 20
+    up = features.tilted(spec, 6.0)
+    np.testing.assert_allclose(up[0, :features.N_BINS], np.linspace(-step, step, features.N_BINS), atol=1e-6)
+    assert np.array_equal(up[:, -4:], spec[:, -4:])   # only the spectrum's bins
+    silence = features.silence_frames(5)
+    assert features.tilted(silence, 6.0).min() >= silence.min()   # never below the floor
+
+
 def test_live_frames_equal_offline_frames():
     x = np.random.default_rng(0).normal(0, 0.1, 9000).astype(np.float32)
     offline = features.log_spectrum(x)

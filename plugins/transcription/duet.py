@@ -25,6 +25,8 @@ PRESENCE_SHARE = 0.15  # ... each sounding at least this share of the most prese
 REJOIN = tracking.REJOIN  # frames: a same-pitch note starting this soon after the last one ended ...
 STRONG_ONSET = 0.6        # ... with an onset probability below this is the same note (see merge_restarts)
 SHARED = 0.5              # two instruments' same-pitch notes overlapping this share of the shorter are one note
+#: the views a file is heard through, as EQ tilts in dB (features.tilted): their probabilities are averaged
+VIEWS_DB = (0.0,)
 EXPECT = {"duet": ({"frames"}, {"pitch", "onset", "dynamics"})}
 
 
@@ -46,11 +48,20 @@ class DuetTranscriber:
         folder = model_folder(MODEL_NAME, folder)
         return cls(ModelBundle.load(folder, provider=provider, threads=threads, expect=EXPECT))
 
-    def outputs(self, spec: np.ndarray) -> dict[str, np.ndarray]:
+    def outputs(self, spec: np.ndarray, views: tuple[float, ...] = VIEWS_DB) -> dict[str, np.ndarray]:
         """The graph's outputs for a log spectrum [T, N_BINS] (padded here with the model's context, windowed
-        for long inputs), batch axis dropped: pitch [T, 5, P], onset [T, 5], dynamics [T, 5, 4]."""
-        out = run_windowed(self._duet, spec, self.before, self.after, axis=1)
-        return {k: out[k][0] for k in ("pitch", "onset", "dynamics")}
+        for long inputs), batch axis dropped: pitch [T, 5, P] and dynamics [T, 5, 4] log-probabilities, onset
+        probability [T, 5]. With several ``views`` (EQ tilts in dB, :func:`features.tilted`) the spectrum is
+        heard through each and the probabilities are averaged."""
+        outs = [run_windowed(self._duet, features.tilted(spec, db), self.before, self.after, axis=1) for db in views]
+        if len(outs) == 1:
+            return {k: outs[0][k][0] for k in ("pitch", "onset", "dynamics")}
+
+        def mean_logp(k: str) -> np.ndarray:
+            return np.log(np.mean([np.exp(o[k][0]) for o in outs], axis=0) + 1e-12).astype(np.float32)
+
+        return {"pitch": mean_logp("pitch"), "dynamics": mean_logp("dynamics"),
+                "onset": np.mean([o["onset"][0] for o in outs], axis=0).astype(np.float32)}
 
     def slot_labels(self, out: dict[str, np.ndarray], slot: int) -> tracking.FrameLabels:
         """One instrument's frames in the tracker's terms."""

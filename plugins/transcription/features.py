@@ -116,6 +116,16 @@ def silence_frames(count: int, width: int = N_BINS) -> np.ndarray:
     return np.full((count, width), np.log(FLOOR), np.float32)
 
 
+def tilted(spec: np.ndarray, db: float) -> np.ndarray:
+    """A log spectrum [T, >= N_BINS] through a linear EQ tilt across its N_BINS log-frequency bins: ``-db`` dB
+    at the lowest bin to ``+db`` at the highest (columns after them unchanged), floored like a spectrum."""
+    if not db:
+        return spec
+    out = np.array(spec, np.float32, copy=True)
+    out[:, :N_BINS] += (np.linspace(-1.0, 1.0, N_BINS) * db * np.log(10) / 20).astype(np.float32)
+    return np.maximum(out, np.float32(np.log(FLOOR)))
+
+
 # -- fast bands: the level envelope at a finer time resolution ------------------------------------------
 # The 2048-sample window smears a 30 ms dip between two repeated notes into a dip of 2-3 dB, no deeper than
 # a flute's tremolo. A model may also take FAST_BANDS log band levels from a 512-sample (32 ms) window
