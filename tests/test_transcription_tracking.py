@@ -53,8 +53,16 @@ def test_velocity_is_the_mean_dynamics_of_the_attack():
 
 def test_legato_change_without_onset_splits_and_silence_gives_nothing():
     lab = labels_of([(5, 30, 64, True), (30, 50, 66, False)])
-    assert summary(track(lab)) == [(5, 30, 64), (30, 50, 66)]
+    assert summary(track(lab, attack_only=False)) == [(5, 30, 64), (30, 50, 66)]
     assert track(labels_of([])) == []
+
+
+def test_offline_a_note_without_an_attack_is_dropped():
+    lab = labels_of([(5, 30, 64, True), (30, 50, 66, False), (60, 90, 69, False), (95, 110, 71, True)])
+    assert summary(track(lab)) == [(5, 30, 64), (95, 110, 71)]   # the default: notes start on an attack
+    assert summary(track(lab, attack_only=False)) == [(5, 30, 64), (30, 50, 66), (60, 90, 69), (95, 110, 71)]
+    lab.onset[57] = 0.9   # an attack a few frames before the pitch settled: kept, started there
+    assert summary(track(lab)) == [(5, 30, 64), (57, 90, 69), (95, 110, 71)]
 
 
 def test_unsettled_attack_pitch_is_one_note_with_the_held_pitch():
@@ -208,7 +216,9 @@ def test_offline_a_note_that_waited_for_its_pitch_starts_at_its_attack():
         assert got[-1] == (20, 60, 67)
         if before:
             assert got[0] == (5, 20, 60)
-        assert summary(track(lab, backdate=0))[-1][0] >= 24
+        assert summary(track(lab, backdate=0, attack_only=False))[-1][0] >= 24
+        assert 67 not in {p for *_, p in summary(track(lab, backdate=0))}   # not moved back: no attack, dropped
     far = labels_of([(25, 60, 67, False)])
     far.onset[25 - tracking.BACKDATE - 2] = 0.7
-    assert summary(track(far)) == [(25, 60, 67)]
+    assert summary(track(far, attack_only=False)) == [(25, 60, 67)]
+    assert summary(track(far)) == []
