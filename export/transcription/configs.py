@@ -94,7 +94,8 @@ CONFIGS = {c.name: c for c in (
                                       "transcription -o runs/transcription-24000 && cmt-bridge train "
                                       "transcription-fast --init runs/transcription-24000 --threads 1"),
     TranscriptionConfig("transcription-duet", "duets: two of the five instruments together -> one track per "
-                        "instrument; mixtures of the solo renders with random source presence; shipped",
+                        "instrument; mixtures of the solo renders with random source presence; the start of the "
+                        "shipped transcription-duet-eq",
                         model_name="transcription-duet", kind="duet", audio_hidden=384, dilations=(1, 2, 4, 8), segment=64, batch=32, steps=68000, train_chunks=24,
                         train_command="cmt-bridge train transcription-duet --steps 8000 --threads 1 && "
                                       "cmt-bridge train transcription-duet --resume --steps 18000 --threads 1 && "
@@ -106,7 +107,7 @@ CONFIGS = {c.name: c for c in (
                                       "cmt-bridge export-onnx transcription-duet -o runs/transcription-duet-52000 && "
                                       "cmt-bridge train transcription-duet --init runs/transcription-duet-52000 "
                                       "--threads 1"),
-    TranscriptionConfig("transcription-duet-eq", "candidate: transcription-duet@68000 trained on to 84,000 steps with a "
+    TranscriptionConfig("transcription-duet-eq", "shipped: transcription-duet@68000 trained on to 84,000 steps with a "
                         "random smooth EQ on each source before mixing (+-6 dB), for soundfonts it has not heard",
                         model_name="transcription-duet", kind="duet", audio_hidden=384, dilations=(1, 2, 4, 8), segment=64, batch=32,
                         steps=84000, train_chunks=24, eq_db=6.0,
