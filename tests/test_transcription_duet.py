@@ -116,7 +116,7 @@ def test_tiny_duet_exports_and_runs(tiny_duet, tmp_path):
     views = model.outputs(spec, views=(-4.0, 0.0, 4.0))   # the probabilities of three EQ views, averaged
     np.testing.assert_allclose(np.exp(views["pitch"]).sum(-1), 1.0, atol=1e-4)
     np.testing.assert_allclose(np.exp(views["dynamics"]).sum(-1), 1.0, atol=1e-4)
-    tilted = [model.outputs(features.tilted(spec, db)) for db in (-4.0, 0.0, 4.0)]
+    tilted = [model.outputs(features.tilted(spec, db), views=(0.0,)) for db in (-4.0, 0.0, 4.0)]
     np.testing.assert_allclose(views["onset"], np.mean([t["onset"] for t in tilted], axis=0), atol=1e-5)
     np.testing.assert_allclose(np.exp(views["pitch"]), np.mean([np.exp(t["pitch"]) for t in tilted], axis=0), atol=1e-5)
     assert not np.allclose(tilted[0]["pitch"], tilted[2]["pitch"])   # the views differ
