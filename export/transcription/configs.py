@@ -48,6 +48,21 @@ class TranscriptionConfig:
         return asdict(self)
 
 
+#: how the shipped transcription-duet-eq was trained (its config's train_command; the start of later runs)
+DUET_EQ_CHAIN = ("cmt-bridge train transcription-duet --steps 8000 --threads 1 && "
+                                      "cmt-bridge train transcription-duet --resume --steps 18000 --threads 1 && "
+                                      "cmt-bridge train transcription-duet --resume --steps 29000 --threads 1 && "
+                                      "cmt-bridge train transcription-duet --resume --steps 38000 --threads 1 && "
+                                      "cmt-bridge export-onnx transcription-duet -o runs/transcription-duet-38000 && "
+                                      "cmt-bridge train transcription-duet --init runs/transcription-duet-38000 "
+                                      "--steps 52000 --threads 1 && "
+                                      "cmt-bridge export-onnx transcription-duet -o runs/transcription-duet-52000 && "
+                                      "cmt-bridge train transcription-duet --init runs/transcription-duet-52000 "
+                                      "--threads 1 && "
+                                      "cmt-bridge export-onnx transcription-duet -o runs/transcription-duet-68000 && "
+                                      "cmt-bridge train transcription-duet-eq --init runs/transcription-duet-68000 "
+                                      "--threads 1")
+
 CONFIGS = {c.name: c for c in (
     TranscriptionConfig("transcription", "cross-modal VAE transcription, 5 instruments; folk and varied melodies, "
                         "expressive renders and effects, 5 training soundfonts (MuseScore's held out); the start of the "
@@ -111,19 +126,14 @@ CONFIGS = {c.name: c for c in (
                         "random smooth EQ on each source before mixing (+-6 dB), for soundfonts it has not heard",
                         model_name="transcription-duet", kind="duet", audio_hidden=384, dilations=(1, 2, 4, 8), segment=64, batch=32,
                         steps=84000, train_chunks=24, eq_db=6.0,
-                        train_command="cmt-bridge train transcription-duet --steps 8000 --threads 1 && "
-                                      "cmt-bridge train transcription-duet --resume --steps 18000 --threads 1 && "
-                                      "cmt-bridge train transcription-duet --resume --steps 29000 --threads 1 && "
-                                      "cmt-bridge train transcription-duet --resume --steps 38000 --threads 1 && "
-                                      "cmt-bridge export-onnx transcription-duet -o runs/transcription-duet-38000 && "
-                                      "cmt-bridge train transcription-duet --init runs/transcription-duet-38000 "
-                                      "--steps 52000 --threads 1 && "
-                                      "cmt-bridge export-onnx transcription-duet -o runs/transcription-duet-52000 && "
-                                      "cmt-bridge train transcription-duet --init runs/transcription-duet-52000 "
-                                      "--threads 1 && "
-                                      "cmt-bridge export-onnx transcription-duet -o runs/transcription-duet-68000 && "
-                                      "cmt-bridge train transcription-duet-eq --init runs/transcription-duet-68000 "
-                                      "--threads 1"),
+                        train_command=DUET_EQ_CHAIN),
+    TranscriptionConfig("transcription-duet-eq2", "candidate: transcription-duet-eq@84000 trained on to 100,000 steps "
+                        "with the same per-source random EQ (+-6 dB)",
+                        model_name="transcription-duet", kind="duet", audio_hidden=384, dilations=(1, 2, 4, 8), segment=64, batch=32,
+                        steps=100000, train_chunks=24, eq_db=6.0,
+                        train_command=DUET_EQ_CHAIN + " && cmt-bridge export-onnx transcription-duet-eq -o "
+                                      "runs/transcription-duet-eq-84000 && cmt-bridge train transcription-duet-eq2 --init "
+                                      "runs/transcription-duet-eq-84000 --threads 1"),
     TranscriptionConfig("transcription-duet-tiny", "tiny duet config for tests and CI (seconds), never shipped",
                         model_name="transcription-duet-tiny", kind="duet", audio_hidden=16, dilations=(1, 2), segment=16, batch=8,
                         steps=12, valid_every=6, limit_chunks=1),
