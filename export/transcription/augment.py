@@ -1,14 +1,9 @@
 """Augmentations the solo (train.FrameSet) and duet (duet.MixSet) training sets share: numpy only, no torch."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from plugins.transcription import features
-
-#: dB -> the natural-log units of the model's log spectrum
-DB_TO_LOG = math.log(10) / 20
 
 
 def random_eq(rng: np.random.Generator, count: int, eq_db: float, width: int = features.N_BINS) -> np.ndarray:

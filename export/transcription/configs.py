@@ -48,20 +48,33 @@ class TranscriptionConfig:
         return asdict(self)
 
 
-#: how the shipped transcription-duet-eq was trained (its config's train_command; the start of later runs)
-DUET_EQ_CHAIN = ("cmt-bridge train transcription-duet --steps 8000 --threads 1 && "
-                                      "cmt-bridge train transcription-duet --resume --steps 18000 --threads 1 && "
-                                      "cmt-bridge train transcription-duet --resume --steps 29000 --threads 1 && "
-                                      "cmt-bridge train transcription-duet --resume --steps 38000 --threads 1 && "
-                                      "cmt-bridge export-onnx transcription-duet -o runs/transcription-duet-38000 && "
-                                      "cmt-bridge train transcription-duet --init runs/transcription-duet-38000 "
-                                      "--steps 52000 --threads 1 && "
-                                      "cmt-bridge export-onnx transcription-duet -o runs/transcription-duet-52000 && "
-                                      "cmt-bridge train transcription-duet --init runs/transcription-duet-52000 "
-                                      "--threads 1 && "
-                                      "cmt-bridge export-onnx transcription-duet -o runs/transcription-duet-68000 && "
-                                      "cmt-bridge train transcription-duet-eq --init runs/transcription-duet-68000 "
-                                      "--threads 1")
+def _then(chain: str, *steps: str) -> str:
+    """A recipe chain (``train_command``) with more shell steps after it."""
+    return " && ".join((chain, *steps))
+
+
+def _train_on(chain: str, start: str, folder: str, name: str, steps: int | None = None) -> str:
+    """``chain`` exported to ``runs/<folder>`` as config ``start``, then config ``name`` trained on from it."""
+    more = f" --steps {steps}" if steps else ""
+    return _then(chain, f"cmt-bridge export-onnx {start} -o runs/{folder}",
+                 f"cmt-bridge train {name} --init runs/{folder}{more} --threads 1")
+
+
+# the recipe chains: each shipped model and the runs trained on from it
+SOLO = "cmt-bridge train transcription --threads 1"
+PAST_CHAIN = _train_on(SOLO, "transcription", "transcription-24000", "transcription-past")
+EQ_CHAIN = _train_on(PAST_CHAIN, "transcription-past", "transcription-past-44000", "transcription-eq")
+DUET_CHAIN = _train_on(_train_on(_then("cmt-bridge train transcription-duet --steps 8000 --threads 1",
+                                       *(f"cmt-bridge train transcription-duet --resume --steps {n} --threads 1"
+                                         for n in (18000, 29000, 38000))),
+                                 "transcription-duet", "transcription-duet-38000", "transcription-duet", 52000),
+                       "transcription-duet", "transcription-duet-52000", "transcription-duet")
+DUET_EQ_CHAIN = _train_on(DUET_CHAIN, "transcription-duet", "transcription-duet-68000", "transcription-duet-eq")
+
+#: the solo models with past context, and the duet model's architecture and data
+PAST_NET = dict(audio_hidden=384, past=(1, 2, 4, 8), drill_instruments=("alto_sax",))
+DUET_NET = dict(model_name="transcription-duet", kind="duet", audio_hidden=384, dilations=(1, 2, 4, 8), segment=64,
+                batch=32, train_chunks=24)
 
 CONFIGS = {c.name: c for c in (
     TranscriptionConfig("transcription", "cross-modal VAE transcription, 5 instruments; folk and varied melodies, "
@@ -71,69 +84,36 @@ CONFIGS = {c.name: c for c in (
     TranscriptionConfig("transcription-altsax", "candidate: the 24,000-step transcription model trained on with the drill chunks "
                         "of the alto sax only (its altissimo, above its usual register), chunks 0..23 for the others",
                         audio_hidden=384, steps=54000, drill_instruments=("alto_sax",),
-                        train_command="cmt-bridge train transcription --threads 1 && cmt-bridge export-onnx "
-                                      "transcription -o runs/transcription-24000 && cmt-bridge train "
-                                      "transcription-altsax --init runs/transcription-24000 --threads 1"),
+                        train_command=_train_on(SOLO, "transcription", "transcription-24000", "transcription-altsax")),
     TranscriptionConfig("transcription-past", "the start of the shipped transcription-eq: the 24,000-step transcription model with past context "
                         "(causal dilated residual blocks, 1+2+4+8 frames further back, started as no-ops) trained on "
                         "to 44,000 steps with the alto sax drills",
-                        audio_hidden=384, steps=44000, past=(1, 2, 4, 8), drill_instruments=("alto_sax",),
-                        train_command="cmt-bridge train transcription --threads 1 && cmt-bridge export-onnx "
-                                      "transcription -o runs/transcription-24000 && cmt-bridge train "
-                                      "transcription-past --init runs/transcription-24000 --threads 1"),
+                        steps=44000, **PAST_NET, train_command=PAST_CHAIN),
     TranscriptionConfig("transcription-eq", "shipped: transcription-past@44000 trained on to 66,000 "
                         "steps with a random smooth EQ on every segment (+-6 dB: tilt and three cosine bumps across "
                         "the bins), for soundfonts and rooms it has not heard",
-                        audio_hidden=384, steps=66000, past=(1, 2, 4, 8), drill_instruments=("alto_sax",), eq_db=6.0,
-                        train_command="cmt-bridge train transcription --threads 1 && cmt-bridge export-onnx "
-                                      "transcription -o runs/transcription-24000 && cmt-bridge train "
-                                      "transcription-past --init runs/transcription-24000 --threads 1 && "
-                                      "cmt-bridge export-onnx transcription-past -o runs/transcription-past-44000 && "
-                                      "cmt-bridge train transcription-eq --init runs/transcription-past-44000 "
-                                      "--threads 1"),
+                        steps=66000, eq_db=6.0, **PAST_NET, train_command=EQ_CHAIN),
     TranscriptionConfig("transcription-eq2", "candidate: transcription-eq@66000 trained on to 86,000 steps with the "
                         "same random EQ (+-6 dB)",
-                        audio_hidden=384, steps=86000, past=(1, 2, 4, 8), drill_instruments=("alto_sax",), eq_db=6.0,
-                        train_command="cmt-bridge train transcription --threads 1 && cmt-bridge export-onnx "
-                                      "transcription -o runs/transcription-24000 && cmt-bridge train "
-                                      "transcription-past --init runs/transcription-24000 --threads 1 && "
-                                      "cmt-bridge export-onnx transcription-past -o runs/transcription-past-44000 && "
-                                      "cmt-bridge train transcription-eq --init runs/transcription-past-44000 "
-                                      "--threads 1 && cmt-bridge export-onnx transcription-eq -o runs/transcription-eq-66000 && "
-                                      "cmt-bridge train transcription-eq2 --init runs/transcription-eq-66000 --threads 1"),
+                        steps=86000, eq_db=6.0, **PAST_NET,
+                        train_command=_train_on(EQ_CHAIN, "transcription-eq", "transcription-eq-66000", "transcription-eq2")),
     TranscriptionConfig("transcription-fast", "candidate: the 24,000-step transcription model also taking the fast bands "
                         "(features.FAST_BANDS levels from a 32 ms window: repeated notes' re-articulation, not "
                         "tremolo; their input columns start at weight 0) trained on with the alto sax drills",
                         audio_hidden=384, steps=46000, fast_bands=16, drill_instruments=("alto_sax",),
-                        train_command="cmt-bridge train transcription --threads 1 && cmt-bridge export-onnx "
-                                      "transcription -o runs/transcription-24000 && cmt-bridge train "
-                                      "transcription-fast --init runs/transcription-24000 --threads 1"),
+                        train_command=_train_on(SOLO, "transcription", "transcription-24000", "transcription-fast")),
     TranscriptionConfig("transcription-duet", "duets: two of the five instruments together -> one track per "
                         "instrument; mixtures of the solo renders with random source presence; the start of the "
                         "shipped transcription-duet-eq",
-                        model_name="transcription-duet", kind="duet", audio_hidden=384, dilations=(1, 2, 4, 8), segment=64, batch=32, steps=68000, train_chunks=24,
-                        train_command="cmt-bridge train transcription-duet --steps 8000 --threads 1 && "
-                                      "cmt-bridge train transcription-duet --resume --steps 18000 --threads 1 && "
-                                      "cmt-bridge train transcription-duet --resume --steps 29000 --threads 1 && "
-                                      "cmt-bridge train transcription-duet --resume --steps 38000 --threads 1 && "
-                                      "cmt-bridge export-onnx transcription-duet -o runs/transcription-duet-38000 && "
-                                      "cmt-bridge train transcription-duet --init runs/transcription-duet-38000 "
-                                      "--steps 52000 --threads 1 && "
-                                      "cmt-bridge export-onnx transcription-duet -o runs/transcription-duet-52000 && "
-                                      "cmt-bridge train transcription-duet --init runs/transcription-duet-52000 "
-                                      "--threads 1"),
+                        steps=68000, **DUET_NET, train_command=DUET_CHAIN),
     TranscriptionConfig("transcription-duet-eq", "shipped: transcription-duet@68000 trained on to 84,000 steps with a "
                         "random smooth EQ on each source before mixing (+-6 dB), for soundfonts it has not heard",
-                        model_name="transcription-duet", kind="duet", audio_hidden=384, dilations=(1, 2, 4, 8), segment=64, batch=32,
-                        steps=84000, train_chunks=24, eq_db=6.0,
-                        train_command=DUET_EQ_CHAIN),
+                        steps=84000, eq_db=6.0, **DUET_NET, train_command=DUET_EQ_CHAIN),
     TranscriptionConfig("transcription-duet-eq2", "candidate: transcription-duet-eq@84000 trained on to 100,000 steps "
                         "with the same per-source random EQ (+-6 dB)",
-                        model_name="transcription-duet", kind="duet", audio_hidden=384, dilations=(1, 2, 4, 8), segment=64, batch=32,
-                        steps=100000, train_chunks=24, eq_db=6.0,
-                        train_command=DUET_EQ_CHAIN + " && cmt-bridge export-onnx transcription-duet-eq -o "
-                                      "runs/transcription-duet-eq-84000 && cmt-bridge train transcription-duet-eq2 --init "
-                                      "runs/transcription-duet-eq-84000 --threads 1"),
+                        steps=100000, eq_db=6.0, **DUET_NET,
+                        train_command=_train_on(DUET_EQ_CHAIN, "transcription-duet-eq", "transcription-duet-eq-84000",
+                                                "transcription-duet-eq2")),
     TranscriptionConfig("transcription-duet-tiny", "tiny duet config for tests and CI (seconds), never shipped",
                         model_name="transcription-duet-tiny", kind="duet", audio_hidden=16, dilations=(1, 2), segment=16, batch=8,
                         steps=12, valid_every=6, limit_chunks=1),

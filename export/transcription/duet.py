@@ -30,7 +30,7 @@ from torch.nn import functional as F
 
 from plugins.transcription import features, labels
 
-from .augment import DB_TO_LOG, random_eq
+from .augment import random_eq
 
 N_INST = len(labels.INSTRUMENTS)
 N_PITCH = labels.MAX_NOTE - labels.MIN_NOTE + 2   # silence + every MIDI pitch of the label range
@@ -128,9 +128,9 @@ class MixSet:
                 if not on:
                     continue
                 s = int(self._starts(int(k), 1, segment, rng, before, after)[0])
-                spec = solo.spec[s + ctx] + np.float32(rng.uniform(-LEVEL_DB, LEVEL_DB) * math.log(10) / 20)
+                spec = solo.spec[s + ctx] + np.float32(rng.uniform(-LEVEL_DB, LEVEL_DB) * features.DB_TO_LOG)
                 if eq_db:   # over the spectrum's bins, as FrameSet.segments
-                    spec[:, :features.N_BINS] += random_eq(rng, 1, eq_db) * np.float32(DB_TO_LOG)
+                    spec[:, :features.N_BINS] += random_eq(rng, 1, eq_db) * np.float32(features.DB_TO_LOG)
                 spec = np.maximum(spec, silence)
                 mix = spec if mix is None else mix_log_spectra(mix, spec)
                 p = solo.pitch[s:s + segment]

@@ -22,7 +22,7 @@ import numpy as np
 from bridge.errors import BridgeError
 from plugins.transcription import features, labels
 
-from .augment import DB_TO_LOG, random_eq
+from .augment import random_eq
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +105,9 @@ class FrameSet:
         if (gain_db or eq_db) and rng is not None:
             shift = np.zeros((len(starts), 1, frames.shape[2]), np.float32)
             if gain_db:
-                shift += rng.uniform(-gain_db, gain_db, size=(len(starts), 1, 1)) * DB_TO_LOG
+                shift += rng.uniform(-gain_db, gain_db, size=(len(starts), 1, 1)) * features.DB_TO_LOG
             if eq_db:
-                shift[:, 0, :features.N_BINS] += random_eq(rng, len(starts), eq_db) * DB_TO_LOG
+                shift[:, 0, :features.N_BINS] += random_eq(rng, len(starts), eq_db) * features.DB_TO_LOG
             frames = np.maximum(frames + shift, math.log(features.FLOOR)).astype(np.float32)
         idx = starts[:, None] + lab[None, :]
         t = torch.from_numpy

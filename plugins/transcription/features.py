@@ -31,6 +31,7 @@ CONTEXT_BEFORE = 6
 CONTEXT_AFTER = 0
 CONTEXT = CONTEXT_BEFORE + 1 + CONTEXT_AFTER  # frames the model sees per labelled frame
 FLOOR = 1e-4  # magnitude floor of the log (silence)
+DB_TO_LOG = float(np.log(10) / 20)  # dB -> the natural-log units of the log spectrum
 LOOKAHEAD_SECONDS = (N_FFT // 2 + CONTEXT_AFTER * HOP) / SAMPLE_RATE
 
 
@@ -122,7 +123,7 @@ def tilted(spec: np.ndarray, db: float) -> np.ndarray:
     if not db:
         return spec
     out = np.array(spec, np.float32, copy=True)
-    out[:, :N_BINS] += (np.linspace(-1.0, 1.0, N_BINS) * db * np.log(10) / 20).astype(np.float32)
+    out[:, :N_BINS] += (np.linspace(-1.0, 1.0, N_BINS) * db * DB_TO_LOG).astype(np.float32)
     return np.maximum(out, np.float32(np.log(FLOOR)))
 
 

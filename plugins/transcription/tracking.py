@@ -58,8 +58,9 @@ BACKDATE = 12
 #: a partner's note leaking into a duet slot, a vibrato or a swell read as a new pitch. On dev pieces apart
 #: from the bench's: solo violin FluidR3 0.806 -> 0.844, piano MuseScore 0.958 -> 0.993, expressive violin
 #: 0.849 -> 0.864, no cell down by more than 0.001; duets instrument-agnostic 0.839 / 0.800 -> 0.856 / 0.829,
-#: every attributed cell up (piano 0.839 / 0.694 -> 0.888 / 0.749, violin 0.697 / 0.648 -> 0.711 / 0.693). A truly slurred change of pitch with no
-#: attack at all is lost with them; live, where a note cannot wait to be judged, the rule is not applied.
+#: every attributed cell up (piano 0.839 / 0.694 -> 0.888 / 0.749, violin 0.697 / 0.648 -> 0.711 / 0.693).
+#: A truly slurred change of pitch with no attack at all is lost with them; live, where a note cannot wait
+#: to be judged, the rule is not applied.
 ATTACK_ONLY = True
 
 
