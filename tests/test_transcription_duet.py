@@ -100,6 +100,21 @@ def test_mixset_eq_colours_each_source_and_keeps_the_floor():
     assert np.abs(coloured.max() - plain.max()) <= 6.0 * np.log(10) / 20 + 0.5   # a colour, not a new level
 
 
+def test_mixset_focus_draws_its_instruments_more_often():
+    from export.transcription.duet import FOCUS_WEIGHT, MixSet
+
+    mix = MixSet(_Solo())
+    def share(**kw):   # how often the violin (slot 4) is drawn into a pair, whether or not it then plays
+        frames, pitch, _, _ = mix.batch(np.random.default_rng(5), 2000, 20, presence=1.0, **kw)
+        return float((pitch[:, :, 4] > 0).any(1).float().mean())
+    plain, focused = share(), share(focus=("violin",))
+    # three instruments: the violin is in 2 of 3 pairs uniformly; weighted w:1:1 it is left out only when
+    # both others are drawn, 1/(w+2) * 1/(w+1) * 2
+    assert abs(plain - 2 / 3) < 0.04
+    assert abs(focused - (1 - 2 / ((FOCUS_WEIGHT + 2) * (FOCUS_WEIGHT + 1)))) < 0.04
+    assert focused > plain + 0.1   # 5/6 against 2/3 at weight 2
+
+
 def test_tiny_duet_exports_and_runs(tiny_duet, tmp_path):
     from plugins.transcription.duet import DuetTranscriber
 

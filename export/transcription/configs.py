@@ -33,6 +33,7 @@ class TranscriptionConfig:
     onset_pos_weight: float = 8.0
     gain_db: float = 4.0  # random level augmentation, +-dB per segment
     eq_db: float = 0.0  # random smooth EQ augmentation (augment.random_eq), within +-dB per segment
+    focus: tuple[str, ...] = ()  # duet: instruments drawn into mixtures duet.FOCUS_WEIGHT times as often
     valid_every: int = 500
     seed: int = 1
     limit_chunks: int | None = None  # tiny configs: first N train chunks only
@@ -114,6 +115,12 @@ CONFIGS = {c.name: c for c in (
                         steps=100000, eq_db=6.0, **DUET_NET,
                         train_command=_train_on(DUET_EQ_CHAIN, "transcription-duet-eq", "transcription-duet-eq-84000",
                                                 "transcription-duet-eq2")),
+    TranscriptionConfig("transcription-duet-focus", "candidate: transcription-duet-eq@84000 trained on to 100,000 "
+                        "steps with the same per-source random EQ (+-6 dB), the flute and violin drawn into twice as "
+                        "many mixtures (their duet cells are the weakest)",
+                        steps=100000, eq_db=6.0, focus=("flute", "violin"), **DUET_NET,
+                        train_command=_train_on(DUET_EQ_CHAIN, "transcription-duet-eq", "transcription-duet-eq-84000",
+                                                "transcription-duet-focus")),
     TranscriptionConfig("transcription-duet-tiny", "tiny duet config for tests and CI (seconds), never shipped",
                         model_name="transcription-duet-tiny", kind="duet", audio_hidden=16, dilations=(1, 2), segment=16, batch=8,
                         steps=12, valid_every=6, limit_chunks=1),

@@ -36,6 +36,7 @@ N_INST = len(labels.INSTRUMENTS)
 N_PITCH = labels.MAX_NOTE - labels.MIN_NOTE + 2   # silence + every MIDI pitch of the label range
 PRESENCE = 0.85                                    # each source plays in a mixture with this probability
 LEVEL_DB = 6.0
+FOCUS_WEIGHT = 2.0                                 # a focus instrument's weight in the draw of a mixture's pair
 
 
 class DuetNet(nn.Module):
@@ -105,13 +106,16 @@ class MixSet:
         return rng.integers(lo + before, hi - segment - after, size=count)
 
     def batch(self, rng: np.random.Generator, count: int, segment: int, presence: float = PRESENCE,
-              before: int = features.CONTEXT_BEFORE, after: int = features.CONTEXT_AFTER, eq_db: float = 0.0):
+              before: int = features.CONTEXT_BEFORE, after: int = features.CONTEXT_AFTER, eq_db: float = 0.0,
+              focus: tuple[str, ...] = ()):
         """(frames [B, T + ctx, N_BINS], pitch targets [B, T, 5], onset targets [B, T, 5],
         dynamics targets [B, T, 5]) as torch tensors; absent instruments' slots are silence. ``before`` /
         ``after``: frames of context around the T labelled ones (the model's); ``eq_db``: each source
-        through its own random smooth EQ (:func:`export.transcription.augment.random_eq`) before mixing."""
+        through its own random smooth EQ (:func:`export.transcription.augment.random_eq`) before mixing;
+        ``focus``: instrument names drawn into a mixture FOCUS_WEIGHT times as often as the others."""
         solo = self.solo
         have = sorted(self.runs)
+        weight = np.array([FOCUS_WEIGHT if labels.INSTRUMENTS[k].name in focus else 1.0 for k in have])
         ctx = np.arange(-before, segment + after)
         frames = np.empty((count, len(ctx), features.N_BINS), np.float32)
         pitch = np.zeros((count, segment, N_INST), np.int64)
@@ -119,7 +123,7 @@ class MixSet:
         dyn = np.zeros((count, segment, N_INST), np.int64)
         silence = np.float32(math.log(features.FLOOR))
         for i in range(count):
-            pair = rng.choice(have, size=2, replace=False)
+            pair = rng.choice(have, size=2, replace=False, p=weight / weight.sum() if focus else None)
             play = rng.random(2) < presence
             if not play.any():
                 play[rng.integers(0, 2)] = True

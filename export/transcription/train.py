@@ -279,7 +279,8 @@ class DuetKind:
         from .duet import duet_losses
 
         return duet_losses(self.model, *self.train_mix.batch(rng, self.cfg.batch, self.cfg.segment,
-                                                             eq_db=self.cfg.eq_db, **self.wide))
+                                                             eq_db=self.cfg.eq_db, focus=self.cfg.focus,
+                                                             **self.wide))
 
     def validate(self) -> tuple[dict, dict]:
         from .duet import duet_accuracy, duet_losses
