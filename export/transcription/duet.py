@@ -18,6 +18,7 @@ floored like a real spectrum. The bench measures it on real mixed audio.
 
     cmt-bridge train transcription-duet --threads 1     # -> runs/transcription-duet/model.pt
     cmt-bridge export-onnx transcription-duet           # -> onnx_models/transcription-duet/
+    (the shipped model is trained on from it: configs.DUET_EQ_CHAIN)
 """
 from __future__ import annotations
 
