@@ -111,13 +111,15 @@ CONFIGS = {c.name: c for c in (
                         "random smooth EQ on each source before mixing (+-6 dB), for soundfonts it has not heard",
                         steps=84000, eq_db=6.0, **DUET_NET, train_command=DUET_EQ_CHAIN),
     TranscriptionConfig("transcription-duet-eq2", "candidate: transcription-duet-eq@84000 trained on to 100,000 steps "
-                        "with the same per-source random EQ (+-6 dB)",
+                        "with the same per-source random EQ (+-6 dB); run, not shipped (tuning duets: flute down, "
+                        "docs/transcription.md)",
                         steps=100000, eq_db=6.0, **DUET_NET,
                         train_command=_train_on(DUET_EQ_CHAIN, "transcription-duet-eq", "transcription-duet-eq-84000",
                                                 "transcription-duet-eq2")),
     TranscriptionConfig("transcription-duet-focus", "candidate: transcription-duet-eq@84000 trained on to 100,000 "
                         "steps with the same per-source random EQ (+-6 dB), the flute and violin drawn into twice as "
-                        "many mixtures (their duet cells are the weakest)",
+                        "many mixtures (their duet cells are the weakest); run, not shipped (tuning duets: violin up, "
+                        "flute down, docs/transcription.md)",
                         steps=100000, eq_db=6.0, focus=("flute", "violin"), **DUET_NET,
                         train_command=_train_on(DUET_EQ_CHAIN, "transcription-duet-eq", "transcription-duet-eq-84000",
                                                 "transcription-duet-focus")),
