@@ -98,6 +98,12 @@ CONFIGS = {c.name: c for c in (
                         "same random EQ (+-6 dB)",
                         steps=86000, eq_db=6.0, **PAST_NET,
                         train_command=_train_on(EQ_CHAIN, "transcription-eq", "transcription-eq-66000", "transcription-eq2")),
+    TranscriptionConfig("transcription-eq-violin", "candidate: transcription-eq@66000 trained on to 86,000 steps "
+                        "with the same random EQ (+-6 dB) and the violin's drill chunks too (fast runs and repeated "
+                        "notes at the top of its range, where its misses are)",
+                        steps=86000, eq_db=6.0, **{**PAST_NET, "drill_instruments": ("alto_sax", "violin")},
+                        train_command=_train_on(EQ_CHAIN, "transcription-eq", "transcription-eq-66000",
+                                                "transcription-eq-violin")),
     TranscriptionConfig("transcription-fast", "candidate: the 24,000-step transcription model also taking the fast bands "
                         "(features.FAST_BANDS levels from a 32 ms window: repeated notes' re-articulation, not "
                         "tremolo; their input columns start at weight 0) trained on with the alto sax drills",
