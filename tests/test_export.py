@@ -110,6 +110,14 @@ def test_export_refuses_a_graph_that_differs(tiny_run, tmp_path, monkeypatch):
         onnx_export.export(str(train.latest_checkpoint(tiny_run)), out=tmp_path / "bad")
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_torchrun_two_ranks_match_one_process(folk, tmp_path):
     """DDP on CPU (gloo): 2 ranks each take half of every global batch; the result equals one process."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -117,10 +125,18 @@ def test_torchrun_two_ranks_match_one_process(folk, tmp_path):
     args = ["-m", "export", "train", "musicvae-tiny", "--steps", "8", "--threads", "1"]
     subprocess.run([sys.executable, *args, "--run-dir", str(one)], cwd=ROOT, env=env, check=True,
                    capture_output=True, timeout=300)
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                        "29531", *args, "--run-dir", str(two)], cwd=ROOT, env=env, capture_output=True, text=True,
-                       timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
+    first = None
+    for attempt in range(2):
+        r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                            str(_free_port()), *args, "--run-dir", str(two / str(attempt))], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=300)
+        # one relaunch, only when a rank was killed by a signal (gloo aborting under load, seen once in CI);
+        # an error of ours exits with a status, and a second kill fails the test with both logs
+        if r.returncode == 0 or "Signal" not in r.stderr or first is not None:
+            break
+        first = r.stderr
+    assert r.returncode == 0, (first or "")[:3000] + "\n...\n" + r.stderr[:3000] + "\n...\n" + r.stderr[-2000:]
+    two = two / str(attempt)
     a = torch.load(train.latest_checkpoint(one), weights_only=False)["model"]
     b = torch.load(train.latest_checkpoint(two), weights_only=False)["model"]
     assert a.keys() == b.keys()
