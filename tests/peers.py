@@ -371,6 +371,12 @@ def free_udp_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_tcp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 class OscDump:
     """``oscdump -L PORT`` in its own process (liblo-tools)."""
 

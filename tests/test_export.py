@@ -20,6 +20,8 @@ from export.musicvae import export as onnx_export  # noqa: E402
 from export.musicvae import folk as folk_data  # noqa: E402
 from plugins.midime.melody import NUM_CLASSES, START, STEPS  # noqa: E402
 
+import peers  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -111,14 +113,6 @@ def test_export_refuses_a_graph_that_differs(tiny_run, tmp_path, monkeypatch):
         onnx_export.export(str(train.latest_checkpoint(tiny_run)), out=tmp_path / "bad")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_torchrun_two_ranks_match_one_process(folk, tmp_path):
     """DDP on CPU (gloo): 2 ranks each take half of every global batch; the result equals one process."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -129,7 +123,7 @@ def test_torchrun_two_ranks_match_one_process(folk, tmp_path):
     first = None
     for attempt in range(2):
         r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                            str(_free_port()), *args, "--run-dir", str(two / str(attempt))], cwd=ROOT, env=env,
+                            str(peers.free_tcp_port()), *args, "--run-dir", str(two / str(attempt))], cwd=ROOT, env=env,
                            capture_output=True, text=True, timeout=300)
         # one relaunch, only when the launcher's root cause is a rank killed by a signal (a negative exit code:
         # gloo aborting, seen once in CI); an error of ours exits with a status and fails at once, and a

@@ -29,7 +29,7 @@ SHARED = 0.5              # two instruments' same-pitch notes overlapping this s
 #: An unseen instrument or room colours the sound; three views make the slots less sure of one colour. Chosen
 #: on the 40 tuning duets (never the bench's) with transcription-duet-eq@84000: instrument-agnostic 0.874 /
 #: 0.847 -> 0.878 / 0.861, MuseScore flute 0.735 -> 0.794; piano FluidR3 0.878 -> 0.889, flute FluidR3 0.798
-#: -> 0.793. Three times the inference (offline only; RTF stays far under 0.1).
+#: -> 0.793. Three times the inference, offline only: one thread, a 12-second duet, RTF 0.008 -> 0.013.
 VIEWS_DB = (-4.0, 0.0, 4.0)
 EXPECT = {"duet": ({"frames"}, {"pitch", "onset", "dynamics"})}
 
