@@ -227,6 +227,11 @@ def transcription_duet(d: dict) -> list[str]:
                 f"{s['min_attributed_f1']:.3f}); instrument-agnostic above basic-pitch: "
                 + ", ".join(f"{f} {'yes' if v else 'no'}" for f, v in s["agnostic_above_basic_pitch"].items())
                 + " (targets: >= 0.80 attributed, above basic-pitch)."]
+    if "rtf_one_thread" in s:
+        r = s["rtf_one_thread"]
+        out += ["", f"Speed on one thread, file in -> notes out, on the same {r['audio_seconds']:g} s of duets: RTF "
+                    f"{r['ours']:.4f} with {len(r['views_db'])} EQ views ({', '.join(f'{v:+g}' for v in r['views_db'])} dB), "
+                    f"basic-pitch {r['basic_pitch']:.4f}: {r['speedup']:.1f}x faster (target RTF <= 0.01)."]
     return out
 
 

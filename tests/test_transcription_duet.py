@@ -135,6 +135,11 @@ def test_tiny_duet_exports_and_runs(tiny_duet, tmp_path):
     np.testing.assert_allclose(views["onset"], np.mean([t["onset"] for t in tilted], axis=0), atol=1e-5)
     np.testing.assert_allclose(np.exp(views["pitch"]), np.mean([np.exp(t["pitch"]) for t in tilted], axis=0), atol=1e-5)
     assert not np.allclose(tilted[0]["pitch"], tilted[2]["pitch"])   # the views differ
+    default = model.outputs(spec)   # the transcriber's own views (duet.VIEWS_DB unless it was given others)
+    mine = [model.outputs(features.tilted(spec, db), views=(0.0,)) for db in model.views]
+    np.testing.assert_allclose(default["onset"], np.mean([t["onset"] for t in mine], axis=0), atol=1e-5)
+    one = DuetTranscriber.load(out, views=(0.0,))
+    np.testing.assert_allclose(one.outputs(spec)["onset"], tilted[1]["onset"], atol=1e-6)
     assert model.transcribe(np.zeros(16000, np.float32)) == {}
     heard = model.transcribe(np.random.default_rng(3).normal(0, 0.1, 16000).astype(np.float32))
     assert isinstance(heard, dict) and set(heard) <= set(labels.INSTRUMENT_NAMES)
@@ -167,6 +172,31 @@ def test_cli_duet_writes_one_track_per_instrument(tiny_duet, tmp_path):
                         "--duet", "--instrument", "flute", "--model", str(out)], capture_output=True, text=True,
                        cwd=ROOT)
     assert r.returncode == 2 and "--duet" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    one = tmp_path / "one.mid"
+    r = subprocess.run([sys.executable, "-m", "bridge.cli", "transcribe", str(wav), "-o", str(one), "--duet",
+                        "--views", "0", "--model", str(out)], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert one.is_file()
+    for views, words in (("1,2,3,4,5,6", "1 to 5"), ("=-40,0", "-12..12"), ("=x", "EQ tilts"), ("=,", "--views")):
+        bad = tmp_path / "bad.mid"
+        r = subprocess.run([sys.executable, "-m", "bridge.cli", "transcribe", str(wav), "-o", str(bad), "--duet",
+                            "--views" + (views if views.startswith("=") else "=" + views), "--model", str(out)],
+                           capture_output=True, text=True, cwd=ROOT)
+        assert r.returncode == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, (views, r.stderr)
+        assert not bad.exists()
+    r = subprocess.run([sys.executable, "-m", "bridge.cli", "transcribe", str(wav), "-o", str(bad), "--views", "0"],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and "--views is for --duet" in r.stderr
+
+
+def test_check_views_reads_tilts_and_refuses_nonsense():
+    from bridge.errors import InputError
+    from plugins.transcription.duet import check_views
+
+    assert check_views(["-3", "3"]) == (-3.0, 3.0) and check_views((0,)) == (0.0,)
+    for bad in ((), ("nan",), ("inf", "0"), (13.0,), tuple(range(6)), None, ("a",)):
+        with pytest.raises(InputError):
+            check_views(bad)
 
 
 SHIPPED = ROOT / "onnx_models" / "transcription-duet"

@@ -16,6 +16,7 @@ TRANSCRIBE_EXAMPLES = """examples:
   cmt-bridge transcribe solo.wav -o solo.mid --instrument flute --png roll.png
   cmt-bridge transcribe solo.wav -o solo.mid --tempo 96          (default: the tempo estimated from the notes)
   cmt-bridge transcribe duet.wav -o duet.mid --duet              (two instruments together: one track each)
+  cmt-bridge transcribe duet.wav -o duet.mid --duet --views 0    (one EQ view: a third faster; --views=-4,0,4: three)
   cmt-bridge transcribe --live --device 2 --seconds 30 -o take.mid    (an input device; needs sounddevice)"""
 SYNTH_EXAMPLES = """examples:
   cmt-bridge synthesize tune.mid -o tune.wav --instrument violin
@@ -55,6 +56,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--duet", action="store_true",
                    help="two of the five instruments playing together: one track per instrument heard, every note "
                         "attributed (model onnx_models/transcription-duet)")
+    t.add_argument("--views", default=None, metavar="DB[,DB...]",
+                   help="with --duet: the EQ tilts (dB) the file is heard through, their probabilities averaged. "
+                        "Each view is one more pass of the model (default -3,3; 0 is one view, the fastest; "
+                        "--views=-4,0,4 is three: write = before a list that starts with a minus)")
     t.add_argument("--force", action="store_true", help="overwrite an existing .mid / .png")
     from .params import PARAMS
 
@@ -102,6 +107,8 @@ def cmd_transcribe(args) -> int:
     inputs = [args.audio] if args.audio is not None else []
     output_path(args.out, "-o", force=args.force, inputs=inputs)
     output_path(args.png or args.out.with_suffix(".png"), "--png", force=args.force, inputs=inputs)
+    if args.views is not None and not args.duet:
+        raise InputError("--views is for --duet (the solo model hears one view)")
     if args.duet:
         if args.live:
             raise InputError("--duet transcribes a file; --live listens to one instrument")
@@ -133,12 +140,13 @@ def transcribe_duet(args, threshold: float) -> int:
     from bridge.api import Note, render_pianoroll as render, write_notes
 
     from .audio import read_audio
-    from .duet import DuetTranscriber
+    from .duet import VIEWS_DB, DuetTranscriber, check_views
     from .labels import instrument
 
     if args.instrument is not None:
         raise InputError("--duet names each track by the instrument it hears: leave out --instrument")
-    model = DuetTranscriber.load(args.model)
+    views = VIEWS_DB if args.views is None else check_views(parse_views(args.views))
+    model = DuetTranscriber.load(args.model, views=views)
     heard = model.transcribe(read_audio(args.audio), onset_threshold=threshold)
     bpm = file_tempo(args, sorted(n.start for notes in heard.values() for n in notes))
     tracks = {name: [Note(n.pitch, n.velocity, n.start * bpm / 60, (n.end - n.start) * bpm / 60) for n in notes]
@@ -152,6 +160,14 @@ def transcribe_duet(args, threshold: float) -> int:
     if not tracks:
         print(f"{args.audio}: no notes found (silent or unpitched audio)", file=sys.stderr)
     return 0
+
+
+def parse_views(text: str) -> list[str]:
+    """``--views`` text ("-3,3", "0", "-4 0 4") -> its items (check_views reads them as dB)."""
+    items = [v for v in text.replace(",", " ").split() if v]
+    if not items:
+        raise InputError(f"--views needs EQ tilts in dB, e.g. --views -3,3; got {text!r}")
+    return items
 
 
 def transcribe_live(args, model, threshold: float) -> int:

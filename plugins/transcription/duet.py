@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge.api import ModelBundle, model_folder
+from bridge.api import InputError, ModelBundle, model_folder
 
 from . import features, labels, tracking
 from .audio import SAMPLE_RATE, read_audio
@@ -26,17 +26,24 @@ REJOIN = tracking.REJOIN  # frames: a same-pitch note starting this soon after t
 STRONG_ONSET = 0.6        # ... with an onset probability below this is the same note (see merge_restarts)
 SHARED = 0.5              # two instruments' same-pitch notes overlapping this share of the shorter are one note
 #: the views a file is heard through, as EQ tilts in dB (features.tilted): their probabilities are averaged.
-#: An unseen instrument or room colours the sound; three views make the slots less sure of one colour. Chosen
-#: on the 40 tuning duets (never the bench's) with transcription-duet-eq@84000: instrument-agnostic 0.874 /
-#: 0.847 -> 0.878 / 0.861, MuseScore flute 0.735 -> 0.794; piano FluidR3 0.878 -> 0.889, flute FluidR3 0.798
-#: -> 0.793. Three times the inference, offline only: one thread, a 12-second duet, RTF 0.008 -> 0.013.
-VIEWS_DB = (-4.0, 0.0, 4.0)
+#: An unseen instrument or room colours the sound; hearing it through more than one EQ makes the slots less
+#: sure of one colour. Chosen on the 40 tuning duets (never the bench's) with transcription-duet-eq@84000
+#: (FluidR3 / MuseScore, mean of the 10 attributed cells): one view (0 dB) agnostic 0.874 / 0.847, MuseScore
+#: flute 0.735; three (-4, 0, +4) 0.878 / 0.861, flute 0.794, mean 0.852; two (-3, +3) 0.876 / 0.861, flute
+#: 0.805, mean 0.850 (-4/+4 and -5/+5: 0.850 and 0.849): the same quality for a pass less. Each view is one
+#: more pass of the model: bench_transcription_duet.py --pieces 1 (one thread, numpy's BLAS too, the other
+#: core training) timed RTF 0.0068 with two views and 0.0092 with three, so two keep a margin under the 0.01
+#: budget on a loaded machine. ``--views`` trades either way.
+VIEWS_DB = (-3.0, 3.0)
+MAX_VIEWS = 5
+MAX_VIEW_DB = 12.0
 EXPECT = {"duet": ({"frames"}, {"pitch", "onset", "dynamics"})}
 
 
 class DuetTranscriber:
-    def __init__(self, bundle: ModelBundle) -> None:
+    def __init__(self, bundle: ModelBundle, views: tuple[float, ...] = VIEWS_DB) -> None:
         self.bundle = bundle
+        self.views = check_views(views)
         m = bundle.manifest
         check_features(bundle, context=False)   # its context is its own (the manifest's), read below
         self.instruments = list(m.get("labels", {}).get("instruments", labels.INSTRUMENT_NAMES))
@@ -48,15 +55,17 @@ class DuetTranscriber:
         self.reference_db = reference_level(bundle)   # a file is scaled to its training mixtures' loudness
 
     @classmethod
-    def load(cls, folder: str | Path | None = None, threads: int = 1, provider: str | None = None) -> "DuetTranscriber":
+    def load(cls, folder: str | Path | None = None, threads: int = 1, provider: str | None = None,
+             views: tuple[float, ...] = VIEWS_DB) -> "DuetTranscriber":
         folder = model_folder(MODEL_NAME, folder)
-        return cls(ModelBundle.load(folder, provider=provider, threads=threads, expect=EXPECT))
+        return cls(ModelBundle.load(folder, provider=provider, threads=threads, expect=EXPECT), views=views)
 
-    def outputs(self, spec: np.ndarray, views: tuple[float, ...] = VIEWS_DB) -> dict[str, np.ndarray]:
+    def outputs(self, spec: np.ndarray, views: tuple[float, ...] | None = None) -> dict[str, np.ndarray]:
         """The graph's outputs for a log spectrum [T, N_BINS] (padded here with the model's context, windowed
         for long inputs), batch axis dropped: pitch [T, 5, P] and dynamics [T, 5, 4] log-probabilities, onset
         probability [T, 5]. With several ``views`` (EQ tilts in dB, :func:`features.tilted`) the spectrum is
-        heard through each and the probabilities are averaged."""
+        heard through each and the probabilities are averaged (default: the transcriber's ``views``)."""
+        views = self.views if views is None else views
         outs = [run_windowed(self._duet, features.tilted(spec, db), self.before, self.after, axis=1) for db in views]
         if len(outs) == 1:
             return {k: outs[0][k][0] for k in ("pitch", "onset", "dynamics")}
@@ -127,6 +136,20 @@ class DuetTranscriber:
 
     def transcribe_file(self, path: str | Path, **kw) -> dict[str, list[tracking.TrackedNote]]:
         return self.transcribe(read_audio(path, SAMPLE_RATE), **kw)
+
+
+def check_views(views) -> tuple[float, ...]:
+    """``views`` as a tuple of EQ tilts in dB: 1..MAX_VIEWS finite values within +-MAX_VIEW_DB."""
+    try:
+        out = tuple(float(v) for v in views)
+    except (TypeError, ValueError):
+        raise InputError(f"views must be EQ tilts in dB, e.g. -3,3; got {views!r}") from None
+    if not 1 <= len(out) <= MAX_VIEWS:
+        raise InputError(f"views: 1 to {MAX_VIEWS} EQ tilts in dB, got {len(out)}")
+    if not all(np.isfinite(v) and abs(v) <= MAX_VIEW_DB for v in out):
+        raise InputError(f"views: each EQ tilt must be within -{MAX_VIEW_DB:g}..{MAX_VIEW_DB:g} dB, got "
+                         + ",".join(f"{v:g}" for v in out))
+    return out
 
 
 def merge_restarts(notes: list[tracking.TrackedNote], frames: tracking.FrameLabels, gap: int = REJOIN,
