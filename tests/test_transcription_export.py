@@ -175,6 +175,9 @@ def test_training_goes_on_from_an_exported_folder(tiny_model, tmp_path):
     assert learning_rate(cfg, 24000, 42000, first=24000) < learning_rate(cfg, 24000 + INIT_WARMUP, 42000, 24000)
     assert learning_rate(cfg, 24000 + INIT_WARMUP, 42000, 24000) <= cfg.lr / 4 + 1e-12
     assert abs(learning_rate(cfg, 41999, 42000, 24000) - cfg.lr_min) < 1e-5
+    gentle = CONFIGS["transcription-duet-flute"]   # a config may train on at a gentler peak
+    assert gentle.init_lr_scale == 0.1
+    assert abs(learning_rate(gentle, 84000 + INIT_WARMUP, 96000, 84000) - gentle.lr * 0.1) < 1e-9
     with pytest.raises(BridgeError, match="not a model folder"):
         load_from_folder(model, tmp_path)
 

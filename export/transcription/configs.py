@@ -25,6 +25,7 @@ class TranscriptionConfig:
     steps: int = 8000
     lr: float = 2e-3
     lr_min: float = 1e-4
+    init_lr_scale: float = 0.25  # trained on from a folder (--init): the peak learning rate is lr times this
     beta_audio: float = 0.05
     beta_symbol: float = 0.05
     cross: float = 0.1  # KL(q(z_a|x) || q(z_s|y))
@@ -129,6 +130,13 @@ CONFIGS = {c.name: c for c in (
                         steps=100000, eq_db=6.0, focus=("flute", "violin"), **DUET_NET,
                         train_command=_train_on(DUET_EQ_CHAIN, "transcription-duet-eq", "transcription-duet-eq-84000",
                                                 "transcription-duet-focus")),
+    TranscriptionConfig("transcription-duet-flute", "candidate: transcription-duet-eq@84000 trained on to 96,000 "
+                        "steps with the same per-source random EQ (+-6 dB), the flute alone drawn into twice as many "
+                        "mixtures, at a gentler peak learning rate (0.1 x lr: every run at 0.25 x from 84,000 lowered "
+                        "the MuseScore flute, docs/transcription.md)",
+                        steps=96000, eq_db=6.0, focus=("flute",), init_lr_scale=0.1, **DUET_NET,
+                        train_command=_train_on(DUET_EQ_CHAIN, "transcription-duet-eq", "transcription-duet-eq-84000",
+                                                "transcription-duet-flute")),
     TranscriptionConfig("transcription-duet-tiny", "tiny duet config for tests and CI (seconds), never shipped",
                         model_name="transcription-duet-tiny", kind="duet", audio_hidden=16, dilations=(1, 2), segment=16, batch=8,
                         steps=12, valid_every=6, limit_chunks=1),

@@ -117,18 +117,18 @@ class FrameSet:
 
 
 CHECKPOINT = "model.pt"
-#: training on from a model folder (``--init``): the peak learning rate is the config's times this, reached
-#: after INIT_WARMUP steps (the optimizer starts afresh), then a cosine down to the config's lr_min
-INIT_LR_SCALE = 0.25
+#: training on from a model folder (``--init``): the peak learning rate is the config's lr times its
+#: ``init_lr_scale`` (0.25 unless the config says otherwise), reached after INIT_WARMUP steps (the optimizer
+#: starts afresh), then a cosine down to the config's lr_min
 INIT_WARMUP = 200
 
 
 def learning_rate(cfg, step: int, total: int, first: int = 0) -> float:
     """The schedule: a cosine from cfg.lr to cfg.lr_min over the run; trained on from a folder at step
-    ``first`` (> 0), a warm-up to INIT_LR_SCALE * cfg.lr, then a cosine to cfg.lr_min over the rest."""
+    ``first`` (> 0), a warm-up to cfg.init_lr_scale * cfg.lr, then a cosine to cfg.lr_min over the rest."""
     if not first:
         return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * step / total))
-    peak, k, n = cfg.lr * INIT_LR_SCALE, step - first, max(1, total - first)
+    peak, k, n = cfg.lr * cfg.init_lr_scale, step - first, max(1, total - first)
     if k < INIT_WARMUP:
         return peak * (k + 1) / INIT_WARMUP
     return cfg.lr_min + 0.5 * (peak - cfg.lr_min) * (1 + math.cos(math.pi * (k - INIT_WARMUP) / max(1, n - INIT_WARMUP)))
