@@ -91,7 +91,7 @@ def test_a_closed_pipe_is_not_a_traceback():
 
 def test_ctrl_c_to_the_whole_process_group_stops_quietly():
     # a terminal's Ctrl-C reaches the host and its output process at once: a normal stop, no WARNING
-    from fakeplugins.running import free_port
+    from peers import free_udp_port as free_port
 
     p = subprocess.Popen([*cli(), "run", "--api", "none", "--no-record", "--osc-port", str(free_port()),
                           "--reply-port", str(free_port())], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from peers import free_udp_port
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -178,12 +179,6 @@ def test_pd_notice_a_broken_twin():
     """The check above can fail: a patch with an unknown object and a bad cord is reported by Pd."""
     out = run_pd("-open", str(ROOT / "tests" / "pd_patches" / "broken.pd"))
     assert "couldn't create" in out and "connection failed" in out, out
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @needs_pd

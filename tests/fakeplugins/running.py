@@ -13,15 +13,10 @@ import threading
 import time
 from pathlib import Path
 
+from peers import free_udp_port
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cli() -> list[str]:
@@ -35,8 +30,8 @@ class BridgeRun:
     def __init__(self, *args: str, plugins=(), env: dict | None = None, reply_port: int | None = None,
                  disable: str = "midime,midime16,tagger", cwd: Path | None = None):
         # the tagger plays nothing and its model folder may be absent: it would only add a start-up warning
-        self.osc_port = free_port()
-        self.reply_port = reply_port or free_port()
+        self.osc_port = free_udp_port()
+        self.reply_port = reply_port or free_udp_port()
         self.tmp = Path(tempfile.mkdtemp(prefix="cmtb-run-"))
         self.record = self.tmp / "take.mid"
         self.virtual = f"cmtb{os.getpid() % 10000}x{int(time.monotonic() * 1000) % 100000}"
