@@ -85,3 +85,51 @@ def restore(path: Path, model: Any, opt: Any, rng: Any = None, weights_only: boo
     step = int(state["step"])
     log.info("resumed %s at step %d", path, step)
     return step, history
+
+
+def average(paths: list[Path], out: Path, config: Any = None, command: str = "") -> Path:
+    """The mean of the weights of checkpoints of one architecture (a "model soup": models trained on from one
+    start), written to ``out``. The last checkpoint gives step and the rest (no history: its figures are not the
+    mean's); its optimizer state is
+    dropped (a mean of weights is exported, or trained on with ``--init``, never resumed). ``config``: the
+    registered config (an object with ``to_dict()``) the result is stored as, so it exports under that name.
+    The sources go into ``averaged_from`` (path and step of each)."""
+
+    from bridge.errors import BridgeError
+
+    paths = [Path(p) for p in paths]
+    if len(paths) < 2:
+        raise BridgeError(f"average needs two or more checkpoints, got {len(paths)}")
+    states = []
+    for p in paths:
+        stored_config(p)   # a readable training checkpoint, or one line saying why not
+        state = load(p, weights_only=True)
+        if not isinstance(state.get("model"), dict):
+            raise BridgeError(f"{p}: a checkpoint without model weights")
+        states.append(state)
+    first = states[0]["model"]
+    for p, s in zip(paths[1:], states[1:]):
+        m = s["model"]
+        if set(m) != set(first) or any(tuple(m[k].shape) != tuple(first[k].shape) for k in first):
+            bad = sorted(set(m) ^ set(first)) or [k for k in first if tuple(m[k].shape) != tuple(first[k].shape)]
+            raise BridgeError(f"{p}: not the architecture of {paths[0]} (differs at {bad[0]}): only checkpoints of one "
+                              "architecture average")
+    mean = {}
+    for k, v in states[-1]["model"].items():
+        mean[k] = ((sum(s["model"][k].double() for s in states) / len(states)).to(v.dtype)
+                   if v.is_floating_point() else v.clone())
+    state = {k: v for k, v in states[-1].items() if k not in ("opt", "optimizer", "rng", "torch_rng")}
+    state["model"] = mean
+    # the sources' validation figures are not the mean's: its history starts empty (the sources are named)
+    state["history"] = "[]" if isinstance(states[-1].get("history"), str) else []
+    state["averaged_from"] = [{"checkpoint": str(p), "step": int(s.get("step", 0))} for p, s in zip(paths, states)]
+    if config is not None:
+        stored = states[-1].get("config")
+        state["config"] = json.dumps(config.to_dict()) if isinstance(stored, str) else config.to_dict()
+    if command:
+        state["command"] = command
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save(out, state, keep=None)
+    log.info("averaged %d checkpoints (steps %s) -> %s", len(paths), [a["step"] for a in state["averaged_from"]], out)
+    return out

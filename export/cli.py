@@ -54,7 +54,7 @@ def _dataset_help() -> str:
 
 
 def add_commands(sub: argparse._SubParsersAction, guard: bool = True) -> None:
-    """Add ``data``, ``train`` and ``export-onnx`` to ``sub``; ``guard`` makes a missing extra one line."""
+    """Add ``data``, ``train``, ``average`` and ``export-onnx`` to ``sub``; ``guard`` makes a missing extra one line."""
     def wrap(func: Callable, name: str) -> Callable:
         return guard_missing(func, f"cmt-bridge {name}") if guard else func
 
@@ -98,6 +98,24 @@ def add_commands(sub: argparse._SubParsersAction, guard: bool = True) -> None:
                    help="start from this model folder (e.g. onnx_models/musicvae-mel2bar): fine-tuning; "
                         "transcription: train a shipped model on (--steps is the total, going on from its step)")
     t.set_defaults(func=wrap(_cmd_train, "train"))
+
+    a = sub.add_parser("average", help="the mean of checkpoints' weights: one model from runs trained on from one start",
+                       description="Average the weights of two or more checkpoints of one architecture (a 'model "
+                                   "soup': runs trained on from one start land in one basin, and their mean is often "
+                                   "better than each). Writes a checkpoint that export-onnx takes; the sources and "
+                                   "their steps are recorded in it and in the exported manifest.",
+                       epilog="examples:\n  cmt-bridge average runs/transcription-eq/model.pt "
+                              "runs/transcription-eq-violin/model.pt \\\n"
+                              "      -o runs/transcription-eq-soup/model.pt --config transcription-eq-soup\n"
+                              "  cmt-bridge export-onnx transcription-eq-soup",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    a.add_argument("checkpoints", nargs="+", type=Path, help="two or more checkpoints (.pt) of one architecture")
+    a.add_argument("-o", "--out", type=Path, required=True, help="the averaged checkpoint to write")
+    a.add_argument("--config", default=None,
+                   help="store the result as this registered config (its name is what export-onnx takes); "
+                        "default: the last checkpoint's")
+    a.add_argument("--force", action="store_true", help="overwrite --out")
+    a.set_defaults(func=wrap(_cmd_average, "average"))
 
     e = sub.add_parser("export-onnx", help="export a trained checkpoint to validated ONNX + manifest",
                        description="Export, embed metadata, reload through the host's loader, compare with torch on "
@@ -151,6 +169,23 @@ def _cmd_train(args) -> int:
     extra = {k: v for k, v in (("data", args.data), ("init", args.init)) if v is not None}
     fam.run_train(cfg, run_dir, resume=args.resume, steps=args.steps, seed=args.seed, threads=args.threads,
                   command=_command("train"), **extra)
+    return 0
+
+
+def _cmd_average(args) -> int:
+    _need_torch("cmt-bridge average")
+    from .checkpoints import average
+
+    if args.out.exists() and not args.force:
+        raise BridgeError(f"{args.out} exists: give --force to overwrite it")
+    families = {reg.family_of_checkpoint(p).name for p in args.checkpoints if p.is_file()}
+    cfg = None
+    if args.config:
+        fam, cfg = reg.config(args.config)
+        families.add(fam.name)
+    if len(families) > 1:
+        raise BridgeError(f"average: the checkpoints and --config belong to different families ({', '.join(sorted(families))})")
+    print(average(args.checkpoints, args.out, config=cfg, command=_command("average")))
     return 0
 
 

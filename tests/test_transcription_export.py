@@ -301,3 +301,46 @@ def test_eq_augmentation_is_a_smooth_bounded_colour(tiny_model):
             d = delta[seg, loud[seg, :, b], b]
             assert d.max() - d.min() < 1e-4
     assert np.abs(delta[loud]).max() <= 6.0 * math.log(10) / 20 + 1e-4
+
+
+def test_average_writes_the_mean_of_two_runs_and_exports_it(tiny_model, tmp_path):
+    """cmt-bridge average: a model soup of two checkpoints of one architecture, exported under its config;
+    bad input (one checkpoint, another architecture, an existing output) is one line and writes nothing."""
+    import subprocess
+    import sys
+
+    from export.checkpoints import load, save
+    from export.transcription.export import export
+    from export.transcription.train import train
+
+    root, data, ckpt, out, _ = tiny_model
+    other = train("transcription-tiny", tmp_path / "run", data=data, threads=1, init=out, steps=18)
+    soup = tmp_path / "soup" / "model.pt"
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "bridge.cli", *map(str, args)], capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parent.parent)
+
+    r = cli("average", ckpt, other, "-o", soup, "--config", "transcription-tiny")
+    assert r.returncode == 0, r.stderr
+    a, b, m = load(ckpt, weights_only=True), load(other, weights_only=True), load(soup, weights_only=True)
+    for k, v in m["model"].items():
+        if v.is_floating_point():
+            assert torch.allclose(v, (a["model"][k] + b["model"][k]) / 2, atol=1e-6), k
+    assert [x["step"] for x in m["averaged_from"]] == [12, 18] and m["step"] == 18
+    assert "opt" not in m and "optimizer" not in m and "average" in m["command"]
+    assert json.loads(m["history"]) == []   # the sources' validation figures are not the mean's
+    manifest = json.loads((export(soup, tmp_path / "soup-model", data=data) / "manifest.json").read_text())
+    assert [x["step"] for x in manifest["training"]["averaged_from"]] == [12, 18]
+
+    r = cli("average", ckpt, other, "-o", soup)
+    assert r.returncode == 2 and "--force" in r.stderr
+    bad = dict(b)
+    bad["model"] = {k: v for k, v in b["model"].items() if k != next(iter(b["model"]))}
+    save(tmp_path / "bad.pt", bad, keep=None)
+    for args, words in (((ckpt,), "two or more"), ((ckpt, tmp_path / "bad.pt"), "architecture"),
+                        ((ckpt, tmp_path / "nothing.pt"), "no such checkpoint")):
+        target = tmp_path / "x" / "model.pt"
+        r = cli("average", *args, "-o", target)
+        assert r.returncode == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert not target.exists()

@@ -220,6 +220,7 @@ def export(source: str | Path, out: Path | None = None, run_dir: Path | None = N
         training={"config": cfg.to_dict(), "step": int(state["step"]),
                   "command": state.get("command") or f"cmt-bridge train {cfg.name}",
                   **({"trained_on_from": state["init"]} if state.get("init") else {}),
+                  **({"averaged_from": list(state["averaged_from"])} if state.get("averaged_from") else {}),
                   "export_command": command or f"cmt-bridge export-onnx {cfg.name}",
                   "reproduce": "cmt-bridge data prepare folk && cmt-bridge data prepare transcription && "
                                f"{cfg.reproduce_training()} && cmt-bridge export-onnx {cfg.name} && "
