@@ -87,11 +87,12 @@ CONFIGS = {c.name: c for c in (
                         "of the alto sax only (its altissimo, above its usual register), chunks 0..23 for the others",
                         audio_hidden=384, steps=54000, drill_instruments=("alto_sax",),
                         train_command=_train_on(SOLO, "transcription", "transcription-24000", "transcription-altsax")),
-    TranscriptionConfig("transcription-past", "the start of the shipped transcription-eq: the 24,000-step transcription model with past context "
+    TranscriptionConfig("transcription-past", "the start of the shipped transcription-eq-soup: the 24,000-step transcription model with past context "
                         "(causal dilated residual blocks, 1+2+4+8 frames further back, started as no-ops) trained on "
                         "to 44,000 steps with the alto sax drills",
                         steps=44000, **PAST_NET, train_command=PAST_CHAIN),
-    TranscriptionConfig("transcription-eq", "shipped: transcription-past@44000 trained on to 66,000 "
+    TranscriptionConfig("transcription-eq", "half of the shipped transcription-eq-soup (shipped alone before it): "
+                        "transcription-past@44000 trained on to 66,000 "
                         "steps with a random smooth EQ on every segment (+-6 dB: tilt and three cosine bumps across "
                         "the bins), for soundfonts and rooms it has not heard",
                         steps=66000, eq_db=6.0, **PAST_NET, train_command=EQ_CHAIN),
@@ -99,7 +100,8 @@ CONFIGS = {c.name: c for c in (
                         "same random EQ (+-6 dB)",
                         steps=86000, eq_db=6.0, **PAST_NET,
                         train_command=_train_on(EQ_CHAIN, "transcription-eq", "transcription-eq-66000", "transcription-eq2")),
-    TranscriptionConfig("transcription-eq-violin", "candidate: transcription-eq@66000 trained on to 86,000 steps "
+    TranscriptionConfig("transcription-eq-violin", "the other half of the shipped transcription-eq-soup: "
+                        "transcription-eq@66000 trained on to 86,000 steps "
                         "with the same random EQ (+-6 dB) and the violin's drill chunks too (fast runs and repeated "
                         "notes at the top of its range, where its misses are)",
                         steps=86000, eq_db=6.0, **{**PAST_NET, "drill_instruments": ("alto_sax", "violin")},
