@@ -81,7 +81,7 @@ DUET_NET = dict(model_name="transcription-duet", kind="duet", audio_hidden=384, 
 CONFIGS = {c.name: c for c in (
     TranscriptionConfig("transcription", "cross-modal VAE transcription, 5 instruments; folk and varied melodies, "
                         "expressive renders and effects, 5 training soundfonts (MuseScore's held out); the start of the "
-                        "shipped transcription-eq",
+                        "shipped transcription-eq-soup",
                         audio_hidden=384, steps=24000, train_chunks=24),
     TranscriptionConfig("transcription-altsax", "candidate: the 24,000-step transcription model trained on with the drill chunks "
                         "of the alto sax only (its altissimo, above its usual register), chunks 0..23 for the others",
