@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import pickle
 from pathlib import Path
@@ -87,19 +88,26 @@ def restore(path: Path, model: Any, opt: Any, rng: Any = None, weights_only: boo
     return step, history
 
 
-def average(paths: list[Path], out: Path, config: Any = None, command: str = "") -> Path:
+def average(paths: list[Path], out: Path, config: Any = None, command: str = "",
+            weights: list[float] | None = None) -> Path:
     """The mean of the weights of checkpoints of one architecture (a "model soup": models trained on from one
     start), written to ``out``. The last checkpoint gives step and the rest (no history: its figures are not the
     mean's); its optimizer state is
     dropped (a mean of weights is exported, or trained on with ``--init``, never resumed). ``config``: the
     registered config (an object with ``to_dict()``) the result is stored as, so it exports under that name.
-    The sources go into ``averaged_from`` (path and step of each)."""
+    ``weights``: one per checkpoint (positive, normalised to sum 1; default equal). The sources go into
+    ``averaged_from`` (path, step and weight of each)."""
 
     from bridge.errors import BridgeError
 
     paths = [Path(p) for p in paths]
     if len(paths) < 2:
         raise BridgeError(f"average needs two or more checkpoints, got {len(paths)}")
+    weights = [1.0] * len(paths) if weights is None else [float(w) for w in weights]
+    if len(weights) != len(paths) or not all(math.isfinite(w) and w > 0 for w in weights):
+        raise BridgeError(f"average: --weights needs one positive number per checkpoint ({len(paths)}), got "
+                          + ",".join(f"{w:g}" for w in weights))
+    weights = [w / sum(weights) for w in weights]
     states = []
     for p in paths:
         stored_config(p)   # a readable training checkpoint, or one line saying why not
@@ -116,13 +124,14 @@ def average(paths: list[Path], out: Path, config: Any = None, command: str = "")
                               "architecture average")
     mean = {}
     for k, v in states[-1]["model"].items():
-        mean[k] = ((sum(s["model"][k].double() for s in states) / len(states)).to(v.dtype)
+        mean[k] = (sum(w * s["model"][k].double() for w, s in zip(weights, states)).to(v.dtype)
                    if v.is_floating_point() else v.clone())
     state = {k: v for k, v in states[-1].items() if k not in ("opt", "optimizer", "rng", "torch_rng")}
     state["model"] = mean
     # the sources' validation figures are not the mean's: its history starts empty (the sources are named)
     state["history"] = "[]" if isinstance(states[-1].get("history"), str) else []
-    state["averaged_from"] = [{"checkpoint": str(p), "step": int(s.get("step", 0))} for p, s in zip(paths, states)]
+    state["averaged_from"] = [{"checkpoint": str(p), "step": int(s.get("step", 0)), "weight": round(w, 6)}
+                              for p, s, w in zip(paths, states, weights)]
     if config is not None:
         stored = states[-1].get("config")
         state["config"] = json.dumps(config.to_dict()) if isinstance(stored, str) else config.to_dict()

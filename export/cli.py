@@ -106,7 +106,7 @@ def add_commands(sub: argparse._SubParsersAction, guard: bool = True) -> None:
                                    "their steps are recorded in it and in the exported manifest.",
                        epilog="examples:\n  cmt-bridge average runs/transcription-eq/model.pt "
                               "runs/transcription-eq-violin/model.pt \\\n"
-                              "      -o runs/transcription-eq-soup/model.pt --config transcription-eq-soup\n"
+                              "      --weights 2,1 -o runs/transcription-eq-soup/model.pt --config transcription-eq-soup\n"
                               "  cmt-bridge export-onnx transcription-eq-soup",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     a.add_argument("checkpoints", nargs="+", type=Path, help="two or more checkpoints (.pt) of one architecture")
@@ -114,6 +114,8 @@ def add_commands(sub: argparse._SubParsersAction, guard: bool = True) -> None:
     a.add_argument("--config", default=None,
                    help="store the result as this registered config (its name is what export-onnx takes); "
                         "default: the last checkpoint's")
+    a.add_argument("--weights", default=None, metavar="W,W...",
+                   help="one weight per checkpoint, e.g. 2,1 (normalised; default equal)")
     a.add_argument("--force", action="store_true", help="overwrite --out")
     a.set_defaults(func=wrap(_cmd_average, "average"))
 
@@ -185,7 +187,13 @@ def _cmd_average(args) -> int:
         families.add(fam.name)
     if len(families) > 1:
         raise BridgeError(f"average: the checkpoints and --config belong to different families ({', '.join(sorted(families))})")
-    print(average(args.checkpoints, args.out, config=cfg, command=_command("average")))
+    weights = None
+    if args.weights is not None:
+        try:
+            weights = [float(w) for w in args.weights.split(",")]
+        except ValueError:
+            raise BridgeError(f"--weights: numbers separated by commas, e.g. 2,1; got {args.weights!r}") from None
+    print(average(args.checkpoints, args.out, config=cfg, command=_command("average"), weights=weights))
     return 0
 
 

@@ -335,6 +335,16 @@ def test_average_writes_the_mean_of_two_runs_and_exports_it(tiny_model, tmp_path
 
     r = cli("average", ckpt, other, "-o", soup)
     assert r.returncode == 2 and "--force" in r.stderr
+    r = cli("average", ckpt, other, "-o", soup, "--weights", "3,1", "--force")
+    assert r.returncode == 0, r.stderr
+    m = load(soup, weights_only=True)
+    k = next(k for k, v in m["model"].items() if v.is_floating_point() and not torch.equal(a["model"][k], b["model"][k]))
+    assert torch.allclose(m["model"][k], 0.75 * a["model"][k] + 0.25 * b["model"][k], atol=1e-6)
+    assert [x["weight"] for x in m["averaged_from"]] == [0.75, 0.25]
+    for w in ("1", "1,0", "a,b", "1,-1"):
+        r = cli("average", ckpt, other, "-o", tmp_path / "w.pt", "--weights", w)
+        assert r.returncode == 2 and "--weights" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert not (tmp_path / "w.pt").exists()
     bad = dict(b)
     bad["model"] = {k: v for k, v in b["model"].items() if k != next(iter(b["model"]))}
     save(tmp_path / "bad.pt", bad, keep=None)

@@ -107,15 +107,15 @@ CONFIGS = {c.name: c for c in (
                         steps=86000, eq_db=6.0, **{**PAST_NET, "drill_instruments": ("alto_sax", "violin")},
                         train_command=_train_on(EQ_CHAIN, "transcription-eq", "transcription-eq-66000",
                                                 "transcription-eq-violin")),
-    TranscriptionConfig("transcription-eq-soup", "shipped: the mean of the weights of transcription-eq@66000 and "
+    TranscriptionConfig("transcription-eq-soup", "shipped: the weighted mean (2:1) of the weights of transcription-eq@66000 and "
                         "transcription-eq-violin@86000 (trained on from it): on the tuning melodies better than "
                         "either in the flute and violin cells (docs/transcription.md)",
                         steps=86000, eq_db=6.0, **{**PAST_NET, "drill_instruments": ("alto_sax", "violin")},
                         train_command=_then(_train_on(EQ_CHAIN, "transcription-eq", "transcription-eq-66000",
                                                       "transcription-eq-violin"),
                                             "cmt-bridge average runs/transcription-eq/model.pt "
-                                            "runs/transcription-eq-violin/model.pt -o runs/transcription-eq-soup/model.pt "
-                                            "--config transcription-eq-soup")),
+                                            "runs/transcription-eq-violin/model.pt --weights 2,1 "
+                                            "-o runs/transcription-eq-soup/model.pt --config transcription-eq-soup")),
     TranscriptionConfig("transcription-fast", "candidate: the 24,000-step transcription model also taking the fast bands "
                         "(features.FAST_BANDS levels from a 32 ms window: repeated notes' re-articulation, not "
                         "tremolo; their input columns start at weight 0) trained on with the alto sax drills",
