@@ -91,13 +91,13 @@ def restore(path: Path, model: Any, opt: Any, rng: Any = None, weights_only: boo
 def average(paths: list[Path], out: Path, config: Any = None, command: str = "",
             weights: list[float] | None = None) -> Path:
     """The mean of the weights of checkpoints of one architecture (a "model soup": models trained on from one
-    start), written to ``out``. The last checkpoint gives step and the rest (no history: its figures are not the
-    mean's); its optimizer state is
-    dropped (a mean of weights is exported, or trained on with ``--init``, never resumed). ``config``: the
-    registered config (an object with ``to_dict()``) the result is stored as, so it exports under that name.
-    ``weights``: one per checkpoint (positive, normalised to sum 1; default equal). The sources go into
-    ``averaged_from`` (path, step and weight of each)."""
+    start), written to ``out``.
 
+    The last checkpoint gives the step and the rest, but no history (its figures are not the mean's) and no
+    optimizer state (a mean of weights is exported, or trained on with ``--init``, never resumed).
+    ``config``: the registered config (an object with ``to_dict()``) the result is stored as, so it exports
+    under that name. ``weights``: one per checkpoint (positive, normalised to sum 1; default equal). The
+    sources go into ``averaged_from`` (path, step and weight of each)."""
     from bridge.errors import BridgeError
 
     paths = [Path(p) for p in paths]
