@@ -28,5 +28,5 @@ FAMILY = Family(
     export="export.transcription.export:export",
     datasets=(Dataset("transcription", "the folk melodies rendered with FluidSynth for 5 instruments, paired "
                                        "with frame labels (needs folk first)", prepare_transcription),),
-    shipped=("transcription-eq-soup", "transcription-duet-eq"),
+    shipped=("transcription-eq-soup", "transcription-duet-soup"),
 )

@@ -125,7 +125,8 @@ CONFIGS = {c.name: c for c in (
                         "instrument; mixtures of the solo renders with random source presence; the start of the "
                         "shipped transcription-duet-eq",
                         steps=68000, **DUET_NET, train_command=DUET_CHAIN),
-    TranscriptionConfig("transcription-duet-eq", "shipped: transcription-duet@68000 trained on to 84,000 steps with a "
+    TranscriptionConfig("transcription-duet-eq", "half of the shipped transcription-duet-soup (shipped alone before "
+                        "it): transcription-duet@68000 trained on to 84,000 steps with a "
                         "random smooth EQ on each source before mixing (+-6 dB), for soundfonts it has not heard",
                         steps=84000, eq_db=6.0, **DUET_NET, train_command=DUET_EQ_CHAIN),
     TranscriptionConfig("transcription-duet-eq2", "candidate: transcription-duet-eq@84000 trained on to 100,000 steps "
@@ -141,13 +142,23 @@ CONFIGS = {c.name: c for c in (
                         steps=100000, eq_db=6.0, focus=("flute", "violin"), **DUET_NET,
                         train_command=_train_on(DUET_EQ_CHAIN, "transcription-duet-eq", "transcription-duet-eq-84000",
                                                 "transcription-duet-focus")),
-    TranscriptionConfig("transcription-duet-flute", "candidate: transcription-duet-eq@84000 trained on to 96,000 "
+    TranscriptionConfig("transcription-duet-flute", "half of the shipped transcription-duet-soup: "
+                        "transcription-duet-eq@84000 trained on to 96,000 "
                         "steps with the same per-source random EQ (+-6 dB), the flute alone drawn into twice as many "
                         "mixtures, at a gentler peak learning rate (0.1 x lr: every run at 0.25 x from 84,000 lowered "
                         "the MuseScore flute, docs/transcription.md)",
                         steps=96000, eq_db=6.0, focus=("flute",), init_lr_scale=0.1, **DUET_NET,
                         train_command=_train_on(DUET_EQ_CHAIN, "transcription-duet-eq", "transcription-duet-eq-84000",
                                                 "transcription-duet-flute")),
+    TranscriptionConfig("transcription-duet-soup", "shipped: the mean of the weights of transcription-duet-eq@84000 "
+                        "and transcription-duet-flute@96000 (trained on from it): on the tuning duets both flute "
+                        "cells up (docs/transcription.md)",
+                        steps=96000, eq_db=6.0, focus=("flute",), init_lr_scale=0.1, **DUET_NET,
+                        train_command=_then(_train_on(DUET_EQ_CHAIN, "transcription-duet-eq",
+                                                      "transcription-duet-eq-84000", "transcription-duet-flute"),
+                                            "cmt-bridge average runs/transcription-duet-eq/model.pt "
+                                            "runs/transcription-duet-flute/model.pt "
+                                            "-o runs/transcription-duet-soup/model.pt --config transcription-duet-soup")),
     TranscriptionConfig("transcription-duet-tiny", "tiny duet config for tests and CI (seconds), never shipped",
                         model_name="transcription-duet-tiny", kind="duet", audio_hidden=16, dilations=(1, 2), segment=16, batch=8,
                         steps=12, valid_every=6, limit_chunks=1),
