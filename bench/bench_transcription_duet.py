@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--write-manifest", action="store_true", help="store the figures in the model's manifest")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
-    views = VIEWS_DB if args.views is None else check_views(args.views.split(","))
+    views = VIEWS_DB if args.views is None else check_views(args.views)
     ours = DuetTranscriber.load(args.model, threads=1, views=views)
     bp = basic_pitch_model()
     names = list(PROGRAMS)                  # bench display names ("alto sax") -> the model's ("alto_sax")

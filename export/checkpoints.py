@@ -60,12 +60,22 @@ def stored_config(path: Path) -> dict:
     from bridge.errors import BridgeError
 
     path = Path(path)
+    state = _read(path)
+    try:
+        cfg = state.get("config", {}) if isinstance(state, dict) else None
+        return json.loads(cfg) if isinstance(cfg, str) else dict(cfg)
+    except (ValueError, TypeError) as e:
+        raise BridgeError(f"{path}: not a readable training checkpoint ({type(e).__name__}: {e})") from None
+
+
+def _read(path: Path, weights_only: bool = False) -> Any:
+    """:func:`load`, with a missing or unreadable file as one line (BridgeError)."""
+    from bridge.errors import BridgeError
+
     if not path.is_file():
         raise BridgeError(f"{path}: no such checkpoint")
     try:
-        state = load(path)
-        cfg = state.get("config", {}) if isinstance(state, dict) else None
-        return json.loads(cfg) if isinstance(cfg, str) else dict(cfg)
+        return load(path, weights_only)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, TypeError) as e:
         raise BridgeError(f"{path}: not a readable training checkpoint ({type(e).__name__}: {e})") from None
 
@@ -110,9 +120,8 @@ def average(paths: list[Path], out: Path, config: Any = None, command: str = "",
     weights = [w / sum(weights) for w in weights]
     states = []
     for p in paths:
-        stored_config(p)   # a readable training checkpoint, or one line saying why not
-        state = load(p, weights_only=True)
-        if not isinstance(state.get("model"), dict):
+        state = _read(p, weights_only=True)   # read once: a readable training checkpoint, or one line saying why not
+        if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
             raise BridgeError(f"{p}: a checkpoint without model weights")
         states.append(state)
     first = states[0]["model"]

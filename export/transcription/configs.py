@@ -72,11 +72,17 @@ DUET_CHAIN = _train_on(_train_on(_then("cmt-bridge train transcription-duet --st
                                  "transcription-duet", "transcription-duet-38000", "transcription-duet", 52000),
                        "transcription-duet", "transcription-duet-52000", "transcription-duet")
 DUET_EQ_CHAIN = _train_on(DUET_CHAIN, "transcription-duet", "transcription-duet-68000", "transcription-duet-eq")
+EQ_VIOLIN_CHAIN = _train_on(EQ_CHAIN, "transcription-eq", "transcription-eq-66000", "transcription-eq-violin")
+DUET_FLUTE_CHAIN = _train_on(DUET_EQ_CHAIN, "transcription-duet-eq", "transcription-duet-eq-84000",
+                             "transcription-duet-flute")
 
 #: the solo models with past context, and the duet model's architecture and data
 PAST_NET = dict(audio_hidden=384, past=(1, 2, 4, 8), drill_instruments=("alto_sax",))
 DUET_NET = dict(model_name="transcription-duet", kind="duet", audio_hidden=384, dilations=(1, 2, 4, 8), segment=64,
                 batch=32, train_chunks=24)
+#: the runs the shipped soups average (cmt-bridge average) with their starts
+EQ_VIOLIN_RUN = dict(steps=86000, eq_db=6.0, **{**PAST_NET, "drill_instruments": ("alto_sax", "violin")})
+DUET_FLUTE_RUN = dict(steps=96000, eq_db=6.0, focus=("flute",), init_lr_scale=0.1, **DUET_NET)
 
 CONFIGS = {c.name: c for c in (
     TranscriptionConfig("transcription", "cross-modal VAE transcription, 5 instruments; folk and varied melodies, "
@@ -104,16 +110,12 @@ CONFIGS = {c.name: c for c in (
                         "transcription-eq@66000 trained on to 86,000 steps "
                         "with the same random EQ (+-6 dB) and the violin's drill chunks too (fast runs and repeated "
                         "notes at the top of its range, where its misses are)",
-                        steps=86000, eq_db=6.0, **{**PAST_NET, "drill_instruments": ("alto_sax", "violin")},
-                        train_command=_train_on(EQ_CHAIN, "transcription-eq", "transcription-eq-66000",
-                                                "transcription-eq-violin")),
+                        **EQ_VIOLIN_RUN, train_command=EQ_VIOLIN_CHAIN),
     TranscriptionConfig("transcription-eq-soup", "shipped: the weighted mean (2:1) of the weights of transcription-eq@66000 and "
                         "transcription-eq-violin@86000 (trained on from it): on the tuning melodies better than "
                         "either in the flute and violin cells (docs/transcription.md)",
-                        steps=86000, eq_db=6.0, **{**PAST_NET, "drill_instruments": ("alto_sax", "violin")},
-                        train_command=_then(_train_on(EQ_CHAIN, "transcription-eq", "transcription-eq-66000",
-                                                      "transcription-eq-violin"),
-                                            "cmt-bridge average runs/transcription-eq/model.pt "
+                        **EQ_VIOLIN_RUN,
+                        train_command=_then(EQ_VIOLIN_CHAIN, "cmt-bridge average runs/transcription-eq/model.pt "
                                             "runs/transcription-eq-violin/model.pt --weights 2,1 "
                                             "-o runs/transcription-eq-soup/model.pt --config transcription-eq-soup")),
     TranscriptionConfig("transcription-fast", "candidate: the 24,000-step transcription model also taking the fast bands "
@@ -147,16 +149,12 @@ CONFIGS = {c.name: c for c in (
                         "steps with the same per-source random EQ (+-6 dB), the flute alone drawn into twice as many "
                         "mixtures, at a gentler peak learning rate (0.1 x lr: every run at 0.25 x from 84,000 lowered "
                         "the MuseScore flute, docs/transcription.md)",
-                        steps=96000, eq_db=6.0, focus=("flute",), init_lr_scale=0.1, **DUET_NET,
-                        train_command=_train_on(DUET_EQ_CHAIN, "transcription-duet-eq", "transcription-duet-eq-84000",
-                                                "transcription-duet-flute")),
+                        **DUET_FLUTE_RUN, train_command=DUET_FLUTE_CHAIN),
     TranscriptionConfig("transcription-duet-soup", "shipped: the mean of the weights of transcription-duet-eq@84000 "
                         "and transcription-duet-flute@96000 (trained on from it): on the tuning duets both flute "
                         "cells up (docs/transcription.md)",
-                        steps=96000, eq_db=6.0, focus=("flute",), init_lr_scale=0.1, **DUET_NET,
-                        train_command=_then(_train_on(DUET_EQ_CHAIN, "transcription-duet-eq",
-                                                      "transcription-duet-eq-84000", "transcription-duet-flute"),
-                                            "cmt-bridge average runs/transcription-duet-eq/model.pt "
+                        **DUET_FLUTE_RUN,
+                        train_command=_then(DUET_FLUTE_CHAIN, "cmt-bridge average runs/transcription-duet-eq/model.pt "
                                             "runs/transcription-duet-flute/model.pt "
                                             "-o runs/transcription-duet-soup/model.pt --config transcription-duet-soup")),
     TranscriptionConfig("transcription-duet-tiny", "tiny duet config for tests and CI (seconds), never shipped",

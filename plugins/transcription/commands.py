@@ -145,7 +145,7 @@ def transcribe_duet(args, threshold: float) -> int:
 
     if args.instrument is not None:
         raise InputError("--duet names each track by the instrument it hears: leave out --instrument")
-    views = VIEWS_DB if args.views is None else check_views(parse_views(args.views))
+    views = VIEWS_DB if args.views is None else check_views(args.views)
     model = DuetTranscriber.load(args.model, views=views)
     heard = model.transcribe(read_audio(args.audio), onset_threshold=threshold)
     bpm = file_tempo(args, sorted(n.start for notes in heard.values() for n in notes))
@@ -160,14 +160,6 @@ def transcribe_duet(args, threshold: float) -> int:
     if not tracks:
         print(f"{args.audio}: no notes found (silent or unpitched audio)", file=sys.stderr)
     return 0
-
-
-def parse_views(text: str) -> list[str]:
-    """``--views`` text ("-3,3", "0", "-4 0 4") -> its items (check_views reads them as dB)."""
-    items = [v for v in text.replace(",", " ").split() if v]
-    if not items:
-        raise InputError(f"--views needs EQ tilts in dB, e.g. --views -3,3; got {text!r}")
-    return items
 
 
 def transcribe_live(args, model, threshold: float) -> int:

@@ -139,7 +139,12 @@ class DuetTranscriber:
 
 
 def check_views(views) -> tuple[float, ...]:
-    """``views`` as a tuple of EQ tilts in dB: 1..MAX_VIEWS finite values within +-MAX_VIEW_DB."""
+    """``views`` as a tuple of EQ tilts in dB: 1..MAX_VIEWS finite values within +-MAX_VIEW_DB. Text (``--views``:
+    "-3,3", "0", "-4 0 4") is split on commas and spaces."""
+    if isinstance(views, str):
+        text, views = views, views.replace(",", " ").split()
+        if not views:
+            raise InputError(f"views need EQ tilts in dB, e.g. --views -3,3; got {text!r}")
     try:
         out = tuple(float(v) for v in views)
     except (TypeError, ValueError):
