@@ -15,7 +15,7 @@ import math
 import os
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def stored_config(path: Path) -> dict:
     from bridge.errors import BridgeError
 
     path = Path(path)
-    state = _read(path)
+    state = read_checkpoint(path)
     try:
         cfg = state.get("config", {}) if isinstance(state, dict) else None
         return json.loads(cfg) if isinstance(cfg, str) else dict(cfg)
@@ -68,7 +68,7 @@ def stored_config(path: Path) -> dict:
         raise BridgeError(f"{path}: not a readable training checkpoint ({type(e).__name__}: {e})") from None
 
 
-def _read(path: Path, weights_only: bool = False) -> Any:
+def read_checkpoint(path: Path, weights_only: bool = False) -> Any:
     """:func:`load`, with a missing or unreadable file as one line (BridgeError)."""
     from bridge.errors import BridgeError
 
@@ -99,7 +99,7 @@ def restore(path: Path, model: Any, opt: Any, rng: Any = None, weights_only: boo
 
 
 def average(paths: list[Path], out: Path, config: Any = None, command: str = "",
-            weights: list[float] | None = None) -> Path:
+            weights: list[float] | None = None, read: Callable[[Path], Any] | None = None) -> Path:
     """The mean of the weights of checkpoints of one architecture (a "model soup": models trained on from one
     start), written to ``out``.
 
@@ -107,7 +107,8 @@ def average(paths: list[Path], out: Path, config: Any = None, command: str = "",
     optimizer state (a mean of weights is exported, or trained on with ``--init``, never resumed).
     ``config``: the registered config (an object with ``to_dict()``) the result is stored as, so it exports
     under that name. ``weights``: one per checkpoint (positive, normalised to sum 1; default equal). The
-    sources go into ``averaged_from`` (path, step and weight of each)."""
+    sources go into ``averaged_from`` (path, step and weight of each). ``read``: path -> a checkpoint's
+    fields (default: the checkpoint file; the CLI reads a model folder through its family's ``from_folder``)."""
     from bridge.errors import BridgeError
 
     paths = [Path(p) for p in paths]
@@ -120,7 +121,7 @@ def average(paths: list[Path], out: Path, config: Any = None, command: str = "",
     weights = [w / sum(weights) for w in weights]
     states = []
     for p in paths:
-        state = _read(p, weights_only=True)   # read once: a readable training checkpoint, or one line saying why not
+        state = read(p) if read else read_checkpoint(p, weights_only=True)   # read once, or one line saying why not
         if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
             raise BridgeError(f"{p}: a checkpoint without model weights")
         states.append(state)

@@ -107,9 +107,14 @@ def add_commands(sub: argparse._SubParsersAction, guard: bool = True) -> None:
                        epilog="examples:\n  cmt-bridge average runs/transcription-eq/model.pt "
                               "runs/transcription-eq-violin/model.pt \\\n"
                               "      --weights 2,1 -o runs/transcription-eq-soup/model.pt --config transcription-eq-soup\n"
-                              "  cmt-bridge export-onnx transcription-eq-soup",
+                              "  cmt-bridge export-onnx transcription-eq-soup\n"
+                              "  cmt-bridge average onnx_models/transcription runs/mine/model.pt -o runs/mine-soup/model.pt"
+                              "\n      (a shipped model and your run trained on from it: keeps what the shipped one "
+                              "hears)",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    a.add_argument("checkpoints", nargs="+", type=Path, help="two or more checkpoints (.pt) of one architecture")
+    a.add_argument("checkpoints", nargs="+", type=Path,
+                   help="two or more checkpoints (.pt) of one architecture, or model folders (a shipped model: "
+                        "onnx_models/transcription) where the family reads them")
     a.add_argument("-o", "--out", type=Path, required=True, help="the averaged checkpoint to write")
     a.add_argument("--config", default=None,
                    help="store the result as this registered config (its name is what export-onnx takes); "
@@ -176,11 +181,15 @@ def _cmd_train(args) -> int:
 
 def _cmd_average(args) -> int:
     _need_torch("cmt-bridge average")
-    from .checkpoints import average
+    from .checkpoints import average, read_checkpoint
 
     if args.out.exists() and not args.force:
         raise BridgeError(f"{args.out} exists: give --force to overwrite it")
-    families = {reg.family_of_checkpoint(p).name for p in args.checkpoints if p.is_file()}
+    owners = {p: reg.family_of_checkpoint(p) for p in args.checkpoints if p.is_file() or p.is_dir()}
+    families = {fam.name for fam in owners.values()}
+    for p, fam in owners.items():
+        if p.is_dir() and fam.from_folder is None:
+            raise BridgeError(f"{p}: {fam.name} reads no model folder for average; give its checkpoint (.pt)")
     cfg = None
     if args.config:
         fam, cfg = reg.config(args.config)
@@ -193,7 +202,11 @@ def _cmd_average(args) -> int:
             weights = [float(w) for w in args.weights.split(",")]
         except ValueError:
             raise BridgeError(f"--weights: numbers separated by commas, e.g. 2,1; got {args.weights!r}") from None
-    print(average(args.checkpoints, args.out, config=cfg, command=_command("average"), weights=weights))
+
+    def read(path: Path) -> object:   # a model folder through its family, a checkpoint file as it is
+        return reg.resolve(owners[path].from_folder)(path) if path.is_dir() else read_checkpoint(path, weights_only=True)
+
+    print(average(args.checkpoints, args.out, config=cfg, command=_command("average"), weights=weights, read=read))
     return 0
 
 

@@ -37,7 +37,11 @@ when a command needs them, so the record imports no torch and ``cmt-bridge
 - ``export(source: str, *, out: Path | None, run_dir: Path | None, tolerance:
   float, command: str) -> Path`` turns a config's newest checkpoint (``source``
   a config name) or a checkpoint file (``source`` a path) into a model folder
-  through :func:`export.pipeline.export_model`.
+  through :func:`export.pipeline.export_model`;
+- ``from_folder(folder: Path) -> dict`` (optional): a checkpoint's fields
+  (``model``: the state dict, ``step``, ``config``) rebuilt from an exported
+  model folder, so ``cmt-bridge average`` takes a shipped model beside runs
+  trained on from it.
 
 Config names are global: two families registering one name is an error.
 """
@@ -98,6 +102,7 @@ class Family:
     export: Ref
     datasets: tuple[Dataset, ...] = ()
     shipped: tuple[str, ...] = ()
+    from_folder: Ref | None = None
 
     def config_table(self) -> Mapping[str, Any]:
         """The family's configs by name (may import torch)."""
@@ -220,10 +225,11 @@ def config(name: str, registry: Mapping[str, Family] | None = None) -> tuple[Fam
 
 
 def family_of_checkpoint(path: Path, registry: Mapping[str, Family] | None = None) -> Family:
-    """The family whose config class matches the config stored in checkpoint ``path``."""
+    """The family whose config class matches the config stored in checkpoint ``path``, or in model folder
+    ``path``'s manifest (``training.config``)."""
     from .checkpoints import stored_config
 
-    stored = stored_config(path)
+    stored = _folder_config(Path(path)) if Path(path).is_dir() else stored_config(path)
     for fam in (registry or families()).values():
         if fam.owns_config(stored):
             return fam
@@ -231,3 +237,18 @@ def family_of_checkpoint(path: Path, registry: Mapping[str, Family] | None = Non
     if len(older) == 1:
         return older[0]
     raise ConfigError(f"{path}: no model family has a config with its fields")
+
+
+def _folder_config(folder: Path) -> dict:
+    """The training config in model folder ``folder``'s manifest; one line (ConfigError) when there is none."""
+    import json
+
+    from bridge.runtime import MANIFEST
+
+    try:
+        stored = json.loads((folder / MANIFEST).read_text())["training"]["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ConfigError(f"{folder}: not a model folder with a training config in its {MANIFEST}") from None
+    if not isinstance(stored, dict):
+        raise ConfigError(f"{folder}: not a model folder with a training config in its {MANIFEST}")
+    return stored

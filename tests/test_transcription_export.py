@@ -345,6 +345,19 @@ def test_average_writes_the_mean_of_two_runs_and_exports_it(tiny_model, tmp_path
         r = cli("average", ckpt, other, "-o", tmp_path / "w.pt", "--weights", w)
         assert r.returncode == 2 and "--weights" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
         assert not (tmp_path / "w.pt").exists()
+
+    # a model folder (the exported start, ``out``) averages with the run trained on from it
+    r = cli("average", out, other, "-o", tmp_path / "f.pt", "--config", "transcription-tiny")
+    assert r.returncode == 0, r.stderr
+    f = load(tmp_path / "f.pt", weights_only=True)
+    graphs = [k for k in f["model"] if ".logvar." not in k and f["model"][k].is_floating_point()]
+    assert graphs and all(torch.allclose(f["model"][k], (a["model"][k] + b["model"][k]) / 2, atol=1e-5) for k in graphs)
+    assert [x["checkpoint"] for x in f["averaged_from"]] == [str(out), str(other)]
+    assert [x["step"] for x in f["averaged_from"]] == [12, 18]
+    r = cli("average", tmp_path, other, "-o", tmp_path / "g.pt")   # a folder that is no model folder
+    assert r.returncode == 2 and "not a model folder" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "g.pt").exists()
+
     bad = dict(b)
     bad["model"] = {k: v for k, v in b["model"].items() if k != next(iter(b["model"]))}
     save(tmp_path / "bad.pt", bad, keep=None)

@@ -29,4 +29,5 @@ FAMILY = Family(
     datasets=(Dataset("transcription", "the folk melodies rendered with FluidSynth for 5 instruments, paired "
                                        "with frame labels (needs folk first)", prepare_transcription),),
     shipped=("transcription-eq-soup", "transcription-duet-soup"),
+    from_folder="export.transcription.weights:checkpoint_from_folder",
 )

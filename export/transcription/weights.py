@@ -159,3 +159,29 @@ def _check(model, folder: Path) -> float:
         raise BridgeError(f"{folder}: the rebuilt torch model differs from onnxruntime by {worst:.2g} "
                           f"(> {TOLERANCE}): not the same architecture")
     return worst
+
+
+def checkpoint_from_folder(folder: str | Path) -> dict:
+    """A checkpoint's fields rebuilt from model folder ``folder`` (the family's ``from_folder``): the weights
+    (:func:`load_from_folder`, checked against onnxruntime), the step and the training config of its manifest.
+    ``cmt-bridge average onnx_models/transcription runs/x/model.pt`` averages a shipped model with a run trained
+    on from it. The solo model's two ``logvar`` layers are in no graph: they come back at their fresh values
+    (training only; inference never reads them)."""
+    from dataclasses import fields
+
+    from .configs import TranscriptionConfig
+    from .train import build_model
+
+    folder = Path(folder)
+    manifest_path = folder / MANIFEST
+    if not manifest_path.is_file():
+        raise BridgeError(f"{folder}: not a model folder (no {MANIFEST})")
+    stored = json.loads(manifest_path.read_text()).get("training", {}).get("config", {})
+    names = {f.name for f in fields(TranscriptionConfig)}
+    try:
+        cfg = TranscriptionConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items() if k in names})
+    except TypeError as e:
+        raise BridgeError(f"{folder}: its manifest's training config is not a transcription config ({e})") from None
+    model = build_model(cfg)
+    report = load_from_folder(model, folder)
+    return {"model": model.state_dict(), "step": report["step"], "config": cfg.to_dict()}
