@@ -19,6 +19,8 @@ training soundfont) and MuseScore_General (never heard in training).
 mir_eval note matching, 50 ms onsets, 50 cents, offsets ignored.
     .venv/bin/python bench/bench_transcription_duet.py [--pieces 3]
 Writes bench/results/transcription_duet.json. Needs bench_transcription.py's bench-only extras.
+``--dev`` measures 2 tuning duets per pair and condition instead (40; melody seeds DEV_OFFSET further), so a
+candidate is chosen on other duets than the bench's; it writes bench/results/transcription_duet_dev.json.
 """
 from __future__ import annotations
 
@@ -43,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_transcription import basic_pitch_model, basic_pitch_notes, counts, f1  # noqa: E402
-from bench_transcription_ood import FONTS, PROGRAMS, render  # noqa: E402
+from bench_transcription_ood import DEV_OFFSET, FONTS, PROGRAMS, render  # noqa: E402
 from export.transcription.melodies import BENCH_SEEDS, melody  # noqa: E402
 from plugins.transcription.audio import SAMPLE_RATE, read_audio, write_wav  # noqa: E402
 from plugins.transcription.duet import VIEWS_DB, DuetTranscriber, check_views  # noqa: E402
@@ -55,13 +57,24 @@ DUET_SEEDS = BENCH_SEEDS + 50_000   # apart from bench_transcription_ood's melod
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--pieces", type=int, default=3, help="duets per pair of instruments and condition (default 3)")
+    ap.add_argument("--pieces", type=int, default=None,
+                    help="duets per pair of instruments and condition (default 3; --dev: 2)")
     ap.add_argument("--model", type=Path, default=ROOT / "onnx_models" / "transcription-duet")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "transcription_duet.json")
+    ap.add_argument("--dev", action="store_true",
+                    help="tuning duets instead of the bench's: melody seeds DEV_OFFSET further "
+                         "(default --out bench/results/transcription_duet_dev.json)")
+    ap.add_argument("--out", type=Path, default=None, help="default bench/results/transcription_duet.json")
     ap.add_argument("--views", default=None, metavar="DB,DB",
                     help="EQ views, as cmt-bridge transcribe --duet --views (default: duet.VIEWS_DB)")
     ap.add_argument("--write-manifest", action="store_true", help="store the figures in the model's manifest")
     args = ap.parse_args(argv)
+    if args.dev and args.write_manifest:
+        ap.error("--write-manifest stores the bench's figures, not the tuning duets' (drop --dev)")
+    default_pieces = 2 if args.dev else 3
+    args.pieces = default_pieces if args.pieces is None else args.pieces
+    if args.out is None:
+        args.out = ROOT / "bench" / "results" / ("transcription_duet_dev.json" if args.dev else "transcription_duet.json")
+    first_seed = DUET_SEEDS + (DEV_OFFSET if args.dev else 0)
     warnings.filterwarnings("ignore")
     views = VIEWS_DB if args.views is None else check_views(args.views)
     ours = DuetTranscriber.load(args.model, threads=1, views=views)
@@ -82,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                     parts, mix = {}, None
                     for k, name in enumerate(pair):
                         reg = instrument(name)
-                        seed = DUET_SEEDS + 1000 * p + 10 * j + k
+                        seed = first_seed + 1000 * p + 10 * j + k
                         notes = melody(seed, seconds=SECONDS, low=reg.low, high=reg.high)["notes"]
                         audio = read_audio(render(tmp, notes, PROGRAMS[name], font))
                         parts[name] = notes
@@ -131,9 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     out = {"setup": {"pairs": len(pairs), "pieces_per_pair": args.pieces, "seconds": SECONDS,
                      "fonts": {f: FONTS[f] for f in result}, "metric": "mir_eval note onset F1, 50 ms, 50 cents, no offsets",
                      "command": "python bench/bench_transcription_duet.py" + (" --write-manifest" if args.write_manifest else "") +
-                                (f" --pieces {args.pieces}" if args.pieces != 3 else "") +
+                                (" --dev" if args.dev else "") +
+                                (f" --pieces {args.pieces}" if args.pieces != default_pieces else "") +
                                 (f" --views={args.views}" if args.views is not None else ""),
-                     "model": manifest.get("version", ""), "load_average": list(os.getloadavg())},
+                     "model": manifest.get("version", ""), "melody_seeds_from": first_seed,
+                     "load_average": list(os.getloadavg())},
            "conditions": result, "summary": summary}
     args.out.write_text(json.dumps(out, indent=1))
     print(json.dumps(summary, indent=1))
