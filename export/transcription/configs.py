@@ -82,6 +82,9 @@ DUET_NET = dict(model_name="transcription-duet", kind="duet", audio_hidden=384, 
                 batch=32, train_chunks=24)
 #: the runs the shipped soups average (cmt-bridge average) with their starts
 EQ_VIOLIN_RUN = dict(steps=86000, eq_db=6.0, **{**PAST_NET, "drill_instruments": ("alto_sax", "violin")})
+EQ_SOUP_CHAIN = _then(EQ_VIOLIN_CHAIN, "cmt-bridge average runs/transcription-eq/model.pt "
+                      "runs/transcription-eq-violin/model.pt --weights 2,1 "
+                      "-o runs/transcription-eq-soup/model.pt --config transcription-eq-soup")
 DUET_FLUTE_RUN = dict(steps=96000, eq_db=6.0, focus=("flute",), init_lr_scale=0.1, **DUET_NET)
 
 CONFIGS = {c.name: c for c in (
@@ -115,9 +118,13 @@ CONFIGS = {c.name: c for c in (
                         "transcription-eq-violin@86000 (trained on from it): on the tuning melodies better than "
                         "either in the flute and violin cells (docs/transcription.md)",
                         **EQ_VIOLIN_RUN,
-                        train_command=_then(EQ_VIOLIN_CHAIN, "cmt-bridge average runs/transcription-eq/model.pt "
-                                            "runs/transcription-eq-violin/model.pt --weights 2,1 "
-                                            "-o runs/transcription-eq-soup/model.pt --config transcription-eq-soup")),
+                        train_command=EQ_SOUP_CHAIN),
+    TranscriptionConfig("transcription-soup-violin", "candidate: the shipped transcription-eq-soup@86000 trained on to "
+                        "94,000 steps with the same random EQ (+-6 dB) and the violin's drill chunks, at a gentle peak "
+                        "learning rate (0.1 x lr), for a mean with its start",
+                        **{**EQ_VIOLIN_RUN, "steps": 94000}, init_lr_scale=0.1,
+                        train_command=_train_on(EQ_SOUP_CHAIN, "transcription-eq-soup", "transcription-eq-soup-86000",
+                                                "transcription-soup-violin")),
     TranscriptionConfig("transcription-fast", "candidate: the 24,000-step transcription model also taking the fast bands "
                         "(features.FAST_BANDS levels from a 32 ms window: repeated notes' re-articulation, not "
                         "tremolo; their input columns start at weight 0) trained on with the alto sax drills",
