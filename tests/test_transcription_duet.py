@@ -228,6 +228,26 @@ def test_shipped_duet_model_hears_both_players(tmp_path):
     assert {"flute", "violin"} <= set(read_tracks(mid))
 
 
+def test_the_flutes_repeated_notes_are_split_where_the_model_hears_one(tmp_path):
+    """Repeated flute notes 10 ms apart over a violin line: the model merges some; the split at the partials'
+    dips (duet.SPLIT_DB, the flute's) finds more of them and adds no false note."""
+    from plugins.transcription.duet import SPLIT_DB, DuetTranscriber
+
+    assert set(SPLIT_DB) <= set(labels.INSTRUMENT_NAMES)
+    tune = [76, 76, 79, 79, 81, 81, 79, 79, 76, 76, 74, 74, 72, 72, 74, 74] * 2
+    flute = [(0.3 + 0.2 * i, 0.3 + 0.2 * i + 0.19, p, 90) for i, p in enumerate(tune)]
+    violin = [(0.3 + 1.0 * i, 1.2 + 1.0 * i, p, 80) for i, p in enumerate((57, 60, 55, 57, 62, 60, 57))]
+    wav = _duet_wav(tmp_path, {"flute": flute, "violin": violin})
+    model = DuetTranscriber.load(SHIPPED)
+
+    def hits(notes):
+        return sum(any(abs(n.start - s) < 0.05 and n.pitch == p for n in notes) for s, _, p, _ in flute)
+
+    merged, split = (model.transcribe_file(wav, dip_db=d)["flute"] for d in (0, None))
+    assert hits(split) >= hits(merged) + 2, (hits(merged), hits(split))
+    assert len(split) - hits(split) <= len(merged) - hits(merged) + 1   # no false notes bought with it
+
+
 @pytest.mark.skipif(not (SHIPPED / "manifest.json").is_file() or shutil.which("fluidsynth") is None
                     or shutil.which("oscsend") is None or shutil.which("oscdump") is None,
                     reason="needs the shipped duet model, fluidsynth and liblo-tools")

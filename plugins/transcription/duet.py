@@ -15,7 +15,7 @@ import numpy as np
 
 from bridge.api import InputError, ModelBundle, model_folder
 
-from . import features, labels, tracking
+from . import articulation, features, labels, tracking
 from .audio import SAMPLE_RATE, read_audio
 from .transcriber import check_features, is_silent, reference_level, run_windowed
 
@@ -35,6 +35,8 @@ SHARED = 0.5              # two instruments' same-pitch notes overlapping this s
 #: core training) timed RTF 0.0068 with two views and 0.0092 with three, so two keep a margin under the 0.01
 #: budget on a loaded machine. ``--views`` trades either way.
 VIEWS_DB = (-3.0, 3.0)
+#: dB: the instruments whose repeated notes are split at their partials' dips (articulation.split_at_dips)
+SPLIT_DB = {"flute": articulation.DIP_DB}
 MAX_VIEWS = 5
 MAX_VIEW_DB = 12.0
 EXPECT = {"duet": ({"frames"}, {"pitch", "onset", "dynamics"})}
@@ -92,19 +94,25 @@ class DuetTranscriber:
 
     def transcribe(self, samples: np.ndarray, onset_threshold: float = tracking.ONSET_THRESHOLD,
                    frame_threshold: float = tracking.FRAME_THRESHOLD,
-                   players: int = PLAYERS) -> dict[str, list[tracking.TrackedNote]]:
+                   players: int = PLAYERS, dip_db: float | None = None) -> dict[str, list[tracking.TrackedNote]]:
         """{instrument: notes (seconds)} of mono float samples at SAMPLE_RATE, only the instruments heard (at
-        most ``players``: a duet is two)."""
+        most ``players``: a duet is two). ``dip_db``: split repeated notes at their partials' dips this deep
+        (:mod:`.articulation`) in every instrument's line; 0: never; default :data:`SPLIT_DB`'s per instrument."""
         samples = np.asarray(samples, np.float32)
         if is_silent(samples):
             return {}
         gain = features.normalization_gain(samples, self.reference_db)
         out = self.outputs(features.log_spectrum(features.scaled(samples, gain)))
-        found = {}
+        found, onsets = {}, {}
         for slot in sorted(self.players(out, players)):
             frames = self.slot_labels(out, slot)
             found[slot] = merge_restarts(tracking.track(frames, onset_threshold, frame_threshold), frames)
+            onsets[slot] = frames.onset
         found = self.one_owner(out, found)
+        for slot, notes in found.items():
+            dip = SPLIT_DB.get(self.instruments[slot], 0.0) if dip_db is None else dip_db
+            if dip > 0:
+                found[slot] = articulation.split_at_dips(notes, samples, onsets[slot], dip)
         for notes in found.values():   # heard at the training level; a quiet take stays soft
             for n in notes:
                 n.velocity = features.velocity_at_gain(n.velocity, gain)
