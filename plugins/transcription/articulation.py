@@ -58,18 +58,20 @@ def partial_level(samples: np.ndarray, pitch: int, first: int, count: int) -> np
 def dips(level: np.ndarray, dip_db: float) -> list[int]:
     """Hops where ``level`` has a lowest point at least ``dip_db`` below its highest within :data:`SIDE` hops on
     both sides, deepest first, each at least :data:`SIDE` hops from a deeper one."""
-    found = []
-    for c in range(SIDE, len(level) - SIDE):
-        low = level[c]
-        if low > level[c - NOTCH:c + NOTCH + 1].min():
-            continue
-        depth = min(level[c - SIDE:c - NOTCH].max(), level[c + NOTCH + 1:c + SIDE + 1].max()) - low
-        if depth >= dip_db:
-            found.append((depth, c))
+    level = np.asarray(level, np.float64)
+    if len(level) < 2 * SIDE + 1:
+        return []
+    windows = np.lib.stride_tricks.sliding_window_view
+    lowest = windows(level, 2 * NOTCH + 1).min(axis=1)      # [i]: min of level[i : i + 2 NOTCH + 1]
+    highest = windows(level, SIDE - NOTCH).max(axis=1)      # [i]: max of level[i : i + SIDE - NOTCH]
+    c = np.arange(SIDE, len(level) - SIDE)
+    depth = np.minimum(highest[c - SIDE], highest[c + NOTCH + 1]) - level[c]
+    keep = (level[c] <= lowest[c - NOTCH]) & (depth >= dip_db)
     kept: list[int] = []
-    for _, c in sorted(found, reverse=True):
-        if all(abs(c - k) >= SIDE for k in kept):
-            kept.append(c)
+    for i in np.argsort(-depth[keep], kind="stable"):
+        centre = int(c[keep][i])
+        if all(abs(centre - k) >= SIDE for k in kept):
+            kept.append(centre)
     return kept
 
 
