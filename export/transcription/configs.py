@@ -121,7 +121,8 @@ CONFIGS = {c.name: c for c in (
                         train_command=EQ_SOUP_CHAIN),
     TranscriptionConfig("transcription-soup-violin", "candidate: the shipped transcription-eq-soup@86000 trained on to "
                         "94,000 steps with the same random EQ (+-6 dB) and the violin's drill chunks, at a gentle peak "
-                        "learning rate (0.1 x lr), for a mean with its start",
+                        "learning rate (0.1 x lr), for a mean with its start; run, not shipped (tuning melodies: "
+                        "violin and flute down, alone or averaged, docs/transcription.md)",
                         **{**EQ_VIOLIN_RUN, "steps": 94000}, init_lr_scale=0.1,
                         train_command=_train_on(EQ_SOUP_CHAIN, "transcription-eq-soup", "transcription-eq-soup-86000",
                                                 "transcription-soup-violin")),
