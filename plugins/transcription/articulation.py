@@ -40,18 +40,20 @@ def partial_level(samples: np.ndarray, pitch: int, first: int, count: int) -> np
     x = np.zeros(HOP * (count - 1) + WINDOW, np.float32)
     if hi > lo:
         x[lo - start:hi - start] = samples[lo:hi]
-    idx = np.arange(WINDOW)[None, :] + HOP * np.arange(count)[:, None]
-    power = np.abs(np.fft.rfft(x[idx] * np.hanning(WINDOW).astype(np.float32), axis=1)) ** 2
     freqs = np.fft.rfftfreq(WINDOW, 1.0 / SAMPLE_RATE)
     f0 = float(features.midi_to_hz(pitch))
-    total = np.zeros(count)
+    bands = []
     for k in PARTIALS:
         if k * f0 >= SAMPLE_RATE / 2:
             break
-        band = np.abs(np.log2(np.maximum(freqs, 1e-6) / (k * f0))) <= 0.5 / 12
-        if not band.any():   # narrower than a bin: the nearest bin
-            band = np.arange(len(freqs)) == int(np.argmin(np.abs(freqs - k * f0)))
-        total += power[:, band].sum(axis=1)
+        band = np.flatnonzero(np.abs(np.log2(np.maximum(freqs, 1e-6) / (k * f0))) <= 0.5 / 12)
+        bands.append(band if len(band) else np.array([int(np.argmin(np.abs(freqs - k * f0)))]))
+    total = np.zeros(count)
+    if bands:   # only these bins: a small DFT (frames x bins), not the whole spectrum
+        bins = np.concatenate(bands)
+        basis = (np.hanning(WINDOW)[:, None] * np.exp(-2j * np.pi * np.arange(WINDOW)[:, None] * bins[None, :] / WINDOW))
+        frames = np.lib.stride_tricks.sliding_window_view(x, WINDOW)[::HOP][:count]
+        total = (np.abs(frames @ basis.astype(np.complex64)) ** 2).sum(axis=1)
     return 10.0 * np.log10(total + 1e-10)
 
 
