@@ -168,6 +168,24 @@ def test_fine_tune_the_shipped_model_on_the_prepared_folder(folder, tmp_path):
     assert cfg["lr"] == 3e-4 and cfg["extra"]["init"] == str(shipped) and state["step"] == 2
     first = next(h for h in json.loads((tmp_path / "run" / "history.json").read_text()) if h["kind"] == "train")
     assert first["tf_acc"] > 0.7          # trained weights from the first step (a fresh model scores ~0.02)
+    # the shipped folder and the fine-tuned run, averaged (cmt-bridge average takes a model folder), export
+    soup = tmp_path / "soup" / "model.pt"
+    run = checkpoints.latest_checkpoint(tmp_path / "run")
+    r = subprocess.run([sys.executable, "-m", "export", "average", str(shipped), str(run), "-o", str(soup)],
+                       capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    import torch
+
+    from export.musicvae.weights import checkpoint_from_folder
+
+    start, mean = checkpoint_from_folder(shipped)["model"], checkpoints.load(soup)["model"]
+    moved = [k for k in mean if not torch.equal(start[k], state["model"][k])]
+    assert moved and all(torch.allclose(mean[k], (start[k] + state["model"][k]) / 2, atol=1e-5) for k in mean)
+    r = subprocess.run([sys.executable, "-m", "export", "export-onnx", str(soup), "-o", str(tmp_path / "soup-model")],
+                       capture_output=True, text=True, env=env, timeout=600, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    made = json.loads((tmp_path / "soup-model" / "manifest.json").read_text())
+    assert made["training"]["config"]["model_name"] == "musicvae-mel2bar-mine"
     r = subprocess.run([sys.executable, "-m", "export", "train", "cmt-tiny", "--init", str(shipped), "--steps", "1"],
                        capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
     assert r.returncode == 2 and "cmt training takes no --init" in r.stderr

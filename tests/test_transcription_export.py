@@ -354,6 +354,9 @@ def test_average_writes_the_mean_of_two_runs_and_exports_it(tiny_model, tmp_path
     assert graphs and all(torch.allclose(f["model"][k], (a["model"][k] + b["model"][k]) / 2, atol=1e-5) for k in graphs)
     assert [x["checkpoint"] for x in f["averaged_from"]] == [str(out), str(other)]
     assert [x["step"] for x in f["averaged_from"]] == [12, 18]
+    r = cli("average", other, out, "-o", tmp_path / "h" / "model.pt")   # the folder last: it exports too
+    assert r.returncode == 0, r.stderr
+    assert (export(tmp_path / "h" / "model.pt", tmp_path / "h-model", data=data) / "manifest.json").is_file()
     r = cli("average", tmp_path, other, "-o", tmp_path / "g.pt")   # a folder that is no model folder
     assert r.returncode == 2 and "not a model folder" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert not (tmp_path / "g.pt").exists()

@@ -38,4 +38,5 @@ FAMILY = Family(
               Dataset("midi", "2-bar melody windows from your own MIDI folder (data prepare midi DIR)",
                       prepare_midi, source="a folder of your MIDI files")),
     shipped=("musicvae-mel2bar",),
+    from_folder="export.musicvae.weights:checkpoint_from_folder",
 )

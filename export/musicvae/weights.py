@@ -153,3 +153,16 @@ def _ort_greedy(bundle: ModelBundle, z: np.ndarray) -> np.ndarray:
         state, prev = r["state"], r["logits"].argmax(-1)
         out.append(prev)
     return np.stack(out, 1)
+
+
+def checkpoint_from_folder(folder: str | Path) -> dict:
+    """A checkpoint's fields rebuilt from model folder ``folder`` (the family's ``from_folder``), for
+    ``cmt-bridge average onnx_models/musicvae-mel2bar runs/mine/model.pt``: the shipped model and a run
+    fine-tuned from it (``train --init``), averaged, keep more of what the shipped one learned."""
+    folder = Path(folder)
+    if not (folder / MANIFEST).is_file():
+        raise BridgeError(f"{folder}: not a model folder (no {MANIFEST})")
+    model, _ = model_from_onnx(folder)
+    training = json.loads((folder / MANIFEST).read_text())["training"]
+    return {"model": model.state_dict(), "step": int(training.get("step", 0)), "config": dict(training["config"]),
+            "history": []}

@@ -315,7 +315,8 @@ def load_model(ckpt: Path):
     from .configs import TranscriptionConfig
 
     state = load(ckpt, weights_only=True)
-    cfg = TranscriptionConfig(**json.loads(state["config"]))
+    stored = state["config"]
+    cfg = TranscriptionConfig(**(json.loads(stored) if isinstance(stored, str) else dict(stored)))
     model = build_model(cfg)
     model.load_state_dict(state["model"])
     model.eval()

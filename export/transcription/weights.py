@@ -184,4 +184,5 @@ def checkpoint_from_folder(folder: str | Path) -> dict:
         raise BridgeError(f"{folder}: its manifest's training config is not a transcription config ({e})") from None
     model = build_model(cfg)
     report = load_from_folder(model, folder)
-    return {"model": model.state_dict(), "step": report["step"], "config": cfg.to_dict()}
+    # the fields as the trainer's checkpoints keep them (config and history as JSON text)
+    return {"model": model.state_dict(), "step": report["step"], "config": json.dumps(cfg.to_dict()), "history": "[]"}
