@@ -27,8 +27,8 @@ NOTCH = 3               # hops either side of a dip's lowest point that belong t
 SIDE = 15               # hops either side of the dip where the level must stand above it (60 ms)
 HEAD = 0.06             # s: no split this soon after a note's start ...
 TAIL = 0.03             # s: ... or this close to its end
-DIP_DB = 5.0
-DIP_ONSET = 0.2
+DIP_DB = 5.0            # dB below both sides (tuning duets: 4 and 6 split a little worse)
+DIP_ONSET = 0.2         # onset probability near the dip (none: a held note's dip is split too; 0.3+: real repeats missed)
 ONSET_REACH = 2         # frames either side of the dip where the onset probability is read
 
 
