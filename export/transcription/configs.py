@@ -1,6 +1,7 @@
 """The cross-modal transcription VAE's named, frozen training configs, read by export/families.py (no torch)."""
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 
 from bridge.errors import ConfigError
@@ -176,6 +177,12 @@ CONFIGS = {c.name: c for c in (
                         model_name="transcription-tiny", audio_hidden=16, symbol_hidden=16, z_dim=4, onset_hidden=8,
                         segment=16, batch=8, steps=12, valid_every=6, limit_chunks=1),
 )}
+
+
+def config_from_stored(stored) -> TranscriptionConfig:
+    """The config a checkpoint (JSON text) or a manifest (a dict) keeps, its lists tuples again."""
+    d = json.loads(stored) if isinstance(stored, str) else dict(stored)
+    return TranscriptionConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
 def get_config(name: str) -> TranscriptionConfig:

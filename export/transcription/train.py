@@ -312,11 +312,10 @@ def build_model(cfg):
 
 def load_model(ckpt: Path):
     from ..checkpoints import load
-    from .configs import TranscriptionConfig
+    from .configs import config_from_stored
 
     state = load(ckpt, weights_only=True)
-    stored = state["config"]
-    cfg = TranscriptionConfig(**(json.loads(stored) if isinstance(stored, str) else dict(stored)))
+    cfg = config_from_stored(state["config"])
     model = build_model(cfg)
     model.load_state_dict(state["model"])
     model.eval()

@@ -169,7 +169,7 @@ def checkpoint_from_folder(folder: str | Path) -> dict:
     (training only; inference never reads them)."""
     from dataclasses import fields
 
-    from .configs import TranscriptionConfig
+    from .configs import TranscriptionConfig, config_from_stored
     from .train import build_model
 
     folder = Path(folder)
@@ -179,7 +179,7 @@ def checkpoint_from_folder(folder: str | Path) -> dict:
     stored = json.loads(manifest_path.read_text()).get("training", {}).get("config", {})
     names = {f.name for f in fields(TranscriptionConfig)}
     try:
-        cfg = TranscriptionConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items() if k in names})
+        cfg = config_from_stored({k: v for k, v in stored.items() if k in names})
     except TypeError as e:
         raise BridgeError(f"{folder}: its manifest's training config is not a transcription config ({e})") from None
     model = build_model(cfg)
