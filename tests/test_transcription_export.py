@@ -275,6 +275,19 @@ def test_an_older_checkpoint_finds_its_family(tiny_model, tmp_path):
     assert family_of_checkpoint(old).name == family_of_checkpoint(ckpt).name == "transcription"
 
 
+def test_a_full_config_is_refused_on_fewer_training_soundfonts(tiny_model, tmp_path):
+    from bridge.errors import BridgeError
+    from export.transcription.train import train
+
+    root, data, ckpt, *_ = tiny_model
+    # the tiny data holds FluidR3 chunks only: a shipped recipe on it would be another model than its manifest's
+    with pytest.raises(BridgeError, match="no chunks of soundfont.*csound.*CMT_BRIDGE_TRAINING_FONTS=1"):
+        train("transcription-eq-violin", tmp_path / "run", data=data, threads=1, steps=1)
+    assert not (tmp_path / "run").exists()   # refused before anything is written
+    from export.checkpoints import read_checkpoint
+    assert read_checkpoint(ckpt)["fonts"] == ["fluidr3"]   # a tiny config trains on what there is, and says so
+
+
 def test_eq_augmentation_is_a_smooth_bounded_colour(tiny_model):
     """``eq_db`` colours each segment with one smooth curve over the bins (the same in every frame), within
     the bound, on top of the level, and never below the spectrum's floor."""

@@ -221,6 +221,7 @@ def export(source: str | Path, out: Path | None = None, run_dir: Path | None = N
                   "command": state.get("command") or f"cmt-bridge train {cfg.name}",
                   **({"trained_on_from": state["init"]} if state.get("init") else {}),
                   **({"averaged_from": list(state["averaged_from"])} if state.get("averaged_from") else {}),
+                  **({"soundfonts": list(state["fonts"])} if state.get("fonts") else {}),
                   "export_command": command or f"cmt-bridge export-onnx {cfg.name}",
                   "reproduce": "cmt-bridge data prepare folk && cmt-bridge data prepare transcription && "
                                f"{cfg.reproduce_training()} && cmt-bridge export-onnx {cfg.name} && "

@@ -161,6 +161,7 @@ def train(cfg, run_dir: Path, data: Path | None = None, resume: bool = False, st
     t0 = time.time()
     train_set = FrameSet(data / "train", cfg.limit_chunks, below=cfg.train_chunks,
                          drills=cfg.drill_instruments, fast=cfg.fast_bands)
+    fonts = _fonts_of(train_set.files, cfg)
     valid_set = FrameSet(data / "valid", cfg.limit_chunks, fast=cfg.fast_bands)
     log.info("train %d frames, valid %d frames (%.1fs to load)", len(train_set), len(valid_set), time.time() - t0)
     model = build_model(cfg)
@@ -200,7 +201,8 @@ def train(cfg, run_dir: Path, data: Path | None = None, resume: bool = False, st
         save(ckpt, {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
                     "config": json.dumps({**cfg.to_dict(), "steps": total}),   # --steps N: the run's own length
                     "history": json.dumps(history), "command": command,
-                    "pitched_share": float(pitched.mean()), "init_step": first, "init": origin or ""})
+                    "pitched_share": float(pitched.mean()), "init_step": first, "init": origin or "",
+                    "fonts": list(fonts)})
 
     for step in range(start, total):
         lr = learning_rate(cfg, step, total, first)
@@ -225,6 +227,20 @@ def train(cfg, run_dir: Path, data: Path | None = None, resume: bool = False, st
     bar.close()
     (run_dir / "history.json").write_text(json.dumps(history, indent=1))
     return ckpt
+
+
+def _fonts_of(files: list[Path], cfg) -> tuple[str, ...]:
+    """The training soundfonts in ``files``; a full config (not a tiny one) missing any of data.TRAIN_FONTS is
+    refused: a run on fewer soundfonts is another model than its recipe's (it hears fewer timbres)."""
+    from .data import TRAIN_FONTS, font_of
+
+    have = tuple(f for f in TRAIN_FONTS if any(font_of(p.stem) == f for p in files))
+    missing = [f for f in TRAIN_FONTS if f not in have]
+    if missing and not cfg.limit_chunks:
+        raise BridgeError(f"the training data has no chunks of soundfont(s) {', '.join(missing)}; config {cfg.name} "
+                          "trains on all of " + ", ".join(TRAIN_FONTS) + " (CMT_BRIDGE_TRAINING_FONTS=1 bash "
+                          "scripts/setup.sh && cmt-bridge data prepare transcription)")
+    return have
 
 
 def normalise_input(module, train_set: FrameSet) -> None:
