@@ -33,6 +33,6 @@ FAMILY = Family(
     export="export.transcription.export:export",
     datasets=(Dataset("transcription", "the folk melodies rendered with FluidSynth for 5 instruments, paired "
                                        "with frame labels (needs folk first)", prepare_transcription),),
-    shipped=("transcription-eq-soup", "transcription-duet-soup"),
+    shipped=("transcription-eq-violin2", "transcription-duet-soup"),
     from_folder="export.transcription.weights:checkpoint_from_folder",
 )
