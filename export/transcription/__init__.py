@@ -14,14 +14,14 @@ from ..families import Dataset, Family
 def prepare_transcription(out: Path | None = None, *, jobs: int = 2, limit: int | None = None) -> str:
     """Render data/folk into data/transcription; ``limit``: that many training chunks (``jobs`` is unused)."""
     from ..data import data_root
-    from .data import TRAIN_FONTS, prepare
+    from .data import FONTS_HINT, missing_train_fonts, prepare
 
     idx = prepare(data_root() / "folk", out, chunks={"train": limit} if limit else None)
     line = f"transcription: {idx['chunks']} chunks per instrument and soundfont rendered"
-    missing = [f for f in TRAIN_FONTS if f not in idx.get("soundfonts", {}).get("train", [])]
+    missing = missing_train_fonts(idx.get("soundfonts", {}).get("train", []))
     if missing:   # enough for the tests and the tiny configs, not for the shipped recipes
         line += (f"; training soundfonts {', '.join(missing)} missing: only tiny configs train on this (to retrain "
-                 "the shipped models: CMT_BRIDGE_TRAINING_FONTS=1 bash scripts/setup.sh, then this again)")
+                 f"the shipped models: {FONTS_HINT}, then this again)")
     return line
 
 

@@ -84,6 +84,13 @@ SOUNDFONTS = {"fluidr3": (SOUNDFONT, "fluid-soundfont-gm"),
 #: every soundfont Debian packages trains, except MuseScore's (held out: the unseen-timbre condition)
 TRAIN_FONTS = ("fluidr3", "timgm6mb", "csound", "opl3", "fluidr3mono")
 FONTS = {"train": TRAIN_FONTS, "valid": TRAIN_FONTS, "test": ("fluidr3", "timgm6mb", "musescore")}
+#: how to get the training soundfonts Debian does not install with the set-up's defaults
+FONTS_HINT = "CMT_BRIDGE_TRAINING_FONTS=1 bash scripts/setup.sh"
+
+
+def missing_train_fonts(present) -> list[str]:
+    """The :data:`TRAIN_FONTS` not among ``present`` (soundfont names), in their order."""
+    return [f for f in TRAIN_FONTS if f not in set(present)]
 CLIPS_PER_CHUNK = 25
 VARIED_CLIPS = 12                 # 8-second melodies per varied chunk (about as long as 25 folk clips)
 VARIED_SECONDS = 8.0
@@ -344,7 +351,8 @@ def prepare(folk: Path = Path("data/folk"), out: Path | None = None, splits=("tr
             if fonts is not None and font not in fonts:
                 continue
             if not SOUNDFONTS[font][0].is_file():
-                log.warning("soundfont %s missing (apt-get install %s, or CMT_BRIDGE_TRAINING_FONTS=1 bash scripts/setup.sh): not rendered", font, SOUNDFONTS[font][1])
+                log.warning("soundfont %s missing (apt-get install %s, or %s): not rendered", font, SOUNDFONTS[font][1],
+                            FONTS_HINT)
                 continue
             used.setdefault(s, []).append(font)
     jobs = [(s, f, inst, c) for s in splits for f in used.get(s, []) for inst in INSTRUMENTS for c in range(chunks[s])]

@@ -232,15 +232,15 @@ def train(cfg, run_dir: Path, data: Path | None = None, resume: bool = False, st
 def _fonts_of(files: list[Path], cfg) -> tuple[str, ...]:
     """The training soundfonts in ``files``; a full config (not a tiny one) missing any of data.TRAIN_FONTS is
     refused: a run on fewer soundfonts is another model than its recipe's (it hears fewer timbres)."""
-    from .data import TRAIN_FONTS, font_of
+    from .data import FONTS_HINT, TRAIN_FONTS, font_of, missing_train_fonts
 
-    have = tuple(f for f in TRAIN_FONTS if any(font_of(p.stem) == f for p in files))
-    missing = [f for f in TRAIN_FONTS if f not in have]
+    present = {font_of(p.stem) for p in files}
+    missing = missing_train_fonts(present)
     if missing and not cfg.limit_chunks:
         raise BridgeError(f"the training data has no chunks of soundfont(s) {', '.join(missing)}; config {cfg.name} "
-                          "trains on all of " + ", ".join(TRAIN_FONTS) + " (CMT_BRIDGE_TRAINING_FONTS=1 bash "
-                          "scripts/setup.sh && cmt-bridge data prepare transcription)")
-    return have
+                          f"trains on all of {', '.join(TRAIN_FONTS)} ({FONTS_HINT} && cmt-bridge data prepare "
+                          "transcription)")
+    return tuple(f for f in TRAIN_FONTS if f in present)
 
 
 def normalise_input(module, train_set: FrameSet) -> None:
